@@ -1,0 +1,251 @@
+// The server's configuration: one YAML file, validated into typed values with
+// errors that name the offending key, so a farmer can fix the file.
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { isIPv4 } from 'node:net';
+import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
+import { LABELS } from './selection.ts';
+import { normalizeMac } from './timeline.ts';
+
+export class ConfigError extends Error {}
+
+export type DhcpMode = 'full' | 'proxy' | 'off';
+
+export interface PoolConfig {
+  start: string;
+  end: string;
+  subnetMask: string;
+  router?: string;
+  dns: string[];
+  domain?: string;
+  leaseSeconds: number;
+}
+
+export interface ServerConfig {
+  /** Interfaces to answer on; empty means the one the address is on. */
+  interfaces: string[];
+  /** Address of this server as clients see it (siaddr, option 54, URLs). */
+  address: string;
+  dhcp: {
+    mode: DhcpMode;
+    port: number;
+    proxyPort: number;
+    pool?: PoolConfig;
+    leasesFile?: string;
+  };
+  tftp: { enabled: boolean; port: number; maxTransfers: number; timeoutMs: number; retries: number };
+  http: { port: number; host: string; publicUrl?: string };
+  /** Directory of iPXE binaries served over TFTP. */
+  ipxeDir: string;
+  /** Store mounts: virtual prefix -> directory. */
+  mounts: { prefix: string; dir: string }[];
+  profiles: Profile[];
+  groups: Group[];
+  machines: MachineOverride[];
+  stateDir: string;
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(o: Obj, key: string, where: string, fallback?: string): string {
+  const v = o[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`${where}.${key} is required`);
+  }
+  if (typeof v !== 'string' && typeof v !== 'number') throw new ConfigError(`${where}.${key} must be a string`);
+  return String(v);
+}
+
+function num(o: Obj, key: string, where: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = o[key];
+  if (v === undefined || v === null) return fallback;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${where}.${key} must be an integer between ${min} and ${max}`);
+  }
+  return n;
+}
+
+function ipv4(o: Obj, key: string, where: string, fallback?: string): string {
+  const v = str(o, key, where, fallback);
+  if (!isIPv4(v)) throw new ConfigError(`${where}.${key} must be an IPv4 address, got "${v}"`);
+  return v;
+}
+
+function section(o: Obj, key: string, where: string): Obj {
+  const v = o[key];
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) throw new ConfigError(`${where}.${key} must be a mapping`);
+  return v;
+}
+
+function list(o: Obj, key: string, where: string): unknown[] {
+  const v = o[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ConfigError(`${where}.${key} must be a list`);
+  return v;
+}
+
+function args(v: unknown, where: string): Record<string, string | number | null> {
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) throw new ConfigError(`${where} must be a mapping of kernel arguments`);
+  const out: Record<string, string | number | null> = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (!/^[A-Za-z0-9_.:-]+$/.test(k)) throw new ConfigError(`${where}: "${k}" is not a valid kernel argument name`);
+    if (val === null || typeof val === 'string' || typeof val === 'number') out[k] = val;
+    else if (typeof val === 'boolean') out[k] = val ? null : String(val);
+    else throw new ConfigError(`${where}.${k} must be a string or number`);
+  }
+  return out;
+}
+
+function labels(v: unknown, where: string): Labels {
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) throw new ConfigError(`${where} must be a mapping of labels`);
+  const out: Labels = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (!(LABELS as readonly string[]).includes(k)) throw new ConfigError(`${where}.${k}: unknown label (use ${LABELS.join(', ')})`);
+    out[k as keyof Labels] = String(val);
+  }
+  return out;
+}
+
+function mac(o: Obj, where: string): string {
+  const raw = str(o, 'mac', where);
+  const m = normalizeMac(raw);
+  if (!m) throw new ConfigError(`${where}.mac: "${raw}" is not a MAC address`);
+  return m;
+}
+
+export function ipToInt(ip: string): number {
+  return ip.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+}
+
+export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig {
+  if (doc === undefined || doc === null) doc = {};
+  if (!isObj(doc)) throw new ConfigError('the configuration must be a YAML mapping');
+  const server = section(doc, 'server', 'config');
+  const address = ipv4(server, 'address', 'server');
+  const dhcpIn = section(server, 'dhcp', 'server');
+  const mode = str(dhcpIn, 'mode', 'server.dhcp', 'proxy');
+  if (mode !== 'full' && mode !== 'proxy' && mode !== 'off') throw new ConfigError(`server.dhcp.mode must be full, proxy or off, got "${mode}"`);
+  let pool: PoolConfig | undefined;
+  if (dhcpIn.pool !== undefined) {
+    const p = section(dhcpIn, 'pool', 'server.dhcp');
+    pool = {
+      start: ipv4(p, 'start', 'server.dhcp.pool'),
+      end: ipv4(p, 'end', 'server.dhcp.pool'),
+      subnetMask: ipv4(p, 'subnetMask', 'server.dhcp.pool', '255.255.255.0'),
+      router: p.router === undefined ? undefined : ipv4(p, 'router', 'server.dhcp.pool'),
+      dns: list(p, 'dns', 'server.dhcp.pool').map((d, i) => ipv4({ d }, 'd', `server.dhcp.pool.dns[${i}]`)),
+      domain: p.domain === undefined ? undefined : str(p, 'domain', 'server.dhcp.pool'),
+      leaseSeconds: num(p, 'leaseSeconds', 'server.dhcp.pool', 3600, 60, 365 * 86400),
+    };
+    if (ipToInt(pool.start) > ipToInt(pool.end)) throw new ConfigError('server.dhcp.pool.start must not be after pool.end');
+  }
+  if (mode === 'full' && !pool) throw new ConfigError('server.dhcp.pool is required when server.dhcp.mode is full');
+  const tftpIn = section(server, 'tftp', 'server');
+  const httpIn = section(server, 'http', 'server');
+  const resolve = (p: string) => (p.startsWith('/') ? p : `${baseDir}/${p}`);
+
+  const profiles: Profile[] = list(doc, 'profiles', 'config').map((raw, i) => {
+    const where = `profiles[${i}]`;
+    if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping`);
+    const initrd = raw.initrd === undefined ? [] : Array.isArray(raw.initrd) ? raw.initrd.map(String) : [String(raw.initrd)];
+    return {
+      name: str(raw, 'name', where),
+      kernel: str(raw, 'kernel', where),
+      initrd,
+      args: args(raw.args, `${where}.args`),
+      cmdline: raw.cmdline === undefined ? undefined : str(raw, 'cmdline', where),
+      script: raw.script === undefined ? undefined : str(raw, 'script', where),
+    };
+  });
+  const names = new Set<string>();
+  for (const p of profiles) {
+    if (names.has(p.name)) throw new ConfigError(`profile "${p.name}" is defined twice`);
+    names.add(p.name);
+  }
+  const known = (name: string, where: string) => {
+    if (!names.has(name)) throw new ConfigError(`${where}: profile "${name}" is not defined`);
+    return name;
+  };
+  const groups: Group[] = list(doc, 'groups', 'config').map((raw, i) => {
+    const where = `groups[${i}]`;
+    if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping`);
+    return {
+      name: str(raw, 'name', where, `group-${i}`),
+      profile: known(str(raw, 'profile', where), `${where}.profile`),
+      selector: labels(raw.selector, `${where}.selector`),
+      args: args(raw.args, `${where}.args`),
+    };
+  });
+  const machines: MachineOverride[] = list(doc, 'machines', 'config').map((raw, i) => {
+    const where = `machines[${i}]`;
+    if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping`);
+    return {
+      mac: mac(raw, where),
+      profile: raw.profile === undefined ? undefined : known(str(raw, 'profile', where), `${where}.profile`),
+      args: args(raw.args, `${where}.args`),
+      bootfile: raw.bootfile === undefined ? undefined : str(raw, 'bootfile', where),
+      hostname: raw.hostname === undefined ? undefined : str(raw, 'hostname', where),
+      ip: raw.ip === undefined ? undefined : ipv4(raw, 'ip', where),
+    };
+  });
+
+  return {
+    interfaces: list(server, 'interfaces', 'server').map(String),
+    address,
+    dhcp: {
+      mode,
+      port: num(dhcpIn, 'port', 'server.dhcp', 67, 1, 65535),
+      proxyPort: num(dhcpIn, 'proxyPort', 'server.dhcp', 4011, 1, 65535),
+      pool,
+      leasesFile: dhcpIn.leasesFile === undefined ? undefined : resolve(str(dhcpIn, 'leasesFile', 'server.dhcp')),
+    },
+    tftp: {
+      enabled: tftpIn.enabled !== false,
+      port: num(tftpIn, 'port', 'server.tftp', 69, 1, 65535),
+      maxTransfers: num(tftpIn, 'maxTransfers', 'server.tftp', 64, 1, 10_000),
+      timeoutMs: num(tftpIn, 'timeoutMs', 'server.tftp', 1000, 10, 60_000),
+      retries: num(tftpIn, 'retries', 'server.tftp', 5, 0, 100),
+    },
+    http: {
+      port: num(httpIn, 'port', 'server.http', 8080, 0, 65535),
+      host: str(httpIn, 'host', 'server.http', address),
+      publicUrl: httpIn.publicUrl === undefined ? undefined : str(httpIn, 'publicUrl', 'server.http'),
+    },
+    ipxeDir: resolve(str(server, 'ipxeDir', 'server', '/usr/lib/ipxe')),
+    mounts: list(doc, 'store', 'config').map((raw, i) => {
+      const where = `store[${i}]`;
+      if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping with prefix and dir`);
+      return { prefix: str(raw, 'prefix', where, ''), dir: resolve(str(raw, 'dir', where)) };
+    }),
+    profiles,
+    groups,
+    machines,
+    stateDir: resolve(str(server, 'stateDir', 'server', '/var/lib/zeroboot')),
+  };
+}
+
+export async function loadConfig(file: string): Promise<ServerConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) || '/' : process.cwd();
+  return parseConfig(doc, dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`);
+}

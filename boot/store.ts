@@ -1,0 +1,131 @@
+// The image store the TFTP and HTTP servers read from: a set of mounts that
+// map virtual paths onto directories or in-memory files. Paths are resolved
+// here once, so neither server can be tricked into leaving its roots.
+import { open, stat, realpath } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+
+export class StorePathError extends Error {
+  readonly code = 'EPATH';
+}
+export class StoreNotFoundError extends Error {
+  readonly code = 'ENOENT';
+}
+
+export interface StoreEntry {
+  /** Normalised virtual path, no leading slash. */
+  path: string;
+  size: number;
+  mtime: Date;
+  /** Strong validator: changes whenever content may have changed. */
+  etag: string;
+  /** Random access for TFTP (block reads) and HTTP ranges. */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Byte range [start, end] inclusive, as a stream for HTTP. */
+  stream(start?: number, end?: number): Readable;
+  close(): Promise<void>;
+}
+
+export interface ImageStore {
+  /** Opens a virtual path; throws StorePathError or StoreNotFoundError. */
+  open(virtualPath: string): Promise<StoreEntry>;
+}
+
+export type Mount =
+  | { prefix: string; dir: string }
+  | { prefix: string; files: Record<string, Buffer> };
+
+/**
+ * Normalises a client-supplied path: back-slashes as separators (Windows
+ * TFTP clients), no NUL, no "..", no absolute escape. Returns the path
+ * without leading slash, or throws StorePathError.
+ */
+export function cleanPath(input: string): string {
+  if (input.includes('\0')) throw new StorePathError('path contains NUL');
+  const parts = input.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) throw new StorePathError(`path escapes the store: ${input}`);
+  return parts.join('/');
+}
+
+export class MountedStore implements ImageStore {
+  private readonly mounts: Mount[];
+
+  constructor(mounts: Mount[]) {
+    // Longest prefix first so "ipxe/x" beats "" for the same name.
+    this.mounts = mounts
+      .map((m) => ({ ...m, prefix: cleanPath(m.prefix) }))
+      .sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  async open(virtualPath: string): Promise<StoreEntry> {
+    const clean = cleanPath(virtualPath);
+    for (const m of this.mounts) {
+      let rest: string;
+      if (m.prefix === '') rest = clean;
+      else if (clean === m.prefix) rest = '';
+      else if (clean.startsWith(m.prefix + '/')) rest = clean.slice(m.prefix.length + 1);
+      else continue;
+      if ('files' in m) {
+        const data = m.files[rest];
+        if (data) return memoryEntry(clean, data);
+        continue;
+      }
+      const entry = await openInDir(m.dir, rest, clean);
+      if (entry) return entry;
+    }
+    throw new StoreNotFoundError(`not found: ${clean}`);
+  }
+}
+
+function memoryEntry(p: string, data: Buffer): StoreEntry {
+  const etag = `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`;
+  const mtime = new Date(0);
+  return {
+    path: p,
+    size: data.length,
+    mtime,
+    etag,
+    read: async (offset, length) => data.subarray(offset, Math.min(data.length, offset + length)),
+    stream: (start = 0, end = data.length - 1) => Readable.from([data.subarray(start, end + 1)]),
+    close: async () => {},
+  };
+}
+
+async function openInDir(dir: string, rest: string, virtualPath: string): Promise<StoreEntry | undefined> {
+  if (rest === '') return undefined;
+  const root = await realpath(dir).catch(() => undefined);
+  if (!root) return undefined;
+  const full = await realpath(path.join(root, rest)).catch(() => undefined);
+  if (!full) return undefined;
+  // A symlink inside the root must not lead outside it.
+  if (full !== root && !full.startsWith(root + path.sep)) throw new StorePathError(`path escapes the store: ${virtualPath}`);
+  const st = await stat(full);
+  if (!st.isFile()) return undefined;
+  let fh: FileHandle | undefined;
+  const handle = async () => (fh ??= await open(full, 'r'));
+  return {
+    path: virtualPath,
+    size: st.size,
+    mtime: st.mtime,
+    etag: `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
+    async read(offset, length) {
+      const h = await handle();
+      const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, st.size - offset)));
+      let done = 0;
+      while (done < buf.length) {
+        const { bytesRead } = await h.read(buf, done, buf.length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === buf.length ? buf : buf.subarray(0, done);
+    },
+    stream: (start = 0, end = st.size - 1) => createReadStream(full, { start, end, highWaterMark: 256 * 1024 }),
+    async close() {
+      if (fh) await fh.close();
+      fh = undefined;
+    },
+  };
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a Debian 12 machine, as root: Debian packages,
+# a Node LTS >= 22 when the system one is older, npm packages, native addon.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf busybox-static udhcpc isc-dhcp-client
+  dnsmasq tftpd-hpa atftp tftp-hpa kea-admin nginx-light redis-tools redis-server
+  tshark iproute2 curl ca-certificates python3 make g++)
+# Debian's npm conflicts with a Node installed from elsewhere: only add it when npm is absent.
+command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)
+
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  # tshark asks whether non-root users may capture; answer for it.
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian starts these daemons on install; our tests and benchmarks start their own.
+for svc in tftpd-hpa dnsmasq nginx redis-server; do
+  systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
+done
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+. scripts/env.sh
+if [ "$(node_major node)" -lt 22 ]; then
+  echo "setup: installing Node 24 under ${ZEROBOOT_NODE_PREFIX}"
+  npm install -g --silent --prefix "$ZEROBOOT_NODE_PREFIX" --allow-scripts=node node@24 >/dev/null
+  . scripts/env.sh
+fi
+echo "setup: node $(node --version)"
+
+stamp=node_modules/.zeroboot-setup
+if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f build/Release/sockopt.node ]; then
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  touch "$stamp"
+fi
+echo "setup: done"

@@ -1,0 +1,143 @@
+// Private network namespaces for tests: a namespace per test with a bridge,
+// and "hosts" (namespaces joined to the bridge by veth pairs). Nothing leaves
+// the namespaces; everything is removed on cleanup, processes by pid.
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+
+const run = promisify(execFile);
+
+export async function sh(cmd: string, args: string[]): Promise<string> {
+  const { stdout } = await run(cmd, args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+export class Netns {
+  readonly name: string;
+  private readonly children = new Set<ChildProcess>();
+  private readonly extra: string[] = [];
+
+  private constructor(name: string) {
+    this.name = name;
+  }
+
+  static async create(prefix = 'zbt'): Promise<Netns> {
+    const ns = new Netns(`${prefix}-${randomBytes(4).toString('hex')}`);
+    await sh('ip', ['netns', 'add', ns.name]);
+    await ns.ip('link', 'set', 'lo', 'up');
+    return ns;
+  }
+
+  /** Runs `ip` inside this namespace. */
+  ip(...args: string[]): Promise<string> {
+    return sh('ip', ['-n', this.name, ...args]);
+  }
+
+  exec(cmd: string, args: string[], opts: { timeout?: number; input?: string } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+    return new Promise((resolve) => {
+      const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d) => (stdout += d));
+      child.stderr!.on('data', (d) => (stderr += d));
+      const timer = opts.timeout ? setTimeout(() => child.kill('SIGKILL'), opts.timeout) : undefined;
+      child.on('close', (code, signal) => {
+        if (timer) clearTimeout(timer);
+        resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) });
+      });
+      child.stdin!.end(opts.input ?? '');
+    });
+  }
+
+  /** Starts a long-running process in the namespace; killed on cleanup. */
+  spawn(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Adds a bridge with an address; returns its name. */
+  async bridge(name: string, cidr: string): Promise<string> {
+    await this.ip('link', 'add', name, 'type', 'bridge');
+    await this.ip('addr', 'add', cidr, 'dev', name);
+    await this.ip('link', 'set', name, 'up');
+    return name;
+  }
+
+  /**
+   * Creates a host namespace joined to `bridge` with a veth pair; the host
+   * side is called `ifname` (default eth0) and has the given MAC.
+   */
+  async host(bridge: string, opts: { mac?: string; ifname?: string; cidr?: string } = {}): Promise<Netns> {
+    const h = await Netns.create(`${this.name.slice(0, 8)}h`);
+    this.extra.push(h.name);
+    const tag = randomBytes(3).toString('hex');
+    const a = `vb${tag}`;
+    const b = `vh${tag}`;
+    await this.ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', h.name);
+    await this.ip('link', 'set', a, 'master', bridge);
+    await this.ip('link', 'set', a, 'up');
+    const ifname = opts.ifname ?? 'eth0';
+    await h.ip('link', 'set', b, 'name', ifname);
+    if (opts.mac) await h.ip('link', 'set', ifname, 'address', opts.mac);
+    if (opts.cidr) await h.ip('addr', 'add', opts.cidr, 'dev', ifname);
+    await h.ip('link', 'set', ifname, 'up');
+    hosts.set(h.name, h);
+    return h;
+  }
+
+  async destroy(): Promise<void> {
+    for (const c of this.children) {
+      if (c.pid) {
+        try {
+          process.kill(c.pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+    for (const name of this.extra) await hosts.get(name)?.destroy();
+    // Processes started with `ip netns exec` outlive the ip wrapper: kill what is left by pid.
+    const pids = await sh('ip', ['netns', 'pids', this.name]).catch(() => '');
+    for (const pid of pids.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {}
+    }
+    await sh('ip', ['netns', 'del', this.name]).catch(() => undefined);
+  }
+}
+
+const hosts = new Map<string, Netns>();
+
+/** Resolves when `pattern` appears on the child's stdout or stderr. */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      const m = seen.match(pattern);
+      if (m) {
+        done();
+        resolve(m[0]);
+      }
+    };
+    const onExit = (code: number | null) => {
+      done();
+      reject(new Error(`process exited (${code}) before printing ${pattern}: ${seen.slice(-2000)}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`timed out waiting for ${pattern}: ${seen.slice(-2000)}`));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', onExit);
+  });
+}
