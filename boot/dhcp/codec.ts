@@ -1,0 +1,303 @@
+// DHCP/BOOTP wire codec (RFC 951, RFC 2131, RFC 2132, RFC 3396): pure
+// functions over Buffer. Sockets and policy live elsewhere.
+
+export interface DhcpPacket {
+  op: number; // 1 BOOTREQUEST, 2 BOOTREPLY
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number; // u32
+  secs: number;
+  flags: number; // bit 0x8000 = broadcast
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  chaddr: Buffer; // exactly 16 bytes
+  sname: string; // header field; empty when option 52 overloads it
+  file: string; // header field; empty when option 52 overloads it
+  /**
+   * code -> raw value, in order of first appearance. Pad (0) and end (255)
+   * never appear. Split instances (RFC 3396), including those continued in
+   * file/sname under option 52, are concatenated in order.
+   */
+  options: Map<number, Buffer>;
+}
+
+export class DhcpDecodeError extends Error {
+  override name = 'DhcpDecodeError';
+}
+
+export class DhcpEncodeError extends Error {
+  override name = 'DhcpEncodeError';
+}
+
+export const MessageType = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;
+
+export const MAGIC_COOKIE = 0x63825363;
+/** Fixed BOOTP header (236) plus the magic cookie. */
+export const HEADER_SIZE = 240;
+/** RFC 951 BOOTP packets carry a 64-byte vendor area: 236 + 64. */
+export const BOOTP_MIN_SIZE = 300;
+/** RFC 2131: every DHCP client accepts 576-byte messages. */
+export const DEFAULT_MAX_SIZE = 576;
+
+const OPT_PAD = 0;
+const OPT_END = 255;
+const OPT_OVERLOAD = 52;
+const OPT_MESSAGE_TYPE = 53;
+
+const SNAME_OFFSET = 44;
+const SNAME_SIZE = 64;
+const FILE_OFFSET = 108;
+const FILE_SIZE = 128;
+const CHADDR_SIZE = 16;
+
+export function decodeDhcp(buf: Buffer): DhcpPacket {
+  if (buf.length < HEADER_SIZE) {
+    throw new DhcpDecodeError(`DHCP packet is ${buf.length} bytes; a BOOTP header plus magic cookie needs ${HEADER_SIZE}`);
+  }
+  const cookie = buf.readUInt32BE(236);
+  if (cookie !== MAGIC_COOKIE) {
+    throw new DhcpDecodeError(`bad DHCP magic cookie 0x${cookie.toString(16).padStart(8, '0')} (want 0x63825363): plain BOOTP or not DHCP`);
+  }
+  const hlen = buf[2];
+  if (hlen > CHADDR_SIZE) throw new DhcpDecodeError(`hardware address length ${hlen} exceeds the 16-byte chaddr field`);
+
+  const options = new Map<number, Buffer[]>();
+  parseOptionArea(buf, HEADER_SIZE, buf.length, 'options', options, true);
+
+  let overload = 0;
+  const ov = options.get(OPT_OVERLOAD);
+  if (ov) {
+    const v = Buffer.concat(ov);
+    if (v.length !== 1 || v[0] < 1 || v[0] > 3) {
+      throw new DhcpDecodeError(`option 52 (overload) must be one byte 1, 2 or 3; got ${v.length} byte(s) ${v.toString('hex')}`);
+    }
+    overload = v[0];
+  }
+  // RFC 3396 section 7: options field, then file, then sname.
+  if (overload & 1) parseOptionArea(buf, FILE_OFFSET, FILE_OFFSET + FILE_SIZE, 'file', options, false);
+  if (overload & 2) parseOptionArea(buf, SNAME_OFFSET, SNAME_OFFSET + SNAME_SIZE, 'sname', options, false);
+
+  const merged = new Map<number, Buffer>();
+  for (const [code, parts] of options) merged.set(code, Buffer.concat(parts));
+
+  return {
+    op: buf[0],
+    htype: buf[1],
+    hlen,
+    hops: buf[3],
+    xid: buf.readUInt32BE(4),
+    secs: buf.readUInt16BE(8),
+    flags: buf.readUInt16BE(10),
+    ciaddr: ipAt(buf, 12),
+    yiaddr: ipAt(buf, 16),
+    siaddr: ipAt(buf, 20),
+    giaddr: ipAt(buf, 24),
+    chaddr: Buffer.from(buf.subarray(28, 28 + CHADDR_SIZE)),
+    sname: overload & 2 ? '' : cString(buf, SNAME_OFFSET, SNAME_SIZE),
+    file: overload & 1 ? '' : cString(buf, FILE_OFFSET, FILE_SIZE),
+    options: merged,
+  };
+}
+
+function parseOptionArea(buf: Buffer, start: number, end: number, area: string, out: Map<number, Buffer[]>, main: boolean): void {
+  let i = start;
+  while (i < end) {
+    const code = buf[i];
+    if (code === OPT_END) return;
+    if (code === OPT_PAD) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) throw new DhcpDecodeError(`option ${code} at ${area} offset ${i - start} has no length byte`);
+    const len = buf[i + 1];
+    const valueEnd = i + 2 + len;
+    if (valueEnd > end) {
+      throw new DhcpDecodeError(`option ${code} at ${area} offset ${i - start} claims ${len} bytes but only ${end - i - 2} remain`);
+    }
+    if (code === OPT_OVERLOAD && !main) {
+      throw new DhcpDecodeError(`option 52 (overload) found inside the ${area} field; it may only appear in the options field`);
+    }
+    let parts = out.get(code);
+    if (!parts) out.set(code, (parts = []));
+    parts.push(Buffer.from(buf.subarray(i + 2, valueEnd)));
+    i = valueEnd;
+  }
+  // A missing end option is tolerated: several clients pad to the end instead.
+}
+
+function ipAt(buf: Buffer, off: number): string {
+  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+}
+
+function cString(buf: Buffer, off: number, size: number): string {
+  const field = buf.subarray(off, off + size);
+  const nul = field.indexOf(0);
+  return field.subarray(0, nul < 0 ? size : nul).toString('latin1');
+}
+
+/** Parses a dotted quad strictly; undefined when malformed. */
+export function parseIpv4(ip: string): Buffer | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (!m) return undefined;
+  const bytes = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+  if (bytes.some((b) => b > 255)) return undefined;
+  return Buffer.from(bytes);
+}
+
+interface Area {
+  name: string;
+  capacity: number; // bytes available for option TLVs (end option excluded)
+  chunks: Buffer[];
+  used: number;
+}
+
+/**
+ * Encodes a packet. Option 52 in `p.options` is ignored: the encoder decides
+ * overload itself. `maxSize` below 576 is raised to 576 (RFC 2132 9.10: the
+ * minimum legal maximum message size).
+ */
+export function encodeDhcp(p: DhcpPacket, opts: { maxSize?: number } = {}): Buffer {
+  const maxSize = Math.max(opts.maxSize ?? DEFAULT_MAX_SIZE, DEFAULT_MAX_SIZE);
+  if (!Number.isInteger(maxSize)) throw new DhcpEncodeError(`maxSize must be an integer, got ${opts.maxSize}`);
+
+  const header = Buffer.alloc(HEADER_SIZE);
+  writeInt(header, 0, 1, p.op, 'op');
+  writeInt(header, 1, 1, p.htype, 'htype');
+  writeInt(header, 2, 1, p.hlen, 'hlen');
+  if (p.hlen > CHADDR_SIZE) throw new DhcpEncodeError(`hlen ${p.hlen} exceeds the 16-byte chaddr field`);
+  writeInt(header, 3, 1, p.hops, 'hops');
+  writeInt(header, 4, 4, p.xid, 'xid');
+  writeInt(header, 8, 2, p.secs, 'secs');
+  writeInt(header, 10, 2, p.flags, 'flags');
+  writeIp(header, 12, p.ciaddr, 'ciaddr');
+  writeIp(header, 16, p.yiaddr, 'yiaddr');
+  writeIp(header, 20, p.siaddr, 'siaddr');
+  writeIp(header, 24, p.giaddr, 'giaddr');
+  if (!Buffer.isBuffer(p.chaddr) || p.chaddr.length !== CHADDR_SIZE) {
+    throw new DhcpEncodeError(`chaddr must be a 16-byte Buffer (MAC zero-padded), got ${p.chaddr?.length} bytes`);
+  }
+  p.chaddr.copy(header, 28);
+  writeString(header, SNAME_OFFSET, SNAME_SIZE, p.sname, 'sname');
+  writeString(header, FILE_OFFSET, FILE_SIZE, p.file, 'file');
+  header.writeUInt32BE(MAGIC_COOKIE, 236);
+
+  const options: [number, Buffer][] = [];
+  for (const [code, value] of p.options) {
+    if (!Number.isInteger(code) || code < 1 || code > 254) {
+      throw new DhcpEncodeError(`option code ${code} is not a valid code (1-254; pad and end are written by the encoder)`);
+    }
+    if (!(value instanceof Uint8Array)) throw new DhcpEncodeError(`option ${code} value must be a Buffer`);
+    if (code === OPT_OVERLOAD) continue;
+    options.push([code, Buffer.from(value.buffer, value.byteOffset, value.byteLength)]);
+  }
+
+  const mainCapacity = maxSize - HEADER_SIZE - 1;
+  const plain: Area = { name: 'options', capacity: mainCapacity, chunks: [], used: 0 };
+  if (pack(options, [plain])) return assemble(header, plain, 0);
+
+  const areas: Area[] = [{ name: 'options', capacity: mainCapacity - 3, chunks: [], used: 0 }];
+  if (p.file === '') areas.push({ name: 'file', capacity: FILE_SIZE - 1, chunks: [], used: 0 });
+  if (p.sname === '') areas.push({ name: 'sname', capacity: SNAME_SIZE - 1, chunks: [], used: 0 });
+  const total = options.reduce((n, [, v]) => n + tlvSize(v.length), 0);
+  if (areas.length === 1 || !pack(options, areas)) {
+    const room = areas.reduce((n, a) => n + a.capacity, 0);
+    throw new DhcpEncodeError(
+      `options need ${total} bytes but only ${room} fit in a ${maxSize}-byte message` +
+        (areas.length < 3 ? ' (file/sname are in use, so they cannot hold options)' : ''),
+    );
+  }
+  const main = areas[0];
+  let overload = 0;
+  for (const a of areas.slice(1)) {
+    if (a.used === 0) continue;
+    overload |= a.name === 'file' ? 1 : 2;
+    const field = Buffer.alloc(a.name === 'file' ? FILE_SIZE : SNAME_SIZE);
+    Buffer.concat([...a.chunks, Buffer.from([OPT_END])]).copy(field);
+    field.copy(header, a.name === 'file' ? FILE_OFFSET : SNAME_OFFSET);
+  }
+  return assemble(header, main, overload);
+}
+
+function tlvSize(len: number): number {
+  return len === 0 ? 2 : len + 2 * Math.ceil(len / 255);
+}
+
+/**
+ * Places options in order into the areas. Options up to 255 bytes are never
+ * split (clients without RFC 3396 support still read them); longer ones are
+ * split into 255-byte pieces and may continue in the next area.
+ */
+function pack(options: [number, Buffer][], areas: Area[]): boolean {
+  let ai = 0;
+  for (const [code, value] of options) {
+    if (value.length <= 255) {
+      const size = value.length + 2;
+      while (ai < areas.length && areas[ai].capacity - areas[ai].used < size) ai++;
+      if (ai === areas.length) return false;
+      push(areas[ai], code, value);
+      continue;
+    }
+    let off = 0;
+    while (off < value.length) {
+      while (ai < areas.length && areas[ai].capacity - areas[ai].used < 3) ai++;
+      if (ai === areas.length) return false;
+      const n = Math.min(255, value.length - off, areas[ai].capacity - areas[ai].used - 2);
+      push(areas[ai], code, value.subarray(off, off + n));
+      off += n;
+    }
+  }
+  return true;
+}
+
+function push(area: Area, code: number, value: Buffer): void {
+  area.chunks.push(Buffer.from([code, value.length]), value);
+  area.used += value.length + 2;
+}
+
+function assemble(header: Buffer, main: Area, overload: number): Buffer {
+  const parts = [header, ...main.chunks];
+  if (overload) parts.push(Buffer.from([OPT_OVERLOAD, 1, overload]));
+  parts.push(Buffer.from([OPT_END]));
+  const body = Buffer.concat(parts);
+  if (body.length >= BOOTP_MIN_SIZE) return body;
+  const padded = Buffer.alloc(BOOTP_MIN_SIZE);
+  body.copy(padded);
+  return padded;
+}
+
+function writeInt(buf: Buffer, off: number, size: 1 | 2 | 4, v: number, field: string): void {
+  if (!Number.isInteger(v) || v < 0 || v >= 2 ** (8 * size)) {
+    throw new DhcpEncodeError(`${field} must be an unsigned ${8 * size}-bit integer, got ${v}`);
+  }
+  buf.writeUIntBE(v, off, size);
+}
+
+function writeIp(buf: Buffer, off: number, ip: string, field: string): void {
+  const b = typeof ip === 'string' ? parseIpv4(ip) : undefined;
+  if (!b) throw new DhcpEncodeError(`${field} must be a dotted-quad IPv4 address, got ${JSON.stringify(ip)}`);
+  b.copy(buf, off);
+}
+
+// Header strings are latin1 so every byte round-trips; boot file names are ASCII in practice.
+function writeString(buf: Buffer, off: number, size: number, s: string, field: string): void {
+  if (typeof s !== 'string' || /[^\x01-\xff]/.test(s)) {
+    throw new DhcpEncodeError(`${field} must be a string of latin1 characters without NUL`);
+  }
+  if (s.length > size) throw new DhcpEncodeError(`${field} is ${s.length} bytes; the BOOTP field holds ${size}`);
+  buf.write(s, off, 'latin1');
+}
+
+/** "aa:bb:cc:dd:ee:ff" from the first hlen bytes of chaddr (lower-case, colons). */
+export function macOf(p: DhcpPacket): string {
+  const n = Math.min(p.hlen, CHADDR_SIZE, p.chaddr.length);
+  return [...p.chaddr.subarray(0, n)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Option 53, or undefined when absent or not exactly one byte. */
+export function messageType(p: DhcpPacket): number | undefined {
+  const v = p.options.get(OPT_MESSAGE_TYPE);
+  return v && v.length === 1 ? v[0] : undefined;
+}
