@@ -1,6 +1,7 @@
-// Private network namespaces for tests: a namespace per test with a bridge,
-// and "hosts" (namespaces joined to the bridge by veth pairs). Nothing leaves
-// the namespaces; everything is removed on cleanup, processes by pid.
+// Private network namespaces: one with a bridge, and "hosts" (namespaces
+// joined to the bridge by veth pairs). Nothing leaves the namespaces; destroy()
+// removes them and kills what runs inside, by pid. Used by the demo, the QEMU
+// rig and the tests.
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -16,7 +17,7 @@ export async function sh(cmd: string, args: string[]): Promise<string> {
 export class Netns {
   readonly name: string;
   private readonly children = new Set<ChildProcess>();
-  private readonly extra: string[] = [];
+  private readonly hostNs: Netns[] = [];
 
   private constructor(name: string) {
     this.name = name;
@@ -72,7 +73,7 @@ export class Netns {
    */
   async host(bridge: string, opts: { mac?: string; ifname?: string; cidr?: string } = {}): Promise<Netns> {
     const h = await Netns.create(`${this.name.slice(0, 8)}h`);
-    this.extra.push(h.name);
+    this.hostNs.push(h);
     const tag = randomBytes(3).toString('hex');
     const a = `vb${tag}`;
     const b = `vh${tag}`;
@@ -84,7 +85,6 @@ export class Netns {
     if (opts.mac) await h.ip('link', 'set', ifname, 'address', opts.mac);
     if (opts.cidr) await h.ip('addr', 'add', opts.cidr, 'dev', ifname);
     await h.ip('link', 'set', ifname, 'up');
-    hosts.set(h.name, h);
     return h;
   }
 
@@ -96,7 +96,7 @@ export class Netns {
         } catch {}
       }
     }
-    for (const name of this.extra) await hosts.get(name)?.destroy();
+    for (const h of this.hostNs) await h.destroy();
     // Processes started with `ip netns exec` outlive the ip wrapper: kill what is left by pid.
     const pids = await sh('ip', ['netns', 'pids', this.name]).catch(() => '');
     for (const pid of pids.split(/\s+/).filter(Boolean)) {
@@ -107,8 +107,6 @@ export class Netns {
     await sh('ip', ['netns', 'del', this.name]).catch(() => undefined);
   }
 }
-
-const hosts = new Map<string, Netns>();
 
 /** Resolves when `pattern` appears on the child's stdout or stderr. */
 export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {

@@ -1,0 +1,75 @@
+import test from 'ava';
+import { parse } from 'yaml';
+import { parseConfig, ConfigError } from '../../boot/config.ts';
+import { DEFAULT_CONFIG_YAML } from '../../boot/default-config.ts';
+
+const base = (extra = '') =>
+  parse(`server:
+  address: 10.77.0.1
+  dhcp:
+    mode: full
+    pool: { start: 10.77.0.100, end: 10.77.0.200 }
+profiles:
+  - name: zos
+    kernel: images/zos/vmlinuz
+    initrd: images/zos/initramfs.img
+    args: { runmode: prod, farmer_id: 7, zos-debug: null }
+groups:
+  - { name: all, profile: zos, selector: {} }
+${extra}`);
+
+test('a full configuration parses with defaults filled in', (t) => {
+  const c = parseConfig(base(), '/etc/zeroboot');
+  t.is(c.dhcp.mode, 'full');
+  t.is(c.dhcp.pool?.subnetMask, '255.255.255.0');
+  t.is(c.dhcp.pool?.leaseSeconds, 3600);
+  t.is(c.tftp.port, 69);
+  t.is(c.http.host, '10.77.0.1');
+  t.deepEqual(c.profiles[0].initrd, ['images/zos/initramfs.img']);
+  t.deepEqual(c.profiles[0].args, { runmode: 'prod', farmer_id: 7, 'zos-debug': null });
+  t.is(c.stateDir, '/var/lib/zeroboot');
+});
+
+test('relative paths resolve against the config file folder', (t) => {
+  const doc = base('store:\n  - { prefix: images, dir: imgs }\n');
+  (doc.server as Record<string, unknown>).stateDir = 'state';
+  const c = parseConfig(doc, '/etc/zeroboot');
+  t.deepEqual(c.mounts, [{ prefix: 'images', dir: '/etc/zeroboot/imgs' }]);
+  t.is(c.stateDir, '/etc/zeroboot/state');
+});
+
+test('machines: MACs normalised, reservations validated', (t) => {
+  const c = parseConfig(base('machines:\n  - { mac: 52-54-00-AA-BB-CC, ip: 10.77.0.50, profile: zos }\n'));
+  t.is(c.machines[0].mac, '52:54:00:aa:bb:cc');
+  t.is(c.machines[0].ip, '10.77.0.50');
+});
+
+const bad: [string, (d: Record<string, any>) => void, RegExp][] = [
+  ['missing address', (d) => delete d.server.address, /server\.address is required/],
+  ['bad mode', (d) => (d.server.dhcp.mode = 'both'), /mode must be full, proxy or off/],
+  ['full without pool', (d) => delete d.server.dhcp.pool, /pool is required/],
+  ['reversed pool', (d) => (d.server.dhcp.pool.start = '10.77.0.250'), /start must not be after/],
+  ['bad IP', (d) => (d.server.address = '10.77.0'), /IPv4 address/],
+  ['unknown profile', (d) => (d.groups[0].profile = 'nope'), /groups\[0\]\.profile: profile "nope" is not defined/],
+  ['unknown label', (d) => (d.groups[0].selector = { colour: 'red' }), /unknown label/],
+  ['bad MAC', (d) => (d.machines = [{ mac: 'xx' }]), /machines\[0\]\.mac/],
+  ['bad port', (d) => (d.server.tftp = { port: 70000 }), /server\.tftp\.port/],
+  ['bad arg name', (d) => (d.profiles[0].args = { 'a b': 1 }), /not a valid kernel argument/],
+  ['duplicate profile', (d) => d.profiles.push({ ...d.profiles[0] }), /defined twice/],
+];
+for (const [name, mutate, msg] of bad) {
+  test(`refused with a message naming the key: ${name}`, (t) => {
+    const d = base();
+    mutate(d);
+    const err = t.throws(() => parseConfig(d), { instanceOf: ConfigError });
+    t.regex(err!.message, msg);
+  });
+}
+
+test('the embedded default configuration is valid once an address is known', (t) => {
+  const d = parse(DEFAULT_CONFIG_YAML);
+  d.server.address = '192.0.2.1';
+  const c = parseConfig(d, '/srv');
+  t.is(c.dhcp.mode, 'proxy');
+  t.is(c.groups[0].profile, 'zos');
+});
