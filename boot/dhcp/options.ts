@@ -318,7 +318,11 @@ export function encodePxeVendorOptions(opts: {
   bootItem?: { type: number; layer: number };
 }): Buffer {
   const sub: [number, Buffer][] = [];
+  // Sub-option order follows dnsmasq (6, 10, 8, 9, 71) so replies can be compared byte for byte.
   if (opts.discoveryControl !== undefined) sub.push([PxeSubOpt.DISCOVERY_CONTROL, encodeU8(opts.discoveryControl)]);
+  if (opts.menuPrompt) {
+    sub.push([PxeSubOpt.MENU_PROMPT, Buffer.concat([encodeU8(opts.menuPrompt.timeout), encodeString(opts.menuPrompt.prompt)])]);
+  }
   if (opts.bootServers) {
     sub.push([
       PxeSubOpt.BOOT_SERVERS,
@@ -335,9 +339,6 @@ export function encodePxeVendorOptions(opts: {
         }),
       ),
     ]);
-  }
-  if (opts.menuPrompt) {
-    sub.push([PxeSubOpt.MENU_PROMPT, Buffer.concat([encodeU8(opts.menuPrompt.timeout), encodeString(opts.menuPrompt.prompt)])]);
   }
   if (opts.bootItem) sub.push([PxeSubOpt.BOOT_ITEM, Buffer.concat([encodeU16(opts.bootItem.type), encodeU16(opts.bootItem.layer)])]);
   return encodeEncapsulated(sub);
