@@ -1,0 +1,199 @@
+// Lease persistence: a JSON snapshot (replaced atomically: temp file, fsync,
+// rename) plus an append-only journal of LeaseRecords, one JSON line each.
+//
+// Why a journal with group commit: an ACK must not go out before its lease is
+// on disk (a restarted server would hand the address to someone else), but an
+// fsync per lease caps the server at a few hundred leases/s. Records that
+// arrive while one write+fdatasync is in flight queue up and go out together
+// in the next one, so each ACK waits for at most two syncs and the sync rate,
+// not the lease rate, is bounded by the disk. The journal is folded into the
+// snapshot at start and whenever it grows past twice the table.
+import { open, readFile, rename, mkdir, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { LeaseRecord } from './leases.ts';
+
+export class LeaseFileError extends Error {}
+
+interface Snapshot {
+  version: 1;
+  written: string;
+  records: LeaseRecord[];
+}
+
+export interface LoadedLeases {
+  records: LeaseRecord[];
+  /** Journal lines that could not be read (a torn last line after a crash is normal). */
+  skipped: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+function isRecord(v: unknown): v is LeaseRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  if (typeof r.declined === 'string') return typeof r.until === 'number';
+  return typeof r.mac === 'string' && typeof r.ip === 'string' && (r.state === 'bound' || r.state === 'released') && typeof r.expires === 'number';
+}
+
+export class LeaseFile {
+  readonly path: string;
+  readonly journalPath: string;
+  private journal: FileHandle | undefined;
+  private pending: string[] = [];
+  private waiters: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
+  private journalRecords = 0;
+  private snapshotRecords = 0;
+  private closed = false;
+  private readonly snapshot: () => LeaseRecord[];
+
+  private constructor(path: string, snapshot: () => LeaseRecord[]) {
+    this.path = path;
+    this.journalPath = `${path}.journal`;
+    this.snapshot = snapshot;
+  }
+
+  /** Reads the snapshot and the journal; a missing file is an empty table. */
+  static async load(path: string): Promise<LoadedLeases> {
+    const records: LeaseRecord[] = [];
+    let text: string | undefined;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new LeaseFileError(`cannot read leases file ${path}: ${(e as Error).message}`);
+    }
+    if (text !== undefined && text.trim() !== '') {
+      let doc: Snapshot;
+      try {
+        doc = JSON.parse(text) as Snapshot;
+      } catch {
+        throw new LeaseFileError(`leases file ${path} is not valid JSON; move it away to start with an empty lease table`);
+      }
+      if (doc?.version !== 1 || !Array.isArray(doc.records)) {
+        throw new LeaseFileError(`leases file ${path} has an unknown format (want version 1 with records); move it away to start afresh`);
+      }
+      for (const r of doc.records) if (isRecord(r)) records.push(r);
+    }
+    let skipped = 0;
+    let journal = '';
+    try {
+      journal = await readFile(`${path}.journal`, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new LeaseFileError(`cannot read lease journal ${path}.journal: ${(e as Error).message}`);
+    }
+    for (const line of journal.split('\n')) {
+      if (line === '') continue;
+      try {
+        const r = JSON.parse(line) as unknown;
+        if (isRecord(r)) records.push(r);
+        else skipped++;
+      } catch {
+        skipped++;
+      }
+    }
+    return { records, skipped };
+  }
+
+  /**
+   * Opens the file for appending, after folding the current state (from
+   * `snapshot`) into a fresh snapshot so the journal starts empty.
+   */
+  static async open(path: string, snapshot: () => LeaseRecord[]): Promise<LeaseFile> {
+    try {
+      await mkdir(dirname(path), { recursive: true });
+    } catch (e) {
+      throw new LeaseFileError(`cannot create the directory of leases file ${path}: ${(e as Error).message}`);
+    }
+    const f = new LeaseFile(path, snapshot);
+    await f.compact();
+    try {
+      f.journal = await open(f.journalPath, 'a');
+    } catch (e) {
+      throw new LeaseFileError(`cannot open lease journal ${f.journalPath}: ${(e as Error).message}`);
+    }
+    return f;
+  }
+
+  /** Queues a record; resolves once it is on disk (fdatasync), rejects when it could not be written. */
+  append(record: LeaseRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new LeaseFileError('lease file is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push(JSON.stringify(record));
+      this.waiters.push({ resolve, reject });
+      // Start on the next turn so records from packets read in this poll round share one sync.
+      if (!this.flushing) this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
+    });
+  }
+
+  /** Waits for queued records, folds the journal into the snapshot and closes. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushing;
+    await this.journal?.close();
+    this.journal = undefined;
+    await this.compact();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const lines = this.pending;
+      const waiters = this.waiters;
+      this.pending = [];
+      this.waiters = [];
+      try {
+        await this.journal!.write(lines.join('\n') + '\n');
+        await this.journal!.datasync();
+        this.journalRecords += lines.length;
+        for (const w of waiters) w.resolve();
+      } catch (e) {
+        const err = new LeaseFileError(`cannot write lease journal ${this.journalPath}: ${(e as Error).message}`);
+        for (const w of waiters) w.reject(err);
+      }
+      if (this.journalRecords > Math.max(10_000, 2 * this.snapshotRecords)) {
+        try {
+          await this.compact();
+          await this.journal!.truncate(0);
+          this.journalRecords = 0;
+        } catch {
+          // Compaction is an optimisation: the journal still holds everything.
+        }
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  /** Writes the whole state as the new snapshot, atomically. */
+  private async compact(): Promise<void> {
+    const doc: Snapshot = { version: 1, written: new Date().toISOString(), records: this.snapshot() };
+    this.snapshotRecords = doc.records.length;
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    try {
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify(doc));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+      const dir = await open(dirname(this.path), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new LeaseFileError(`cannot write leases file ${this.path}: ${(e as Error).message}`);
+    }
+    if (!this.journal) {
+      // At open and close the journal's content is in the snapshot now.
+      await rm(this.journalPath, { force: true });
+    }
+  }
+}

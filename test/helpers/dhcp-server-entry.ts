@@ -1,0 +1,40 @@
+// Runs the DHCP server alone inside a test namespace: loads a YAML config,
+// prints "dhcp ready" then every timeline event as one JSON line on stdout.
+// SIGUSR1 prints the lease table; SIGTERM closes cleanly (leases flushed).
+import { loadConfig } from '../../boot/config.ts';
+import { createSelector } from '../../boot/selection.ts';
+import { BootTimeline } from '../../boot/timeline.ts';
+import { createLogger } from '../../boot/log.ts';
+import { startDhcpServer } from '../../boot/dhcp/index.ts';
+
+const file = process.argv[2];
+if (!file) {
+  process.stderr.write('usage: dhcp-server-entry.ts <config.yaml> [--quiet]\n');
+  process.exit(2);
+}
+const quiet = process.argv.includes('--quiet');
+try {
+  const config = await loadConfig(file);
+  const timeline = new BootTimeline();
+  if (!quiet) timeline.subscribe((e) => process.stdout.write(JSON.stringify({ event: e }) + '\n'));
+  const server = await startDhcpServer({
+    config,
+    selector: createSelector(config.profiles, config.groups, config.machines),
+    timeline,
+    log: createLogger({ level: quiet ? 'warn' : 'debug' }),
+  });
+  process.on('SIGUSR1', () => process.stdout.write(JSON.stringify({ leases: server.leases() }) + '\n'));
+  process.on('SIGTERM', () => {
+    server.close().then(
+      () => process.exit(0),
+      (e: Error) => {
+        process.stderr.write(`error: ${e.message}\n`);
+        process.exit(1);
+      },
+    );
+  });
+  process.stdout.write('dhcp ready\n');
+} catch (e) {
+  process.stderr.write(`error: ${(e as Error).message}\n`);
+  process.exit(1);
+}
