@@ -205,7 +205,7 @@ export function encodeDhcp(p: DhcpPacket, opts: { maxSize?: number } = {}): Buff
   if (areas.length === 1 || !pack(options, areas)) {
     const room = areas.reduce((n, a) => n + a.capacity, 0);
     throw new DhcpEncodeError(
-      `options need ${total} bytes but only ${room} fit in a ${maxSize}-byte message` +
+      `options need ${total} bytes but only ${room} fit in a ${maxSize}-byte message (options of up to 255 bytes are never split)` +
         (areas.length < 3 ? ' (file/sname are in use, so they cannot hold options)' : ''),
     );
   }
@@ -226,28 +226,29 @@ function tlvSize(len: number): number {
 }
 
 /**
- * Places options in order into the areas. Options up to 255 bytes are never
- * split (clients without RFC 3396 support still read them); longer ones are
- * split into 255-byte pieces and may continue in the next area.
+ * Places options first-fit, in Map order, into the areas (options, then file,
+ * then sname). Options up to 255 bytes are never split (clients without RFC
+ * 3396 support still read them); longer ones are split into pieces of at most
+ * 255 bytes that continue in the next area. Re-encoding a decoded packet
+ * reproduces the same layout, since decode lists the areas in the same order.
  */
 function pack(options: [number, Buffer][], areas: Area[]): boolean {
-  let ai = 0;
   for (const [code, value] of options) {
     if (value.length <= 255) {
-      const size = value.length + 2;
-      while (ai < areas.length && areas[ai].capacity - areas[ai].used < size) ai++;
-      if (ai === areas.length) return false;
-      push(areas[ai], code, value);
+      const area = areas.find((a) => a.capacity - a.used >= value.length + 2);
+      if (!area) return false;
+      push(area, code, value);
       continue;
     }
     let off = 0;
-    while (off < value.length) {
-      while (ai < areas.length && areas[ai].capacity - areas[ai].used < 3) ai++;
-      if (ai === areas.length) return false;
-      const n = Math.min(255, value.length - off, areas[ai].capacity - areas[ai].used - 2);
-      push(areas[ai], code, value.subarray(off, off + n));
-      off += n;
+    for (const area of areas) {
+      while (off < value.length && area.capacity - area.used >= 3) {
+        const n = Math.min(255, value.length - off, area.capacity - area.used - 2);
+        push(area, code, value.subarray(off, off + n));
+        off += n;
+      }
     }
+    if (off < value.length) return false;
   }
   return true;
 }
