@@ -1,0 +1,251 @@
+// Serving one store file over HTTP: validators (ETag, Last-Modified),
+// conditional requests, byte ranges and HEAD, following RFC 9110.
+// Multiple ranges are answered properly as multipart/byteranges (up to
+// MAX_RANGES; more, or overlapping ones, get the whole file with 200, which
+// the RFC allows), so clients that ask for several pieces get what they asked.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { StoreEntry } from '../store.ts';
+
+export const MAX_RANGES = 16;
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export type RangeRequest = { kind: 'none' } | { kind: 'unsatisfiable' } | { kind: 'ranges'; ranges: ByteRange[] };
+
+/**
+ * Parses a Range header against a representation of `size` bytes.
+ * Syntax errors and other units are ignored ("none", serve 200), as the RFC
+ * asks; ranges that all lie beyond the end are "unsatisfiable" (416).
+ */
+export function parseRange(header: string | undefined, size: number): RangeRequest {
+  if (header === undefined) return { kind: 'none' };
+  const m = /^\s*bytes\s*=\s*(.+)$/i.exec(header);
+  if (!m) return { kind: 'none' };
+  const ranges: ByteRange[] = [];
+  let sawSpec = false;
+  for (const rawSpec of m[1].split(',')) {
+    const spec = rawSpec.trim();
+    if (spec === '') continue;
+    const r = /^(\d*)\s*-\s*(\d*)$/.exec(spec);
+    if (!r || (r[1] === '' && r[2] === '')) return { kind: 'none' };
+    sawSpec = true;
+    if (r[1] === '') {
+      // Suffix range: the last N bytes.
+      const n = Number(r[2]);
+      if (n === 0 || size === 0) continue;
+      ranges.push({ start: Math.max(0, size - n), end: size - 1 });
+      continue;
+    }
+    // Digit strings only, so Number() is exact or large enough to compare.
+    const start = Number(r[1]);
+    const end = r[2] === '' ? size - 1 : Number(r[2]);
+    if (r[2] !== '' && end < start) return { kind: 'none' };
+    if (start >= size) continue;
+    ranges.push({ start, end: Math.min(end, size - 1) });
+  }
+  if (!sawSpec) return { kind: 'none' };
+  if (ranges.length === 0) return { kind: 'unsatisfiable' };
+  return { kind: 'ranges', ranges };
+}
+
+const TYPES: Record<string, string> = {
+  ipxe: 'text/plain; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
+  json: 'application/json',
+  html: 'text/html; charset=utf-8',
+  iso: 'application/x-iso9660-image',
+  gz: 'application/gzip',
+  xz: 'application/x-xz',
+  zst: 'application/zstd',
+  tar: 'application/x-tar',
+  sha256: 'text/plain; charset=utf-8',
+};
+
+export function contentType(path: string): string {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return (dot > 0 && TYPES[base.slice(dot + 1).toLowerCase()]) || 'application/octet-stream';
+}
+
+function etagMatches(header: string, etag: string, weak: boolean): boolean {
+  const strip = (t: string) => (weak ? t.replace(/^W\//, '') : t);
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    if (tag === '*') return true;
+    if (!weak && tag.startsWith('W/')) return false;
+    return strip(tag) === strip(etag);
+  });
+}
+
+/** Seconds precision, as HTTP dates carry no milliseconds. */
+function notModifiedSince(header: string, mtime: Date): boolean {
+  const since = Date.parse(header);
+  return Number.isFinite(since) && Math.floor(mtime.getTime() / 1000) * 1000 <= since;
+}
+
+export interface ServeResult {
+  status: number;
+  /** Body bytes written to the socket (0 for HEAD and 304). */
+  bytes: number;
+  /** False when the client went away before the body was complete. */
+  complete: boolean;
+  range?: string;
+}
+
+/**
+ * Answers `req` with `entry` (GET or HEAD). Resolves once the response has
+ * finished or the client has gone; the entry is closed either way.
+ */
+export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: StoreEntry): Promise<ServeResult> {
+  const head = req.method === 'HEAD';
+  const size = entry.size;
+  const lastModified = entry.mtime.toUTCString();
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', entry.etag);
+  res.setHeader('Last-Modified', lastModified);
+  const type = contentType(entry.path);
+
+  const finish = async (status: number, body?: string): Promise<ServeResult> => {
+    res.statusCode = status;
+    if (body !== undefined) {
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.setHeader('Content-Length', Buffer.byteLength(body));
+    }
+    const complete = await endWithout(res, head ? undefined : body);
+    await entry.close().catch(() => undefined);
+    return { status, bytes: 0, complete };
+  };
+
+  // Preconditions, in the order RFC 9110 section 13.2.2 gives.
+  const ifMatch = req.headers['if-match'];
+  if (ifMatch !== undefined && !etagMatches(ifMatch, entry.etag, false)) return finish(412, 'precondition failed\n');
+  const ifUnmodified = req.headers['if-unmodified-since'];
+  if (ifMatch === undefined && ifUnmodified !== undefined && Number.isFinite(Date.parse(ifUnmodified)) && !notModifiedSince(ifUnmodified, entry.mtime)) {
+    return finish(412, 'precondition failed\n');
+  }
+  const ifNoneMatch = req.headers['if-none-match'];
+  if (ifNoneMatch !== undefined) {
+    if (etagMatches(ifNoneMatch, entry.etag, true)) return finish(304);
+  } else {
+    const ims = req.headers['if-modified-since'];
+    if (ims !== undefined && notModifiedSince(ims, entry.mtime)) return finish(304);
+  }
+
+  let range = parseRange(req.headers.range, size);
+  // If-Range: ranges only apply to the representation the client already has.
+  const ifRange = req.headers['if-range'];
+  if (range.kind !== 'none' && typeof ifRange === 'string') {
+    const same = ifRange.startsWith('"') || ifRange.startsWith('W/') ? ifRange === entry.etag : ifRange === lastModified;
+    if (!same) range = { kind: 'none' };
+  }
+  if (range.kind === 'unsatisfiable') {
+    res.setHeader('Content-Range', `bytes */${size}`);
+    return finish(416, 'range not satisfiable\n');
+  }
+  if (range.kind === 'ranges' && range.ranges.length > 1 && !multipartWorthIt(range.ranges)) range = { kind: 'none' };
+
+  if (range.kind === 'ranges' && range.ranges.length > 1) return sendMultipart(res, entry, range.ranges, type, head);
+
+  const r = range.kind === 'ranges' ? range.ranges[0] : { start: 0, end: size - 1 };
+  const status = range.kind === 'ranges' ? 206 : 200;
+  res.statusCode = status;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', r.end - r.start + 1);
+  const rangeText = status === 206 ? `${r.start}-${r.end}` : undefined;
+  if (rangeText) res.setHeader('Content-Range', `bytes ${rangeText}/${size}`);
+  if (head || size === 0) return finish(status).then((x) => ({ ...x, range: rangeText }));
+  return pump(res, [entry.stream(r.start, r.end)], entry, status, rangeText);
+}
+
+/** Ends a response with an optional short body; true when it was delivered. */
+function endWithout(res: ServerResponse, body?: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    res.once('close', () => resolve(res.writableFinished));
+    res.end(body, () => resolve(true));
+  });
+}
+
+function multipartWorthIt(ranges: ByteRange[]): boolean {
+  if (ranges.length > MAX_RANGES) return false;
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  return sorted.every((r, i) => i === 0 || r.start > sorted[i - 1].end);
+}
+
+function sendMultipart(res: ServerResponse, entry: StoreEntry, ranges: ByteRange[], type: string, head: boolean): Promise<ServeResult> {
+  const boundary = `zeroboot-${randomBytes(12).toString('hex')}`;
+  const heads = ranges.map(
+    (r, i) => Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${type}\r\nContent-Range: bytes ${r.start}-${r.end}/${entry.size}\r\n\r\n`),
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const length = heads.reduce((n, h, i) => n + h.length + ranges[i].end - ranges[i].start + 1, tail.length);
+  res.statusCode = 206;
+  res.setHeader('Content-Type', `multipart/byteranges; boundary=${boundary}`);
+  res.setHeader('Content-Length', length);
+  const text = ranges.map((r) => `${r.start}-${r.end}`).join(',');
+  if (head) {
+    return endWithout(res).then(async (complete) => {
+      await entry.close().catch(() => undefined);
+      return { status: 206, bytes: 0, complete, range: text };
+    });
+  }
+  // Streams are opened one after the other, so an aborted client leaves none behind.
+  const parts: (Buffer | (() => Readable))[] = [];
+  ranges.forEach((r, i) => parts.push(heads[i], () => entry.stream(r.start, r.end)));
+  parts.push(tail);
+  return pump(res, parts, entry, 206, text);
+}
+
+/** Writes buffers and streams to `res` in order with back-pressure; stops and cleans up when the client goes. */
+function pump(res: ServerResponse, parts: (Buffer | Readable | (() => Readable))[], entry: StoreEntry, status: number, range?: string): Promise<ServeResult> {
+  return new Promise<ServeResult>((resolve) => {
+    let bytes = 0;
+    let current: Readable | undefined;
+    let done = false;
+    const end = (complete: boolean) => {
+      if (done) return;
+      done = true;
+      current?.destroy();
+      entry.close().catch(() => undefined).finally(() => resolve({ status, bytes, complete, range }));
+    };
+    res.once('close', () => end(res.writableFinished));
+    const next = (i: number) => {
+      if (done) return;
+      if (i === parts.length) {
+        res.end();
+        return;
+      }
+      const part = parts[i];
+      if (Buffer.isBuffer(part)) {
+        bytes += part.length;
+        if (res.write(part)) next(i + 1);
+        else res.once('drain', () => next(i + 1));
+        return;
+      }
+      const stream = typeof part === 'function' ? part() : part;
+      current = stream;
+      stream.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (!res.write(chunk)) {
+          stream.pause();
+          res.once('drain', () => stream.resume());
+        }
+      });
+      stream.once('end', () => {
+        current = undefined;
+        next(i + 1);
+      });
+      stream.once('error', (err) => {
+        // Headers are out: the only honest signal left is a cut connection.
+        res.destroy(err);
+        end(false);
+      });
+    };
+    next(0);
+  });
+}

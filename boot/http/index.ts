@@ -1,0 +1,20 @@
+// The HTTP part of the boot server: iPXE scripts, store files, JSON API.
+export { startHttpServer, DEFAULT_TIMEOUTS } from './server.ts';
+export type { HttpServer, HttpServerOptions, HttpTimeouts } from './server.ts';
+export { buildCmdline, cmdlineWords, CmdlineError, RunmodeError, FarmerIdError, RUNMODES, LEADING_ARGS, REFERENCE_ARGS } from './cmdline.ts';
+export type { KernelArgs, Runmode } from './cmdline.ts';
+export {
+  renderChainScript,
+  renderMachineScript,
+  renderErrorScript,
+  renderTemplate,
+  artifactUrl,
+  ipxeSafeText,
+  ScriptTemplateError,
+  ScriptValueError,
+} from './ipxe-script.ts';
+export type { MachineScriptInput, ScriptValues } from './ipxe-script.ts';
+export { serveEntry, parseRange, contentType, MAX_RANGES } from './artifacts.ts';
+export type { ByteRange, RangeRequest, ServeResult } from './artifacts.ts';
+export { listMachines, machineDetail } from './api.ts';
+export type { Lease, MachineView, SelectionView } from './api.ts';

