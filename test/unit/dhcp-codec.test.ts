@@ -242,7 +242,7 @@ test('encode: header fields, cookie, options in Map order, end, padding to 300',
 });
 
 test('encode: RFC 3396 splits an option longer than 255 bytes; decode concatenates it', (t) => {
-  const long = Buffer.alloc(600, 0).map((_, i) => i & 0xff);
+  const long = Buffer.from(Array.from({ length: 600 }, (_, i) => i & 0xff));
   const p = packet([[Opt.MESSAGE_TYPE, encodeU8(5)], [Opt.VENDOR_SPECIFIC, long]]);
   const b = encodeDhcp(p, { maxSize: 1500 });
   t.deepEqual([...b.subarray(243, 245)], [43, 255]);
@@ -297,7 +297,7 @@ test('encode: only sname is overloaded (52 = 2) when the file field is in use', 
 });
 
 test('encode: a long option is split across the options, file and sname areas', (t) => {
-  const long = Buffer.alloc(500).map((_, i) => (i * 7) & 0xff);
+  const long = Buffer.from(Array.from({ length: 500 }, (_, i) => (i * 7) & 0xff));
   const p = packet([[Opt.MESSAGE_TYPE, encodeU8(5)], [Opt.VENDOR_SPECIFIC, long]]);
   const b = encodeDhcp(p);
   t.is(b.length, 576, 'options area filled to the last byte');
