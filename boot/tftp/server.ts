@@ -1,0 +1,195 @@
+// The TFTP server: one listen socket for requests, one Transfer (with its own
+// socket) per accepted read. Read-only, files come from the image store, a
+// cap on concurrent transfers, and nothing a client sends can stop it.
+//
+// Modes: "octet" and "netascii" are both served byte for byte. Boot files are
+// binary, and converting line ends would make tsize and the block offsets
+// depend on the content; RFC 1350 clients asking netascii for a boot program
+// get the exact bytes. "mail" (obsolete) is refused.
+import dgram from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { ErrorCode, TftpDecodeError, decode, encodeError } from './codec.ts';
+import type { TftpPacket, TftpRequest } from './codec.ts';
+import { negotiate } from './session.ts';
+import { Transfer } from './transfer.ts';
+import { StoreNotFoundError, StorePathError } from '../store.ts';
+import type { ImageStore, StoreEntry } from '../store.ts';
+import type { BootTimeline } from '../timeline.ts';
+import type { Logger } from '../log.ts';
+import { interfaceForAddress, interfaceMtu } from '../netif/index.ts';
+
+export interface TftpServerOptions {
+  store: ImageStore;
+  /** IPv4 bind address, e.g. '0.0.0.0' or the interface address. */
+  address: string;
+  /** 69 normally; 0 picks a free port. */
+  port: number;
+  /** Caps blksize; default: the MTU of the interface holding `address`, else 1500. */
+  mtu?: number;
+  maxTransfers: number;
+  /** Retransmission timeout when the client does not negotiate one. */
+  timeoutMs: number;
+  /** Retransmissions without progress before a transfer is abandoned. */
+  retries: number;
+  timeline: BootTimeline;
+  /** TFTP carries no MAC; the DHCP server can map the client address to one. */
+  macForIp?: (ip: string) => string | undefined;
+  log: Logger;
+}
+
+export interface TftpServer {
+  close(): Promise<void>;
+  port: number;
+  activeTransfers(): number;
+}
+
+export class TftpServerError extends Error {}
+
+const SERVED_MODES = new Set(['octet', 'netascii']);
+
+export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
+  if (!Number.isInteger(opts.maxTransfers) || opts.maxTransfers < 1) throw new TftpServerError(`maxTransfers must be a positive integer, got ${opts.maxTransfers}`);
+  if (!(opts.timeoutMs > 0)) throw new TftpServerError(`timeoutMs must be positive, got ${opts.timeoutMs}`);
+  if (!Number.isInteger(opts.retries) || opts.retries < 0) throw new TftpServerError(`retries must be a non-negative integer, got ${opts.retries}`);
+  const mtu = opts.mtu ?? defaultMtu(opts.address);
+  const { log, timeline } = opts;
+  /** Requests being opened or transferring, keyed by client address:port. */
+  const transfers = new Map<string, Transfer | 'opening'>();
+  let closing = false;
+
+  const socket = dgram.createSocket('udp4');
+  socket.on('error', (e) => log.warn('tftp listen socket error', { error: e.message }));
+  socket.on('message', (msg, rinfo) => {
+    let pkt: TftpPacket;
+    try {
+      pkt = decode(msg);
+    } catch (e) {
+      const error = e instanceof TftpDecodeError ? e.message : String(e);
+      log.debug('tftp malformed request ignored', { from: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, error });
+      return;
+    }
+    if (pkt.op === 'rrq') {
+      handleRead(pkt, rinfo).catch((e: unknown) => log.error('tftp request failed', { from: rinfo.address, error: String(e) }));
+    } else if (pkt.op === 'wrq') {
+      refuse(rinfo, pkt.filename, ErrorCode.AccessViolation, 'read-only server', 'write request refused (read-only)');
+    } else {
+      log.debug('tftp packet on the request port ignored', { from: `${rinfo.address}:${rinfo.port}`, op: pkt.op });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind({ address: opts.address, port: opts.port, exclusive: true }, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  }).catch((e: Error) => {
+    throw new TftpServerError(`cannot listen on ${opts.address}:${opts.port}/udp: ${e.message}`);
+  });
+  const port = socket.address().port;
+  log.info('tftp listening', { address: opts.address, port, mtu, maxTransfers: opts.maxTransfers });
+
+  function macKey(ip: string): string {
+    return opts.macForIp?.(ip) ?? `ip:${ip}`;
+  }
+
+  function refuse(to: RemoteInfo, file: string, code: number, message: string, reason: string): void {
+    log.info('tftp request refused', { from: to.address, file, reason });
+    timeline.record(macKey(to.address), 'tftp.error', { file, client: to.address }, reason);
+    socket.send(encodeError(code, message), to.port, to.address);
+  }
+
+  async function handleRead(req: TftpRequest, from: RemoteInfo): Promise<void> {
+    if (closing) return;
+    const key = `${from.address}:${from.port}`;
+    const existing = transfers.get(key);
+    if (existing) {
+      // A retransmitted request: the running transfer answers it by its own timer.
+      if (existing === 'opening' || existing.session.acked === 0) {
+        log.debug('tftp duplicate request ignored', { from: key, file: req.filename });
+        return;
+      }
+      // Same client port, transfer under way: the client has started over.
+      existing.abort('client sent a new request from the same port');
+      transfers.delete(key);
+    }
+    if (!SERVED_MODES.has(req.mode)) {
+      refuse(from, req.filename, ErrorCode.IllegalOperation, `mode not supported: ${req.mode}`, `mode ${req.mode} not supported`);
+      return;
+    }
+    if (transfers.size >= opts.maxTransfers) {
+      refuse(from, req.filename, ErrorCode.NotDefined, 'server busy', `server busy (${transfers.size} transfers)`);
+      return;
+    }
+    transfers.set(key, 'opening');
+    let entry: StoreEntry;
+    try {
+      entry = await opts.store.open(req.filename);
+    } catch (e) {
+      transfers.delete(key);
+      if (e instanceof StorePathError) refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', e.message);
+      else if (e instanceof StoreNotFoundError) refuse(from, req.filename, ErrorCode.FileNotFound, 'file not found', e.message);
+      else if ((e as NodeJS.ErrnoException).code === 'EACCES') refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', String(e));
+      else refuse(from, req.filename, ErrorCode.NotDefined, 'cannot open file', String(e));
+      return;
+    }
+    if (closing) {
+      transfers.delete(key);
+      await entry.close().catch(() => undefined);
+      return;
+    }
+    const n = negotiate(req.options, entry.size, { mtu, defaultTimeoutMs: opts.timeoutMs });
+    const transfer = new Transfer({
+      entry,
+      peer: { address: from.address, port: from.port },
+      bindAddress: opts.address,
+      blksize: n.blksize,
+      windowsize: n.windowsize,
+      timeoutMs: n.timeoutMs,
+      retries: opts.retries,
+      oack: n.oack,
+      log,
+    });
+    transfers.set(key, transfer);
+    const mac = macKey(from.address);
+    timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
+    void transfer.done.then((r) => {
+      if (transfers.get(key) === transfer) transfers.delete(key);
+      if (r.ok) {
+        const mibps = r.bytes / 1048576 / Math.max(r.ms / 1000, 0.001);
+        log.info('tftp transfer done', { from: key, file: entry.path, bytes: r.bytes, ms: r.ms, MiBps: Number(mibps.toFixed(1)), retransmissions: r.retransmissions });
+        timeline.record(mac, 'tftp.done', { file: entry.path, bytes: r.bytes, ms: r.ms });
+      } else {
+        log.warn('tftp transfer failed', { from: key, file: entry.path, reason: r.reason });
+        timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address }, r.reason);
+      }
+    });
+    try {
+      const tid = await transfer.start();
+      log.info('tftp transfer started', { from: key, file: entry.path, tid, blksize: n.blksize, windowsize: n.windowsize, oack: n.oack.length > 0 });
+    } catch (e) {
+      transfer.abort(`cannot open a transfer socket: ${(e as Error).message}`);
+    }
+  }
+
+  return {
+    port,
+    activeTransfers: () => transfers.size,
+    async close() {
+      if (closing) return;
+      closing = true;
+      const running: Promise<unknown>[] = [];
+      for (const t of transfers.values()) {
+        if (t === 'opening') continue;
+        t.abort('server closing');
+        running.push(t.done);
+      }
+      await Promise.all(running);
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    },
+  };
+}
+
+function defaultMtu(address: string): number {
+  const ifname = interfaceForAddress(address);
+  return ifname ? interfaceMtu(ifname) : 1500;
+}

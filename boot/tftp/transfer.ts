@@ -1,0 +1,198 @@
+// The socket side of one read transfer: its own ephemeral socket (the
+// server's transfer ID), the retransmission timer, block bytes from the
+// read-ahead, and the transfer-ID check on every incoming datagram.
+import dgram from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { ErrorCode, Opcode, TftpDecodeError, decode, encodeError, encodeOack, peekAck, writeDataHeader } from './codec.ts';
+import type { TftpOption } from './codec.ts';
+import { ReadSession } from './session.ts';
+import type { SessionOutput } from './session.ts';
+import { ChunkReader } from './reader.ts';
+import type { StoreEntry } from '../store.ts';
+import type { Logger } from '../log.ts';
+
+export interface TransferParams {
+  entry: StoreEntry;
+  peer: { address: string; port: number };
+  bindAddress: string;
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  retries: number;
+  oack: readonly TftpOption[];
+  log: Logger;
+}
+
+export type TransferResult = { ok: true; bytes: number; ms: number; retransmissions: number } | { ok: false; reason: string };
+
+// IP literals only: skipping dns.lookup saves a tick per datagram.
+const READ_ERROR = { code: ErrorCode.NotDefined, message: 'cannot read file' };
+
+const literalLookup = (address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, address, 4);
+
+export class Transfer {
+  readonly session: ReadSession;
+  readonly peer: { address: string; port: number };
+  readonly done: Promise<TransferResult>;
+  private readonly entry: StoreEntry;
+  private readonly socket: Socket;
+  private readonly reader: ChunkReader;
+  private readonly log: Logger;
+  private readonly bindAddress: string;
+  private timer: NodeJS.Timeout | undefined;
+  private armedAt = 0;
+  /** Block ranges waiting for their chunk to be read, in send order. */
+  private readonly waiting: [number, number][] = [];
+  private readonly started = Date.now();
+  private settle!: (r: TransferResult) => void;
+  private closed = false;
+
+  constructor(p: TransferParams) {
+    this.entry = p.entry;
+    this.peer = p.peer;
+    this.log = p.log;
+    this.bindAddress = p.bindAddress;
+    this.reader = new ChunkReader(p.entry, p.blksize, p.windowsize);
+    this.done = new Promise((resolve) => (this.settle = resolve));
+    this.socket = dgram.createSocket({ type: 'udp4', lookup: literalLookup as never });
+    this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    this.socket.on('error', (e) => this.log.warn('tftp transfer socket error', { peer: this.peerName(), error: e.message }));
+    const out: SessionOutput = {
+      sendOack: (options) => this.send(encodeOack(options)),
+      sendBlocks: (first, count) => this.sendBlocks(first, count),
+      armTimer: (ms) => this.armTimer(ms),
+      finish: () => this.end({ ok: true, bytes: this.entry.size, ms: Date.now() - this.started, retransmissions: this.session.retransmissions }),
+      fail: (reason, error) => {
+        if (error) this.send(encodeError(error.code, error.message));
+        this.end({ ok: false, reason });
+      },
+    };
+    this.session = new ReadSession(
+      { size: p.entry.size, blksize: p.blksize, windowsize: p.windowsize, timeoutMs: p.timeoutMs, retries: p.retries, oack: p.oack },
+      out,
+    );
+  }
+
+  /** Binds the transfer socket, reads the first chunk and sends the OACK or first window. */
+  async start(): Promise<number> {
+    const port = await new Promise<number>((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.bind({ address: this.bindAddress, port: 0, exclusive: true }, () => {
+        this.socket.off('error', reject);
+        resolve(this.socket.address().port);
+      });
+    });
+    await this.reader.load(0);
+    if (this.reader.error) {
+      this.session.abort(`cannot read ${this.entry.path}: ${this.reader.error.message}`, READ_ERROR);
+    } else {
+      this.session.start();
+    }
+    return port;
+  }
+
+  /** Ends the transfer without telling the peer (server shutdown). */
+  abort(reason: string): void {
+    this.session.abort(reason);
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closed) return;
+    if (rinfo.port !== this.peer.port || rinfo.address !== this.peer.address) {
+      // RFC 1350: a stranger's packet must not touch the transfer; tell it so,
+      // unless it is itself an error (two servers must not ping-pong errors).
+      this.log.debug('tftp packet from unknown transfer id', { peer: this.peerName(), from: `${rinfo.address}:${rinfo.port}` });
+      if (msg.length >= 2 && msg[0] === 0 && msg[1] === Opcode.ERROR) return;
+      this.socket.send(encodeError(ErrorCode.UnknownTransferId, 'Unknown transfer ID'), rinfo.port, rinfo.address);
+      return;
+    }
+    const ack = peekAck(msg);
+    if (ack !== undefined) {
+      this.session.onAck(ack);
+      return;
+    }
+    try {
+      const pkt = decode(msg);
+      if (pkt.op === 'error') this.session.onError(pkt.code, pkt.message);
+      else this.log.debug('tftp unexpected packet on a read transfer ignored', { peer: this.peerName(), op: pkt.op });
+    } catch (e) {
+      const error = e instanceof TftpDecodeError ? e.message : String(e);
+      this.log.debug('tftp malformed packet ignored', { peer: this.peerName(), bytes: msg.length, error });
+    }
+  }
+
+  private sendBlocks(first: number, count: number): void {
+    if (this.waiting.length > 0) {
+      this.waiting.push([first, count]);
+      return;
+    }
+    const { blksize, size } = this.session;
+    const last = first + count - 1;
+    this.reader.release((first - 1) * blksize);
+    for (let block = first; block <= last; block++) {
+      const start = (block - 1) * blksize;
+      const end = Math.min(size, start + blksize);
+      const data = this.reader.slice(start, end);
+      if (!data) {
+        this.waiting.push([block, last - block + 1]);
+        void this.reader.load(start).then(() => this.flushWaiting());
+        return;
+      }
+      const packet = Buffer.allocUnsafe(4 + data.length);
+      writeDataHeader(packet, block);
+      data.copy(packet, 4);
+      this.socket.send(packet, this.peer.port, this.peer.address);
+      if (block === last) this.reader.readAhead(end);
+    }
+  }
+
+  private flushWaiting(): void {
+    if (this.closed) return;
+    if (this.reader.error) {
+      this.session.abort(`cannot read ${this.entry.path}: ${this.reader.error.message}`, READ_ERROR);
+      return;
+    }
+    const ranges = this.waiting.splice(0);
+    for (const [first, count] of ranges) this.sendBlocks(first, count);
+  }
+
+  private armTimer(ms: number): void {
+    // Re-arming a Node timer per packet costs more than the packet; note the
+    // time instead and let a pending timer re-arm itself for what is left.
+    this.armedAt = performance.now();
+    if (!this.timer) this.timer = setTimeout(this.onTimer, ms);
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    if (this.closed) return;
+    const left = this.armedAt + this.session.timeoutMs - performance.now();
+    if (left > 1) {
+      this.timer = setTimeout(this.onTimer, left);
+      return;
+    }
+    this.session.onTimeout();
+  };
+
+  private send(packet: Buffer): void {
+    if (!this.closed) this.socket.send(packet, this.peer.port, this.peer.address);
+  }
+
+  private end(result: TransferResult): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    // Let an error packet queued just before leave the socket first.
+    setImmediate(() => {
+      try {
+        this.socket.close();
+      } catch {}
+      this.entry.close().catch(() => undefined);
+      this.settle(result);
+    });
+  }
+
+  private peerName(): string {
+    return `${this.peer.address}:${this.peer.port}`;
+  }
+}
