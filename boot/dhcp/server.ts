@@ -270,7 +270,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const machine = selector.machine(mac);
     const decision = classify(facts, { httpBase, override: machine?.bootfile });
     const kind = KIND[type];
-    if (!kind) return ignore(mac, `a DHCP ${TYPE_NAME[type] ?? type} is a server message; another DHCP server may be answering at ${ctx.rinfo.address}`);
+    if (!kind) {
+      if (TYPE_NAME[type]) return ignore(mac, `a DHCP ${TYPE_NAME[type]} is a server message; another DHCP server may be answering at ${ctx.rinfo.address}`);
+      return ignore(mac, `DHCP message type ${type} is not one a client sends to a server`);
+    }
     timeline.record(mac, kind, describeClient(p, facts, decision, ctx));
 
     if (ctx.proxyPort) return bootServer(socket, p, mac, type, decision, ctx);

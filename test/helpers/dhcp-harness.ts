@@ -1,0 +1,156 @@
+// Shared pieces of the DHCP integration tests and benchmark: the server as a
+// child process in a namespace (events streamed as JSON lines), busybox
+// udhcpc as a real client, and the crafted-packet probe.
+import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { stringify } from 'yaml';
+import type { Netns } from './netns.ts';
+import { waitForOutput } from './netns.ts';
+import type { BootEvent } from '../../boot/timeline.ts';
+import type { LeaseInfo } from '../../boot/dhcp/leases.ts';
+import type { ProbeReply, ProbeRequest } from './dhcp-probe.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const ENTRY = join(ROOT, 'test/helpers/dhcp-server-entry.ts');
+const PROBE = join(ROOT, 'test/helpers/dhcp-probe.ts');
+const NODE_FLAGS = ['--disable-warning=ExperimentalWarning', '--no-deprecation'];
+
+export async function tempDir(prefix = 'zb-dhcp-'): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface ServerHandle {
+  child: ChildProcess;
+  events: BootEvent[];
+  output: () => string;
+  eventsFor(mac: string): BootEvent[];
+  waitEvent(pred: (e: BootEvent) => boolean, timeoutMs?: number): Promise<BootEvent>;
+  leases(): Promise<LeaseInfo[]>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts the DHCP server in `ns` with `config` (a YAML document as an object). */
+export async function startDhcp(ns: Netns, dir: string, config: object, opts: { quiet?: boolean; name?: string } = {}): Promise<ServerHandle> {
+  const file = join(dir, `${opts.name ?? 'server'}.yaml`);
+  await writeFile(file, stringify(config));
+  const child = ns.spawn(process.execPath, [...NODE_FLAGS, ENTRY, file, ...(opts.quiet ? ['--quiet'] : [])]);
+  const events: BootEvent[] = [];
+  let out = '';
+  let partial = '';
+  const leaseWaiters: ((l: LeaseInfo[]) => void)[] = [];
+  const eventWaiters = new Set<() => void>();
+  child.stdout!.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      const msg = JSON.parse(line) as { event?: BootEvent; leases?: LeaseInfo[] };
+      if (msg.event) events.push(msg.event);
+      if (msg.leases) leaseWaiters.shift()?.(msg.leases);
+    }
+    for (const w of eventWaiters) w();
+  });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitForOutput(child, /dhcp ready|error: .*/, 15_000).then((m) => {
+    if (m.startsWith('error')) throw new Error(`server failed to start: ${m}`);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    events,
+    output: () => out,
+    eventsFor: (mac) => events.filter((e) => e.mac === mac),
+    waitEvent(pred, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const hit = events.find(pred);
+          if (!hit) return;
+          done();
+          resolve(hit);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no matching timeline event within ${timeoutMs} ms; output:\n${out.slice(-3000)}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          eventWaiters.delete(check);
+        };
+        eventWaiters.add(check);
+        check();
+      });
+    },
+    leases() {
+      return new Promise((resolve) => {
+        leaseWaiters.push(resolve);
+        child.kill('SIGUSR1');
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** The udhcpc script: prints the event and its variables on one line, and configures the address like a real client. */
+export async function udhcpcScript(dir: string): Promise<string> {
+  const path = join(dir, 'udhcpc.sh');
+  await writeFile(
+    path,
+    `#!/bin/sh
+vars=$(env | grep -E '^(ip|siaddr|boot_file|bootfile|tftp|serverid|subnet|mask|router|hostname|vendor|lease|opt97|sname)=' | sort | tr '\\n' ' ')
+echo "UDHCPC $1 $vars"
+case "$1" in
+  deconfig) ip addr flush dev "$interface" ;;
+  bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;
+esac
+`,
+  );
+  await chmod(path, 0o755);
+  return path;
+}
+
+export interface UdhcpcResult {
+  code: number;
+  output: string;
+  /** Variables of the last "bound" event, if any. */
+  bound?: Record<string, string>;
+}
+
+export function parseUdhcpcEvents(output: string, event: string): Record<string, string>[] {
+  const out: Record<string, string>[] = [];
+  for (const line of output.split('\n')) {
+    const m = /^UDHCPC (\S+) ?(.*)$/.exec(line);
+    if (!m || m[1] !== event) continue;
+    out.push(Object.fromEntries(m[2].trim().split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
+  }
+  return out;
+}
+
+/** One busybox udhcpc run that exits once it has a lease (or gives up). */
+export async function udhcpc(host: Netns, script: string, extra: string[], opts: { tries?: number; timeoutMs?: number } = {}): Promise<UdhcpcResult> {
+  const tries = String(opts.tries ?? 3);
+  const args = ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', tries, '-T', '1', '-A', '1', '-O', 'bootfile', '-O', 'tftp', '-O', '97', '-s', script, ...extra];
+  const r = await host.exec('busybox', args, { timeout: opts.timeoutMs ?? 20_000 });
+  const output = r.stdout + r.stderr;
+  const bound = parseUdhcpcEvents(output, 'bound');
+  return { code: r.code, output, bound: bound[bound.length - 1] };
+}
+
+/** Runs the probe in `host`; returns the replies it heard. */
+export async function probe(host: Netns, req: ProbeRequest): Promise<ProbeReply[]> {
+  const r = await host.exec(process.execPath, [...NODE_FLAGS, PROBE, JSON.stringify(req)], { timeout: req.waitMs + 15_000 });
+  if (r.code !== 0) throw new Error(`probe failed (${r.code}): ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeReply);
+}
+
+export function hex(s: string): string {
+  return Buffer.from(s).toString('hex');
+}
