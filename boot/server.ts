@@ -1,0 +1,94 @@
+// Composes the netboot server from its parts: one timeline, one selector and
+// one store shared by DHCP, TFTP and HTTP. Policy lives in the selector and
+// the classifier; the protocol servers only ask them.
+import { MountedStore } from './store.ts';
+import type { Mount } from './store.ts';
+import { BootTimeline } from './timeline.ts';
+import { createSelector } from './selection.ts';
+import type { ServerConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { interfaceForAddress, interfaceMtu } from './netif/index.ts';
+import { startDhcpServer } from './dhcp/index.ts';
+import type { DhcpServer } from './dhcp/index.ts';
+import { startTftpServer } from './tftp/index.ts';
+import type { TftpServer } from './tftp/index.ts';
+import { startHttpServer } from './http/index.ts';
+import type { HttpServer } from './http/index.ts';
+
+export interface BootServer {
+  timeline: BootTimeline;
+  dhcp?: DhcpServer;
+  tftp?: TftpServer;
+  http: HttpServer;
+  /** Where each part listens, for people and for `--json`. */
+  endpoints: { http: string; tftp?: string; dhcp?: string; interfaces: string[] };
+  close(): Promise<void>;
+}
+
+export async function startBootServer(config: ServerConfig, log: Logger): Promise<BootServer> {
+  const timeline = new BootTimeline();
+  const selector = createSelector(config.profiles, config.groups, config.machines);
+  // HTTP sees the iPXE binaries under ipxe/ (UEFI HTTP Boot fetches them there)
+  // and every configured mount; TFTP serves only the boot programs.
+  const mounts: Mount[] = [{ prefix: 'ipxe', dir: config.ipxeDir }, ...config.mounts];
+  const httpStore = new MountedStore(mounts);
+  const tftpStore = new MountedStore([{ prefix: '', dir: config.ipxeDir }]);
+  const interfaces = config.interfaces.length > 0 ? config.interfaces : [interfaceForAddress(config.address)].filter((x): x is string => !!x);
+
+  const started: { close(): Promise<void> }[] = [];
+  const closeAll = async () => {
+    for (const s of started.reverse()) await s.close().catch(() => undefined);
+  };
+  try {
+    let dhcp: DhcpServer | undefined;
+    const http = await startHttpServer({
+      store: httpStore,
+      selector,
+      timeline,
+      log,
+      host: config.http.host,
+      port: config.http.port,
+      publicUrl: config.http.publicUrl,
+      leases: () => dhcp?.leases() ?? [],
+    });
+    started.push(http);
+    let tftp: TftpServer | undefined;
+    if (config.tftp.enabled) {
+      tftp = await startTftpServer({
+        store: tftpStore,
+        address: config.address,
+        port: config.tftp.port,
+        mtu: interfaces[0] ? interfaceMtu(interfaces[0]) : undefined,
+        maxTransfers: config.tftp.maxTransfers,
+        timeoutMs: config.tftp.timeoutMs,
+        retries: config.tftp.retries,
+        timeline,
+        log,
+        macForIp: (ip) => dhcp?.leases().find((l) => l.ip === ip)?.mac,
+      });
+      started.push(tftp);
+    }
+    if (config.dhcp.mode !== 'off') {
+      // The HTTP port may have been ephemeral: hand DHCP the real one.
+      const cfg = { ...config, interfaces, http: { ...config.http, port: http.port } };
+      dhcp = await startDhcpServer({ config: cfg, selector, timeline, log });
+      started.push(dhcp);
+    }
+    return {
+      timeline,
+      dhcp,
+      tftp,
+      http,
+      endpoints: {
+        http: http.url,
+        tftp: tftp ? `${config.address}:${tftp.port}` : undefined,
+        dhcp: dhcp ? `${config.dhcp.mode} on ${interfaces.join(',')}:${config.dhcp.port}` : undefined,
+        interfaces,
+      },
+      close: closeAll,
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}

@@ -1,0 +1,158 @@
+// `zeroboot serve`: loads the YAML configuration (or the embedded default),
+// applies command-line overrides, starts DHCP/TFTP/HTTP and runs until a signal.
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig, ConfigError } from '../../boot/config.ts';
+import type { ServerConfig } from '../../boot/config.ts';
+import { DEFAULT_CONFIG_YAML } from '../../boot/default-config.ts';
+import type { BootServer } from '../../boot/server.ts';
+import { createLogger } from '../../boot/log.ts';
+import type { Level } from '../../boot/log.ts';
+import { interfaceInfo } from '../../boot/netif/index.ts';
+import { parseCommand, stringOpt, listOpt, intOpt, UsageError } from '../args.ts';
+import type { Parsed } from '../args.ts';
+
+export const SERVE_HELP = `Usage: zeroboot serve [options]
+
+Runs the netboot server: DHCP (full or proxy), TFTP for the iPXE binaries,
+HTTP for iPXE scripts, kernels, initrds and the JSON API.
+
+Options:
+  --config FILE        YAML configuration (default: embedded proxy-mode config)
+  --interface IF       answer DHCP only on IF (repeatable); its address is
+                       used as the server address unless --address is given
+  --address IP         the server address clients use
+  --dhcp MODE          full | proxy | off
+  --http-port N        HTTP port (0 = any free port)
+  --tftp-port N        TFTP port (default 69)
+  --dhcp-port N        DHCP port (default 67)
+  --no-tftp            do not serve TFTP
+  --state-dir DIR      where leases are kept
+  --log-level LEVEL    debug | info | warn | error (default info)
+  --json               log as JSON lines; print endpoints as JSON
+  -h, --help           show this help
+`;
+
+export const SERVE_OPTIONS = {
+  config: { type: 'string' },
+  interface: { type: 'string', multiple: true },
+  address: { type: 'string' },
+  dhcp: { type: 'string' },
+  'http-port': { type: 'string' },
+  'tftp-port': { type: 'string' },
+  'dhcp-port': { type: 'string' },
+  'no-tftp': { type: 'boolean' },
+  'state-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+type Doc = Record<string, unknown>;
+
+function sub(doc: Doc, key: string): Doc {
+  const v = doc[key];
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Doc;
+  const fresh: Doc = {};
+  doc[key] = fresh;
+  return fresh;
+}
+
+/** Reads the config document and lays the command-line flags over it. */
+export async function resolveServeConfig(p: Parsed, command = 'serve'): Promise<ServerConfig> {
+  const file = stringOpt(p, 'config');
+  let doc: unknown;
+  let baseDir = process.cwd();
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    try {
+      doc = parseYaml(text);
+    } catch (e) {
+      throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const abs = file.startsWith('/') ? file : `${process.cwd()}/${file}`;
+    baseDir = abs.slice(0, abs.lastIndexOf('/')) || '/';
+  } else {
+    doc = parseYaml(DEFAULT_CONFIG_YAML);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ConfigError(`${file}: the configuration must be a YAML mapping`);
+  const server = sub(doc as Doc, 'server');
+  const interfaces = listOpt(p, 'interface');
+  if (interfaces.length > 0) server.interfaces = interfaces;
+  const address = stringOpt(p, 'address');
+  if (address) server.address = address;
+  if (server.address === undefined) {
+    const first = (Array.isArray(server.interfaces) ? server.interfaces : [])[0];
+    if (!first) throw new UsageError(`${command}: give --interface IF or --address IP (or server.address in the config)`);
+    server.address = interfaceInfo(String(first)).address;
+  }
+  const mode = stringOpt(p, 'dhcp');
+  if (mode) {
+    if (!['full', 'proxy', 'off'].includes(mode)) throw new UsageError(`${command}: --dhcp must be full, proxy or off, got "${mode}"`);
+    sub(server, 'dhcp').mode = mode;
+  }
+  const httpPort = intOpt(p, command, 'http-port', 0, 65535);
+  if (httpPort !== undefined) sub(server, 'http').port = httpPort;
+  const tftpPort = intOpt(p, command, 'tftp-port', 1, 65535);
+  if (tftpPort !== undefined) sub(server, 'tftp').port = tftpPort;
+  if (p.values['no-tftp']) sub(server, 'tftp').enabled = false;
+  const dhcpPort = intOpt(p, command, 'dhcp-port', 1, 65535);
+  if (dhcpPort !== undefined) sub(server, 'dhcp').port = dhcpPort;
+  const stateDir = stringOpt(p, 'state-dir');
+  if (stateDir) server.stateDir = stateDir;
+  const config = parseConfig(doc, baseDir);
+  if (!config.dhcp.leasesFile) config.dhcp.leasesFile = `${config.stateDir}/leases.json`;
+  return config;
+}
+
+export function logLevel(p: Parsed, command: string): Level {
+  const level = stringOpt(p, 'log-level') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`${command}: --log-level must be debug, info, warn or error`);
+  return level as Level;
+}
+
+export function describeEndpoints(server: BootServer): string {
+  const e = server.endpoints;
+  return [
+    `http  ${e.http}`,
+    e.tftp ? `tftp  ${e.tftp}` : 'tftp  off',
+    e.dhcp ? `dhcp  ${e.dhcp}` : 'dhcp  off',
+  ].join('\n');
+}
+
+/** Resolves on SIGINT/SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const p = parseCommand('serve', argv, SERVE_OPTIONS);
+  if (p.values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  if (p.positionals.length > 0) throw new UsageError(`serve: unexpected argument "${p.positionals[0]}"`);
+  const json = p.values.json === true;
+  const log = createLogger({ level: logLevel(p, 'serve'), json });
+  const config = await resolveServeConfig(p);
+  const { startBootServer } = await import('../../boot/server.ts');
+  const server = await startBootServer(config, log);
+  if (json) process.stdout.write(JSON.stringify({ listening: server.endpoints }) + '\n');
+  else process.stdout.write(`zeroboot serve: listening\n${describeEndpoints(server)}\n`);
+  const sig = await untilSignal();
+  log.info('stopping', { signal: sig });
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,41 @@
+// The `zeroboot` command: picks a subcommand and turns every failure into
+// one line on stderr and a non-zero exit code (2 for usage, 1 otherwise).
+import { UsageError } from './args.ts';
+
+const HELP = `Usage: zeroboot <command> [options]
+
+Commands:
+  serve     run the netboot server (DHCP, TFTP, HTTP/iPXE)
+  demo      start the server in a private network namespace and boot a test client
+
+Run 'zeroboot <command> --help' for the options of a command.
+`;
+
+// Loaded on demand so `--help` and usage errors do not pay for every module.
+const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  serve: async () => (await import('./commands/serve.ts')).serveCommand,
+  demo: async () => (await import('./commands/demo.ts')).demoCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  const load = COMMANDS[command];
+  if (!load) throw new UsageError(`unknown command "${command}" (see 'zeroboot --help')`);
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    process.stderr.write(`zeroboot: ${err.message.split('\n')[0]}\n`);
+    if (process.env.ZEROBOOT_DEBUG) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);
