@@ -9,7 +9,8 @@
 // not the lease rate, is bounded by the disk. The journal is folded into the
 // snapshot at start and whenever it grows past twice the table.
 import { open, readFile, rename, mkdir, rm } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { close as closeFd, fdatasync, ftruncate, open as openFd, write } from 'node:fs';
+import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import type { LeaseRecord } from './leases.ts';
 
@@ -42,7 +43,8 @@ function isRecord(v: unknown): v is LeaseRecord {
 export class LeaseFile {
   readonly path: string;
   readonly journalPath: string;
-  private journal: FileHandle | undefined;
+  /** Journal file descriptor; the plain fd API costs less per call than FileHandle on the hot path. */
+  private journal: number | undefined;
   private pending: string[] = [];
   private waiters: Waiter[] = [];
   private flushing: Promise<void> | undefined;
@@ -111,7 +113,7 @@ export class LeaseFile {
     const f = new LeaseFile(path, snapshot);
     await f.compact();
     try {
-      f.journal = await open(f.journalPath, 'a');
+      f.journal = await promisify(openFd)(f.journalPath, 'a');
     } catch (e) {
       throw new LeaseFileError(`cannot open lease journal ${f.journalPath}: ${(e as Error).message}`);
     }
@@ -134,7 +136,7 @@ export class LeaseFile {
     if (this.closed) return;
     this.closed = true;
     await this.flushing;
-    await this.journal?.close();
+    if (this.journal !== undefined) await promisify(closeFd)(this.journal);
     this.journal = undefined;
     await this.compact();
   }
@@ -146,8 +148,7 @@ export class LeaseFile {
       this.pending = [];
       this.waiters = [];
       try {
-        await this.journal!.write(lines.join('\n') + '\n');
-        await this.journal!.datasync();
+        await this.writeAndSync(Buffer.from(lines.join('\n') + '\n'));
         this.journalRecords += lines.length;
         for (const w of waiters) w.resolve();
       } catch (e) {
@@ -157,7 +158,7 @@ export class LeaseFile {
       if (this.journalRecords > Math.max(10_000, 2 * this.snapshotRecords)) {
         try {
           await this.compact();
-          await this.journal!.truncate(0);
+          await promisify(ftruncate)(this.journal!, 0);
           this.journalRecords = 0;
         } catch {
           // Compaction is an optimisation: the journal still holds everything.
@@ -165,6 +166,19 @@ export class LeaseFile {
       }
     }
     this.flushing = undefined;
+  }
+
+  private writeAndSync(buf: Buffer): Promise<void> {
+    const fd = this.journal!;
+    return new Promise((resolve, reject) => {
+      const from = (off: number) =>
+        write(fd, buf, off, buf.length - off, null, (err, n) => {
+          if (err) return reject(err);
+          if (off + n < buf.length) return from(off + n);
+          fdatasync(fd, (e) => (e ? reject(e) : resolve()));
+        });
+      from(0);
+    });
   }
 
   /** Writes the whole state as the new snapshot, atomically. */

@@ -345,8 +345,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (!decision.netboot) return ignore(mac, 'not a network-boot client (no PXEClient/HTTPClient/iPXE): proxy mode leaves it to the address server');
     if (!decision.bootfile) return ignore(mac, decision.refused ?? 'no boot file for this client');
     if (type === MessageType.DISCOVER) return send(socket, p, mac, ctx, { type: MessageType.OFFER, decision });
-    if (type === MessageType.REQUEST && ourIds.has(optIp(p, Opt.SERVER_ID) ?? '')) return send(socket, p, mac, ctx, { type: MessageType.ACK, decision });
-    return ignore(mac, `proxy mode: a ${TYPE_NAME[type]} here is for the address server`);
+    // An ACK from us without an address could beat the address server's and confuse the client;
+    // PXE clients that want more from a proxy ask on the boot-server port.
+    return ignore(mac, `proxy mode: a ${TYPE_NAME[type]} on port ${config.dhcp.port} is for the address server`);
   }
 
   /** The PXE boot-server exchange on :4011: the client has an address and asks for its boot file. */
@@ -429,9 +430,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     else if (!nak && req.ciaddr !== ZERO) [host, port] = [req.ciaddr, CLIENT_PORT];
     // Without an address the client cannot answer ARP, so it hears us by broadcast whatever its flag says.
     else [host, port] = [BROADCAST, CLIENT_PORT];
-    socket.send(out, port, host, (err) => {
-      if (err) log.warn('dhcp: send failed', { mac, to: `${host}:${port}`, error: err.message });
-    });
+    // Send errors surface as the socket's 'error' event (logged there).
+    socket.send(out, port, host);
     const detail: Record<string, string | number | boolean> = { to: `${host}:${port}`, iface: ctx.iface.name };
     if (r.yiaddr) detail.ip = r.yiaddr;
     if (d?.bootfile && !nak) detail.bootfile = d.bootfile;
