@@ -14,7 +14,7 @@ import type { Logger } from '../log.ts';
 import type { Selector } from '../selection.ts';
 import type { BootEventKind, BootTimeline } from '../timeline.ts';
 import { bindSocketToDevice, interfaceForAddress, interfaceInfo, InterfaceError } from '../netif/index.ts';
-import { decodeDhcp, DhcpDecodeError, encodeDhcp, macOf, MessageType, messageType } from './codec.ts';
+import { decodeDhcp, DhcpDecodeError, encodeDhcp, MessageType, messageType } from './codec.ts';
 import type { DhcpPacket } from './codec.ts';
 import {
   encodeIp,
@@ -165,6 +165,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const httpBase = (config.http.publicUrl ?? `http://${config.address}:${config.http.port}`).replace(/\/+$/, '');
   const networkOpts = networkOptions(config);
   const pxeDiscoveryOpt = encodePxeVendorOptions({ discoveryControl: 8 });
+  // Declared before any socket exists: packets may arrive while later sockets are still opening.
+  // closing: no new packets, but ACKs whose leases are being written still go out; closed: sockets gone.
+  let closing = false;
+  let closed = false;
 
   let pool: LeasePool | undefined;
   let leaseFile: LeaseFile | undefined;
@@ -240,17 +244,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   }
 
   function handle(socket: Socket, buf: Buffer, ctx: Ctx): void {
+    if (closing) return;
     let p: DhcpPacket;
     try {
       p = decodeDhcp(buf);
     } catch (e) {
       if (!(e instanceof DhcpDecodeError)) throw e;
       // The chaddr may still be readable from a damaged packet: it names the timeline.
-      const mac = buf.length >= 34 && buf[1] === 1 && buf[2] === 6 ? [...buf.subarray(28, 34)].map((b) => b.toString(16).padStart(2, '0')).join(':') : 'unknown';
+      const mac = buf.length >= 34 && buf[1] === 1 && buf[2] === 6 ? ethernetMac(buf.subarray(28, 34)) : 'unknown';
       ignore(mac, `malformed packet: ${e.message}`, { from: `${ctx.rinfo.address}:${ctx.rinfo.port}`, bytes: buf.length, iface: ctx.iface.name });
       return;
     }
-    const mac = p.htype === 1 && p.hlen === 6 ? macOf(p) : 'unknown';
+    const mac = p.htype === 1 && p.hlen === 6 ? ethernetMac(p.chaddr) : 'unknown';
     try {
       dispatch(socket, p, mac, ctx);
     } catch (e) {
@@ -316,7 +321,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         const reply: Reply = { type: MessageType.ACK, yiaddr: grant.ip, leaseSeconds: leaseSeconds(grant.expires), decision, hostname };
         // The ACK leaves only once its lease is on disk.
         persist(grant.record!).then(
-          () => send(socket, p, mac, ctx, reply),
+          () => {
+            if (closed) return;
+            try {
+              send(socket, p, mac, ctx, reply);
+            } catch (e) {
+              log.error('dhcp: failed to send an ACK', { mac, error: (e as Error).message });
+            }
+          },
           (e: Error) => ignore(mac, `lease not stored, ACK withheld: ${e.message}`),
         );
         return;
@@ -443,11 +455,23 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   return {
     leases: () => pool?.list() ?? [],
     async close() {
+      if (closing) return;
+      closing = true;
       if (sweep) clearInterval(sweep);
-      closeSockets();
-      await leaseFile?.close();
+      try {
+        await leaseFile?.close();
+      } finally {
+        closed = true;
+        closeSockets();
+      }
     },
   };
+}
+
+/** "aa:bb:cc:dd:ee:ff" from the first six bytes; the per-packet key, so kept cheap. */
+function ethernetMac(b: Buffer): string {
+  const h = b.toString('hex', 0, 6);
+  return `${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}:${h.slice(6, 8)}:${h.slice(8, 10)}:${h.slice(10, 12)}`;
 }
 
 /** Subnet mask, router, DNS and domain from the pool (full mode only: proxy hands out no network settings). */

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import type { Netns } from './netns.ts';
-import { waitForOutput } from './netns.ts';
 import type { BootEvent } from '../../boot/timeline.ts';
 import type { LeaseInfo } from '../../boot/dhcp/leases.ts';
 import type { ProbeReply, ProbeRequest } from './dhcp-probe.ts';
@@ -56,9 +55,22 @@ export async function startDhcp(ns: Netns, dir: string, config: object, opts: { 
   });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitForOutput(child, /dhcp ready|error: .*/, 15_000).then((m) => {
-    if (m.startsWith('error')) throw new Error(`server failed to start: ${m}`);
+  // 'close' (not 'exit') so a failed start's stderr has been read before it is reported.
+  const started = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 15_000);
+    const onData = () => {
+      if (!/^dhcp ready$/m.test(out)) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve(true);
+    };
+    child.stdout!.on('data', onData);
+    child.once('close', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
   });
+  if (!started) throw new Error(`server failed to start: ${out.trim()}`);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     child,
