@@ -5,7 +5,6 @@
 import type { StoreEntry } from '../store.ts';
 
 const TARGET_CHUNK_BYTES = 1024 * 1024;
-const EMPTY = Buffer.alloc(0);
 
 export class ChunkReader {
   readonly chunkSize: number;
@@ -27,17 +26,20 @@ export class ChunkReader {
   }
 
   /**
-   * Bytes [start, end) if already in memory. A block never straddles two
-   * chunks because the chunk size is a multiple of the block size.
+   * Copies bytes [start, end) into `target` at `at` if they are in memory;
+   * returns false when the chunk still has to be loaded. A block never
+   * straddles two chunks (the chunk size is a multiple of the block size),
+   * and copying straight from the chunk avoids a Buffer object per packet.
    */
-  slice(start: number, end: number): Buffer | undefined {
+  copyTo(target: Buffer, at: number, start: number, end: number): boolean {
     // The final block is empty when the size is a multiple of the block size.
-    if (start >= end) return EMPTY;
+    if (start >= end) return true;
     const index = Math.floor(start / this.chunkSize);
     const chunk = this.chunks.get(index);
-    if (!chunk) return undefined;
+    if (!chunk) return false;
     const base = index * this.chunkSize;
-    return chunk.subarray(start - base, end - base);
+    chunk.copy(target, at, start - base, end - base);
+    return true;
   }
 
   /** Loads the chunk holding byte `offset` (no-op past the end of the file). */
@@ -48,10 +50,13 @@ export class ChunkReader {
     if (base >= this.entry.size) return Promise.resolve();
     let pending = this.loading.get(index);
     if (!pending) {
-      pending = this.entry.read(base, Math.min(this.chunkSize, this.entry.size - base)).then(
+      const length = Math.min(this.chunkSize, this.entry.size - base);
+      pending = this.entry.read(base, length).then(
         (buf) => {
           this.loading.delete(index);
-          this.chunks.set(index, buf);
+          // A short read means the file shrank since its size was announced.
+          if (buf.length < length) this.failure = new Error(`short read at ${base}: ${buf.length} of ${length} bytes`);
+          else this.chunks.set(index, buf);
         },
         (e: unknown) => {
           this.loading.delete(index);

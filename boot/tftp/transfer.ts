@@ -41,6 +41,8 @@ export class Transfer {
   private readonly bindAddress: string;
   private timer: NodeJS.Timeout | undefined;
   private armedAt = 0;
+  /** Reused for DATA packets while sends complete synchronously. */
+  private scratch: Buffer;
   /** Block ranges waiting for their chunk to be read, in send order. */
   private readonly waiting: [number, number][] = [];
   private readonly started = Date.now();
@@ -53,6 +55,7 @@ export class Transfer {
     this.log = p.log;
     this.bindAddress = p.bindAddress;
     this.reader = new ChunkReader(p.entry, p.blksize, p.windowsize);
+    this.scratch = Buffer.allocUnsafe(4 + p.blksize);
     this.done = new Promise((resolve) => (this.settle = resolve));
     this.socket = dgram.createSocket({ type: 'udp4', lookup: literalLookup as never });
     this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
@@ -132,16 +135,18 @@ export class Transfer {
     for (let block = first; block <= last; block++) {
       const start = (block - 1) * blksize;
       const end = Math.min(size, start + blksize);
-      const data = this.reader.slice(start, end);
-      if (!data) {
+      let packet = this.scratch;
+      if (!this.reader.copyTo(packet, 4, start, end)) {
         this.waiting.push([block, last - block + 1]);
         void this.reader.load(start).then(() => this.flushWaiting());
         return;
       }
-      const packet = Buffer.allocUnsafe(4 + data.length);
       writeDataHeader(packet, block);
-      data.copy(packet, 4);
+      if (end - start < blksize) packet = packet.subarray(0, 4 + end - start);
       this.socket.send(packet, this.peer.port, this.peer.address);
+      // Usually the datagram left synchronously and the buffer is free again;
+      // if it was queued, the queue owns it and the next packet gets a new one.
+      if (this.socket.getSendQueueCount() > 0) this.scratch = Buffer.allocUnsafe(4 + blksize);
       if (block === last) this.reader.readAhead(end);
     }
   }

@@ -1,0 +1,366 @@
+// The TFTP server in-process on 127.0.0.1, driven packet by packet with a
+// raw UDP client (and curl where a real client fits), to check behaviour a
+// well-behaved client never triggers: strangers, garbage, duplicate requests,
+// refusals, the transfer limit, retransmission.
+import test from 'ava';
+import dgram from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm, writeFile, symlink, mkdir } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { MountedStore } from '../../boot/store.ts';
+import { BootTimeline } from '../../boot/timeline.ts';
+import { silentLogger } from '../../boot/log.ts';
+import { startTftpServer } from '../../boot/tftp/index.ts';
+import type { TftpServer, TftpServerOptions } from '../../boot/tftp/index.ts';
+import { decode, encodeAck, encodeError, encodeRequest } from '../../boot/tftp/codec.ts';
+import type { TftpOption, TftpPacket } from '../../boot/tftp/codec.ts';
+
+const run = promisify(execFile);
+const HOST = '127.0.0.1';
+
+interface Received {
+  pkt: TftpPacket | undefined;
+  raw: Buffer;
+  port: number;
+}
+
+/** A UDP socket that queues what it receives so tests can await packets in order. */
+class RawClient {
+  readonly socket: Socket;
+  private readonly queue: Received[] = [];
+  private waiter: ((r: Received) => void) | undefined;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('message', (raw, rinfo) => {
+      let pkt: TftpPacket | undefined;
+      try {
+        pkt = decode(raw);
+      } catch {
+        pkt = undefined;
+      }
+      const r = { pkt, raw, port: rinfo.port };
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w(r);
+      } else this.queue.push(r);
+    });
+  }
+
+  static async open(): Promise<RawClient> {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => s.bind(0, HOST, resolve));
+    return new RawClient(s);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  send(buf: Buffer, port: number): void {
+    this.socket.send(buf, port, HOST);
+  }
+
+  next(timeoutMs = 2000): Promise<Received> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new Error(`no packet within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+    });
+  }
+
+  /** Resolves true if nothing arrives within `ms`. */
+  async silent(ms: number): Promise<boolean> {
+    try {
+      await this.next(ms);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+async function withServer(t: import('ava').ExecutionContext, over: Partial<TftpServerOptions> = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'zb-tftp-proto-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const files = {
+    small: randomBytes(3000),
+    exact: randomBytes(1024),
+    medium: randomBytes(300_000),
+  };
+  await writeFile(path.join(dir, 'small.bin'), files.small);
+  await writeFile(path.join(dir, 'exact.bin'), files.exact);
+  await writeFile(path.join(dir, 'medium.bin'), files.medium);
+  await mkdir(path.join(dir, 'sub'));
+  await writeFile(path.join(dir, 'sub', 'inner.bin'), files.small);
+  // A symlink that leads out of the store must be refused, not followed.
+  await symlink('/etc/passwd', path.join(dir, 'escape'));
+  const memFile = randomBytes(5000);
+  const timeline = new BootTimeline();
+  const server = await startTftpServer({
+    store: new MountedStore([
+      { prefix: '', dir },
+      { prefix: 'mem', files: { 'boot.bin': memFile } },
+    ]),
+    address: HOST,
+    port: 0,
+    mtu: 1500,
+    maxTransfers: 10,
+    timeoutMs: 200,
+    retries: 2,
+    timeline,
+    log: silentLogger,
+    ...over,
+  });
+  t.teardown(() => server.close());
+  return { server, timeline, files, memFile, dir };
+}
+
+/** Downloads `file` with the raw client in lock-step (or with a window), ACKing as it goes. */
+async function download(c: RawClient, server: TftpServer, file: string, options: TftpOption[] = [], hooks: { afterBlock?: (block: number, tid: number) => void } = {}): Promise<{ data: Buffer; oack?: TftpOption[]; tid: number }> {
+  c.send(encodeRequest('rrq', file, 'octet', options), server.port);
+  const chunks: Buffer[] = [];
+  let first = await c.next();
+  const tid = first.port;
+  let oack: TftpOption[] | undefined;
+  let blksize = 512;
+  if (first.pkt?.op === 'oack') {
+    oack = first.pkt.options;
+    blksize = Number(oack.find(([n]) => n === 'blksize')?.[1] ?? 512);
+    c.send(encodeAck(0), tid);
+    first = await c.next();
+  }
+  let expect = 1;
+  let r = first;
+  for (;;) {
+    if (r.pkt?.op !== 'data') throw new Error(`expected DATA, got ${JSON.stringify(r.pkt)}`);
+    if (r.port !== tid) throw new Error('DATA from another port');
+    if (r.pkt.block === (expect & 0xffff)) {
+      chunks.push(Buffer.from(r.pkt.data));
+      c.send(encodeAck(expect), tid);
+      hooks.afterBlock?.(expect, tid);
+      if (r.pkt.data.length < blksize) break;
+      expect++;
+    }
+    r = await c.next();
+  }
+  return { data: Buffer.concat(chunks), oack, tid };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+test('OACK carries only the options asked for; unknown ones are ignored', async (t) => {
+  const { server, files } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  const r = await download(c, server, 'medium.bin', [['blksize', '9000'], ['tsize', '0'], ['frobnicate', '1']]);
+  t.deepEqual(r.oack, [['blksize', '1468'], ['tsize', '300000']]);
+  t.is(sha(r.data), sha(files.medium));
+});
+
+test('no options: no OACK, DATA 1 of 512 bytes straight away; exact multiple ends with an empty block', async (t) => {
+  const { server, files } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  const r = await download(c, server, 'exact.bin');
+  t.is(r.oack, undefined);
+  t.true(r.data.equals(files.exact));
+});
+
+test('in-memory mount and sub-directories are served; netascii is served byte for byte', async (t) => {
+  const { server, memFile, files } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  t.true((await download(c, server, 'mem/boot.bin')).data.equals(memFile));
+  t.true((await download(c, server, '/sub/inner.bin')).data.equals(files.small));
+  c.send(encodeRequest('rrq', 'small.bin', 'netascii'), server.port);
+  const first = await c.next();
+  t.is(first.pkt?.op, 'data');
+  t.true(first.pkt?.op === 'data' && first.pkt.data.equals(files.small.subarray(0, 512)));
+  c.send(encodeError(0, 'enough'), first.port);
+});
+
+test('refusals: WRQ, path escape, symlink escape, not found, mail mode', async (t) => {
+  const { server, timeline } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  const ask = async (buf: Buffer) => {
+    c.send(buf, server.port);
+    const r = await c.next();
+    return r.pkt?.op === 'error' ? [r.pkt.code, r.pkt.message] : r.pkt;
+  };
+  t.deepEqual(await ask(encodeRequest('wrq', 'small.bin')), [2, 'read-only server']);
+  t.deepEqual(await ask(encodeRequest('rrq', '../etc/passwd')), [2, 'access violation']);
+  t.deepEqual(await ask(encodeRequest('rrq', 'sub/../../etc/passwd')), [2, 'access violation']);
+  t.deepEqual(await ask(encodeRequest('rrq', '..\\..\\etc\\passwd')), [2, 'access violation']);
+  t.deepEqual(await ask(encodeRequest('rrq', 'escape')), [2, 'access violation']);
+  t.deepEqual(await ask(encodeRequest('rrq', '/etc/passwd')), [1, 'file not found'], 'absolute paths are inside the store');
+  t.deepEqual(await ask(encodeRequest('rrq', 'nope.bin')), [1, 'file not found']);
+  t.deepEqual(await ask(encodeRequest('rrq', 'small.bin', 'mail')), [4, 'mode not supported: mail']);
+  const errors = timeline.events(`ip:${HOST}`).filter((e) => e.kind === 'tftp.error');
+  t.is(errors.length, 8);
+  t.truthy(errors.every((e) => e.reason));
+});
+
+test('a stranger gets ERROR 5 and the transfer goes on untouched; garbage from the peer is ignored', async (t) => {
+  const { server, files } = await withServer(t);
+  const c = await RawClient.open();
+  const stranger = await RawClient.open();
+  t.teardown(() => {
+    c.close();
+    stranger.close();
+  });
+  let strangerReply: Promise<Received> | undefined;
+  const r = await download(c, server, 'medium.bin', [], {
+    afterBlock: (block, tid) => {
+      if (block !== 10) return;
+      // An ACK from another port for the block the server is about to send,
+      // then garbage and a 1-byte datagram from the real peer's own port.
+      stranger.send(encodeAck(11), tid);
+      strangerReply = stranger.next();
+      c.send(Buffer.from([0x42]), tid);
+      c.send(Buffer.from([0, 3, 0]), tid);
+      c.send(Buffer.from([0, 9, 1, 2, 3]), tid);
+    },
+  });
+  t.is(sha(r.data), sha(files.medium));
+  const reply = await strangerReply!;
+  t.deepEqual(reply.pkt, { op: 'error', code: 5, message: 'Unknown transfer ID' });
+  t.is(reply.port, r.tid);
+});
+
+test('garbage on the request port is ignored and the server keeps serving', async (t) => {
+  const { server, files } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  for (const g of [Buffer.from([1]), Buffer.alloc(0), randomBytes(700), Buffer.from([0, 1, 0x61]), encodeAck(3)]) c.send(g, server.port);
+  t.true(await c.silent(150), 'no answer to garbage');
+  t.true((await download(c, server, 'small.bin')).data.equals(files.small));
+});
+
+test('a retransmitted RRQ from the same port does not start a second transfer', async (t) => {
+  const { server } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  const rrq = encodeRequest('rrq', 'small.bin', 'octet', [['blksize', '1024']]);
+  c.send(rrq, server.port);
+  c.send(rrq, server.port);
+  c.send(rrq, server.port);
+  const first = await c.next();
+  t.is(first.pkt?.op, 'oack');
+  // Only OACK retransmissions from the same TID may follow, never a second TID.
+  const more = await c.next(1000);
+  t.is(more.port, first.port);
+  t.is(server.activeTransfers(), 1);
+  c.send(encodeError(0, 'done'), first.port);
+});
+
+test('no ACK: the block is retransmitted after the timeout, then the transfer gives up with an error', async (t) => {
+  const { server, timeline } = await withServer(t, { timeoutMs: 100, retries: 2 });
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const seen: TftpPacket[] = [];
+  const t0 = Date.now();
+  for (let i = 0; i < 4; i++) seen.push((await c.next(1000)).pkt!);
+  const ms = Date.now() - t0;
+  t.deepEqual(seen.slice(0, 3).map((p) => p.op === 'data' && p.block), [1, 1, 1]);
+  t.deepEqual(seen[3], { op: 'error', code: 0, message: 'timed out' });
+  t.true(ms >= 180, `retransmissions are spaced by the timeout (${ms} ms)`);
+  await waitFor(() => server.activeTransfers() === 0);
+  const last = timeline.events(`ip:${HOST}`).at(-1)!;
+  t.is(last.kind, 'tftp.error');
+  t.regex(last.reason ?? '', /retransmissions/);
+});
+
+test('window: ACK inside the window resends from the block after it', async (t) => {
+  const { server, files } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'medium.bin', 'octet', [['windowsize', '4']]), server.port);
+  const oack = await c.next();
+  t.deepEqual(oack.pkt, { op: 'oack', options: [['windowsize', '4']] });
+  c.send(encodeAck(0), oack.port);
+  const w1 = [await c.next(), await c.next(), await c.next(), await c.next()].map((r) => r.pkt?.op === 'data' && r.pkt.block);
+  t.deepEqual(w1, [1, 2, 3, 4]);
+  c.send(encodeAck(2), oack.port); // pretend block 3 was lost
+  const w2 = [await c.next(), await c.next(), await c.next(), await c.next()].map((r) => (r.pkt?.op === 'data' ? r.pkt : undefined));
+  t.deepEqual(w2.map((p) => p?.block), [3, 4, 5, 6]);
+  t.true(w2[0]!.data.equals(files.medium.subarray(1024, 1536)));
+  c.send(encodeError(0, 'done'), oack.port);
+});
+
+test('transfer limit: beyond maxTransfers a request gets ERROR 0 "server busy" (tftp-hpa sees it); slots free again', async (t) => {
+  const { server, files, dir } = await withServer(t, { maxTransfers: 2, timeoutMs: 300, retries: 1 });
+  const holders = [await RawClient.open(), await RawClient.open()];
+  t.teardown(() => holders.forEach((h) => h.close()));
+  // Two clients that never ACK hold both slots until they time out.
+  for (const h of holders) h.send(encodeRequest('rrq', 'small.bin'), server.port);
+  for (const h of holders) t.is((await h.next()).pkt?.op, 'data');
+  t.is(server.activeTransfers(), 2);
+  const out = path.join(dir, 'client.out');
+  // tftp-hpa prints the server's error text (and exits 0 regardless).
+  const refused = await run('tftp', ['-m', 'binary', HOST, String(server.port), '-c', 'get', 'small.bin', out]);
+  t.regex(refused.stdout + refused.stderr, /Error code 0: server busy/);
+  await waitFor(() => server.activeTransfers() === 0, 5000);
+  await run('curl', ['-sS', '--max-time', '5', `tftp://${HOST}:${server.port}/small.bin`, '-o', out]);
+  const { readFile } = await import('node:fs/promises');
+  t.true((await readFile(out)).equals(files.small));
+});
+
+test('timeline: request and done events with file, options and bytes, under the MAC the resolver gives', async (t) => {
+  const mac = '52:54:00:12:34:56';
+  const { server, timeline, memFile } = await withServer(t, { macForIp: (ip) => (ip === HOST ? mac : undefined) });
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  await download(c, server, 'mem/boot.bin', [['blksize', '1024'], ['windowsize', '2']]);
+  await waitFor(() => timeline.events(mac).some((e) => e.kind === 'tftp.done'));
+  const ev = timeline.events(mac);
+  const req = ev.find((e) => e.kind === 'tftp.request')!;
+  t.like(req.detail, { file: 'mem/boot.bin', blksize: 1024, windowsize: 2 });
+  const done = ev.find((e) => e.kind === 'tftp.done')!;
+  t.like(done.detail, { file: 'mem/boot.bin', bytes: memFile.length });
+  t.is(typeof done.detail?.ms, 'number');
+});
+
+test('close() ends running transfers and frees the port', async (t) => {
+  const { server } = await withServer(t);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'medium.bin'), server.port);
+  await c.next();
+  t.is(server.activeTransfers(), 1);
+  await server.close();
+  t.is(server.activeTransfers(), 0);
+  const again = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.bind(server.port, HOST, resolve);
+  });
+  again.close();
+  t.pass();
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
