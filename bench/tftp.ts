@@ -47,12 +47,11 @@ async function main(): Promise<void> {
     // AI_ADDRCONFIG, which fails when only loopback is configured. Traffic to
     // it still goes over the namespace's loopback.
     await ns.bridge('bench0', `${HOST}/24`);
-    const hpa = ns.spawn('in.tftpd', ['-L', '-s', '-a', `${HOST}:6970`, dir]);
+    ns.spawn('in.tftpd', ['-L', '-s', '-a', `${HOST}:6970`, dir]);
     const dnsmasq = ns.spawn('dnsmasq', ['--enable-tftp', `--tftp-root=${dir}`, '--port', '0', '-d', '--quiet-tftp', `--listen-address=${HOST}`, '--bind-interfaces', '--pid-file=', '--conf-file=/dev/null']);
     const ours = ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry, '--address', HOST, '--port', '6971', '--dir', dir, '--log-level', 'warn']);
     await waitForOutput(ours, /tftp ready/);
     await waitForOutput(dnsmasq, /TFTP root is/).catch(() => undefined);
-    void hpa;
     const servers: Record<string, Server> = {
       hpa: { name: 'tftpd-hpa', port: 6970 },
       dnsmasq: { name: 'dnsmasq', port: 69 },
