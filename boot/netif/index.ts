@@ -26,8 +26,7 @@ function loadAddon(): SockoptAddon {
 
 /** Pins a bound dgram socket to one interface. */
 export function bindSocketToDevice(socket: Socket, ifname: string): void {
-  // The fd exists only once the socket is bound; dgram keeps it on its handle.
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  const fd = socketFd(socket);
   if (typeof fd !== 'number' || fd < 0) throw new InterfaceError('socket has no file descriptor yet (bind it first)');
   try {
     loadAddon().bindToDevice(fd, ifname);
@@ -35,6 +34,21 @@ export function bindSocketToDevice(socket: Socket, ifname: string): void {
     if (e instanceof InterfaceError) throw e;
     throw new InterfaceError(`cannot bind to interface ${ifname}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The fd of a bound dgram socket. It lives on the socket's internal state
+ * (the public-looking `_handle` getter is deprecated and warns), so look the
+ * state up by shape rather than by a private name.
+ */
+function socketFd(socket: Socket): number | undefined {
+  const holder = socket as unknown as Record<symbol, unknown>;
+  for (const sym of Object.getOwnPropertySymbols(socket)) {
+    const state = holder[sym] as { handle?: { fd?: unknown } } | undefined;
+    const fd = state && typeof state === 'object' ? state.handle?.fd : undefined;
+    if (typeof fd === 'number') return fd;
+  }
+  return undefined;
 }
 
 export interface InterfaceInfo {

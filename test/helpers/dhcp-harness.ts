@@ -14,7 +14,7 @@ import type { ProbeReply, ProbeRequest } from './dhcp-probe.ts';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const ENTRY = join(ROOT, 'test/helpers/dhcp-server-entry.ts');
 const PROBE = join(ROOT, 'test/helpers/dhcp-probe.ts');
-const NODE_FLAGS = ['--disable-warning=ExperimentalWarning', '--no-deprecation'];
+const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
 
 export async function tempDir(prefix = 'zb-dhcp-'): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
