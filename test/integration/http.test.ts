@@ -14,6 +14,7 @@ import type { Profile, Group, MachineOverride } from '../../boot/selection.ts';
 import { silentLogger } from '../../boot/log.ts';
 import { startHttpServer } from '../../boot/http/index.ts';
 import type { HttpServer } from '../../boot/http/index.ts';
+import { readIntoStore } from '../helpers/http-read-into-store.ts';
 
 interface CurlResult {
   status: number;
@@ -441,4 +442,45 @@ test('close() ends open and busy connections at once', async (t) => {
   // A paused socket notices the hang-up only once it reads again.
   busy.resume();
   await closed;
+});
+
+test('with a store that reads into reused buffers, bodies, ranges and aborts are the same', async (t) => {
+  const storeDir = path.join(dir, 'store');
+  const tl = new BootTimeline();
+  const s = await startHttpServer({
+    store: readIntoStore(new MountedStore([{ prefix: '', dir: storeDir }]), storeDir),
+    selector: createSelector(profiles, groups, machines),
+    timeline: tl,
+    log: silentLogger,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  t.teardown(() => s.close());
+  const full = await curl([`${s.url}/big.bin`]);
+  t.is(full.status, 200);
+  t.true(full.body.equals(big));
+  for (const [spec, start, end] of [['0-0', 0, 0], ['262143-262145', 262143, 262145], ['-1000', big.length - 1000, big.length - 1], ['1000000-', 1000000, big.length - 1]] as const) {
+    const r = await curl(['-r', spec, `${s.url}/big.bin`]);
+    t.is(r.status, 206, spec);
+    t.true(r.body.equals(big.subarray(start, end + 1)), spec);
+  }
+  const multi = await curl(['-r', '0-9,600000-600009', `${s.url}/big.bin`]);
+  t.is(multi.status, 206);
+  t.is(Number(multi.headers['content-length']), multi.body.length);
+  const mac = '52:54:00:00:02:02';
+  await new Promise<void>((resolve) => {
+    const c = connect(s.port, '127.0.0.1');
+    let got = 0;
+    c.on('data', (d) => {
+      got += d.length;
+      if (got > 600 * 1024) c.destroy();
+    });
+    c.on('close', () => resolve());
+    c.write(`GET /big.bin?mac=${mac} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+  const deadline = Date.now() + 3000;
+  while (tl.events(mac).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const ev = tl.events(mac).at(-1)!;
+  t.regex(ev.reason ?? '', /closed the connection/);
+  t.true((ev.detail!.bytes as number) < big.length);
 });

@@ -1,0 +1,61 @@
+// Standalone HTTP server for the benchmark and namespace tests, run as a
+// child process. Prints "http ready url=URL port=N" on stdout, then one
+// "event <json>" line per timeline event; the log goes to stderr.
+//   --host H --port P --dir DIR (mount at "")  --mount PREFIX=DIR
+//   --config FILE (profiles, groups and machines from a zeroboot YAML)
+//   --public-url URL --log-level L
+//   --read-into (with --dir only: entries gain readInto, the store method
+//                proposed for boot/store.ts; see http-read-into-store.ts)
+import { parseArgs } from 'node:util';
+import { MountedStore } from '../../boot/store.ts';
+import type { Mount } from '../../boot/store.ts';
+import { BootTimeline } from '../../boot/timeline.ts';
+import { createSelector } from '../../boot/selection.ts';
+import { loadConfig } from '../../boot/config.ts';
+import { createLogger } from '../../boot/log.ts';
+import type { Level } from '../../boot/log.ts';
+import { startHttpServer } from '../../boot/http/index.ts';
+import { readIntoStore } from './http-read-into-store.ts';
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' },
+    dir: { type: 'string' },
+    mount: { type: 'string', multiple: true, default: [] },
+    config: { type: 'string' },
+    'public-url': { type: 'string' },
+    'log-level': { type: 'string', default: 'warn' },
+    'read-into': { type: 'boolean', default: false },
+  },
+});
+
+const mounts: Mount[] = [];
+if (values.dir) mounts.push({ prefix: '', dir: values.dir });
+for (const m of values.mount) {
+  const i = m.indexOf('=');
+  if (i < 0) throw new Error(`--mount expects PREFIX=DIR, got ${m}`);
+  mounts.push({ prefix: m.slice(0, i), dir: m.slice(i + 1) });
+}
+const config = values.config ? await loadConfig(values.config) : undefined;
+if (config) mounts.push(...config.mounts);
+
+if (values['read-into'] && (!values.dir || mounts.length !== 1)) throw new Error('--read-into needs --dir and no other mount');
+const store = values['read-into'] ? readIntoStore(new MountedStore(mounts), values.dir!) : new MountedStore(mounts);
+
+const timeline = new BootTimeline();
+timeline.subscribe((e) => process.stdout.write(`event ${JSON.stringify(e)}\n`));
+const server = await startHttpServer({
+  store,
+  selector: createSelector(config?.profiles ?? [], config?.groups ?? [], config?.machines ?? []),
+  timeline,
+  log: createLogger({ level: values['log-level'] as Level }),
+  host: values.host,
+  port: Number(values.port),
+  publicUrl: values['public-url'],
+});
+process.stdout.write(`http ready url=${server.url} port=${server.port}\n`);
+
+const stop = () => void server.close().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
