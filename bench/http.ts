@@ -4,9 +4,7 @@
 // 8 x size over the wall time from the first start to the last finish, timed
 // inside the namespace. Servers take turns round by round; the median of the
 // rounds is reported with the ratio zeroboot / nginx, and the server CPU per
-// GiB (steadier than MiB/s when the machine is shared). zeroboot runs twice:
-// with the store as it is, and with entries that have the proposed
-// StoreEntry.readInto (buffer reuse).
+// GiB (steadier than MiB/s when the machine is shared).
 //   node bench/http.ts [--runs N] [--mib N] [--parallel N]
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +22,6 @@ const PARALLEL = Number(values.parallel);
 const entry = fileURLToPath(new URL('../test/helpers/http-server-entry.ts', import.meta.url));
 const NGINX_PORT = 18090;
 const OURS_PORT = 18091;
-const OURS_RI_PORT = 18092;
 
 /** CPU seconds (user + system, all threads) used so far by the namespace's processes whose command is `comm`. */
 async function cpuSeconds(ns: Netns, comm: string): Promise<number> {
@@ -84,9 +81,7 @@ async function main(): Promise<void> {
 
     const nginx = ns.spawn('nginx', ['-p', dir, '-e', path.join(dir, 'nginx-error.log'), '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;']);
     const ours = ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry, '--host', '127.0.0.1', '--port', String(OURS_PORT), '--dir', www, '--log-level', 'warn']);
-    const oursRi = ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry, '--host', '127.0.0.1', '--port', String(OURS_RI_PORT), '--dir', www, '--log-level', 'warn', '--read-into']);
     await waitForOutput(ours, /http ready/);
-    await waitForOutput(oursRi, /http ready/);
     // nginx prints nothing when it starts well: poll until it answers.
     for (let i = 0; ; i++) {
       const r = await ns.exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${NGINX_PORT}/big.bin`, '-r', '0-0']);
@@ -115,7 +110,6 @@ async function main(): Promise<void> {
     const servers = [
       { name: 'nginx (sendfile)', port: NGINX_PORT, cpu: () => cpuSeconds(ns, 'nginx') },
       { name: 'zeroboot', port: OURS_PORT, pid: await pidOf(OURS_PORT) },
-      { name: 'zeroboot+readInto', port: OURS_RI_PORT, pid: await pidOf(OURS_RI_PORT) },
     ].map((x) => ({ ...x, cpu: x.cpu ?? (() => pidCpuSeconds(x.pid!)), rounds: [] as number[], used: 0 }));
 
     // Warm the page cache and every server.

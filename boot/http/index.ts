@@ -15,6 +15,6 @@ export {
 } from './ipxe-script.ts';
 export type { MachineScriptInput, ScriptValues } from './ipxe-script.ts';
 export { serveEntry, parseRange, contentType, MAX_RANGES, CHUNK_BYTES } from './artifacts.ts';
-export type { ByteRange, RangeRequest, ServeResult, ReadIntoEntry } from './artifacts.ts';
+export type { ByteRange, RangeRequest, ServeResult } from './artifacts.ts';
 export { listMachines, machineDetail } from './api.ts';
 export type { Lease, MachineView, SelectionView } from './api.ts';

@@ -4,8 +4,6 @@
 //   --host H --port P --dir DIR (mount at "")  --mount PREFIX=DIR
 //   --config FILE (profiles, groups and machines from a zeroboot YAML)
 //   --public-url URL --log-level L
-//   --read-into (with --dir only: entries gain readInto, the store method
-//                proposed for boot/store.ts; see http-read-into-store.ts)
 import { parseArgs } from 'node:util';
 import { MountedStore } from '../../boot/store.ts';
 import type { Mount } from '../../boot/store.ts';
@@ -15,7 +13,6 @@ import { loadConfig } from '../../boot/config.ts';
 import { createLogger } from '../../boot/log.ts';
 import type { Level } from '../../boot/log.ts';
 import { startHttpServer } from '../../boot/http/index.ts';
-import { readIntoStore } from './http-read-into-store.ts';
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +23,6 @@ const { values } = parseArgs({
     config: { type: 'string' },
     'public-url': { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
-    'read-into': { type: 'boolean', default: false },
   },
 });
 
@@ -40,8 +36,7 @@ for (const m of values.mount) {
 const config = values.config ? await loadConfig(values.config) : undefined;
 if (config) mounts.push(...config.mounts);
 
-if (values['read-into'] && (!values.dir || mounts.length !== 1)) throw new Error('--read-into needs --dir and no other mount');
-const store = values['read-into'] ? readIntoStore(new MountedStore(mounts), values.dir!) : new MountedStore(mounts);
+const store = new MountedStore(mounts);
 
 const timeline = new BootTimeline();
 timeline.subscribe((e) => process.stdout.write(`event ${JSON.stringify(e)}\n`));
