@@ -96,7 +96,7 @@ export function createSelector(profiles: Profile[], groups: Group[], machines: M
       const profile = byName.get(profileName);
       if (!profile) throw new NoProfileError(`profile "${profileName}" is not defined`);
       const args = { ...profile.args, ...(m?.profile ? {} : group?.args), ...m?.args };
-      const reason = m?.profile ? `machine entry for ${mac}` : `group "${group!.name}"`;
+      const reason = m?.profile ? `machine entry for ${mac}` : `group ${group!.name}`;
       return { profile, group: m?.profile ? undefined : group?.name, args, reason };
     },
   };

@@ -173,7 +173,8 @@ export function renderMachineScript(input: MachineScriptInput): string {
   // 2019 offers no LoadFile2); BIOS kernels ignore an `initrd=` without a comma.
   const names = v.initrds.map((_, i) => `initrd${i}`);
   const cmdline = [v.cmdline, ...names.map((n) => `initrd=${n}`)].filter((s) => s !== '').join(' ');
-  const who = ipxeSafeText(`profile ${input.profile.name}${input.group ? `, group ${input.group}` : ''}${input.reason ? ` (${input.reason})` : ''}`);
+  // The reason already names the group or machine entry that chose the profile.
+  const who = ipxeSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);
   const lines = ['#!ipxe', `# zeroboot boot script for ${v.mac}`, `echo zeroboot: ${v.mac} boots ${who}`];
   lines.push(...retried(`kernel --name kernel ${v.kernel}${cmdline ? ' ' + cmdline : ''}`, 'kernel_ok', 'kernel'));
   v.initrds.forEach((url, i) => lines.push(...retried(`initrd --name ${names[i]} ${url}`, `${names[i]}_ok`, `initrd ${i}`)));

@@ -326,7 +326,7 @@ test('downloads are attributed to the machine: script, kernel, initrd, then the 
   t.deepEqual(tail, ['http.script', 'http.kernel', 'http.initrd', 'http.error']);
   const [scriptEv, kernelEv, initrdEv, errorEv] = d.timeline.slice(-4);
   t.is(scriptEv.detail.profile, 'zos-prod');
-  t.is(scriptEv.detail.selection, 'group "rack-a"');
+  t.is(scriptEv.detail.selection, 'group rack-a');
   t.is(scriptEv.detail.uuid, '1234-ABCD');
   t.like(kernelEv.detail, { path: 'images/zos/vmlinuz', status: 200, bytes: kernel.length });
   t.like(initrdEv.detail, { path: 'images/zos/initramfs.img', status: 200, bytes: initrd.length });

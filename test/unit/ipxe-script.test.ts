@@ -22,7 +22,7 @@ const zos: Profile = {
   cmdline: 'console=ttyS0',
 };
 const args = { nomodeset: null, version: 'v3', runmode: 'test', panic: 7200, farmer_id: 12 };
-const input = { profile: zos, args, base: 'http://10.77.0.1:8080/', mac: '52:54:00:AB:CD:01', group: 'rack1', reason: 'group "rack1"' };
+const input = { profile: zos, args, base: 'http://10.77.0.1:8080/', mac: '52:54:00:AB:CD:01', group: 'rack1', reason: 'group rack1' };
 
 /** Lines that iPXE executes (not comments). */
 const commands = (script: string) => script.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
