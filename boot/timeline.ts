@@ -78,8 +78,12 @@ export class BootTimeline {
   }
 }
 
+const CANONICAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
 /** Accepts aa:bb:.., aa-bb-.., aabb.ccdd.., returns lower-case colon form or undefined. */
 export function normalizeMac(input: string): string | undefined {
+  // Servers pass the canonical form on every packet: answer it without rebuilding.
+  if (CANONICAL_MAC.test(input)) return input;
   const hex = input.toLowerCase().replace(/[^0-9a-f]/g, '');
   if (hex.length !== 12 || !/^[0-9a-f:.-]+$/i.test(input)) return undefined;
   return hex.match(/../g)!.join(':');
