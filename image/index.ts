@@ -1,0 +1,15 @@
+// The image builder's public surface: parse an image description, build it.
+export { parseImageSpec, parseImageYaml, ImageSpecError, COMPRESSIONS } from './spec.ts';
+export type { ImageSpec, PackageRef, Compression } from './spec.ts';
+export { buildImage, kernelLayout, packageEntries, ImageBuildError, BOOT_SCRIPT_FILE, MANIFEST_FILE } from './build.ts';
+export type { ImageManifest, ArtifactInfo, PackageInfo, BuildOptions } from './build.ts';
+export { DebianCache, AptError, PackageNotFoundError, ChecksumError, DEFAULT_CACHE_DIR, parseAptShow, sha256File, runCommand } from './debian.ts';
+export type { AptRecord, DebianCacheOptions, Runner, CommandResult } from './debian.ts';
+export { writeCpio, normaliseEntries, cpioPath, CpioError } from './cpio.ts';
+export type { CpioEntry, CpioOptions } from './cpio.ts';
+export { parseModinfo, elfSection, ElfError } from './elf-modinfo.ts';
+export type { ModInfo } from './elf-modinfo.ts';
+export { resolveModules, modulesDep, loadOrderFile, readModuleFile, moduleName, KernelModuleTree, ModuleError, UnknownModuleError } from './modules.ts';
+export type { ModuleSource, ResolvedModule, ModuleResolution } from './modules.ts';
+export { initScript, udhcpcScript, MARKERS, FAIL_REASONS } from './init.ts';
+export { imageBootScript, KERNEL_FILE, INITRD_FILE } from './boot-script.ts';
