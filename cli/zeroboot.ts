@@ -15,6 +15,7 @@ Run 'zeroboot <command> --help' for the options of a command.
 const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   serve: async () => (await import('./commands/serve.ts')).serveCommand,
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
+  image: async () => (await import('./commands/image.ts')).imageCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
