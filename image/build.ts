@@ -113,7 +113,7 @@ function checkVirtioTransport(resolution: ModuleResolution, modules: KernelModul
   const transports = ['virtio_pci', 'virtio_mmio'];
   if (transports.some((t) => loaded.has(t) || modules.find(t) === 'builtin')) return;
   const users = resolution.modules.filter((m) => m.depends.includes('virtio')).map((m) => m.name);
-  throw new ImageSpecError('modules', `${users.join(', ')} need a virtio transport: add virtio_pci (PCI, as QEMU uses) or virtio_mmio`);
+  throw new ImageSpecError('modules', `${users.join(', ')} ${users.length === 1 ? 'needs' : 'need'} a virtio transport: add virtio_pci (PCI, as QEMU uses) or virtio_mmio`);
 }
 
 async function compress(data: Buffer, how: Compression): Promise<Buffer> {
