@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   serve: async () => (await import('./commands/serve.ts')).serveCommand,
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
   image: async () => (await import('./commands/image.ts')).imageCommand,
+  qemu: async () => (await import('./commands/qemu.ts')).qemuCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
