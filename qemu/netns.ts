@@ -23,6 +23,15 @@ export class Netns {
     this.name = name;
   }
 
+  /**
+   * A handle on an existing namespace by name, for cleaning up after another
+   * process (`zeroboot qemu down`); destroy() kills what runs in it by pid.
+   */
+  static attach(name: string): Netns {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`"${name}" is not a network namespace name`);
+    return new Netns(name);
+  }
+
   static async create(prefix = 'zbt'): Promise<Netns> {
     const ns = new Netns(`${prefix}-${randomBytes(4).toString('hex')}`);
     await sh('ip', ['netns', 'add', ns.name]);
@@ -65,6 +74,20 @@ export class Netns {
     await this.ip('addr', 'add', cidr, 'dev', name);
     await this.ip('link', 'set', name, 'up');
     return name;
+  }
+
+  /** Adds a tap device (a VM's NIC) joined to `bridge` and up; returns its name. */
+  async tap(bridge: string, name: string): Promise<string> {
+    await this.ip('tuntap', 'add', 'dev', name, 'mode', 'tap');
+    await this.ip('link', 'set', name, 'master', bridge);
+    await this.ip('link', 'set', name, 'up');
+    return name;
+  }
+
+  /** Pids of every process running in the namespace. */
+  async pids(): Promise<number[]> {
+    const out = await sh('ip', ['netns', 'pids', this.name]).catch(() => '');
+    return out.split(/\s+/).filter(Boolean).map(Number);
   }
 
   /**

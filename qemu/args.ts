@@ -1,0 +1,169 @@
+// The QEMU command line for one VM, as a pure function of the profile, the
+// instance and the files prepared for it. No file system access here: the
+// rig creates disks and firmware variable stores, then asks for the argv.
+import { createHash } from 'node:crypto';
+import type { DiskSpec, Firmware, HwProfile, Instance, NicModel } from './profile.ts';
+
+export class QemuArgsError extends Error {}
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+
+/** Where Debian 12's `ovmf` and `ipxe-qemu` packages put their files. */
+export interface FirmwarePaths {
+  ovmfCode: string;
+  ovmfVars: string;
+  ovmfSecureCode: string;
+  ovmfSecureVars: string;
+  ipxeRomDir: string;
+}
+
+export const DEBIAN_FIRMWARE: FirmwarePaths = {
+  ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+  ovmfVars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+  ovmfSecureCode: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+  // Debian's snakeoil keys enrolled: Secure Boot is on from the first boot.
+  ovmfSecureVars: '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd',
+  ipxeRomDir: '/usr/lib/ipxe/qemu',
+};
+
+/** The variable store template a VM of this firmware needs a private copy of (none for BIOS). */
+export function varsTemplate(firmware: Firmware, paths: FirmwarePaths = DEBIAN_FIRMWARE): string | undefined {
+  if (firmware === 'uefi') return paths.ovmfVars;
+  if (firmware === 'uefi-secureboot') return paths.ovmfSecureVars;
+  return undefined;
+}
+
+const NIC_DEVICES: Record<NicModel, { device: string; rom: string; extra: string[] }> = {
+  // Debian's virtio ROMs carry the modern PCI ID (1af4:1041): SeaBIOS skips
+  // them on QEMU's default transitional device, so the device must be modern-only.
+  virtio: { device: 'virtio-net-pci', rom: 'virtio', extra: ['disable-legacy=on'] },
+  e1000: { device: 'e1000', rom: 'e1000', extra: [] },
+  e1000e: { device: 'e1000e', rom: 'e1000e', extra: [] },
+};
+
+/** The NIC option ROM QEMU loads: iPXE for the firmware type (pxe-* for SeaBIOS, efi-* for OVMF). */
+export function nicRom(model: NicModel, firmware: Firmware, paths: FirmwarePaths = DEBIAN_FIRMWARE): string {
+  return `${paths.ipxeRomDir}/${firmware === 'bios' ? 'pxe' : 'efi'}-${NIC_DEVICES[model].rom}.rom`;
+}
+
+export interface DiskFile {
+  path: string;
+  spec: DiskSpec;
+}
+
+export interface VmPlan {
+  instance: Instance;
+  /** One tap device per NIC, in NIC order. */
+  taps: string[];
+  /** One file per profile disk, in disk order. */
+  disks: DiskFile[];
+  /** This VM's own copy of the OVMF variable store (UEFI only). */
+  varsFile?: string;
+  accel: 'tcg' | 'kvm';
+  /**
+   * Boot with the firmware's own network stack instead of QEMU's iPXE ROM
+   * (`romfile=`): OVMF's PXE then fetches an iPXE binary over TFTP.
+   */
+  noIpxeRom?: boolean;
+  /** Overrides the profile's firmware for this VM. */
+  firmware?: Firmware;
+  /** The serial console backend; stdio when QEMU runs under a pty. */
+  serial?: string;
+  paths?: FirmwarePaths;
+}
+
+/** A QEMU option value with commas doubled, as QEMU's option parser wants. */
+function qv(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+/** A stable UUID for the VM (SMBIOS system UUID, reported by iPXE and the agent). */
+export function vmUuid(name: string, macs: string[]): string {
+  const h = createHash('sha256').update(`${name}/${macs.join(',')}`).digest('hex');
+  // Version 4 layout (random-looking), variant 10xx.
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function firmwareArgs(firmware: Firmware, plan: VmPlan, paths: FirmwarePaths): string[] {
+  if (firmware === 'bios') return ['-boot', 'n'];
+  if (!plan.varsFile) throw new QemuArgsError(`${plan.instance.name}: firmware ${firmware} needs a private copy of the OVMF variable store (varsFile)`);
+  const code = firmware === 'uefi' ? paths.ovmfCode : paths.ovmfSecureCode;
+  const out = [
+    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qv(code)}`,
+    '-drive', `if=pflash,format=raw,unit=1,file=${qv(plan.varsFile)}`,
+  ];
+  // Only SMM code may write the variable store, or the OS could switch Secure Boot off.
+  if (firmware === 'uefi-secureboot') out.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+  return out;
+}
+
+function diskArgs(plan: VmPlan): string[] {
+  const { instance, disks } = plan;
+  if (disks.length !== instance.profile.disks.length) {
+    throw new QemuArgsError(`${instance.name}: the profile has ${instance.profile.disks.length} disk(s) but ${disks.length} file(s) were prepared`);
+  }
+  const out: string[] = [];
+  if (disks.some((d) => d.spec.bus === 'scsi')) out.push('-device', 'virtio-scsi-pci,id=scsi0');
+  disks.forEach((d, i) => {
+    // Throw-away disks: the host page cache may lie to the guest about flushes.
+    out.push('-drive', `if=none,id=disk${i},file=${qv(d.path)},format=${d.spec.format},cache=unsafe,discard=unmap`);
+    const serial = `zb${i}-${instance.macs[0]?.replace(/:/g, '').slice(6) ?? '0'}`;
+    if (d.spec.bus === 'scsi') {
+      // rotation_rate 1 is "non-rotating" (SSD) in the SCSI block device characteristics page.
+      out.push('-device', `scsi-hd,drive=disk${i},bus=scsi0.0,channel=0,scsi-id=0,lun=${i},rotation_rate=${d.spec.type === 'ssd' ? 1 : 7200},serial=${serial}`);
+    } else {
+      out.push('-device', `virtio-blk-pci,drive=disk${i},serial=${serial}`);
+    }
+  });
+  return out;
+}
+
+function nicArgs(plan: VmPlan, firmware: Firmware, paths: FirmwarePaths): string[] {
+  const { instance, taps } = plan;
+  if (taps.length !== instance.profile.nics.length) {
+    throw new QemuArgsError(`${instance.name}: the profile has ${instance.profile.nics.length} NIC(s) but ${taps.length} tap(s) were given`);
+  }
+  const out: string[] = [];
+  instance.profile.nics.forEach((nic, i) => {
+    const dev = NIC_DEVICES[nic.model];
+    const rom = plan.noIpxeRom ? '' : nicRom(nic.model, firmware, paths);
+    out.push('-netdev', `tap,id=net${i},ifname=${qv(taps[i])},script=no,downscript=no`);
+    // bootindex puts the NICs first, in profile order, ahead of any disk.
+    out.push('-device', [dev.device, `netdev=net${i}`, `mac=${instance.macs[i]}`, ...dev.extra, `romfile=${qv(rom)}`, `bootindex=${i + 1}`].join(','));
+  });
+  return out;
+}
+
+/** The complete argv (without the binary) for one VM. */
+export function qemuArgs(plan: VmPlan): string[] {
+  const { instance } = plan;
+  const profile: HwProfile = instance.profile;
+  const firmware = plan.firmware ?? profile.firmware;
+  const paths = plan.paths ?? DEBIAN_FIRMWARE;
+  if (plan.noIpxeRom && firmware === 'bios') {
+    throw new QemuArgsError(`${instance.name}: SeaBIOS has no network boot of its own; --no-ipxe-rom needs firmware uefi`);
+  }
+  if (plan.noIpxeRom && profile.nics.some((n) => n.model !== 'virtio')) {
+    throw new QemuArgsError(`${instance.name}: OVMF drives only virtio NICs by itself; --no-ipxe-rom needs virtio NICs`);
+  }
+  // Secure Boot needs SMM, which only q35 has.
+  const machine = firmware === 'uefi-secureboot' ? 'q35,smm=on' : profile.machine;
+  return [
+    '-name', qv(instance.name),
+    '-accel', plan.accel,
+    '-machine', machine,
+    ...(plan.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-smp', String(profile.cpus),
+    '-m', String(profile.memoryMiB),
+    '-uuid', vmUuid(instance.name, instance.macs),
+    '-smbios', `type=1,manufacturer=zeroboot,product=${qv(profile.name)},serial=${qv(instance.name)}`,
+    '-nodefaults',
+    '-nographic',
+    '-monitor', 'none',
+    '-serial', plan.serial ?? 'stdio',
+    '-no-reboot',
+    ...firmwareArgs(firmware, plan, paths),
+    ...nicArgs(plan, firmware, paths),
+    ...diskArgs(plan),
+  ];
+}

@@ -1,0 +1,457 @@
+// The QEMU rig as a library: a private network, `zeroboot serve` inside it,
+// and VMs from hardware profiles whose serial consoles are captured. Every
+// process is started by the rig and killed by pid; stop() also runs on
+// process exit and (by default) on SIGINT/SIGTERM, so a failing test or a
+// Ctrl-C leaves no namespace, tap or QEMU behind.
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, rmSync } from 'node:fs';
+import type { WriteStream } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import type { BootEvent, BootEventKind } from '../boot/timeline.ts';
+import type { MachineView } from '../boot/http/api.ts';
+import type { Netns } from './netns.ts';
+import { waitForOutput } from './netns.ts';
+import { RigNetwork } from './network.ts';
+import type { RigNetworkOptions } from './network.ts';
+import { instanceOf, loadProfile, DEFAULT_PROFILES_DIR } from './profile.ts';
+import type { Firmware, HwProfile, Instance } from './profile.ts';
+import { qemuArgs, varsTemplate, QEMU_BINARY } from './args.ts';
+import type { DiskFile } from './args.ts';
+import { chooseAccel } from './kvm-probe.ts';
+import type { Accel, AccelMode } from './kvm-probe.ts';
+import { SerialConsole } from './console.ts';
+import { writeRigState } from './rig-state.ts';
+import type { RigState } from './rig-state.ts';
+
+const execFileP = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export class RigError extends Error {}
+
+export type DhcpMode = 'full' | 'proxy' | 'off';
+type Doc = Record<string, unknown>;
+
+export interface RigOptions {
+  /** Server configuration (object or YAML) laid over the rig's; the rig always sets the address and interface. */
+  serverConfig?: Doc | string;
+  /** A built image (vmlinuz, initramfs.img), served as store prefix `image/`. */
+  imageDir?: string;
+  /** full: our server hands out addresses; proxy: dnsmasq does, our server answers PXE only; off: no DHCP from the rig. */
+  dhcp?: DhcpMode;
+  /** Kernel arguments added to the rig's default profile (for example the image's power-off flag). */
+  kernelArgs?: Record<string, string | number | null>;
+  /** Keep console logs and the server log here (kept after stop); default: inside the work dir (removed). */
+  logDir?: string;
+  kvm?: AccelMode;
+  /** Start `zeroboot serve` (default true); false leaves the network to the caller (reference servers). */
+  server?: boolean;
+  subnet?: string;
+  ipv6Prefix?: string;
+  profilesDir?: string;
+  /** Write the rig's state here so `zeroboot qemu down` can clean up after a crash. */
+  stateFile?: string;
+  /** Install SIGINT/SIGTERM handlers that stop the rig and exit (default true). */
+  handleSignals?: boolean;
+  /** Every line the server logs. */
+  onServerLog?: (line: string) => void;
+}
+
+export interface BootOptions {
+  count?: number;
+  /** Boot through the firmware's own PXE (no iPXE option ROM on the NICs). */
+  noIpxeRom?: boolean;
+  firmware?: Firmware;
+}
+
+/** What GET /api/machines/<mac> returns. */
+export type MachineTimeline = MachineView & { timeline: BootEvent[] };
+
+export class Vm {
+  readonly name: string;
+  readonly instance: Instance;
+  readonly macs: string[];
+  readonly taps: string[];
+  readonly args: string[];
+  readonly console: SerialConsole;
+  /** When QEMU was started (ms since the epoch), for boot-time measurements. */
+  readonly startedAt: number;
+  private readonly network: RigNetwork;
+
+  constructor(instance: Instance, taps: string[], args: string[], console: SerialConsole, network: RigNetwork, startedAt: number) {
+    this.name = instance.name;
+    this.instance = instance;
+    this.macs = instance.macs;
+    this.taps = taps;
+    this.args = args;
+    this.console = console;
+    this.network = network;
+    this.startedAt = startedAt;
+  }
+
+  get pid(): number {
+    return this.console.pid;
+  }
+
+  /** The first NIC's MAC: the one the profile boots from. */
+  get mac(): string {
+    return this.macs[0];
+  }
+
+  /** Kills QEMU (by pid) and removes its taps. */
+  async stop(): Promise<void> {
+    await this.console.stop();
+    for (const t of this.taps) await this.network.removeTap(t);
+  }
+}
+
+function isDoc(v: unknown): v is Doc {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Objects merge key by key; lists and scalars from `over` replace. */
+export function mergeDocs(base: Doc, over: Doc): Doc {
+  const out: Doc = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isDoc(v) && isDoc(out[k]) ? mergeDocs(out[k] as Doc, v) : v;
+  return out;
+}
+
+/** The server configuration for a rig: the rig's defaults, the caller's config over them, the network facts last. */
+export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; serverConfig?: Doc | string }): Doc {
+  let user: Doc = {};
+  if (typeof opts.serverConfig === 'string') {
+    const parsed = parseYaml(opts.serverConfig) as unknown;
+    if (parsed !== null && parsed !== undefined && !isDoc(parsed)) throw new RigError('serverConfig must be a YAML mapping');
+    user = (parsed as Doc | null) ?? {};
+  } else if (opts.serverConfig) {
+    user = opts.serverConfig;
+  }
+  const base: Doc = {
+    server: {
+      stateDir: opts.stateDir,
+      dhcp: { mode: 'full' },
+      http: { port: 8080 },
+      tftp: { port: 69 },
+      ipxeDir: '/usr/lib/ipxe',
+    },
+    profiles: [
+      {
+        name: 'zos',
+        kernel: 'image/vmlinuz',
+        initrd: 'image/initramfs.img',
+        args: { console: 'ttyS0', runmode: 'test', version: 'v3', ...opts.kernelArgs },
+      },
+    ],
+    groups: [{ name: 'default', profile: 'zos', selector: {} }],
+  };
+  const doc = mergeDocs(base, user);
+  const server = doc.server as Doc;
+  server.address = opts.address;
+  server.interfaces = [opts.bridge];
+  const dhcp = { ...(server.dhcp as Doc) };
+  if (opts.dhcp) dhcp.mode = opts.dhcp;
+  if (dhcp.mode === 'full' && dhcp.pool === undefined) {
+    dhcp.pool = { start: opts.pool.start, end: opts.pool.end, subnetMask: opts.pool.netmask, router: opts.address, dns: [opts.address], leaseSeconds: 600 };
+  }
+  server.dhcp = dhcp;
+  const store = Array.isArray(doc.store) ? [...(doc.store as Doc[])] : [];
+  if (!store.some((m) => isDoc(m) && m.prefix === 'image')) store.push({ prefix: 'image', dir: opts.imageDir });
+  doc.store = store;
+  return doc;
+}
+
+export class Rig {
+  readonly network: RigNetwork;
+  readonly accel: Accel;
+  /** Why this accelerator was chosen. */
+  readonly accelReason: string;
+  readonly workDir: string;
+  readonly logDir: string;
+  /** Where the server's HTTP answers, as seen from inside the namespace. */
+  serverUrl = '';
+  private readonly opts: RigOptions;
+  private readonly profilesDir: string;
+  private readonly instances = new Map<string, number>();
+  private readonly vmList: Vm[] = [];
+  private server: ChildProcess | undefined;
+  private dnsmasq: ChildProcess | undefined;
+  private serverLog: WriteStream | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly onExit = () => this.stopSync();
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    void this.stop().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+
+  private constructor(network: RigNetwork, accel: { accel: Accel; reason: string }, workDir: string, logDir: string, opts: RigOptions) {
+    this.network = network;
+    this.accel = accel.accel;
+    this.accelReason = accel.reason;
+    this.workDir = workDir;
+    this.logDir = logDir;
+    this.opts = opts;
+    this.profilesDir = opts.profilesDir ?? DEFAULT_PROFILES_DIR;
+  }
+
+  get ns(): Netns {
+    return this.network.ns;
+  }
+
+  /** The server's (bridge's) IPv4 address. */
+  get address(): string {
+    return this.network.address;
+  }
+
+  get vms(): readonly Vm[] {
+    return this.vmList;
+  }
+
+  static async start(opts: RigOptions = {}): Promise<Rig> {
+    const accel = await chooseAccel(opts.kvm ?? 'auto');
+    const workDir = await mkdtemp(path.join(tmpdir(), 'zeroboot-rig-'));
+    const logDir = opts.logDir ?? path.join(workDir, 'logs');
+    await mkdir(logDir, { recursive: true });
+    const netOpts: RigNetworkOptions = { subnet: opts.subnet, ipv6Prefix: opts.ipv6Prefix, workDir };
+    let network: RigNetwork;
+    try {
+      network = await RigNetwork.create(netOpts);
+    } catch (e) {
+      await rm(workDir, { recursive: true, force: true });
+      throw e;
+    }
+    const rig = new Rig(network, accel, workDir, logDir, opts);
+    process.on('exit', rig.onExit);
+    if (opts.handleSignals !== false) {
+      process.on('SIGINT', rig.onSignal);
+      process.on('SIGTERM', rig.onSignal);
+    }
+    try {
+      const mode = rig.dhcpMode();
+      if (mode === 'proxy') await rig.startAddressDhcp();
+      if (opts.server !== false) await rig.startServer();
+      await rig.saveState();
+      return rig;
+    } catch (e) {
+      await rig.stop();
+      throw e;
+    }
+  }
+
+  private dhcpMode(): DhcpMode {
+    if (this.opts.dhcp) return this.opts.dhcp;
+    const cfg = typeof this.opts.serverConfig === 'string' ? (parseYaml(this.opts.serverConfig) as Doc | null) : this.opts.serverConfig;
+    const mode = (((cfg?.server as Doc | undefined)?.dhcp as Doc | undefined)?.mode as DhcpMode | undefined) ?? 'full';
+    return mode;
+  }
+
+  /** dnsmasq handing out addresses only, next to our proxyDHCP. */
+  private async startAddressDhcp(): Promise<void> {
+    const s = this.network.subnet;
+    this.dnsmasq = this.ns.spawn('dnsmasq', [
+      '--no-daemon', '--conf-file=/dev/null', '--log-facility=-', '--port=0', '--pid-file=',
+      '--bind-interfaces', `--interface=${this.network.bridge}`,
+      `--dhcp-range=${s.poolStart},${s.poolEnd},${s.netmask},10m`, '--no-ping', '--log-dhcp',
+      `--dhcp-leasefile=${path.join(this.workDir, 'dnsmasq.leases')}`,
+    ]);
+    const log = createWriteStream(path.join(this.logDir, 'dnsmasq.log'));
+    this.dnsmasq.stdout!.pipe(log);
+    this.dnsmasq.stderr!.pipe(log);
+    await waitForOutput(this.dnsmasq, new RegExp(`DHCP, sockets bound exclusively to interface ${this.network.bridge}`), 10_000);
+  }
+
+  private async startServer(): Promise<void> {
+    const s = this.network.subnet;
+    const imageDir = this.opts.imageDir ?? path.join(this.workDir, 'no-image');
+    await mkdir(imageDir, { recursive: true });
+    const doc = rigServerConfig({
+      address: s.address,
+      bridge: this.network.bridge,
+      pool: { start: s.poolStart, end: s.poolEnd, netmask: s.netmask },
+      stateDir: path.join(this.workDir, 'server-state'),
+      imageDir: path.resolve(imageDir),
+      dhcp: this.dhcpMode(),
+      kernelArgs: this.opts.kernelArgs,
+      serverConfig: this.opts.serverConfig,
+    });
+    const file = path.join(this.workDir, 'zeroboot.yaml');
+    await writeFile(file, toYaml(doc));
+    this.server = this.ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(ROOT, 'cli/zeroboot.ts'), 'serve', '--config', file]);
+    this.serverLog = createWriteStream(path.join(this.logDir, 'server.log'));
+    let partial = '';
+    const onData = (d: Buffer) => {
+      this.serverLog?.write(d);
+      if (!this.opts.onServerLog) return;
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) this.opts.onServerLog(l);
+    };
+    this.server.stdout!.on('data', onData);
+    this.server.stderr!.on('data', onData);
+    const listening = await waitForOutput(this.server, /zeroboot serve: listening\nhttp +(\S+)/, 30_000).catch((e: Error) => {
+      throw new RigError(`zeroboot serve did not start in namespace ${this.ns.name}: ${e.message.split('\n').slice(0, 3).join(' ')}`);
+    });
+    this.serverUrl = /http +(\S+)/.exec(listening)![1];
+  }
+
+  private pids(): number[] {
+    const out = [...this.network.pids, ...this.vmList.map((v) => v.pid)];
+    if (this.server?.pid) out.push(this.server.pid);
+    if (this.dnsmasq?.pid) out.push(this.dnsmasq.pid);
+    return out;
+  }
+
+  private async saveState(): Promise<void> {
+    if (!this.opts.stateFile) return;
+    const state: RigState = {
+      namespace: this.ns.name,
+      ownerPid: process.pid,
+      pids: this.pids(),
+      workDir: this.workDir,
+      logDir: this.logDir,
+      serverUrl: this.serverUrl || undefined,
+      startedAt: new Date().toISOString(),
+    };
+    await writeRigState(this.opts.stateFile, state);
+  }
+
+  /** Loads a profile by name from the rig's profile folder. */
+  profile(name: string): Promise<HwProfile> {
+    return loadProfile(name, this.profilesDir);
+  }
+
+  /**
+   * Starts `count` VMs of a profile (default 1), each with its own taps,
+   * disks, firmware variables and console log. Instance numbers continue
+   * across calls, so MACs stay distinct within the rig.
+   */
+  async boot(profileRef: string | HwProfile, opts: BootOptions = {}): Promise<Vm[]> {
+    if (this.stopping) throw new RigError('the rig is stopped');
+    const profile = typeof profileRef === 'string' ? await this.profile(profileRef) : profileRef;
+    const count = opts.count ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > 32) throw new RigError(`count must be an integer between 1 and 32, got ${count}`);
+    const started: Vm[] = [];
+    for (let k = 0; k < count; k++) {
+      const index = this.instances.get(profile.name) ?? 0;
+      this.instances.set(profile.name, index + 1);
+      started.push(await this.startVm(instanceOf(profile, index), opts));
+    }
+    await this.saveState();
+    return started;
+  }
+
+  private async startVm(instance: Instance, opts: BootOptions): Promise<Vm> {
+    const dir = path.join(this.workDir, 'vms', instance.name);
+    await mkdir(dir, { recursive: true });
+    const firmware = opts.firmware ?? instance.profile.firmware;
+    const disks: DiskFile[] = [];
+    for (const [i, spec] of instance.profile.disks.entries()) {
+      const file = path.join(dir, `disk${i}.${spec.format}`);
+      // Sparse (raw) or empty qcow2: a "32G" disk costs nothing until written.
+      await execFileP('qemu-img', ['create', '-q', '-f', spec.format, file, String(spec.sizeBytes)]);
+      disks.push({ path: file, spec });
+    }
+    const template = varsTemplate(firmware);
+    let varsFile: string | undefined;
+    if (template) {
+      varsFile = path.join(dir, 'OVMF_VARS.fd');
+      await copyFile(template, varsFile);
+    }
+    const taps: string[] = [];
+    for (let i = 0; i < instance.profile.nics.length; i++) taps.push(await this.network.addTap());
+    const args = qemuArgs({ instance, taps, disks, varsFile, accel: this.accel, noIpxeRom: opts.noIpxeRom, firmware });
+    await writeFile(path.join(dir, 'qemu.argv'), [QEMU_BINARY, ...args].join('\n') + '\n');
+    const startedAt = Date.now();
+    // `ip netns exec` execs QEMU in place: the pty's pid is QEMU's pid.
+    const console = SerialConsole.spawn('ip', ['netns', 'exec', this.ns.name, QEMU_BINARY, ...args], {
+      logPath: path.join(this.logDir, `${instance.name}.log`),
+      name: instance.name,
+    });
+    const vm = new Vm(instance, taps, args, console, this.network, startedAt);
+    this.vmList.push(vm);
+    return vm;
+  }
+
+  /** The server's record for a MAC (GET /api/machines/<mac> from inside the namespace); undefined when it has none. */
+  async timeline(mac: string): Promise<MachineTimeline | undefined> {
+    if (!this.serverUrl) throw new RigError('this rig runs no zeroboot server');
+    const r = await this.ns.exec('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', `${this.serverUrl}/api/machines/${encodeURIComponent(mac)}`], { timeout: 10_000 });
+    const nl = r.stdout.lastIndexOf('\n');
+    const status = Number(r.stdout.slice(nl + 1));
+    const body = r.stdout.slice(0, nl);
+    if (status === 404) return undefined;
+    if (status !== 200) throw new RigError(`GET /api/machines/${mac}: ${status ? `status ${status}: ${body.slice(0, 200)}` : r.stderr.trim()}`);
+    return JSON.parse(body) as MachineTimeline;
+  }
+
+  /** Polls the timeline until an event of `kind` (or matching the predicate) shows up. */
+  async waitForEvent(mac: string, match: BootEventKind | ((e: BootEvent) => boolean), timeoutMs: number): Promise<BootEvent> {
+    const test = typeof match === 'string' ? (e: BootEvent) => e.kind === match : match;
+    const until = Date.now() + timeoutMs;
+    let last: MachineTimeline | undefined;
+    for (;;) {
+      last = await this.timeline(mac);
+      const hit = last?.timeline.find(test);
+      if (hit) return hit;
+      if (Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const seen = last?.timeline.map((e) => e.kind + (e.reason ? `(${e.reason})` : '')).join(', ') || 'nothing';
+    throw new RigError(`${mac}: no ${typeof match === 'string' ? match : 'matching'} event within ${timeoutMs} ms; the server saw: ${seen}`);
+  }
+
+  /** Stops every VM, the server and dnsmasq (by pid), deletes the namespace and the work files. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopAll();
+    return this.stopping;
+  }
+
+  private async stopAll(): Promise<void> {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    await Promise.all(this.vmList.map((v) => v.console.stop(2000).catch(() => undefined)));
+    if (this.server?.pid && this.server.exitCode === null) {
+      const exited = new Promise((r) => this.server!.once('exit', r));
+      try {
+        process.kill(this.server.pid, 'SIGTERM');
+      } catch {}
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+    }
+    await this.network.destroy();
+    await new Promise<void>((r) => (this.serverLog ? this.serverLog.end(() => r()) : r()));
+    if (this.opts.stateFile) await rm(this.opts.stateFile, { force: true });
+    // Logs the caller asked for live outside the work dir and stay.
+    await rm(this.workDir, { recursive: true, force: true });
+    process.off('exit', this.onExit);
+  }
+
+  /** Last-chance cleanup when the process exits without stop(): synchronous, by pid. */
+  private stopSync(): void {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    try {
+      const left = execFileSync('ip', ['netns', 'pids', this.ns.name], { encoding: 'utf8' });
+      for (const pid of left.split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {}
+      }
+      execFileSync('ip', ['netns', 'del', this.ns.name], { stdio: 'ignore' });
+    } catch {}
+    try {
+      rmSync(this.workDir, { recursive: true, force: true });
+      if (this.opts.stateFile) rmSync(this.opts.stateFile, { force: true });
+    } catch {}
+  }
+}
+
+/** Starts a rig: network, (optionally) proxy-mode dnsmasq, and `zeroboot serve`. */
+export function startRig(opts: RigOptions = {}): Promise<Rig> {
+  return Rig.start(opts);
+}
