@@ -1,0 +1,150 @@
+// The QEMU command line per firmware, NIC model and disk type, the iPXE ROM
+// choice, the no-ROM mode and the refusals; plus the accelerator choice.
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { qemuArgs, nicRom, varsTemplate, vmUuid, QemuArgsError, DEBIAN_FIRMWARE } from '../../qemu/args.ts';
+import type { VmPlan } from '../../qemu/args.ts';
+import { parseProfile, instanceOf, loadProfile } from '../../qemu/profile.ts';
+import type { HwProfile } from '../../qemu/profile.ts';
+import { chooseAccel, ACCEL_ENV } from '../../qemu/kvm-probe.ts';
+
+function plan(profile: HwProfile, extra: Partial<VmPlan> = {}): VmPlan {
+  return {
+    instance: instanceOf(profile, 0),
+    taps: profile.nics.map((_, i) => `tap${i}`),
+    disks: profile.disks.map((spec, i) => ({ path: `/w/disk${i}.${spec.format}`, spec })),
+    varsFile: profile.firmware === 'bios' ? undefined : '/w/vars.fd',
+    accel: 'tcg',
+    ...extra,
+  };
+}
+
+/** The values of every occurrence of a flag. */
+function values(argv: string[], flag: string): string[] {
+  return argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+}
+
+const bios = parseProfile({ name: 'b', firmware: 'bios', cpus: 2, memory: '2G', nics: [{ model: 'virtio' }, { model: 'e1000' }], disks: [{ size: '8G', type: 'ssd' }, { size: '1T', type: 'hdd', format: 'raw' }, { size: '4G', type: 'ssd', bus: 'virtio' }] });
+const uefi = parseProfile({ name: 'u', firmware: 'uefi', nics: [{ model: 'virtio' }, { model: 'e1000e' }] });
+const secure = parseProfile({ name: 's', firmware: 'uefi-secureboot', nics: [{}] });
+
+test('common flags: tcg, no defaults, serial on stdio, no reboot, size from the profile', (t) => {
+  const a = qemuArgs(plan(bios));
+  t.deepEqual(values(a, '-accel'), ['tcg']);
+  t.deepEqual(values(a, '-smp'), ['2']);
+  t.deepEqual(values(a, '-m'), ['2048']);
+  t.deepEqual(values(a, '-serial'), ['stdio']);
+  t.deepEqual(values(a, '-monitor'), ['none']);
+  for (const f of ['-nodefaults', '-nographic', '-no-reboot']) t.true(a.includes(f), f);
+  t.false(a.includes('-cpu'), 'TCG keeps the default CPU model');
+  t.deepEqual(values(qemuArgs(plan(bios, { accel: 'kvm' })), '-cpu'), ['host']);
+  t.deepEqual(values(qemuArgs(plan(bios, { serial: 'pty' })), '-serial'), ['pty']);
+});
+
+test('bios: SeaBIOS with -boot n, pc machine, pxe-* ROMs, no pflash', (t) => {
+  const a = qemuArgs(plan(bios));
+  t.deepEqual(values(a, '-boot'), ['n']);
+  t.deepEqual(values(a, '-machine'), ['pc']);
+  t.false(values(a, '-drive').some((d) => d.startsWith('if=pflash')));
+  const devs = values(a, '-device');
+  t.true(devs.includes(`virtio-net-pci,netdev=net0,mac=${instanceOf(bios, 0).macs[0]},disable-legacy=on,romfile=/usr/lib/ipxe/qemu/pxe-virtio.rom,bootindex=1`));
+  t.true(devs.includes(`e1000,netdev=net1,mac=${instanceOf(bios, 0).macs[1]},romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom,bootindex=2`));
+  t.deepEqual(values(a, '-netdev'), ['tap,id=net0,ifname=tap0,script=no,downscript=no', 'tap,id=net1,ifname=tap1,script=no,downscript=no']);
+});
+
+test('uefi: OVMF code read-only plus the VM\'s own vars, efi-* ROMs', (t) => {
+  const a = qemuArgs(plan(uefi));
+  t.deepEqual(values(a, '-machine'), ['q35']);
+  t.deepEqual(values(a, '-drive'), [
+    'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+    'if=pflash,format=raw,unit=1,file=/w/vars.fd',
+  ]);
+  t.deepEqual(values(a, '-boot'), []);
+  const devs = values(a, '-device');
+  t.true(devs.some((d) => d.startsWith('virtio-net-pci,') && d.includes('disable-legacy=on') && d.includes('romfile=/usr/lib/ipxe/qemu/efi-virtio.rom')));
+  t.true(devs.some((d) => d.startsWith('e1000e,') && d.includes('romfile=/usr/lib/ipxe/qemu/efi-e1000e.rom')));
+  t.is(varsTemplate('uefi'), '/usr/share/OVMF/OVMF_VARS_4M.fd');
+  t.is(varsTemplate('bios'), undefined);
+});
+
+test('uefi-secureboot: secboot code, snakeoil vars, q35 with SMM, secure pflash', (t) => {
+  const a = qemuArgs(plan(secure));
+  t.deepEqual(values(a, '-machine'), ['q35,smm=on']);
+  t.true(values(a, '-drive')[0].endsWith('file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd'));
+  t.deepEqual(values(a, '-global'), ['driver=cfi.pflash01,property=secure,value=on']);
+  t.is(varsTemplate('uefi-secureboot'), '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd');
+});
+
+test('the firmware files and ROMs named here exist on this machine (Debian ovmf, ipxe-qemu)', (t) => {
+  for (const f of [DEBIAN_FIRMWARE.ovmfCode, DEBIAN_FIRMWARE.ovmfVars, DEBIAN_FIRMWARE.ovmfSecureCode, DEBIAN_FIRMWARE.ovmfSecureVars]) t.true(existsSync(f), f);
+  for (const model of ['virtio', 'e1000', 'e1000e'] as const) {
+    for (const fw of ['bios', 'uefi'] as const) t.true(existsSync(nicRom(model, fw)), nicRom(model, fw));
+  }
+});
+
+test('disks: one virtio-scsi controller, SSD rotation_rate=1, HDD 7200, virtio-blk, formats', (t) => {
+  const a = qemuArgs(plan(bios));
+  const devs = values(a, '-device');
+  t.is(devs.filter((d) => d === 'virtio-scsi-pci,id=scsi0').length, 1);
+  const scsi = devs.filter((d) => d.startsWith('scsi-hd,'));
+  t.is(scsi.length, 2);
+  t.regex(scsi[0], /drive=disk0,.*rotation_rate=1,/);
+  t.regex(scsi[1], /drive=disk1,.*rotation_rate=7200,/);
+  t.true(devs.some((d) => /^virtio-blk-pci,drive=disk2,serial=/.test(d)));
+  const drives = values(a, '-drive');
+  t.true(drives[0].startsWith('if=none,id=disk0,file=/w/disk0.qcow2,format=qcow2'));
+  t.true(drives[1].startsWith('if=none,id=disk1,file=/w/disk1.raw,format=raw'));
+  t.false(values(qemuArgs(plan(uefi)), '-device').includes('virtio-scsi-pci,id=scsi0'), 'no controller without SCSI disks');
+});
+
+test('no iPXE ROM: empty romfile (firmware PXE) on UEFI, refused on BIOS and for non-virtio NICs', (t) => {
+  const virtioOnly = parseProfile({ name: 'v', firmware: 'uefi', nics: [{}, {}] });
+  const a = qemuArgs(plan(virtioOnly, { noIpxeRom: true }));
+  t.true(values(a, '-device').filter((d) => d.startsWith('virtio-net-pci')).every((d) => d.includes(',romfile=,')));
+  t.throws(() => qemuArgs(plan(bios, { noIpxeRom: true })), { instanceOf: QemuArgsError, message: /SeaBIOS has no network boot/ });
+  t.throws(() => qemuArgs(plan(uefi, { noIpxeRom: true })), { instanceOf: QemuArgsError, message: /only virtio NICs/ });
+});
+
+test('firmware override: a BIOS profile booted as UEFI gets OVMF and efi ROMs', (t) => {
+  const p = parseProfile({ name: 'x', firmware: 'bios', nics: [{}] });
+  const a = qemuArgs(plan(p, { firmware: 'uefi', varsFile: '/w/v.fd' }));
+  t.true(values(a, '-drive').some((d) => d.includes('OVMF_CODE_4M.fd')));
+  t.true(values(a, '-device')[0].includes('efi-virtio.rom'));
+  t.throws(() => qemuArgs(plan(p, { firmware: 'uefi' })), { instanceOf: QemuArgsError, message: /varsFile/ });
+});
+
+test('mismatched taps or disks are refused; commas in paths are escaped', (t) => {
+  t.throws(() => qemuArgs(plan(bios, { taps: ['tap0'] })), { instanceOf: QemuArgsError, message: /2 NIC\(s\) but 1 tap/ });
+  t.throws(() => qemuArgs(plan(bios, { disks: [] })), { instanceOf: QemuArgsError, message: /3 disk\(s\) but 0 file/ });
+  const a = qemuArgs(plan(uefi, { varsFile: '/w/a,b.fd' }));
+  t.true(values(a, '-drive').includes('if=pflash,format=raw,unit=1,file=/w/a,,b.fd'));
+});
+
+test('identity: stable UUID and SMBIOS from the instance', (t) => {
+  const a = qemuArgs(plan(bios));
+  const inst = instanceOf(bios, 0);
+  t.deepEqual(values(a, '-uuid'), [vmUuid(inst.name, inst.macs)]);
+  t.regex(values(a, '-uuid')[0], /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.not(vmUuid('b-0', inst.macs), vmUuid('b-1', instanceOf(bios, 1).macs));
+  t.deepEqual(values(a, '-smbios'), ['type=1,manufacturer=zeroboot,product=b,serial=b-0']);
+  t.deepEqual(values(a, '-name'), ['b-0']);
+});
+
+test('the shipped storage profile: 1 SSD + 4 HDD on SCSI, 2 NICs', async (t) => {
+  const p = await loadProfile('storage-uefi');
+  const devs = values(qemuArgs(plan(p)), '-device');
+  t.is(devs.filter((d) => d.includes('rotation_rate=1,')).length, 1);
+  t.is(devs.filter((d) => d.includes('rotation_rate=7200,')).length, 4);
+  t.is(devs.filter((d) => d.startsWith('virtio-net-pci')).length, 2);
+});
+
+test('accelerator: TCG when forced by env or option, KVM only when the probe says so', async (t) => {
+  const yes = async () => ({ usable: true, reason: 'probe ok' });
+  const no = async () => ({ usable: false, reason: 'no /dev/kvm' });
+  t.is((await chooseAccel('auto', {}, yes)).accel, 'kvm');
+  t.deepEqual(await chooseAccel('auto', {}, no), { accel: 'tcg', reason: 'TCG: no /dev/kvm' });
+  t.is((await chooseAccel('auto', { [ACCEL_ENV]: 'tcg' }, yes)).accel, 'tcg');
+  t.is((await chooseAccel('kvm', { [ACCEL_ENV]: 'tcg' }, yes)).accel, 'tcg');
+  t.is((await chooseAccel('off', {}, yes)).accel, 'tcg');
+  t.is((await chooseAccel('kvm', {}, no)).accel, 'kvm');
+});
