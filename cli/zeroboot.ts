@@ -6,6 +6,8 @@ const HELP = `Usage: zeroboot <command> [options]
 
 Commands:
   serve     run the netboot server (DHCP, TFTP, HTTP/iPXE)
+  image     build a bootable image (kernel, initramfs, iPXE script) from Debian packages
+  qemu      start or stop emulated servers from hardware profiles, PXE-booting from the server
   demo      start the server in a private network namespace and boot a test client
 
 Run 'zeroboot <command> --help' for the options of a command.

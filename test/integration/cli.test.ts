@@ -26,8 +26,8 @@ test.after.always(async () => {
 test('help for the tool and for each command', async (t) => {
   const top = await zeroboot(['--help']);
   t.is(top.code, 0);
-  t.regex(top.stdout, /serve/);
-  for (const cmd of ['serve', 'demo']) {
+  for (const cmd of ['serve', 'image', 'qemu', 'demo']) t.regex(top.stdout, new RegExp(`^  ${cmd} `, 'm'));
+  for (const cmd of ['serve', 'demo', 'image', 'qemu']) {
     const r = await zeroboot([cmd, '--help']);
     t.is(r.code, 0, cmd);
     t.regex(r.stdout, new RegExp(`Usage: zeroboot ${cmd}`));
