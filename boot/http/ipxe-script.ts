@@ -172,7 +172,10 @@ export function renderMachineScript(input: MachineScriptInput): string {
   // UEFI kernels find their initrds by name on the command line (iPXE of
   // 2019 offers no LoadFile2); BIOS kernels ignore an `initrd=` without a comma.
   const names = v.initrds.map((_, i) => `initrd${i}`);
-  const cmdline = [v.cmdline, ...names.map((n) => `initrd=${n}`)].filter((s) => s !== '').join(' ');
+  // BOOTIF (the pxelinux convention) tells the image's init which NIC booted,
+  // so a multi-NIC node brings up that one and not whichever probes first.
+  const bootif = /(^| )BOOTIF=/.test(v.cmdline) ? [] : [`BOOTIF=01-${macHyphen(input.mac)}`];
+  const cmdline = [v.cmdline, ...bootif, ...names.map((n) => `initrd=${n}`)].filter((s) => s !== '').join(' ');
   // The reason already names the group or machine entry that chose the profile.
   const who = ipxeSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);
   const lines = ['#!ipxe', `# zeroboot boot script for ${v.mac}`, `echo zeroboot: ${v.mac} boots ${who}`];

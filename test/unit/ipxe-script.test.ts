@@ -33,7 +33,7 @@ test('the machine script starts with #!ipxe and boots kernel and initrds with th
   const kernel = commands(s).find((l) => l.startsWith('kernel '))!;
   t.is(
     kernel,
-    'kernel --name kernel http://10.77.0.1:8080/images/zos/vmlinuz?mac=52-54-00-ab-cd-01 nomodeset version=v3 runmode=test panic=7200 farmer_id=12 console=ttyS0 initrd=initrd0 initrd=initrd1 && goto kernel_ok || echo zeroboot: kernel attempt 1 failed, retrying && sleep 3',
+    'kernel --name kernel http://10.77.0.1:8080/images/zos/vmlinuz?mac=52-54-00-ab-cd-01 nomodeset version=v3 runmode=test panic=7200 farmer_id=12 console=ttyS0 BOOTIF=01-52-54-00-ab-cd-01 initrd=initrd0 initrd=initrd1 && goto kernel_ok || echo zeroboot: kernel attempt 1 failed, retrying && sleep 3',
   );
   t.true(s.includes('initrd --name initrd0 http://10.77.0.1:8080/images/zos/initramfs.img?mac=52-54-00-ab-cd-01 && goto initrd0_ok'));
   t.true(s.includes('initrd --name initrd1 http://10.77.0.1:8080/images/zos/extra.cpio?mac=52-54-00-ab-cd-01 && goto initrd1_ok'));
@@ -124,6 +124,13 @@ test('bad kernel arguments surface as typed errors, not as a broken script', (t)
 
 test('a profile without initrds boots the kernel alone', (t) => {
   const s = renderMachineScript({ ...input, profile: { ...zos, initrd: [], cmdline: undefined }, args: { runmode: 'prod' } });
-  t.regex(s, /^kernel --name kernel \S+ runmode=prod && goto kernel_ok/m);
+  t.regex(s, /^kernel --name kernel \S+ runmode=prod BOOTIF=01-52-54-00-ab-cd-01 && goto kernel_ok/m);
   t.false(s.includes('initrd'));
+});
+
+test('the kernel line names the booted NIC with BOOTIF unless the profile already does', (t) => {
+  t.regex(renderMachineScript(input), / BOOTIF=01-52-54-00-ab-cd-01 initrd=initrd0 /);
+  const own = renderMachineScript({ ...input, profile: { ...zos, cmdline: 'BOOTIF=01-02-00-00-00-00-01' } });
+  t.is(own.match(/BOOTIF=/g)?.length, 3, 'one per kernel attempt, the profile\'s own');
+  t.false(own.includes('BOOTIF=01-52-54'));
 });
