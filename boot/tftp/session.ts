@@ -99,6 +99,14 @@ export interface ReadSessionOptions {
 
 export type SessionState = 'idle' | 'oack' | 'data' | 'done' | 'failed';
 
+/**
+ * Ceiling of the retransmission backoff. Each retransmission without progress
+ * doubles the wait (RFC 1123 4.2.3.2 asks for exponential backoff), so a peer
+ * that is only slow for a while (a loaded host, a lossy link) is not dropped
+ * after retries x timeout; progress resets the wait.
+ */
+export const MAX_BACKOFF_MS = 8000;
+
 export class ReadSession {
   readonly size: number;
   readonly blksize: number;
@@ -151,7 +159,7 @@ export class ReadSession {
     if (this.oack.length > 0) {
       this.st = 'oack';
       this.out.sendOack(this.oack);
-      this.out.armTimer(this.timeoutMs);
+      this.out.armTimer(this.wait());
       return;
     }
     this.st = 'data';
@@ -204,10 +212,15 @@ export class ReadSession {
     this.retransmissions++;
     if (this.st === 'oack') {
       this.out.sendOack(this.oack);
-      this.out.armTimer(this.timeoutMs);
+      this.out.armTimer(this.wait());
       return;
     }
     this.sendWindow();
+  }
+
+  /** The wait before the next retransmission: doubled per try without progress, capped. */
+  wait(): number {
+    return Math.min(this.timeoutMs * 2 ** this.tries, Math.max(this.timeoutMs, MAX_BACKOFF_MS));
   }
 
   /** Stops the session (server shutdown, unreadable file); `error` goes to the peer when set. */
@@ -222,7 +235,7 @@ export class ReadSession {
     const count = Math.min(this.windowsize, this.lastBlock - this.ackedBlock);
     this.sentBlock = first + count - 1;
     this.out.sendBlocks(first, count);
-    this.out.armTimer(this.timeoutMs);
+    this.out.armTimer(this.wait());
   }
 
   private onDuplicateAck(): void {

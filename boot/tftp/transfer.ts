@@ -41,6 +41,8 @@ export class Transfer {
   private readonly bindAddress: string;
   private timer: NodeJS.Timeout | undefined;
   private armedAt = 0;
+  /** The wait the session asked for when it last armed the timer (it backs off). */
+  private armedFor = 0;
   /** Reused for DATA packets while sends complete synchronously. */
   private scratch: Buffer;
   /** Block ranges waiting for their chunk to be read, in send order. */
@@ -165,13 +167,14 @@ export class Transfer {
     // Re-arming a Node timer per packet costs more than the packet; note the
     // time instead and let a pending timer re-arm itself for what is left.
     this.armedAt = performance.now();
+    this.armedFor = ms;
     if (!this.timer) this.timer = setTimeout(this.onTimer, ms);
   }
 
   private readonly onTimer = (): void => {
     this.timer = undefined;
     if (this.closed) return;
-    const left = this.armedAt + this.session.timeoutMs - performance.now();
+    const left = this.armedAt + this.armedFor - performance.now();
     if (left > 1) {
       this.timer = setTimeout(this.onTimer, left);
       return;

@@ -410,7 +410,9 @@ test('a slowloris client is cut off after the header timeout', async (t) => {
     });
     s.resume();
   });
-  t.true(closedAfter >= 1400 && closedAfter < 4000, `closed after ${closedAfter} ms`);
+  // Without the timeout the drip would go on for ever; the upper bound leaves room
+  // for timers that stretch on a loaded CI machine (4.7 s seen at load 13).
+  t.true(closedAfter >= 1400 && closedAfter < 10_000, `closed after ${closedAfter} ms`);
 });
 
 test('keep-alive reuses connections', async (t) => {

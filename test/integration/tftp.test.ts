@@ -64,7 +64,7 @@ test.before(async () => {
   sums.set('small.bin', await writeRandom(path.join(dir, 'small.bin'), 3 * 1024 * 1024 + 123));
   // 120 MiB at 512-byte blocks is 245,760 blocks: the block number wraps three times.
   sums.set('big.bin', await writeRandom(path.join(dir, 'big.bin'), 120 * 1024 * 1024));
-  sums.set('loss.bin', await writeRandom(path.join(dir, 'loss.bin'), 256 * 1024 + 7));
+  sums.set('loss.bin', await writeRandom(path.join(dir, 'loss.bin'), LOSS_SIZE));
   sums.set('slow.bin', await writeRandom(path.join(dir, 'slow.bin'), 512 * 1024));
   // Served from an in-memory mount: 36 MiB = 73,728 blocks of 512, one wrap.
   const memSrc = path.join(out, 'roll.bin');
@@ -156,11 +156,19 @@ test.serial('36 MiB from the in-memory mount across a wrap, lock-step (tftp-hpa)
 // This kernel has no sch_netem, so the loss comes from nftables: each
 // namespace drops 1 in 10 incoming UDP datagrams from the other side (on
 // input, not output: a drop on output shows up as EPERM in the sender).
+// Only DATA and ACK packets past the option exchange, and not the last
+// block's, are dropped: atftp aborts with "unexpected OACK" when its ACK 0 is
+// lost and the OACK comes again (a client bug no server can work around), and
+// a lost final ACK leaves the server retrying to a client that has already
+// exited, so it ends the transfer as failed, correctly but after the test.
+// Either would fail the test one run in ten for a reason that is not ours.
 // By path: npx puts node_modules/.bin first, and @vercel/nft installs an `nft` there.
 const NFT = '/usr/sbin/nft';
+const LOSS_SIZE = 256 * 1024 + 7;
+const LOSS_LAST_BLOCK = Math.floor(LOSS_SIZE / 1468) + 1;
 const lossRules = (from: string) => `
 table inet zbloss {
-  chain in { type filter hook input priority 0; ip saddr ${from} udp sport 1-65535 numgen random mod 10 0 counter drop; }
+  chain in { type filter hook input priority 0; ip saddr ${from} udp sport 1-65535 @th,64,16 3-4 @th,80,16 != 0 @th,80,16 != ${LOSS_LAST_BLOCK} numgen random mod 10 0 counter drop; }
 }
 `;
 

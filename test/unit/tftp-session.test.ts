@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ReadSession, negotiate } from '../../boot/tftp/session.ts';
+import { ReadSession, negotiate, MAX_BACKOFF_MS } from '../../boot/tftp/session.ts';
 import type { SessionOutput } from '../../boot/tftp/session.ts';
 import type { TftpOption } from '../../boot/tftp/codec.ts';
 
@@ -154,9 +154,9 @@ test('timeout retransmits the unacknowledged block, gives up after the retry lim
   s.onAck(1);
   r.take();
   s.onTimeout();
-  t.deepEqual(r.take(), [['blocks', 2, 1], ['arm', 1000]]);
+  t.deepEqual(r.take(), [['blocks', 2, 1], ['arm', 2000]]);
   s.onTimeout();
-  t.deepEqual(r.take(), [['blocks', 2, 1], ['arm', 1000]]);
+  t.deepEqual(r.take(), [['blocks', 2, 1], ['arm', 4000]]);
   s.onTimeout();
   const calls = r.take();
   t.is(calls.length, 1);
@@ -196,7 +196,7 @@ test('OACK first; data starts on ACK 0; OACK retransmitted on timeout', (t) => {
   s.onAck(1);
   t.deepEqual(r.take(), [], 'ACK other than 0 before data is stale');
   s.onTimeout();
-  t.deepEqual(r.take(), [['oack', oack], ['arm', 1000]]);
+  t.deepEqual(r.take(), [['oack', oack], ['arm', 2000]]);
   s.onAck(0);
   t.deepEqual(r.take(), [['blocks', 1, 1], ['arm', 1000]]);
   s.onAck(0);
@@ -248,7 +248,7 @@ test('window: duplicate ACK resends the window once, then leaves it to the timer
   s.onAck(4);
   t.deepEqual(r.take(), []);
   s.onTimeout();
-  t.deepEqual(r.take(), [['blocks', 5, 4], ['arm', 1000]]);
+  t.deepEqual(r.take(), [['blocks', 5, 4], ['arm', 2000]]);
 });
 
 test('window: timeout resends the whole window from the last ACK', (t) => {
@@ -257,7 +257,7 @@ test('window: timeout resends the whole window from the last ACK', (t) => {
   s.onAck(2);
   r.take();
   s.onTimeout();
-  t.deepEqual(r.take(), [['blocks', 3, 4], ['arm', 1000]]);
+  t.deepEqual(r.take(), [['blocks', 3, 4], ['arm', 2000]]);
 });
 
 // --- rollover --------------------------------------------------------------
@@ -305,4 +305,19 @@ test('abort fails once and sends the given error', (t) => {
   s.abort('disk gone', { code: 0, message: 'cannot read file' });
   s.abort('again');
   t.deepEqual(r.take(), [['fail', 'disk gone', 0]]);
+});
+
+test('retransmissions back off exponentially up to the ceiling; progress resets the wait', (t) => {
+  const { s, r } = session(512 * 40, { retries: 10 });
+  s.start();
+  r.take();
+  const waits: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    s.onTimeout();
+    const arm = r.take().find((c) => c[0] === 'arm');
+    waits.push(arm![1] as number);
+  }
+  t.deepEqual(waits, [2000, 4000, 8000, MAX_BACKOFF_MS, MAX_BACKOFF_MS, MAX_BACKOFF_MS]);
+  s.onAck(1);
+  t.deepEqual(r.take(), [['blocks', 2, 1], ['arm', 1000]]);
 });
