@@ -5,23 +5,10 @@
 // download and a failed boot before rebooting.
 import { buildCmdline } from '../boot/http/cmdline.ts';
 import type { KernelArgs } from '../boot/http/cmdline.ts';
-import { DOWNLOAD_ATTEMPTS } from '../boot/http/ipxe-script.ts';
+import { retried, rebootLines } from '../boot/http/ipxe-script.ts';
 
 export const KERNEL_FILE = 'vmlinuz';
 export const INITRD_FILE = 'initramfs.img';
-
-const RETRY_PAUSE_S = 3;
-const REBOOT_PAUSE_S = 30;
-
-function retried(cmd: string, label: string, what: string): string[] {
-  const lines: string[] = [];
-  for (let n = 1; n <= DOWNLOAD_ATTEMPTS; n++) {
-    const next = n === DOWNLOAD_ATTEMPTS ? `echo zeroboot: ${what} download failed && goto download_failed` : `echo zeroboot: ${what} attempt ${n} failed, retrying && sleep ${RETRY_PAUSE_S}`;
-    lines.push(`${cmd} && goto ${label} || ${next}`);
-  }
-  lines.push(`:${label}`);
-  return lines;
-}
 
 export function imageBootScript(imageName: string, release: string, args: KernelArgs): string {
   // `initrd=initrd0` lets an EFI-stub kernel find the initrd by name; a BIOS kernel ignores it.
@@ -38,10 +25,7 @@ export function imageBootScript(imageName: string, release: string, args: Kernel
     'goto reboot',
     ':download_failed',
     'echo zeroboot: download failed',
-    ':reboot',
-    `echo zeroboot: rebooting in ${REBOOT_PAUSE_S} seconds`,
-    `sleep ${REBOOT_PAUSE_S}`,
-    'reboot',
+    ...rebootLines(),
   ];
   return lines.join('\n') + '\n';
 }

@@ -95,7 +95,8 @@ export function renderChainScript(base: string): string {
   return lines.join('\n') + '\n';
 }
 
-function rebootLines(): string[] {
+/** The `:reboot` label: a pause a person can read the console in, then reboot. */
+export function rebootLines(): string[] {
   return [':reboot', `echo zeroboot: rebooting in ${REBOOT_PAUSE_S} seconds`, `sleep ${REBOOT_PAUSE_S}`, 'reboot'];
 }
 
@@ -151,7 +152,7 @@ export function renderTemplate(template: string, values: ScriptValues, profileNa
 }
 
 /** Lines that run `cmd` up to DOWNLOAD_ATTEMPTS times, then go to `ok` or `download_failed`. */
-function retried(cmd: string, ok: string, what: string): string[] {
+export function retried(cmd: string, ok: string, what: string): string[] {
   const lines: string[] = [];
   for (let n = 1; n <= DOWNLOAD_ATTEMPTS; n++) {
     const next = n === DOWNLOAD_ATTEMPTS ? `echo zeroboot: ${what} download failed && goto download_failed` : `echo zeroboot: ${what} attempt ${n} failed, retrying && sleep ${RETRY_PAUSE_S}`;
