@@ -42,8 +42,8 @@ const PARTIAL_ESCAPE = /\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|[()*+])?$/;
 const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f]/g;
 /** A pattern may match text that arrived up to this many characters before the newest chunk. */
 const OVERLAP = 8192;
-/** How long a match that ends with the output so far waits for more characters. */
-const SETTLE_MS = 200;
+/** How long a regular-expression match that ends with the output so far waits for more characters. */
+const SETTLE_MS = 1000;
 
 /** Turns raw terminal output into plain text; returns the text and what must wait for more input. */
 export function cleanTerminalText(raw: string): { text: string; rest: string } {
@@ -69,6 +69,8 @@ interface Waiter {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   settleTimer?: NodeJS.Timeout;
+  /** A regular expression may match more text once more arrives; a literal string cannot. */
+  mayGrow: boolean;
   describe: string;
 }
 
@@ -157,9 +159,9 @@ export class SerialConsole {
     }
     m.index += start;
     // A match that runs to the end of the text so far may grow with the next
-    // chunk (`mac=(\S+)` seeing "mac=9"): wait for more output, or for a
-    // quiet moment, before settling on it.
-    if (!final && m.index + m[0].length === end && !this.buffer.endsWith('\n') && this.exit === undefined) {
+    // chunk (`mac=(\S+)` seeing "mac=9"): wait for the end of the line, more
+    // output or a quiet second before settling on it.
+    if (!final && w.mayGrow && m.index + m[0].length === end && !this.buffer.endsWith('\n') && this.exit === undefined) {
       clearTimeout(w.settleTimer);
       w.settleTimer = setTimeout(() => this.check(w, true), SETTLE_MS);
       return;
@@ -206,6 +208,7 @@ export class SerialConsole {
         resolve,
         reject,
         describe,
+        mayGrow: typeof pattern !== 'string',
         timer: setTimeout(() => this.settle(w, new ConsoleTimeoutError(`${this.name}: ${describe} not seen on the console within ${timeoutMs} ms`, this.tail())), timeoutMs),
       };
       this.waiters.add(w);
