@@ -375,16 +375,26 @@ export class Rig {
     return vm;
   }
 
-  /** The server's record for a MAC (GET /api/machines/<mac> from inside the namespace); undefined when it has none. */
-  async timeline(mac: string): Promise<MachineTimeline | undefined> {
+  /** GET a path of the server's JSON API from inside the namespace; undefined on 404. */
+  async api<T>(apiPath: string): Promise<T | undefined> {
     if (!this.serverUrl) throw new RigError('this rig runs no zeroboot server');
-    const r = await this.ns.exec('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', `${this.serverUrl}/api/machines/${encodeURIComponent(mac)}`], { timeout: 10_000 });
+    const r = await this.ns.exec('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', `${this.serverUrl}/api${apiPath}`], { timeout: 10_000 });
     const nl = r.stdout.lastIndexOf('\n');
     const status = Number(r.stdout.slice(nl + 1));
     const body = r.stdout.slice(0, nl);
     if (status === 404) return undefined;
-    if (status !== 200) throw new RigError(`GET /api/machines/${mac}: ${status ? `status ${status}: ${body.slice(0, 200)}` : r.stderr.trim()}`);
-    return JSON.parse(body) as MachineTimeline;
+    if (status !== 200) throw new RigError(`GET /api${apiPath}: ${status ? `status ${status}: ${body.slice(0, 200)}` : r.stderr.trim()}`);
+    return JSON.parse(body) as T;
+  }
+
+  /** Every machine the server has seen (GET /api/machines). */
+  async machines(): Promise<MachineView[]> {
+    return (await this.api<{ machines: MachineView[] }>('/machines'))?.machines ?? [];
+  }
+
+  /** The server's record for a MAC (GET /api/machines/<mac> from inside the namespace); undefined when it has none. */
+  async timeline(mac: string): Promise<MachineTimeline | undefined> {
+    return this.api<MachineTimeline>(`/machines/${encodeURIComponent(mac)}`);
   }
 
   /** Polls the timeline until an event of `kind` (or matching the predicate) shows up. */

@@ -1,0 +1,45 @@
+// The default image (images/default.yaml) built once into a cache folder and
+// reused by the QEMU end-to-end tests and the boot-time benchmark. A stamp
+// of the image description and the builder's sources decides whether the
+// cached build is still current; builds land in a fresh folder and are
+// renamed into place, so two processes never see half an image.
+import { mkdir, readFile, readdir, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildImage } from '../../image/build.ts';
+import { parseImageYaml } from '../../image/spec.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const IMAGE_CACHE = process.env.ZEROBOOT_IMAGE_CACHE ?? '/var/cache/zeroboot';
+const STAMP = '.zeroboot-build-stamp';
+
+async function stamp(specFile: string): Promise<string> {
+  const h = createHash('sha256').update(await readFile(specFile));
+  const dir = path.join(ROOT, 'image');
+  for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(await readFile(path.join(dir, f)));
+  return h.digest('hex');
+}
+
+/** The folder holding vmlinuz and initramfs.img of images/default.yaml, built if missing or stale. */
+export async function defaultImage(): Promise<string> {
+  const specFile = path.join(ROOT, 'images/default.yaml');
+  const out = path.join(IMAGE_CACHE, 'images/default');
+  const want = await stamp(specFile);
+  const have = await readFile(path.join(out, STAMP), 'utf8').catch(() => '');
+  if (have === want) return out;
+  await mkdir(path.dirname(out), { recursive: true });
+  const tmp = await mkdtemp(`${out}.build-`);
+  try {
+    await buildImage(parseImageYaml(await readFile(specFile, 'utf8'), specFile), { cacheDir: IMAGE_CACHE, outDir: tmp });
+    await writeFile(path.join(tmp, STAMP), want);
+    await rm(out, { recursive: true, force: true });
+    await rename(tmp, out).catch(async (e: NodeJS.ErrnoException) => {
+      // Another process put a build there first; fine if it is current.
+      if ((await readFile(path.join(out, STAMP), 'utf8').catch(() => '')) !== want) throw e;
+    });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return out;
+}
