@@ -3,7 +3,7 @@
 // of the image description and the builder's sources decides whether the
 // cached build is still current; builds land in a fresh folder and are
 // renamed into place, so two processes never see half an image.
-import { mkdir, readFile, readdir, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,12 +27,17 @@ export async function defaultImage(): Promise<string> {
   const out = path.join(IMAGE_CACHE, 'images/default');
   const want = await stamp(specFile);
   const have = await readFile(path.join(out, STAMP), 'utf8').catch(() => '');
-  if (have === want) return out;
+  // World-readable: reference servers (nginx workers) run as another user.
+  if (have === want) {
+    await chmod(out, 0o755);
+    return out;
+  }
   await mkdir(path.dirname(out), { recursive: true });
   const tmp = await mkdtemp(`${out}.build-`);
   try {
     await buildImage(parseImageYaml(await readFile(specFile, 'utf8'), specFile), { cacheDir: IMAGE_CACHE, outDir: tmp });
     await writeFile(path.join(tmp, STAMP), want);
+    await chmod(tmp, 0o755);
     await rm(out, { recursive: true, force: true });
     await rename(tmp, out).catch(async (e: NodeJS.ErrnoException) => {
       // Another process put a build there first; fine if it is current.
