@@ -56,6 +56,8 @@ export class Netns {
         if (timer) clearTimeout(timer);
         resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) });
       });
+      // A command that exits before reading its input must not crash us with EPIPE.
+      child.stdin!.on('error', () => undefined);
       child.stdin!.end(opts.input ?? '');
     });
   }

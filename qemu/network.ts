@@ -4,6 +4,7 @@
 // Nothing leaves the namespace.
 import { isIPv4 } from 'node:net';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { Netns, waitForOutput } from './netns.ts';
 
@@ -90,14 +91,28 @@ export class RigNetwork {
     const bridge = opts.bridge ?? 'br0';
     const ns = await Netns.create(opts.namePrefix ?? 'zbrig');
     const net = new RigNetwork(ns, bridge, subnet, v6);
+    process.on('exit', net.onExit);
     try {
       await net.setUp(opts);
       return net;
     } catch (e) {
-      await ns.destroy();
+      await net.destroy();
       throw e;
     }
   }
+
+  /** If the process ends before destroy(): kill what runs in the namespace and delete it, synchronously. */
+  private readonly onExit = () => {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', this.ns.name], { encoding: 'utf8' });
+      for (const pid of pids.split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {}
+      }
+      execFileSync('ip', ['netns', 'del', this.ns.name], { stdio: 'ignore' });
+    } catch {}
+  };
 
   private async setUp(opts: RigNetworkOptions): Promise<void> {
     const { ns, bridge } = this;
@@ -158,5 +173,6 @@ export class RigNetwork {
   /** Kills everything in the namespace by pid and deletes it. */
   async destroy(): Promise<void> {
     await this.ns.destroy();
+    process.off('exit', this.onExit);
   }
 }
