@@ -204,6 +204,7 @@ async function upCommand(argv: string[]): Promise<number> {
     say(`rig: namespace ${rig.ns.name} (enter it with: ip netns exec ${rig.ns.name} bash)`);
     say(`server: ${rig.serverUrl}  dhcp ${dhcp}  log ${path.join(logDir, 'server.log')}`);
     say(`accel: ${rig.accel} (${rig.accelReason})`);
+    say(`timeline of a VM: ip netns exec ${rig.ns.name} curl -s ${rig.serverUrl}/api/machines/<mac>`);
     if (!image) say('no --image: the VMs get their boot script, then fail to download a kernel');
     const vms: Vm[] = [];
     for (const prof of profiles) vms.push(...(await rig.boot(prof, { count, noIpxeRom, firmware: firmware as Firmware | undefined })));
