@@ -1,0 +1,8 @@
+/**
+ * An engine refusal. For client-visible failures the message is the exact
+ * reference 0-db text (the server sends it as `-<message>`); for open-time
+ * refusals it says what is wrong with which file and what to do.
+ */
+export class ZdbEngineError extends Error {
+  override name = 'ZdbEngineError';
+}

@@ -1,0 +1,533 @@
+// One namespace: its descriptor, its data and index files, the in-memory key
+// map, and every write path. Writes are synchronous (fs.*Sync) so the order
+// on disk is the order of calls: data entry first, then the index entry, one
+// write each; the server acknowledges after the call returns (and after
+// Engine.sync() with --sync).
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  crc32c,
+  DATA_ENTRY_DELETED,
+  DATA_ENTRY_SIZE,
+  DATA_HEADER_SIZE,
+  decodeCursor,
+  decodeNsDescriptor,
+  encodeCursor,
+  encodeDataHeader,
+  encodeIndexHeader,
+  encodeNsDescriptor,
+  INDEX_ENTRY_DELETED,
+  INDEX_ENTRY_SIZE,
+  INDEX_FLAGS_OFFSET,
+  INDEX_HEADER_SIZE,
+  MODE_SEQ,
+  MODE_USER,
+  readIndexEntry,
+  writeDataEntryHead,
+  writeIndexEntry,
+} from '../format/index.ts';
+import type { IndexEntry, NsDescriptor } from '../format/index.ts';
+import { ZdbEngineError } from './errors.ts';
+import { FileSet } from './file-set.ts';
+import { decodeHistoryKey, encodeHistoryKey } from './history-key.ts';
+import { keyBuffer, keyString, seqId, seqKey } from './records.ts';
+import type { KeyRecord } from './records.ts';
+import { loadNamespace } from './recovery.ts';
+import { IndexWalker } from './scan.ts';
+import type { EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, NsSettings, NsStats, ScanPage } from './types.ts';
+
+export const DESCRIPTOR_FILE = 'zdb-namespace';
+/** sizeof(index_entry_t) in the reference's memory, which NSINFO's index_size_bytes counts per key. */
+const REFERENCE_MEMORY_ENTRY = 64;
+
+export interface NamespaceContext {
+  opts: EngineOptions;
+  now(): number;
+  hook(event: string, ...args: string[]): void;
+  /** tells the engine files were written (synctime timer) */
+  written(): void;
+  log(line: string): void;
+}
+
+export class ZdbNamespace implements Namespace {
+  readonly name: string;
+  readonly ctx: NamespaceContext;
+  readonly dataFiles: FileSet;
+  readonly indexFiles: FileSet;
+  readonly keys = new Map<string, KeyRecord>();
+  private desc: NsDescriptor;
+  mode: NsMode = 'user';
+  private locked = false;
+  private frozen = false;
+
+  /** current data/index file id (they move in lockstep) */
+  fileId = 0;
+  dataEnd = DATA_HEADER_SIZE;
+  indexEnd = INDEX_HEADER_SIZE;
+  /** offset of the last data entry written (may be in the previous file) */
+  dataPrevious = 0;
+  /** offset of the last index entry appended (may be in the previous file) */
+  indexPrevious = 0;
+  /** index file id holding the entry at `indexPrevious` */
+  indexPreviousFile = 0;
+  liveBytes = 0;
+  /** reference `nextentry`: seq = index entries so far (next id); user = keys inserted */
+  nextEntry = 0;
+  /** seq mode: first sequential id held by each index file */
+  seqFirst: number[] = [0];
+  lastJump: number;
+  /** what opening had to repair (torn tails cut, entries replayed) */
+  readonly recoveryLog: string[] = [];
+
+  private dataScratch = Buffer.allocUnsafe(64 * 1024);
+  private indexScratch = Buffer.allocUnsafe(INDEX_ENTRY_SIZE + 256);
+  private counters = { diskReadBytes: 0, diskWriteBytes: 0, readOps: 0, writeOps: 0 };
+  private closed = false;
+
+  private constructor(ctx: NamespaceContext, name: string, desc: NsDescriptor) {
+    this.ctx = ctx;
+    this.name = name;
+    this.desc = desc;
+    this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd');
+    this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i');
+    this.lastJump = ctx.now();
+  }
+
+  /** Opens (creating when `create`) a namespace; throws ZdbEngineError on files it must refuse. */
+  static open(ctx: NamespaceContext, name: string, create: boolean): ZdbNamespace {
+    const indexDir = path.join(ctx.opts.indexDir, name);
+    const descPath = path.join(indexDir, DESCRIPTOR_FILE);
+    let desc: NsDescriptor;
+    if (fs.existsSync(descPath)) {
+      try {
+        desc = decodeNsDescriptor(fs.readFileSync(descPath));
+      } catch (err) {
+        throw new ZdbEngineError(`namespace ${name}: ${descPath}: ${(err as Error).message}; fix or remove the namespace`);
+      }
+    } else if (create) {
+      fs.mkdirSync(indexDir, { recursive: true });
+      desc = { name, password: '', maxsize: 0, public: true, worm: false };
+      fs.writeFileSync(descPath, encodeNsDescriptor(desc), { mode: 0o600 });
+    } else {
+      throw new ZdbEngineError(`namespace ${name}: no descriptor ${descPath}`);
+    }
+    fs.mkdirSync(path.join(ctx.opts.dataDir, name), { recursive: true });
+    const ns = new ZdbNamespace(ctx, name, desc);
+    try {
+      loadNamespace(ns);
+    } catch (err) {
+      ns.closeFiles();
+      throw err;
+    }
+    return ns;
+  }
+
+  // ---- settings -------------------------------------------------------
+
+  settings(): NsSettings {
+    return {
+      password: this.desc.password === '' ? undefined : this.desc.password,
+      public: this.desc.public,
+      worm: this.desc.worm,
+      maxsize: this.desc.maxsize,
+      locked: this.locked,
+      frozen: this.frozen,
+      mode: this.mode,
+    };
+  }
+
+  update(changes: Partial<NsSettings>): void {
+    if (changes.mode !== undefined && changes.mode !== this.mode) this.changeMode(changes.mode);
+    if (changes.locked !== undefined) this.locked = changes.locked;
+    if (changes.frozen !== undefined) this.frozen = changes.frozen;
+    const next = { ...this.desc };
+    if ('password' in changes) next.password = changes.password ?? '';
+    if (changes.public !== undefined) next.public = changes.public;
+    if (changes.worm !== undefined) next.worm = changes.worm;
+    if (changes.maxsize !== undefined) next.maxsize = changes.maxsize;
+    if (
+      next.password !== this.desc.password ||
+      next.public !== this.desc.public ||
+      next.worm !== this.desc.worm ||
+      next.maxsize !== this.desc.maxsize
+    ) {
+      this.writeDescriptor(next);
+    }
+  }
+
+  private writeDescriptor(next: NsDescriptor): void {
+    const file = path.join(this.indexFiles.dir, DESCRIPTOR_FILE);
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, encodeNsDescriptor(next), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+    this.desc = next;
+  }
+
+  private changeMode(mode: NsMode): void {
+    if (this.ctx.opts.mode !== undefined) throw new ZdbEngineError('This server instance is configured to use a single runtime mode');
+    if (this.nextEntry > 0 || this.keys.size > 0 || this.fileId > 0 || this.indexEnd > INDEX_HEADER_SIZE) {
+      throw new ZdbEngineError('Cannot change mode of used namespace');
+    }
+    this.mode = mode;
+    this.indexFiles.write(0, Buffer.from([mode === 'seq' ? MODE_SEQ : MODE_USER]), 1, 28);
+  }
+
+  modeByte(): number {
+    return this.mode === 'seq' ? MODE_SEQ : MODE_USER;
+  }
+
+  // ---- reads ----------------------------------------------------------
+
+  get(key: Buffer): { payload: Buffer; meta: EntryMeta } | undefined {
+    const rec = this.keys.get(keyString(key));
+    if (!rec) return undefined;
+    const payload = this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length);
+    return { payload, meta: this.toMeta(key, rec) };
+  }
+
+  exists(key: Buffer): boolean {
+    return this.keys.has(keyString(key));
+  }
+
+  meta(key: Buffer): EntryMeta | undefined {
+    const rec = this.keys.get(keyString(key));
+    return rec ? this.toMeta(key, rec) : undefined;
+  }
+
+  /** CRC of the payload as stored in the data file vs the data entry header's crc. */
+  check(key: Buffer): boolean | undefined {
+    const rec = this.keys.get(keyString(key));
+    if (!rec) return undefined;
+    const head = this.dataFiles.read(rec.dataId, rec.offset, DATA_ENTRY_SIZE);
+    if (head.length < DATA_ENTRY_SIZE) return false;
+    const length = head.readUInt32LE(1);
+    const payload = this.readPayload(rec.dataId, rec.offset, head[0], length);
+    return payload.length === length && crc32c(payload) === head.readUInt32LE(9);
+  }
+
+  readPayload(dataId: number, offset: number, keyLength: number, length: number): Buffer {
+    const payload = this.dataFiles.read(dataId, offset + DATA_ENTRY_SIZE + keyLength, length);
+    this.counters.readOps++;
+    this.counters.diskReadBytes += payload.length;
+    return payload;
+  }
+
+  toMeta(key: Buffer, rec: KeyRecord): EntryMeta {
+    return { key, size: rec.length, timestamp: rec.timestamp, crc: rec.crc, dataId: rec.dataId, offset: rec.offset };
+  }
+
+  scan(cursor: Buffer | undefined, count: number, reverse: boolean): ScanPage | undefined {
+    const tail = this.indexPrevious >= INDEX_HEADER_SIZE ? { fileId: this.indexPreviousFile, offset: this.indexPrevious } : undefined;
+    const walker = new IndexWalker(this.indexFiles, this.fileId, tail);
+    let pos: { fileId: number; offset: number } | undefined;
+    if (cursor !== undefined) {
+      const c = decodeCursor(cursor);
+      if (!c) throw new ZdbEngineError('Invalid key format');
+      const e = walker.entryAt(c.fileId, c.indexOffset);
+      if (!e || e.key.length !== c.keyLength || e.length !== c.length || e.crc !== c.crc) {
+        throw new ZdbEngineError('Invalid key format');
+      }
+      pos = { fileId: c.fileId, offset: c.indexOffset };
+    }
+    const items: EntryMeta[] = [];
+    let last: { fileId: number; offset: number; entry: IndexEntry } | undefined;
+    for (const found of reverse ? walker.backward(pos) : walker.forward(pos)) {
+      items.push({
+        key: found.entry.key,
+        size: found.entry.length,
+        timestamp: found.entry.timestamp,
+        crc: found.entry.crc,
+        dataId: found.entry.dataId || found.fileId,
+        offset: found.entry.offset,
+      });
+      last = found;
+      if (items.length >= Math.max(1, count)) break;
+    }
+    if (!last) return undefined;
+    return {
+      items,
+      next: encodeCursor({
+        keyLength: last.entry.key.length,
+        fileId: last.fileId,
+        length: last.entry.length,
+        indexOffset: last.offset,
+        crc: last.entry.crc,
+      }),
+    };
+  }
+
+  keyCursor(key: Buffer): Buffer | undefined {
+    const rec = this.keys.get(keyString(key));
+    if (!rec) return undefined;
+    return encodeCursor({ keyLength: rec.keyLength, fileId: rec.idxId, length: rec.length, indexOffset: rec.idxOffset, crc: rec.crc });
+  }
+
+  /**
+   * HISTORY: without `cursor`, the live entry of `key`; with one, the older
+   * entry it names. undefined when the key is missing (reference: "Key not
+   * found"); ZdbEngineError with the reference texts for a bad cursor.
+   */
+  history(key: Buffer, cursor?: Buffer): HistoryItem | undefined {
+    let at: { indexId: number; offset: number };
+    if (cursor === undefined) {
+      const rec = this.keys.get(keyString(key));
+      if (!rec) return undefined;
+      at = { indexId: rec.idxId, offset: rec.idxOffset };
+    } else {
+      const h = decodeHistoryKey(cursor);
+      if (!h) throw new ZdbEngineError('Invalid arguments');
+      if (h.indexId === 0 && h.offset === 0) throw new ZdbEngineError('No more history');
+      at = h;
+    }
+    if (at.indexId > this.fileId || !this.indexFiles.exists(at.indexId)) throw new ZdbEngineError('Invalid arguments (index query)');
+    const raw = this.indexFiles.read(at.indexId, at.offset, INDEX_ENTRY_SIZE + key.length);
+    const entry = raw.length === INDEX_ENTRY_SIZE + key.length ? readIndexEntry(raw, 0) : undefined;
+    if (!entry) throw new ZdbEngineError('Invalid arguments (index query)');
+    if (!entry.key.equals(key)) throw new ZdbEngineError('Invalid arguments (invalid key)');
+    // 0-db writes dataid 0 for inserts: the data file is then the index file's id
+    const payload = this.readPayload(entry.dataId || at.indexId, entry.offset, key.length, entry.length);
+    return { next: encodeHistoryKey(entry.parentId, entry.parentOffset), timestamp: entry.timestamp, payload };
+  }
+
+  stats(): NsStats {
+    let indexSize = 0;
+    if (this.mode === 'user') for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
+    return {
+      entries: this.keys.size,
+      dataSize: this.liveBytes,
+      indexSize,
+      nextId: this.nextEntry,
+      dataFileId: this.fileId,
+      indexFileId: this.fileId,
+      dataOffset: this.dataEnd,
+      indexOffset: this.indexEnd,
+      dataPath: this.dataFiles.dir,
+      indexPath: this.indexFiles.dir,
+      ...this.counters,
+    };
+  }
+
+  // ---- writes ---------------------------------------------------------
+
+  private assertWritable(): void {
+    if (this.closed) throw new ZdbEngineError('Namespace is closed');
+    if (this.frozen) throw new ZdbEngineError('Namespace is temporarily frozen');
+    if (this.locked) throw new ZdbEngineError('Namespace is temporarily locked');
+  }
+
+  set(key: Buffer, payload: Buffer, opts?: { timestamp?: number }): { key: Buffer; changed: boolean } {
+    this.assertWritable();
+    if (key.length > 255) throw new ZdbEngineError('Key too large');
+    const seq = this.mode === 'seq';
+    if (!seq && key.length === 0) throw new ZdbEngineError('Invalid argument, key needed');
+    const ks = key.length > 0 ? keyString(key) : '';
+    const existing = key.length > 0 ? this.keys.get(ks) : undefined;
+    if (seq && key.length > 0 && !existing) throw new ZdbEngineError('Invalid key, only update authorized');
+    if (existing && this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
+    if (this.desc.maxsize > 0 && this.liveBytes + payload.length > this.desc.maxsize + (existing ? existing.length : 0)) {
+      throw new ZdbEngineError('No space left on this namespace');
+    }
+    const now = this.ctx.now();
+    this.maybeJump(payload.length, now);
+    const crc = crc32c(payload);
+    if (existing && existing.crc === crc) return { key, changed: false };
+    const timestamp = opts?.timestamp ?? now;
+    const storedKey = seq && !existing ? seqKey(this.nextEntry) : key;
+    const offset = this.appendData(storedKey, payload, 0, crc, timestamp);
+    this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp);
+    this.ctx.written();
+    return { key: storedKey, changed: true };
+  }
+
+  del(key: Buffer): boolean {
+    this.assertWritable();
+    if (this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
+    const rec = this.keys.get(keyString(key));
+    if (!rec) return false;
+    this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
+    this.commitDelete(key, rec);
+    this.ctx.written();
+    return true;
+  }
+
+  /** FLUSH: every live key deleted the way DEL does it (data stays append-only). */
+  flush(): void {
+    this.assertWritable();
+    for (const [ks, rec] of [...this.keys]) {
+      const key = keyBuffer(ks);
+      this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
+      this.commitDelete(key, rec);
+    }
+    this.ctx.written();
+  }
+
+  /** The jump rule of the reference: before a write, if it would pass datasize (or --rotate expired). */
+  private maybeJump(payloadLength: number, now: number): void {
+    const rotate = this.ctx.opts.rotateSeconds;
+    if (this.dataEnd + payloadLength > this.ctx.opts.datasize) this.jump(now);
+    else if (rotate && rotate > 0 && now - this.lastJump >= rotate && this.dataEnd > DATA_HEADER_SIZE) this.jump(now);
+  }
+
+  /** Moves both files to the next id (header-only new files). */
+  jump(now = this.ctx.now()): void {
+    const oldIndex = this.indexFiles.path(this.fileId);
+    const oldData = this.dataFiles.path(this.fileId);
+    this.openFilePair(this.fileId + 1, now);
+    this.ctx.hook('jump-index', oldIndex, this.indexFiles.path(this.fileId));
+    this.ctx.hook('jump-data', oldData, this.dataFiles.path(this.fileId));
+  }
+
+  /** Creates i<id> and d<id> (headers only) and makes them current. */
+  openFilePair(id: number, now: number): void {
+    if (id > 0) {
+      // old files keep their data: flush them now so a jump never leaves an unsynced tail behind
+      if (this.ctx.opts.sync) {
+        this.dataFiles.syncNowSync();
+        this.indexFiles.syncNowSync();
+      }
+    }
+    this.indexFiles.create(id, encodeIndexHeader({ created: now, opened: now, fileId: id, mode: this.modeByte() }));
+    this.dataFiles.create(id, encodeDataHeader({ created: now, opened: 0, fileId: id }));
+    this.fileId = id;
+    this.indexEnd = INDEX_HEADER_SIZE;
+    this.dataEnd = DATA_HEADER_SIZE;
+    this.seqFirst[id] = this.nextEntry;
+    this.lastJump = now;
+    if (this.ctx.opts.sync) syncDirs(this.indexFiles.dir, this.dataFiles.dir);
+  }
+
+  /** One write: entry header + key + payload at the end of the current data file. */
+  appendData(key: Buffer, payload: Buffer, flags: number, crc: number, timestamp: number): number {
+    const size = DATA_ENTRY_SIZE + key.length + payload.length;
+    if (this.dataScratch.length < size) this.dataScratch = Buffer.allocUnsafe(Math.max(size, this.dataScratch.length * 2));
+    const buf = this.dataScratch;
+    const n = writeDataEntryHead(buf, 0, { length: payload.length, previous: this.dataPrevious, crc, flags, timestamp }, key);
+    payload.copy(buf, n);
+    const offset = this.dataEnd;
+    this.dataFiles.write(this.fileId, buf, size, offset);
+    this.dataEnd += size;
+    this.dataPrevious = offset;
+    this.counters.writeOps++;
+    this.counters.diskWriteBytes += size;
+    return offset;
+  }
+
+  private writeIndexAt(fileId: number, offset: number, e: IndexEntry): void {
+    const n = writeIndexEntry(this.indexScratch, 0, e);
+    this.indexFiles.write(fileId, this.indexScratch, n, offset);
+    this.counters.diskWriteBytes += n;
+  }
+
+  private appendIndex(e: Omit<IndexEntry, 'previous'>): number {
+    const offset = this.indexEnd;
+    this.writeIndexAt(this.fileId, offset, { ...e, previous: this.indexPrevious });
+    this.indexEnd += INDEX_ENTRY_SIZE + e.key.length;
+    this.indexPrevious = offset;
+    this.indexPreviousFile = this.fileId;
+    return offset;
+  }
+
+  private flagDeleted(idxId: number, idxOffset: number): void {
+    this.indexFiles.write(idxId, DELETED_FLAG, 1, idxOffset + INDEX_FLAGS_OFFSET);
+  }
+
+  /** Index side of a SET whose data entry is at (dataId, offset); also used to rebuild from data. */
+  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number): void {
+    const ks = keyString(key);
+    if (this.mode === 'seq') {
+      if (existing) this.commitSeqUpdate(key, existing, dataId, offset, length, crc, timestamp);
+      else {
+        const prev = this.indexPrevious;
+        const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId, timestamp, crc, parentId: 0, parentOffset: 0 });
+        this.keys.set(ks, {
+          keyLength: key.length, dataId, offset, length, crc, timestamp,
+          idxId: this.fileId, idxOffset, idxPrevious: prev, parentId: 0, parentOffset: 0,
+        });
+        this.nextEntry++;
+        this.liveBytes += length;
+      }
+      return;
+    }
+    let parentId = 0;
+    let parentOffset = 0;
+    if (existing) {
+      this.flagDeleted(existing.idxId, existing.idxOffset);
+      parentId = existing.idxId;
+      parentOffset = existing.idxOffset;
+      this.liveBytes -= existing.length;
+    } else {
+      this.nextEntry++;
+    }
+    const prev = this.indexPrevious;
+    const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId, timestamp, crc, parentId, parentOffset });
+    this.keys.set(ks, {
+      keyLength: key.length, dataId, offset, length, crc, timestamp,
+      idxId: this.fileId, idxOffset, idxPrevious: prev, parentId, parentOffset,
+    });
+    this.liveBytes += length;
+  }
+
+  /**
+   * Sequential update, as the reference: append a copy of the old entry
+   * flagged deleted (it takes an id), then rewrite the entry at the key's own
+   * position with the new data, its history pointing at the copy.
+   */
+  private commitSeqUpdate(key: Buffer, existing: KeyRecord, dataId: number, offset: number, length: number, crc: number, timestamp: number): void {
+    const copyOffset = this.appendIndex({
+      key,
+      offset: existing.offset,
+      length: existing.length,
+      flags: INDEX_ENTRY_DELETED,
+      dataId: existing.dataId,
+      timestamp: existing.timestamp,
+      crc: existing.crc,
+      parentId: existing.parentId,
+      parentOffset: existing.parentOffset,
+    });
+    const copyId = this.fileId;
+    this.nextEntry++;
+    this.writeIndexAt(existing.idxId, existing.idxOffset, {
+      key, offset, length, previous: existing.idxPrevious, flags: 0, dataId, timestamp, crc, parentId: copyId, parentOffset: copyOffset,
+    });
+    this.liveBytes += length - existing.length;
+    Object.assign(existing, { dataId, offset, length, crc, timestamp, parentId: copyId, parentOffset: copyOffset });
+  }
+
+  /** Index side of a DEL (flag in place) and the memory map. */
+  commitDelete(key: Buffer, rec: KeyRecord): void {
+    this.flagDeleted(rec.idxId, rec.idxOffset);
+    this.keys.delete(keyString(key));
+    this.liveBytes -= rec.length;
+  }
+
+  /** sequential id -> (index file, offset) of its entry */
+  seqPosition(id: number): { fileId: number; offset: number } | undefined {
+    if (id >= this.nextEntry) return undefined;
+    let f = this.seqFirst.length - 1;
+    while (f > 0 && (this.seqFirst[f] === undefined || this.seqFirst[f] > id)) f--;
+    return { fileId: f, offset: INDEX_HEADER_SIZE + (id - this.seqFirst[f]) * (INDEX_ENTRY_SIZE + 8) };
+  }
+
+  seqIdOf(key: Buffer): number | undefined {
+    return seqId(key);
+  }
+
+  closeFiles(): void {
+    this.closed = true;
+    this.dataFiles.close();
+    this.indexFiles.close();
+  }
+}
+
+const DELETED_FLAG = Buffer.from([INDEX_ENTRY_DELETED]);
+
+function syncDirs(...dirs: string[]): void {
+  for (const dir of dirs) {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+// The engine contract the protocol server codes against (see zdb/engine/index.ts).
+
+export type NsMode = 'user' | 'seq';
+
+export interface EngineOptions {
+  dataDir: string;
+  indexDir: string;
+  /** --mode; undefined = mixed: each namespace keeps the mode of its index headers. */
+  mode?: NsMode;
+  /** --datasize in bytes (default 256 MiB, min 0.5 MiB). */
+  datasize: number;
+  /** --sync: writes are durable once `Engine.sync()` resolves (group commit; see sync.ts). */
+  sync: boolean;
+  /** --synctime seconds: dirty files are fsync'd at most this long after a write. */
+  synctime?: number;
+  /** --rotate seconds: jump to the next data/index file this long after the last jump. */
+  rotateSeconds?: number;
+  /** Unix seconds; tests pass a fake clock. */
+  now?: () => number;
+  /** Called as hooks(event, ...args); the server prepends the zdb id when it runs the hook. */
+  hooks?: (event: string, ...args: string[]) => void;
+  /** One line per repair done while opening (torn tails cut, index rebuilt). */
+  log?: (line: string) => void;
+}
+
+export interface EntryMeta {
+  key: Buffer;
+  size: number;
+  timestamp: number;
+  crc: number;
+  dataId: number;
+  offset: number;
+}
+
+export interface NsSettings {
+  password?: string;
+  public: boolean;
+  worm: boolean;
+  /** 0 = unlimited */
+  maxsize: number;
+  locked: boolean;
+  frozen: boolean;
+  mode: NsMode;
+}
+
+export interface NsStats {
+  entries: number;
+  /** live payload bytes, as the reference counts */
+  dataSize: number;
+  /** the reference's in-memory index size (entries * (sizeof index entry + key)) */
+  indexSize: number;
+  /** next_internal_id: sequential id of the next SET "" (seq) / count of inserted keys (user) */
+  nextId: number;
+  /** current data (and index) file id */
+  dataFileId: number;
+  indexFileId: number;
+  /** bytes in the current data file (its append offset) */
+  dataOffset: number;
+  /** bytes in the current index file */
+  indexOffset: number;
+  dataPath: string;
+  indexPath: string;
+  /** stats_* counters of this namespace since open */
+  diskReadBytes: number;
+  diskWriteBytes: number;
+  readOps: number;
+  writeOps: number;
+}
+
+export interface ScanPage {
+  /** opaque cursor bytes as the reference encodes them (the last item's index entry) */
+  next?: Buffer;
+  items: EntryMeta[];
+}
+
+export interface HistoryItem {
+  next?: Buffer;
+  timestamp: number;
+  payload: Buffer;
+}
+
+export interface Namespace {
+  readonly name: string;
+  settings(): NsSettings;
+  update(changes: Partial<NsSettings>): void;
+  get(key: Buffer): { payload: Buffer; meta: EntryMeta } | undefined;
+  set(key: Buffer, payload: Buffer, opts?: { timestamp?: number }): { key: Buffer; changed: boolean };
+  del(key: Buffer): boolean;
+  exists(key: Buffer): boolean;
+  check(key: Buffer): boolean | undefined;
+  meta(key: Buffer): EntryMeta | undefined;
+  scan(cursor: Buffer | undefined, count: number, reverse: boolean): ScanPage | undefined;
+  keyCursor(key: Buffer): Buffer | undefined;
+  history(key: Buffer, cursor?: Buffer): HistoryItem | undefined;
+  stats(): NsStats;
+  flush(): void;
+}
+
+export interface Engine {
+  namespaces(): string[];
+  get(name: string): Namespace | undefined;
+  create(name: string): Namespace;
+  delete(name: string): void;
+  reload(name: string): Namespace;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
