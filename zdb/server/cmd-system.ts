@@ -1,0 +1,125 @@
+// PING TIME AUTH HOOKS INDEX INFO STOP MIRROR MASTER.
+import type { Namespace } from '../engine/index.ts';
+import { OK, error, arrayHeader, integer, simple } from '../resp/encoder.ts';
+import type { Client } from './client.ts';
+import type { ServerContext } from './context.ts';
+import { adminOnly, validateArgs } from './context.ts';
+import { newChallenge, passwordMatches, secureHash, SHA1_HEX_LENGTH } from './auth.ts';
+import { prefixOf } from './cmd-namespace.ts';
+
+export function cmdPing(_ctx: ServerContext, c: Client): void {
+  c.out.push('+PONG\r\n');
+}
+
+export function cmdTime(_ctx: ServerContext, c: Client): void {
+  const ns = process.hrtime.bigint();
+  const now = Date.now();
+  const sec = String(Math.floor(now / 1000));
+  // microseconds within the second: ms from the clock, the rest from hrtime
+  const usec = String((now % 1000) * 1000 + Number((ns / 1000n) % 1000n));
+  c.out.push(`*2\r\n$${sec.length}\r\n${sec}\r\n$${usec.length}\r\n${usec}\r\n`);
+}
+
+export function cmdAuth(ctx: ServerContext, c: Client, _ns: Namespace, args: Buffer[]): void {
+  const admin = ctx.opts.admin;
+  if (admin === undefined) return c.out.push(error('Authentication disabled'));
+  if (args.length === 2) {
+    if (!validateArgs(c, args, 2)) return;
+    if (args[1].length > 128) return c.out.push(error('Password too long'));
+    if (passwordMatches(args[1], admin)) {
+      c.admin = true;
+      return c.out.push(OK);
+    }
+    return c.out.push(error('Access denied'));
+  }
+  if (args.length === 3) {
+    if (!validateArgs(c, args, 3)) return;
+    if (!prefixOf(args[1], 'SECURE')) return c.out.push(error('Only SECURE extra method supported'));
+    if (prefixOf(args[2], 'CHALLENGE')) {
+      c.nonce = newChallenge();
+      return c.out.push(simple(c.nonce));
+    }
+    if (c.nonce === undefined) return c.out.push(error('No CHALLENGE requested, secure authentication not available'));
+    if (args[2].length !== SHA1_HEX_LENGTH) return c.out.push(error('Invalid hash length'));
+    const granted = passwordMatches(args[2], secureHash(c.nonce, admin));
+    // a nonce answers one attempt, right or wrong
+    c.nonce = undefined;
+    if (!granted) return c.out.push(error('Access denied'));
+    c.admin = true;
+    return c.out.push(OK);
+  }
+  c.out.push(error('Unexpected arguments'));
+}
+
+export function cmdHooks(ctx: ServerContext, c: Client): void {
+  if (!adminOnly(ctx, c)) return;
+  const runs = ctx.hooks.list();
+  c.out.push(arrayHeader(runs.length));
+  for (const r of runs) {
+    c.out.push('*6\r\n');
+    c.out.pushBulk(Buffer.from(r.event));
+    c.out.push(arrayHeader(r.args.length));
+    for (const a of r.args) c.out.pushBulk(Buffer.from(a));
+    c.out.push(integer(r.pid) + integer(r.created) + integer(r.finished) + integer(r.status));
+  }
+}
+
+export function cmdInfo(ctx: ServerContext, c: Client): void {
+  const st = ctx.stats;
+  let read = 0;
+  let written = 0;
+  for (const name of ctx.engine.namespaces()) {
+    const s = ctx.engine.get(name)?.stats();
+    if (!s) continue;
+    read += s.diskReadBytes;
+    written += s.diskWriteBytes;
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const m = (n: number) => (n / (1024 * 1024)).toFixed(2);
+  const text = [
+    '# server',
+    'server_name: 0-db (zdb)',
+    'server_revision: zeroboot',
+    'engine_revision: zeroboot',
+    `instance_id: ${ctx.instanceId}`,
+    `boot_time: ${st.bootTime}`,
+    `uptime: ${now - st.bootTime}`,
+    '',
+    '# clients',
+    `clients_lifetime: ${st.clients}`,
+    '',
+    '# internals',
+    'sequential_key_size: 8',
+    '',
+    '# stats',
+    `commands_executed: ${st.commandsValid}`,
+    `commands_failed: ${st.commandsFailed}`,
+    `commands_unauthorized: ${st.adminFailed}`,
+    `data_disk_read_bytes: ${read}`,
+    `data_disk_read_mb: ${m(read)}`,
+    `data_disk_write_bytes: ${written}`,
+    `data_disk_write_mb: ${m(written)}`,
+    `network_rx_bytes: ${st.networkRx}`,
+    `network_rx_mb: ${m(st.networkRx)}`,
+    `network_tx_bytes: ${st.networkTx}`,
+    `network_tx_mb: ${m(st.networkTx)}`,
+  ].join('\n');
+  c.out.pushBulk(Buffer.from(text + '\n'));
+}
+
+/** STOP exists for leak checks in debug builds; the release build refuses it. */
+export function cmdStop(_ctx: ServerContext, c: Client): void {
+  c.out.push(error('Unauthorized'));
+}
+
+export function cmdMirror(ctx: ServerContext, c: Client): void {
+  if (!adminOnly(ctx, c)) return;
+  c.mirror = true;
+  c.out.push(simple('Starting mirroring'));
+}
+
+export function cmdMaster(ctx: ServerContext, c: Client): void {
+  if (!adminOnly(ctx, c)) return;
+  c.master = true;
+  c.out.push(simple('Hello, master'));
+}
