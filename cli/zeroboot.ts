@@ -8,6 +8,7 @@ Commands:
   serve     run the netboot server (DHCP, TFTP, HTTP/iPXE)
   image     build a bootable image (kernel, initramfs, iPXE script) from Debian packages
   qemu      start or stop emulated servers from hardware profiles, PXE-booting from the server
+  zdb       run a 0-db compatible key-value server (same flags, protocol and files as 0-db v2)
   demo      start the server in a private network namespace and boot a test client
 
 Run 'zeroboot <command> --help' for the options of a command.
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
   image: async () => (await import('./commands/image.ts')).imageCommand,
   qemu: async () => (await import('./commands/qemu.ts')).qemuCommand,
+  zdb: async () => (await import('./commands/zdb.ts')).zdbCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
