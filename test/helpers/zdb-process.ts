@@ -1,0 +1,133 @@
+// zdb servers under test as real processes (`zeroboot zdb ...` on
+// loopback), started and killed by pid, plus a raw RESP socket for the
+// inputs a well-behaved client library would never send.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../cli/zeroboot.ts', import.meta.url));
+
+export interface ZdbProcess {
+  proc: ChildProcess;
+  port: number;
+  dir: string;
+  dataDir: string;
+  indexDir: string;
+  output(): string;
+  /** resolves with the exit code (or 128 + signal number) */
+  exited: Promise<number>;
+  kill(signal?: NodeJS.Signals): Promise<number>;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+export async function tempDir(prefix = 'zdb-test-'): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+const SIGNALS: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11 };
+
+/** Runs `zeroboot zdb` with the given flags; without `port`/`noTcp` it listens on 127.0.0.1 and a free port. */
+export function runZdbProcess(args: string[], env: NodeJS.ProcessEnv = process.env): { proc: ChildProcess; output: () => string; exited: Promise<number> } {
+  const proc = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI, 'zdb', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number>((resolve) => proc.on('exit', (code, sig) => resolve(code ?? 128 + (SIGNALS[sig ?? ''] ?? 0))));
+  return { proc, output: () => out, exited };
+}
+
+export async function startZdb(extra: string[] = [], opts: { dir?: string; port?: number; tcp?: boolean } = {}): Promise<ZdbProcess> {
+  const dir = opts.dir ?? (await tempDir());
+  const port = opts.port ?? (await freePort());
+  const dataDir = path.join(dir, 'data');
+  const indexDir = path.join(dir, 'index');
+  const net = opts.tcp === false ? [] : ['--listen', '127.0.0.1', '--port', String(port)];
+  const r = runZdbProcess([...net, '--data', dataDir, '--index', indexDir, ...extra]);
+  const started = Date.now();
+  while (!/listening on/.test(r.output())) {
+    const done = await Promise.race([r.exited.then(() => true), new Promise<false>((res) => setTimeout(() => res(false), 25))]);
+    if (done) throw new Error(`zdb exited before listening:\n${r.output()}`);
+    if (Date.now() - started > 15000) {
+      r.proc.kill('SIGKILL');
+      throw new Error(`zdb did not listen within 15 s:\n${r.output()}`);
+    }
+  }
+  return {
+    proc: r.proc,
+    port,
+    dir,
+    dataDir,
+    indexDir,
+    output: r.output,
+    exited: r.exited,
+    kill: async (signal = 'SIGTERM') => {
+      if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill(signal);
+      return r.exited;
+    },
+  };
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** A raw connection: write bytes, read what comes back until the server closes or a pattern appears. */
+export class RawClient {
+  readonly socket: net.Socket;
+  private data = Buffer.alloc(0);
+  closed: Promise<void>;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (d: Buffer) => (this.data = Buffer.concat([this.data, d])));
+    socket.on('error', () => {});
+    this.closed = new Promise((r) => socket.on('close', () => r()));
+  }
+
+  static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ port, host }, () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  static connectPath(p: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ path: p }, () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  write(b: string | Buffer): void {
+    this.socket.write(b);
+  }
+
+  received(): Buffer {
+    return this.data;
+  }
+
+  /** Waits until `n` bytes arrived or the text contains `pattern`. */
+  async waitFor(pattern: string | number, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = this.data.toString('latin1');
+      if (typeof pattern === 'number' ? this.data.length >= pattern : text.includes(pattern)) return text;
+      if (Date.now() > deadline) throw new Error(`timeout waiting for ${JSON.stringify(pattern)}; got ${JSON.stringify(text.slice(0, 200))}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
