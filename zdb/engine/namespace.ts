@@ -137,7 +137,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   update(changes: Partial<NsSettings>): void {
-    if (changes.mode !== undefined && changes.mode !== this.mode) this.changeMode(changes.mode);
+    if (changes.mode !== undefined) this.changeMode(changes.mode);
     if (changes.locked !== undefined) this.locked = changes.locked;
     if (changes.frozen !== undefined) this.frozen = changes.frozen;
     const next = { ...this.desc };
@@ -237,7 +237,7 @@ export class ZdbNamespace implements Namespace {
         size: found.entry.length,
         timestamp: found.entry.timestamp,
         crc: found.entry.crc,
-        dataId: found.entry.dataId || found.fileId,
+        dataId: this.resolveDataId(found.entry, found.fileId),
         offset: found.entry.offset,
       });
       last = found;
@@ -284,9 +284,19 @@ export class ZdbNamespace implements Namespace {
     const entry = raw.length === INDEX_ENTRY_SIZE + key.length ? readIndexEntry(raw, 0) : undefined;
     if (!entry) throw new ZdbEngineError('Invalid arguments (index query)');
     if (!entry.key.equals(key)) throw new ZdbEngineError('Invalid arguments (invalid key)');
-    // 0-db writes dataid 0 for inserts: the data file is then the index file's id
-    const payload = this.readPayload(entry.dataId || at.indexId, entry.offset, key.length, entry.length);
+    const payload = this.readPayload(this.resolveDataId(entry, at.indexId), entry.offset, key.length, entry.length);
     return { next: encodeHistoryKey(entry.parentId, entry.parentOffset), timestamp: entry.timestamp, payload };
+  }
+
+  /**
+   * 0-db writes dataid 0 for inserted keys (the data file is then the index
+   * file's id); a sequential deleted copy with id 0 may point into d0 instead.
+   */
+  resolveDataId(entry: IndexEntry, indexFileId: number): number {
+    if (entry.dataId !== 0 || indexFileId === 0) return entry.dataId;
+    const head = this.dataFiles.exists(indexFileId) ? this.dataFiles.read(indexFileId, entry.offset, DATA_ENTRY_SIZE) : Buffer.alloc(0);
+    const matches = head.length === DATA_ENTRY_SIZE && head[0] === entry.key.length && head.readUInt32LE(1) === entry.length && head.readUInt32LE(9) === entry.crc;
+    return matches ? indexFileId : 0;
   }
 
   stats(): NsStats {

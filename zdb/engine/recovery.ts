@@ -15,6 +15,7 @@ import {
   DATA_HEADER_SIZE,
   decodeDataHeader,
   decodeIndexHeader,
+  encodeDataHeader,
   encodeIndexHeader,
   INDEX_ENTRY_DELETED,
   INDEX_ENTRY_SIZE,
@@ -54,7 +55,14 @@ export function loadNamespace(ns: ZdbNamespace): void {
     ns.openFilePair(0, now);
     return;
   }
-  if (nData === 0) throw refuse(`index files exist but the data file ${ns.dataFiles.path(0)} is missing`);
+  if (nData === 0) {
+    // a header-only index (zos creates these) gets its first data file, as the reference does
+    for (let f = 0; f < nIdx; f++) {
+      if (ns.indexFiles.size(f) > INDEX_HEADER_SIZE) throw refuse(`index files hold entries but the data file ${ns.dataFiles.path(0)} is missing`);
+    }
+    ns.dataFiles.create(0, encodeDataHeader({ created: now, opened: 0, fileId: 0 }));
+    return loadNamespace(ns);
+  }
 
   const dataSizes: number[] = [];
   for (let f = 0; f < nData; f++) {
@@ -121,17 +129,20 @@ export function loadNamespace(ns: ZdbNamespace): void {
         break;
       }
       // 0-db v2.0.x writes dataid 0 for inserted keys and derives the data file
-      // from the index file (they move in lockstep); updates carry the real id
+      // from the index file (they move in lockstep); updates carry the real id.
+      // Only a sequential deleted copy in a later file can leave that unsure.
+      const deleted = (e.flags & INDEX_ENTRY_DELETED) !== 0;
+      const certain = e.dataId !== 0 || f === 0 || !deleted || ns.mode === 'user';
       if (e.dataId === 0) e.dataId = f;
       const dataEnd = e.offset + DATA_ENTRY_SIZE + e.key.length + e.length;
-      if (e.dataId >= nData || e.offset < DATA_HEADER_SIZE || dataEnd > dataSizes[e.dataId]) {
+      if (certain && (e.dataId >= nData || e.offset < DATA_HEADER_SIZE || dataEnd > dataSizes[e.dataId])) {
         cutAt = at;
         why = `entry at offset ${at} points past the end of ${ns.dataFiles.path(e.dataId)}`;
         break;
       }
       applyLoadedEntry(ns, f, at, e);
       const pos = { fileId: e.dataId, offset: e.offset };
-      if (!coverage || before(coverage, pos)) coverage = pos;
+      if (certain && (!coverage || before(coverage, pos))) coverage = pos;
       at += INDEX_ENTRY_SIZE + e.key.length;
     }
     loaded = f + 1;
