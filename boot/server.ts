@@ -8,6 +8,7 @@ import { createSelector } from './selection.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { interfaceForAddress, interfaceMtu } from './netif/index.ts';
+import { arpLookup } from './netif/arp.ts';
 import { startDhcpServer } from './dhcp/index.ts';
 import type { DhcpServer } from './dhcp/index.ts';
 import { startTftpServer } from './tftp/index.ts';
@@ -64,7 +65,8 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
         retries: config.tftp.retries,
         timeline,
         log,
-        macForIp: (ip) => dhcp?.leases().find((l) => l.ip === ip)?.mac,
+        // Our lease first; in proxy mode another server leased it, so ask ARP.
+        macForIp: (ip) => dhcp?.leases().find((l) => l.ip === ip)?.mac ?? arpLookup(ip),
       });
       started.push(tftp);
     }
