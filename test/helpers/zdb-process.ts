@@ -46,7 +46,7 @@ export function runZdbProcess(args: string[], env: NodeJS.ProcessEnv = process.e
   return { proc, output: () => out, exited };
 }
 
-export async function startZdb(extra: string[] = [], opts: { dir?: string; port?: number; tcp?: boolean } = {}): Promise<ZdbProcess> {
+export async function startZdb(extra: string[] = [], opts: { dir?: string; port?: number; tcp?: boolean; listeners?: number } = {}): Promise<ZdbProcess> {
   const dir = opts.dir ?? (await tempDir());
   const port = opts.port ?? (await freePort());
   const dataDir = path.join(dir, 'data');
@@ -54,7 +54,8 @@ export async function startZdb(extra: string[] = [], opts: { dir?: string; port?
   const net = opts.tcp === false ? [] : ['--listen', '127.0.0.1', '--port', String(port)];
   const r = runZdbProcess([...net, '--data', dataDir, '--index', indexDir, ...extra]);
   const started = Date.now();
-  while (!/listening on/.test(r.output())) {
+  const listeners = opts.listeners ?? 1;
+  while ((r.output().match(/listening on/g) ?? []).length < listeners) {
     const done = await Promise.race([r.exited.then(() => true), new Promise<false>((res) => setTimeout(() => res(false), 25))]);
     if (done) throw new Error(`zdb exited before listening:\n${r.output()}`);
     if (Date.now() - started > 15000) {
