@@ -493,3 +493,21 @@ test('zos pool layout (header-only namespaces) opens', async (t) => {
   ns(e, 'test').set(b('k'), b('v'));
   await e.close();
 });
+
+test('batchWrites: one write per batch, reads and flush() see every entry, layout unchanged', async (t) => {
+  const dir = tempDir(t);
+  const e = open(dir, { batchWrites: true, datasize: HALF_MIB });
+  const n = ns(e);
+  for (let i = 0; i < 500; i++) n.set(b(`k${i}`), Buffer.alloc(3000, i));
+  t.is(n.get(b('k499'))?.payload[0], 499 % 256, 'a read of a batched entry flushes first');
+  n.set(b('k1'), b('again'));
+  n.del(b('k2'));
+  e.flush();
+  const r = readNamespace(path.join(dir, 'index'), path.join(dir, 'data'), 'default');
+  t.is(r.live.size, 499);
+  t.is(r.live.get('k1')?.toString(), 'again');
+  n.set(b('late'), b('v'));
+  await e.sync();
+  t.is(readNamespace(path.join(dir, 'index'), path.join(dir, 'data'), 'default').live.get('late')?.toString(), 'v');
+  await e.close();
+});

@@ -105,6 +105,10 @@ export class ZdbEngine implements Engine {
     return this.syncer.sync();
   }
 
+  flush(): void {
+    for (const ns of this.open.values()) ns.flushWrites();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -12,9 +12,71 @@ export class FileSet {
   /** fds written since the last sync (for group commit) */
   readonly dirty = new Set<number>();
 
-  constructor(dir: string, prefix: string) {
+  /** write batching: appends wait in `pending` until flush() (see EngineOptions.batchWrites) */
+  private batching: boolean;
+  private pending = Buffer.allocUnsafe(0);
+  private pendingLength = 0;
+  private pendingId = -1;
+  private pendingStart = 0;
+  private flushScheduled = false;
+  private flushError: Error | undefined;
+
+  constructor(dir: string, prefix: string, batching = false) {
     this.dir = dir;
     this.prefix = prefix;
+    this.batching = batching;
+  }
+
+  /**
+   * Appends at `position` (the end of file `id`). With batching the bytes are
+   * kept until flush() (called by every read of that region, sync(), and a
+   * microtask at the latest), turning many small appends into one write.
+   */
+  append(id: number, buf: Buffer, length: number, position: number): void {
+    if (this.flushError) {
+      const err = this.flushError;
+      this.flushError = undefined;
+      throw err;
+    }
+    if (!this.batching) return this.write(id, buf, length, position);
+    if (this.pendingLength > 0 && (id !== this.pendingId || position !== this.pendingStart + this.pendingLength)) this.flush();
+    if (this.pendingLength === 0) {
+      this.pendingId = id;
+      this.pendingStart = position;
+    }
+    const need = this.pendingLength + length;
+    if (need > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.pending.length * 2, 64 * 1024));
+      this.pending.copy(grown, 0, 0, this.pendingLength);
+      this.pending = grown;
+    }
+    buf.copy(this.pending, this.pendingLength, 0, length);
+    this.pendingLength = need;
+    if (this.pendingLength >= 4 * 1024 * 1024) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        try {
+          this.flush();
+        } catch (err) {
+          // reported to the next writer instead of crashing the process from a microtask
+          this.flushError = err as Error;
+        }
+      });
+    }
+  }
+
+  /** Writes pending appends (one write call). */
+  flush(): void {
+    if (this.pendingLength === 0) return;
+    const length = this.pendingLength;
+    this.pendingLength = 0;
+    this.write(this.pendingId, this.pending, length, this.pendingStart);
+  }
+
+  private overlapsPending(id: number, position: number, length: number): boolean {
+    return this.pendingLength > 0 && id === this.pendingId && position + length > this.pendingStart;
   }
 
   path(id: number): string {
@@ -33,6 +95,7 @@ export class FileSet {
   }
 
   size(id: number): number {
+    if (id === this.pendingId) this.flush();
     return fs.fstatSync(this.fd(id)).size;
   }
 
@@ -47,6 +110,7 @@ export class FileSet {
 
   /** Creates file `id` holding exactly `header` (replacing any old file). */
   create(id: number, header: Buffer): void {
+    this.flush();
     this.closeOne(id);
     const fd = fs.openSync(this.path(id), 'w+', 0o600);
     fs.writeSync(fd, header, 0, header.length, 0);
@@ -55,6 +119,7 @@ export class FileSet {
   }
 
   write(id: number, buf: Buffer, length: number, position: number): void {
+    if (this.overlapsPending(id, position, length)) this.flush();
     const fd = this.fd(id);
     let done = 0;
     while (done < length) done += fs.writeSync(fd, buf, done, length - done, position + done);
@@ -69,6 +134,7 @@ export class FileSet {
   }
 
   readInto(id: number, buf: Buffer, position: number, length: number): number {
+    if (this.overlapsPending(id, position, length)) this.flush();
     const fd = this.fd(id);
     let done = 0;
     while (done < length) {
@@ -80,21 +146,25 @@ export class FileSet {
   }
 
   readAll(id: number): Buffer {
+    this.flush();
     return fs.readFileSync(this.path(id));
   }
 
   truncate(id: number, length: number): void {
+    this.flush();
     fs.ftruncateSync(this.fd(id), length);
     this.dirty.add(this.fd(id));
   }
 
   remove(id: number): void {
+    this.flush();
     this.closeOne(id);
     fs.rmSync(this.path(id), { force: true });
   }
 
   /** Takes the dirty set for a sync batch. */
   takeDirty(): number[] {
+    this.flush();
     const fds = [...this.dirty];
     this.dirty.clear();
     return fds;
@@ -113,6 +183,7 @@ export class FileSet {
   }
 
   close(): void {
+    this.flush();
     for (const id of [...this.fds.keys()]) this.closeOne(id);
   }
 }

@@ -88,8 +88,9 @@ export class ZdbNamespace implements Namespace {
     this.ctx = ctx;
     this.name = name;
     this.desc = desc;
-    this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd');
-    this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i');
+    const batching = ctx.opts.batchWrites === true;
+    this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching);
+    this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i', batching);
     this.lastJump = ctx.now();
   }
 
@@ -414,7 +415,7 @@ export class ZdbNamespace implements Namespace {
     const n = writeDataEntryHead(buf, 0, { length: payload.length, previous: this.dataPrevious, crc, flags, timestamp }, key);
     payload.copy(buf, n);
     const offset = this.dataEnd;
-    this.dataFiles.write(this.fileId, buf, size, offset);
+    this.dataFiles.append(this.fileId, buf, size, offset);
     this.dataEnd += size;
     this.dataPrevious = offset;
     this.counters.writeOps++;
@@ -430,7 +431,9 @@ export class ZdbNamespace implements Namespace {
 
   private appendIndex(e: Omit<IndexEntry, 'previous'>): number {
     const offset = this.indexEnd;
-    this.writeIndexAt(this.fileId, offset, { ...e, previous: this.indexPrevious });
+    const n = writeIndexEntry(this.indexScratch, 0, { ...e, previous: this.indexPrevious });
+    this.indexFiles.append(this.fileId, this.indexScratch, n, offset);
+    this.counters.diskWriteBytes += n;
     this.indexEnd += INDEX_ENTRY_SIZE + e.key.length;
     this.indexPrevious = offset;
     this.indexPreviousFile = this.fileId;
@@ -520,6 +523,12 @@ export class ZdbNamespace implements Namespace {
 
   seqIdOf(key: Buffer): number | undefined {
     return seqId(key);
+  }
+
+  /** Writes batched appends of this namespace (see EngineOptions.batchWrites). */
+  flushWrites(): void {
+    this.dataFiles.flush();
+    this.indexFiles.flush();
   }
 
   closeFiles(): void {

@@ -19,6 +19,14 @@ export interface EngineOptions {
   now?: () => number;
   /** Called as hooks(event, ...args); the server prepends the zdb id when it runs the hook. */
   hooks?: (event: string, ...args: string[]) => void;
+  /**
+   * Batch appends in memory until `Engine.flush()` (or sync(), a read of the
+   * region, or a microtask at the latest): one write per file per batch
+   * instead of one per entry. A server using it must call flush() before it
+   * sends the acknowledgements of a batch of writes (default false:
+   * write-through, every call has written its entries when it returns).
+   */
+  batchWrites?: boolean;
   /** One line per repair done while opening (torn tails cut, index rebuilt). */
   log?: (line: string) => void;
 }
@@ -103,5 +111,7 @@ export interface Engine {
   delete(name: string): void;
   reload(name: string): Namespace;
   sync(): Promise<void>;
+  /** Writes batched appends now (no fsync); a no-op without batchWrites. */
+  flush(): void;
   close(): Promise<void>;
 }
