@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cp, readdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { startZdb, removeDir, tempDir, freePort, runZdbProcess, RawClient, type ZdbProcess } from '../helpers/zdb-process.ts';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@
 import test from 'ava';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { startZdb, removeDir, RawClient, type ZdbProcess } from '../helpers/zdb-process.ts';
 
 let zdb: ZdbProcess;
