@@ -3,7 +3,7 @@
 import { openEngine } from './engine/index.ts';
 import type { Engine } from './engine/index.ts';
 import { parseZdbArgs, ZdbUsageError, ZDB_USAGE } from './cli.ts';
-import { createZdbLog } from './server/log.ts';
+import { createZdbLog, type ZdbLog } from './server/log.ts';
 import { HookRunner } from './server/hooks.ts';
 import { zdbId, type ZdbOptions } from './server/options.ts';
 import { ZdbServer } from './server/server.ts';
@@ -22,7 +22,7 @@ export interface ZdbIo {
 
 const stdio: ZdbIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
-function engineFor(o: ZdbOptions, hooks: HookRunner): Engine {
+function engineFor(o: ZdbOptions, hooks: HookRunner, log: ZdbLog): Engine {
   return openEngine({
     dataDir: o.dataDir,
     indexDir: o.indexDir,
@@ -32,6 +32,9 @@ function engineFor(o: ZdbOptions, hooks: HookRunner): Engine {
     synctime: o.synctime > 0 ? o.synctime : undefined,
     rotateSeconds: o.rotate > 0 ? o.rotate : undefined,
     hooks: hooks.enabled ? (event, ...args) => void hooks.run(event, ...args) : undefined,
+    // the server flushes at the end of every batch, before acknowledging
+    batchWrites: true,
+    log: (line) => log.info(`[+] ${line}`),
   });
 }
 
@@ -64,7 +67,7 @@ export async function runZdb(argv: string[], io: ZdbIo = stdio): Promise<number>
   const hooks = new HookRunner(o.hook, zdbId(o), log);
   let engine: Engine;
   try {
-    engine = engineFor(o, hooks);
+    engine = engineFor(o, hooks, log);
   } catch (e) {
     io.err(`[-] zdb_open: cannot open database: ${(e as Error).message}\n`);
     return 1;

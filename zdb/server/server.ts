@@ -47,6 +47,8 @@ export class ZdbServer implements ServerContext {
   private readonly listeners: net.Server[] = [];
   private nextId = 0;
   private syncQueue = new Set<Client>();
+  private pendingAcks = new Set<Client>();
+  private acksScheduled = false;
   private syncing = false;
   private closed = false;
 
@@ -138,7 +140,12 @@ export class ZdbServer implements ServerContext {
     this.finish(c);
   }
 
-  /** End of a batch: send its replies now, or after the fsync covering its writes. */
+  /**
+   * End of a batch: send its replies now, or once its writes are out. Writes
+   * of every client served in this turn of the event loop go to the files
+   * together (one write per file), then their acknowledgements; with --sync
+   * they wait for the fsync that covers them.
+   */
   private finish(c: Client): void {
     if (this.opts.sync && (c.wrote || c.held.length > 0)) {
       c.wrote = false;
@@ -147,9 +154,38 @@ export class ZdbServer implements ServerContext {
       if (!this.syncing) this.startSync();
       return;
     }
-    c.wrote = false;
+    if (c.wrote || this.pendingAcks.has(c)) {
+      c.wrote = false;
+      this.pendingAcks.add(c);
+      if (!this.acksScheduled) {
+        this.acksScheduled = true;
+        setImmediate(() => this.releaseAcks());
+      }
+      return;
+    }
     if (!c.out.empty) this.write(c, c.out.take());
     if (c.closing) c.socket.end();
+  }
+
+  private releaseAcks(): void {
+    this.acksScheduled = false;
+    const batch = this.pendingAcks;
+    this.pendingAcks = new Set();
+    try {
+      this.engine.flush();
+    } catch (e) {
+      // nothing is acknowledged that may not have reached the files
+      this.log.warn(`[-] write failed: ${(e as Error).message}; dropping ${batch.size} client(s) unacknowledged`);
+      for (const c of batch) {
+        c.out.take();
+        c.socket.destroy();
+      }
+      return;
+    }
+    for (const c of batch) {
+      if (!c.out.empty) this.write(c, c.out.take());
+      if (c.closing) c.socket.end();
+    }
   }
 
   private startSync(): void {
@@ -212,6 +248,7 @@ export class ZdbServer implements ServerContext {
     this.connected.delete(c);
     this.unwatch(c);
     this.syncQueue.delete(c);
+    this.pendingAcks.delete(c);
     this.log.verbose(`[+] client ${c.id}: closed after ${c.commands} commands`);
   }
 
