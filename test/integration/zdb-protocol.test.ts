@@ -312,6 +312,14 @@ test('rotation at 0.5 MiB: SCAN, RSCAN and KEYCUR walk across data file jumps', 
   t.is(page[1][0][0].toString(), 'r150');
   t.is(await err(a.call('KEYCUR', 'nope')), 'Key not found');
   t.is(await err(a.call('SCAN', 'short')), 'Invalid key format');
+
+  // NSJUMP: the next write lands in a new data file
+  const before = (await readdir(path.join(main.dataDir, 'rot'))).length;
+  t.is(await err(client(main.port).call('NSJUMP')), 'Permission denied');
+  t.is(await a.call('NSJUMP'), 'OK');
+  await a.call('SET', 'after-jump', 'x');
+  t.is((await readdir(path.join(main.dataDir, 'rot'))).length, before + 1);
+  t.regex((await a.call('NSINFO', 'rot')) as string, new RegExp(`data_current_id: ${before}\n`));
 });
 
 test('HISTORY walks back through overwrites', async (t) => {
@@ -439,7 +447,11 @@ test('hooks: ready blocks startup and gets the zdb id; HOOKS lists runs; a faili
   const first = (await readFile(log, 'utf8')).split('\n');
   t.true(first.includes(`ready tcp://127.0.0.1:${s.port}`), first.join('|'));
   await a.call('NSNEW', 'hooked');
+  await a.call('NSSET', 'hooked', 'public', '0');
   await new Promise((r) => setTimeout(r, 300));
+  const later = (await readFile(log, 'utf8')).split('\n');
+  t.true(later.includes(`namespace-created tcp://127.0.0.1:${s.port} hooked`), later.join('|'));
+  t.true(later.includes(`namespace-updated tcp://127.0.0.1:${s.port} hooked`), later.join('|'));
   const hooks = (await a.call('HOOKS')) as [string, string[], number, number, number, number][];
   const ready = hooks.find((h) => h[0] === 'ready');
   t.truthy(ready);

@@ -217,6 +217,30 @@ export function cmdNsset(ctx: ServerContext, c: Client, _ns: Namespace, args: Bu
   } catch (e) {
     return engineFailure(ctx, c, target, e, 'Internal Error');
   }
+  ctx.hooks.run('namespace-updated', name);
+  c.wrote = true;
+  c.out.push(OK);
+}
+
+// The engine's namespaces can jump to new files (rotation); the contract
+// does not list it yet, so NSJUMP checks for it.
+interface Jumpable {
+  jump(): void;
+}
+
+function canJump(ns: Namespace): ns is Namespace & Jumpable {
+  return typeof (ns as Partial<Jumpable>).jump === 'function';
+}
+
+/** NSJUMP: close the current index and data files of the selected namespace and open the next id. */
+export function cmdNsjump(ctx: ServerContext, c: Client, ns: Namespace): void {
+  if (!adminOnly(ctx, c)) return;
+  if (!canJump(ns)) return c.out.push(error('Command not supported'));
+  try {
+    ns.jump();
+  } catch (e) {
+    return engineFailure(ctx, c, ns, e, 'Internal Error');
+  }
   c.wrote = true;
   c.out.push(OK);
 }

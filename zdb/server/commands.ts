@@ -9,7 +9,7 @@ import type { ServerContext } from './context.ts';
 import { argInt } from './context.ts';
 import { cmdCheck, cmdDel, cmdExists, cmdGet, cmdKeytime, cmdLength, cmdMget, cmdSet } from './cmd-dataset.ts';
 import { cmdHistory, cmdKeycur, cmdKscan, cmdRscan, cmdScan } from './cmd-scan.ts';
-import { cmdDbsize, cmdFlush, cmdNsdel, cmdNsinfo, cmdNslist, cmdNsnew, cmdNsset, cmdReload, cmdSelect } from './cmd-namespace.ts';
+import { cmdDbsize, cmdFlush, cmdNsdel, cmdNsinfo, cmdNsjump, cmdNslist, cmdNsnew, cmdNsset, cmdReload, cmdSelect } from './cmd-namespace.ts';
 import { cmdAuth, cmdHooks, cmdInfo, cmdMaster, cmdMirror, cmdPing, cmdStop, cmdTime } from './cmd-system.ts';
 
 export type Handler = (ctx: ServerContext, c: Client, ns: Namespace, args: Buffer[]) => void;
@@ -73,6 +73,7 @@ const TABLE: CommandSpec[] = [
   { name: 'NSLIST', handler: cmdNslist },
   { name: 'NSSET', handler: cmdNsset },
   { name: 'NSINFO', handler: cmdNsinfo },
+  { name: 'NSJUMP', handler: cmdNsjump },
   { name: 'SELECT', handler: cmdSelect },
   { name: 'RELOAD', handler: cmdReload },
   { name: 'FLUSH', handler: cmdFlush },
