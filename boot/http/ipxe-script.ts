@@ -180,7 +180,11 @@ export function renderMachineScript(input: MachineScriptInput): string {
   // The reason already names the group or machine entry that chose the profile.
   const who = ipxeSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);
   const lines = ['#!ipxe', `# zeroboot boot script for ${v.mac}`, `echo zeroboot: ${v.mac} boots ${who}`];
-  lines.push(...retried(`kernel --name kernel ${v.kernel}${cmdline ? ' ' + cmdline : ''}`, 'kernel_ok', 'kernel'));
+  // imgfetch + imgselect rather than `kernel`: a kernel the firmware refuses
+  // (Secure Boot, wrong architecture) must read as an exec failure, not be
+  // retried as a failed download.
+  lines.push(...retried(`imgfetch --name kernel ${v.kernel}${cmdline ? ' ' + cmdline : ''}`, 'kernel_ok', 'kernel'));
+  lines.push('imgselect kernel || goto exec_failed');
   v.initrds.forEach((url, i) => lines.push(...retried(`initrd --name ${names[i]} ${url}`, `${names[i]}_ok`, `initrd ${i}`)));
   lines.push(
     'echo zeroboot: starting the kernel',

@@ -265,15 +265,15 @@ test('/boot.ipxe chains to the per-machine script with the booted MAC and labels
   t.is(r.headers['cache-control'], 'no-store');
 });
 
-const kernelLine = (script: string) => script.split('\n').find((l) => l.startsWith('kernel '))!;
+const kernelLine = (script: string) => script.split('\n').find((l) => l.startsWith('imgfetch --name kernel '))!;
 
 test('machines in different groups get different kernels and arguments; a per-MAC entry wins', async (t) => {
   const a = (await curl([url(`/ipxe?mac=${hyp(MAC_A)}&hostname=node-a&arch=x86_64&platform=pcbios`)])).body.toString();
   const b = (await curl([url(`/ipxe?mac=${hyp(MAC_B)}&serial=SN-QA&arch=x86_64`)])).body.toString();
   const o = (await curl([url(`/ipxe?mac=${MAC_OVERRIDE}&hostname=node-a`)])).body.toString();
   for (const s of [a, b, o]) t.true(s.startsWith('#!ipxe\n'));
-  t.true(kernelLine(a).startsWith(`kernel --name kernel ${server.url}/images/zos/vmlinuz?mac=${hyp(MAC_A)} nomodeset version=v3 runmode=prod panic=7200 farmer_id=101 BOOTIF=01-${hyp(MAC_A)} initrd=initrd0 `));
-  t.true(kernelLine(b).startsWith(`kernel --name kernel ${server.url}/images/qa/vmlinuz?mac=${hyp(MAC_B)} version=v3 runmode=qa panic=7200 farmer_id=202 console=ttyS0 BOOTIF=01-${hyp(MAC_B)} initrd=initrd0 `));
+  t.true(kernelLine(a).startsWith(`imgfetch --name kernel ${server.url}/images/zos/vmlinuz?mac=${hyp(MAC_A)} nomodeset version=v3 runmode=prod panic=7200 farmer_id=101 BOOTIF=01-${hyp(MAC_A)} initrd=initrd0 `));
+  t.true(kernelLine(b).startsWith(`imgfetch --name kernel ${server.url}/images/qa/vmlinuz?mac=${hyp(MAC_B)} version=v3 runmode=qa panic=7200 farmer_id=202 console=ttyS0 BOOTIF=01-${hyp(MAC_B)} initrd=initrd0 `));
   t.regex(kernelLine(o), / runmode=dev panic=7200 farmer_id=999 /);
   t.true(a.includes(`initrd --name initrd0 ${server.url}/images/zos/initramfs.img?mac=${hyp(MAC_A)}`));
 });
@@ -308,7 +308,7 @@ test('a script request without a MAC is a 400', async (t) => {
 
 test('downloads are attributed to the machine: script, kernel, initrd, then the API shows them', async (t) => {
   const script = (await curl([url(`/ipxe?mac=${hyp(MAC_A)}&hostname=node-a&uuid=1234-ABCD`)])).body.toString();
-  const k = /kernel --name kernel (\S+)/.exec(script)![1];
+  const k = /imgfetch --name kernel (\S+)/.exec(script)![1];
   const i = /initrd --name initrd0 (\S+)/.exec(script)![1];
   t.is((await curl([k])).body.length, kernel.length);
   t.is((await curl([i])).body.length, initrd.length);

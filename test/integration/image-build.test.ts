@@ -66,7 +66,7 @@ test('the initramfs holds /init, busybox, the modules with their dependencies an
   t.deepEqual(m.modules, ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'failover', 'net_failover', 'virtio_net', 'e1000']);
   const { stdout } = await run('sh', ['-c', `gzip -dc < initramfs.img | cpio -i --to-stdout lib/modules/${rel}/zeroboot.load`], { cwd: dir });
   t.is(stdout.trim().split('\n').length, m.modules.length);
-  t.regex(await readFile(join(dir, 'boot.ipxe'), 'utf8'), /^kernel --name kernel vmlinuz console=ttyS0 BOOTIF=01-\$\{netX\/mac:hexhyp\} initrd=initrd0 /m);
+  t.regex(await readFile(join(dir, 'boot.ipxe'), 'utf8'), /^imgfetch --name kernel vmlinuz console=ttyS0 BOOTIF=01-\$\{netX\/mac:hexhyp\} initrd=initrd0 /m);
 });
 
 test('vmlinuz is the package file; the package matches apt\'s SHA256', async (t) => {

@@ -30,10 +30,10 @@ const commands = (script: string) => script.split('\n').filter((l) => l !== '' &
 test('the machine script starts with #!ipxe and boots kernel and initrds with the command line', (t) => {
   const s = renderMachineScript(input);
   t.true(s.startsWith('#!ipxe\n'));
-  const kernel = commands(s).find((l) => l.startsWith('kernel '))!;
+  const kernel = commands(s).find((l) => l.startsWith('imgfetch --name kernel '))!;
   t.is(
     kernel,
-    'kernel --name kernel http://10.77.0.1:8080/images/zos/vmlinuz?mac=52-54-00-ab-cd-01 nomodeset version=v3 runmode=test panic=7200 farmer_id=12 console=ttyS0 BOOTIF=01-52-54-00-ab-cd-01 initrd=initrd0 initrd=initrd1 && goto kernel_ok || echo zeroboot: kernel attempt 1 failed, retrying && sleep 3',
+    'imgfetch --name kernel http://10.77.0.1:8080/images/zos/vmlinuz?mac=52-54-00-ab-cd-01 nomodeset version=v3 runmode=test panic=7200 farmer_id=12 console=ttyS0 BOOTIF=01-52-54-00-ab-cd-01 initrd=initrd0 initrd=initrd1 && goto kernel_ok || echo zeroboot: kernel attempt 1 failed, retrying && sleep 3',
   );
   t.true(s.includes('initrd --name initrd0 http://10.77.0.1:8080/images/zos/initramfs.img?mac=52-54-00-ab-cd-01 && goto initrd0_ok'));
   t.true(s.includes('initrd --name initrd1 http://10.77.0.1:8080/images/zos/extra.cpio?mac=52-54-00-ab-cd-01 && goto initrd1_ok'));
@@ -43,7 +43,9 @@ test('the machine script starts with #!ipxe and boots kernel and initrds with th
 test('every download is tried three times, then a distinct message; boot failure has its own', (t) => {
   const s = renderMachineScript(input);
   t.is(DOWNLOAD_ATTEMPTS, 3);
-  t.is(commands(s).filter((l) => l.startsWith('kernel ')).length, 3);
+  t.is(commands(s).filter((l) => l.startsWith('imgfetch --name kernel ')).length, 3);
+  // A kernel the firmware will not run is an exec failure, not a download to retry.
+  t.is(commands(s).filter((l) => l === 'imgselect kernel || goto exec_failed').length, 1);
   t.is(commands(s).filter((l) => l.startsWith('initrd --name initrd0 ')).length, 3);
   t.regex(s, /kernel download failed && goto download_failed/);
   t.regex(s, /echo zeroboot: download failed/);
@@ -124,7 +126,7 @@ test('bad kernel arguments surface as typed errors, not as a broken script', (t)
 
 test('a profile without initrds boots the kernel alone', (t) => {
   const s = renderMachineScript({ ...input, profile: { ...zos, initrd: [], cmdline: undefined }, args: { runmode: 'prod' } });
-  t.regex(s, /^kernel --name kernel \S+ runmode=prod BOOTIF=01-52-54-00-ab-cd-01 && goto kernel_ok/m);
+  t.regex(s, /^imgfetch --name kernel \S+ runmode=prod BOOTIF=01-52-54-00-ab-cd-01 && goto kernel_ok/m);
   t.false(s.includes('initrd'));
 });
 
