@@ -30,7 +30,7 @@ export class FileSet {
   /**
    * Appends at `position` (the end of file `id`). With batching the bytes are
    * kept until flush() (called by every read of that region, sync(), and a
-   * microtask at the latest), turning many small appends into one write.
+   * the end of the event-loop turn at the latest), turning many small appends into one write.
    */
   append(id: number, buf: Buffer, length: number, position: number): void {
     if (this.flushError) {
@@ -55,12 +55,15 @@ export class FileSet {
     if (this.pendingLength >= 4 * 1024 * 1024) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => {
+      // After this event-loop turn, not after this callback: appends of every
+      // client served in the turn then share one write per file. Durability
+      // does not depend on it: the server flushes before it acknowledges.
+      setImmediate(() => {
         this.flushScheduled = false;
         try {
           this.flush();
         } catch (err) {
-          // reported to the next writer instead of crashing the process from a microtask
+          // reported to the next writer instead of crashing the process from a callback
           this.flushError = err as Error;
         }
       });

@@ -21,7 +21,7 @@ export interface EngineOptions {
   hooks?: (event: string, ...args: string[]) => void;
   /**
    * Batch appends in memory until `Engine.flush()` (or sync(), a read of the
-   * region, or a microtask at the latest): one write per file per batch
+   * region, or the end of the event-loop turn at the latest): one write per file per batch
    * instead of one per entry. A server using it must call flush() before it
    * sends the acknowledgements of a batch of writes (default false:
    * write-through, every call has written its entries when it returns).
