@@ -72,6 +72,12 @@ export class FileSet {
 
   /** Writes pending appends (one write call). */
   flush(): void {
+    // a failed end-of-turn write fails the flush the server runs before acknowledging it
+    if (this.flushError) {
+      const err = this.flushError;
+      this.flushError = undefined;
+      throw err;
+    }
     if (this.pendingLength === 0) return;
     const length = this.pendingLength;
     this.pendingLength = 0;
