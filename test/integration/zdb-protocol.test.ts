@@ -197,8 +197,14 @@ test('namespaces: NSNEW/NSLIST/NSINFO/NSSET/SELECT/NSDEL and their errors', asyn
   // SELECT with SECURE password proof
   const sec = client(main.port);
   const nonce = (await sec.call('AUTH', 'SECURE', 'CHALLENGE')) as string;
-  t.is(await sec.call('SELECT', 'n1', 'SECURE', createHash('sha1').update(`${nonce}:secret`).digest('hex')), 'OK');
+  const selectProof = createHash('sha1').update(`${nonce}:secret`).digest('hex');
+  t.is(await sec.call('SELECT', 'n1', 'SECURE', selectProof), 'OK');
   t.is(await sec.call('SET', 'k2', 'v'), 'k2');
+  t.is(await err(sec.call('SELECT', 'n1', 'SECURE', selectProof)), 'No CHALLENGE requested, secure authentication not available', 'a nonce is single-use');
+  const guess = client(main.port);
+  await guess.call('AUTH', 'SECURE', 'CHALLENGE');
+  t.is(await err(guess.call('SELECT', 'n1', 'SECURE', 'f'.repeat(40))), 'Access denied');
+  t.is(await err(guess.call('SELECT', 'n1', 'SECURE', 'e'.repeat(40))), 'No CHALLENGE requested, secure authentication not available', 'a wrong proof uses the nonce up');
 
   // NSDEL: not default, not the one in use; clients on it are told, then dropped
   t.is(await err(a.call('NSDEL', 'default')), 'Cannot remove default namespace');

@@ -76,7 +76,10 @@ export function cmdSelect(ctx: ServerContext, c: Client, _ns: Namespace, args: B
         if (!prefixOf(args[2], 'SECURE')) return c.out.push(error('Only SECURE extra method supported'));
         if (c.nonce === undefined) return c.out.push(error('No CHALLENGE requested, secure authentication not available'));
         if (args[3].length !== SHA1_HEX_LENGTH) return c.out.push(error('Invalid hash length'));
-        if (!passwordMatches(args[3], secureHash(c.nonce, password))) return c.out.push(error('Access denied'));
+        const granted = passwordMatches(args[3], secureHash(c.nonce, password));
+        // a nonce answers one attempt, right or wrong, as with AUTH SECURE
+        c.nonce = undefined;
+        if (!granted) return c.out.push(error('Access denied'));
       }
     }
   }
