@@ -60,6 +60,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const socket = dgram.createSocket('udp4');
   socket.on('error', (e) => log.warn('tftp listen socket error', { error: e.message }));
   socket.on('message', (msg, rinfo) => {
+    // Port 0 cannot be answered (dgram's send throws on it): a forged packet.
+    if (rinfo.port === 0) return;
     let pkt: TftpPacket;
     try {
       pkt = decode(msg);

@@ -108,6 +108,8 @@ export class Transfer {
       // unless it is itself an error (two servers must not ping-pong errors).
       this.log.debug('tftp packet from unknown transfer id', { peer: this.peerName(), from: `${rinfo.address}:${rinfo.port}` });
       if (msg.length >= 2 && msg[0] === 0 && msg[1] === Opcode.ERROR) return;
+      // Port 0 cannot be answered (dgram's send throws on it): a forged packet.
+      if (rinfo.port === 0) return;
       this.socket.send(encodeError(ErrorCode.UnknownTransferId, 'Unknown transfer ID'), rinfo.port, rinfo.address);
       return;
     }

@@ -8,6 +8,7 @@ import type { Socket } from 'node:dgram';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, rm, writeFile, symlink, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -252,6 +253,40 @@ test('garbage on the request port is ignored and the server keeps serving', asyn
   for (const g of [Buffer.from([1]), Buffer.alloc(0), randomBytes(700), Buffer.from([0, 1, 0x61]), encodeAck(3)]) c.send(g, server.port);
   t.true(await c.silent(150), 'no answer to garbage');
   t.true((await download(c, server, 'small.bin')).data.equals(files.small));
+});
+
+// The distribution's python starts in 30 ms; a version-manager shim on PATH can take seconds.
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/** Sends UDP datagrams from source port 0 (which no socket API allows) through a raw socket. */
+async function sendFromPortZero(...packets: [port: number, payload: Buffer][]): Promise<void> {
+  const py = [
+    'import socket, struct, sys',
+    's = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)',
+    'for port, hexdata in zip(sys.argv[2::2], sys.argv[3::2]):',
+    '    data = bytes.fromhex(hexdata)',
+    // Checksum 0: none (optional in IPv4); the kernel adds the IP header.
+    "    s.sendto(struct.pack('!HHHH', 0, int(port), 8 + len(data), 0) + data, (sys.argv[1], 0))",
+  ].join('\n');
+  await run(PYTHON, ['-c', py, HOST, ...packets.flatMap(([port, payload]) => [String(port), payload.toString('hex')])]);
+}
+
+test('packets from source port 0 (cannot be answered) are dropped without crashing the server', async (t) => {
+  const { server, files } = await withServer(t);
+  // The request port: a WRQ would be refused, an RRQ would start a transfer.
+  await sendFromPortZero([server.port, encodeRequest('wrq', 'small.bin')], [server.port, encodeRequest('rrq', 'small.bin')]);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  // A transfer port: a stranger would get ERROR 5.
+  c.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const first = await c.next();
+  t.is(first.pkt?.op, 'data');
+  await sendFromPortZero([first.port, encodeAck(1)]);
+  await new Promise((r) => setTimeout(r, 100));
+  c.send(encodeError(0, 'enough'), first.port);
+  const d = await RawClient.open();
+  t.teardown(() => d.close());
+  t.true((await download(d, server, 'small.bin')).data.equals(files.small));
 });
 
 test('a retransmitted RRQ from the same port does not start a second transfer', async (t) => {
