@@ -407,6 +407,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (d?.bootfile && r.bootItem) options.set(Opt.VENDOR_SPECIFIC, encodePxeVendorOptions({ bootItem: r.bootItem }));
       else if (d?.bootfile && d.pxeOptions) options.set(Opt.VENDOR_SPECIFIC, pxeDiscoveryOpt);
     }
+    // RFC 3046 2.2: relay agent information goes back unchanged in every reply; relays
+    // and snooping switches that added it route the reply by it (and may drop one without).
+    const agentInfo = req.options.get(Opt.RELAY_AGENT);
+    if (agentInfo) options.set(Opt.RELAY_AGENT, agentInfo);
     const bootfile = !nak && d?.bootfile ? d.bootfile : '';
     const relayed = req.giaddr !== ZERO;
     const reply: DhcpPacket = {

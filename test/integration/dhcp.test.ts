@@ -280,6 +280,19 @@ test('relay: a packet with giaddr gets a unicast reply to giaddr:67; a relay fro
   });
   t.is(none.length, 0);
   t.regex(server.eventsFor(stranger).find((e) => e.kind === 'dhcp.ignored')?.reason ?? '', /relay 10\.99\.0\.1 is not in the pool subnet/);
+
+  // RFC 3046 2.2: the relay agent information (option 82) comes back unchanged; relays
+  // doing DHCP snooping route the reply by it and may drop a reply without it.
+  const agentInfo = '0104000a0001' + '020652540000beef';
+  const tagged = await probe(relay, {
+    bind: { address: '10.50.0.2', port: 67 },
+    to: { address: SERVER, port: 67 },
+    waitMs: 1000,
+    packets: [{ mac: '52:54:00:ff:00:03', xid: 0x4005, giaddr: '10.50.0.2', hops: 1, options: { 53: '01', 82: agentInfo } }],
+  });
+  t.is(tagged.length, 1, JSON.stringify(tagged));
+  t.is(tagged[0].options['53'], '02');
+  t.is(tagged[0].options['82'], agentInfo);
 });
 
 test('two bridges: a server configured on br0 never answers a client on br1', async (t) => {
