@@ -3,11 +3,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openEngine, ZdbEngineError } from '../../zdb/engine/index.ts';
 import type { Engine, EngineOptions, Namespace } from '../../zdb/engine/index.ts';
 import { readNamespace } from '../helpers/zdb-reader.ts';
 
-const FIXTURE = '/work/shared/fixtures/zdb/written-by-0db-v2.0.7';
+const FIXTURES = fileURLToPath(new URL('../fixtures/zdb', import.meta.url));
+const FIXTURE = path.join(FIXTURES, 'written-by-0db-v2.0.7');
 const HALF_MIB = 512 * 1024;
 const b = (s: string) => Buffer.from(s);
 const seqKey = (n: number) => {
@@ -475,14 +477,14 @@ test('mode rules: per-namespace mode in mixed mode, fixed --mode refuses the oth
 test('legacy zdb-index-00000 layout is refused with a clear message', (t) => {
   const dir = tempDir(t);
   fs.mkdirSync(path.join(dir, 'index/default'), { recursive: true });
-  fs.copyFileSync('/work/shared/fixtures/zdb/zdb-index-00000', path.join(dir, 'index/default/zdb-index-00000'));
+  fs.copyFileSync(path.join(FIXTURES, 'zdb-index-00000'), path.join(dir, 'index/default/zdb-index-00000'));
   const err = t.throws(() => open(dir), { instanceOf: ZdbEngineError });
   t.regex(err.message, /legacy 0-db v1 index layout found .*zdb-index-00000/);
 });
 
 test('zos pool layout (header-only namespaces) opens', async (t) => {
   const dir = tempDir(t);
-  fs.cpSync('/work/shared/fixtures/zdb/pool_layout', dir, { recursive: true });
+  fs.cpSync(path.join(FIXTURES, 'pool_layout'), dir, { recursive: true });
   for (const f of fs.readdirSync(dir, { recursive: true }) as string[]) {
     const p = path.join(dir, f);
     fs.chmodSync(p, fs.statSync(p).isDirectory() ? 0o755 : 0o644);

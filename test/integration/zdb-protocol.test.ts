@@ -15,7 +15,7 @@ import { startZdb, removeDir, tempDir, freePort, runZdbProcess, RawClient, type 
 
 const run = promisify(execFile);
 const ADMIN = 'adminpw';
-const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/zdb/written-by-0db-v2.0.7', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/zdb/written-by-0db-v2.0.7', import.meta.url));
 
 const servers: ZdbProcess[] = [];
 const clients: Redis[] = [];

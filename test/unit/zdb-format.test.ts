@@ -1,6 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   DATA_ENTRY_SIZE,
   DATA_HEADER_SIZE,
@@ -21,7 +22,7 @@ import {
   ZdbFormatError,
 } from '../../zdb/format/index.ts';
 
-const FIX = '/work/shared/fixtures/zdb';
+const FIX = fileURLToPath(new URL('../fixtures/zdb', import.meta.url));
 const V2 = path.join(FIX, 'written-by-0db-v2.0.7');
 const read = (...p: string[]) => fs.readFileSync(path.join(...p));
 
