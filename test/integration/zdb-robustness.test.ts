@@ -4,6 +4,7 @@
 // where the reference drops it); everyone else keeps being served.
 import test from 'ava';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startZdb, removeDir, RawClient, type ZdbProcess } from '../helpers/zdb-process.ts';
@@ -81,6 +82,55 @@ test('an 8 MiB payload is stored and served; 10 MiB gets "Payload too big" and a
   await raw.closed;
   t.is(raw.received().toString(), '-Payload too big\r\n');
   t.is(await c.call('EXISTS', 'big10'), 0);
+  t.is(await c.call('PING'), 'PONG');
+});
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+test('a pipeline of GETs of a big value from a client that does not read keeps server memory bounded, and every reply arrives', async (t) => {
+  const c = client();
+  const value = randomBytes(256 * 1024);
+  t.is(await c.call('SET', 'pipebig', value), 'pipebig');
+  const count = 2000;
+  const one = Buffer.concat([Buffer.from(`$${value.length}\r\n`), value, Buffer.from('\r\n')]);
+  const pid = zdb.proc.pid!;
+  const base = rssBytes(pid);
+
+  const socket = net.connect({ port: zdb.port, host: '127.0.0.1' });
+  t.teardown(() => socket.destroy());
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.pause();
+  // ~44 KiB of requests asking for ~512 MiB of replies
+  socket.write(Buffer.concat(Array.from({ length: count }, () => Buffer.from('*2\r\n$3\r\nGET\r\n$7\r\npipebig\r\n'))));
+  let peak = 0;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    peak = Math.max(peak, rssBytes(pid));
+  }
+
+  // every reply, byte for byte, in order
+  let received = 0;
+  let mismatch = -1;
+  const done = new Promise<void>((resolve) => {
+    socket.on('data', (d: Buffer) => {
+      for (let i = 0; i < d.length && mismatch < 0; ) {
+        const at = (received + i) % one.length;
+        const n = Math.min(one.length - at, d.length - i);
+        if (!d.subarray(i, i + n).equals(one.subarray(at, at + n))) mismatch = received + i;
+        i += n;
+      }
+      received += d.length;
+      if (received >= count * one.length || mismatch >= 0) resolve();
+    });
+  });
+  socket.resume();
+  await done;
+  t.is(mismatch, -1);
+  t.is(received, count * one.length);
+  t.true(peak - base < 128 * 1024 * 1024, `server RSS grew by ${Math.round((peak - base) / 1048576)} MiB`);
   t.is(await c.call('PING'), 'PONG');
 });
 

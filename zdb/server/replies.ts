@@ -14,6 +14,11 @@ export class ReplyBuffer {
     return this.size === 0;
   }
 
+  /** Bytes pushed since the last take(). */
+  get length(): number {
+    return this.size;
+  }
+
   /** ASCII reply text (simple strings, errors, integers, headers). */
   push(s: string): void {
     this.text += s;

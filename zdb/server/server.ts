@@ -18,6 +18,10 @@ import type { ZdbOptions } from './options.ts';
 
 // Replies up to this size are joined into one buffer; bigger batches go out with writev.
 const JOIN_LIMIT = 64 * 1024;
+// A batch stops once its replies pass this size; the rest of the pipeline
+// waits until they are out, so a chunk of small GETs of big values cannot
+// pile up gigabytes of replies.
+const BATCH_REPLY_LIMIT = 1024 * 1024;
 
 export interface ZdbServerDeps {
   engine: Engine;
@@ -120,7 +124,12 @@ export class ZdbServer implements ServerContext {
 
   private receive(c: Client, chunk: Buffer): void {
     this.stats.networkRx += chunk.length;
+    this.process(c, chunk);
+  }
+
+  private process(c: Client, chunk: Buffer): void {
     if (c.closing) return;
+    let stopped = false;
     try {
       c.parser.feed(chunk, (args) => {
         try {
@@ -129,7 +138,9 @@ export class ZdbServer implements ServerContext {
           this.log.warn(`[-] client ${c.id}: ${(e as Error).stack ?? e}`);
           c.out.push(error('Internal Error'));
         }
-        return !c.closing;
+        if (c.closing) return false;
+        if (c.out.length >= BATCH_REPLY_LIMIT) stopped = true;
+        return !stopped;
       });
     } catch (e) {
       if (!(e instanceof RespProtocolError)) throw e;
@@ -138,6 +149,24 @@ export class ZdbServer implements ServerContext {
       c.closing = true;
     }
     this.finish(c);
+    if (stopped && !c.closing) this.continueLater(c);
+  }
+
+  /** A batch stopped at BATCH_REPLY_LIMIT: reading pauses until its replies are sent and drained. */
+  private continueLater(c: Client): void {
+    const s = c.socket;
+    s.pause();
+    const again = (): void => {
+      if (s.destroyed || c.closing) return;
+      // acknowledgements still waiting for the flush (next check phase) or an fsync
+      if (this.pendingAcks.has(c)) return void setImmediate(again);
+      if (c.held.length > 0 || this.syncQueue.has(c)) return void setTimeout(again, 1);
+      if (s.writableNeedDrain) return void s.once('drain', again);
+      const rest = c.parser.takeRest();
+      s.resume();
+      if (rest) this.process(c, rest);
+    };
+    setImmediate(again);
   }
 
   /**
