@@ -51,6 +51,8 @@ export class LeaseFile {
   private journalRecords = 0;
   private snapshotRecords = 0;
   private closed = false;
+  /** The last write failed and may have left part of a line: the next write starts a new line. */
+  private torn = false;
   private readonly snapshot: () => LeaseRecord[];
 
   private constructor(path: string, snapshot: () => LeaseRecord[]) {
@@ -148,10 +150,13 @@ export class LeaseFile {
       this.pending = [];
       this.waiters = [];
       try {
-        await this.writeAndSync(Buffer.from(lines.join('\n') + '\n'));
+        // Without the newline, the first record after a torn write would merge into the torn line and be skipped on load.
+        await this.writeAndSync(Buffer.from((this.torn ? '\n' : '') + lines.join('\n') + '\n'));
+        this.torn = false;
         this.journalRecords += lines.length;
         for (const w of waiters) w.resolve();
       } catch (e) {
+        this.torn = true;
         const err = new LeaseFileError(`cannot write lease journal ${this.journalPath}: ${(e as Error).message}`);
         for (const w of waiters) w.reject(err);
       }

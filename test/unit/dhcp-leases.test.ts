@@ -2,9 +2,14 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { LeasePool, LeasePoolError } from '../../boot/dhcp/leases.ts';
 import type { LeasePoolOptions, LeaseRecord } from '../../boot/dhcp/leases.ts';
 import { LeaseFile, LeaseFileError } from '../../boot/dhcp/lease-file.ts';
+
+const run = promisify(execFile);
 
 const A = '52:54:00:00:00:0a';
 const B = '52:54:00:00:00:0b';
@@ -243,4 +248,25 @@ test('lease file: a torn last journal line is skipped; a corrupt snapshot is an 
   t.is(loaded.skipped, 1);
   await writeFile(path, '{not json');
   await t.throwsAsync(LeaseFile.load(path), { instanceOf: LeaseFileError, message: /move it away/ });
+});
+
+test('lease file: a journal write cut short by a full disk does not swallow the next acknowledged record', async (t) => {
+  // A tmpfs of 64 KiB in a private mount namespace, so the disk can be filled without touching the host's.
+  const dir = await tmp(t);
+  const { stdout } = await run('unshare', [
+    '-m',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" --disable-warning=ExperimentalWarning "$3" "$1"',
+    'sh',
+    dir,
+    process.execPath,
+    fileURLToPath(new URL('../helpers/dhcp-lease-torn-write.ts', import.meta.url)),
+  ]);
+  const r = JSON.parse(stdout) as { failed: string; acked: string; macs: string[] };
+  t.regex(r.failed, /^rejected: .*ENOSPC/, 'the oversized record must fail part-way (the premise of the test)');
+  t.is(r.acked, 'stored');
+  t.deepEqual(r.macs, ['52:54:00:00:00:01', '52:54:00:00:00:03']);
 });
