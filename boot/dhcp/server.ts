@@ -130,7 +130,11 @@ function bindError(e: NodeJS.ErrnoException, port: number, ifname: string): Dhcp
 async function openSocket(port: number, iface: Iface): Promise<Socket> {
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: Error) => reject(bindError(e as NodeJS.ErrnoException, port, iface.name));
+    const onError = (e: Error) => {
+      // The failed bind still created the socket's file descriptor.
+      socket.close();
+      reject(bindError(e as NodeJS.ErrnoException, port, iface.name));
+    };
     socket.once('error', onError);
     socket.bind(port, ZERO, () => {
       socket.off('error', onError);

@@ -85,6 +85,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       resolve();
     });
   }).catch((e: Error) => {
+    // The failed bind still created the socket's file descriptor.
+    socket.close();
     throw new TftpServerError(`cannot listen on ${opts.address}:${opts.port}/udp: ${e.message}`);
   });
   const port = socket.address().port;

@@ -8,7 +8,7 @@ import type { Socket } from 'node:dgram';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, rm, writeFile, symlink, mkdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -287,6 +287,19 @@ test('packets from source port 0 (cannot be answered) are dropped without crashi
   const d = await RawClient.open();
   t.teardown(() => d.close());
   t.true((await download(d, server, 'small.bin')).data.equals(files.small));
+});
+
+test('a start that cannot bind (port in use) throws an actionable error and leaves no socket behind', async (t) => {
+  const { server } = await withServer(t);
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  for (let i = 0; i < 5; i++) {
+    await t.throwsAsync(
+      startTftpServer({ store: new MountedStore([]), address: HOST, port: server.port, mtu: 1500, maxTransfers: 1, timeoutMs: 200, retries: 1, timeline: new BootTimeline(), log: silentLogger }),
+      { message: /cannot listen on 127\.0\.0\.1:\d+\/udp/ },
+    );
+  }
+  t.is(fds() - before, 0, 'file descriptors left open by failed starts');
 });
 
 test('a retransmitted RRQ from the same port does not start a second transfer', async (t) => {
