@@ -496,6 +496,22 @@ test('zos pool layout (header-only namespaces) opens', async (t) => {
   await e.close();
 });
 
+test('batchWrites: an overwrite never leaves the old entry flagged deleted on disk before its replacement is there', async (t) => {
+  const dir = tempDir(t);
+  const e = open(dir, { batchWrites: true });
+  const n = ns(e);
+  n.set(b('key'), b('first'));
+  e.flush();
+  n.set(b('key'), b('second'));
+  // the state a crash at this moment leaves behind: the old value must still be live
+  const crashed = readNamespace(path.join(dir, 'index'), path.join(dir, 'data'), 'default');
+  t.is(crashed.live.get('key')?.toString(), 'first');
+  e.flush();
+  t.is(readNamespace(path.join(dir, 'index'), path.join(dir, 'data'), 'default').live.get('key')?.toString(), 'second');
+  t.is(n.get(b('key'))?.payload.toString(), 'second');
+  await e.close();
+});
+
 test('batchWrites: one write per batch, reads and flush() see every entry, layout unchanged', async (t) => {
   const dir = tempDir(t);
   const e = open(dir, { batchWrites: true, datasize: HALF_MIB });

@@ -20,6 +20,8 @@ export class FileSet {
   private pendingStart = 0;
   private flushScheduled = false;
   private flushError: Error | undefined;
+  /** in-place writes made while appends were batched: they land after those appends */
+  private deferred: { id: number; buf: Buffer; position: number }[] = [];
 
   constructor(dir: string, prefix: string, batching = false) {
     this.dir = dir;
@@ -78,10 +80,14 @@ export class FileSet {
       this.flushError = undefined;
       throw err;
     }
-    if (this.pendingLength === 0) return;
-    const length = this.pendingLength;
-    this.pendingLength = 0;
-    this.write(this.pendingId, this.pending, length, this.pendingStart);
+    if (this.pendingLength > 0) {
+      const length = this.pendingLength;
+      this.pendingLength = 0;
+      this.writeNow(this.pendingId, this.pending, length, this.pendingStart);
+    }
+    const deferred = this.deferred;
+    this.deferred = [];
+    for (const w of deferred) this.writeNow(w.id, w.buf, w.buf.length, w.position);
   }
 
   private overlapsPending(id: number, position: number, length: number): boolean {
@@ -129,6 +135,16 @@ export class FileSet {
 
   write(id: number, buf: Buffer, length: number, position: number): void {
     if (this.overlapsPending(id, position, length)) this.flush();
+    else if (this.pendingLength > 0 || this.deferred.length > 0) {
+      // an in-place change (a deleted flag, a rewritten entry) never reaches the
+      // file before the appended entry that replaces it: a crash in between would lose the key
+      this.deferred.push({ id, buf: Buffer.from(buf.subarray(0, length)), position });
+      return;
+    }
+    this.writeNow(id, buf, length, position);
+  }
+
+  private writeNow(id: number, buf: Buffer, length: number, position: number): void {
     const fd = this.fd(id);
     let done = 0;
     while (done < length) done += fs.writeSync(fd, buf, done, length - done, position + done);
@@ -143,7 +159,7 @@ export class FileSet {
   }
 
   readInto(id: number, buf: Buffer, position: number, length: number): number {
-    if (this.overlapsPending(id, position, length)) this.flush();
+    if (this.overlapsPending(id, position, length) || this.deferred.length > 0) this.flush();
     const fd = this.fd(id);
     let done = 0;
     while (done < length) {

@@ -464,7 +464,6 @@ export class ZdbNamespace implements Namespace {
     let parentId = 0;
     let parentOffset = 0;
     if (existing) {
-      this.flagDeleted(existing.idxId, existing.idxOffset);
       parentId = existing.idxId;
       parentOffset = existing.idxOffset;
       this.liveBytes -= existing.length;
@@ -473,6 +472,8 @@ export class ZdbNamespace implements Namespace {
     }
     const prev = this.indexPrevious;
     const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId, timestamp, crc, parentId, parentOffset });
+    // the old entry is flagged once its replacement is written, never before
+    if (existing) this.flagDeleted(existing.idxId, existing.idxOffset);
     this.keys.set(ks, {
       keyLength: key.length, dataId, offset, length, crc, timestamp,
       idxId: this.fileId, idxOffset, idxPrevious: prev, parentId, parentOffset,
