@@ -136,3 +136,30 @@ test('a reply batch keeps order and joins small parts', (t) => {
   t.true(r.empty);
   t.deepEqual(r.take(), []);
 });
+
+test('an announced big bulk costs memory in proportion to the bytes received, not to the announced length', (t) => {
+  const before = process.memoryUsage().arrayBuffers;
+  const parsers: RequestParser[] = [];
+  for (let i = 0; i < 200; i++) {
+    const p = new RequestParser();
+    // 8 MiB announced, one byte of it sent
+    p.feed(Buffer.from(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${8 * 1024 * 1024}\r\nx`), () => {});
+    parsers.push(p);
+  }
+  const grown = process.memoryUsage().arrayBuffers - before;
+  t.is(parsers.length, 200);
+  t.true(grown < 64 * 1024 * 1024, `${Math.round(grown / 1048576)} MiB held for 200 one-byte bodies`);
+});
+
+test('a big bulk in chunks of every size is assembled byte for byte', (t) => {
+  const value = randomBytes(3 * 1024 * 1024 + 17);
+  const req = encodeCommand(['SET', 'big', value, 'tail']);
+  for (const step of [1000, 16384, 65536, 1048577]) {
+    const p = new RequestParser();
+    const got: Buffer[][] = [];
+    for (let i = 0; i < req.length; i += step) p.feed(req.subarray(i, i + step), (a) => void got.push(a));
+    t.is(got.length, 1);
+    t.true(got[0][2].equals(value));
+    t.is(got[0][3].toString(), 'tail');
+  }
+});

@@ -86,6 +86,12 @@ export class RequestParser {
     if (this.state === BULK_BODY && this.bulk) {
       const need = this.bulkLen + 2 - this.bulkFilled;
       const take = Math.min(need, buf.length);
+      if (this.bulkFilled + take > this.bulk.length) {
+        // grown by doubling: memory follows the bytes received, not the announced length
+        const grown = Buffer.allocUnsafe(Math.min(this.bulkLen + 2, Math.max(this.bulkFilled + take, this.bulk.length * 2)));
+        this.bulk.copy(grown, 0, 0, this.bulkFilled);
+        this.bulk = grown;
+      }
       buf.copy(this.bulk, this.bulkFilled, 0, take);
       this.bulkFilled += take;
       pos = take;
@@ -124,7 +130,7 @@ export class RequestParser {
         // Not all here: a big bulk gets its own buffer, filled by later chunks;
         // a small one waits in `rest` with the bytes that follow.
         if (len >= 16384) {
-          this.bulk = Buffer.allocUnsafe(len + 2);
+          this.bulk = Buffer.allocUnsafe(Math.min(len + 2, Math.max(2 * (end - pos), 64 * 1024)));
           buf.copy(this.bulk, 0, pos, end);
           this.bulkFilled = end - pos;
           return;
