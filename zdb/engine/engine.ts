@@ -90,8 +90,13 @@ export class ZdbEngine implements Engine {
   reload(name: string): Namespace {
     const ns = this.open.get(name);
     if (!ns) throw new ZdbEngineError('Namespace not found');
-    ns.dataFiles.syncNowSync();
-    ns.indexFiles.syncNowSync();
+    try {
+      ns.dataFiles.syncNowSync();
+      ns.indexFiles.syncNowSync();
+    } catch (err) {
+      // a namespace failed by a write error is reopened from what reached the disk
+      if (!ns.failure()) throw err;
+    }
     ns.closeFiles();
     this.open.delete(name);
     const fresh = ZdbNamespace.open(this.ctx, name, false);
@@ -116,8 +121,13 @@ export class ZdbEngine implements Engine {
     await this.syncer.drain();
     for (const ns of this.open.values()) {
       this.ctx.hook('namespace-closing', ns.name);
-      ns.dataFiles.syncNowSync();
-      ns.indexFiles.syncNowSync();
+      try {
+        ns.dataFiles.syncNowSync();
+        ns.indexFiles.syncNowSync();
+      } catch (err) {
+        // the writes a failed namespace dropped were reported when they failed
+        if (!ns.failure()) throw err;
+      }
       ns.closeFiles();
     }
     this.open.clear();

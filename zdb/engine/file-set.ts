@@ -19,7 +19,17 @@ export class FileSet {
   private pendingId = -1;
   private pendingStart = 0;
   private flushScheduled = false;
-  private flushError: Error | undefined;
+  /** a failure that dropped writes, not yet reported by flush() (the flush run before acknowledging) */
+  private lost: Error | undefined;
+  /** the other file set of the namespace: a failure of either fails both, and `first` is written before this one */
+  private partner: FileSet | undefined;
+  private first: FileSet | undefined;
+  /**
+   * The write error (ENOSPC, EIO) that failed this set: unwritten appends and
+   * in-place changes are dropped, the failed append is cut off the file, and
+   * every later write is refused until the namespace is reopened.
+   */
+  failure: Error | undefined;
   /** in-place writes made while appends were batched: they land after those appends */
   private deferred: { id: number; buf: Buffer; position: number }[] = [];
 
@@ -35,13 +45,16 @@ export class FileSet {
    * the end of the event-loop turn at the latest), turning many small appends into one write.
    */
   append(id: number, buf: Buffer, length: number, position: number): void {
-    if (this.flushError) {
-      const err = this.flushError;
-      this.flushError = undefined;
-      throw err;
+    if (this.failure) throw this.failure;
+    if (!this.batching) {
+      try {
+        return this.writeNow(id, buf, length, position);
+      } catch (err) {
+        this.failAppend(err as Error, id, position);
+        throw err;
+      }
     }
-    if (!this.batching) return this.write(id, buf, length, position);
-    if (this.pendingLength > 0 && (id !== this.pendingId || position !== this.pendingStart + this.pendingLength)) this.flush();
+    if (this.pendingLength > 0 && (id !== this.pendingId || position !== this.pendingStart + this.pendingLength)) this.writePending();
     if (this.pendingLength === 0) {
       this.pendingId = id;
       this.pendingStart = position;
@@ -54,7 +67,7 @@ export class FileSet {
     }
     buf.copy(this.pending, this.pendingLength, 0, length);
     this.pendingLength = need;
-    if (this.pendingLength >= 4 * 1024 * 1024) this.flush();
+    if (this.pendingLength >= 4 * 1024 * 1024) this.writePending();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After this event-loop turn, not after this callback: appends of every
@@ -63,31 +76,87 @@ export class FileSet {
       setImmediate(() => {
         this.flushScheduled = false;
         try {
-          this.flush();
-        } catch (err) {
-          // reported to the next writer instead of crashing the process from a callback
-          this.flushError = err as Error;
+          this.writePending();
+        } catch {
+          // fail() kept the error for the next flush() and refuses later writes; no crash from a callback
         }
       });
     }
   }
 
-  /** Writes pending appends (one write call). */
+  /**
+   * Pairs an index set with its data set: the data's pending appends are
+   * written before the index's, and a write error in either drops the
+   * pending writes of both (index entries must never point at lost data).
+   */
+  static pair(data: FileSet, index: FileSet): void {
+    data.partner = index;
+    index.partner = data;
+    index.first = data;
+  }
+
+  /**
+   * Writes pending appends (one write call). Throws when a write failure
+   * dropped writes since the last flush(), even one that happened in another
+   * call: the server runs it before acknowledging.
+   */
   flush(): void {
-    // a failed end-of-turn write fails the flush the server runs before acknowledging it
-    if (this.flushError) {
-      const err = this.flushError;
-      this.flushError = undefined;
+    try {
+      this.writePending();
+    } catch {
+      // fail() recorded it in `lost`
+    }
+    if (this.lost) {
+      const err = this.lost;
+      this.lost = undefined;
       throw err;
     }
+  }
+
+  private writePending(): void {
+    // every write entry point refuses a failed set; here there is nothing left to write
+    if (this.failure) return;
+    this.first?.writePending();
     if (this.pendingLength > 0) {
       const length = this.pendingLength;
       this.pendingLength = 0;
-      this.writeNow(this.pendingId, this.pending, length, this.pendingStart);
+      try {
+        this.writeNow(this.pendingId, this.pending, length, this.pendingStart);
+      } catch (err) {
+        this.failAppend(err as Error, this.pendingId, this.pendingStart);
+        throw err;
+      }
     }
     const deferred = this.deferred;
     this.deferred = [];
-    for (const w of deferred) this.writeNow(w.id, w.buf, w.buf.length, w.position);
+    for (const w of deferred) {
+      try {
+        this.writeNow(w.id, w.buf, w.buf.length, w.position);
+      } catch (err) {
+        this.fail(err as Error);
+        throw err;
+      }
+    }
+  }
+
+  /** A failed append: cut the file back to where the append began (best effort; RELOAD recovery cuts torn tails too). */
+  private failAppend(err: Error, id: number, position: number): void {
+    this.fail(err);
+    try {
+      fs.ftruncateSync(this.fd(id), position);
+    } catch {
+      // the namespace is refused writes either way; recovery at RELOAD handles the tail
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.lost = err;
+    this.pendingLength = 0;
+    // in-place changes (deleted flags) must not land when the entries replacing them did not
+    this.deferred = [];
+    this.partner?.fail(err);
   }
 
   private overlapsPending(id: number, position: number, length: number): boolean {
@@ -110,7 +179,7 @@ export class FileSet {
   }
 
   size(id: number): number {
-    if (id === this.pendingId) this.flush();
+    if (id === this.pendingId) this.writePending();
     return fs.fstatSync(this.fd(id)).size;
   }
 
@@ -125,23 +194,35 @@ export class FileSet {
 
   /** Creates file `id` holding exactly `header` (replacing any old file). */
   create(id: number, header: Buffer): void {
-    this.flush();
+    if (this.failure) throw this.failure;
+    this.writePending();
     this.closeOne(id);
     const fd = fs.openSync(this.path(id), 'w+', 0o600);
-    fs.writeSync(fd, header, 0, header.length, 0);
     this.fds.set(id, fd);
+    try {
+      if (fs.writeSync(fd, header, 0, header.length, 0) !== header.length) throw new Error(`short write of ${this.path(id)} header`);
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
     this.dirty.add(fd);
   }
 
   write(id: number, buf: Buffer, length: number, position: number): void {
-    if (this.overlapsPending(id, position, length)) this.flush();
+    if (this.failure) throw this.failure;
+    if (this.overlapsPending(id, position, length)) this.writePending();
     else if (this.pendingLength > 0 || this.deferred.length > 0) {
       // an in-place change (a deleted flag, a rewritten entry) never reaches the
       // file before the appended entry that replaces it: a crash in between would lose the key
       this.deferred.push({ id, buf: Buffer.from(buf.subarray(0, length)), position });
       return;
     }
-    this.writeNow(id, buf, length, position);
+    try {
+      this.writeNow(id, buf, length, position);
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
   }
 
   private writeNow(id: number, buf: Buffer, length: number, position: number): void {
@@ -159,7 +240,7 @@ export class FileSet {
   }
 
   readInto(id: number, buf: Buffer, position: number, length: number): number {
-    if (this.overlapsPending(id, position, length) || this.deferred.length > 0) this.flush();
+    if (this.overlapsPending(id, position, length) || this.deferred.length > 0) this.writePending();
     const fd = this.fd(id);
     let done = 0;
     while (done < length) {
@@ -171,24 +252,25 @@ export class FileSet {
   }
 
   readAll(id: number): Buffer {
-    this.flush();
+    this.writePending();
     return fs.readFileSync(this.path(id));
   }
 
   truncate(id: number, length: number): void {
-    this.flush();
+    this.writePending();
     fs.ftruncateSync(this.fd(id), length);
     this.dirty.add(this.fd(id));
   }
 
   remove(id: number): void {
-    this.flush();
+    this.writePending();
     this.closeOne(id);
     fs.rmSync(this.path(id), { force: true });
   }
 
   /** Takes the dirty set for a sync batch. */
   takeDirty(): number[] {
+    // a sync acknowledges too: it reports dropped writes
     this.flush();
     const fds = [...this.dirty];
     this.dirty.clear();
@@ -208,7 +290,7 @@ export class FileSet {
   }
 
   close(): void {
-    this.flush();
+    if (!this.failure) this.writePending();
     for (const id of [...this.fds.keys()]) this.closeOne(id);
   }
 }

@@ -91,6 +91,7 @@ export class ZdbNamespace implements Namespace {
     const batching = ctx.opts.batchWrites === true;
     this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching);
     this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i', batching);
+    FileSet.pair(this.dataFiles, this.indexFiles);
     this.lastJump = ctx.now();
   }
 
@@ -183,16 +184,32 @@ export class ZdbNamespace implements Namespace {
     const rec = this.keys.get(keyString(key));
     if (!rec) return undefined;
     const payload = this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length);
+    if (this.failure() && !intact(payload, rec)) return undefined;
     return { payload, meta: this.toMeta(key, rec) };
   }
 
   exists(key: Buffer): boolean {
-    return this.keys.has(keyString(key));
+    return this.liveRecord(key) !== undefined;
   }
 
   meta(key: Buffer): EntryMeta | undefined {
-    const rec = this.keys.get(keyString(key));
+    const rec = this.liveRecord(key);
     return rec ? this.toMeta(key, rec) : undefined;
+  }
+
+  /**
+   * The key's record; after a write error only when its payload is on disk
+   * intact: the key map may still count entries whose write was lost.
+   */
+  private liveRecord(key: Buffer): KeyRecord | undefined {
+    const rec = this.keys.get(keyString(key));
+    if (!rec || !this.failure()) return rec;
+    return intact(this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length), rec) ? rec : undefined;
+  }
+
+  /** The write error that made this namespace read-only (until RELOAD reopens it from disk). */
+  failure(): Error | undefined {
+    return this.dataFiles.failure ?? this.indexFiles.failure;
   }
 
   /** CRC of the payload as stored in the data file vs the data entry header's crc. */
@@ -324,9 +341,25 @@ export class ZdbNamespace implements Namespace {
     if (this.closed) throw new ZdbEngineError('Namespace is closed');
     if (this.frozen) throw new ZdbEngineError('Namespace is temporarily frozen');
     if (this.locked) throw new ZdbEngineError('Namespace is temporarily locked');
+    const failure = this.failure();
+    if (failure) throw new ZdbEngineError(`Namespace is read-only after a write error (${failure.message}): free disk space, then RELOAD ${this.name}`);
+  }
+
+  /** Runs a write; a file error leaves the namespace read-only (FileSet.failure) and is reported as such. */
+  private writing<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      if (err instanceof ZdbEngineError || !this.failure()) throw err;
+      throw new ZdbEngineError(`Write failed (${(err as Error).message}): namespace ${this.name} is read-only until RELOAD`);
+    }
   }
 
   set(key: Buffer, payload: Buffer, opts?: { timestamp?: number }): { key: Buffer; changed: boolean } {
+    return this.writing(() => this.setNow(key, payload, opts));
+  }
+
+  private setNow(key: Buffer, payload: Buffer, opts?: { timestamp?: number }): { key: Buffer; changed: boolean } {
     this.assertWritable();
     if (key.length > 255) throw new ZdbEngineError('Key too large');
     const seq = this.mode === 'seq';
@@ -351,6 +384,10 @@ export class ZdbNamespace implements Namespace {
   }
 
   del(key: Buffer): boolean {
+    return this.writing(() => this.delNow(key));
+  }
+
+  private delNow(key: Buffer): boolean {
     this.assertWritable();
     if (this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
     const rec = this.keys.get(keyString(key));
@@ -363,13 +400,15 @@ export class ZdbNamespace implements Namespace {
 
   /** FLUSH: every live key deleted the way DEL does it (data stays append-only). */
   flush(): void {
-    this.assertWritable();
-    for (const [ks, rec] of [...this.keys]) {
-      const key = keyBuffer(ks);
-      this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
-      this.commitDelete(key, rec);
-    }
-    this.ctx.written();
+    this.writing(() => {
+      this.assertWritable();
+      for (const [ks, rec] of [...this.keys]) {
+        const key = keyBuffer(ks);
+        this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
+        this.commitDelete(key, rec);
+      }
+      this.ctx.written();
+    });
   }
 
   /** The jump rule of the reference: before a write, if it would pass datasize (or --rotate expired). */
@@ -540,6 +579,10 @@ export class ZdbNamespace implements Namespace {
 }
 
 const DELETED_FLAG = Buffer.from([INDEX_ENTRY_DELETED]);
+
+function intact(payload: Buffer, rec: KeyRecord): boolean {
+  return payload.length === rec.length && crc32c(payload) === rec.crc;
+}
 
 function syncDirs(...dirs: string[]): void {
   for (const dir of dirs) {
