@@ -22,6 +22,7 @@ import {
   INDEX_HEADER_SIZE,
   MODE_SEQ,
   MODE_USER,
+  readDataEntryHeader,
   readIndexEntry,
   writeDataEntryHead,
   writeIndexEntry,
@@ -34,7 +35,7 @@ import { keyBuffer, keyString, seqId, seqKey } from './records.ts';
 import type { KeyRecord } from './records.ts';
 import { loadNamespace } from './recovery.ts';
 import { IndexWalker } from './scan.ts';
-import type { EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, NsSettings, NsStats, ScanPage } from './types.ts';
+import type { EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, NsSettings, NsStats, RawDataEntry, ScanPage } from './types.ts';
 
 export const DESCRIPTOR_FILE = 'zdb-namespace';
 /** sizeof(index_entry_t) in the reference's memory, which NSINFO's index_size_bytes counts per key. */
@@ -332,6 +333,39 @@ export class ZdbNamespace implements Namespace {
       dataPath: this.dataFiles.dir,
       indexPath: this.indexFiles.dir,
       ...this.counters,
+    };
+  }
+
+  dirtyIndexFiles(): number[] {
+    return [...this.indexFiles.modified].sort((a, b) => a - b);
+  }
+
+  resetDirtyIndexFiles(): void {
+    this.indexFiles.modified.clear();
+  }
+
+  rawData(fileId: number, offset: number): RawDataEntry {
+    if (!Number.isSafeInteger(fileId) || fileId < 0 || fileId > this.fileId || !this.dataFiles.exists(fileId)) {
+      throw new ZdbEngineError('Invalid data file id');
+    }
+    // the end of what is written: never past the last entry of the current file
+    const end = Math.min(this.dataFiles.size(fileId), fileId === this.fileId ? this.dataEnd : Infinity);
+    if (!Number.isSafeInteger(offset) || offset < DATA_HEADER_SIZE || offset + DATA_ENTRY_SIZE > end) {
+      throw new ZdbEngineError('Invalid data offset');
+    }
+    const head = readDataEntryHeader(this.dataFiles.read(fileId, offset, DATA_ENTRY_SIZE));
+    if (!head || offset + DATA_ENTRY_SIZE + head.keyLength + head.length > end) throw new ZdbEngineError('Invalid data offset');
+    const body = this.dataFiles.read(fileId, offset + DATA_ENTRY_SIZE, head.keyLength + head.length);
+    if (body.length !== head.keyLength + head.length) throw new ZdbEngineError('Invalid data offset');
+    this.counters.readOps++;
+    this.counters.diskReadBytes += body.length;
+    return {
+      key: body.subarray(0, head.keyLength),
+      previous: head.previous,
+      crc: head.crc,
+      flags: head.flags,
+      timestamp: head.timestamp,
+      payload: body.subarray(head.keyLength),
     };
   }
 

@@ -87,6 +87,16 @@ export interface HistoryItem {
   payload: Buffer;
 }
 
+/** A data entry as stored (DATA RAW). */
+export interface RawDataEntry {
+  key: Buffer;
+  previous: number;
+  crc: number;
+  flags: number;
+  timestamp: number;
+  payload: Buffer;
+}
+
 export interface Namespace {
   readonly name: string;
   settings(): NsSettings;
@@ -102,6 +112,11 @@ export interface Namespace {
   history(key: Buffer, cursor?: Buffer): HistoryItem | undefined;
   stats(): NsStats;
   flush(): void;
+  /** INDEX DIRTY: ids of the index files written since the namespace was opened or the last reset, ascending. */
+  dirtyIndexFiles(): number[];
+  resetDirtyIndexFiles(): void;
+  /** DATA RAW: the data entry at (fileId, offset); ZdbEngineError when no whole entry lies there. */
+  rawData(fileId: number, offset: number): RawDataEntry;
 }
 
 export interface Engine {

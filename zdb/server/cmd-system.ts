@@ -1,9 +1,9 @@
-// PING TIME AUTH HOOKS INDEX INFO STOP MIRROR MASTER.
-import type { Namespace } from '../engine/index.ts';
+// PING TIME AUTH HOOKS INDEX DATA INFO STOP MIRROR MASTER.
+import type { Namespace, RawDataEntry } from '../engine/index.ts';
 import { OK, error, arrayHeader, integer, simple } from '../resp/encoder.ts';
 import type { Client } from './client.ts';
 import type { ServerContext } from './context.ts';
-import { adminOnly, validateArgs } from './context.ts';
+import { adminOnly, engineFailure, validateArgs } from './context.ts';
 import { newChallenge, passwordMatches, secureHash, SHA1_HEX_LENGTH } from './auth.ts';
 import { prefixOf } from './cmd-namespace.ts';
 
@@ -122,4 +122,74 @@ export function cmdMaster(ctx: ServerContext, c: Client): void {
   if (!adminOnly(ctx, c)) return;
   c.master = true;
   c.out.push(simple('Hello, master'));
+}
+
+/** Longest subcommand the reference accepts (COMMAND_MAXLEN). */
+const SUBCOMMAND_MAX = 256;
+
+/** The reference's minimum-arguments check: at least `min`, none empty. */
+function validateMinArgs(c: Client, args: Buffer[], min: number): boolean {
+  if (args.length < min) {
+    c.out.push(error('Missing arguments'));
+    return false;
+  }
+  if (args.some((a) => a.length === 0)) {
+    c.out.push(error('Invalid argument'));
+    return false;
+  }
+  return true;
+}
+
+function subcommand(c: Client, arg: Buffer): string | undefined {
+  if (arg.length > SUBCOMMAND_MAX) {
+    c.out.push(error('Argument too long'));
+    return undefined;
+  }
+  return arg.toString('latin1').toUpperCase();
+}
+
+/** INDEX DIRTY [RESET]: the index files of the namespace written since the last reset. */
+export function cmdIndex(ctx: ServerContext, c: Client, ns: Namespace, args: Buffer[]): void {
+  if (!adminOnly(ctx, c) || !validateMinArgs(c, args, 2)) return;
+  const sub = subcommand(c, args[1]);
+  if (sub === undefined) return;
+  if (sub !== 'DIRTY') return c.out.push(error('Unknown INDEX subcommand'));
+  if (args.length === 3) {
+    const action = subcommand(c, args[2]);
+    if (action === undefined) return;
+    if (action !== 'RESET') return c.out.push(error('Unknown INDEX DIRTY subcommand'));
+    ns.resetDirtyIndexFiles();
+    return c.out.push(OK);
+  }
+  const ids = ns.dirtyIndexFiles();
+  c.out.push(arrayHeader(ids.length) + ids.map((id) => integer(id)).join(''));
+}
+
+/** DATA RAW <fileid> <offset>: the data entry stored there, [key, previous, crc, flags, timestamp, payload]. */
+export function cmdData(ctx: ServerContext, c: Client, ns: Namespace, args: Buffer[]): void {
+  if (!adminOnly(ctx, c) || !validateMinArgs(c, args, 2)) return;
+  const sub = subcommand(c, args[1]);
+  if (sub === undefined) return;
+  if (sub !== 'RAW') return c.out.push(error('Unknown DATA subcommand'));
+  if (!validateArgs(c, args, 4)) return;
+  const fileId = decimal(args[2]);
+  const offset = decimal(args[3]);
+  if (fileId === undefined || offset === undefined) return c.out.push(error('Invalid arguments'));
+  if (ns.settings().frozen) return c.out.push(error('Namespace is temporarily frozen (read-write disabled)'));
+  let entry: RawDataEntry;
+  try {
+    entry = ns.rawData(fileId, offset);
+  } catch (e) {
+    return engineFailure(ctx, c, ns, e, 'Internal Error');
+  }
+  c.out.push('*6\r\n');
+  c.out.pushBulk(entry.key);
+  c.out.push(integer(entry.previous) + integer(entry.crc) + integer(entry.flags) + integer(entry.timestamp));
+  c.out.pushBulk(entry.payload);
+}
+
+function decimal(a: Buffer): number | undefined {
+  const text = a.toString('latin1');
+  if (!/^\d{1,15}$/.test(text)) return undefined;
+  return Number(text);
 }

@@ -10,7 +10,7 @@ import { argInt } from './context.ts';
 import { cmdCheck, cmdDel, cmdExists, cmdGet, cmdKeytime, cmdLength, cmdMget, cmdSet } from './cmd-dataset.ts';
 import { cmdHistory, cmdKeycur, cmdKscan, cmdRscan, cmdScan } from './cmd-scan.ts';
 import { cmdDbsize, cmdFlush, cmdNsdel, cmdNsinfo, cmdNsjump, cmdNslist, cmdNsnew, cmdNsset, cmdReload, cmdSelect } from './cmd-namespace.ts';
-import { cmdAuth, cmdHooks, cmdInfo, cmdMaster, cmdMirror, cmdPing, cmdStop, cmdTime } from './cmd-system.ts';
+import { cmdAuth, cmdData, cmdHooks, cmdIndex, cmdInfo, cmdMaster, cmdMirror, cmdPing, cmdStop, cmdTime } from './cmd-system.ts';
 
 export type Handler = (ctx: ServerContext, c: Client, ns: Namespace, args: Buffer[]) => void;
 
@@ -50,6 +50,8 @@ const TABLE: CommandSpec[] = [
   { name: 'TIME', handler: cmdTime },
   { name: 'AUTH', handler: cmdAuth },
   { name: 'HOOKS', handler: cmdHooks },
+  { name: 'INDEX', handler: cmdIndex },
+  { name: 'DATA', handler: cmdData },
   { name: 'SET', handler: cmdSet },
   { name: 'SETX', handler: cmdSet },
   { name: 'GET', handler: cmdGet },
