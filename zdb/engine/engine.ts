@@ -98,7 +98,8 @@ export class ZdbEngine implements Engine {
       if (!ns.failure()) throw err;
     }
     ns.closeFiles();
-    this.open.delete(name);
+    // opened before the old one is unlisted: a RELOAD that fails (a disk still
+    // full) leaves it listed, readable and refusing writes, for a later retry
     const fresh = ZdbNamespace.open(this.ctx, name, false);
     fresh.update({ locked: ns.settings().locked, frozen: ns.settings().frozen });
     this.open.set(name, fresh);
