@@ -112,7 +112,16 @@ export class ZdbEngine implements Engine {
   }
 
   flush(): void {
-    for (const ns of this.open.values()) ns.flushWrites();
+    // every namespace is flushed even when one fails; the first failure is reported
+    let failure: unknown;
+    for (const ns of this.open.values()) {
+      try {
+        ns.flushWrites();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure) throw failure;
   }
 
   async close(): Promise<void> {

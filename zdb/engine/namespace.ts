@@ -601,8 +601,17 @@ export class ZdbNamespace implements Namespace {
 
   /** Writes batched appends of this namespace (see EngineOptions.batchWrites). */
   flushWrites(): void {
-    this.dataFiles.flush();
-    this.indexFiles.flush();
+    // both sets report a failure (they fail together): take both reports now
+    // so the next flush does not fail again for writes that were not lost
+    let failure: unknown;
+    for (const files of [this.dataFiles, this.indexFiles]) {
+      try {
+        files.flush();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure) throw failure;
   }
 
   closeFiles(): void {
