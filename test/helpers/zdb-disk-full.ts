@@ -34,6 +34,8 @@ const acked = new Map<string, string>();
 const attempted = new Map<string, string[]>();
 let unflushed: [string, string][] = [];
 let failure = '';
+/** the error class of the failure: a SET reports ZdbWriteFailure, a flush the file error */
+let failureKind = '';
 const ns = () => engine.get('default')!;
 for (let i = 0; i < 100000 && failure === ''; i++) {
   // every fourth write overwrites an acknowledged key
@@ -51,6 +53,7 @@ for (let i = 0; i < 100000 && failure === ''; i++) {
     }
   } catch (err) {
     failure = (err as Error).message;
+    failureKind = (err as Error).name;
   }
 }
 const refused = (): string => {
@@ -92,5 +95,5 @@ engine = openEngine(options);
 const afterReopen = check(true);
 await engine.close();
 process.stdout.write(
-  JSON.stringify({ failure, acked: acked.size, whileFull, beforeReload, stillRefused, afterReload, afterFree, back, afterReopen }) + '\n',
+  JSON.stringify({ failure, failureKind, acked: acked.size, whileFull, beforeReload, stillRefused, afterReload, afterFree, back, afterReopen }) + '\n',
 );

@@ -17,6 +17,7 @@ const run = promisify(execFile);
 
 interface Outcome {
   failure: string;
+  failureKind: string;
   acked: number;
   whileFull: string;
   beforeReload: string[];
@@ -51,6 +52,10 @@ for (const mode of ['write-through', 'batched'] as const) {
   test(`disk full (${mode}): acknowledged keys survive whole, the namespace refuses writes until RELOAD, then writes work again`, async (t) => {
     const r = await fillDisk(mode);
     t.regex(r.failure, /ENOSPC/, 'a write must have failed on the full disk (the premise of the test)');
+    if (mode === 'write-through') {
+      t.is(r.failureKind, 'ZdbWriteFailure', 'the failed SET says the namespace is read-only');
+      t.regex(r.failure, /read-only until RELOAD/);
+    }
     t.true(r.acked > 5, `some writes acknowledged before the disk filled (${r.acked})`);
     t.regex(r.whileFull, /^refused: Namespace is read-only after a write error .*RELOAD/);
     t.deepEqual(r.beforeReload, [], 'nothing torn is served while failed');

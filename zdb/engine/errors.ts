@@ -6,3 +6,8 @@
 export class ZdbEngineError extends Error {
   override name = 'ZdbEngineError';
 }
+
+/** A write that failed on disk (ENOSPC, EIO): the namespace is read-only until RELOAD. */
+export class ZdbWriteFailure extends ZdbEngineError {
+  override name = 'ZdbWriteFailure';
+}

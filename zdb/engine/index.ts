@@ -10,7 +10,7 @@ import { ZdbEngine } from './engine.ts';
 import type { Engine, EngineOptions } from './types.ts';
 
 export type { Engine, EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, NsSettings, NsStats, RawDataEntry, ScanPage } from './types.ts';
-export { ZdbEngineError } from './errors.ts';
+export { ZdbEngineError, ZdbWriteFailure } from './errors.ts';
 export { DEFAULT_DATASIZE, DEFAULT_NAMESPACE, MAX_DATASIZE, MIN_DATASIZE } from './engine.ts';
 
 /**

@@ -28,7 +28,7 @@ import {
   writeIndexEntry,
 } from '../format/index.ts';
 import type { IndexEntry, NsDescriptor } from '../format/index.ts';
-import { ZdbEngineError } from './errors.ts';
+import { ZdbEngineError, ZdbWriteFailure } from './errors.ts';
 import { FileSet } from './file-set.ts';
 import { decodeHistoryKey, encodeHistoryKey } from './history-key.ts';
 import { keyBuffer, keyString, seqId, seqKey } from './records.ts';
@@ -385,7 +385,7 @@ export class ZdbNamespace implements Namespace {
       return run();
     } catch (err) {
       if (err instanceof ZdbEngineError || !this.failure()) throw err;
-      throw new ZdbEngineError(`Write failed (${(err as Error).message}): namespace ${this.name} is read-only until RELOAD`);
+      throw new ZdbWriteFailure(`Write failed (${(err as Error).message}): namespace ${this.name} is read-only until RELOAD`);
     }
   }
 

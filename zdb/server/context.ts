@@ -1,7 +1,7 @@
 // What command handlers see of the server, and the argument checks they
 // share (with the reference's error texts).
 import type { Engine, Namespace, NsSettings } from '../engine/index.ts';
-import { ZdbEngineError } from '../engine/index.ts';
+import { ZdbEngineError, ZdbWriteFailure } from '../engine/index.ts';
 import type { Client } from './client.ts';
 import type { HookRunner } from './hooks.ts';
 import type { ZdbLog } from './log.ts';
@@ -102,7 +102,7 @@ export function notLocked(c: Client, s: NsSettings): boolean {
  * else is an I/O problem, counted for NSINFO and answered with `fallback`.
  */
 export function engineFailure(ctx: ServerContext, c: Client, ns: Namespace | undefined, e: unknown, fallback: string): void {
-  if (e instanceof ZdbEngineError) {
+  if (e instanceof ZdbEngineError && !(e instanceof ZdbWriteFailure)) {
     c.out.push(error(e.message));
     return;
   }
@@ -112,7 +112,8 @@ export function engineFailure(ctx: ServerContext, c: Client, ns: Namespace | und
     errs.last = Math.floor(Date.now() / 1000);
   }
   ctx.log.warn(`[-] ${ns ? `namespace ${ns.name}: ` : ''}${(e as Error)?.message ?? String(e)}`);
-  c.out.push(error(fallback));
+  // a failed write says so, and that the namespace waits for RELOAD
+  c.out.push(error(e instanceof ZdbWriteFailure ? e.message : fallback));
 }
 
 /** The C string the reference makes of an argument (`%.*s`). */
