@@ -90,14 +90,8 @@ export class ZdbEngine implements Engine {
   reload(name: string): Namespace {
     const ns = this.open.get(name);
     if (!ns) throw new ZdbEngineError('Namespace not found');
-    try {
-      ns.dataFiles.syncNowSync();
-      ns.indexFiles.syncNowSync();
-    } catch (err) {
-      // a namespace failed by a write error is reopened from what reached the disk
-      if (!ns.failure()) throw err;
-    }
-    ns.closeFiles();
+    // a namespace failed by a write error is reopened from what reached the disk
+    this.syncAndClose(ns);
     // opened before the old one is unlisted: a RELOAD that fails (a disk still
     // full) leaves it listed, readable and refusing writes, for a later retry
     const fresh = ZdbNamespace.open(this.ctx, name, false);
@@ -131,16 +125,24 @@ export class ZdbEngine implements Engine {
     await this.syncer.drain();
     for (const ns of this.open.values()) {
       this.ctx.hook('namespace-closing', ns.name);
-      try {
-        ns.dataFiles.syncNowSync();
-        ns.indexFiles.syncNowSync();
-      } catch (err) {
-        // the writes a failed namespace dropped were reported when they failed
-        if (!ns.failure()) throw err;
-      }
-      ns.closeFiles();
+      this.syncAndClose(ns);
     }
     this.open.clear();
+  }
+
+  /**
+   * Syncs and closes a namespace's files. A sync error of a namespace already
+   * failed by a write error is expected: the writes it dropped were reported
+   * when they failed, so it is closed on what reached the disk.
+   */
+  private syncAndClose(ns: ZdbNamespace): void {
+    try {
+      ns.dataFiles.syncNowSync();
+      ns.indexFiles.syncNowSync();
+    } catch (err) {
+      if (!ns.failure()) throw err;
+    }
+    ns.closeFiles();
   }
 }
 
