@@ -27,7 +27,10 @@ export interface ProbeRequest {
   iface?: string;
   to: { address: string; port: number };
   packets: ProbePacket[];
+  /** The longest wait for replies after sending. */
   waitMs: number;
+  /** Stop as soon as this many replies arrived (a loaded host answers late; waitMs stays the bound). */
+  expect?: number;
 }
 
 export interface ProbeReply {
@@ -61,7 +64,11 @@ export function buildPacket(p: ProbePacket): Buffer {
 async function main(): Promise<void> {
   const req = JSON.parse(process.argv[2]) as ProbeRequest;
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  let replies = 0;
+  let enough: () => void = () => {};
+  const gotEnough = new Promise<void>((resolve) => (enough = resolve));
   socket.on('message', (buf, rinfo) => {
+    if (req.expect !== undefined && ++replies >= req.expect) setImmediate(enough);
     try {
       const p = decodeDhcp(buf);
       const reply: ProbeReply = {
@@ -81,7 +88,9 @@ async function main(): Promise<void> {
   for (const p of req.packets) {
     await new Promise<void>((resolve, reject) => socket.send(buildPacket(p), req.to.port, req.to.address, (e) => (e ? reject(e) : resolve())));
   }
-  await new Promise((r) => setTimeout(r, req.waitMs));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([gotEnough, new Promise((r) => (timer = setTimeout(r, req.waitMs)))]);
+  clearTimeout(timer);
   socket.close();
 }
 

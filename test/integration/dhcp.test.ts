@@ -217,7 +217,8 @@ test('NAK for a REQUEST naming another server or an address never offered; INFOR
   const host = await ns.host('br0', { mac });
   const foreign = await probe(host, {
     to: { address: '255.255.255.255', port: 67 },
-    waitMs: 800,
+    waitMs: 5000,
+    expect: 1,
     packets: [{ mac, xid: 0x3003, options: { 53: '03', 54: '0a320063', 50: '0a320078' } }],
   });
   t.is(foreign.length, 1);
@@ -226,7 +227,8 @@ test('NAK for a REQUEST naming another server or an address never offered; INFOR
   t.is(foreign[0].options['54'], '0a320001');
   const unoffered = await probe(host, {
     to: { address: '255.255.255.255', port: 67 },
-    waitMs: 800,
+    waitMs: 5000,
+    expect: 1,
     packets: [{ mac, xid: 0x3004, options: { 53: '03', 54: '0a320001', 50: '0a32008c' } }],
   });
   t.is(unoffered[0]?.options['53'], '06');
@@ -239,7 +241,8 @@ test('NAK for a REQUEST naming another server or an address never offered; INFOR
   const informer = await ns.host('br0', { mac: informMac, cidr: '10.50.0.70/24' });
   const inform = await probe(informer, {
     to: { address: '255.255.255.255', port: 67 },
-    waitMs: 800,
+    waitMs: 5000,
+    expect: 1,
     packets: [{ mac: informMac, ciaddr: '10.50.0.70', options: { 53: '08', 55: '0103' } }],
   });
   t.is(inform.length, 1);
