@@ -2,10 +2,11 @@
 // (`zeroboot zdb`) and redis-server on loopback, 50 clients, SET and GET of
 // 100-byte and 4 KiB values, without and with pipelining (-P 16). SETs use a
 // 1,000,000-key space (-r) so they are real writes, not unchanged values
-// (which 0-db answers with nil without writing). The reference 0-db binary is
-// not installed here: its figures from the issue (other machine) are printed
-// for orientation only; the ratio that counts is against redis-server.
-//   node bench/zdb.ts [--requests N] [--pipelined-requests N] [--sync]
+// (which 0-db answers with nil without writing). Debian has no 0-db package:
+// give a reference binary with --reference (or ZDB_REFERENCE) to run it side
+// by side; without one, the issue's figures (another machine) are printed for
+// orientation only and the ratio that counts is against redis-server.
+//   node bench/zdb.ts [--reference PATH] [--requests N] [--pipelined-requests N] [--sync]
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,11 +21,12 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '100000' },
     'pipelined-requests': { type: 'string', default: '400000' },
     sync: { type: 'boolean', default: false },
+    reference: { type: 'string', default: process.env.ZDB_REFERENCE },
   },
 });
 const CLI = fileURLToPath(new URL('../cli/zeroboot.ts', import.meta.url));
 // From the issue: the reference 0-db on its machine, 100-byte values.
-const REFERENCE: Record<string, number> = { 'SET 1': 64000, 'GET 1': 72000, 'SET 16': 18000, 'GET 16': 18000 };
+const ISSUE_FIGURES: Record<string, number> = { 'SET 1': 64000, 'GET 1': 72000, 'SET 16': 18000, 'GET 16': 18000 };
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -62,45 +64,68 @@ async function benchmark(port: number, test: 'set' | 'get', size: number, pipeli
   return Number(JSON.parse(`[${line}]`)[1]);
 }
 
+interface Server {
+  name: string;
+  port: number;
+  child: ChildProcess;
+}
+
+async function start(name: string, command: string, args: string[], port: number): Promise<Server> {
+  const child = spawn(command, args, { stdio: 'ignore' });
+  await waitPort(port, child);
+  return { name, port, child };
+}
+
+function zdbFlags(dir: string, port: number): string[] {
+  const flags = ['--listen', '127.0.0.1', '--port', String(port), '--data', path.join(dir, 'data'), '--index', path.join(dir, 'index')];
+  if (values.sync) flags.push('--sync');
+  return flags;
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-bench-zdb-'));
-  const zdbPort = await freePort();
-  const redisPort = await freePort();
-  const zdbArgs = ['--disable-warning=ExperimentalWarning', CLI, 'zdb', '--listen', '127.0.0.1', '--port', String(zdbPort), '--data', path.join(dir, 'data'), '--index', path.join(dir, 'index')];
-  if (values.sync) zdbArgs.push('--sync');
-  const zdb = spawn(process.execPath, zdbArgs, { stdio: 'ignore' });
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const servers: Server[] = [];
   try {
-    await waitPort(zdbPort, zdb);
-    await waitPort(redisPort, redis);
+    let port = await freePort();
+    servers.push(await start('zeroboot zdb', process.execPath, ['--disable-warning=ExperimentalWarning', CLI, 'zdb', ...zdbFlags(path.join(dir, 'ours'), port)], port));
+    port = await freePort();
+    servers.push(await start('redis-server', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port));
+    if (values.reference) {
+      port = await freePort();
+      servers.push(await start('0-db (reference)', values.reference, zdbFlags(path.join(dir, 'reference'), port), port));
+    }
+    const [ours, ...others] = servers;
+    console.log(`redis-benchmark, 50 clients, loopback${values.sync ? ', both 0-db servers with --sync' : ''}; requests/s`);
+    const header = ['test', ours.name, ...others.flatMap((o) => [o.name, `ours / ${o.name}`])];
+    if (!values.reference) header.push('0-db in the issue (ours / it)');
     const rows: string[][] = [];
-    console.log(`redis-benchmark, 50 clients, loopback${values.sync ? ', zdb with --sync' : ''}; requests/s`);
+    let turn = 0;
     for (const pipeline of [1, 16]) {
       const n = Number(pipeline === 1 ? values.requests : values['pipelined-requests']);
       for (const size of [100, 4096]) {
         for (const test of ['set', 'get'] as const) {
-          // alternate who goes first so neither always gets the cooler machine
-          const ours = await benchmark(zdbPort, test, size, pipeline, n);
-          const theirs = await benchmark(redisPort, test, size, pipeline, n);
-          const ref = size === 100 ? REFERENCE[`${test.toUpperCase()} ${pipeline}`] : undefined;
-          const row = [
-            `${test.toUpperCase()} ${size === 100 ? '100 B' : '4 KiB'} -P ${pipeline}`,
-            ours.toFixed(0),
-            theirs.toFixed(0),
-            (ours / theirs).toFixed(2),
-            ref ? `${ref} (${(ours / ref).toFixed(2)}x)` : '-',
-          ];
+          // rotate who goes first so nobody always gets the cooler machine
+          const order = servers.map((_, i) => servers[(i + turn) % servers.length]);
+          turn++;
+          const result = new Map<Server, number>();
+          for (const s of order) result.set(s, await benchmark(s.port, test, size, pipeline, n));
+          const mine = result.get(ours)!;
+          const row = [`${test.toUpperCase()} ${size === 100 ? '100 B' : '4 KiB'} -P ${pipeline}`, mine.toFixed(0)];
+          for (const o of others) row.push(result.get(o)!.toFixed(0), `${(mine / result.get(o)!).toFixed(2)}x`);
+          if (!values.reference) {
+            const fig = size === 100 ? ISSUE_FIGURES[`${test.toUpperCase()} ${pipeline}`] : undefined;
+            row.push(fig ? `${fig} (${(mine / fig).toFixed(2)}x)` : '-');
+          }
           rows.push(row);
           console.log(row.join('\t'));
         }
       }
     }
-    console.log('\n| test | zeroboot zdb | redis-server | zdb / redis | 0-db in the issue (ours / it) |');
-    console.log('|---|---|---|---|---|');
+    console.log(`\n| ${header.join(' | ')} |`);
+    console.log(`|${header.map(() => '---').join('|')}|`);
     for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   } finally {
-    zdb.kill('SIGKILL');
-    redis.kill('SIGKILL');
+    for (const s of servers) s.child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 }
