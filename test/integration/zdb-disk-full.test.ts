@@ -134,6 +134,14 @@ test('disk full under the real server: acknowledged SETs are served, writes are 
   t.regex(await r.call('SET', 'after', 'x').then(String, (e: Error) => e.message), /read-only after a write error .*ENOSPC.*RELOAD/);
   const servedWhileFailed = await Promise.all([...acked].map(async ([k, v]) => (await r.call('GET', k)) === v));
   t.true(servedWhileFailed.every(Boolean), 'every acknowledged key is served whole while failed');
+  // the failed write is counted where the reference reports it
+  const nsinfo = String(await r.call('NSINFO', 'default'));
+  t.regex(nsinfo, /stats_data_io_errors: 1\n/);
+  t.regex(nsinfo, /stats_data_io_error_last: [1-9]\d+\n/);
+  t.regex(nsinfo, /stats_index_io_errors: 0\n/);
+  const info = String(await r.call('INFO'));
+  t.regex(info, /data_disk_write_failed: 1\n/);
+  t.regex(info, /index_disk_write_failed: 0\n/);
 
   await rm(path.join(mounted, 'filler'));
   const a = client();

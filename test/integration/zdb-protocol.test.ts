@@ -72,6 +72,24 @@ test('PING, TIME, INFO, unknown and prefix commands', async (t) => {
   const info = (await r.call('INFO')) as string;
   t.regex(info, /^# server\nserver_name: 0-db \(zdb\)\n/);
   t.regex(info, /commands_executed: \d+/);
+  // the reference's fields, in its order (zos and monitoring scrape them)
+  const keys = info.split('\n').filter((l) => l.includes(': ')).map((l) => l.split(': ')[0]);
+  const mbPair = (k: string) => [`${k}_bytes`, `${k}_mb`];
+  t.deepEqual(keys, [
+    'server_name', 'server_revision', 'engine_revision', 'instance_id', 'boot_time', 'uptime',
+    'clients_lifetime', 'sequential_key_size',
+    'commands_executed', 'commands_failed', 'commands_unauthorized',
+    'index_disk_read_failed', 'index_disk_write_failed', 'data_disk_read_failed', 'data_disk_write_failed',
+    ...mbPair('index_disk_read'), ...mbPair('index_disk_write'), ...mbPair('data_disk_read'), ...mbPair('data_disk_write'),
+    ...mbPair('network_rx'), ...mbPair('network_tx'),
+  ]);
+  const field = (text: string, k: string) => Number(new RegExp(`${k}: (\\d+)`).exec(text)![1]);
+  await r.call('SET', 'info-probe', 'x'.repeat(1000));
+  await r.call('GET', 'info-probe');
+  const after = (await r.call('INFO')) as string;
+  t.true(field(after, 'data_disk_write_bytes') >= field(info, 'data_disk_write_bytes') + 1000);
+  t.true(field(after, 'index_disk_write_bytes') > field(info, 'index_disk_write_bytes'));
+  t.true(field(after, 'data_disk_read_bytes') >= field(info, 'data_disk_read_bytes') + 1000);
   t.is(await err(r.call('FOO')), 'Command not supported');
   // the reference matches names as prefixes of its table (strncasecmp)
   t.is(await r.call('PI'), 'PONG');

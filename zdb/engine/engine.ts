@@ -6,6 +6,7 @@ import { DESCRIPTOR_FILE, ZdbNamespace } from './namespace.ts';
 import type { NamespaceContext } from './namespace.ts';
 import { SyncScheduler } from './sync.ts';
 import type { Engine, EngineOptions, Namespace } from './types.ts';
+import { newIoCounters, type IoCounters } from './io-stats.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_DATASIZE = 256 * 1024 * 1024;
@@ -19,6 +20,7 @@ export class ZdbEngine implements Engine {
   private open = new Map<string, ZdbNamespace>();
   private syncer: SyncScheduler;
   private closed = false;
+  private io = { index: newIoCounters(), data: newIoCounters() };
 
   constructor(opts: EngineOptions) {
     if (!(opts.datasize >= MIN_DATASIZE && opts.datasize <= MAX_DATASIZE)) {
@@ -29,6 +31,7 @@ export class ZdbEngine implements Engine {
     this.syncer = new SyncScheduler(() => [...this.open.values()].flatMap((ns) => [ns.dataFiles, ns.indexFiles]), opts.synctime);
     this.ctx = {
       opts,
+      io: this.io,
       now,
       hook: (event, ...args) => opts.hooks?.(event, ...args),
       written: () => this.syncer.written(),
@@ -45,6 +48,10 @@ export class ZdbEngine implements Engine {
       throw err;
     }
     this.ctx.hook('namespaces-init', opts.indexDir, opts.dataDir);
+  }
+
+  ioTotals(): { index: IoCounters; data: IoCounters } {
+    return { index: { ...this.io.index }, data: { ...this.io.data } };
   }
 
   namespaces(): string[] {

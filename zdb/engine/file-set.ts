@@ -4,6 +4,7 @@
 // DEL must rewrite an index flag in place).
 import fs from 'node:fs';
 import path from 'node:path';
+import { IoMeter, type IoCounters } from './io-stats.ts';
 
 export class FileSet {
   readonly dir: string;
@@ -35,10 +36,14 @@ export class FileSet {
   /** in-place writes made while appends were batched: they land after those appends */
   private deferred: { id: number; buf: Buffer; position: number }[] = [];
 
-  constructor(dir: string, prefix: string, batching = false) {
+  /** bytes and failures of this set's reads and writes */
+  readonly io: IoMeter;
+
+  constructor(dir: string, prefix: string, batching = false, totals?: IoCounters) {
     this.dir = dir;
     this.prefix = prefix;
     this.batching = batching;
+    this.io = new IoMeter(totals);
   }
 
   /**
@@ -205,7 +210,9 @@ export class FileSet {
     this.fds.set(id, fd);
     try {
       if (fs.writeSync(fd, header, 0, header.length, 0) !== header.length) throw new Error(`short write of ${this.path(id)} header`);
+      this.io.wrote(header.length);
     } catch (err) {
+      this.io.failed('write');
       this.fail(err as Error);
       throw err;
     }
@@ -233,7 +240,14 @@ export class FileSet {
   private writeNow(id: number, buf: Buffer, length: number, position: number): void {
     const fd = this.fd(id);
     let done = 0;
-    while (done < length) done += fs.writeSync(fd, buf, done, length - done, position + done);
+    try {
+      while (done < length) done += fs.writeSync(fd, buf, done, length - done, position + done);
+    } catch (err) {
+      this.io.wrote(done);
+      this.io.failed('write');
+      throw err;
+    }
+    this.io.wrote(length);
     this.dirty.add(fd);
   }
 
@@ -248,17 +262,31 @@ export class FileSet {
     if (this.overlapsPending(id, position, length) || this.deferred.length > 0) this.writePending();
     const fd = this.fd(id);
     let done = 0;
-    while (done < length) {
-      const n = fs.readSync(fd, buf, done, length - done, position + done);
-      if (n === 0) break;
-      done += n;
+    try {
+      while (done < length) {
+        const n = fs.readSync(fd, buf, done, length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (err) {
+      this.io.failed('read');
+      throw err;
+    } finally {
+      this.io.read(done);
     }
     return done;
   }
 
   readAll(id: number): Buffer {
     this.writePending();
-    return fs.readFileSync(this.path(id));
+    try {
+      const all = fs.readFileSync(this.path(id));
+      this.io.read(all.length);
+      return all;
+    } catch (err) {
+      this.io.failed('read');
+      throw err;
+    }
   }
 
   truncate(id: number, length: number): void {

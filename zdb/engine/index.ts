@@ -11,6 +11,7 @@ import type { Engine, EngineOptions } from './types.ts';
 
 export type { Engine, EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, NsSettings, NsStats, RawDataEntry, ScanPage } from './types.ts';
 export { ZdbEngineError, ZdbWriteFailure } from './errors.ts';
+export type { IoCounters } from './io-stats.ts';
 export { DEFAULT_DATASIZE, DEFAULT_NAMESPACE, MAX_DATASIZE, MIN_DATASIZE } from './engine.ts';
 
 /**

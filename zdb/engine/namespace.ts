@@ -29,6 +29,7 @@ import {
 } from '../format/index.ts';
 import type { IndexEntry, NsDescriptor } from '../format/index.ts';
 import { ZdbEngineError, ZdbWriteFailure } from './errors.ts';
+import type { IoCounters } from './io-stats.ts';
 import { FileSet } from './file-set.ts';
 import { decodeHistoryKey, encodeHistoryKey } from './history-key.ts';
 import { keyBuffer, keyString, seqId, seqKey } from './records.ts';
@@ -43,6 +44,8 @@ const REFERENCE_MEMORY_ENTRY = 64;
 
 export interface NamespaceContext {
   opts: EngineOptions;
+  /** process-wide disk I/O totals (INFO) */
+  io: { index: IoCounters; data: IoCounters };
   now(): number;
   hook(event: string, ...args: string[]): void;
   /** tells the engine files were written (synctime timer) */
@@ -82,7 +85,6 @@ export class ZdbNamespace implements Namespace {
 
   private dataScratch = Buffer.allocUnsafe(64 * 1024);
   private indexScratch = Buffer.allocUnsafe(INDEX_ENTRY_SIZE + 256);
-  private counters = { diskReadBytes: 0, diskWriteBytes: 0, readOps: 0, writeOps: 0 };
   private closed = false;
 
   private constructor(ctx: NamespaceContext, name: string, desc: NsDescriptor) {
@@ -90,8 +92,8 @@ export class ZdbNamespace implements Namespace {
     this.name = name;
     this.desc = desc;
     const batching = ctx.opts.batchWrites === true;
-    this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching);
-    this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i', batching);
+    this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching, ctx.io.data);
+    this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i', batching, ctx.io.index);
     FileSet.pair(this.dataFiles, this.indexFiles);
     this.lastJump = ctx.now();
   }
@@ -225,10 +227,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   readPayload(dataId: number, offset: number, keyLength: number, length: number): Buffer {
-    const payload = this.dataFiles.read(dataId, offset + DATA_ENTRY_SIZE + keyLength, length);
-    this.counters.readOps++;
-    this.counters.diskReadBytes += payload.length;
-    return payload;
+    return this.dataFiles.read(dataId, offset + DATA_ENTRY_SIZE + keyLength, length);
   }
 
   toMeta(key: Buffer, rec: KeyRecord): EntryMeta {
@@ -332,7 +331,8 @@ export class ZdbNamespace implements Namespace {
       indexOffset: this.indexEnd,
       dataPath: this.dataFiles.dir,
       indexPath: this.indexFiles.dir,
-      ...this.counters,
+      dataIo: { ...this.dataFiles.io.own },
+      indexIo: { ...this.indexFiles.io.own },
     };
   }
 
@@ -357,8 +357,6 @@ export class ZdbNamespace implements Namespace {
     if (!head || offset + DATA_ENTRY_SIZE + head.keyLength + head.length > end) throw new ZdbEngineError('Invalid data offset');
     const body = this.dataFiles.read(fileId, offset + DATA_ENTRY_SIZE, head.keyLength + head.length);
     if (body.length !== head.keyLength + head.length) throw new ZdbEngineError('Invalid data offset');
-    this.counters.readOps++;
-    this.counters.diskReadBytes += body.length;
     return {
       key: body.subarray(0, head.keyLength),
       previous: head.previous,
@@ -491,22 +489,18 @@ export class ZdbNamespace implements Namespace {
     this.dataFiles.append(this.fileId, buf, size, offset);
     this.dataEnd += size;
     this.dataPrevious = offset;
-    this.counters.writeOps++;
-    this.counters.diskWriteBytes += size;
     return offset;
   }
 
   private writeIndexAt(fileId: number, offset: number, e: IndexEntry): void {
     const n = writeIndexEntry(this.indexScratch, 0, e);
     this.indexFiles.write(fileId, this.indexScratch, n, offset);
-    this.counters.diskWriteBytes += n;
   }
 
   private appendIndex(e: Omit<IndexEntry, 'previous'>): number {
     const offset = this.indexEnd;
     const n = writeIndexEntry(this.indexScratch, 0, { ...e, previous: this.indexPrevious });
     this.indexFiles.append(this.fileId, this.indexScratch, n, offset);
-    this.counters.diskWriteBytes += n;
     this.indexEnd += INDEX_ENTRY_SIZE + e.key.length;
     this.indexPrevious = offset;
     this.indexPreviousFile = this.fileId;

@@ -1,4 +1,5 @@
 // The engine contract the protocol server codes against (see zdb/engine/index.ts).
+import type { IoCounters } from './io-stats.ts';
 
 export type NsMode = 'user' | 'seq';
 
@@ -68,11 +69,9 @@ export interface NsStats {
   indexOffset: number;
   dataPath: string;
   indexPath: string;
-  /** stats_* counters of this namespace since open */
-  diskReadBytes: number;
-  diskWriteBytes: number;
-  readOps: number;
-  writeOps: number;
+  /** disk I/O of this namespace's data and index files since it was opened (NSINFO stats_*) */
+  dataIo: IoCounters;
+  indexIo: IoCounters;
 }
 
 export interface ScanPage {
@@ -128,5 +127,7 @@ export interface Engine {
   sync(): Promise<void>;
   /** Writes batched appends now (no fsync); a no-op without batchWrites. */
   flush(): void;
+  /** disk I/O of every namespace since start, deleted ones included (INFO) */
+  ioTotals(): { index: IoCounters; data: IoCounters };
   close(): Promise<void>;
 }

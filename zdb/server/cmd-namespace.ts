@@ -124,7 +124,6 @@ export function nsInfoText(ctx: ServerContext, c: Client, ns: Namespace): string
   const s = ns.settings();
   const st = ns.stats();
   const maxsize = nsMaxsize(ctx, ns, s);
-  const errs = ctx.ioErrors(ns.name);
   const yn = (b: boolean) => (b ? 'yes' : 'no');
   const lines = [
     '# namespace',
@@ -144,11 +143,11 @@ export function nsInfoText(ctx: ServerContext, c: Client, ns: Namespace): string
     `mode: ${s.mode === 'seq' ? 'sequential' : 'userkey'}`,
     `data_current_id: ${st.dataFileId}`,
     `data_current_offset: ${st.dataOffset}`,
-    `stats_index_io_errors: 0`,
-    `stats_index_io_error_last: 0`,
+    `stats_index_io_errors: ${st.indexIo.readFailed + st.indexIo.writeFailed}`,
+    `stats_index_io_error_last: ${st.indexIo.lastFailure}`,
     `stats_index_faults: 0`,
-    `stats_data_io_errors: ${errs.count}`,
-    `stats_data_io_error_last: ${errs.last}`,
+    `stats_data_io_errors: ${st.dataIo.readFailed + st.dataIo.writeFailed}`,
+    `stats_data_io_error_last: ${st.dataIo.lastFailure}`,
     `stats_data_faults: 0`,
   ];
   if (maxsize > 0) lines.push(`space_available: ${Math.max(0, maxsize - st.dataSize)}`);

@@ -66,14 +66,7 @@ export function cmdHooks(ctx: ServerContext, c: Client): void {
 
 export function cmdInfo(ctx: ServerContext, c: Client): void {
   const st = ctx.stats;
-  let read = 0;
-  let written = 0;
-  for (const name of ctx.engine.namespaces()) {
-    const s = ctx.engine.get(name)?.stats();
-    if (!s) continue;
-    read += s.diskReadBytes;
-    written += s.diskWriteBytes;
-  }
+  const io = ctx.engine.ioTotals();
   const now = Math.floor(Date.now() / 1000);
   const m = (n: number) => (n / (1024 * 1024)).toFixed(2);
   const text = [
@@ -95,10 +88,18 @@ export function cmdInfo(ctx: ServerContext, c: Client): void {
     `commands_executed: ${st.commandsValid}`,
     `commands_failed: ${st.commandsFailed}`,
     `commands_unauthorized: ${st.adminFailed}`,
-    `data_disk_read_bytes: ${read}`,
-    `data_disk_read_mb: ${m(read)}`,
-    `data_disk_write_bytes: ${written}`,
-    `data_disk_write_mb: ${m(written)}`,
+    `index_disk_read_failed: ${io.index.readFailed}`,
+    `index_disk_write_failed: ${io.index.writeFailed}`,
+    `data_disk_read_failed: ${io.data.readFailed}`,
+    `data_disk_write_failed: ${io.data.writeFailed}`,
+    `index_disk_read_bytes: ${io.index.readBytes}`,
+    `index_disk_read_mb: ${m(io.index.readBytes)}`,
+    `index_disk_write_bytes: ${io.index.writeBytes}`,
+    `index_disk_write_mb: ${m(io.index.writeBytes)}`,
+    `data_disk_read_bytes: ${io.data.readBytes}`,
+    `data_disk_read_mb: ${m(io.data.readBytes)}`,
+    `data_disk_write_bytes: ${io.data.writeBytes}`,
+    `data_disk_write_mb: ${m(io.data.writeBytes)}`,
     `network_rx_bytes: ${st.networkRx}`,
     `network_rx_mb: ${m(st.networkRx)}`,
     `network_tx_bytes: ${st.networkTx}`,

@@ -23,12 +23,6 @@ export interface ServerStats {
   networkTx: number;
 }
 
-export interface NsErrors {
-  count: number;
-  /** unix seconds of the last one */
-  last: number;
-}
-
 export interface ServerContext {
   readonly engine: Engine;
   readonly opts: ZdbOptions;
@@ -44,8 +38,6 @@ export interface ServerContext {
   executed(c: Client, command: string): void;
   /** NSDEL: clients on `name` are told and disconnected at their next command */
   detachNamespace(name: string): void;
-  /** I/O failures seen per namespace (NSINFO stats_data_io_*) */
-  ioErrors(name: string): NsErrors;
 }
 
 /** The password in force: --protect puts the admin password on `default` (in memory only, as the reference does). */
@@ -99,17 +91,13 @@ export function notLocked(c: Client, s: NsSettings): boolean {
 
 /**
  * Replies to an engine failure: refusals carry the reference's text; anything
- * else is an I/O problem, counted for NSINFO and answered with `fallback`.
+ * else is an I/O problem (the engine's file sets count it for NSINFO and
+ * INFO), logged and answered with `fallback`.
  */
 export function engineFailure(ctx: ServerContext, c: Client, ns: Namespace | undefined, e: unknown, fallback: string): void {
   if (e instanceof ZdbEngineError && !(e instanceof ZdbWriteFailure)) {
     c.out.push(error(e.message));
     return;
-  }
-  if (ns) {
-    const errs = ctx.ioErrors(ns.name);
-    errs.count++;
-    errs.last = Math.floor(Date.now() / 1000);
   }
   ctx.log.warn(`[-] ${ns ? `namespace ${ns.name}: ` : ''}${(e as Error)?.message ?? String(e)}`);
   // a failed write says so, and that the namespace waits for RELOAD

@@ -9,7 +9,7 @@ import type { Engine } from '../engine/index.ts';
 import { RespProtocolError } from '../resp/parser.ts';
 import { error, simple } from '../resp/encoder.ts';
 import { Client } from './client.ts';
-import type { NsErrors, ServerContext, ServerStats } from './context.ts';
+import type { ServerContext, ServerStats } from './context.ts';
 import { DEFAULT_NAMESPACE } from './context.ts';
 import { dispatch } from './commands.ts';
 import type { HookRunner } from './hooks.ts';
@@ -47,7 +47,6 @@ export class ZdbServer implements ServerContext {
   };
   private readonly connected = new Set<Client>();
   private readonly watchers = new Set<Client>();
-  private readonly errors = new Map<string, NsErrors>();
   private readonly listeners: net.Server[] = [];
   private nextId = 0;
   private syncQueue = new Set<Client>();
@@ -287,15 +286,6 @@ export class ZdbServer implements ServerContext {
 
   detachNamespace(name: string): void {
     for (const c of this.connected) if (c.ns?.name === name) c.ns = undefined;
-  }
-
-  ioErrors(name: string): NsErrors {
-    let e = this.errors.get(name);
-    if (!e) {
-      e = { count: 0, last: 0 };
-      this.errors.set(name, e);
-    }
-    return e;
   }
 
   watch(c: Client, command: string, timeoutMs: number): void {
