@@ -83,7 +83,7 @@ const check = (strict: boolean): string[] => {
   }
   return problems;
 };
-const beforeReload = check(false);
+const beforeReload = check(true);
 await rm(join(dir, 'filler'));
 const stillRefused = refused();
 engine.reload('default');

@@ -58,7 +58,7 @@ for (const mode of ['write-through', 'batched'] as const) {
     }
     t.true(r.acked > 5, `some writes acknowledged before the disk filled (${r.acked})`);
     t.regex(r.whileFull, /^refused: Namespace is read-only after a write error .*RELOAD/);
-    t.deepEqual(r.beforeReload, [], 'nothing torn is served while failed');
+    t.deepEqual(r.beforeReload, [], 'while failed: every acknowledged key is served whole, nothing torn');
     t.regex(r.stillRefused, /^refused: .*read-only/, 'freeing space alone does not silently resume writing');
     t.deepEqual(r.afterReload, [], 'after RELOAD every acknowledged key is served whole');
     t.is(r.afterFree, 'stored');

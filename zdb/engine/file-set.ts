@@ -38,6 +38,8 @@ export class FileSet {
 
   /** bytes and failures of this set's reads and writes */
   readonly io: IoMeter;
+  /** called when a write left nothing pending in this set and the one written before it */
+  onSettled: (() => void) | undefined;
 
   constructor(dir: string, prefix: string, batching = false, totals?: IoCounters) {
     this.dir = dir;
@@ -145,6 +147,12 @@ export class FileSet {
         throw err;
       }
     }
+    if (this.onSettled && this.settled() && (this.first?.settled() ?? true)) this.onSettled();
+  }
+
+  /** Nothing waits to be written (appends or in-place changes). */
+  settled(): boolean {
+    return this.pendingLength === 0 && this.deferred.length === 0;
   }
 
   /** A failed append: cut the file back to where the append began (best effort; RELOAD recovery cuts torn tails too). */

@@ -86,6 +86,14 @@ export class ZdbNamespace implements Namespace {
   private dataScratch = Buffer.allocUnsafe(64 * 1024);
   private indexScratch = Buffer.allocUnsafe(INDEX_ENTRY_SIZE + 256);
   private closed = false;
+  /**
+   * With batched writes: each key's record as it was before its first change
+   * still waiting in the file sets' buffers (undefined: the key was absent),
+   * and the totals then. A write error drops those buffers; the key map goes
+   * back to this, so an acknowledged value is never hidden by a lost change.
+   */
+  private undo = new Map<string, KeyRecord | undefined>();
+  private undoTotals: { liveBytes: number; nextEntry: number } | undefined;
 
   private constructor(ctx: NamespaceContext, name: string, desc: NsDescriptor) {
     this.ctx = ctx;
@@ -95,7 +103,38 @@ export class ZdbNamespace implements Namespace {
     this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching, ctx.io.data);
     this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i', batching, ctx.io.index);
     FileSet.pair(this.dataFiles, this.indexFiles);
+    // the index set is written after the data set: once it has nothing pending, every change is in the files
+    if (batching) this.indexFiles.onSettled = () => this.forgetUndo();
     this.lastJump = ctx.now();
+  }
+
+  /** Notes a key's record before a change that is buffered, not yet written. */
+  private remember(ks: string): void {
+    if (this.indexFiles.onSettled === undefined) return;
+    if (!this.undo.has(ks)) {
+      const rec = this.keys.get(ks);
+      // records are updated in place (sequential updates): keep a copy
+      this.undo.set(ks, rec ? { ...rec } : undefined);
+    }
+    this.undoTotals ??= { liveBytes: this.liveBytes, nextEntry: this.nextEntry };
+  }
+
+  private forgetUndo(): void {
+    if (this.undo.size > 0) this.undo.clear();
+    this.undoTotals = undefined;
+  }
+
+  /** After a write error: the key map as the files hold it. */
+  private rollBack(): void {
+    for (const [ks, rec] of this.undo) {
+      if (rec) this.keys.set(ks, rec);
+      else this.keys.delete(ks);
+    }
+    if (this.undoTotals) {
+      this.liveBytes = this.undoTotals.liveBytes;
+      this.nextEntry = this.undoTotals.nextEntry;
+    }
+    this.forgetUndo();
   }
 
   /** Opens (creating when `create`) a namespace; throws ZdbEngineError on files it must refuse. */
@@ -184,10 +223,11 @@ export class ZdbNamespace implements Namespace {
   // ---- reads ----------------------------------------------------------
 
   get(key: Buffer): { payload: Buffer; meta: EntryMeta } | undefined {
+    const failed = this.failure();
     const rec = this.keys.get(keyString(key));
     if (!rec) return undefined;
     const payload = this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length);
-    if (this.failure() && !intact(payload, rec)) return undefined;
+    if (failed && !intact(payload, rec)) return undefined;
     return { payload, meta: this.toMeta(key, rec) };
   }
 
@@ -205,18 +245,22 @@ export class ZdbNamespace implements Namespace {
    * intact: the key map may still count entries whose write was lost.
    */
   private liveRecord(key: Buffer): KeyRecord | undefined {
+    const failed = this.failure();
     const rec = this.keys.get(keyString(key));
-    if (!rec || !this.failure()) return rec;
+    if (!rec || !failed) return rec;
     return intact(this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length), rec) ? rec : undefined;
   }
 
   /** The write error that made this namespace read-only (until RELOAD reopens it from disk). */
   failure(): Error | undefined {
-    return this.dataFiles.failure ?? this.indexFiles.failure;
+    const failure = this.dataFiles.failure ?? this.indexFiles.failure;
+    if (failure && this.undoTotals) this.rollBack();
+    return failure;
   }
 
   /** CRC of the payload as stored in the data file vs the data entry header's crc. */
   check(key: Buffer): boolean | undefined {
+    this.failure();
     const rec = this.keys.get(keyString(key));
     if (!rec) return undefined;
     const head = this.dataFiles.read(rec.dataId, rec.offset, DATA_ENTRY_SIZE);
@@ -275,6 +319,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   keyCursor(key: Buffer): Buffer | undefined {
+    this.failure();
     const rec = this.keys.get(keyString(key));
     if (!rec) return undefined;
     return encodeCursor({ keyLength: rec.keyLength, fileId: rec.idxId, length: rec.length, indexOffset: rec.idxOffset, crc: rec.crc });
@@ -288,6 +333,7 @@ export class ZdbNamespace implements Namespace {
   history(key: Buffer, cursor?: Buffer): HistoryItem | undefined {
     let at: { indexId: number; offset: number };
     if (cursor === undefined) {
+      this.failure();
       const rec = this.keys.get(keyString(key));
       if (!rec) return undefined;
       at = { indexId: rec.idxId, offset: rec.idxOffset };
@@ -318,6 +364,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   stats(): NsStats {
+    this.failure();
     let indexSize = 0;
     if (this.mode === 'user') for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
     return {
@@ -409,6 +456,7 @@ export class ZdbNamespace implements Namespace {
     if (existing && existing.crc === crc) return { key, changed: false };
     const timestamp = opts?.timestamp ?? now;
     const storedKey = seq && !existing ? seqKey(this.nextEntry) : key;
+    this.remember(keyString(storedKey));
     const offset = this.appendData(storedKey, payload, 0, crc, timestamp);
     this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp);
     this.ctx.written();
@@ -422,8 +470,10 @@ export class ZdbNamespace implements Namespace {
   private delNow(key: Buffer): boolean {
     this.assertWritable();
     if (this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
-    const rec = this.keys.get(keyString(key));
+    const ks = keyString(key);
+    const rec = this.keys.get(ks);
     if (!rec) return false;
+    this.remember(ks);
     this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
     this.commitDelete(key, rec);
     this.ctx.written();
@@ -436,6 +486,7 @@ export class ZdbNamespace implements Namespace {
       this.assertWritable();
       for (const [ks, rec] of [...this.keys]) {
         const key = keyBuffer(ks);
+        this.remember(ks);
         this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
         this.commitDelete(key, rec);
       }
