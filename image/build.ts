@@ -1,6 +1,7 @@
 // Builds an image directory from an image description: vmlinuz (the
 // kernel package's file, byte for byte), initramfs.img (cpio newc,
-// compressed), boot.ipxe and manifest.json with the sha256 of each. The
+// compressed), boot.ipxe and manifest.json with the sha256 of each; with
+// secureBoot also shimx64.efi and grubx64.efi (secure-boot.ts). The
 // output depends only on the description, the resolved package files and
 // the compressor's library version, so two builds give the same bytes.
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import type { AptRecord, DebianCacheOptions } from './debian.ts';
 import { initScript, LOAD_ORDER_FILE, UDHCPC_SCRIPT_PATH, udhcpcScript } from './init.ts';
 import { KernelModuleTree, loadOrderFile, modulesDep, readModuleFile, resolveModules } from './modules.ts';
 import type { ModuleResolution } from './modules.ts';
+import { requireSigned, secureBootLoaders, unsignedKernelHint } from './secure-boot.ts';
 import { ImageSpecError } from './spec.ts';
 import type { Compression, ImageSpec } from './spec.ts';
 
@@ -41,6 +43,8 @@ export interface ImageManifest {
   name: string;
   kernel: PackageInfo & { release: string };
   packages: PackageInfo[];
+  /** With secureBoot: the shim-signed and grub-efi-amd64-signed packages the loaders come from (absent otherwise). */
+  secureBoot?: PackageInfo[];
   /** Modules in load order (dependencies included). */
   modules: string[];
   /** Asked-for modules that are built into the kernel. */
@@ -141,9 +145,21 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
   const mtime = options.mtime ?? 0;
   const cache = new DebianCache(options);
 
-  const resolved = await cache.resolve(spec.kernel, spec.packages);
-  const [kernelTree, ...packageTrees] = await Promise.all([resolved.kernel, ...resolved.packages].map((r) => cache.unpack(r)));
+  // The Secure Boot packages ride along in the same (cached) resolution, after the initramfs packages.
+  const sb = spec.secureBoot;
+  const resolved = await cache.resolve(spec.kernel, sb ? [...spec.packages, sb.shim, sb.grub] : spec.packages);
+  const packages = resolved.packages.slice(0, spec.packages.length);
+  const sbPackages = resolved.packages.slice(spec.packages.length);
+  const [kernelTree, ...trees] = await Promise.all([resolved.kernel, ...resolved.packages].map((r) => cache.unpack(r)));
+  const packageTrees = trees.slice(0, packages.length);
   const { release, vmlinuz } = await kernelLayout(kernelTree, resolved.kernel.package);
+  const kernel = await readFile(vmlinuz);
+  let loaders: [string, Buffer][] = [];
+  if (sb) {
+    requireSigned(kernel, `${resolved.kernel.package}: /boot/vmlinuz-${release}`, unsignedKernelHint(release));
+    const [shimTree, grubTree] = trees.slice(packages.length);
+    loaders = await secureBootLoaders({ tree: shimTree, package: sbPackages[0].package }, { tree: grubTree, package: sbPackages[1].package });
+  }
 
   progress(`resolving ${spec.modules.length} kernel modules for ${release}`);
   const tree = await KernelModuleTree.open(kernelTree, release);
@@ -162,7 +178,7 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
     entries.push(entry);
   };
   for (let i = 0; i < packageTrees.length; i++) {
-    for (const e of await packageEntries(packageTrees[i])) add(e, resolved.packages[i].package);
+    for (const e of await packageEntries(packageTrees[i])) add(e, packages[i].package);
   }
   const busybox = entries.find((e) => e.path === 'bin/busybox');
   if (!busybox || busybox.type !== 'file') throw new ImageSpecError('packages', 'no package provides /bin/busybox, which /init runs: add busybox-static');
@@ -181,19 +197,20 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
   progress(`writing the initramfs (${entries.length} entries, ${spec.compression})`);
   const cpio = writeCpio(entries, { mtime });
   const initramfs = await compress(cpio, spec.compression);
-  const kernel = await readFile(vmlinuz);
   const script = Buffer.from(imageBootScript(spec.name, release, spec.cmdline));
 
   await mkdir(options.outDir, { recursive: true });
   const artifacts: Record<string, ArtifactInfo> = {};
-  for (const [name, data] of [[KERNEL_FILE, kernel], [INITRD_FILE, initramfs], [BOOT_SCRIPT_FILE, script]] as const) {
+  const files: [string, Buffer][] = [[KERNEL_FILE, kernel], [INITRD_FILE, initramfs], [BOOT_SCRIPT_FILE, script], ...loaders];
+  for (const [name, data] of files) {
     await writeAtomic(options.outDir, name, data);
     artifacts[name] = { size: data.length, sha256: sha256(data) };
   }
   const manifest: ImageManifest = {
     name: spec.name,
     kernel: { ...pkgInfo(resolved.kernel), release },
-    packages: resolved.packages.map(pkgInfo),
+    packages: packages.map(pkgInfo),
+    ...(sb ? { secureBoot: sbPackages.map(pkgInfo) } : {}),
     modules: resolution.modules.map((m) => m.name),
     builtinModules: resolution.builtin,
     cmdline: buildCmdline(spec.cmdline),

@@ -1,6 +1,7 @@
 // The image description (image.yaml): which Debian kernel, which kernel
 // modules, which Debian packages go into the initramfs, the kernel command
-// line of boot.ipxe and the initramfs compression. Parsing checks every field
+// line of boot.ipxe, the initramfs compression and whether to add the Secure
+// Boot loaders (shim and GRUB). Parsing checks every field
 // and names the one that is wrong.
 import { parse as parseYaml } from 'yaml';
 import { cmdlineWords, CmdlineError } from '../boot/http/cmdline.ts';
@@ -37,7 +38,21 @@ export interface ImageSpec {
   /** Kernel arguments for boot.ipxe, rendered like the server's profile args. */
   cmdline: KernelArgs;
   compression: Compression;
+  /** Present when the image also boots UEFI Secure Boot nodes: the shim and GRUB packages (apt's candidate unless pinned). */
+  secureBoot?: SecureBootPackages;
 }
+
+export interface SecureBootPackages {
+  /** shim-signed: the Microsoft-signed shim. */
+  shim: PackageRef;
+  /** grub-efi-amd64-signed: Debian's signed (network) GRUB. */
+  grub: PackageRef;
+}
+
+/** The Debian packages of the Secure Boot loaders. */
+export const SHIM_PACKAGE = 'shim-signed';
+export const GRUB_PACKAGE = 'grub-efi-amd64-signed';
+const SECURE_BOOT_PACKAGES = { shim: SHIM_PACKAGE, grub: GRUB_PACKAGE } as const;
 
 type Doc = Record<string, unknown>;
 
@@ -46,7 +61,7 @@ const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
 const VERSION = /^[0-9A-Za-z.+~:-]+$/;
 const MODULE = /^[A-Za-z0-9_-]{1,64}$/;
-const KNOWN_KEYS = ['name', 'kernel', 'modules', 'packages', 'cmdline', 'compression'];
+const KNOWN_KEYS = ['name', 'kernel', 'modules', 'packages', 'cmdline', 'compression', 'secureBoot'];
 
 function isMap(v: unknown): v is Doc {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -67,6 +82,22 @@ function packageRef(field: string, v: unknown): PackageRef {
   const version = typeof v.version === 'number' ? String(v.version) : v.version;
   if (typeof version !== 'string' || !VERSION.test(version)) throw new ImageSpecError(`${field}.version`, `must be a Debian version, got ${JSON.stringify(v.version)}`);
   return { name, version };
+}
+
+/** `secureBoot: true | false`, or a mapping pinning the packages: `{ shim: "shim-signed=VER", grub: "grub-efi-amd64-signed=VER" }`. */
+function secureBootSpec(v: unknown): SecureBootPackages | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return { shim: { name: SECURE_BOOT_PACKAGES.shim }, grub: { name: SECURE_BOOT_PACKAGES.grub } };
+  if (!isMap(v)) throw new ImageSpecError('secureBoot', `must be true, false or a mapping with shim and grub package versions, got ${JSON.stringify(v)}`);
+  for (const key of Object.keys(v)) if (key !== 'shim' && key !== 'grub') throw new ImageSpecError(`secureBoot.${key}`, 'unknown key (known: shim, grub)');
+  const ref = (key: 'shim' | 'grub'): PackageRef => {
+    const want = SECURE_BOOT_PACKAGES[key];
+    if (v[key] === undefined || v[key] === null) return { name: want };
+    const r = packageRef(`secureBoot.${key}`, v[key]);
+    if (r.name !== want) throw new ImageSpecError(`secureBoot.${key}`, `must be the ${want} package (optionally "${want}=VERSION"), got ${JSON.stringify(r.name)}`);
+    return r;
+  };
+  return { shim: ref('shim'), grub: ref('grub') };
 }
 
 function normaliseModule(name: string): string {
@@ -122,7 +153,11 @@ export function parseImageSpec(doc: unknown): ImageSpec {
   if (typeof compression !== 'string' || !(COMPRESSIONS as readonly string[]).includes(compression)) {
     throw new ImageSpecError('compression', `must be one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
   }
-  return { name, kernel, modules, packages, cmdline, compression: compression as Compression };
+  const secureBoot = secureBootSpec(doc.secureBoot);
+  const spec: ImageSpec = { name, kernel, modules, packages, cmdline, compression: compression as Compression };
+  // Absent when off, so an image without Secure Boot parses (and builds) exactly as before the key existed.
+  if (secureBoot) spec.secureBoot = secureBoot;
+  return spec;
 }
 
 /** Parses image.yaml text; `source` names the file in errors. */

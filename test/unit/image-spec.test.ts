@@ -10,6 +10,16 @@ test('images/default.yaml parses', async (t) => {
   t.true(spec.modules.includes('virtio_pci') && spec.modules.includes('e1000'));
   t.deepEqual(spec.packages, [{ name: 'busybox-static' }]);
   t.is(spec.compression, 'gzip');
+  t.deepEqual(spec.secureBoot, { shim: { name: 'shim-signed' }, grub: { name: 'grub-efi-amd64-signed' } });
+});
+
+test('secureBoot: off by default and when false (no key at all), true takes apt\'s candidates, a mapping pins versions', (t) => {
+  t.false('secureBoot' in parseImageYaml('name: x\nkernel: linux-image-amd64\n'));
+  t.false('secureBoot' in parseImageYaml('name: x\nkernel: linux-image-amd64\nsecureBoot: false\n'));
+  t.deepEqual(parseImageYaml('name: x\nkernel: linux-image-amd64\nsecureBoot: true\n').secureBoot, { shim: { name: 'shim-signed' }, grub: { name: 'grub-efi-amd64-signed' } });
+  const pinned = parseImageYaml('name: x\nkernel: linux-image-amd64\nsecureBoot: { shim: "shim-signed=1.51~1+deb12u1+16.1-2~deb12u1", grub: { package: grub-efi-amd64-signed, version: "1+2.06+13+deb12u2" } }\n');
+  t.deepEqual(pinned.secureBoot, { shim: { name: 'shim-signed', version: '1.51~1+deb12u1+16.1-2~deb12u1' }, grub: { name: 'grub-efi-amd64-signed', version: '1+2.06+13+deb12u2' } });
+  t.deepEqual(parseImageYaml('name: x\nkernel: linux-image-amd64\nsecureBoot: { grub: "grub-efi-amd64-signed=1+2.06+13+deb12u1" }\n').secureBoot, { shim: { name: 'shim-signed' }, grub: { name: 'grub-efi-amd64-signed', version: '1+2.06+13+deb12u1' } });
 });
 
 test('package references: name, name=version, mapping; defaults', (t) => {
@@ -32,7 +42,13 @@ test('errors name the file and the field', (t) => {
     ['name: x\nkernel: linux-image-amd64\ncmdline: { runmode: fast }\n', 'cmdline.runmode', /runmode must be one of/],
     ['name: x\nkernel: linux-image-amd64\ncmdline: { console: "ttyS0 init=/bin/sh" }\n', 'cmdline.console', /character/],
     ['name: x\nkernel: linux-image-amd64\ncompression: lz4\n', 'compression', /gzip, zstd, none/],
-    ['name: x\nkernel: linux-image-amd64\nextra: 1\n', 'extra', /unknown key/],
+    ['name: x\nkernel: linux-image-amd64\nextra: 1\n', 'extra', /unknown key \(known: .*, secureBoot\)/],
+    ['name: x\nkernel: linux-image-amd64\nsecureBoot: yes please\n', 'secureBoot', /must be true, false or a mapping/],
+    ['name: x\nkernel: linux-image-amd64\nsecureBoot: 1\n', 'secureBoot', /must be true, false/],
+    ['name: x\nkernel: linux-image-amd64\nsecureBoot: [shim-signed]\n', 'secureBoot', /must be true, false/],
+    ['name: x\nkernel: linux-image-amd64\nsecureBoot: { shim: shim-unsigned }\n', 'secureBoot.shim', /must be the shim-signed package/],
+    ['name: x\nkernel: linux-image-amd64\nsecureBoot: { grub: "grub-efi-amd64-signed=a=b" }\n', 'secureBoot.grub', /more than one "="/],
+    ['name: x\nkernel: linux-image-amd64\nsecureBoot: { kernel: x }\n', 'secureBoot.kernel', /unknown key \(known: shim, grub\)/],
     ['name: x\nkernel: { package: linux-image-amd64, vers: 1 }\n', 'kernel.vers', /unknown key/],
     ['[1, 2]\n', '', /must be a YAML mapping/],
     ['name: [\n', '', /not valid YAML/],
