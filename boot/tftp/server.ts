@@ -32,6 +32,8 @@ export interface TftpServerOptions {
   /** Retransmissions without progress before a transfer is abandoned. */
   retries: number;
   timeline: BootTimeline;
+  /** Files boot loaders probe for and do without: a miss is no error (logged at debug, marked optional). */
+  optionalFiles?: RegExp;
   /** TFTP carries no MAC; the DHCP server can map the client address to one. */
   macForIp?: (ip: string) => string | undefined;
   log: Logger;
@@ -97,8 +99,10 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   }
 
   function refuse(to: RemoteInfo, file: string, code: number, message: string, reason: string): void {
-    log.info('tftp request refused', { from: to.address, file, reason });
-    timeline.record(macKey(to.address), 'tftp.error', { file, client: to.address }, reason);
+    const optional = code === ErrorCode.FileNotFound && opts.optionalFiles?.test(file.replace(/\\/g, '/')) === true;
+    if (optional) log.debug('tftp optional file not found', { from: to.address, file });
+    else log.info('tftp request refused', { from: to.address, file, reason });
+    timeline.record(macKey(to.address), 'tftp.error', { file, client: to.address, ...(optional ? { optional: true } : {}) }, optional ? `${reason} (optional: the loader goes on without it)` : reason);
     socket.send(encodeError(code, message), to.port, to.address);
   }
 
@@ -155,6 +159,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     });
     transfers.set(key, transfer);
     const mac = macKey(from.address);
+    const askedTsize = n.oack.some(([name]) => name === 'tsize');
+    const sizeProbe = (reason: string) => askedTsize && transfer.session.acked === 0 && reason.startsWith(`peer sent error ${ErrorCode.OptionRefused}:`);
     timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
     void transfer.done.then((r) => {
       if (transfers.get(key) === transfer) transfers.delete(key);
@@ -162,6 +168,11 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
         const mibps = r.bytes / 1048576 / Math.max(r.ms / 1000, 0.001);
         log.info('tftp transfer done', { from: key, file: entry.path, bytes: r.bytes, ms: r.ms, MiBps: Number(mibps.toFixed(1)), retransmissions: r.retransmissions });
         timeline.record(mac, 'tftp.done', { file: entry.path, bytes: r.bytes, ms: r.ms });
+      } else if (sizeProbe(r.reason)) {
+        // RFC 2349 clients (PXE firmware) ask for tsize, read the OACK and
+        // end with error 8 before the real download: routine, not a failure.
+        log.debug('tftp size probe', { from: key, file: entry.path });
+        timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address, probe: true }, 'size probe: the client read tsize and ended the transfer before the download, as PXE firmware does');
       } else {
         log.warn('tftp transfer failed', { from: key, file: entry.path, reason: r.reason });
         timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address }, r.reason);

@@ -389,6 +389,35 @@ test('timeline: request and done events with file, options and bytes, under the 
   t.is(typeof done.detail?.ms, 'number');
 });
 
+test('timeline: a tsize probe ended with error 8 (what PXE firmware does first) is marked a probe; the same error mid-transfer is a failure', async (t) => {
+  const mac = '52:54:00:12:34:57';
+  const { server, timeline, files } = await withServer(t, { macForIp: (ip) => (ip === HOST ? mac : undefined) });
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'small.bin', 'octet', [['tsize', '0'], ['blksize', '1024']]), server.port);
+  const oack = await c.next();
+  t.is(oack.pkt?.op, 'oack');
+  t.deepEqual(oack.pkt?.op === 'oack' ? oack.pkt.options.find(([n]) => n === 'tsize') : undefined, ['tsize', String(files.small.length)]);
+  c.send(encodeError(8, 'User aborted the transfer'), oack.port);
+  await waitFor(() => timeline.events(mac).some((e) => e.kind === 'tftp.error'));
+  const probe = timeline.events(mac).find((e) => e.kind === 'tftp.error')!;
+  t.is(probe.detail?.probe, true);
+  t.regex(probe.reason ?? '', /size probe/);
+  // mid-transfer, after data was acknowledged, the same error is a real failure
+  const d = await RawClient.open();
+  t.teardown(() => d.close());
+  d.send(encodeRequest('rrq', 'medium.bin', 'octet', [['tsize', '0']]), server.port);
+  const o2 = await d.next();
+  d.send(encodeAck(0), o2.port);
+  await d.next();
+  d.send(encodeAck(1), o2.port);
+  d.send(encodeError(8, 'changed my mind'), o2.port);
+  await waitFor(() => timeline.events(mac).filter((e) => e.kind === 'tftp.error').length === 2);
+  const failure = timeline.events(mac).filter((e) => e.kind === 'tftp.error')[1];
+  t.is(failure.detail?.probe, undefined);
+  t.regex(failure.reason ?? '', /peer sent error 8/);
+});
+
 test('close() ends running transfers and frees the port', async (t) => {
   const { server } = await withServer(t);
   const c = await RawClient.open();
