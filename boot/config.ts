@@ -61,6 +61,14 @@ function str(o: Obj, key: string, where: string, fallback?: string): string {
   return String(v);
 }
 
+/** An optional yes/no key: absent is undefined, anything but a boolean is an error. */
+function flag(o: Obj, key: string, where: string): boolean | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new ConfigError(`${where}.${key} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function num(o: Obj, key: string, where: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = o[key];
   if (v === undefined || v === null) return fallback;
@@ -164,6 +172,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       args: args(raw.args, `${where}.args`),
       cmdline: raw.cmdline === undefined ? undefined : str(raw, 'cmdline', where),
       script: raw.script === undefined ? undefined : str(raw, 'script', where),
+      secureBoot: flag(raw, 'secureBoot', where),
     };
   });
   const names = new Set<string>();

@@ -19,6 +19,12 @@ export interface Profile {
   cmdline?: string;
   /** Optional iPXE script template replacing the built-in one. */
   script?: string;
+  /**
+   * UEFI x64 PXE clients boot the signed chain instead of iPXE: shim
+   * (shimx64.efi next to the kernel) -> GRUB (grubx64.efi beside it) ->
+   * kernel and initrds over TFTP. Works with Secure Boot on or off.
+   */
+  secureBoot?: boolean;
 }
 
 export interface Group {

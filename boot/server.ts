@@ -4,6 +4,8 @@
 import { MountedStore } from './store.ts';
 import type { Mount } from './store.ts';
 import { BootTimeline } from './timeline.ts';
+import { GrubConfigStore } from './grub/store.ts';
+import { OPTIONAL_LOADER_FILES } from './grub/config.ts';
 import { createSelector } from './selection.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
@@ -30,10 +32,13 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
   const timeline = new BootTimeline();
   const selector = createSelector(config.profiles, config.groups, config.machines);
   // HTTP sees the iPXE binaries under ipxe/ (UEFI HTTP Boot fetches them there)
-  // and every configured mount; TFTP serves only the boot programs.
+  // and every configured mount. TFTP sees the iPXE binaries at its root (the
+  // names DHCP hands out) and the mounts too: the signed chain (shim, GRUB)
+  // fetches the kernel and initrds over TFTP, with GRUB's configurations
+  // rendered per machine on the way.
   const mounts: Mount[] = [{ prefix: 'ipxe', dir: config.ipxeDir }, ...config.mounts];
   const httpStore = new MountedStore(mounts);
-  const tftpStore = new MountedStore([{ prefix: '', dir: config.ipxeDir }]);
+  const tftpStore = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir: config.ipxeDir }, ...config.mounts]), selector, timeline, log });
   const interfaces = config.interfaces.length > 0 ? config.interfaces : [interfaceForAddress(config.address)].filter((x): x is string => !!x);
 
   const started: { close(): Promise<void> }[] = [];
@@ -65,6 +70,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
         retries: config.tftp.retries,
         timeline,
         log,
+        optionalFiles: OPTIONAL_LOADER_FILES,
         // Our lease first; in proxy mode another server leased it, so ask ARP.
         macForIp: (ip) => dhcp?.leases().find((l) => l.ip === ip)?.mac ?? arpLookup(ip),
       });

@@ -82,7 +82,7 @@ export class MountedStore implements ImageStore {
   }
 }
 
-function memoryEntry(p: string, data: Buffer): StoreEntry {
+export function memoryEntry(p: string, data: Buffer): StoreEntry {
   const etag = `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`;
   const mtime = new Date(0);
   return {

@@ -6,7 +6,8 @@ export type BootEventKind =
   | 'dhcp.discover' | 'dhcp.offer' | 'dhcp.request' | 'dhcp.ack' | 'dhcp.nak'
   | 'dhcp.decline' | 'dhcp.release' | 'dhcp.inform' | 'dhcp.ignored'
   | 'tftp.request' | 'tftp.done' | 'tftp.error'
-  | 'http.script' | 'http.kernel' | 'http.initrd' | 'http.artifact' | 'http.error';
+  | 'http.script' | 'http.kernel' | 'http.initrd' | 'http.artifact' | 'http.error'
+  | 'grub.config' | 'grub.error';
 
 export interface BootEvent {
   time: string;

@@ -21,8 +21,9 @@ export const DEBIAN_FIRMWARE: FirmwarePaths = {
   ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
   ovmfVars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
   ovmfSecureCode: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
-  // Debian's snakeoil keys enrolled: Secure Boot is on from the first boot.
-  ovmfSecureVars: '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd',
+  // Microsoft's keys enrolled, as on real servers: Secure Boot is on from the
+  // first boot and trusts what Microsoft's UEFI CA signed (shim), nothing else.
+  ovmfSecureVars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
   ipxeRomDir: '/usr/lib/ipxe/qemu',
 };
 
@@ -126,7 +127,9 @@ function nicArgs(plan: VmPlan, firmware: Firmware, paths: FirmwarePaths): string
   const out: string[] = [];
   instance.profile.nics.forEach((nic, i) => {
     const dev = NIC_DEVICES[nic.model];
-    const rom = plan.noIpxeRom ? '' : nicRom(nic.model, firmware, paths);
+    // QEMU's iPXE ROMs are unsigned: Secure Boot firmware would refuse them
+    // (a real NIC's ROM is signed), so those VMs use the firmware's own PXE.
+    const rom = plan.noIpxeRom || firmware === 'uefi-secureboot' ? '' : nicRom(nic.model, firmware, paths);
     out.push('-netdev', `tap,id=net${i},ifname=${qv(taps[i])},script=no,downscript=no`);
     // bootindex puts the NICs first, in profile order, ahead of any disk.
     out.push('-device', [dev.device, `netdev=net${i}`, `mac=${instance.macs[i]}`, ...dev.extra, `romfile=${qv(rom)}`, `bootindex=${i + 1}`].join(','));

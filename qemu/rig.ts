@@ -4,7 +4,7 @@
 // process exit and (by default) on SIGINT/SIGTERM, so a failing test or a
 // Ctrl-C leaves no namespace, tap or QEMU behind.
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { execFile, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { BootEvent, BootEventKind } from '../boot/timeline.ts';
+import { GRUB_FILE, SHIM_FILE } from '../boot/grub/config.ts';
 import type { MachineView } from '../boot/http/api.ts';
 import type { Netns } from './netns.ts';
 import { waitForOutput } from './netns.ts';
@@ -46,6 +47,12 @@ export interface RigOptions {
   dhcp?: DhcpMode;
   /** Kernel arguments added to the rig's default profile (for example the image's power-off flag). */
   kernelArgs?: Record<string, string | number | null>;
+  /**
+   * The default profile boots UEFI x64 PXE nodes through the signed chain
+   * (shim -> GRUB -> kernel), as Secure Boot nodes need; the image must have
+   * been built with `secureBoot: true` (shimx64.efi and grubx64.efi).
+   */
+  secureBoot?: boolean;
   /** Keep console logs and the server log here (kept after stop); default: inside the work dir (removed). */
   logDir?: string;
   kvm?: AccelMode;
@@ -122,7 +129,7 @@ export function mergeDocs(base: Doc, over: Doc): Doc {
 }
 
 /** The server configuration for a rig: the rig's defaults, the caller's config over them, the network facts last. */
-export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; serverConfig?: Doc | string }): Doc {
+export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; secureBoot?: boolean; serverConfig?: Doc | string }): Doc {
   let user: Doc = {};
   if (typeof opts.serverConfig === 'string') {
     const parsed = parseYaml(opts.serverConfig) as unknown;
@@ -148,6 +155,8 @@ export function rigServerConfig(opts: { address: string; bridge: string; pool: {
         // timer self-test can miss its window and panic ("IO-APIC + timer
         // doesn't work!"); the emulated timer is fine, the check is not.
         args: { console: 'ttyS0', runmode: 'test', version: 'v3', no_timer_check: null, ...opts.kernelArgs },
+        // UEFI x64 PXE nodes take the signed chain (shim and GRUB from the image).
+        ...(opts.secureBoot ? { secureBoot: true } : {}),
       },
     ],
     groups: [{ name: 'default', profile: 'zos', selector: {} }],
@@ -270,6 +279,10 @@ export class Rig {
     const s = this.network.subnet;
     const imageDir = this.opts.imageDir ?? path.join(this.workDir, 'no-image');
     await mkdir(imageDir, { recursive: true });
+    if (this.opts.secureBoot) {
+      const missing = [SHIM_FILE, GRUB_FILE].filter((f) => !existsSync(path.join(imageDir, f)));
+      if (missing.length > 0) throw new RigError(`secureBoot needs an image built with "secureBoot: true": ${imageDir} has no ${missing.join(' or ')}`);
+    }
     const doc = rigServerConfig({
       address: s.address,
       bridge: this.network.bridge,
@@ -278,6 +291,7 @@ export class Rig {
       imageDir: path.resolve(imageDir),
       dhcp: this.dhcpMode(),
       kernelArgs: this.opts.kernelArgs,
+      secureBoot: this.opts.secureBoot,
       serverConfig: this.opts.serverConfig,
     });
     const file = path.join(this.workDir, 'zeroboot.yaml');

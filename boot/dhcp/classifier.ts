@@ -21,8 +21,11 @@ export interface ClientFacts {
 export type BootAction =
   /** The per-machine iPXE script over HTTP: never the iPXE binary again (chainload loop). */
   | { kind: 'script' }
-  /** An iPXE binary over TFTP, by plain name from the ipxe directory. */
-  | { kind: 'tftp'; file: string }
+  /**
+   * An iPXE binary over TFTP, by plain name from the ipxe directory; with
+   * `shim`, a client whose profile boots the signed chain gets shim instead.
+   */
+  | { kind: 'tftp'; file: string; shim?: boolean }
   /** An iPXE binary by HTTP URL, for UEFI HTTP Boot. */
   | { kind: 'http'; file: string }
   /** A network-boot client we cannot serve; the reason lands in the timeline. */
@@ -118,10 +121,10 @@ export const DEFAULT_RULES: readonly ClassRule[] = [
   {
     name: 'uefi-x64',
     match: { arch: [ARCH.EFI_BC, ARCH.EFI_X64] },
-    action: { kind: 'tftp', file: 'snponly.efi' },
+    action: { kind: 'tftp', file: 'snponly.efi', shim: true },
     echoVendor: 'PXEClient',
     pxeOptions: true,
-    note: 'RFC 4578 errata swaps 7 and 9 in the wild; both are x64 UEFI. snponly.efi: native drivers in ipxe.efi hang on some NICs',
+    note: 'RFC 4578 errata swaps 7 and 9 in the wild; both are x64 UEFI. snponly.efi: native drivers in ipxe.efi hang on some NICs; Secure Boot firmware refuses unsigned iPXE, so a secureBoot profile gets shim',
   },
   {
     name: 'uefi-arm64',
@@ -173,6 +176,8 @@ export interface ClassifyContext {
   httpBase: string;
   /** Per-MAC boot file override: a plain TFTP name or a URL. */
   override?: string;
+  /** TFTP path of shim when the client's profile boots the signed chain (Profile.secureBoot). */
+  shim?: string;
   rules?: readonly ClassRule[];
 }
 
@@ -226,6 +231,7 @@ export function classify(f: ClientFacts, ctx: ClassifyContext): BootDecision {
     case 'script':
       return { ...base, bootfile: `${ctx.httpBase}/boot.ipxe`, transport: 'http' };
     case 'tftp':
+      if (a.shim && ctx.shim) return { ...base, rule: `${rule.name} (signed chain)`, bootfile: ctx.shim, transport: 'tftp' };
       return { ...base, bootfile: a.file, transport: 'tftp' };
     case 'http':
       return { ...base, bootfile: `${ctx.httpBase}/ipxe/${a.file}`, transport: 'http' };

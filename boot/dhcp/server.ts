@@ -11,7 +11,9 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { ServerConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
+import { shimPath } from '../grub/config.ts';
 import type { BootEventKind, BootTimeline } from '../timeline.ts';
 import { bindSocketToDevice, interfaceForAddress, interfaceInfo, InterfaceError } from '../netif/index.ts';
 import { decodeDhcp, DhcpDecodeError, encodeDhcp, MessageType, messageType } from './codec.ts';
@@ -29,7 +31,7 @@ import {
   optU16,
   PxeSubOpt,
 } from './options.ts';
-import { classify, clientFacts, isIpxe } from './classifier.ts';
+import { ARCH, classify, clientFacts, isIpxe } from './classifier.ts';
 import type { BootDecision, ClientFacts } from './classifier.ts';
 import { LeasePool, LeasePoolError } from './leases.ts';
 import type { LeaseInfo, LeaseRecord, RequestKind } from './leases.ts';
@@ -269,6 +271,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
   }
 
+  /** Shim's TFTP path when this UEFI x64 PXE client's profile boots the signed chain; selection runs only for those clients. */
+  function signedChainShim(mac: string, facts: ClientFacts): string | undefined {
+    if (isIpxe(facts) || (facts.arch !== ARCH.EFI_BC && facts.arch !== ARCH.EFI_X64)) return undefined;
+    try {
+      const { profile } = selector.select({ mac, arch: 'x86_64', ...(facts.uuid ? { uuid: facts.uuid } : {}) });
+      return profile.secureBoot ? shimPath(profile) : undefined;
+    } catch (e) {
+      if (e instanceof NoProfileError) return undefined;
+      throw e;
+    }
+  }
+
   function dispatch(socket: Socket, p: DhcpPacket, mac: string, ctx: Ctx): void {
     if (p.op !== 1) return ignore(mac, 'not a BOOTREQUEST (op != 1): a server reply reached the server port', { iface: ctx.iface.name });
     if (p.htype !== 1 || p.hlen !== 6) return ignore(mac, `hardware type ${p.htype} length ${p.hlen}: only Ethernet is served`);
@@ -277,7 +291,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (type === undefined) return ignore(mac, 'no DHCP message type (option 53): plain BOOTP is not served');
     const facts = clientFacts(p);
     const machine = selector.machine(mac);
-    const decision = classify(facts, { httpBase, override: machine?.bootfile });
+    const decision = classify(facts, { httpBase, override: machine?.bootfile, shim: signedChainShim(mac, facts) });
     const kind = KIND[type];
     if (!kind) {
       if (TYPE_NAME[type]) return ignore(mac, `a DHCP ${TYPE_NAME[type]} is a server message; another DHCP server may be answering at ${ctx.rinfo.address}`);

@@ -1,6 +1,7 @@
 // `zeroboot qemu`: emulated servers from hardware profiles PXE-booting from
 // the server in a private network namespace (up), cleaning up after a rig
 // that did not stop (down), and the list of profiles (profiles).
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { qemuArgs } from '../../qemu/args.ts';
 import type { AccelMode } from '../../qemu/kvm-probe.ts';
 import type { DhcpMode, Rig, Vm } from '../../qemu/rig.ts';
 import { RIG_STATE_DIR } from '../../qemu/rig-state.ts';
+import { GRUB_FILE, SHIM_FILE } from '../../boot/grub/config.ts';
 
 export const QEMU_HELP = `Usage: zeroboot qemu <command> [options]
 
@@ -39,6 +41,10 @@ Options:
   --no-ipxe-rom      boot through the firmware's own PXE instead of QEMU's
                      iPXE ROM (UEFI with virtio NICs: fetches snponly.efi over TFTP)
   --firmware FW      bios | uefi | uefi-secureboot, overriding the profiles
+  --secure-boot      UEFI PXE nodes boot the signed chain (shim -> GRUB ->
+                     kernel); needs an image built with 'secureBoot: true'.
+                     On by default when a VM has uefi-secureboot firmware and
+                     the image has shimx64.efi
   --config FILE      server configuration laid over the rig's
   --log-dir DIR      console and server logs (default ${path.join(tmpdir(), 'zeroboot-qemu')})
   --subnet CIDR      the private IPv4 subnet (default 10.77.0.0/24)
@@ -123,6 +129,7 @@ const UP_OPTIONS = {
   poweroff: { type: 'boolean' },
   dhcp: { type: 'string' },
   'no-ipxe-rom': { type: 'boolean' },
+  'secure-boot': { type: 'boolean' },
   firmware: { type: 'string' },
   config: { type: 'string' },
   'log-dir': { type: 'string' },
@@ -174,6 +181,11 @@ async function upCommand(argv: string[]): Promise<number> {
       throw new UsageError(`qemu up: ${image} holds no vmlinuz (build one with 'zeroboot image build')`);
     });
   }
+  // Secure Boot firmware refuses iPXE: those VMs need the signed chain, which the image must carry.
+  const wantsSigned = firmware === 'uefi-secureboot' || (firmware === undefined && profiles.some((prof) => prof.firmware === 'uefi-secureboot'));
+  const imageSigned = image !== undefined && existsSync(path.join(image, SHIM_FILE)) && existsSync(path.join(image, GRUB_FILE));
+  if (p.values['secure-boot'] === true && !imageSigned) throw new UsageError(`qemu up: --secure-boot needs --image with ${SHIM_FILE} and ${GRUB_FILE} (build it with 'secureBoot: true')`);
+  const secureBoot = p.values['secure-boot'] === true || (wantsSigned && imageSigned);
   const configFile = stringOpt(p, 'config');
   let serverConfig: string | undefined;
   if (configFile) {
@@ -198,6 +210,7 @@ async function upCommand(argv: string[]): Promise<number> {
       profilesDir,
       serverConfig,
       kernelArgs: p.values.poweroff ? { 'zeroboot.poweroff': null } : undefined,
+      secureBoot,
       stateFile: path.join(stateDir, `rig-${process.pid}.json`),
       handleSignals: false,
     });
@@ -206,6 +219,7 @@ async function upCommand(argv: string[]): Promise<number> {
     say(`accel: ${rig.accel} (${rig.accelReason})`);
     say(`timeline of a VM: ip netns exec ${rig.ns.name} curl -s ${rig.serverUrl}/api/machines/<mac>`);
     if (!image) say('no --image: the VMs get their boot script, then fail to download a kernel');
+    if (wantsSigned && !secureBoot) say(`Secure Boot VMs need an image with ${SHIM_FILE} and ${GRUB_FILE} (built with 'secureBoot: true'); the firmware will refuse iPXE`);
     const vms: Vm[] = [];
     for (const prof of profiles) vms.push(...(await rig.boot(prof, { count, noIpxeRom, firmware: firmware as Firmware | undefined })));
     for (const vm of vms) {

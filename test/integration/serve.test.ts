@@ -10,10 +10,12 @@ import { Netns, waitForOutput } from '../helpers/netns.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAC = '52:54:00:aa:00:01';
+const SIGNED_MAC = '52:54:00:aa:00:02';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let ns: Netns;
 let client: Netns;
+let signedClient: Netns;
 let dir: string;
 let server: ReturnType<Netns['spawn']>;
 const kernel = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
@@ -23,6 +25,9 @@ test.before(async () => {
   await mkdir(path.join(dir, 'images/zos'), { recursive: true });
   await writeFile(path.join(dir, 'images/zos/vmlinuz'), kernel);
   await writeFile(path.join(dir, 'images/zos/initramfs.img'), Buffer.from('initrd'));
+  // stand-ins for the image's signed loaders: the server only serves them
+  await writeFile(path.join(dir, 'images/zos/shimx64.efi'), Buffer.alloc(70_000, 1));
+  await writeFile(path.join(dir, 'images/zos/grubx64.efi'), Buffer.alloc(90_000, 2));
   await writeFile(
     path.join(dir, 'udhcpc.sh'),
     '#!/bin/sh\n[ "$1" = bound ] || exit 0\necho "ip=$ip"; echo "siaddr=$siaddr"; echo "boot_file=$boot_file"\n',
@@ -40,13 +45,16 @@ store:
   - { prefix: images, dir: images }
 profiles:
   - { name: zos, kernel: images/zos/vmlinuz, initrd: images/zos/initramfs.img, args: { runmode: test, farmer_id: 42, version: v3 } }
+  - { name: signed, kernel: images/zos/vmlinuz, initrd: images/zos/initramfs.img, args: { runmode: prod, farmer_id: 7 }, secureBoot: true }
 groups:
   - { name: all, profile: zos, selector: {} }
+  - { name: secure-rack, profile: signed, selector: { mac: '${SIGNED_MAC}' } }
 `,
   );
   ns = await Netns.create('zbserve');
   await ns.bridge('br0', '10.78.0.1/24');
   client = await ns.host('br0', { mac: MAC });
+  signedClient = await ns.host('br0', { mac: SIGNED_MAC });
   server = ns.spawn(path.join(ROOT, 'bin/zeroboot'), ['serve', '--config', path.join(dir, 'zeroboot.yaml')]);
   await waitForOutput(server, /dhcp +full on br0/, 20_000);
 });
@@ -96,6 +104,42 @@ test.serial('a client walks DHCP -> TFTP -> DHCP as iPXE -> HTTP and the timelin
     t.true(next > at, `${kind} after position ${at} in ${kinds.join(',')}`);
     at = next;
   }
+});
+
+test.serial('the signed UEFI chain: shim by DHCP, GRUB and its per-MAC configuration, kernel and initrd over TFTP', async (t) => {
+  const dhcp = await signedClient.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007', '-s', path.join(dir, 'udhcpc.sh')], { timeout: 30_000 });
+  t.is(field(dhcp.stdout, 'boot_file'), 'images/zos/shimx64.efi', dhcp.stdout + dhcp.stderr);
+  const ip = field(dhcp.stdout, 'ip')!;
+  await signedClient.ip('addr', 'add', `${ip}/24`, 'dev', 'eth0');
+  const get = async (remote: string): Promise<Buffer> => {
+    const local = path.join(dir, `got-${sha(Buffer.from(remote)).slice(0, 8)}`);
+    const r = await signedClient.exec('atftp', ['-g', '-r', remote, '-l', local, '10.78.0.1'], { timeout: 30_000 });
+    t.is(r.code, 0, `${remote}: ${r.stderr}`);
+    return readFile(local);
+  };
+  // what shim and GRUB ask for, in their order
+  t.is(sha(await get('images/zos/shimx64.efi')), sha(Buffer.alloc(70_000, 1)));
+  t.is(sha(await get('images/zos/grubx64.efi')), sha(Buffer.alloc(90_000, 2)));
+  const optional = await signedClient.exec('atftp', ['-g', '-r', 'images/zos/revocations_sbat.efi', '-l', path.join(dir, 'none'), '10.78.0.1'], { timeout: 30_000 });
+  t.not(optional.code, 0, 'a missing optional file is still "not found" for the client');
+  t.regex((await get('/grub/grub.cfg')).toString(), /configfile "\$prefix\/grub\.cfg-\$net_default_mac"/);
+  const own = (await get(`/grub/grub.cfg-${SIGNED_MAC}`)).toString();
+  t.regex(own, /boots profile signed \(group secure-rack\)/);
+  t.regex(own, /linux \/images\/zos\/vmlinuz runmode=prod farmer_id=7 BOOTIF=01-52-54-00-aa-00-02;/);
+  t.regex(own, /initrd \/images\/zos\/initramfs\.img;/);
+  t.is(sha(await get('/images/zos/vmlinuz')), sha(kernel));
+
+  const api = await signedClient.exec('curl', ['-fsS', `http://10.78.0.1:8080/api/machines/${SIGNED_MAC}`]);
+  const events: { kind: string; detail?: Record<string, unknown>; reason?: string }[] = JSON.parse(api.stdout).timeline;
+  t.is(events.find((e) => e.kind === 'dhcp.offer')?.detail?.bootfile, 'images/zos/shimx64.efi');
+  t.is(events.find((e) => e.kind === 'grub.config')?.detail?.profile, 'signed');
+  const miss = events.find((e) => e.kind === 'tftp.error')!;
+  t.is(miss.detail?.optional, true);
+  t.regex(miss.reason ?? '', /optional/);
+  t.true(events.some((e) => e.kind === 'tftp.done' && e.detail?.file === 'images/zos/vmlinuz'));
+  // the other machines keep iPXE
+  const other = await client.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007', '-s', path.join(dir, 'udhcpc.sh')], { timeout: 30_000 });
+  t.is(field(other.stdout, 'boot_file'), 'snponly.efi');
 });
 
 test.serial('SIGTERM stops the server cleanly and the lease is on disk', async (t) => {

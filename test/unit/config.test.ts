@@ -56,7 +56,15 @@ const bad: [string, (d: Record<string, any>) => void, RegExp][] = [
   ['bad port', (d) => (d.server.tftp = { port: 70000 }), /server\.tftp\.port/],
   ['bad arg name', (d) => (d.profiles[0].args = { 'a b': 1 }), /not a valid kernel argument/],
   ['duplicate profile', (d) => d.profiles.push({ ...d.profiles[0] }), /defined twice/],
+  ['secureBoot not a boolean', (d) => (d.profiles[0].secureBoot = 'yes'), /profiles\[0\]\.secureBoot must be true or false, got "yes"/],
 ];
+
+test('a profile opts into the signed UEFI chain with secureBoot', (t) => {
+  const d = base();
+  t.is(parseConfig(d).profiles[0].secureBoot, undefined);
+  d.profiles[0].secureBoot = true;
+  t.is(parseConfig(d).profiles[0].secureBoot, true);
+});
 for (const [name, mutate, msg] of bad) {
   test(`refused with a message naming the key: ${name}`, (t) => {
     const d = base();

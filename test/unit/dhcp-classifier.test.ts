@@ -150,3 +150,21 @@ test('malformed options do not throw and do not invent facts', (t) => {
   // Features unknown: still served the script rather than refused.
   t.is(classify(f, { httpBase: base }).rule, 'ipxe');
 });
+
+test('signed chain: a UEFI x64 PXE client whose profile has secureBoot gets shim; iPXE, HTTP Boot, BIOS and ARM64 do not', (t) => {
+  const shim = 'image/shimx64.efi';
+  for (const arch of [7, 9]) {
+    const d = classify(facts({ arch, vendorClass: 'PXEClient' }), { httpBase: base, shim });
+    t.is(d.bootfile, shim, `arch ${arch}`);
+    t.is(d.transport, 'tftp');
+    t.is(d.rule, 'uefi-x64 (signed chain)');
+    t.is(d.echoVendor, 'PXEClient');
+  }
+  // iPXE already runs (Secure Boot is off there): it gets the script, never shim
+  t.is(classify(facts({ arch: 7, userClass: ['iPXE'] }), { httpBase: base, shim }).bootfile, `${base}/boot.ipxe`);
+  t.is(classify(facts({ arch: 0, vendorClass: 'PXEClient' }), { httpBase: base, shim }).bootfile, 'undionly.kpxe');
+  t.is(classify(facts({ arch: 11, vendorClass: 'PXEClient' }), { httpBase: base, shim }).bootfile, 'snp.efi');
+  t.is(classify(facts({ arch: 16, vendorClass: 'HTTPClient' }), { httpBase: base, shim }).bootfile, `${base}/ipxe/snponly.efi`);
+  // a per-MAC boot file still wins
+  t.is(classify(facts({ arch: 7, vendorClass: 'PXEClient' }), { httpBase: base, shim, override: 'custom.efi' }).bootfile, 'custom.efi');
+});

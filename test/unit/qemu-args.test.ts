@@ -67,12 +67,14 @@ test('uefi: OVMF code read-only plus the VM\'s own vars, efi-* ROMs', (t) => {
   t.is(varsTemplate('bios'), undefined);
 });
 
-test('uefi-secureboot: secboot code, snakeoil vars, q35 with SMM, secure pflash', (t) => {
+test('uefi-secureboot: secboot code, Microsoft-key vars, q35 with SMM, secure pflash, no unsigned iPXE ROM', (t) => {
   const a = qemuArgs(plan(secure));
   t.deepEqual(values(a, '-machine'), ['q35,smm=on']);
   t.true(values(a, '-drive')[0].endsWith('file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd'));
   t.deepEqual(values(a, '-global'), ['driver=cfi.pflash01,property=secure,value=on']);
-  t.is(varsTemplate('uefi-secureboot'), '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd');
+  t.is(varsTemplate('uefi-secureboot'), '/usr/share/OVMF/OVMF_VARS_4M.ms.fd');
+  const nics = values(a, '-device').filter((d) => d.includes('netdev='));
+  t.true(nics.length > 0 && nics.every((d) => d.includes('romfile=,')), 'the firmware\'s own PXE: QEMU\'s iPXE ROMs are unsigned');
 });
 
 test('the firmware files and ROMs named here exist on this machine (Debian ovmf, ipxe-qemu)', (t) => {

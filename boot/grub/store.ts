@@ -1,0 +1,51 @@
+// The TFTP store GRUB reads through: `<prefix>/grub.cfg` and the per-MAC
+// `<prefix>/grub.cfg-<mac>` are rendered from the machine selection at
+// request time (like the iPXE script over HTTP); every other path goes to
+// the store underneath (the iPXE binaries and the mounts: shim, GRUB, the
+// kernel and initrds).
+import { memoryEntry, cleanPath } from '../store.ts';
+import type { ImageStore, StoreEntry } from '../store.ts';
+import { NoProfileError } from '../selection.ts';
+import type { Selector } from '../selection.ts';
+import type { BootTimeline } from '../timeline.ts';
+import type { Logger } from '../log.ts';
+import { CmdlineError } from '../http/cmdline.ts';
+import { GrubValueError, MACHINE_CONFIG_PREFIX, grubMac, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
+
+const CHAIN = /(^|\/)grub\/grub\.cfg$/;
+const MACHINE = new RegExp(`(^|/)grub/${MACHINE_CONFIG_PREFIX.replace(/\./g, '\\.')}([^/]+)$`);
+
+export class GrubConfigStore implements ImageStore {
+  private readonly inner: ImageStore;
+  private readonly selector: Selector;
+  private readonly timeline: BootTimeline;
+  private readonly log: Logger;
+
+  constructor(opts: { inner: ImageStore; selector: Selector; timeline: BootTimeline; log: Logger }) {
+    this.inner = opts.inner;
+    this.selector = opts.selector;
+    this.timeline = opts.timeline;
+    this.log = opts.log;
+  }
+
+  async open(virtualPath: string): Promise<StoreEntry> {
+    const clean = cleanPath(virtualPath);
+    if (CHAIN.test(clean)) return memoryEntry(clean, Buffer.from(renderGrubChain()));
+    const m = MACHINE.exec(clean);
+    if (!m) return this.inner.open(virtualPath);
+    const mac = grubMac(m[2]);
+    if (!mac) return memoryEntry(clean, Buffer.from(renderGrubError(`${m[2]} is not a MAC address`)));
+    try {
+      const selection = this.selector.select({ mac, arch: 'x86_64' });
+      const text = renderGrubMachineConfig({ profile: selection.profile, args: selection.args, mac, group: selection.group, reason: selection.reason });
+      this.timeline.record(mac, 'grub.config', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason });
+      return memoryEntry(clean, Buffer.from(text));
+    } catch (e) {
+      if (!(e instanceof NoProfileError || e instanceof CmdlineError || e instanceof GrubValueError)) throw e;
+      // GRUB shows a TFTP error as a code; a configuration can say why on the console.
+      this.timeline.record(mac, 'grub.error', { path: clean }, e.message);
+      this.log.warn('no GRUB configuration for machine', { mac, error: e.message });
+      return memoryEntry(clean, Buffer.from(renderGrubError(e.message)));
+    }
+  }
+}
