@@ -10,10 +10,11 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+
+import { freePort, waitListening } from '../test/helpers/zdb-process.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -27,31 +28,6 @@ const { values } = parseArgs({
 const CLI = fileURLToPath(new URL('../cli/zeroboot.ts', import.meta.url));
 // From the issue: the reference 0-db on its machine, 100-byte values.
 const ISSUE_FIGURES: Record<string, number> = { 'SET 1': 64000, 'GET 1': 72000, 'SET 16': 18000, 'GET 16': 18000 };
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function waitPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`port ${port} not listening`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function benchmark(port: number, test: 'set' | 'get', size: number, pipeline: number, requests: number): Promise<number> {
   const { stdout } = await run(
@@ -72,7 +48,7 @@ interface Server {
 
 async function start(name: string, command: string, args: string[], port: number): Promise<Server> {
   const child = spawn(command, args, { stdio: 'ignore' });
-  await waitPort(port, child);
+  await waitListening(port, child);
   return { name, port, child };
 }
 

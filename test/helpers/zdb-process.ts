@@ -30,6 +30,24 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Resolves once `port` on 127.0.0.1 accepts a connection; throws when `child` exits first or after 15 s. */
+export async function waitListening(port: number, child: ChildProcess, output: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`not listening on ${port}:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 export async function tempDir(prefix = 'zdb-test-'): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
 }

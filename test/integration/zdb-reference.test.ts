@@ -5,12 +5,11 @@
 // each one wrote must hold the same entries; each must serve what the
 // other wrote, after a clean stop and after a torn tail.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { freePort, removeDir, startZdb, tempDir, type ZdbProcess } from '../helpers/zdb-process.ts';
+import { freePort, removeDir, startZdb, tempDir, waitListening, type ZdbProcess } from '../helpers/zdb-process.ts';
 import { RespSession, type Answer } from '../helpers/resp-session.ts';
 import { readNamespace } from '../helpers/zdb-reader.ts';
 
@@ -25,23 +24,6 @@ interface Server {
   dataDir: string;
   indexDir: string;
   stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-async function waitListening(port: number, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited:\n${output()}`);
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`not listening on ${port}:\n${output()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function startReference(dir: string, flags: string[]): Promise<Server> {
