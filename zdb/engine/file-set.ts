@@ -78,7 +78,11 @@ export class FileSet {
     buf.copy(this.pending, this.pendingLength, 0, length);
     this.pendingLength = need;
     if (this.pendingLength >= 4 * 1024 * 1024) this.writePending();
-    else if (!this.flushScheduled) {
+    else this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After this event-loop turn, not after this callback: appends of every
       // client served in the turn then share one write per file. Durability
@@ -231,10 +235,11 @@ export class FileSet {
     if (this.failure) throw this.failure;
     this.modified.add(id);
     if (this.overlapsPending(id, position, length)) this.writePending();
-    else if (this.pendingLength > 0 || this.deferred.length > 0) {
+    else if (this.pendingLength > 0 || this.deferred.length > 0 || (this.first !== undefined && !this.first.settled())) {
       // an in-place change (a deleted flag, a rewritten entry) never reaches the
-      // file before the appended entry that replaces it: a crash in between would lose the key
+      // file before the appended entry that replaces it (here or in the data set written first)
       this.deferred.push({ id, buf: Buffer.from(buf.subarray(0, length)), position });
+      this.scheduleFlush();
       return;
     }
     try {

@@ -93,7 +93,7 @@ export class ZdbNamespace implements Namespace {
    * back to this, so an acknowledged value is never hidden by a lost change.
    */
   private undo = new Map<string, KeyRecord | undefined>();
-  private undoTotals: { liveBytes: number; nextEntry: number } | undefined;
+  private undoTotals: { liveBytes: number; nextEntry: number; dataEnd: number; dataPrevious: number; indexEnd: number; indexPrevious: number; indexPreviousFile: number } | undefined;
 
   private constructor(ctx: NamespaceContext, name: string, desc: NsDescriptor) {
     this.ctx = ctx;
@@ -116,7 +116,7 @@ export class ZdbNamespace implements Namespace {
       // records are updated in place (sequential updates): keep a copy
       this.undo.set(ks, rec ? { ...rec } : undefined);
     }
-    this.undoTotals ??= { liveBytes: this.liveBytes, nextEntry: this.nextEntry };
+    this.undoTotals ??= { liveBytes: this.liveBytes, nextEntry: this.nextEntry, dataEnd: this.dataEnd, dataPrevious: this.dataPrevious, indexEnd: this.indexEnd, indexPrevious: this.indexPrevious, indexPreviousFile: this.indexPreviousFile };
   }
 
   private forgetUndo(): void {
@@ -131,8 +131,8 @@ export class ZdbNamespace implements Namespace {
       else this.keys.delete(ks);
     }
     if (this.undoTotals) {
-      this.liveBytes = this.undoTotals.liveBytes;
-      this.nextEntry = this.undoTotals.nextEntry;
+      ({ liveBytes: this.liveBytes, nextEntry: this.nextEntry, dataEnd: this.dataEnd, dataPrevious: this.dataPrevious } = this.undoTotals);
+      ({ indexEnd: this.indexEnd, indexPrevious: this.indexPrevious, indexPreviousFile: this.indexPreviousFile } = this.undoTotals);
     }
     this.forgetUndo();
   }
@@ -279,6 +279,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   scan(cursor: Buffer | undefined, count: number, reverse: boolean): ScanPage | undefined {
+    this.failure();
     const tail = this.indexPrevious >= INDEX_HEADER_SIZE ? { fileId: this.indexPreviousFile, offset: this.indexPrevious } : undefined;
     const walker = new IndexWalker(this.indexFiles, this.fileId, tail);
     let pos: { fileId: number; offset: number } | undefined;
