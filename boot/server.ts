@@ -5,6 +5,7 @@ import { MountedStore } from './store.ts';
 import type { Mount } from './store.ts';
 import { BootTimeline } from './timeline.ts';
 import { GrubConfigStore } from './grub/store.ts';
+import { MachineLabels } from './machine-labels.ts';
 import { OPTIONAL_LOADER_FILES } from './grub/config.ts';
 import { createSelector } from './selection.ts';
 import type { ServerConfig } from './config.ts';
@@ -31,6 +32,7 @@ export interface BootServer {
 export async function startBootServer(config: ServerConfig, log: Logger): Promise<BootServer> {
   const timeline = new BootTimeline();
   const selector = createSelector(config.profiles, config.groups, config.machines);
+  const labels = new MachineLabels();
   // HTTP sees the iPXE binaries under ipxe/ (UEFI HTTP Boot fetches them there)
   // and every configured mount. TFTP sees the iPXE binaries at its root (the
   // names DHCP hands out) and the mounts too: the signed chain (shim, GRUB)
@@ -38,7 +40,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
   // rendered per machine on the way.
   const mounts: Mount[] = [{ prefix: 'ipxe', dir: config.ipxeDir }, ...config.mounts];
   const httpStore = new MountedStore(mounts);
-  const tftpStore = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir: config.ipxeDir }, ...config.mounts]), selector, timeline, log });
+  const tftpStore = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir: config.ipxeDir }, ...config.mounts]), selector, labels, timeline, log });
   const interfaces = config.interfaces.length > 0 ? config.interfaces : [interfaceForAddress(config.address)].filter((x): x is string => !!x);
 
   const started: { close(): Promise<void> }[] = [];
@@ -50,6 +52,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     const http = await startHttpServer({
       store: httpStore,
       selector,
+      labels,
       timeline,
       log,
       host: config.http.host,
@@ -79,7 +82,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     if (config.dhcp.mode !== 'off') {
       // The HTTP port may have been ephemeral: hand DHCP the real one.
       const cfg = { ...config, interfaces, http: { ...config.http, port: http.port } };
-      dhcp = await startDhcpServer({ config: cfg, selector, timeline, log });
+      dhcp = await startDhcpServer({ config: cfg, selector, labels, timeline, log });
       started.push(dhcp);
     }
     return {

@@ -13,6 +13,7 @@ import type { ServerConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
+import type { MachineLabels } from '../machine-labels.ts';
 import { shimPath } from '../grub/config.ts';
 import type { BootEventKind, BootTimeline } from '../timeline.ts';
 import { bindSocketToDevice, interfaceForAddress, interfaceInfo, InterfaceError } from '../netif/index.ts';
@@ -42,6 +43,8 @@ export class DhcpServerError extends Error {}
 export interface DhcpServerOptions {
   config: ServerConfig;
   selector: Selector;
+  /** Labels learned per MAC, shared with TFTP/GRUB and HTTP: DHCP adds the UUID and the architecture. */
+  labels: MachineLabels;
   timeline: BootTimeline;
   log: Logger;
 }
@@ -162,6 +165,7 @@ async function openSocket(port: number, iface: Iface): Promise<Socket> {
 
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, selector, timeline, log } = opts;
+  const machineLabels = opts.labels;
   if (config.dhcp.mode === 'off') {
     log.info('dhcp: off');
     return { close: async () => {}, leases: () => [] };
@@ -274,8 +278,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   /** Shim's TFTP path when this UEFI x64 PXE client's profile boots the signed chain; selection runs only for those clients. */
   function signedChainShim(mac: string, facts: ClientFacts): string | undefined {
     if (isIpxe(facts) || (facts.arch !== ARCH.EFI_BC && facts.arch !== ARCH.EFI_X64)) return undefined;
+    // GRUB's configuration is selected later from the same labels (MachineLabels), so both pick one profile.
+    machineLabels.note(mac, { arch: 'x86_64' });
     try {
-      const { profile } = selector.select({ mac, arch: 'x86_64', ...(facts.uuid ? { uuid: facts.uuid } : {}) });
+      const { profile } = selector.select({ ...machineLabels.get(mac), mac });
       return profile.secureBoot ? shimPath(profile) : undefined;
     } catch (e) {
       if (e instanceof NoProfileError) return undefined;
@@ -290,6 +296,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const type = messageType(p);
     if (type === undefined) return ignore(mac, 'no DHCP message type (option 53): plain BOOTP is not served');
     const facts = clientFacts(p);
+    if (facts.uuid) machineLabels.note(mac, { uuid: facts.uuid });
     const machine = selector.machine(mac);
     const decision = classify(facts, { httpBase, override: machine?.bootfile, shim: signedChainShim(mac, facts) });
     const kind = KIND[type];

@@ -3,14 +3,16 @@
 // request time (like the iPXE script over HTTP); every other path goes to
 // the store underneath (the iPXE binaries and the mounts: shim, GRUB, the
 // kernel and initrds).
-import { memoryEntry, cleanPath } from '../store.ts';
+import { memoryEntry, cleanPath, StoreNotFoundError } from '../store.ts';
+import { normalizeMac } from '../timeline.ts';
+import type { MachineLabels } from '../machine-labels.ts';
 import type { ImageStore, StoreEntry } from '../store.ts';
 import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 import { CmdlineError } from '../http/cmdline.ts';
-import { GrubValueError, MACHINE_CONFIG_PREFIX, grubMac, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
+import { GrubValueError, MACHINE_CONFIG_PREFIX, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
 
 const CHAIN = /(^|\/)grub\/grub\.cfg$/;
 const MACHINE = new RegExp(`(^|/)grub/${MACHINE_CONFIG_PREFIX.replace(/\./g, '\\.')}([^/]+)$`);
@@ -21,8 +23,11 @@ export class GrubConfigStore implements ImageStore {
   private readonly timeline: BootTimeline;
   private readonly log: Logger;
 
-  constructor(opts: { inner: ImageStore; selector: Selector; timeline: BootTimeline; log: Logger }) {
+  private readonly labels: MachineLabels;
+
+  constructor(opts: { inner: ImageStore; selector: Selector; labels: MachineLabels; timeline: BootTimeline; log: Logger }) {
     this.inner = opts.inner;
+    this.labels = opts.labels;
     this.selector = opts.selector;
     this.timeline = opts.timeline;
     this.log = opts.log;
@@ -33,10 +38,12 @@ export class GrubConfigStore implements ImageStore {
     if (CHAIN.test(clean)) return memoryEntry(clean, Buffer.from(renderGrubChain()));
     const m = MACHINE.exec(clean);
     if (!m) return this.inner.open(virtualPath);
-    const mac = grubMac(m[2]);
-    if (!mac) return memoryEntry(clean, Buffer.from(renderGrubError(`${m[2]} is not a MAC address`)));
+    // GRUB asks with $net_default_mac (colons); a GRUB searching on its own asks "01-<mac with dashes>", then IP names
+    const mac = normalizeMac(m[2].replace(/^01-(?=(?:[0-9a-f]{2}-){5}[0-9a-f]{2}$)/i, ''));
+    if (!mac) throw new StoreNotFoundError(`not found: ${clean} (no MAC in the name)`);
     try {
-      const selection = this.selector.select({ mac, arch: 'x86_64' });
+      // the labels DHCP (UUID, architecture) or iPXE reported, so GRUB boots the profile DHCP chose shim for
+      const selection = this.selector.select({ ...this.labels.get(mac), arch: 'x86_64', mac });
       const text = renderGrubMachineConfig({ profile: selection.profile, args: selection.args, mac, group: selection.group, reason: selection.reason });
       this.timeline.record(mac, 'grub.config', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason });
       return memoryEntry(clean, Buffer.from(text));

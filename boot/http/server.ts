@@ -19,6 +19,7 @@ import { serveEntry } from './artifacts.ts';
 import type { ServeResult } from './artifacts.ts';
 import { handleApi, sendJson } from './api.ts';
 import type { Lease } from './api.ts';
+import type { MachineLabels } from '../machine-labels.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -43,6 +44,8 @@ export interface HttpServerOptions {
   port: number;
   /** Base URL clients use; default http://<host>:<port> (or the request's Host when bound to a wildcard address). */
   publicUrl?: string;
+  /** Labels learned per MAC, shared with DHCP and TFTP/GRUB: the script request adds what iPXE reports. */
+  labels?: MachineLabels;
   /** Current DHCP leases, shown in /api/machines. */
   leases?: () => Lease[];
   timeouts?: Partial<HttpTimeouts>;
@@ -143,6 +146,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const v = query.get(key);
       if (v) facts[key] = v.slice(0, 256);
     }
+    opts.labels?.note(mac, labels);
     let selection: Selection | undefined;
     try {
       selection = selector.select(labels);
@@ -219,7 +223,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const head = method === 'HEAD';
     const { path, query } = splitUrl(req.url ?? '/');
     if (path === '/api' || path.startsWith('/api/')) {
-      handleApi({ timeline, selector, leases: opts.leases, labelsFor: (m) => remembered.get(m)?.labels, startedAt }, method, path.slice(4), res);
+      handleApi({ timeline, selector, leases: opts.leases, labelsFor: (m) => opts.labels?.get(m) ?? remembered.get(m)?.labels, startedAt }, method, path.slice(4), res);
       return;
     }
     if (method !== 'GET' && !head) {

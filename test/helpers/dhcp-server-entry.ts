@@ -6,6 +6,7 @@ import { createSelector } from '../../boot/selection.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
 import { createLogger } from '../../boot/log.ts';
 import { startDhcpServer } from '../../boot/dhcp/index.ts';
+import { MachineLabels } from '../../boot/machine-labels.ts';
 
 const file = process.argv[2];
 if (!file) {
@@ -20,6 +21,7 @@ try {
   const server = await startDhcpServer({
     config,
     selector: createSelector(config.profiles, config.groups, config.machines),
+    labels: new MachineLabels(),
     timeline,
     log: createLogger({ level: quiet ? 'warn' : 'debug' }),
   });

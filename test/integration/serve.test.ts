@@ -7,10 +7,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { Netns, waitForOutput } from '../helpers/netns.ts';
+import { guidFromString } from '../../boot/dhcp/options.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAC = '52:54:00:aa:00:01';
 const SIGNED_MAC = '52:54:00:aa:00:02';
+// The signed machine is chosen by its SMBIOS UUID (option 97), which only DHCP sees; GRUB must get the same profile.
+const SIGNED_UUID = '848acd93-4178-4033-82dd-9abc8abfb6d7';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let ns: Netns;
@@ -48,7 +51,7 @@ profiles:
   - { name: signed, kernel: images/zos/vmlinuz, initrd: images/zos/initramfs.img, args: { runmode: prod, farmer_id: 7 }, secureBoot: true }
 groups:
   - { name: all, profile: zos, selector: {} }
-  - { name: secure-rack, profile: signed, selector: { mac: '${SIGNED_MAC}' } }
+  - { name: secure-rack, profile: signed, selector: { uuid: '${SIGNED_UUID}' } }
 `,
   );
   ns = await Netns.create('zbserve');
@@ -107,7 +110,8 @@ test.serial('a client walks DHCP -> TFTP -> DHCP as iPXE -> HTTP and the timelin
 });
 
 test.serial('the signed UEFI chain: shim by DHCP, GRUB and its per-MAC configuration, kernel and initrd over TFTP', async (t) => {
-  const dhcp = await signedClient.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007', '-s', path.join(dir, 'udhcpc.sh')], { timeout: 30_000 });
+  const uuidOpt = `00${guidFromString(SIGNED_UUID)!.toString('hex')}`;
+  const dhcp = await signedClient.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007', '-x', `0x61:${uuidOpt}`, '-s', path.join(dir, 'udhcpc.sh')], { timeout: 30_000 });
   t.is(field(dhcp.stdout, 'boot_file'), 'images/zos/shimx64.efi', dhcp.stdout + dhcp.stderr);
   const ip = field(dhcp.stdout, 'ip')!;
   await signedClient.ip('addr', 'add', `${ip}/24`, 'dev', 'eth0');
@@ -130,7 +134,10 @@ test.serial('the signed UEFI chain: shim by DHCP, GRUB and its per-MAC configura
   t.is(sha(await get('/images/zos/vmlinuz')), sha(kernel));
 
   const api = await signedClient.exec('curl', ['-fsS', `http://10.78.0.1:8080/api/machines/${SIGNED_MAC}`]);
-  const events: { kind: string; detail?: Record<string, unknown>; reason?: string }[] = JSON.parse(api.stdout).timeline;
+  const machine = JSON.parse(api.stdout);
+  t.like(machine.labels, { uuid: SIGNED_UUID, arch: 'x86_64' }, 'the API shows the labels DHCP learned');
+  t.like(machine.selection, { profile: 'signed', group: 'secure-rack' });
+  const events: { kind: string; detail?: Record<string, unknown>; reason?: string }[] = machine.timeline;
   t.is(events.find((e) => e.kind === 'dhcp.offer')?.detail?.bootfile, 'images/zos/shimx64.efi');
   t.is(events.find((e) => e.kind === 'grub.config')?.detail?.profile, 'signed');
   const miss = events.find((e) => e.kind === 'tftp.error')!;

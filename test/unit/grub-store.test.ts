@@ -7,6 +7,9 @@ import { MountedStore, StoreNotFoundError } from '../../boot/store.ts';
 import { createSelector } from '../../boot/selection.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
 import { silentLogger } from '../../boot/log.ts';
+import { MachineLabels } from '../../boot/machine-labels.ts';
+
+const UUID = '848acd93-4178-4033-82dd-9abc8abfb6d7';
 
 async function setup() {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-grub-store-'));
@@ -17,12 +20,16 @@ async function setup() {
       { name: 'zos', kernel: 'image/vmlinuz', initrd: ['image/initramfs.img'], args: { runmode: 'prod' }, secureBoot: true },
       { name: 'lab', kernel: 'image/vmlinuz', initrd: [], args: { runmode: 'test' } },
     ],
-    [{ name: 'lab-rack', profile: 'lab', selector: { mac: '52:54:00:00:00:02' } }],
+    [
+      { name: 'lab-rack', profile: 'lab', selector: { mac: '52:54:00:00:00:02' } },
+      { name: 'by-uuid', profile: 'zos', selector: { uuid: UUID } },
+    ],
     [],
   );
   const timeline = new BootTimeline();
-  const store = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir }]), selector, timeline, log: silentLogger });
-  return { store, timeline };
+  const labels = new MachineLabels();
+  const store = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir }]), selector, labels, timeline, log: silentLogger });
+  return { store, timeline, labels };
 }
 
 async function text(store: GrubConfigStore, p: string): Promise<string> {
@@ -46,9 +53,26 @@ test('grub.cfg under any prefix is the chain file; grub.cfg-<mac> is that machin
   t.is(ev.detail?.profile, 'lab');
 });
 
-test('other paths go to the store underneath; a bad MAC gets an error configuration', async (t) => {
+test('other paths go to the store underneath; a name without a MAC is not found, so a searching GRUB moves on', async (t) => {
   const { store } = await setup();
   t.is(await text(store, 'image/vmlinuz'), 'kernel');
   await t.throwsAsync(() => store.open('image/missing'), { instanceOf: StoreNotFoundError });
-  t.regex(await text(store, 'grub/grub.cfg-zz'), /zz is not a MAC address/);
+  for (const name of ['grub/grub.cfg-zz', 'grub/grub.cfg-C0A80001', 'grub/grub.cfg-01-52-54-00']) {
+    await t.throwsAsync(() => store.open(name), { instanceOf: StoreNotFoundError }, name);
+  }
+  // the MAC forms GRUB and pxelinux use all name the same machine
+  for (const name of ['grub/grub.cfg-52:54:00:00:00:02', 'grub/grub.cfg-52:54:00:00:00:02'.toUpperCase().replace('GRUB/GRUB.CFG', 'grub/grub.cfg'), 'grub/grub.cfg-52-54-00-00-00-02', 'grub/grub.cfg-01-52-54-00-00-00-02']) {
+    t.regex(await text(store, name), /boots profile lab/, name);
+  }
+});
+
+test('GRUB selects with the labels DHCP learned (the UUID of option 97): the profile DHCP chose shim for', async (t) => {
+  const { store, labels } = await setup();
+  const mac = '52:54:00:00:00:07';
+  // without the UUID no group matches this MAC
+  t.regex(await text(store, `grub/grub.cfg-${mac}`), /cannot boot yet/);
+  labels.note(mac, { uuid: UUID.toUpperCase(), arch: 'x86_64' });
+  const cfg = await text(store, `grub/grub.cfg-${mac}`);
+  t.regex(cfg, /boots profile zos \(group by-uuid\)/);
+  t.regex(cfg, /linux \/image\/vmlinuz runmode=prod BOOTIF=01-52-54-00-00-00-07/);
 });
