@@ -6,6 +6,7 @@ import { isIPv4 } from 'node:net';
 import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
 import { LABELS } from './selection.ts';
 import { normalizeMac } from './timeline.ts';
+import { shimPath } from './grub/config.ts';
 
 export class ConfigError extends Error {}
 
@@ -175,6 +176,10 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       secureBoot: flag(raw, 'secureBoot', where),
     };
   });
+  for (const [i, p] of profiles.entries()) {
+    // shim finds its directory (and so grubx64.efi) in the BOOTP file field, which holds 127 bytes
+    if (p.secureBoot && shimPath(p).length > 127) throw new ConfigError(`profiles[${i}]: with secureBoot the kernel's folder must be short enough for "${shimPath(p)}" to fit the 127-byte DHCP file field shim reads`);
+  }
   const names = new Set<string>();
   for (const p of profiles) {
     if (names.has(p.name)) throw new ConfigError(`profile "${p.name}" is defined twice`);

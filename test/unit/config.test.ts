@@ -57,6 +57,7 @@ const bad: [string, (d: Record<string, any>) => void, RegExp][] = [
   ['bad arg name', (d) => (d.profiles[0].args = { 'a b': 1 }), /not a valid kernel argument/],
   ['duplicate profile', (d) => d.profiles.push({ ...d.profiles[0] }), /defined twice/],
   ['secureBoot not a boolean', (d) => (d.profiles[0].secureBoot = 'yes'), /profiles\[0\]\.secureBoot must be true or false, got "yes"/],
+  ['secureBoot shim path too long for the file field', (d) => Object.assign(d.profiles[0], { secureBoot: true, kernel: `${'d/'.repeat(60)}vmlinuz` }), /profiles\[0\]: .*127-byte DHCP file field/],
 ];
 
 test('a profile opts into the signed UEFI chain with secureBoot', (t) => {
