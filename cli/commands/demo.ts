@@ -17,6 +17,11 @@ iPXE script, kernel and initramfs over HTTP, until the image prints
 ZEROBOOT-UP. Then it prints the node's boot-event timeline and tears
 everything down. Needs root (network namespaces).
 
+With --profile secureboot-uefi the node has Secure Boot on and Microsoft's
+keys enrolled, and boots the signed chain instead: the firmware's PXE fetches
+shim, shim fetches GRUB, GRUB its configuration, then Debian's signed kernel
+and the initramfs over TFTP.
+
 Options:
   --profile NAME   hardware profile to boot (default small-bios)
   --timeout S      give up after S seconds (default 300)
@@ -46,7 +51,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const secs = () => ((Date.now() - started) / 1000).toFixed(1);
 
   // Fail on a bad profile name before anything slow starts.
-  await loadProfile(profileName);
+  const hw = await loadProfile(profileName);
+  // Secure Boot firmware runs only signed code: the signed chain, not iPXE (the default image carries shim and GRUB).
+  const secureBoot = hw.firmware === 'uefi-secureboot';
 
   step('image: images/default.yaml -> images/default');
   const specFile = path.join(ROOT, 'images/default.yaml');
@@ -59,7 +66,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
 
   step('network and server');
   const logDir = path.join(tmpdir(), `zeroboot-demo-${process.pid}`);
-  const rig = await startRig({ imageDir, dhcp: 'full', logDir, kernelArgs: p.values.keep ? undefined : { 'zeroboot.after': 'poweroff' }, handleSignals: true });
+  const rig = await startRig({ imageDir, dhcp: 'full', logDir, kernelArgs: p.values.keep ? undefined : { 'zeroboot.after': 'poweroff' }, secureBoot, handleSignals: true });
   try {
     say(`  namespace ${rig.ns.name}, server ${rig.serverUrl}, ${rig.accel} (${rig.accelReason})`);
 
@@ -68,7 +75,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     say(`  ${vm.name}  MAC ${vm.mac}`);
     vm.console.onLine((line) => {
       const l = line.trim();
-      if (/^(ZEROBOOT-|zeroboot: |iPXE |net\d: )/.test(l)) say(`  [console ${secs()} s] ${l.slice(0, 160)}`);
+      if (/^(ZEROBOOT-|zeroboot: |iPXE |net\d: |NBP filename|Fetching Netboot|Welcome to GRUB)/.test(l)) say(`  [console ${secs()} s] ${l.slice(0, 160)}`);
     });
     const up = await Promise.race([
       vm.console.waitFor(/ZEROBOOT-UP ip=\S+ mac=\S+|ZEROBOOT-FAIL[^\n]*/, timeoutMs),
