@@ -67,7 +67,9 @@ export function renderGrubChain(): string {
   return [
     '# zeroboot: GRUB reads this first; the machine\'s own configuration is named after its MAC',
     'set timeout=0',
-    'echo "zeroboot: $net_default_mac has $net_default_ip, loading its configuration from $prefix"',
+    // two short lines: GRUB wraps at 80 columns, which would split the server off in console logs
+    'echo "zeroboot: $net_default_mac has $net_default_ip"',
+    'echo "zeroboot: configuration from $prefix"',
     `configfile "$prefix/${MACHINE_CONFIG_PREFIX}$net_default_mac"`,
     'echo "zeroboot: no configuration for $net_default_mac"',
     ...rebootLines(),
