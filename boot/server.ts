@@ -5,6 +5,7 @@ import { MountedStore } from './store.ts';
 import type { Mount } from './store.ts';
 import { BootTimeline } from './timeline.ts';
 import { GrubConfigStore } from './grub/store.ts';
+import { watchGrub } from './grub/watch.ts';
 import { MachineLabels } from './machine-labels.ts';
 import { OPTIONAL_LOADER_FILES } from './grub/config.ts';
 import { createSelector } from './selection.ts';
@@ -78,6 +79,11 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
         macForIp: (ip) => dhcp?.leases().find((l) => l.ip === ip)?.mac ?? arpLookup(ip),
       });
       started.push(tftp);
+    }
+    // a machine that got GRUB from us but asks someone else for its configuration gets a timeline entry saying so
+    if (tftp) {
+      const stopWatch = watchGrub({ timeline, address: config.address, proxyMode: config.dhcp.mode === 'proxy' });
+      started.push({ close: async () => stopWatch() });
     }
     if (config.dhcp.mode !== 'off') {
       // The HTTP port may have been ephemeral: hand DHCP the real one.
