@@ -31,6 +31,8 @@ export interface Subnet {
   netmask: string;
   /** The bridge's (server's) address: the first host address. */
   address: string;
+  /** The second host address: a separate "router" host (proxy-mode tests). */
+  routerAddress: string;
   /** A DHCP pool that leaves the low addresses for static use. */
   poolStart: string;
   poolEnd: string;
@@ -51,6 +53,7 @@ export function parseSubnet(cidr: string): Subnet {
     prefixLength: len,
     netmask: toIp(2 ** 32 - size),
     address: toIp(net + 1),
+    routerAddress: toIp(net + 2),
     poolStart: toIp(net + 100),
     poolEnd: toIp(net + Math.min(size - 2, 249)),
   };

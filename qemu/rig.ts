@@ -45,6 +45,13 @@ export interface RigOptions {
   imageDir?: string;
   /** full: our server hands out addresses; proxy: dnsmasq does, our server answers PXE only; off: no DHCP from the rig. */
   dhcp?: DhcpMode;
+  /**
+   * Proxy mode only: the address server is a separate host on the bridge
+   * (the subnet's second address), like a farmer's router, rather than
+   * dnsmasq on the server's own address. `nextServer` says whom its answers
+   * name as next-server (BOOTP siaddr): itself, as a router does, or us.
+   */
+  router?: { nextServer: 'router' | 'zeroboot' };
   /** Kernel arguments added to the rig's default profile (for example the image's power-off flag). */
   kernelArgs?: Record<string, string | number | null>;
   /**
@@ -263,16 +270,22 @@ export class Rig {
   /** dnsmasq handing out addresses only, next to our proxyDHCP. */
   private async startAddressDhcp(): Promise<void> {
     const s = this.network.subnet;
-    this.dnsmasq = this.ns.spawn('dnsmasq', [
+    const router = this.opts.router;
+    // a router is its own host on the bridge; otherwise dnsmasq shares the server's address
+    const host = router ? await this.ns.host(this.network.bridge, { cidr: `${s.routerAddress}/${s.prefixLength}` }) : this.ns;
+    const iface = router ? 'eth0' : this.network.bridge;
+    this.dnsmasq = host.spawn('dnsmasq', [
       '--no-daemon', '--conf-file=/dev/null', '--log-facility=-', '--port=0', '--pid-file=',
-      '--bind-interfaces', `--interface=${this.network.bridge}`,
+      '--bind-interfaces', `--interface=${iface}`,
       `--dhcp-range=${s.poolStart},${s.poolEnd},${s.netmask},10m`, '--no-ping', '--log-dhcp',
       `--dhcp-leasefile=${path.join(this.workDir, 'dnsmasq.leases')}`,
+      ...(router ? [`--dhcp-option=3,${s.routerAddress}`] : []),
+      ...(router?.nextServer === 'zeroboot' ? [`--dhcp-boot=,,${s.address}`] : []),
     ]);
     const log = createWriteStream(path.join(this.logDir, 'dnsmasq.log'));
     this.dnsmasq.stdout!.pipe(log);
     this.dnsmasq.stderr!.pipe(log);
-    await waitForOutput(this.dnsmasq, new RegExp(`DHCP, sockets bound exclusively to interface ${this.network.bridge}`), 10_000);
+    await waitForOutput(this.dnsmasq, new RegExp(`DHCP, sockets bound exclusively to interface ${iface}`), 10_000);
   }
 
   private async startServer(): Promise<void> {
