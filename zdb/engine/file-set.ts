@@ -40,6 +40,8 @@ export class FileSet {
   readonly io: IoMeter;
   /** called when a write left nothing pending in this set and the one written before it */
   onSettled: (() => void) | undefined;
+  /** called once when this set fails (directly or through its partner), after both dropped their buffers */
+  onFailed: (() => void) | undefined;
 
   constructor(dir: string, prefix: string, batching = false, totals?: IoCounters) {
     this.dir = dir;
@@ -177,6 +179,7 @@ export class FileSet {
     // in-place changes (deleted flags) must not land when the entries replacing them did not
     this.deferred = [];
     this.partner?.fail(err);
+    this.onFailed?.();
   }
 
   private overlapsPending(id: number, position: number, length: number): boolean {

@@ -103,8 +103,12 @@ export class ZdbNamespace implements Namespace {
     this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching, ctx.io.data);
     this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i', batching, ctx.io.index);
     FileSet.pair(this.dataFiles, this.indexFiles);
-    // the index set is written after the data set: once it has nothing pending, every change is in the files
-    if (batching) this.indexFiles.onSettled = () => this.forgetUndo();
+    if (batching) {
+      // the index set is written after the data set: once it has nothing pending, every change is in the files
+      this.indexFiles.onSettled = () => this.forgetUndo();
+      // a failure of either set reaches the index set too: the buffers are gone, the key map follows at once
+      this.indexFiles.onFailed = () => this.rollBack();
+    }
     this.lastJump = ctx.now();
   }
 
@@ -223,11 +227,10 @@ export class ZdbNamespace implements Namespace {
   // ---- reads ----------------------------------------------------------
 
   get(key: Buffer): { payload: Buffer; meta: EntryMeta } | undefined {
-    const failed = this.failure();
     const rec = this.keys.get(keyString(key));
     if (!rec) return undefined;
     const payload = this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length);
-    if (failed && !intact(payload, rec)) return undefined;
+    if (this.failure() && !intact(payload, rec)) return undefined;
     return { payload, meta: this.toMeta(key, rec) };
   }
 
@@ -245,22 +248,18 @@ export class ZdbNamespace implements Namespace {
    * intact: the key map may still count entries whose write was lost.
    */
   private liveRecord(key: Buffer): KeyRecord | undefined {
-    const failed = this.failure();
     const rec = this.keys.get(keyString(key));
-    if (!rec || !failed) return rec;
+    if (!rec || !this.failure()) return rec;
     return intact(this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length), rec) ? rec : undefined;
   }
 
   /** The write error that made this namespace read-only (until RELOAD reopens it from disk). */
   failure(): Error | undefined {
-    const failure = this.dataFiles.failure ?? this.indexFiles.failure;
-    if (failure && this.undoTotals) this.rollBack();
-    return failure;
+    return this.dataFiles.failure ?? this.indexFiles.failure;
   }
 
   /** CRC of the payload as stored in the data file vs the data entry header's crc. */
   check(key: Buffer): boolean | undefined {
-    this.failure();
     const rec = this.keys.get(keyString(key));
     if (!rec) return undefined;
     const head = this.dataFiles.read(rec.dataId, rec.offset, DATA_ENTRY_SIZE);
@@ -279,7 +278,6 @@ export class ZdbNamespace implements Namespace {
   }
 
   scan(cursor: Buffer | undefined, count: number, reverse: boolean): ScanPage | undefined {
-    this.failure();
     const tail = this.indexPrevious >= INDEX_HEADER_SIZE ? { fileId: this.indexPreviousFile, offset: this.indexPrevious } : undefined;
     const walker = new IndexWalker(this.indexFiles, this.fileId, tail);
     let pos: { fileId: number; offset: number } | undefined;
@@ -320,7 +318,6 @@ export class ZdbNamespace implements Namespace {
   }
 
   keyCursor(key: Buffer): Buffer | undefined {
-    this.failure();
     const rec = this.keys.get(keyString(key));
     if (!rec) return undefined;
     return encodeCursor({ keyLength: rec.keyLength, fileId: rec.idxId, length: rec.length, indexOffset: rec.idxOffset, crc: rec.crc });
@@ -334,8 +331,7 @@ export class ZdbNamespace implements Namespace {
   history(key: Buffer, cursor?: Buffer): HistoryItem | undefined {
     let at: { indexId: number; offset: number };
     if (cursor === undefined) {
-      this.failure();
-      const rec = this.keys.get(keyString(key));
+        const rec = this.keys.get(keyString(key));
       if (!rec) return undefined;
       at = { indexId: rec.idxId, offset: rec.idxOffset };
     } else {
@@ -365,7 +361,6 @@ export class ZdbNamespace implements Namespace {
   }
 
   stats(): NsStats {
-    this.failure();
     let indexSize = 0;
     if (this.mode === 'user') for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
     return {
