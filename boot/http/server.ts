@@ -19,7 +19,7 @@ import { serveEntry } from './artifacts.ts';
 import type { ServeResult } from './artifacts.ts';
 import { handleApi, sendJson } from './api.ts';
 import type { Lease } from './api.ts';
-import type { MachineLabels } from '../machine-labels.ts';
+import { MachineLabels } from '../machine-labels.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -44,7 +44,7 @@ export interface HttpServerOptions {
   port: number;
   /** Base URL clients use; default http://<host>:<port> (or the request's Host when bound to a wildcard address). */
   publicUrl?: string;
-  /** Labels learned per MAC, shared with DHCP and TFTP/GRUB: the script request adds what iPXE reports. */
+  /** Labels learned per MAC, shared with DHCP and TFTP/GRUB: the script request adds what iPXE reports (default: this server's own). */
   labels?: MachineLabels;
   /** Current DHCP leases, shown in /api/machines. */
   leases?: () => Lease[];
@@ -57,11 +57,10 @@ export interface HttpServer {
   url: string;
 }
 
-/** Labels remembered per MAC: bounded, oldest dropped first. */
+/** Selections remembered per MAC (to name downloads): bounded, oldest dropped first. */
 const MAX_REMEMBERED = 10_000;
 
 interface Remembered {
-  labels: Labels;
   selection?: Selection;
 }
 
@@ -91,6 +90,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   const configuredBase = opts.publicUrl === undefined ? undefined : checkBase(opts.publicUrl);
   const remembered = new Map<string, Remembered>();
+  const machineLabels = opts.labels ?? new MachineLabels();
   const startedAt = new Date();
   let boundUrl = '';
 
@@ -146,16 +146,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const v = query.get(key);
       if (v) facts[key] = v.slice(0, 256);
     }
-    opts.labels?.note(mac, labels);
+    machineLabels.note(mac, labels);
     let selection: Selection | undefined;
     try {
       selection = selector.select(labels);
       const text = renderMachineScript({ profile: selection.profile, args: selection.args, base: baseFor(req), mac, group: selection.group, reason: selection.reason });
-      remember(mac, { labels, selection });
+      remember(mac, { selection });
       sendScript(res, text, head);
       record(mac, 'http.script', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason, ...facts });
     } catch (e) {
-      remember(mac, { labels, selection });
+      remember(mac, { selection });
       if (!(e instanceof NoProfileError || e instanceof CmdlineError || e instanceof ScriptTemplateError || e instanceof ScriptValueError)) throw e;
       // iPXE shows only an error code for an HTTP error; a script can say why.
       sendScript(res, renderErrorScript(e.message), head);
@@ -223,7 +223,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const head = method === 'HEAD';
     const { path, query } = splitUrl(req.url ?? '/');
     if (path === '/api' || path.startsWith('/api/')) {
-      handleApi({ timeline, selector, leases: opts.leases, labelsFor: (m) => opts.labels?.get(m) ?? remembered.get(m)?.labels, startedAt }, method, path.slice(4), res);
+      handleApi({ timeline, selector, leases: opts.leases, labelsFor: (m) => machineLabels.get(m), startedAt }, method, path.slice(4), res);
       return;
     }
     if (method !== 'GET' && !head) {
