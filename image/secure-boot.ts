@@ -7,13 +7,12 @@
 // over TFTP, so GRUB must have that name and sit in shim's directory.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { GRUB_FILE, SHIM_FILE } from '../boot/grub/config.ts';
 import { ImageBuildError } from './build.ts';
 import { peSignature, PeFormatError } from './pe-signature.ts';
 
-/** The Microsoft-signed shim, the file the firmware is pointed at. */
-export const SHIM_FILE = 'shimx64.efi';
-/** Debian's signed network GRUB; shim loads it by this name from its own directory. */
-export const GRUB_FILE = 'grubx64.efi';
+// The names are the server's (boot/grub/config.ts): it hands out shim by name and shim asks for GRUB by name.
+export { GRUB_FILE, SHIM_FILE };
 
 export { SHIM_PACKAGE, GRUB_PACKAGE } from './spec.ts';
 /** Paths inside the unpacked packages. */

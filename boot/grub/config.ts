@@ -10,7 +10,7 @@
 import type { Profile } from '../selection.ts';
 import { buildCmdline } from '../http/cmdline.ts';
 import type { KernelArgs } from '../http/cmdline.ts';
-import { DOWNLOAD_ATTEMPTS } from '../http/ipxe-script.ts';
+import { DOWNLOAD_ATTEMPTS, macHyphen } from '../http/ipxe-script.ts';
 
 export class GrubValueError extends Error {}
 
@@ -111,7 +111,7 @@ export function renderGrubMachineConfig(input: GrubMachineInput): string {
   const cmdline = buildCmdline(input.args, input.profile.cmdline);
   // BOOTIF tells the image's init which NIC booted, as the iPXE script does.
   const words = cmdline === '' ? [] : cmdline.split(' ');
-  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=01-${mac.replace(/:/g, '-')}`);
+  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=01-${macHyphen(mac)}`);
   const kernel = grubStorePath(input.profile.kernel);
   const initrds = input.profile.initrd.map(grubStorePath);
   const who = grubSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);

@@ -22,7 +22,6 @@ export class GrubConfigStore implements ImageStore {
   private readonly selector: Selector;
   private readonly timeline: BootTimeline;
   private readonly log: Logger;
-
   private readonly labels: MachineLabels;
 
   constructor(opts: { inner: ImageStore; selector: Selector; labels: MachineLabels; timeline: BootTimeline; log: Logger }) {
