@@ -102,15 +102,16 @@ test.serial('Secure Boot on, Microsoft keys: shim -> GRUB -> signed kernel -> ou
 });
 
 test.serial('proxy mode next to a router: GRUB follows the router\'s next-server; the timeline says so, and naming us there makes it boot', async (t) => {
-  const start = (nextServer: 'router' | 'zeroboot', subnet: string) =>
-    startRig({ imageDir: image, kvm: 'auto', dhcp: 'proxy', router: { nextServer }, secureBoot: true, subnet, kernelArgs: POWEROFF });
-  const [lost, found] = await Promise.all([start('router', '10.82.0.0/24'), start('zeroboot', '10.85.0.0/24')]);
-  t.teardown(async () => {
-    await Promise.all([lost.stop(), found.stop()]);
-  });
-  const [[a], [b]] = await Promise.all([lost.boot('secureboot-uefi'), found.boot('secureboot-uefi')]);
+  // One rig at a time: two TCG VMs with their servers at once starve the test files running beside this one.
+  const start = async (nextServer: 'router' | 'zeroboot', subnet: string) => {
+    const rig = await startRig({ imageDir: image, kvm: 'auto', dhcp: 'proxy', router: { nextServer }, secureBoot: true, subnet, kernelArgs: POWEROFF });
+    t.teardown(() => rig.stop());
+    const [vm] = await rig.boot('secureboot-uefi');
+    return { rig, vm };
+  };
 
   // shim came from us (our proxy offer), GRUB then asked the router: the watcher says what to set
+  const { rig: lost, vm: a } = await start('router', '10.82.0.0/24');
   const err = await lost.waitForEvent(a.mac, 'grub.error', BOOT_MS);
   t.regex(err.reason ?? '', /never asked this server for its configuration.*\(10\.82\.0\.1\) as next-server/);
   const events = (await lost.timeline(a.mac))!.timeline;
@@ -118,8 +119,10 @@ test.serial('proxy mode next to a router: GRUB follows the router\'s next-server
   t.false(events.some((e) => e.kind === 'grub.config'), 'GRUB never reached us');
   const dnsmasqLog = await readFile(path.join(lost.logDir, 'dnsmasq.log'), 'utf8');
   t.regex(dnsmasqLog, /next server: 10\.82\.0\.2/);
+  await lost.stop();
 
   // the same, with the router naming us as next-server: up
+  const { rig: found, vm: b } = await start('zeroboot', '10.85.0.0/24');
   const m = await b.console.waitFor(UP, BOOT_MS);
   t.is(m[2], b.mac);
   t.regex(m[1], /^10\.85\.0\.(1\d\d|2[0-4]\d)$/, 'the router leased the address');
