@@ -30,7 +30,7 @@ node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo
 . scripts/env.sh
 if [ "$(node_major node)" -lt 22 ]; then
   echo "setup: installing Node 24 under ${ZEROBOOT_NODE_PREFIX}"
-  npm install -g --silent --prefix "$ZEROBOOT_NODE_PREFIX" --allow-scripts=node node@24 >/dev/null
+  bash scripts/install-node.sh "$ZEROBOOT_NODE_PREFIX" >/dev/null
   . scripts/env.sh
 fi
 echo "setup: node $(node --version)"
