@@ -57,7 +57,8 @@ export async function startDhcp(ns: Netns, dir: string, config: object, opts: { 
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   // 'close' (not 'exit') so a failed start's stderr has been read before it is reported.
   const started = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), 15_000);
+    // Generous: on a loaded 2-core machine a Node start can take many seconds; only the upper bound matters.
+    const timer = setTimeout(() => resolve(false), 90_000);
     const onData = () => {
       if (!/^dhcp ready$/m.test(out)) return;
       clearTimeout(timer);
@@ -77,7 +78,7 @@ export async function startDhcp(ns: Netns, dir: string, config: object, opts: { 
     events,
     output: () => out,
     eventsFor: (mac) => events.filter((e) => e.mac === mac),
-    waitEvent(pred, timeoutMs = 10_000) {
+    waitEvent(pred, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const hit = events.find(pred);

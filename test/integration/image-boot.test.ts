@@ -70,7 +70,7 @@ async function tap(ns: Netns, name: string): Promise<void> {
   await ns.ip('link', 'set', name, 'up');
 }
 
-test('no NIC (zstd initramfs): ZEROBOOT-FAIL reason=no-nic, then power off', async (t) => {
+test.serial('no NIC (zstd initramfs): ZEROBOOT-FAIL reason=no-nic, then power off', async (t) => {
   const run = await console(spawn('qemu-system-x86_64', qemuArgs('console=ttyS0 zeroboot.poweroff', ['-nic', 'none'], zstdDir), { stdio: ['ignore', 'pipe', 'pipe'] }));
   const init = run.output.match(MARKERS.init);
   t.truthy(init, run.output.slice(-2000));
@@ -84,7 +84,7 @@ test('no NIC (zstd initramfs): ZEROBOOT-FAIL reason=no-nic, then power off', asy
   t.is(run.code, 0);
 });
 
-test('two NICs (e1000, virtio-net): BOOTIF picks the second, dnsmasq leases it, ZEROBOOT-UP', async (t) => {
+test.serial('two NICs (e1000, virtio-net): BOOTIF picks the second, dnsmasq leases it, ZEROBOOT-UP', async (t) => {
   const ns = await privateLan();
   await tap(ns, 'tap0');
   await tap(ns, 'tap1');
@@ -113,7 +113,7 @@ test('two NICs (e1000, virtio-net): BOOTIF picks the second, dnsmasq leases it, 
   t.is(run.code, 0);
 });
 
-test('NIC with carrier but no DHCP server: ZEROBOOT-FAIL reason=dhcp-failed with its MAC', async (t) => {
+test.serial('NIC with carrier but no DHCP server: ZEROBOOT-FAIL reason=dhcp-failed with its MAC', async (t) => {
   const ns = await privateLan();
   await tap(ns, 'tap0');
   const mac = '52:54:00:7a:00:03';
