@@ -67,7 +67,7 @@ class RawClient {
     this.socket.send(buf, port, HOST);
   }
 
-  next(timeoutMs = 2000): Promise<Received> {
+  next(timeoutMs = 10_000): Promise<Received> {
     const queued = this.queue.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {
@@ -123,7 +123,8 @@ async function withServer(t: import('ava').ExecutionContext, over: Partial<TftpS
     port: 0,
     mtu: 1500,
     maxTransfers: 10,
-    timeoutMs: 200,
+    // Long enough that a loaded machine never sees a retransmission the test did not ask for; timeout tests pass their own.
+    timeoutMs: 5000,
     retries: 2,
     timeline,
     log: silentLogger,
@@ -305,7 +306,8 @@ test.serial('a start that cannot bind (port in use) throws an actionable error a
 });
 
 test('a retransmitted RRQ from the same port does not start a second transfer', async (t) => {
-  const { server } = await withServer(t);
+  // A short timeout: the OACK is retransmitted, and that must come from the same TID.
+  const { server } = await withServer(t, { timeoutMs: 300 });
   const c = await RawClient.open();
   t.teardown(() => c.close());
   const rrq = encodeRequest('rrq', 'small.bin', 'octet', [['blksize', '1024']]);
@@ -315,7 +317,7 @@ test('a retransmitted RRQ from the same port does not start a second transfer', 
   const first = await c.next();
   t.is(first.pkt?.op, 'oack');
   // Only OACK retransmissions from the same TID may follow, never a second TID.
-  const more = await c.next(1000);
+  const more = await c.next();
   t.is(more.port, first.port);
   t.is(server.activeTransfers(), 1);
   c.send(encodeError(0, 'done'), first.port);
@@ -436,7 +438,7 @@ test('close() ends running transfers and frees the port', async (t) => {
   t.pass();
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not met in time');
