@@ -39,9 +39,9 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
   // names DHCP hands out) and the mounts too: the signed chain (shim, GRUB)
   // fetches the kernel and initrds over TFTP, with GRUB's configurations
   // rendered per machine on the way.
-  const mounts: Mount[] = [{ prefix: 'ipxe', dir: config.ipxeDir }, ...config.mounts];
+  const mounts: Mount[] = [{ prefix: 'ipxe', dir: config.ipxeDir, followSymlinks: true }, ...config.mounts];
   const httpStore = new MountedStore(mounts);
-  const tftpStore = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir: config.ipxeDir }, ...config.mounts]), selector, labels, timeline, log });
+  const tftpStore = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir: config.ipxeDir, followSymlinks: true }, ...config.mounts]), selector, labels, timeline, log });
   const interfaces = config.interfaces.length > 0 ? config.interfaces : [interfaceForAddress(config.address)].filter((x): x is string => !!x);
 
   const started: { close(): Promise<void> }[] = [];

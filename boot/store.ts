@@ -37,7 +37,18 @@ export interface ImageStore {
 }
 
 export type Mount =
-  | { prefix: string; dir: string }
+  | {
+      prefix: string;
+      dir: string;
+      /**
+       * Follow the directory's own file symlinks wherever they lead (Debian's
+       * /usr/lib/ipxe/ipxe.efi points into /boot). For directories the
+       * operator vouches for, such as the iPXE one; directories on the way
+       * must still resolve inside the root, so a link to a directory cannot
+       * open up the file system.
+       */
+      followSymlinks?: boolean;
+    }
   | { prefix: string; files: Record<string, Buffer> };
 
 /**
@@ -75,7 +86,7 @@ export class MountedStore implements ImageStore {
         if (data) return memoryEntry(clean, data);
         continue;
       }
-      const entry = await openInDir(m.dir, rest, clean);
+      const entry = await openInDir(m.dir, rest, clean, m.followSymlinks === true);
       if (entry) return entry;
     }
     throw new StoreNotFoundError(`not found: ${clean}`);
@@ -96,14 +107,22 @@ export function memoryEntry(p: string, data: Buffer): StoreEntry {
   };
 }
 
-async function openInDir(dir: string, rest: string, virtualPath: string): Promise<StoreEntry | undefined> {
+function inside(root: string, p: string): boolean {
+  return p === root || p.startsWith(root + path.sep);
+}
+
+async function openInDir(dir: string, rest: string, virtualPath: string, followSymlinks: boolean): Promise<StoreEntry | undefined> {
   if (rest === '') return undefined;
   const root = await realpath(dir).catch(() => undefined);
   if (!root) return undefined;
   const full = await realpath(path.join(root, rest)).catch(() => undefined);
   if (!full) return undefined;
-  // A symlink inside the root must not lead outside it.
-  if (full !== root && !full.startsWith(root + path.sep)) throw new StorePathError(`path escapes the store: ${virtualPath}`);
+  // A symlink inside the root must not lead outside it, unless the mount
+  // trusts its files' links; its directories must stay inside either way.
+  if (!inside(root, full)) {
+    const parent = followSymlinks ? await realpath(path.dirname(path.join(root, rest))).catch(() => undefined) : undefined;
+    if (parent === undefined || !inside(root, parent)) throw new StorePathError(`path escapes the store: ${virtualPath}`);
+  }
   const st = await stat(full);
   if (!st.isFile()) return undefined;
   let fh: FileHandle | undefined;

@@ -1,6 +1,6 @@
 // TFTP for network boot: read-only server over the image store (RFC 1350,
 // 2347, 2348, 2349, 7440) and the pure codec and session it is built from.
-export { startTftpServer, TftpServerError } from './server.ts';
+export { startTftpServer, TftpServerError, DEFAULT_MAX_TRANSFERS_PER_CLIENT, DEFAULT_FIRST_RETRIES } from './server.ts';
 export type { TftpServer, TftpServerOptions } from './server.ts';
 export {
   decode, encodeAck, encodeData, encodeError, encodeOack, encodeRequest, peekAck, writeDataHeader,

@@ -1,6 +1,7 @@
 // The TFTP server: one listen socket for requests, one Transfer (with its own
 // socket) per accepted read. Read-only, files come from the image store, a
-// cap on concurrent transfers, and nothing a client sends can stop it.
+// cap on concurrent transfers overall and per client address, and nothing a
+// client sends can stop it.
 //
 // Modes: "octet" and "netascii" are both served byte for byte. Boot files are
 // binary, and converting line ends would make tsize and the block offsets
@@ -12,6 +13,7 @@ import { ErrorCode, TftpDecodeError, decode, encodeError } from './codec.ts';
 import type { TftpPacket, TftpRequest } from './codec.ts';
 import { negotiate } from './session.ts';
 import { Transfer } from './transfer.ts';
+import { TransferSlots } from './slots.ts';
 import { StoreNotFoundError, StorePathError } from '../store.ts';
 import type { ImageStore, StoreEntry } from '../store.ts';
 import type { BootTimeline } from '../timeline.ts';
@@ -27,10 +29,24 @@ export interface TftpServerOptions {
   /** Caps blksize; default: the MTU of the interface holding `address`, else 1500. */
   mtu?: number;
   maxTransfers: number;
+  /**
+   * Concurrent transfers one client address may hold; default 4. A booting
+   * machine reads one file at a time (firmware, iPXE, shim and GRUB all do),
+   * so 4 leaves room for a size probe still open and a restart from a new
+   * port while the old transfer times out, and one host still holds at most
+   * 4 of the 64 default slots.
+   */
+  maxTransfersPerClient?: number;
   /** Retransmission timeout when the client does not negotiate one. */
   timeoutMs: number;
   /** Retransmissions without progress before a transfer is abandoned. */
   retries: number;
+  /**
+   * Retransmissions of a transfer's first packet (OACK or DATA 1) that was
+   * never acknowledged, at the plain timeout; default 3 (4 s at the default
+   * 1 s timeout). Frees the slots of spoofed or abandoned requests quickly.
+   */
+  firstRetries?: number;
   timeline: BootTimeline;
   /** Files boot loaders probe for and do without: a miss is no error (logged at debug, marked optional). */
   optionalFiles?: RegExp;
@@ -48,15 +64,20 @@ export interface TftpServer {
 export class TftpServerError extends Error {}
 
 const SERVED_MODES = new Set(['octet', 'netascii']);
+export const DEFAULT_MAX_TRANSFERS_PER_CLIENT = 4;
+export const DEFAULT_FIRST_RETRIES = 3;
 
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   if (!Number.isInteger(opts.maxTransfers) || opts.maxTransfers < 1) throw new TftpServerError(`maxTransfers must be a positive integer, got ${opts.maxTransfers}`);
   if (!(opts.timeoutMs > 0)) throw new TftpServerError(`timeoutMs must be positive, got ${opts.timeoutMs}`);
   if (!Number.isInteger(opts.retries) || opts.retries < 0) throw new TftpServerError(`retries must be a non-negative integer, got ${opts.retries}`);
+  const perClient = opts.maxTransfersPerClient ?? DEFAULT_MAX_TRANSFERS_PER_CLIENT;
+  if (!Number.isInteger(perClient) || perClient < 1) throw new TftpServerError(`maxTransfersPerClient must be a positive integer, got ${perClient}`);
+  const firstRetries = opts.firstRetries ?? DEFAULT_FIRST_RETRIES;
+  if (!Number.isInteger(firstRetries) || firstRetries < 0) throw new TftpServerError(`firstRetries must be a non-negative integer, got ${firstRetries}`);
   const mtu = opts.mtu ?? defaultMtu(opts.address);
   const { log, timeline } = opts;
-  /** Requests being opened or transferring, keyed by client address:port. */
-  const transfers = new Map<string, Transfer | 'opening'>();
+  const transfers = new TransferSlots<Transfer | 'opening'>();
   let closing = false;
 
   const socket = dgram.createSocket('udp4');
@@ -92,24 +113,25 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     throw new TftpServerError(`cannot listen on ${opts.address}:${opts.port}/udp: ${e.message}`);
   });
   const port = socket.address().port;
-  log.info('tftp listening', { address: opts.address, port, mtu, maxTransfers: opts.maxTransfers });
+  log.info('tftp listening', { address: opts.address, port, mtu, maxTransfers: opts.maxTransfers, maxTransfersPerClient: perClient });
 
   function macKey(ip: string): string {
     return opts.macForIp?.(ip) ?? `ip:${ip}`;
   }
 
-  function refuse(to: RemoteInfo, file: string, code: number, message: string, reason: string): void {
+  /** `detail`: more of what the client sent, kept in fields (the logger escapes them). */
+  function refuse(to: RemoteInfo, file: string, code: number, message: string, reason: string, detail: Record<string, string> = {}): void {
     const optional = code === ErrorCode.FileNotFound && opts.optionalFiles?.test(file.replace(/\\/g, '/')) === true;
     if (optional) log.debug('tftp optional file not found', { from: to.address, file });
-    else log.info('tftp request refused', { from: to.address, file, reason });
-    timeline.record(macKey(to.address), 'tftp.error', { file, client: to.address, ...(optional ? { optional: true } : {}) }, optional ? `${reason} (optional: the loader goes on without it)` : reason);
+    else log.info('tftp request refused', { from: to.address, file, ...detail, reason });
+    timeline.record(macKey(to.address), 'tftp.error', { file, client: to.address, ...detail, ...(optional ? { optional: true } : {}) }, optional ? `${reason} (optional: the loader goes on without it)` : reason);
     socket.send(encodeError(code, message), to.port, to.address);
   }
 
   async function handleRead(req: TftpRequest, from: RemoteInfo): Promise<void> {
     if (closing) return;
     const key = `${from.address}:${from.port}`;
-    const existing = transfers.get(key);
+    const existing = transfers.get(from);
     if (existing) {
       // A retransmitted request: the running transfer answers it by its own timer.
       if (existing === 'opening' || existing.session.acked === 0) {
@@ -118,22 +140,26 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       }
       // Same client port, transfer under way: the client has started over.
       existing.abort('client sent a new request from the same port');
-      transfers.delete(key);
+      transfers.delete(from);
     }
     if (!SERVED_MODES.has(req.mode)) {
-      refuse(from, req.filename, ErrorCode.IllegalOperation, `mode not supported: ${req.mode}`, `mode ${req.mode} not supported`);
+      refuse(from, req.filename, ErrorCode.IllegalOperation, `mode not supported: ${req.mode.slice(0, 64)}`, 'mode not supported', { mode: req.mode });
+      return;
+    }
+    if (transfers.heldBy(from.address) >= perClient) {
+      refuse(from, req.filename, ErrorCode.NotDefined, 'too many transfers from your address', `too many transfers from this address (${perClient})`);
       return;
     }
     if (transfers.size >= opts.maxTransfers) {
       refuse(from, req.filename, ErrorCode.NotDefined, 'server busy', `server busy (${transfers.size} transfers)`);
       return;
     }
-    transfers.set(key, 'opening');
+    transfers.set(from, 'opening');
     let entry: StoreEntry;
     try {
       entry = await opts.store.open(req.filename);
     } catch (e) {
-      transfers.delete(key);
+      transfers.delete(from);
       if (e instanceof StorePathError) refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', e.message);
       else if (e instanceof StoreNotFoundError) refuse(from, req.filename, ErrorCode.FileNotFound, 'file not found', e.message);
       else if ((e as NodeJS.ErrnoException).code === 'EACCES') refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', String(e));
@@ -141,7 +167,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       return;
     }
     if (closing) {
-      transfers.delete(key);
+      transfers.delete(from);
       await entry.close().catch(() => undefined);
       return;
     }
@@ -154,16 +180,17 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       windowsize: n.windowsize,
       timeoutMs: n.timeoutMs,
       retries: opts.retries,
+      firstRetries,
       oack: n.oack,
       log,
     });
-    transfers.set(key, transfer);
+    transfers.set(from, transfer);
     const mac = macKey(from.address);
     const askedTsize = n.oack.some(([name]) => name === 'tsize');
     const sizeProbe = (reason: string) => askedTsize && transfer.session.acked === 0 && reason.startsWith(`peer sent error ${ErrorCode.OptionRefused}:`);
     timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
     void transfer.done.then((r) => {
-      if (transfers.get(key) === transfer) transfers.delete(key);
+      if (transfers.get(from) === transfer) transfers.delete(from);
       if (r.ok) {
         const mibps = r.bytes / 1048576 / Math.max(r.ms / 1000, 0.001);
         log.info('tftp transfer done', { from: key, file: entry.path, bytes: r.bytes, ms: r.ms, MiBps: Number(mibps.toFixed(1)), retransmissions: r.retransmissions });

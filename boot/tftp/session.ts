@@ -94,6 +94,11 @@ export interface ReadSessionOptions {
   timeoutMs: number;
   /** Retransmissions allowed without progress before giving up. */
   retries: number;
+  /**
+   * Retransmissions of the first packet (OACK or DATA 1) while the peer has
+   * never answered; default `retries`. Never more than `retries`.
+   */
+  firstRetries?: number;
   oack: readonly TftpOption[];
 }
 
@@ -107,12 +112,18 @@ export type SessionState = 'idle' | 'oack' | 'data' | 'done' | 'failed';
  */
 export const MAX_BACKOFF_MS = 8000;
 
+// Until the peer's first ACK the wait does not back off and the budget is
+// `firstRetries`: a live client answers the first packet at once, so silence
+// means a spoofed or abandoned request, and its slot should free within a few
+// timeouts rather than the ~31 s the backoff would stretch it to.
+
 export class ReadSession {
   readonly size: number;
   readonly blksize: number;
   readonly windowsize: number;
   readonly timeoutMs: number;
   readonly retries: number;
+  readonly firstRetries: number;
   /** The last block, always short (possibly empty) so the client knows the end. */
   readonly lastBlock: number;
   private readonly oack: readonly TftpOption[];
@@ -123,6 +134,8 @@ export class ReadSession {
   /** Highest block sent so far. */
   private sentBlock = 0;
   private tries = 0;
+  /** The peer has acknowledged something (the OACK or a block). */
+  private heard = false;
   /** A duplicate ACK already triggered a resend of the current window. */
   private dupResent = false;
   retransmissions = 0;
@@ -133,6 +146,7 @@ export class ReadSession {
     this.windowsize = opts.windowsize;
     this.timeoutMs = opts.timeoutMs;
     this.retries = opts.retries;
+    this.firstRetries = Math.min(opts.firstRetries ?? opts.retries, opts.retries);
     this.oack = opts.oack;
     this.out = out;
     this.lastBlock = Math.floor(opts.size / opts.blksize) + 1;
@@ -171,6 +185,7 @@ export class ReadSession {
       // Only ACK 0 confirms the OACK (RFC 2347); anything else is stale.
       if (wireBlock !== 0) return;
       this.st = 'data';
+      this.heard = true;
       this.tries = 0;
       this.sendWindow();
       return;
@@ -183,6 +198,7 @@ export class ReadSession {
       return;
     }
     this.ackedBlock = block;
+    this.heard = true;
     this.tries = 0;
     this.dupResent = false;
     if (block === this.lastBlock) {
@@ -203,7 +219,7 @@ export class ReadSession {
 
   onTimeout(): void {
     if (this.st !== 'oack' && this.st !== 'data') return;
-    if (this.tries >= this.retries) {
+    if (this.tries >= (this.heard ? this.retries : this.firstRetries)) {
       this.st = 'failed';
       this.out.fail(`no answer after ${this.tries} retransmissions`, { code: 0, message: 'timed out' });
       return;
@@ -218,8 +234,9 @@ export class ReadSession {
     this.sendWindow();
   }
 
-  /** The wait before the next retransmission: doubled per try without progress, capped. */
+  /** The wait before the next retransmission: doubled per try without progress, capped; flat until the peer first answers. */
   wait(): number {
+    if (!this.heard) return this.timeoutMs;
     return Math.min(this.timeoutMs * 2 ** this.tries, Math.max(this.timeoutMs, MAX_BACKOFF_MS));
   }
 

@@ -19,6 +19,7 @@ export interface TransferParams {
   windowsize: number;
   timeoutMs: number;
   retries: number;
+  firstRetries?: number;
   oack: readonly TftpOption[];
   log: Logger;
 }
@@ -73,7 +74,7 @@ export class Transfer {
       },
     };
     this.session = new ReadSession(
-      { size: p.entry.size, blksize: p.blksize, windowsize: p.windowsize, timeoutMs: p.timeoutMs, retries: p.retries, oack: p.oack },
+      { size: p.entry.size, blksize: p.blksize, windowsize: p.windowsize, timeoutMs: p.timeoutMs, retries: p.retries, firstRetries: p.firstRetries, oack: p.oack },
       out,
     );
   }

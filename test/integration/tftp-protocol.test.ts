@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MountedStore } from '../../boot/store.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
-import { silentLogger } from '../../boot/log.ts';
+import { createLogger, silentLogger } from '../../boot/log.ts';
 import { startTftpServer } from '../../boot/tftp/index.ts';
 import type { TftpServer, TftpServerOptions } from '../../boot/tftp/index.ts';
 import { decode, encodeAck, encodeError, encodeRequest } from '../../boot/tftp/codec.ts';
@@ -53,9 +53,10 @@ class RawClient {
     });
   }
 
-  static async open(): Promise<RawClient> {
+  /** `address`: the source address; 127.0.0.2 and .3 act as other hosts on loopback. */
+  static async open(address = HOST): Promise<RawClient> {
     const s = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => s.bind(0, HOST, resolve));
+    await new Promise<void>((resolve) => s.bind(0, address, resolve));
     return new RawClient(s);
   }
 
@@ -445,3 +446,88 @@ async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test('per-client limit: one host flooding never-ACKed requests holds only its share; another host still gets its file; the flood frees its slots within the short budget', async (t) => {
+  const { server, files, timeline } = await withServer(t, { maxTransfers: 8, maxTransfersPerClient: 3, timeoutMs: 200, retries: 5, firstRetries: 2 });
+  const flood = await Promise.all(Array.from({ length: 8 }, () => RawClient.open('127.0.0.2')));
+  t.teardown(() => flood.forEach((f) => f.close()));
+  for (const f of flood) f.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const first = await Promise.all(flood.map((f) => f.next()));
+  const sentAt = Date.now();
+  t.is(first.filter((r) => r.pkt?.op === 'data').length, 3, 'the flooding host holds at most its 3 slots');
+  const refused = first.filter((r) => r.pkt?.op === 'error');
+  t.is(refused.length, 5);
+  t.true(refused.every((r) => r.pkt?.op === 'error' && r.pkt.code === 0 && r.pkt.message === 'too many transfers from your address'));
+  t.is(server.activeTransfers(), 3);
+  t.truthy(timeline.events('ip:127.0.0.2').find((e) => e.kind === 'tftp.error' && /too many transfers/.test(e.reason ?? '')));
+
+  const other = await RawClient.open('127.0.0.3');
+  t.teardown(() => other.close());
+  t.true((await download(other, server, 'small.bin')).data.equals(files.small), 'another host is served meanwhile');
+
+  // Never ACKed: DATA 1 goes out 3 times at the plain 200 ms, then the
+  // transfer gives up (~0.6 s); with the full backoff budget it would hold
+  // its slot 200+400+...+6400 ms = 12.6 s.
+  await waitFor(() => server.activeTransfers() === 0, 6000);
+  const heldMs = Date.now() - sentAt;
+  t.true(heldMs < 6000, `slots freed after ${heldMs} ms`);
+  const holder = flood[first.findIndex((r) => r.pkt?.op === 'data')]!;
+  const after: (TftpPacket | undefined)[] = [];
+  for (let i = 0; i < 3; i++) after.push((await holder.next()).pkt);
+  t.deepEqual(after.map((p) => p?.op), ['data', 'data', 'error'], 'two retransmissions, then ERROR');
+  const again = await RawClient.open('127.0.0.2');
+  t.teardown(() => again.close());
+  t.true((await download(again, server, 'small.bin')).data.equals(files.small), 'the host is served again once its slots are free');
+});
+
+test('a transfer the peer has answered keeps the full retry budget with backoff', async (t) => {
+  const { server } = await withServer(t, { timeoutMs: 100, retries: 3, firstRetries: 1 });
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const d1 = await c.next();
+  c.send(encodeAck(1), d1.port);
+  const seen: (TftpPacket | undefined)[] = [];
+  for (let i = 0; i < 5; i++) seen.push((await c.next(5000)).pkt);
+  t.deepEqual(seen.map((p) => (p?.op === 'data' ? p.block : p?.op)), [2, 2, 2, 2, 'error'], 'block 2 and 3 retransmissions, not 1');
+});
+
+/** A crafted request whose file name and mode carry line breaks, then an ERROR packet with one. */
+async function injectionAttempt(t: import('ava').ExecutionContext, json: boolean): Promise<string[]> {
+  const writes: string[] = [];
+  const { server } = await withServer(t, { log: createLogger({ level: 'debug', json, write: (l) => writes.push(l) }) });
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'x\nerror FAKE-INJECTED-LINE\r\n', 'oct\r\nerror FAKE-MODE'), server.port);
+  t.is((await c.next()).pkt?.op, 'error');
+  c.send(encodeRequest('rrq', 'nope\nerror FAKE-INJECTED-LINE'), server.port);
+  t.is((await c.next()).pkt?.op, 'error');
+  c.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const d1 = await c.next();
+  c.send(encodeError(0, 'bye\nerror FAKE-INJECTED-LINE\r\nwarn x'), d1.port);
+  await waitFor(() => writes.some((l) => l.includes('tftp transfer failed')));
+  // What a log file or journal would hold: the writes, one per line.
+  return writes.join('\n').split(/\r\n|\r|\n|\u2028|\u2029|\u0085/);
+}
+
+test('log injection: file names, modes and ERROR texts with line breaks give one escaped line each (text)', async (t) => {
+  const lines = await injectionAttempt(t, false);
+  t.false(lines.some((l) => /^\s*(error|warn)\s+FAKE|^error FAKE|^warn x/.test(l)), lines.join('\n'));
+  const refused = lines.filter((l) => l.includes('tftp request refused'));
+  t.is(refused.length, 2);
+  t.true(refused[0]!.includes('file="x\\nerror FAKE-INJECTED-LINE\\r\\n"'), refused[0]);
+  t.true(refused[0]!.includes('mode="oct\\r\\nerror fake-mode"'), refused[0]);
+  t.true(refused[1]!.includes('file="nope\\nerror FAKE-INJECTED-LINE"'), refused[1]);
+  const failed = lines.filter((l) => l.includes('tftp transfer failed'));
+  t.is(failed.length, 1);
+  t.true(failed[0]!.includes('reason="peer sent error 0: bye\\nerror FAKE-INJECTED-LINE\\r\\nwarn x"'), failed[0]);
+});
+
+test('log injection: the JSON log stays one object per line and keeps the exact text', async (t) => {
+  const lines = await injectionAttempt(t, true);
+  const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  const refused = records.filter((r) => r.msg === 'tftp request refused');
+  t.deepEqual(refused.map((r) => r.file), ['x\nerror FAKE-INJECTED-LINE\r\n', 'nope\nerror FAKE-INJECTED-LINE']);
+  t.is(refused[0]!.mode, 'oct\r\nerror fake-mode');
+  t.deepEqual(records.filter((r) => r.msg === 'tftp transfer failed').map((r) => r.reason), ['peer sent error 0: bye\nerror FAKE-INJECTED-LINE\r\nwarn x']);
+});

@@ -13,6 +13,7 @@ test.before(async () => {
   await writeFile(path.join(dir, 'zos', 'vmlinuz'), Buffer.from('0123456789'));
   await writeFile(path.join(outside, 'secret'), 'secret');
   await symlink(path.join(outside, 'secret'), path.join(dir, 'escape'));
+  await symlink(outside, path.join(dir, 'outdir'));
 });
 test.after.always(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -63,4 +64,23 @@ test('a symlink that leads outside the mount is refused', async (t) => {
   await t.throwsAsync(store.open('escape'), { instanceOf: StorePathError });
   await t.throwsAsync(store.open('zos'), { instanceOf: StoreNotFoundError });
   await t.throwsAsync(store.open('nope'), { instanceOf: StoreNotFoundError });
+});
+
+test('followSymlinks: a file link out of the mount is followed (Debian ipxe.efi -> /boot); the image store keeps refusing it', async (t) => {
+  const ipxe = new MountedStore([{ prefix: '', dir, followSymlinks: true }]);
+  const e = await ipxe.open('escape');
+  t.is((await e.read(0, 100)).toString(), 'secret');
+  await e.close();
+  const images = new MountedStore([{ prefix: 'images', dir }, { prefix: '', dir, followSymlinks: true }]);
+  await t.throwsAsync(images.open('images/escape'), { instanceOf: StorePathError });
+  const viaIpxe = await images.open('escape');
+  t.is((await viaIpxe.read(0, 6)).toString(), 'secret');
+  await viaIpxe.close();
+});
+
+test('followSymlinks: a directory link out of the mount is still refused', async (t) => {
+  const ipxe = new MountedStore([{ prefix: '', dir, followSymlinks: true }]);
+  await t.throwsAsync(ipxe.open('outdir/secret'), { instanceOf: StorePathError });
+  await t.throwsAsync(ipxe.open('outdir'), { instanceOf: StoreNotFoundError });
+  await t.throwsAsync(new MountedStore([{ prefix: '', dir }]).open('outdir/secret'), { instanceOf: StorePathError });
 });

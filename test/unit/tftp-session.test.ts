@@ -27,10 +27,10 @@ function recorder(): { out: SessionOutput; calls: Call[]; take(): Call[] } {
 
 const limits = { mtu: 1500, defaultTimeoutMs: 1000 };
 
-function session(size: number, opts: { blksize?: number; windowsize?: number; retries?: number; oack?: TftpOption[] } = {}) {
+function session(size: number, opts: { blksize?: number; windowsize?: number; retries?: number; firstRetries?: number; oack?: TftpOption[] } = {}) {
   const r = recorder();
   const s = new ReadSession(
-    { size, blksize: opts.blksize ?? 512, windowsize: opts.windowsize ?? 1, timeoutMs: 1000, retries: opts.retries ?? 3, oack: opts.oack ?? [] },
+    { size, blksize: opts.blksize ?? 512, windowsize: opts.windowsize ?? 1, timeoutMs: 1000, retries: opts.retries ?? 3, firstRetries: opts.firstRetries, oack: opts.oack ?? [] },
     r.out,
   );
   return { s, r };
@@ -196,7 +196,7 @@ test('OACK first; data starts on ACK 0; OACK retransmitted on timeout', (t) => {
   s.onAck(1);
   t.deepEqual(r.take(), [], 'ACK other than 0 before data is stale');
   s.onTimeout();
-  t.deepEqual(r.take(), [['oack', oack], ['arm', 2000]]);
+  t.deepEqual(r.take(), [['oack', oack], ['arm', 1000]], 'no backoff before the peer first answers');
   s.onAck(0);
   t.deepEqual(r.take(), [['blocks', 1, 1], ['arm', 1000]]);
   s.onAck(0);
@@ -310,6 +310,7 @@ test('abort fails once and sends the given error', (t) => {
 test('retransmissions back off exponentially up to the ceiling; progress resets the wait', (t) => {
   const { s, r } = session(512 * 40, { retries: 10 });
   s.start();
+  s.onAck(1);
   r.take();
   const waits: number[] = [];
   for (let i = 0; i < 6; i++) {
@@ -318,6 +319,31 @@ test('retransmissions back off exponentially up to the ceiling; progress resets 
     waits.push(arm![1] as number);
   }
   t.deepEqual(waits, [2000, 4000, 8000, MAX_BACKOFF_MS, MAX_BACKOFF_MS, MAX_BACKOFF_MS]);
+  s.onAck(2);
+  t.deepEqual(r.take(), [['blocks', 3, 1], ['arm', 1000]]);
+});
+
+for (const [first, what] of [[[], 'DATA 1'], [[['blksize', '1024']], 'the OACK']] as [TftpOption[], string][]) {
+  test(`a first packet (${what}) never answered: plain timeout, firstRetries, then the error`, (t) => {
+    const { s, r } = session(5000, { retries: 10, firstRetries: 2, oack: first });
+    s.start();
+    r.take();
+    for (let i = 0; i < 2; i++) {
+      s.onTimeout();
+      t.deepEqual(r.take().find((c) => c[0] === 'arm'), ['arm', 1000]);
+    }
+    s.onTimeout();
+    t.deepEqual(r.take(), [['fail', 'no answer after 2 retransmissions', 0]]);
+  });
+}
+
+test('firstRetries never exceeds retries; once the peer answered, retries applies', (t) => {
+  t.is(session(10, { retries: 1, firstRetries: 5 }).s.firstRetries, 1);
+  const { s, r } = session(5000, { retries: 3, firstRetries: 0 });
+  s.start();
   s.onAck(1);
-  t.deepEqual(r.take(), [['blocks', 2, 1], ['arm', 1000]]);
+  for (let i = 0; i < 3; i++) s.onTimeout();
+  t.false(r.calls.some((c) => c[0] === 'fail'));
+  s.onTimeout();
+  t.is(s.state, 'failed');
 });
