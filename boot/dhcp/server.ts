@@ -249,7 +249,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   });
 
   function ignore(mac: string, reason: string, detail?: Record<string, string | number | boolean>): void {
-    timeline.record(mac, 'dhcp.ignored', detail, reason);
+    // MACs with no timeline yet (junk, floods) are only counted per reason.
+    timeline.recordIgnored(mac, 'dhcp.ignored', reason, detail);
     log.debug('dhcp: ignored', { mac, reason });
   }
 
