@@ -19,9 +19,16 @@ const macOf = (i: number) => `02:f0:00:${((i >> 16) & 255).toString(16).padStart
 const packets = Array.from({ length: macs }, (_, i) => {
   const valid = buildPacket({ mac: macOf(i), xid: i, options: { 53: '01', 60: Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex') } });
   if (kind === 'known') return valid;
-  // Strip the end option and append option 12 claiming 64 + (i % 100) bytes: a decode error whose text varies.
-  return Buffer.concat([valid.subarray(0, valid.length - 1), Buffer.from([12, 64 + (i % 100), 0x41, 0x41])]);
+  // Cut at the end option and append option 12 claiming 64 + (i % 100) bytes: a decode error whose text varies.
+  return Buffer.concat([valid.subarray(0, endOption(valid)), Buffer.from([12, 64 + (i % 100), 0x41, 0x41])]);
 });
+
+/** Offset of the end option (255): options start after the 236-byte header and the 4-byte cookie. */
+function endOption(buf: Buffer): number {
+  let i = 240;
+  while (buf[i] !== 255) i += buf[i] === 0 ? 1 : 2 + buf[i + 1];
+  return i;
+}
 
 const socket = dgram.createSocket('udp4');
 await new Promise<void>((resolve) => socket.bind(0, resolve));
