@@ -19,7 +19,7 @@ function pool(opts: Partial<LeasePoolOptions> = {}, clock = { t: 1_000_000 }) {
   return new LeasePool({ start: '10.0.0.10', end: '10.0.0.12', subnetMask: '255.255.255.0', leaseSeconds: 100, now: () => clock.t, ...opts });
 }
 
-function ack(p: LeasePool, mac: string, requested?: string): string {
+function ack(p: LeasePool, mac: string | ClientRef, requested?: string): string {
   const o = p.offer(mac, requested);
   if (!o.ok) throw new Error(o.reason);
   const r = p.request(mac, o.ip, 'selecting');
@@ -274,23 +274,15 @@ test('lease file: a journal write cut short by a full disk does not swallow the 
 const ID1 = 'ff00000001';
 const ID2 = 'ff00000002';
 
-function ackClient(p: LeasePool, client: string | ClientRef): string {
-  const o = p.offer(client);
-  if (!o.ok) throw new Error(o.reason);
-  const r = p.request(client, o.ip, 'selecting');
-  if (!r.ok) throw new Error(r.reason);
-  return r.ip;
-}
-
 test('client-id keys the lease: two MACs with one client-id share it, one MAC with two client-ids gets two', (t) => {
   const p = pool();
-  const shared = ackClient(p, { mac: A, clientId: ID1 });
-  t.is(ackClient(p, { mac: B, clientId: ID1 }), shared, 'another NIC of the same client');
+  const shared = ack(p, { mac: A, clientId: ID1 });
+  t.is(ack(p, { mac: B, clientId: ID1 }), shared, 'another NIC of the same client');
   const o = p.offer({ mac: B, clientId: ID1 });
   t.true(o.ok && o.ip === shared);
-  const second = ackClient(p, { mac: A, clientId: ID2 });
+  const second = ack(p, { mac: A, clientId: ID2 });
   t.not(second, shared, 'the same NIC with another client-id is another client');
-  t.not(ackClient(p, A), shared, 'and without a client-id, the MAC is a third client');
+  t.not(ack(p, A), shared, 'and without a client-id, the MAC is a third client');
   const list = p.list().filter((l) => l.state === 'bound');
   t.is(list.length, 3);
   t.like(list.find((l) => l.ip === shared), { mac: B, clientId: ID1 }, 'the lease names the MAC that used it last');
@@ -302,7 +294,7 @@ test('client-id keys the lease: two MACs with one client-id share it, one MAC wi
 
 test('reservations stay by MAC whatever the client-id', (t) => {
   const p = pool({ reservations: [[A, '10.0.0.20']] });
-  t.is(ackClient(p, { mac: A, clientId: ID1 }), '10.0.0.20');
+  t.is(ack(p, { mac: A, clientId: ID1 }), '10.0.0.20');
   const stolen = p.request({ mac: B, clientId: ID1 }, '10.0.0.20', 'init-reboot');
   t.false(stolen.ok, 'the client-id does not carry the reservation to another MAC');
   if (!stolen.ok) t.regex(stolen.reason, /reserved for/);
@@ -310,11 +302,11 @@ test('reservations stay by MAC whatever the client-id', (t) => {
 
 test('a lease held by a MAC without client-id passes to that MAC once it sends one', (t) => {
   const p = pool();
-  const old = ackClient(p, A);
-  t.is(ackClient(p, { mac: A, clientId: ID1 }), old);
+  const old = ack(p, A);
+  t.is(ack(p, { mac: A, clientId: ID1 }), old);
   t.is(p.list().length, 1);
   t.like(p.list()[0], { mac: A, clientId: ID1, ip: old });
-  t.not(ackClient(p, { mac: A, clientId: ID2 }), old, 'a second client-id does not take it');
+  t.not(ack(p, { mac: A, clientId: ID2 }), old, 'a second client-id does not take it');
 });
 
 test('knows: a lease, an offer or a reservation is a record of the client; withdraw returns an offer', (t) => {
@@ -366,8 +358,8 @@ test('lease file: records keep the client-id; journals written before it still l
   t.is(loaded.records.length, 2);
   const old = pool();
   t.is(old.restore(loaded.records), 0);
-  t.is(ackClient(old, { mac: B, clientId: '01' + B.replace(/:/g, '') }), '10.0.0.12', 'the MAC keeps its address when it now sends a client-id');
-  t.is(ackClient(old, A), '10.0.0.11');
+  t.is(ack(old, { mac: B, clientId: '01' + B.replace(/:/g, '') }), '10.0.0.12', 'the MAC keeps its address when it now sends a client-id');
+  t.is(ack(old, A), '10.0.0.11');
   // A record whose client-id is not a string is unreadable, not trusted.
   await writeFile(`${legacy}.journal`, JSON.stringify({ mac: B, ip: '10.0.0.12', state: 'bound', expires: 2_000_000, clientId: 5 }) + '\n');
   t.is((await LeaseFile.load(legacy)).skipped, 1);
