@@ -33,6 +33,8 @@ export interface ServerConfig {
     proxyPort: number;
     pool?: PoolConfig;
     leasesFile?: string;
+    /** Full mode: NAK or answer REQUESTs from clients without a record, as the only server of the segment (RFC 2131 4.3.2 silence otherwise). */
+    authoritative: boolean;
   };
   tftp: { enabled: boolean; port: number; maxTransfers: number; timeoutMs: number; retries: number };
   http: { port: number; host: string; publicUrl?: string };
@@ -221,6 +223,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       proxyPort: num(dhcpIn, 'proxyPort', 'server.dhcp', 4011, 1, 65535),
       pool,
       leasesFile: dhcpIn.leasesFile === undefined ? undefined : resolve(str(dhcpIn, 'leasesFile', 'server.dhcp')),
+      authoritative: flag(dhcpIn, 'authoritative', 'server.dhcp') ?? false,
     },
     tftp: {
       enabled: tftpIn.enabled !== false,

@@ -37,7 +37,9 @@ function isRecord(v: unknown): v is LeaseRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
   if (typeof r.declined === 'string') return typeof r.until === 'number';
-  return typeof r.mac === 'string' && typeof r.ip === 'string' && (r.state === 'bound' || r.state === 'released') && typeof r.expires === 'number';
+  // clientId is optional: journals written before client-ids keyed leases have none.
+  return typeof r.mac === 'string' && typeof r.ip === 'string' && (r.state === 'bound' || r.state === 'released') && typeof r.expires === 'number' &&
+    (r.clientId === undefined || typeof r.clientId === 'string');
 }
 
 export class LeaseFile {

@@ -3,18 +3,30 @@
 // survive a restart comes back as a LeaseRecord for the caller to persist
 // (lease-file.ts); replaying the records in order rebuilds the same state.
 //
-// Per client (keyed by MAC): free -> offered (memory only, offerSeconds)
-// -> bound (REQUEST) -> released (RELEASE) or expired (time); a DECLINE drops
-// the client's hold and quarantines the address for declineSeconds.
+// Per client: free -> offered (memory only, offerSeconds) -> bound (REQUEST)
+// -> released (RELEASE) or expired (time); a DECLINE drops the client's hold
+// and quarantines the address for declineSeconds. A client is its client
+// identifier (option 61) when it sends one, else its MAC (RFC 2131 4.2): two
+// NICs with one client-id share a lease, one NIC with two client-ids has two.
+// Reservations stay by MAC.
 
 export type LeaseRecord =
-  | { mac: string; ip: string; state: 'bound' | 'released'; expires: number; hostname?: string }
+  /** clientId (hex of option 61) is absent in journals written before it keyed leases. */
+  | { mac: string; ip: string; state: 'bound' | 'released'; expires: number; hostname?: string; clientId?: string }
   | { declined: string; until: number };
+
+/** Who asks: the MAC, and the client identifier (option 61, hex) when the client sent one. */
+export interface ClientRef {
+  mac: string;
+  clientId?: string;
+}
 
 export type LeaseState = 'offered' | 'bound' | 'released' | 'expired';
 
 export interface LeaseInfo {
+  /** The MAC that last used the lease (with a client-id, several MACs may have). */
   mac: string;
+  clientId?: string;
   ip: string;
   state: LeaseState;
   /** ISO time the lease (or offer) runs out. */
@@ -52,11 +64,22 @@ export type RequestKind =
 interface Hold {
   ip: number;
   expires: number;
+  mac: string;
+  clientId?: string;
 }
 
 interface Bound extends Hold {
   state: 'bound' | 'released';
   hostname?: string;
+}
+
+/** The key of a client's lease and offer: the client-id when there is one, else the MAC. */
+function keyOf(c: ClientRef): string {
+  return c.clientId ? `id:${c.clientId}` : c.mac;
+}
+
+function ref(c: string | ClientRef): ClientRef {
+  return typeof c === 'string' ? { mac: c } : c;
 }
 
 export class LeasePoolError extends Error {}
@@ -83,9 +106,10 @@ export class LeasePool {
   private readonly excluded = new Set<number>();
   private readonly reservedByIp = new Map<number, string>();
   private readonly reservedByMac = new Map<string, number>();
+  /** Leases and offers by client key (keyOf). */
   private readonly leases = new Map<string, Bound>();
   private readonly offers = new Map<string, Hold>();
-  /** Address -> the MAC last given it (lease or offer); absent means never used. */
+  /** Address -> the client key last given it (lease or offer); absent means never used. */
   private readonly holders = new Map<number, string>();
   private readonly declined = new Map<number, number>();
   private cursor: number;
@@ -132,55 +156,85 @@ export class LeasePool {
   }
 
   /** Picks an address for a DISCOVER and holds it for the client. */
-  offer(mac: string, requested?: string): Grant {
+  offer(client: string | ClientRef, requested?: string): Grant {
+    const c = ref(client);
+    const key = this.adopt(c);
     const now = this.now();
-    const pick = this.choose(mac, requested === undefined ? undefined : ipToInt(requested), now);
+    const pick = this.choose(key, c.mac, requested === undefined ? undefined : ipToInt(requested), now);
     if (typeof pick === 'string') return { ok: false, reason: pick };
     const expires = now + this.offerMs;
-    this.offers.set(mac, { ip: pick, expires });
-    this.hold(mac, pick);
+    const hold: Hold = { ip: pick, expires, mac: c.mac };
+    if (c.clientId) hold.clientId = c.clientId;
+    this.offers.set(key, hold);
+    this.hold(key, pick);
     return { ok: true, ip: intToIp(pick), expires };
   }
 
+  /**
+   * Whether the pool has a record of the client: a lease (in any state), an
+   * offer, or a reservation for its MAC. RFC 2131 4.3.2: a server without one
+   * stays silent to an INIT-REBOOT REQUEST.
+   */
+  knows(client: string | ClientRef): boolean {
+    const c = ref(client);
+    const key = this.adopt(c);
+    return this.leases.has(key) || this.offers.has(key) || this.reservedByMac.has(c.mac);
+  }
+
+  /** The client took another server's offer (RFC 2131 4.3.2): its offered address goes back to the pool. */
+  withdraw(client: string | ClientRef): void {
+    const key = keyOf(ref(client));
+    const o = this.offers.get(key);
+    if (!o) return;
+    this.offers.delete(key);
+    this.unlink(key, o.ip);
+  }
+
   /** Decides a REQUEST: a bound lease (ACK) or the reason to NAK. */
-  request(mac: string, ip: string, kind: RequestKind, hostname?: string): Grant {
+  request(client: string | ClientRef, ip: string, kind: RequestKind, hostname?: string): Grant {
+    const c = ref(client);
+    const key = this.adopt(c);
     const now = this.now();
     const n = ipToInt(ip);
     if (kind === 'selecting') {
-      if (this.offers.get(mac)?.ip !== n && this.leases.get(mac)?.ip !== n) return { ok: false, reason: `${ip} was not offered to this client` };
+      if (this.offers.get(key)?.ip !== n && this.leases.get(key)?.ip !== n) return { ok: false, reason: `${ip} was not offered to this client` };
     } else {
-      const reserved = this.reservedByMac.get(mac);
-      if (reserved !== undefined && reserved !== n && this.unusable(reserved, mac, now) === undefined) {
+      const reserved = this.reservedByMac.get(c.mac);
+      if (reserved !== undefined && reserved !== n && this.unusable(reserved, key, c.mac, now) === undefined) {
         return { ok: false, reason: `this client's reserved address is ${intToIp(reserved)}` };
       }
+      // RFC 2131 4.3.2: a client whose notion of its address is wrong gets a NAK.
+      const lease = this.leases.get(key);
+      if (lease && lease.ip !== n && lease.state === 'bound' && lease.expires > now) {
+        return { ok: false, reason: `this client's lease is for ${intToIp(lease.ip)}` };
+      }
     }
-    const why = this.unusable(n, mac, now);
+    const why = this.unusable(n, key, c.mac, now);
     if (why) return { ok: false, reason: `${ip} ${why}` };
     const expires = now + this.leaseMs;
-    const lease: Bound = { ip: n, expires, state: 'bound' };
+    const lease: Bound = { ip: n, expires, state: 'bound', mac: c.mac };
+    if (c.clientId) lease.clientId = c.clientId;
     if (hostname) lease.hostname = hostname;
-    this.bind(mac, lease);
-    const record: LeaseRecord = { mac, ip, state: 'bound', expires };
-    if (hostname) record.hostname = hostname;
-    return { ok: true, ip, expires, record };
+    this.bind(key, lease);
+    return { ok: true, ip, expires, record: toRecord(lease) };
   }
 
   /** RELEASE: the record to persist, or undefined when the client holds no such lease. */
-  release(mac: string, ip: string): LeaseRecord | undefined {
-    const lease = this.leases.get(mac);
+  release(client: string | ClientRef, ip: string): LeaseRecord | undefined {
+    const key = this.adopt(ref(client));
+    const lease = this.leases.get(key);
     if (!lease || lease.ip !== ipToInt(ip) || lease.state !== 'bound') return undefined;
     lease.state = 'released';
     lease.expires = this.now();
-    this.offers.delete(mac);
-    const record: LeaseRecord = { mac, ip, state: 'released', expires: lease.expires };
-    if (lease.hostname) record.hostname = lease.hostname;
-    return record;
+    this.offers.delete(key);
+    return toRecord(lease);
   }
 
   /** DECLINE: the address is in use by someone else; quarantine it. */
-  decline(mac: string, ip: string): LeaseRecord | undefined {
+  decline(client: string | ClientRef, ip: string): LeaseRecord | undefined {
+    const key = this.adopt(ref(client));
     const n = ipToInt(ip);
-    if (this.offers.get(mac)?.ip !== n && this.leases.get(mac)?.ip !== n) return undefined;
+    if (this.offers.get(key)?.ip !== n && this.leases.get(key)?.ip !== n) return undefined;
     const until = this.now() + this.declineMs;
     this.applyDecline(n, until);
     return { declined: ip, until };
@@ -201,9 +255,10 @@ export class LeasePool {
         dropped++;
         continue;
       }
-      const lease: Bound = { ip: n, expires: r.expires, state: r.state };
+      const lease: Bound = { ip: n, expires: r.expires, state: r.state, mac: r.mac };
       if (r.hostname) lease.hostname = r.hostname;
-      this.bind(r.mac, lease);
+      if (r.clientId) lease.clientId = r.clientId;
+      this.bind(keyOf(lease), lease);
     }
     return dropped;
   }
@@ -212,11 +267,7 @@ export class LeasePool {
   records(): LeaseRecord[] {
     const now = this.now();
     const out: LeaseRecord[] = [];
-    for (const [mac, l] of this.leases) {
-      const r: LeaseRecord = { mac, ip: intToIp(l.ip), state: l.state, expires: l.expires };
-      if (l.hostname) r.hostname = l.hostname;
-      out.push(r);
-    }
+    for (const l of this.leases.values()) out.push(toRecord(l));
     for (const [ip, until] of this.declined) if (until > now) out.push({ declined: intToIp(ip), until });
     return out;
   }
@@ -224,20 +275,19 @@ export class LeasePool {
   list(): LeaseInfo[] {
     const now = this.now();
     const out: LeaseInfo[] = [];
-    for (const [mac, l] of this.leases) {
-      const info: LeaseInfo = {
-        mac,
-        ip: intToIp(l.ip),
-        state: l.state === 'bound' && l.expires <= now ? 'expired' : l.state,
-        expires: new Date(l.expires).toISOString(),
-        reserved: this.reservedByMac.get(mac) === l.ip,
-      };
-      if (l.hostname) info.hostname = l.hostname;
-      out.push(info);
+    const info = (h: Hold, state: LeaseState): LeaseInfo => {
+      const i: LeaseInfo = { mac: h.mac, ip: intToIp(h.ip), state, expires: new Date(h.expires).toISOString(), reserved: this.reservedByMac.get(h.mac) === h.ip };
+      if (h.clientId) i.clientId = h.clientId;
+      return i;
+    };
+    for (const l of this.leases.values()) {
+      const i = info(l, l.state === 'bound' && l.expires <= now ? 'expired' : l.state);
+      if (l.hostname) i.hostname = l.hostname;
+      out.push(i);
     }
-    for (const [mac, o] of this.offers) {
-      if (o.expires <= now || this.leases.get(mac)?.ip === o.ip) continue;
-      out.push({ mac, ip: intToIp(o.ip), state: 'offered', expires: new Date(o.expires).toISOString(), reserved: this.reservedByMac.get(mac) === o.ip });
+    for (const [key, o] of this.offers) {
+      if (o.expires <= now || this.leases.get(key)?.ip === o.ip) continue;
+      out.push(info(o, 'offered'));
     }
     return out;
   }
@@ -245,10 +295,10 @@ export class LeasePool {
   /** Drops offers that ran out (they otherwise linger in memory). */
   sweep(): void {
     const now = this.now();
-    for (const [mac, o] of this.offers) {
+    for (const [key, o] of this.offers) {
       if (o.expires > now) continue;
-      this.offers.delete(mac);
-      this.unlink(mac, o.ip);
+      this.offers.delete(key);
+      this.unlink(key, o.ip);
     }
     for (const [ip, until] of this.declined) {
       if (until > now) continue;
@@ -257,25 +307,43 @@ export class LeasePool {
     }
   }
 
-  private choose(mac: string, requested: number | undefined, now: number): number | string {
+  /**
+   * The client's key, after handing it the lease its MAC held without a
+   * client-id (journals from before client-ids keyed leases, or a client that
+   * started sending one): the same machine keeps its address.
+   */
+  private adopt(c: ClientRef): string {
+    const key = keyOf(c);
+    if (key === c.mac || this.leases.has(key) || this.offers.has(key)) return key;
+    const old = this.leases.get(c.mac);
+    if (old && old.clientId === undefined) {
+      this.leases.delete(c.mac);
+      old.clientId = c.clientId;
+      this.leases.set(key, old);
+      if (this.holders.get(old.ip) === c.mac) this.holders.set(old.ip, key);
+    }
+    return key;
+  }
+
+  private choose(key: string, mac: string, requested: number | undefined, now: number): number | string {
     const reserved = this.reservedByMac.get(mac);
-    if (reserved !== undefined && this.unusable(reserved, mac, now) === undefined) return reserved;
-    const offer = this.offers.get(mac);
-    if (offer && this.unusable(offer.ip, mac, now) === undefined) return offer.ip;
-    const lease = this.leases.get(mac);
-    if (lease && this.unusable(lease.ip, mac, now) === undefined) return lease.ip;
-    if (requested !== undefined && requested >= this.start && requested <= this.end && this.unusable(requested, mac, now) === undefined) {
+    if (reserved !== undefined && this.unusable(reserved, key, mac, now) === undefined) return reserved;
+    const offer = this.offers.get(key);
+    if (offer && this.unusable(offer.ip, key, mac, now) === undefined) return offer.ip;
+    const lease = this.leases.get(key);
+    if (lease && this.unusable(lease.ip, key, mac, now) === undefined) return lease.ip;
+    if (requested !== undefined && requested >= this.start && requested <= this.end && this.unusable(requested, key, mac, now) === undefined) {
       return requested;
     }
     const fresh = this.freshExhausted ? undefined : this.nextFresh();
     if (fresh !== undefined) return fresh;
-    const old = this.oldestReclaimable(mac, now);
+    const old = this.oldestReclaimable(key, mac, now);
     if (old !== undefined) return old;
     return `address pool ${intToIp(this.start)}-${intToIp(this.end)} is exhausted`;
   }
 
-  /** Why `mac` may not have address `n` now, or undefined when it may. */
-  private unusable(n: number, mac: string, now: number): string | undefined {
+  /** Why the client (`key`, with its `mac` for reservations) may not have address `n` now, or undefined when it may. */
+  private unusable(n: number, key: string, mac: string, now: number): string | undefined {
     if (!this.inSubnet(n)) return 'is not in the pool subnet';
     if (this.excluded.has(n)) return 'is reserved for the network or a server';
     const reservedFor = this.reservedByIp.get(n);
@@ -284,14 +352,14 @@ export class LeasePool {
     const until = this.declined.get(n);
     if (until !== undefined && until > now) return 'was declined (in use on the network)';
     const holder = this.holders.get(n);
-    if (holder !== undefined && holder !== mac && this.active(holder, n, now)) return `is leased to ${holder}`;
+    if (holder !== undefined && holder !== key && this.active(holder, n, now)) return `is leased to ${holder.startsWith('id:') ? `client-id ${holder.slice(3)}` : holder}`;
     return undefined;
   }
 
-  private active(mac: string, n: number, now: number): boolean {
-    const l = this.leases.get(mac);
+  private active(key: string, n: number, now: number): boolean {
+    const l = this.leases.get(key);
     if (l && l.ip === n && l.state === 'bound' && l.expires > now) return true;
-    const o = this.offers.get(mac);
+    const o = this.offers.get(key);
     return o !== undefined && o.ip === n && o.expires > now;
   }
 
@@ -307,11 +375,11 @@ export class LeasePool {
   }
 
   /** The address whose holder let go longest ago (expired or released); linear, only once the pool has no fresh address. */
-  private oldestReclaimable(mac: string, now: number): number | undefined {
+  private oldestReclaimable(key: string, mac: string, now: number): number | undefined {
     let best: number | undefined;
     let bestTime = Infinity;
     for (const [n, holder] of this.holders) {
-      if (n < this.start || n > this.end || this.unusable(n, mac, now) !== undefined) continue;
+      if (n < this.start || n > this.end || this.unusable(n, key, mac, now) !== undefined) continue;
       const t = Math.max(this.leases.get(holder)?.expires ?? 0, this.offers.get(holder)?.expires ?? 0);
       if (t < bestTime) {
         bestTime = t;
@@ -321,30 +389,30 @@ export class LeasePool {
     return best;
   }
 
-  private bind(mac: string, lease: Bound): void {
-    const prev = this.leases.get(mac);
-    const offer = this.offers.get(mac);
-    this.leases.set(mac, lease);
-    this.offers.delete(mac);
-    if (prev && prev.ip !== lease.ip) this.unlink(mac, prev.ip);
-    if (offer && offer.ip !== lease.ip) this.unlink(mac, offer.ip);
-    this.hold(mac, lease.ip);
+  private bind(key: string, lease: Bound): void {
+    const prev = this.leases.get(key);
+    const offer = this.offers.get(key);
+    this.leases.set(key, lease);
+    this.offers.delete(key);
+    if (prev && prev.ip !== lease.ip) this.unlink(key, prev.ip);
+    if (offer && offer.ip !== lease.ip) this.unlink(key, offer.ip);
+    this.hold(key, lease.ip);
   }
 
-  /** Makes `mac` the holder of `n`, evicting a previous holder's stale claim on it. */
-  private hold(mac: string, n: number): void {
+  /** Makes client `key` the holder of `n`, evicting a previous holder's stale claim on it. */
+  private hold(key: string, n: number): void {
     const prev = this.holders.get(n);
-    if (prev !== undefined && prev !== mac) {
+    if (prev !== undefined && prev !== key) {
       if (this.leases.get(prev)?.ip === n) this.leases.delete(prev);
       if (this.offers.get(prev)?.ip === n) this.offers.delete(prev);
     }
-    this.holders.set(n, mac);
+    this.holders.set(n, key);
   }
 
-  /** Forgets that `mac` held `n` once nothing of `mac` refers to it, returning it to the fresh addresses. */
-  private unlink(mac: string, n: number): void {
-    if (this.holders.get(n) !== mac) return;
-    if (this.leases.get(mac)?.ip === n || this.offers.get(mac)?.ip === n) return;
+  /** Forgets that client `key` held `n` once nothing of it refers to `n`, returning it to the fresh addresses. */
+  private unlink(key: string, n: number): void {
+    if (this.holders.get(n) !== key) return;
+    if (this.leases.get(key)?.ip === n || this.offers.get(key)?.ip === n) return;
     this.holders.delete(n);
     this.freshExhausted = false;
   }
@@ -358,4 +426,11 @@ export class LeasePool {
       this.holders.delete(n);
     }
   }
+}
+
+function toRecord(l: Bound): LeaseRecord {
+  const r: LeaseRecord = { mac: l.mac, ip: intToIp(l.ip), state: l.state, expires: l.expires };
+  if (l.hostname) r.hostname = l.hostname;
+  if (l.clientId) r.clientId = l.clientId;
+  return r;
 }

@@ -35,7 +35,7 @@ import {
 import { ARCH, classify, clientFacts, isIpxe } from './classifier.ts';
 import type { BootDecision, ClientFacts } from './classifier.ts';
 import { LeasePool, LeasePoolError } from './leases.ts';
-import type { LeaseInfo, LeaseRecord, RequestKind } from './leases.ts';
+import type { ClientRef, LeaseInfo, LeaseRecord, RequestKind } from './leases.ts';
 import { LeaseFile, LeaseFileError } from './lease-file.ts';
 
 export class DhcpServerError extends Error {}
@@ -165,6 +165,7 @@ async function openSocket(port: number, iface: Iface): Promise<Socket> {
 
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, selector, timeline, log } = opts;
+  const authoritative = config.dhcp.authoritative;
   const machineLabels = opts.labels;
   if (config.dhcp.mode === 'off') {
     log.info('dhcp: off');
@@ -249,7 +250,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   });
 
   function ignore(mac: string, reason: string, detail?: Record<string, string | number | boolean>): void {
-    timeline.record(mac, 'dhcp.ignored', detail, reason);
+    // MACs with no timeline yet (junk, floods) are only counted per reason.
+    timeline.recordIgnored(mac, 'dhcp.ignored', reason, detail);
     log.debug('dhcp: ignored', { mac, reason });
   }
 
@@ -316,9 +318,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const pl = pool!;
     if (p.giaddr === ZERO && !ctx.iface.servesPool) return ignore(mac, `interface ${ctx.iface.name} (${ctx.iface.address}) is not in the pool subnet`);
     if (decision.refused) log.info('dhcp: network-boot client gets an address but no boot file', { mac, reason: decision.refused });
+    const client = clientRef(p, mac);
     switch (type) {
       case MessageType.DISCOVER: {
-        const grant = pl.offer(mac, optIp(p, Opt.REQUESTED_IP));
+        const grant = pl.offer(client, optIp(p, Opt.REQUESTED_IP));
         if (!grant.ok) return ignore(mac, grant.reason);
         return send(socket, p, mac, ctx, { type: MessageType.OFFER, yiaddr: grant.ip, leaseSeconds: leaseSeconds(grant.expires), decision, hostname });
       }
@@ -326,8 +329,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         const serverId = optIp(p, Opt.SERVER_ID);
         const requested = optIp(p, Opt.REQUESTED_IP);
         if (serverId !== undefined && !ourIds.has(serverId)) {
-          // The client took another server's offer: we are authoritative for this network, so say no.
-          return send(socket, p, mac, ctx, { type: MessageType.NAK, message: `server ${serverId} is not authoritative here` });
+          if (authoritative) return send(socket, p, mac, ctx, { type: MessageType.NAK, message: `server ${serverId} is not authoritative here` });
+          // RFC 2131 4.3.2: the client declined our offer by choosing another server's.
+          pl.withdraw(client);
+          return ignore(mac, `REQUEST for server ${serverId}: the client chose another server's offer`);
         }
         let ip: string;
         let how: RequestKind;
@@ -341,7 +346,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         } else {
           return ignore(mac, 'REQUEST names no address (no option 50, no ciaddr)');
         }
-        const grant = pl.request(mac, ip, how, hostname ?? optString(p, Opt.HOSTNAME));
+        if (how !== 'selecting') {
+          // RFC 2131 4.3.2: a client on the wrong network gets a NAK; one the server has no record of, silence.
+          if (!pl.inSubnet(ip)) return send(socket, p, mac, ctx, { type: MessageType.NAK, message: `${ip} is not on this network` });
+          if (!authoritative && !pl.knows(client)) {
+            return ignore(mac, `REQUEST (${how}) for ${ip} from a client this server has no record of: left to the server that leased it (dhcp.authoritative: true answers it)`);
+          }
+        }
+        const grant = pl.request(client, ip, how, hostname ?? optString(p, Opt.HOSTNAME));
         if (!grant.ok) return send(socket, p, mac, ctx, { type: MessageType.NAK, message: grant.reason });
         const reply: Reply = { type: MessageType.ACK, yiaddr: grant.ip, leaseSeconds: leaseSeconds(grant.expires), decision, hostname };
         // The ACK leaves only once its lease is on disk.
@@ -360,14 +372,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       case MessageType.DECLINE: {
         const ip = optIp(p, Opt.REQUESTED_IP);
-        const record = ip ? pl.decline(mac, ip) : undefined;
+        const record = ip ? pl.decline(client, ip) : undefined;
         if (!record) return ignore(mac, `DECLINE for ${ip ?? 'no address'}, which this client does not hold`);
         log.warn('dhcp: client declined an address (in use on the network?)', { mac, ip });
         persist(record).catch((e: Error) => log.error('dhcp: cannot store a decline', { error: e.message }));
         return;
       }
       case MessageType.RELEASE: {
-        const record = pl.release(mac, p.ciaddr);
+        const record = pl.release(client, p.ciaddr);
         if (!record) return ignore(mac, `RELEASE for ${p.ciaddr}, which this client does not hold`);
         persist(record).catch((e: Error) => log.error('dhcp: cannot store a release', { error: e.message }));
         return;
@@ -432,6 +444,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (d?.bootfile && r.bootItem) options.set(Opt.VENDOR_SPECIFIC, encodePxeVendorOptions({ bootItem: r.bootItem }));
       else if (d?.bootfile && d.pxeOptions) options.set(Opt.VENDOR_SPECIFIC, pxeDiscoveryOpt);
     }
+    // RFC 6842: the client identifier goes back in every reply, so a client can tell its answers apart.
+    const clientId = req.options.get(Opt.CLIENT_ID);
+    if (clientId) options.set(Opt.CLIENT_ID, clientId);
     // RFC 3046 2.2: relay agent information goes back unchanged in every reply; relays
     // and snooping switches that added it route the reply by it (and may drop one without).
     const agentInfo = req.options.get(Opt.RELAY_AGENT);
@@ -495,6 +510,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
     },
   };
+}
+
+/** The lease's client: option 61 when sent (RFC 2132 gives it at least 2 bytes: type and id), else the MAC. */
+function clientRef(p: DhcpPacket, mac: string): ClientRef {
+  const id = p.options.get(Opt.CLIENT_ID);
+  return id && id.length >= 2 ? { mac, clientId: id.toString('hex') } : { mac };
 }
 
 /** "aa:bb:cc:dd:ee:ff" from the first six bytes; the per-packet key, so kept cheap. */

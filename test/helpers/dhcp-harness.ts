@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import type { Netns } from './netns.ts';
-import type { BootEvent } from '../../boot/timeline.ts';
+import type { BootEvent, IgnoredCount } from '../../boot/timeline.ts';
 import type { LeaseInfo } from '../../boot/dhcp/leases.ts';
 import type { ProbeReply, ProbeRequest } from './dhcp-probe.ts';
 
@@ -28,6 +28,8 @@ export interface ServerHandle {
   eventsFor(mac: string): BootEvent[];
   waitEvent(pred: (e: BootEvent) => boolean, timeoutMs?: number): Promise<BootEvent>;
   leases(): Promise<LeaseInfo[]>;
+  /** Ignored packets from MACs without a timeline, counted per reason. */
+  ignored(): Promise<IgnoredCount[]>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -40,6 +42,7 @@ export async function startDhcp(ns: Netns, dir: string, config: object, opts: { 
   let out = '';
   let partial = '';
   const leaseWaiters: ((l: LeaseInfo[]) => void)[] = [];
+  const ignoredWaiters: ((c: IgnoredCount[]) => void)[] = [];
   const eventWaiters = new Set<() => void>();
   child.stdout!.on('data', (d: Buffer) => {
     partial += d.toString();
@@ -47,9 +50,10 @@ export async function startDhcp(ns: Netns, dir: string, config: object, opts: { 
     partial = lines.pop()!;
     for (const line of lines) {
       if (!line.startsWith('{')) continue;
-      const msg = JSON.parse(line) as { event?: BootEvent; leases?: LeaseInfo[] };
+      const msg = JSON.parse(line) as { event?: BootEvent; leases?: LeaseInfo[]; ignored?: IgnoredCount[] };
       if (msg.event) events.push(msg.event);
       if (msg.leases) leaseWaiters.shift()?.(msg.leases);
+      if (msg.ignored) ignoredWaiters.shift()?.(msg.ignored);
     }
     for (const w of eventWaiters) w();
   });
@@ -102,6 +106,12 @@ export async function startDhcp(ns: Netns, dir: string, config: object, opts: { 
       return new Promise((resolve) => {
         leaseWaiters.push(resolve);
         child.kill('SIGUSR1');
+      });
+    },
+    ignored() {
+      return new Promise((resolve) => {
+        ignoredWaiters.push(resolve);
+        child.kill('SIGUSR2');
       });
     },
     async stop(signal = 'SIGTERM') {

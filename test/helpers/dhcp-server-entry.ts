@@ -1,6 +1,7 @@
 // Runs the DHCP server alone inside a test namespace: loads a YAML config,
 // prints "dhcp ready" then every timeline event as one JSON line on stdout.
-// SIGUSR1 prints the lease table; SIGTERM closes cleanly (leases flushed).
+// SIGUSR1 prints the lease table, SIGUSR2 the counts of ignored packets from
+// MACs without a timeline; SIGTERM closes cleanly (leases flushed).
 import { loadConfig } from '../../boot/config.ts';
 import { createSelector } from '../../boot/selection.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
@@ -26,6 +27,7 @@ try {
     log: createLogger({ level: quiet ? 'warn' : 'debug' }),
   });
   process.on('SIGUSR1', () => process.stdout.write(JSON.stringify({ leases: server.leases() }) + '\n'));
+  process.on('SIGUSR2', () => process.stdout.write(JSON.stringify({ ignored: timeline.ignored() }) + '\n'));
   process.on('SIGTERM', () => {
     server.close().then(
       () => process.exit(0),

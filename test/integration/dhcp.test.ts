@@ -210,21 +210,11 @@ test('proxy mode next to dnsmasq: only PXE clients, no address, and the :4011 ex
   t.true(server.eventsFor(efiMac).some((e) => e.kind === 'dhcp.ack' && e.detail?.to === '10.50.0.60:68'));
 });
 
-test('NAK for a REQUEST naming another server or an address never offered; INFORM answered by unicast', async (t) => {
+test('NAK for a REQUEST naming our server but an address never offered; INFORM answered by unicast', async (t) => {
   const { ns, dir } = await rig(t);
   const server = await startDhcp(ns, dir, config(dir, fullDhcp(dir)));
   const mac = '52:54:00:ee:00:01';
   const host = await ns.host('br0', { mac });
-  const foreign = await probe(host, {
-    to: { address: '255.255.255.255', port: 67 },
-    waitMs: 5000,
-    expect: 1,
-    packets: [{ mac, xid: 0x3003, options: { 53: '03', 54: '0a320063', 50: '0a320078' } }],
-  });
-  t.is(foreign.length, 1);
-  t.is(foreign[0].options['53'], '06');
-  t.is(foreign[0].yiaddr, '0.0.0.0');
-  t.is(foreign[0].options['54'], '0a320001');
   const unoffered = await probe(host, {
     to: { address: '255.255.255.255', port: 67 },
     waitMs: 5000,
@@ -232,9 +222,11 @@ test('NAK for a REQUEST naming another server or an address never offered; INFOR
     packets: [{ mac, xid: 0x3004, options: { 53: '03', 54: '0a320001', 50: '0a32008c' } }],
   });
   t.is(unoffered[0]?.options['53'], '06');
+  t.is(unoffered[0].yiaddr, '0.0.0.0');
+  t.is(unoffered[0].options['54'], '0a320001');
   t.regex(Buffer.from(unoffered[0].options['56'], 'hex').toString(), /not offered/);
   const naks = server.eventsFor(mac).filter((e) => e.kind === 'dhcp.nak');
-  t.is(naks.length, 2);
+  t.is(naks.length, 1);
   t.truthy(naks[0].reason);
 
   const informMac = '52:54:00:ee:00:02';
@@ -251,6 +243,108 @@ test('NAK for a REQUEST naming another server or an address never offered; INFOR
   t.false('51' in inform[0].options, 'no lease time in an INFORM answer');
   t.is(inform[0].options['1'], 'ffffff00');
   t.true(server.eventsFor(informMac).some((e) => e.kind === 'dhcp.ack' && e.detail?.to === '10.50.0.70:68'));
+});
+
+/** A crafted REQUEST from `mac` (options as code -> hex); the replies heard within the wait. */
+async function request(host: Netns, mac: string, xid: number, options: Record<string, string>, opts: { ciaddr?: string; silent?: boolean } = {}) {
+  return probe(host, {
+    to: { address: '255.255.255.255', port: 67 },
+    // Silence is the expected answer: wait long enough for a loaded server to have spoken if it would.
+    waitMs: opts.silent ? 3000 : 10_000,
+    expect: 1,
+    packets: [{ mac, xid, ciaddr: opts.ciaddr, options: { 53: '03', ...options } }],
+  });
+}
+
+const ipHex = (ip: string) => Buffer.from(ip.split('.').map(Number)).toString('hex');
+
+/** DISCOVER then REQUEST (selecting) from `mac`; the address bound. */
+async function lease(host: Netns, mac: string, xid: number, extra: Record<string, string> = {}): Promise<string> {
+  const [offer] = await probe(host, { to: { address: '255.255.255.255', port: 67 }, waitMs: 10_000, expect: 1, packets: [{ mac, xid, options: { 53: '01', ...extra } }] });
+  if (offer?.options['53'] !== '02') throw new Error(`no OFFER for ${mac}: ${JSON.stringify(offer)}`);
+  const [ack] = await request(host, mac, xid + 1, { 54: '0a320001', 50: ipHex(offer.yiaddr), ...extra });
+  if (ack?.options['53'] !== '05') throw new Error(`no ACK for ${mac}: ${JSON.stringify(ack)}`);
+  return ack.yiaddr;
+}
+
+test('not authoritative (default): REQUESTs from clients without a record get silence, wrong ones from known clients a NAK (RFC 2131 4.3.2)', async (t) => {
+  const { ns, dir } = await rig(t);
+  const server = await startDhcp(ns, dir, config(dir, fullDhcp(dir)));
+  const host = await ns.host('br0', { cidr: '10.50.0.121/24' });
+  const stranger = '52:54:00:ee:10:01';
+  t.deepEqual(await request(host, stranger, 0x5001, { 50: ipHex('10.50.0.120') }, { silent: true }), [], 'INIT-REBOOT with option 50');
+  t.deepEqual(await request(host, stranger, 0x5002, {}, { ciaddr: '10.50.0.121', silent: true }), [], 'RENEWING/REBINDING with ciaddr');
+  t.deepEqual(await request(host, stranger, 0x5003, { 54: '0a320063', 50: ipHex('10.50.0.122') }, { silent: true }), [], 'SELECTING another server');
+  const ignored = server.eventsFor(stranger).filter((e) => e.kind === 'dhcp.ignored').map((e) => e.reason ?? '');
+  t.is(ignored.filter((r) => /no record of/.test(r)).length, 2, ignored.join('\n'));
+  t.true(ignored.some((r) => /chose another server/.test(r)));
+  t.false((await server.leases()).some((l) => l.mac === stranger), 'nothing bound for the stranger');
+
+  const wrongNet = await request(host, stranger, 0x5004, { 50: ipHex('10.99.0.5') });
+  t.is(wrongNet[0]?.options['53'], '06', 'a client on the wrong network is told so, record or not');
+
+  const known = '52:54:00:ee:10:02';
+  const ip = await lease(host, known, 0x5010);
+  const again = await request(host, known, 0x5020, { 50: ipHex(ip) });
+  t.is(again[0]?.options['53'], '05', 'INIT-REBOOT of its own address is confirmed');
+  t.is(again[0].yiaddr, ip);
+  const other = ip === '10.50.0.140' ? '10.50.0.141' : '10.50.0.140';
+  const wrong = await request(host, known, 0x5021, { 50: ipHex(other) });
+  t.is(wrong[0]?.options['53'], '06', 'a known client asking for another address gets a NAK');
+  t.regex(Buffer.from(wrong[0].options['56'], 'hex').toString(), /lease is for/);
+  const taken = await request(host, '52:54:00:ee:10:03', 0x5022, { 50: ipHex(ip) }, { silent: true });
+  t.deepEqual(taken, [], 'an address leased to someone else, asked by a stranger: silence');
+});
+
+test('authoritative: REQUESTs without a record are ACKed when the address is free and NAKed when it is not', async (t) => {
+  const { ns, dir } = await rig(t);
+  const server = await startDhcp(ns, dir, config(dir, { ...fullDhcp(dir), authoritative: true }));
+  const host = await ns.host('br0', { cidr: '10.50.0.121/24' });
+  const holder = '52:54:00:ee:20:01';
+  const held = await lease(host, holder, 0x6001);
+  const stranger = '52:54:00:ee:20:02';
+  const free = await request(host, stranger, 0x6010, { 50: ipHex('10.50.0.130') });
+  t.is(free[0]?.options['53'], '05', 'a free address is confirmed: the lease table can be rebuilt from the clients');
+  t.is(free[0].yiaddr, '10.50.0.130');
+  t.like((await server.leases()).find((l) => l.mac === stranger), { ip: '10.50.0.130', state: 'bound' });
+  const taken = await request(host, '52:54:00:ee:20:03', 0x6011, { 50: ipHex(held) });
+  t.is(taken[0]?.options['53'], '06');
+  t.regex(Buffer.from(taken[0].options['56'], 'hex').toString(), /leased to/);
+  const outside = await request(host, '52:54:00:ee:20:04', 0x6012, { 50: ipHex('10.50.0.20') });
+  t.is(outside[0]?.options['53'], '06', 'outside the pool range');
+  const foreign = await request(host, '52:54:00:ee:20:05', 0x6013, { 54: '0a320063', 50: ipHex('10.50.0.131') });
+  t.is(foreign[0]?.options['53'], '06', 'SELECTING another server');
+  t.is(foreign[0].options['54'], '0a320001');
+});
+
+test('option 61: the client-id keys the lease and is echoed; it survives a restart', async (t) => {
+  const { ns, dir } = await rig(t);
+  const cfg = config(dir, fullDhcp(dir));
+  let server = await startDhcp(ns, dir, cfg);
+  const host = await ns.host('br0');
+  const id = 'ff' + '0102030405060708';
+  const [m1, m2] = ['52:54:00:ee:30:01', '52:54:00:ee:30:02'];
+  const shared = await lease(host, m1, 0x7001, { 61: id });
+  t.is(await lease(host, m2, 0x7010, { 61: id }), shared, 'two MACs, one client-id: one lease');
+  const [offer] = await probe(host, { to: { address: '255.255.255.255', port: 67 }, waitMs: 10_000, expect: 1, packets: [{ mac: m1, xid: 0x7020, options: { 53: '01', 61: id } }] });
+  t.is(offer?.options['61'], id, 'RFC 6842: option 61 echoed in the OFFER');
+  const [nak] = await request(host, m1, 0x7021, { 54: '0a320001', 50: ipHex('10.50.0.149'), 61: id });
+  t.is(nak?.options['53'], '06');
+  t.is(nak.options['61'], id, 'and in a NAK');
+
+  const m3 = '52:54:00:ee:30:03';
+  const a = await lease(host, m3, 0x7030, { 61: '01aa' });
+  const b = await lease(host, m3, 0x7040, { 61: '01bb' });
+  t.not(a, b, 'one MAC, two client-ids: two leases');
+  t.not(a, shared);
+  const table = await server.leases();
+  t.like(table.find((l) => l.ip === shared), { clientId: id, mac: m2 });
+
+  t.is(await server.stop('SIGTERM'), 0);
+  server = await startDhcp(ns, dir, cfg, { name: 'restart' });
+  const back = await request(host, '52:54:00:ee:30:04', 0x7050, { 50: ipHex(shared), 61: id });
+  t.is(back[0]?.options['53'], '05', 'after a restart, the client-id still has a record from yet another NIC');
+  t.is(back[0].yiaddr, shared);
 });
 
 test('relay: a packet with giaddr gets a unicast reply to giaddr:67; a relay from an unknown network is ignored', async (t) => {
@@ -313,6 +407,8 @@ test('two bridges: a server configured on br0 never answers a client on br1', as
   t.deepEqual(server.eventsFor(off), [], 'the br1 client was never even seen');
 });
 
+const total = (counts: { count: number }[]) => counts.reduce((n, c) => n + c.count, 0);
+
 test('malformed packets are ignored with a reason and the next client is still served', async (t) => {
   const { ns, dir, script } = await rig(t);
   const server = await startDhcp(ns, dir, config(dir, fullDhcp(dir)));
@@ -333,10 +429,26 @@ test('malformed packets are ignored with a reason and the next client is still s
       { mac: junkMac, options: { 60: hex('PXEClient') } },
     ],
   });
-  const reasons = server.eventsFor(junkMac).filter((e) => e.kind === 'dhcp.ignored').map((e) => e.reason ?? '');
-  t.true(reasons.filter((r) => r.startsWith('malformed packet')).length >= 3, reasons.join('\n'));
+  // A MAC the server has no timeline for gets counters per reason, not one event per packet.
+  t.deepEqual(server.eventsFor(junkMac), []);
+  // Seven packets were sent; the server may still be reading them when asked.
+  let counted = await server.ignored();
+  for (const deadline = Date.now() + 10_000; total(counted) < 7 && Date.now() < deadline; ) counted = await server.ignored();
+  const reasons = counted.map((c) => c.reason);
+  t.true(counted.filter((c) => c.reason.startsWith('malformed packet') && c.lastMac === junkMac).length >= 3, reasons.join('\n'));
   t.true(reasons.some((r) => /no DHCP message type/.test(r)));
-  t.true(server.events.some((e) => e.mac === 'unknown' && /malformed/.test(e.reason ?? '')), 'the 1-byte packet is on the timeline too');
+  t.true(counted.some((c) => c.lastMac === 'unknown' && /malformed/.test(c.reason)), 'the 1-byte packet is counted too');
+  t.is(total(counted), 7, 'each ignored packet counted once');
+  // Once the MAC is on the timeline (a valid DISCOVER), what is ignored from it is an event with its reason.
+  await probe(host, {
+    to: { address: '255.255.255.255', port: 67 },
+    waitMs: 5000,
+    expect: 1,
+    packets: [{ mac: junkMac, options: { 53: '01' } }],
+  });
+  await probe(host, { to: { address: '255.255.255.255', port: 67 }, waitMs: 300, packets: [{ raw: header('63825363', '3502') }] });
+  const event = await server.waitEvent((e) => e.mac === junkMac && e.kind === 'dhcp.ignored');
+  t.regex(event.reason ?? '', /^malformed packet/);
   const r = await udhcpc(await ns.host('br0', { mac: '52:54:00:22:00:02' }), script, []);
   t.truthy(r.bound, r.output);
   t.is(server.child.exitCode, null);

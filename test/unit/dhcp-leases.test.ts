@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { LeasePool, LeasePoolError } from '../../boot/dhcp/leases.ts';
-import type { LeasePoolOptions, LeaseRecord } from '../../boot/dhcp/leases.ts';
+import type { ClientRef, LeasePoolOptions, LeaseRecord } from '../../boot/dhcp/leases.ts';
 import { LeaseFile, LeaseFileError } from '../../boot/dhcp/lease-file.ts';
 
 const run = promisify(execFile);
@@ -19,7 +19,7 @@ function pool(opts: Partial<LeasePoolOptions> = {}, clock = { t: 1_000_000 }) {
   return new LeasePool({ start: '10.0.0.10', end: '10.0.0.12', subnetMask: '255.255.255.0', leaseSeconds: 100, now: () => clock.t, ...opts });
 }
 
-function ack(p: LeasePool, mac: string, requested?: string): string {
+function ack(p: LeasePool, mac: string | ClientRef, requested?: string): string {
   const o = p.offer(mac, requested);
   if (!o.ok) throw new Error(o.reason);
   const r = p.request(mac, o.ip, 'selecting');
@@ -269,4 +269,98 @@ test('lease file: a journal write cut short by a full disk does not swallow the 
   t.regex(r.failed, /^rejected: .*ENOSPC/, 'the oversized record must fail part-way (the premise of the test)');
   t.is(r.acked, 'stored');
   t.deepEqual(r.macs, ['52:54:00:00:00:01', '52:54:00:00:00:03']);
+});
+
+const ID1 = 'ff00000001';
+const ID2 = 'ff00000002';
+
+test('client-id keys the lease: two MACs with one client-id share it, one MAC with two client-ids gets two', (t) => {
+  const p = pool();
+  const shared = ack(p, { mac: A, clientId: ID1 });
+  t.is(ack(p, { mac: B, clientId: ID1 }), shared, 'another NIC of the same client');
+  const o = p.offer({ mac: B, clientId: ID1 });
+  t.true(o.ok && o.ip === shared);
+  const second = ack(p, { mac: A, clientId: ID2 });
+  t.not(second, shared, 'the same NIC with another client-id is another client');
+  t.not(ack(p, A), shared, 'and without a client-id, the MAC is a third client');
+  const list = p.list().filter((l) => l.state === 'bound');
+  t.is(list.length, 3);
+  t.like(list.find((l) => l.ip === shared), { mac: B, clientId: ID1 }, 'the lease names the MAC that used it last');
+  const rebooted = p.request({ mac: C, clientId: ID2 }, second, 'init-reboot');
+  t.true(rebooted.ok, 'INIT-REBOOT of a known client-id from a new MAC is confirmed');
+  if (rebooted.ok) t.deepEqual(rebooted.record, { mac: C, ip: second, state: 'bound', expires: 1_000_000 + 100_000, clientId: ID2 });
+  t.true(p.release({ mac: B, clientId: ID1 }, shared) !== undefined, 'RELEASE by the client-id');
+});
+
+test('reservations stay by MAC whatever the client-id', (t) => {
+  const p = pool({ reservations: [[A, '10.0.0.20']] });
+  t.is(ack(p, { mac: A, clientId: ID1 }), '10.0.0.20');
+  const stolen = p.request({ mac: B, clientId: ID1 }, '10.0.0.20', 'init-reboot');
+  t.false(stolen.ok, 'the client-id does not carry the reservation to another MAC');
+  if (!stolen.ok) t.regex(stolen.reason, /reserved for/);
+});
+
+test('a lease held by a MAC without client-id passes to that MAC once it sends one', (t) => {
+  const p = pool();
+  const old = ack(p, A);
+  t.is(ack(p, { mac: A, clientId: ID1 }), old);
+  t.is(p.list().length, 1);
+  t.like(p.list()[0], { mac: A, clientId: ID1, ip: old });
+  t.not(ack(p, { mac: A, clientId: ID2 }), old, 'a second client-id does not take it');
+});
+
+test('knows: a lease, an offer or a reservation is a record of the client; withdraw returns an offer', (t) => {
+  const p = pool({ reservations: [[C, '10.0.0.20']] });
+  t.false(p.knows(A));
+  t.true(p.knows(C), 'reserved');
+  const o = p.offer({ mac: A, clientId: ID1 });
+  t.true(p.knows({ mac: B, clientId: ID1 }), 'an offer to the client-id');
+  t.false(p.knows(A), 'not to the bare MAC');
+  p.withdraw({ mac: A, clientId: ID1 });
+  t.false(p.knows({ mac: A, clientId: ID1 }));
+  t.deepEqual(p.list(), []);
+  if (o.ok) t.true(p.request(B, o.ip, 'init-reboot').ok, 'the withdrawn address is free again');
+});
+
+test('INIT-REBOOT for another address than the client\'s lease is refused (RFC 2131 4.3.2)', (t) => {
+  const p = pool();
+  const a = ack(p, A);
+  const other = a === '10.0.0.12' ? '10.0.0.11' : '10.0.0.12';
+  for (const kind of ['init-reboot', 'renewing'] as const) {
+    const r = p.request(A, other, kind);
+    t.false(r.ok, kind);
+    if (!r.ok) t.regex(r.reason, new RegExp(`lease is for ${a.replace(/\./g, '\\.')}`));
+  }
+});
+
+test('lease file: records keep the client-id; journals written before it still load', async (t) => {
+  const dir = await tmp(t);
+  const path = join(dir, 'leases.json');
+  const p = pool();
+  const f = await LeaseFile.open(path, () => p.records());
+  const o = p.offer({ mac: A, clientId: ID1 });
+  if (!o.ok) return t.fail();
+  const r = p.request({ mac: A, clientId: ID1 }, o.ip, 'selecting');
+  if (!r.ok) return t.fail();
+  await f.append(r.record!);
+  t.is(JSON.parse((await readFile(`${path}.journal`, 'utf8')).trim()).clientId, ID1);
+  const q = pool();
+  q.restore((await LeaseFile.load(path)).records);
+  t.is(q.offer({ mac: B, clientId: ID1 }).ok && q.list().find((l) => l.clientId === ID1)?.ip, o.ip, 'the client-id finds its lease after a restart');
+  await f.close();
+
+  // A journal and snapshot from before client-ids: records without the field.
+  const legacy = join(dir, 'legacy.json');
+  await writeFile(legacy, JSON.stringify({ version: 1, written: '2025-01-01T00:00:00.000Z', records: [{ mac: A, ip: '10.0.0.11', state: 'bound', expires: 2_000_000 }] }));
+  await writeFile(`${legacy}.journal`, JSON.stringify({ mac: B, ip: '10.0.0.12', state: 'bound', expires: 2_000_000, hostname: 'b' }) + '\n');
+  const loaded = await LeaseFile.load(legacy);
+  t.is(loaded.skipped, 0);
+  t.is(loaded.records.length, 2);
+  const old = pool();
+  t.is(old.restore(loaded.records), 0);
+  t.is(ack(old, { mac: B, clientId: '01' + B.replace(/:/g, '') }), '10.0.0.12', 'the MAC keeps its address when it now sends a client-id');
+  t.is(ack(old, A), '10.0.0.11');
+  // A record whose client-id is not a string is unreadable, not trusted.
+  await writeFile(`${legacy}.journal`, JSON.stringify({ mac: B, ip: '10.0.0.12', state: 'bound', expires: 2_000_000, clientId: 5 }) + '\n');
+  t.is((await LeaseFile.load(legacy)).skipped, 1);
 });
