@@ -347,11 +347,13 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
           return ignore(mac, 'REQUEST names no address (no option 50, no ciaddr)');
         }
         if (how !== 'selecting') {
-          // RFC 2131 4.3.2: a client on the wrong network gets a NAK; one the server has no record of, silence.
-          if (!pl.inSubnet(ip)) return send(socket, p, mac, ctx, { type: MessageType.NAK, message: `${ip} is not on this network` });
+          // RFC 2131 4.3.2: a server with no record of the client stays silent (a MUST, for servers sharing a
+          // wire, as ISC's non-authoritative mode does, even for an address on another network); a client we
+          // know, or any client when we are authoritative, gets a NAK for the wrong network.
           if (!authoritative && !pl.knows(client)) {
             return ignore(mac, `REQUEST (${how}) for ${ip} from a client this server has no record of: left to the server that leased it (dhcp.authoritative: true answers it)`);
           }
+          if (!pl.inSubnet(ip)) return send(socket, p, mac, ctx, { type: MessageType.NAK, message: `${ip} is not on this network` });
         }
         const grant = pl.request(client, ip, how, hostname ?? optString(p, Opt.HOSTNAME));
         if (!grant.ok) return send(socket, p, mac, ctx, { type: MessageType.NAK, message: grant.reason });
