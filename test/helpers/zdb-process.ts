@@ -54,9 +54,13 @@ export async function tempDir(prefix = 'zdb-test-'): Promise<string> {
 
 const SIGNALS: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11 };
 
-/** Runs `zeroboot zdb` with the given flags; without `port`/`noTcp` it listens on 127.0.0.1 and a free port. */
-export function runZdbProcess(args: string[], env: NodeJS.ProcessEnv = process.env): { proc: ChildProcess; output: () => string; exited: Promise<number> } {
-  const proc = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI, 'zdb', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+/**
+ * Runs `zeroboot zdb` with the given flags; without `port`/`noTcp` it listens on 127.0.0.1 and a free port.
+ * `wrap` is a command the server runs under (e.g. strace and its flags).
+ */
+export function runZdbProcess(args: string[], env: NodeJS.ProcessEnv = process.env, wrap: string[] = []): { proc: ChildProcess; output: () => string; exited: Promise<number> } {
+  const command = [...wrap, process.execPath, '--disable-warning=ExperimentalWarning', CLI, 'zdb', ...args];
+  const proc = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -64,13 +68,13 @@ export function runZdbProcess(args: string[], env: NodeJS.ProcessEnv = process.e
   return { proc, output: () => out, exited };
 }
 
-export async function startZdb(extra: string[] = [], opts: { dir?: string; port?: number; tcp?: boolean; listeners?: number } = {}): Promise<ZdbProcess> {
+export async function startZdb(extra: string[] = [], opts: { dir?: string; port?: number; tcp?: boolean; listeners?: number; wrap?: string[] } = {}): Promise<ZdbProcess> {
   const dir = opts.dir ?? (await tempDir());
   const port = opts.port ?? (await freePort());
   const dataDir = path.join(dir, 'data');
   const indexDir = path.join(dir, 'index');
   const net = opts.tcp === false ? [] : ['--listen', '127.0.0.1', '--port', String(port)];
-  const r = runZdbProcess([...net, '--data', dataDir, '--index', indexDir, ...extra]);
+  const r = runZdbProcess([...net, '--data', dataDir, '--index', indexDir, ...extra], process.env, opts.wrap);
   const started = Date.now();
   const listeners = opts.listeners ?? 1;
   while ((r.output().match(/listening on/g) ?? []).length < listeners) {
