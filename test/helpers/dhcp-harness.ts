@@ -33,11 +33,16 @@ export interface ServerHandle {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts the DHCP server in `ns` with `config` (a YAML document as an object). */
-export async function startDhcp(ns: Netns, dir: string, config: object, opts: { quiet?: boolean; name?: string } = {}): Promise<ServerHandle> {
+/**
+ * Starts the DHCP server in `ns` with `config` (a YAML document as an object).
+ * `wrap` is a command the server runs under (strace, unshare ...); signals
+ * from the handle then go to that command.
+ */
+export async function startDhcp(ns: Netns, dir: string, config: object, opts: { quiet?: boolean; name?: string; wrap?: string[] } = {}): Promise<ServerHandle> {
   const file = join(dir, `${opts.name ?? 'server'}.yaml`);
   await writeFile(file, stringify(config));
-  const child = ns.spawn(process.execPath, [...NODE_FLAGS, ENTRY, file, ...(opts.quiet ? ['--quiet'] : [])]);
+  const command = [...(opts.wrap ?? []), process.execPath, ...NODE_FLAGS, ENTRY, file, ...(opts.quiet ? ['--quiet'] : [])];
+  const child = ns.spawn(command[0], command.slice(1));
   const events: BootEvent[] = [];
   let out = '';
   let partial = '';

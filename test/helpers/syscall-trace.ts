@@ -16,7 +16,8 @@ export interface Syscall {
   name: string;
   /** what strace -y says the first argument is: a path for files, `socket:[…]`, `pipe:[…]` … */
   target: string;
-  /** the buffers of the call (every hex string literal, concatenated in order) */
+  /** the buffers of the call (every hex string literal), one by one and concatenated in order */
+  strings: Buffer[];
   data: Buffer;
   /** the return value as printed, e.g. `10`, `-1 ENOSPC (No space left on device)` */
   ret: string;
@@ -49,7 +50,8 @@ export function parseStrace(text: string): Syscall[] {
   const finish = (call: Syscall, args: string, exit: number) => {
     const fd = /^\d+<((?:\\x[0-9a-f]{2})*)>/.exec(args);
     call.target = fd ? unhex(fd[1]).toString() : '';
-    call.data = Buffer.concat([...args.slice(fd ? fd[0].length : 0).matchAll(HEX)].map((m) => unhex(m[1])));
+    call.strings = [...args.slice(fd ? fd[0].length : 0).matchAll(HEX)].map((m) => unhex(m[1]));
+    call.data = Buffer.concat(call.strings);
     call.ret = /\) = (.*)$/.exec(args)?.[1] ?? '?';
     call.exit = exit;
     calls.push(call);
@@ -68,7 +70,7 @@ export function parseStrace(text: string): Syscall[] {
     }
     const call = /^(\w+)\((.*)$/.exec(rest);
     if (!call) return;
-    const c: Syscall = { pid, name: call[1], target: '', data: Buffer.alloc(0), ret: '?', entry: i, exit: i, time: Number(m[2]) };
+    const c: Syscall = { pid, name: call[1], target: '', strings: [], data: Buffer.alloc(0), ret: '?', entry: i, exit: i, time: Number(m[2]) };
     if (call[2].endsWith('<unfinished ...>')) open.set(pid, { call: c, args: call[2].slice(0, -'<unfinished ...>'.length) });
     else finish(c, call[2], i);
   });
@@ -86,9 +88,10 @@ export function readTraceSync(traceFile: string): Syscall[] {
 export const isFile = (c: Syscall): boolean => c.target.startsWith('/');
 export const succeeded = (c: Syscall): boolean => /^\d/.test(c.ret);
 
-/** Successful writes to files whose path passes `pathTest` and whose bytes contain `needle`. */
-export function fileWritesHolding(calls: Syscall[], needle: Buffer, pathTest: (p: string) => boolean): Syscall[] {
-  return calls.filter((c) => WRITES.includes(c.name) && isFile(c) && pathTest(c.target) && succeeded(c) && c.data.includes(needle));
+/** Successful writes to files whose path passes `pathTest` and whose bytes contain every one of `needles`. */
+export function fileWritesHolding(calls: Syscall[], needles: Buffer | Buffer[], pathTest: (p: string) => boolean): Syscall[] {
+  const all = Array.isArray(needles) ? needles : [needles];
+  return calls.filter((c) => WRITES.includes(c.name) && isFile(c) && pathTest(c.target) && succeeded(c) && all.every((n) => c.data.includes(n)));
 }
 
 /** The first successful flush of `write`'s file that began after `write` returned and returned before `before` began. */
@@ -101,9 +104,10 @@ export function flushBetween(calls: Syscall[], write: Syscall, before: Syscall):
  * files matching `pathTest` (undefined when it is): no write of them came
  * before the reply, or none of those writes was flushed before the reply.
  */
-export function unflushedBefore(calls: Syscall[], reply: Syscall, needle: Buffer, pathTest: (p: string) => boolean): string | undefined {
-  const writes = fileWritesHolding(calls, needle, pathTest).filter((w) => w.exit < reply.entry);
-  if (writes.length === 0) return `no file write holding ${JSON.stringify(needle.toString('latin1'))} before the reply (line ${reply.entry + 1})`;
+export function unflushedBefore(calls: Syscall[], reply: Syscall, needles: Buffer | Buffer[], pathTest: (p: string) => boolean): string | undefined {
+  const writes = fileWritesHolding(calls, needles, pathTest).filter((w) => w.exit < reply.entry);
+  const what = (Array.isArray(needles) ? needles : [needles]).map((n) => n.toString('latin1'));
+  if (writes.length === 0) return `no file write holding ${JSON.stringify(what)} before the reply (line ${reply.entry + 1})`;
   if (writes.some((w) => flushBetween(calls, w, reply))) return undefined;
   return `${writes.map((w) => `${w.name} to ${w.target} (line ${w.exit + 1})`).join(', ')} not flushed before the reply (line ${reply.entry + 1})`;
 }
