@@ -73,6 +73,14 @@ export class BootTimeline {
     return out;
   }
 
+  /** Like machines(), one at a time, so a caller can yield to the event loop between machines. */
+  *eachMachine(): Generator<{ mac: string; events: number; last: BootEvent }> {
+    for (const [mac, list] of this.byMac) {
+      const last = list[list.length - 1];
+      if (last) yield { mac, events: list.length, last };
+    }
+  }
+
   subscribe(listener: TimelineListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
