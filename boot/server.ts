@@ -87,7 +87,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       started.push({ close: async () => index.close() });
       if (managementNeedsToken(config.management)) apiToken = await loadApiToken(config.stateDir);
       management = await startManagementServer({
-        api: { timeline, selector, index, leases, labelsFor: (m) => labels.get(m), startedAt: new Date() },
+        api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date() },
         host: config.management.host,
         port: config.management.port,
         token: apiToken?.token,

@@ -36,7 +36,6 @@ export interface ApiContext {
   selector: Selector;
   /** The machine list, kept off the packet path. */
   index: MachineIndex;
-  leases?: () => Lease[];
   labelsFor(mac: string): Labels | undefined;
   startedAt: Date;
 }
@@ -46,6 +45,8 @@ export const PAGE_DEFAULT = 100;
 export const PAGE_MAX = 1000;
 /** A page stops early rather than grow past this many bytes (it always holds one machine). */
 export const PAGE_MAX_BYTES = 256 * 1024;
+/** Summary pages kept per snapshot. */
+const CACHED_PAGES = 64;
 
 export class ApiError extends Error {
   readonly status: number;
@@ -55,7 +56,7 @@ export class ApiError extends Error {
   }
 }
 
-function sendJsonText(res: ServerResponse, status: number, text: string, head: boolean): void {
+function sendJsonText(res: ServerResponse, status: number, text: string | Buffer, head: boolean): void {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(text));
@@ -84,22 +85,11 @@ function view(ctx: ApiContext, mac: string, events: number, last: BootEvent | nu
   return v;
 }
 
-function leaseOf(ctx: ApiContext, mac: string): Lease | undefined {
-  let list: Lease[] = [];
-  try {
-    list = ctx.leases?.() ?? [];
-  } catch {
-    // A lease source in trouble must not take the API down.
-  }
-  const l = list.find((x) => normalizeMac(x.mac) === mac);
-  return l && { ...l, mac };
-}
-
 export function machineDetail(ctx: ApiContext, rawMac: string): MachineView & { timeline: BootEvent[] } {
   const mac = normalizeMac(rawMac);
   if (!mac) throw new ApiError(400, `"${rawMac}" is not a MAC address (use aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff)`);
   const timeline = ctx.timeline.events(mac);
-  const lease = leaseOf(ctx, mac);
+  const lease = ctx.index.lease(mac);
   if (timeline.length === 0 && !lease) throw new ApiError(404, `no events or lease recorded for ${mac}`);
   return { ...view(ctx, mac, timeline.length, timeline[timeline.length - 1] ?? null, lease), timeline };
 }
@@ -117,7 +107,7 @@ function intParam(query: URLSearchParams, key: string, fallback: number, max: nu
  * (the `next` of the previous page), as summaries or (view=full) with the
  * selection, labels, lease and last event. `next` is null on the last page.
  */
-export async function machinesPage(ctx: ApiContext, query: URLSearchParams): Promise<string> {
+export async function machinesPage(ctx: ApiContext, query: URLSearchParams): Promise<Buffer> {
   const viewName = query.get('view') ?? 'summary';
   if (viewName !== 'summary' && viewName !== 'full') throw new ApiError(400, `view must be summary or full, got "${viewName.slice(0, 40)}"`);
   const limit = intParam(query, 'limit', PAGE_DEFAULT, PAGE_MAX);
@@ -125,6 +115,11 @@ export async function machinesPage(ctx: ApiContext, query: URLSearchParams): Pro
   const cursor = rawCursor === undefined ? undefined : normalizeMac(rawCursor);
   if (rawCursor !== undefined && !cursor) throw new ApiError(400, 'cursor must be the "next" value of the previous page');
   const snap = await ctx.index.snapshot();
+  const key = `${limit}/${cursor ?? ''}`;
+  const cached = viewName === 'summary' ? snap.pages.get(key) : undefined;
+  if (cached) return cached;
+  // Clients that waited for the same rebuild render one page per turn, with packets handled in between.
+  await ctx.index.turn();
   const render = viewName === 'full' ? (r: IndexRow) => JSON.stringify(view(ctx, r.summary.mac, r.summary.events, r.last, r.lease)) : (r: IndexRow) => r.json;
   const parts: string[] = [];
   let bytes = 0;
@@ -136,7 +131,12 @@ export async function machinesPage(ctx: ApiContext, query: URLSearchParams): Pro
     bytes += text.length + 1;
   }
   const next = i < snap.macs.length && parts.length > 0 ? snap.macs[i - 1] : null;
-  return `{"total":${snap.macs.length},"next":${JSON.stringify(next)},"machines":[${parts.join(',')}]}\n`;
+  const body = Buffer.from(`{"total":${snap.macs.length},"next":${JSON.stringify(next)},"machines":[${parts.join(',')}]}\n`);
+  if (viewName === 'summary') {
+    if (snap.pages.size >= CACHED_PAGES) snap.pages.clear();
+    snap.pages.set(key, body);
+  }
+  return body;
 }
 
 function health(startedAt: Date): { status: string; uptimeSeconds: number } {

@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 import { handleApi, sendJson } from './api.ts';
 import type { ApiContext } from './api.ts';
 import { bearerMatches } from './api-token.ts';
+import { listenOn, splitUrl } from './listen.ts';
 
 export interface ManagementOptions {
   api: ApiContext;
@@ -25,11 +26,6 @@ export interface ManagementServer {
   /** Base URL of the API, e.g. http://127.0.0.1:8081/api. */
   url: string;
   close(): Promise<void>;
-}
-
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
-  const q = url.indexOf('?');
-  return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
 
 export async function startManagementServer(opts: ManagementOptions): Promise<ManagementServer> {
@@ -55,16 +51,8 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
   // A client that stops reading is dropped, as on the node-facing port.
   server.setTimeout(60_000, (socket: Socket) => socket.destroy());
   server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const port = await listenOn(server, opts.port, opts.host);
   server.on('error', (e) => log.error('management server error', { error: e.message }));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   const url = `http://${isIPv6(host) ? `[${host}]` : host}:${port}/api`;
   log.info('management api listening', { url, bind: `${opts.host}:${port}`, token: opts.token !== undefined });

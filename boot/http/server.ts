@@ -20,6 +20,7 @@ import type { ServeResult } from './artifacts.ts';
 import { handleNodeApi, sendJson } from './api.ts';
 import { MachineLabels } from '../machine-labels.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
+import { listenOn, splitUrl } from './listen.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -70,11 +71,6 @@ function hostForUrl(host: string): string {
 
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '';
-}
-
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
-  const q = url.indexOf('?');
-  return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
 
 function sendText(res: ServerResponse, status: number, text: string, head: boolean): void {
@@ -281,16 +277,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const port = await listenOn(server, opts.port, opts.host);
   server.on('error', (e) => log.error('http server error', { error: e.message }));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   boundUrl = `http://${hostForUrl(isWildcard(opts.host) ? '127.0.0.1' : opts.host)}:${port}`;
   const url = configuredBase ?? boundUrl;
   log.info('http listening', { url, bind: `${opts.host}:${port}` });
