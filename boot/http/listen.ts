@@ -19,3 +19,11 @@ export async function listenOn(server: Server, port: number, host: string): Prom
   const addr = server.address();
   return typeof addr === 'object' && addr ? addr.port : port;
 }
+
+/** Stops listening and ends every connection at once: keep-alive and in-flight downloads would hold close() open. */
+export function closeNow(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts';
 import { handleApi, sendJson } from './api.ts';
 import type { ApiContext } from './api.ts';
 import { bearerMatches } from './api-token.ts';
-import { listenOn, splitUrl } from './listen.ts';
+import { closeNow, listenOn, splitUrl } from './listen.ts';
 
 export interface ManagementOptions {
   api: ApiContext;
@@ -59,10 +59,6 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
   return {
     port,
     url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeNow(server),
   };
 }

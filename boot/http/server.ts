@@ -20,7 +20,7 @@ import type { ServeResult } from './artifacts.ts';
 import { handleNodeApi, sendJson } from './api.ts';
 import { MachineLabels } from '../machine-labels.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
-import { listenOn, splitUrl } from './listen.ts';
+import { closeNow, listenOn, splitUrl } from './listen.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -286,11 +286,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   return {
     port,
     url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Keep-alive and in-flight downloads would hold close() open.
-        server.closeAllConnections();
-      }),
+    close: () => closeNow(server),
   };
 }
