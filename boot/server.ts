@@ -66,6 +66,8 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     started.push({ close: async () => stop() });
   }
   try {
+    // Before anything listens: a token file in a bad state stops the start with nothing half-up.
+    const apiToken = config.management.enabled && managementNeedsToken(config.management) ? await loadApiToken(config.stateDir) : undefined;
     let dhcp: DhcpServer | undefined;
     const http = await startHttpServer({
       store: httpStore,
@@ -80,12 +82,10 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     });
     started.push(http);
     let management: ManagementServer | undefined;
-    let apiToken: ApiToken | undefined;
     if (config.management.enabled) {
       const leases = () => dhcp?.leases() ?? [];
       const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
       started.push({ close: async () => index.close() });
-      if (managementNeedsToken(config.management)) apiToken = await loadApiToken(config.stateDir);
       management = await startManagementServer({
         api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date() },
         host: config.management.host,
