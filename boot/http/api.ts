@@ -125,7 +125,10 @@ export async function machinesPage(ctx: ApiContext, query: URLSearchParams): Pro
   let bytes = 0;
   let i = startAfter(snap.macs, cursor);
   for (; i < snap.macs.length && parts.length < limit; i++) {
-    const text = render(snap.rows.get(snap.macs[i])!);
+    // A rebuild under way may have dropped a machine this snapshot still lists.
+    const row = snap.rows.get(snap.macs[i]);
+    if (!row) continue;
+    const text = render(row);
     if (parts.length > 0 && bytes + text.length > PAGE_MAX_BYTES) break;
     parts.push(text);
     bytes += text.length + 1;

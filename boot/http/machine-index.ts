@@ -6,7 +6,8 @@
 // most, never for a whole listing. Requests waiting for a rebuild share it,
 // and take turns to render their pages, one per event-loop turn. Listing the
 // leases is one long synchronous call (80 ms for 10,000 on a busy 2-core
-// machine), so the lease map is refreshed at most every `leaseIntervalMs`.
+// machine), so the lease map is refreshed only after a lease event, and at
+// most every `leaseIntervalMs`.
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { BootEvent, BootTimeline } from '../timeline.ts';
 import { normalizeMac } from '../timeline.ts';
@@ -40,6 +41,8 @@ export interface IndexRow {
   lease?: Lease;
   /** Label hostname the JSON was made with, to know when to make it again. */
   labelHostname?: string;
+  /** The rebuild that last saw this machine; rows no rebuild saw are dropped. */
+  gen: number;
 }
 
 export interface Snapshot {
@@ -64,6 +67,9 @@ export interface MachineIndexOptions {
   leaseIntervalMs?: number;
 }
 
+/** Events after which the lease listing may differ (an offer is not a lease). */
+const LEASE_EVENTS = new Set(['dhcp.ack', 'dhcp.release', 'dhcp.decline', 'dhcp.nak']);
+
 export class MachineIndex {
   private readonly opts: MachineIndexOptions;
   private readonly slice: number;
@@ -74,8 +80,11 @@ export class MachineIndex {
   private snap: Snapshot | undefined;
   private building: Promise<void> | undefined;
   private lastStart = 0;
+  private readonly rows = new Map<string, IndexRow>();
+  private gen = 0;
   private leaseMap = new Map<string, Lease>();
   private leasesAt = -Infinity;
+  private leasesChanged = true;
   private turnGate: Promise<void> = Promise.resolve();
 
   constructor(opts: MachineIndexOptions) {
@@ -83,7 +92,10 @@ export class MachineIndex {
     this.slice = opts.slice ?? 256;
     this.minIntervalMs = opts.minIntervalMs ?? 250;
     this.leaseIntervalMs = opts.leaseIntervalMs ?? 10_000;
-    this.unsubscribe = opts.timeline.subscribe(() => this.version++);
+    this.unsubscribe = opts.timeline.subscribe((e) => {
+      this.version++;
+      if (LEASE_EVENTS.has(e.kind)) this.leasesChanged = true;
+    });
   }
 
   /** A snapshot holding every event recorded before the call. */
@@ -120,9 +132,11 @@ export class MachineIndex {
     this.lastStart = Date.now();
     const version = this.version;
     const leases = this.refreshLeases();
-    const previous = this.snap?.rows;
-    const rows = new Map<string, IndexRow>();
-    let newMacs = false;
+    // One map of rows, updated in place: a fresh map of 10,000 rows four times a second would
+    // outlive the young generation and end in long old-generation collections.
+    const rows = this.rows;
+    const gen = ++this.gen;
+    let changedSet = false;
     let n = 0;
     const pace = async () => {
       if (++n % this.slice === 0) await nextTurn();
@@ -130,16 +144,22 @@ export class MachineIndex {
     const add = (mac: string, events: number, last: BootEvent | null) => {
       const lease = leases.get(mac);
       const labelHostname = this.opts.labelsFor(mac)?.hostname;
-      const old = previous?.get(mac);
-      if (!old) newMacs = true;
-      // Most machines did nothing since the last rebuild: keep their JSON.
-      if (old && old.last === last && old.summary.events === events && old.lease === lease && old.labelHostname === labelHostname) return rows.set(mac, old);
+      let row = rows.get(mac);
+      if (!row) {
+        row = { summary: { mac, events }, json: '', last: null, gen };
+        rows.set(mac, row);
+        changedSet = true;
+      } else if (row.last === last && row.summary.events === events && row.lease === lease && row.labelHostname === labelHostname) {
+        // Most machines did nothing since the last rebuild: their JSON stands.
+        row.gen = gen;
+        return;
+      }
       const summary: MachineSummary = { mac, events };
       if (last) Object.assign(summary, { stage: last.kind, lastSeen: last.time }, last.reason ? { reason: last.reason } : {});
       if (lease) summary.ip = lease.ip;
       const hostname = lease?.hostname ?? labelHostname;
       if (hostname) summary.hostname = hostname;
-      rows.set(mac, { summary, json: JSON.stringify(summary), last, lease, labelHostname });
+      Object.assign(row, { summary, json: JSON.stringify(summary), last, lease, labelHostname, gen });
     };
     // The timeline may change between slices: a machine seen twice keeps its later state.
     for (const m of this.opts.timeline.eachMachine()) {
@@ -147,16 +167,23 @@ export class MachineIndex {
       await pace();
     }
     for (const mac of leases.keys()) {
-      if (!rows.has(mac)) add(mac, 0, null);
+      if (rows.get(mac)?.gen !== gen) add(mac, 0, null);
       await pace();
     }
-    // The same machines as last time (the usual case): the sorted list stands.
-    const same = !newMacs && this.snap !== undefined && this.snap.macs.length === rows.size;
-    this.snap = { version, macs: same ? this.snap!.macs : [...rows.keys()].sort(), rows, pages: new Map() };
+    for (const [mac, row] of rows) {
+      if (row.gen !== gen) {
+        rows.delete(mac);
+        changedSet = true;
+      }
+      await pace();
+    }
+    const macs = changedSet || !this.snap ? [...rows.keys()].sort() : this.snap.macs;
+    this.snap = { version, macs, rows, pages: new Map() };
   }
 
   private refreshLeases(): Map<string, Lease> {
-    if (Date.now() - this.leasesAt < this.leaseIntervalMs) return this.leaseMap;
+    if (!this.leasesChanged || Date.now() - this.leasesAt < this.leaseIntervalMs) return this.leaseMap;
+    this.leasesChanged = false;
     this.leasesAt = Date.now();
     const map = new Map<string, Lease>();
     for (const lease of this.leases()) {
