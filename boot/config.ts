@@ -2,7 +2,7 @@
 // errors that name the offending key, so a farmer can fix the file.
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
 import { LABELS } from './selection.ts';
 import { normalizeMac } from './timeline.ts';
@@ -11,6 +11,16 @@ import { shimPath } from './grub/config.ts';
 export class ConfigError extends Error {}
 
 export type DhcpMode = 'full' | 'proxy' | 'off';
+
+/** auto: a bearer token unless the management listener is on loopback. */
+export type ManagementAuth = 'auto' | 'token' | 'none';
+
+export interface ManagementConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  auth: ManagementAuth;
+}
 
 export interface PoolConfig {
   start: string;
@@ -38,6 +48,8 @@ export interface ServerConfig {
   };
   tftp: { enabled: boolean; port: number; maxTransfers: number; timeoutMs: number; retries: number };
   http: { port: number; host: string; publicUrl?: string };
+  /** Where the JSON API listens: apart from the node-facing HTTP port. */
+  management: ManagementConfig;
   /** Directory of iPXE binaries served over TFTP. */
   ipxeDir: string;
   /** Store mounts: virtual prefix -> directory. */
@@ -131,6 +143,28 @@ function mac(o: Obj, where: string): string {
   const m = normalizeMac(raw);
   if (!m) throw new ConfigError(`${where}.mac: "${raw}" is not a MAC address`);
   return m;
+}
+
+export function isLoopback(host: string): boolean {
+  return /^127\./.test(host) || host === '::1';
+}
+
+/** Whether the management API asks for the bearer token. */
+export function managementNeedsToken(m: ManagementConfig): boolean {
+  return m.auth === 'token' || (m.auth === 'auto' && !isLoopback(m.host));
+}
+
+function management(server: Obj): ManagementConfig {
+  const where = 'server.management';
+  const m = section(server, 'management', 'server');
+  const host = str(m, 'host', where, '127.0.0.1');
+  if (!isIP(host)) throw new ConfigError(`${where}.host must be an IP address, got "${host}"`);
+  const auth = str(m, 'auth', where, 'auto');
+  if (auth !== 'auto' && auth !== 'token' && auth !== 'none') throw new ConfigError(`${where}.auth must be auto, token or none, got "${auth}"`);
+  if (auth === 'none' && !isLoopback(host)) {
+    throw new ConfigError(`${where}.auth: none is allowed only on a loopback host; ${host} lets other hosts read every machine's leases and kernel arguments (use auto or token)`);
+  }
+  return { enabled: flag(m, 'enabled', where) ?? true, host, port: num(m, 'port', where, 8081, 0, 65535), auth };
 }
 
 export function ipToInt(ip: string): number {
@@ -237,6 +271,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       host: str(httpIn, 'host', 'server.http', address),
       publicUrl: httpIn.publicUrl === undefined ? undefined : str(httpIn, 'publicUrl', 'server.http'),
     },
+    management: management(server),
     ipxeDir: resolve(str(server, 'ipxeDir', 'server', '/usr/lib/ipxe')),
     mounts: list(doc, 'store', 'config').map((raw, i) => {
       const where = `store[${i}]`;

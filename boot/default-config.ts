@@ -7,6 +7,9 @@ server:
     mode: proxy
   http:
     port: 8080
+  management:
+    host: 127.0.0.1
+    port: 8081
   tftp:
     port: 69
   ipxeDir: /usr/lib/ipxe

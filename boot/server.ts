@@ -19,14 +19,24 @@ import { startTftpServer } from './tftp/index.ts';
 import type { TftpServer } from './tftp/index.ts';
 import { startHttpServer } from './http/index.ts';
 import type { HttpServer } from './http/index.ts';
+import { startManagementServer } from './http/management.ts';
+import type { ManagementServer } from './http/management.ts';
+import { MachineIndex } from './http/machine-index.ts';
+import { loadApiToken } from './http/api-token.ts';
+import type { ApiToken } from './http/api-token.ts';
+import { LeasedAddresses } from './leased-addresses.ts';
+import { managementNeedsToken } from './config.ts';
 
 export interface BootServer {
   timeline: BootTimeline;
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: HttpServer;
+  management?: ManagementServer;
+  /** The management API's token, when it asks for one. */
+  apiToken?: ApiToken;
   /** Where each part listens, for people and for `--json`. */
-  endpoints: { http: string; tftp?: string; dhcp?: string; interfaces: string[] };
+  endpoints: { http: string; api?: string; apiTokenFile?: string; tftp?: string; dhcp?: string; interfaces: string[] };
   close(): Promise<void>;
 }
 
@@ -48,7 +58,16 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
   const closeAll = async () => {
     for (const s of started.reverse()) await s.close().catch(() => undefined);
   };
+  // Full mode knows which address each MAC holds, so labels are taken only from there. In proxy and
+  // off modes another server leases the addresses, and a script request's labels are taken as they come.
+  const leased = config.dhcp.mode === 'full' ? new LeasedAddresses() : undefined;
+  if (leased) {
+    const stop = timeline.subscribe((e) => leased.observe(e));
+    started.push({ close: async () => stop() });
+  }
   try {
+    // Before anything listens: a token file in a bad state stops the start with nothing half-up.
+    const apiToken = config.management.enabled && managementNeedsToken(config.management) ? await loadApiToken(config.stateDir) : undefined;
     let dhcp: DhcpServer | undefined;
     const http = await startHttpServer({
       store: httpStore,
@@ -59,9 +78,23 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       host: config.http.host,
       port: config.http.port,
       publicUrl: config.http.publicUrl,
-      leases: () => dhcp?.leases() ?? [],
+      acceptLabels: leased && ((mac, ip) => leased.ipOf(mac) === ip),
     });
     started.push(http);
+    let management: ManagementServer | undefined;
+    if (config.management.enabled) {
+      const leases = () => dhcp?.leases() ?? [];
+      const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
+      started.push({ close: async () => index.close() });
+      management = await startManagementServer({
+        api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date() },
+        host: config.management.host,
+        port: config.management.port,
+        token: apiToken?.token,
+        log,
+      });
+      started.push(management);
+    }
     let tftp: TftpServer | undefined;
     if (config.tftp.enabled) {
       tftp = await startTftpServer({
@@ -90,14 +123,19 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       const cfg = { ...config, interfaces, http: { ...config.http, port: http.port } };
       dhcp = await startDhcpServer({ config: cfg, selector, labels, timeline, log });
       started.push(dhcp);
+      leased?.seed(dhcp.leases());
     }
     return {
       timeline,
       dhcp,
       tftp,
       http,
+      management,
+      apiToken,
       endpoints: {
         http: http.url,
+        api: management?.url,
+        apiTokenFile: apiToken?.file,
         tftp: tftp ? `${config.address}:${tftp.port}` : undefined,
         dhcp: dhcp ? `${config.dhcp.mode} on ${interfaces.join(',')}:${config.dhcp.port}` : undefined,
         interfaces,

@@ -145,17 +145,20 @@ export class BootTimeline {
   }
 
   machines(): { mac: string; events: number; last: BootEvent }[] {
-    const out: { mac: string; events: number; last: BootEvent }[] = [];
-    for (const [mac, m] of this.byMac) {
-      const last = m.events[m.events.length - 1];
-      if (last) out.push({ mac, events: m.events.length, last });
-    }
-    return out;
+    return [...this.eachMachine()];
   }
 
   /** Estimated bytes held by the kept events (what `limits.bytes` bounds). */
   bytes(): number {
     return this.totalBytes;
+  }
+
+  /** Like machines(), one at a time, so a caller can yield to the event loop between machines. */
+  *eachMachine(): Generator<{ mac: string; events: number; last: BootEvent }> {
+    for (const [mac, m] of this.byMac) {
+      const last = m.events[m.events.length - 1];
+      if (last) yield { mac, events: m.events.length, last };
+    }
   }
 
   subscribe(listener: TimelineListener): () => void {

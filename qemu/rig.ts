@@ -3,7 +3,7 @@
 // process is started by the rig and killed by pid; stop() also runs on
 // process exit and (by default) on SIGINT/SIGTERM, so a failing test or a
 // Ctrl-C leaves no namespace, tap or QEMU behind.
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { execFile, execFileSync } from 'node:child_process';
@@ -193,6 +193,10 @@ export class Rig {
   readonly logDir: string;
   /** Where the server's HTTP answers, as seen from inside the namespace. */
   serverUrl = '';
+  /** The server's JSON API (its management listener, loopback inside the namespace by default). */
+  apiUrl = '';
+  /** The API's bearer token, when the server's configuration asks for one. */
+  private apiToken: string | undefined;
   private readonly opts: RigOptions;
   private readonly profilesDir: string;
   private readonly instances = new Map<string, number>();
@@ -321,10 +325,13 @@ export class Rig {
     };
     this.server.stdout!.on('data', onData);
     this.server.stderr!.on('data', onData);
-    const listening = await waitForOutput(this.server, /zeroboot serve: listening\nhttp +(\S+)/, 30_000).catch((e: Error) => {
+    const listening = await waitForOutput(this.server, /zeroboot serve: listening\nhttp +\S+\napi +.*\n/, 30_000).catch((e: Error) => {
       throw new RigError(`zeroboot serve did not start in namespace ${this.ns.name}: ${e.message.split('\n').slice(0, 3).join(' ')}`);
     });
     this.serverUrl = /http +(\S+)/.exec(listening)![1];
+    const api = /\napi +(http\S+)(?: +\(bearer token in (\S+)\))?/.exec(listening);
+    this.apiUrl = api?.[1] ?? '';
+    if (api?.[2]) this.apiToken = (await readFile(api[2], 'utf8')).trim();
   }
 
   private pids(): number[] {
@@ -405,10 +412,11 @@ export class Rig {
     return vm;
   }
 
-  /** GET a path of the server's JSON API from inside the namespace; undefined on 404. */
+  /** GET a path of the server's JSON API (its management listener) from inside the namespace; undefined on 404. */
   async api<T>(apiPath: string): Promise<T | undefined> {
-    if (!this.serverUrl) throw new RigError('this rig runs no zeroboot server');
-    const r = await this.ns.exec('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', `${this.serverUrl}/api${apiPath}`], { timeout: 10_000 });
+    if (!this.apiUrl) throw new RigError(this.serverUrl ? "this rig's server has its management API turned off" : 'this rig runs no zeroboot server');
+    const auth = this.apiToken ? ['-H', `Authorization: Bearer ${this.apiToken}`] : [];
+    const r = await this.ns.exec('curl', ['-sS', '--max-time', '5', ...auth, '-w', '\n%{http_code}', `${this.apiUrl}${apiPath}`], { timeout: 10_000 });
     const nl = r.stdout.lastIndexOf('\n');
     const status = Number(r.stdout.slice(nl + 1));
     const body = r.stdout.slice(0, nl);
@@ -417,9 +425,16 @@ export class Rig {
     return JSON.parse(body) as T;
   }
 
-  /** Every machine the server has seen (GET /api/machines). */
+  /** Every machine the server has seen (GET /api/machines?view=full, page by page). */
   async machines(): Promise<MachineView[]> {
-    return (await this.api<{ machines: MachineView[] }>('/machines'))?.machines ?? [];
+    const out: MachineView[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { machines: MachineView[]; next: string | null } | undefined = await this.api(`/machines?view=full&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      out.push(...(page?.machines ?? []));
+      cursor = page?.next ?? null;
+    } while (cursor);
+    return out;
   }
 
   /** The server's record for a MAC (GET /api/machines/<mac> from inside the namespace); undefined when it has none. */

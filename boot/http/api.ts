@@ -1,17 +1,16 @@
-// The JSON API: machines the server has seen (boot timeline, DHCP leases)
-// with the profile each one selects, one machine's timeline, and health.
+// The JSON API: machines the server has seen (boot timeline, DHCP leases),
+// a page at a time, in a summary form or with the profile each one selects;
+// one machine's timeline; health. It is served on the management listener
+// only (management.ts); the node-facing port answers health and a refusal.
 // Every answer, errors included, is a JSON object.
 import type { ServerResponse } from 'node:http';
 import type { BootEvent, BootTimeline } from '../timeline.ts';
 import { normalizeMac } from '../timeline.ts';
 import type { Labels, Selector } from '../selection.ts';
+import type { IndexRow, Lease, MachineIndex } from './machine-index.ts';
+import { startAfter } from './machine-index.ts';
 
-export interface Lease {
-  mac: string;
-  ip: string;
-  hostname?: string;
-  expires?: string;
-}
+export type { Lease, MachineSummary } from './machine-index.ts';
 
 export interface SelectionView {
   profile?: string;
@@ -28,18 +27,26 @@ export interface MachineView {
   last: BootEvent | null;
   selection: SelectionView;
   lease?: Lease;
-  /** Labels the machine last reported when fetching its boot script. */
+  /** Labels the server holds for the machine (DHCP, trusted script requests). */
   labels?: Labels;
 }
 
 export interface ApiContext {
   timeline: BootTimeline;
   selector: Selector;
-  leases?: () => Lease[];
-  /** Labels seen per MAC on script fetches, for selections that depend on more than the MAC. */
+  /** The machine list, kept off the packet path. */
+  index: MachineIndex;
   labelsFor(mac: string): Labels | undefined;
   startedAt: Date;
 }
+
+/** Page sizes of /api/machines: the default, and the most one request may ask for. */
+export const PAGE_DEFAULT = 100;
+export const PAGE_MAX = 1000;
+/** A page stops early rather than grow past this many bytes (it always holds one machine). */
+export const PAGE_MAX_BYTES = 256 * 1024;
+/** Summary pages kept per snapshot. */
+const CACHED_PAGES = 64;
 
 export class ApiError extends Error {
   readonly status: number;
@@ -49,13 +56,16 @@ export class ApiError extends Error {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, head = false): void {
-  const text = JSON.stringify(body, null, 2) + '\n';
+function sendJsonText(res: ServerResponse, status: number, text: string | Buffer, head: boolean): void {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(text));
   res.setHeader('Cache-Control', 'no-store');
   res.end(head ? undefined : text);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, head = false): void {
+  sendJsonText(res, status, JSON.stringify(body, null, 2) + '\n', head);
 }
 
 export function selectionView(selector: Selector, labels: Labels): SelectionView {
@@ -67,21 +77,6 @@ export function selectionView(selector: Selector, labels: Labels): SelectionView
   }
 }
 
-function leaseMap(ctx: ApiContext): Map<string, Lease> {
-  const out = new Map<string, Lease>();
-  let list: Lease[] = [];
-  try {
-    list = ctx.leases?.() ?? [];
-  } catch {
-    // A lease source in trouble must not take the API down; machines still list.
-  }
-  for (const l of list) {
-    const mac = normalizeMac(l.mac);
-    if (mac) out.set(mac, { ...l, mac });
-  }
-  return out;
-}
-
 function view(ctx: ApiContext, mac: string, events: number, last: BootEvent | null, lease: Lease | undefined): MachineView {
   const labels = ctx.labelsFor(mac);
   const v: MachineView = { mac, events, last, selection: selectionView(ctx.selector, { ...labels, mac }) };
@@ -90,43 +85,81 @@ function view(ctx: ApiContext, mac: string, events: number, last: BootEvent | nu
   return v;
 }
 
-export function listMachines(ctx: ApiContext): MachineView[] {
-  const leases = leaseMap(ctx);
-  const out: MachineView[] = [];
-  for (const m of ctx.timeline.machines()) {
-    out.push(view(ctx, m.mac, m.events, m.last, leases.get(m.mac)));
-    leases.delete(m.mac);
-  }
-  for (const [mac, lease] of leases) out.push(view(ctx, mac, 0, null, lease));
-  // Most recent activity first; machines known only from a lease last.
-  return out.sort((a, b) => (b.last?.time ?? '').localeCompare(a.last?.time ?? '') || a.mac.localeCompare(b.mac));
-}
-
 export function machineDetail(ctx: ApiContext, rawMac: string): MachineView & { timeline: BootEvent[] } {
   const mac = normalizeMac(rawMac);
   if (!mac) throw new ApiError(400, `"${rawMac}" is not a MAC address (use aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff)`);
   const timeline = ctx.timeline.events(mac);
-  const lease = leaseMap(ctx).get(mac);
+  const lease = ctx.index.lease(mac);
   if (timeline.length === 0 && !lease) throw new ApiError(404, `no events or lease recorded for ${mac}`);
   return { ...view(ctx, mac, timeline.length, timeline[timeline.length - 1] ?? null, lease), timeline };
 }
 
-/** Routes /api/...; `path` is the raw path after "/api". */
-export function handleApi(ctx: ApiContext, method: string, path: string, res: ServerResponse): void {
+function intParam(query: URLSearchParams, key: string, fallback: number, max: number): number {
+  const raw = query.get(key);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (!/^[0-9]+$/.test(raw) || n < 1 || n > max) throw new ApiError(400, `${key} must be an integer from 1 to ${max}, got "${raw.slice(0, 40)}"`);
+  return n;
+}
+
+/**
+ * One page of /api/machines, sorted by MAC: `limit` machines after `cursor`
+ * (the `next` of the previous page), as summaries or (view=full) with the
+ * selection, labels, lease and last event. `next` is null on the last page.
+ */
+export async function machinesPage(ctx: ApiContext, query: URLSearchParams): Promise<Buffer> {
+  const viewName = query.get('view') ?? 'summary';
+  if (viewName !== 'summary' && viewName !== 'full') throw new ApiError(400, `view must be summary or full, got "${viewName.slice(0, 40)}"`);
+  const limit = intParam(query, 'limit', PAGE_DEFAULT, PAGE_MAX);
+  const rawCursor = query.get('cursor') ?? undefined;
+  const cursor = rawCursor === undefined ? undefined : normalizeMac(rawCursor);
+  if (rawCursor !== undefined && !cursor) throw new ApiError(400, 'cursor must be the "next" value of the previous page');
+  const snap = await ctx.index.snapshot();
+  const key = `${limit}/${cursor ?? ''}`;
+  const cached = viewName === 'summary' ? snap.pages.get(key) : undefined;
+  if (cached) return cached;
+  // Clients that waited for the same rebuild render one page per turn, with packets handled in between.
+  await ctx.index.turn();
+  const render = viewName === 'full' ? (r: IndexRow) => JSON.stringify(view(ctx, r.summary.mac, r.summary.events, r.last, r.lease)) : (r: IndexRow) => r.json;
+  const parts: string[] = [];
+  let bytes = 0;
+  let i = startAfter(snap.macs, cursor);
+  for (; i < snap.macs.length && parts.length < limit; i++) {
+    // A rebuild under way may have dropped a machine this snapshot still lists.
+    const row = snap.rows.get(snap.macs[i]);
+    if (!row) continue;
+    const text = render(row);
+    if (parts.length > 0 && bytes + text.length > PAGE_MAX_BYTES) break;
+    parts.push(text);
+    bytes += text.length + 1;
+  }
+  const next = i < snap.macs.length && parts.length > 0 ? snap.macs[i - 1] : null;
+  const body = Buffer.from(`{"total":${snap.macs.length},"next":${JSON.stringify(next)},"machines":[${parts.join(',')}]}\n`);
+  if (viewName === 'summary') {
+    if (snap.pages.size >= CACHED_PAGES) snap.pages.clear();
+    snap.pages.set(key, body);
+  }
+  return body;
+}
+
+function health(startedAt: Date): { status: string; uptimeSeconds: number } {
+  return { status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000) };
+}
+
+function readOnly(method: string, res: ServerResponse): void {
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    throw new ApiError(405, `${method} is not supported; the API is read-only (GET)`);
+  }
+}
+
+/** Routes /api/... on the management listener; `path` is the raw path after "/api". */
+export async function handleApi(ctx: ApiContext, method: string, path: string, query: URLSearchParams, res: ServerResponse): Promise<void> {
   const head = method === 'HEAD';
   try {
-    if (method !== 'GET' && method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      throw new ApiError(405, `${method} is not supported; the API is read-only (GET)`);
-    }
-    if (path === '/health') {
-      sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000), machines: ctx.timeline.machines().length }, head);
-      return;
-    }
-    if (path === '/machines' || path === '/machines/') {
-      sendJson(res, 200, { machines: listMachines(ctx) }, head);
-      return;
-    }
+    readOnly(method, res);
+    if (path === '/health') return sendJson(res, 200, health(ctx.startedAt), head);
+    if (path === '/machines' || path === '/machines/') return sendJsonText(res, 200, await machinesPage(ctx, query), head);
     const m = /^\/machines\/([^/]+)\/?$/.exec(path);
     if (m) {
       let raw: string;
@@ -135,10 +168,22 @@ export function handleApi(ctx: ApiContext, method: string, path: string, res: Se
       } catch {
         throw new ApiError(400, 'the MAC in the path is not valid percent-encoding');
       }
-      sendJson(res, 200, machineDetail(ctx, raw), head);
-      return;
+      return sendJson(res, 200, machineDetail(ctx, raw), head);
     }
     throw new ApiError(404, `no API endpoint ${path || '/'} (try /api/machines, /api/machines/<mac>, /api/health)`);
+  } catch (e) {
+    if (e instanceof ApiError) sendJson(res, e.status, { error: e.message }, head);
+    else throw e;
+  }
+}
+
+/** /api on the node-facing port: health for probes; the machine data lives on the management listener. */
+export function handleNodeApi(method: string, path: string, res: ServerResponse, startedAt: Date): void {
+  const head = method === 'HEAD';
+  try {
+    readOnly(method, res);
+    if (path === '/health') return sendJson(res, 200, health(startedAt), head);
+    throw new ApiError(404, 'the API is not served on the node-facing port; ask the management listener (server.management, by default http://127.0.0.1:8081/api)');
   } catch (e) {
     if (e instanceof ApiError) sendJson(res, e.status, { error: e.message }, head);
     else throw e;

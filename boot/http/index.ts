@@ -1,4 +1,4 @@
-// The HTTP part of the boot server: iPXE scripts, store files, JSON API.
+// The HTTP part of the boot server: iPXE scripts and store files for nodes; the JSON API on the management listener.
 export { startHttpServer, DEFAULT_TIMEOUTS } from './server.ts';
 export type { HttpServer, HttpServerOptions, HttpTimeouts } from './server.ts';
 export { buildCmdline, cmdlineWords, CmdlineError, RunmodeError, FarmerIdError, RUNMODES, LEADING_ARGS, REFERENCE_ARGS } from './cmdline.ts';
@@ -16,5 +16,9 @@ export {
 export type { MachineScriptInput, ScriptValues } from './ipxe-script.ts';
 export { serveEntry, parseRange, contentType, MAX_RANGES, CHUNK_BYTES } from './artifacts.ts';
 export type { ByteRange, RangeRequest, ServeResult } from './artifacts.ts';
-export { listMachines, machineDetail } from './api.ts';
-export type { Lease, MachineView, SelectionView } from './api.ts';
+export { machinesPage, machineDetail, PAGE_DEFAULT, PAGE_MAX, PAGE_MAX_BYTES } from './api.ts';
+export type { Lease, MachineSummary, MachineView, SelectionView } from './api.ts';
+export { startManagementServer } from './management.ts';
+export type { ManagementServer, ManagementOptions } from './management.ts';
+export { MachineIndex } from './machine-index.ts';
+export { loadApiToken, ApiTokenError, TOKEN_FILE } from './api-token.ts';

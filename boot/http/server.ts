@@ -1,5 +1,5 @@
-// The HTTP side of the boot server (node:http): routes requests to the chain
-// script, the per-machine script, the JSON API and store files, and records
+// The node-facing HTTP side of the boot server (node:http): routes requests to
+// the chain script, the per-machine script and store files, and records
 // what each machine fetched on the boot timeline. A request can fail; the
 // server never does.
 import { createServer } from 'node:http';
@@ -17,9 +17,10 @@ import { CmdlineError } from './cmdline.ts';
 import { checkBase, renderChainScript, renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from './ipxe-script.ts';
 import { serveEntry } from './artifacts.ts';
 import type { ServeResult } from './artifacts.ts';
-import { handleApi, sendJson } from './api.ts';
-import type { Lease } from './api.ts';
+import { handleNodeApi, sendJson } from './api.ts';
 import { MachineLabels } from '../machine-labels.ts';
+import { clientIpv4 } from '../leased-addresses.ts';
+import { closeNow, listenOn, splitUrl } from './listen.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -46,8 +47,8 @@ export interface HttpServerOptions {
   publicUrl?: string;
   /** Labels learned per MAC, shared with DHCP and TFTP/GRUB: the script request adds what iPXE reports (default: this server's own). */
   labels?: MachineLabels;
-  /** Current DHCP leases, shown in /api/machines. */
-  leases?: () => Lease[];
+  /** Whether a script request from `ip` may store labels for `mac` (default: always). */
+  acceptLabels?: (mac: string, ip: string) => boolean;
   timeouts?: Partial<HttpTimeouts>;
 }
 
@@ -70,11 +71,6 @@ function hostForUrl(host: string): string {
 
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '';
-}
-
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
-  const q = url.indexOf('?');
-  return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
 
 function sendText(res: ServerResponse, status: number, text: string, head: boolean): void {
@@ -146,20 +142,27 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const v = query.get(key);
       if (v) facts[key] = v.slice(0, 256);
     }
-    machineLabels.note(mac, labels);
+    // Labels stored for a MAC steer DHCP and GRUB too, so only the machine itself may set them; any
+    // request still gets the script its labels select (scripts are no secret), and a MAC not yet
+    // on the timeline gets no entry from a stranger.
+    const from = clientIpv4(req.socket.remoteAddress);
+    const trusted = opts.acceptLabels?.(mac, from) ?? true;
+    if (trusted) machineLabels.note(mac, labels);
+    else facts.labels = `not stored: the request came from ${from}, not from the address leased to this MAC`;
+    const recordHere = trusted || timeline.events(mac).length > 0 ? record : () => undefined;
     let selection: Selection | undefined;
     try {
-      selection = selector.select(labels);
+      selection = selector.select({ ...machineLabels.get(mac), ...labels });
       const text = renderMachineScript({ profile: selection.profile, args: selection.args, base: baseFor(req), mac, group: selection.group, reason: selection.reason });
-      remember(mac, { selection });
+      if (trusted) remember(mac, { selection });
       sendScript(res, text, head);
-      record(mac, 'http.script', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason, ...facts });
+      recordHere(mac, 'http.script', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason, ...facts });
     } catch (e) {
-      remember(mac, { selection });
+      if (trusted) remember(mac, { selection });
       if (!(e instanceof NoProfileError || e instanceof CmdlineError || e instanceof ScriptTemplateError || e instanceof ScriptValueError)) throw e;
       // iPXE shows only an error code for an HTTP error; a script can say why.
       sendScript(res, renderErrorScript(e.message), head);
-      record(mac, 'http.error', { path: '/ipxe', status: 200, ...facts }, e.message);
+      recordHere(mac, 'http.error', { path: '/ipxe', status: 200, ...facts }, e.message);
       log.warn('no boot script for machine', { mac, error: e.message });
     }
   };
@@ -201,7 +204,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (e instanceof StorePathError) return refuse(400, 'path refused: it leaves the store');
       throw e;
     }
-    if (path === '') return refuse(404, 'not found (try /boot.ipxe or /api/machines)');
+    if (path === '') return refuse(404, 'not found (try /boot.ipxe)');
     let entry;
     try {
       entry = await store.open(path);
@@ -223,7 +226,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const head = method === 'HEAD';
     const { path, query } = splitUrl(req.url ?? '/');
     if (path === '/api' || path.startsWith('/api/')) {
-      handleApi({ timeline, selector, leases: opts.leases, labelsFor: (m) => machineLabels.get(m), startedAt }, method, path.slice(4), res);
+      handleNodeApi(method, path.slice(4), res, startedAt);
       return;
     }
     if (method !== 'GET' && !head) {
@@ -274,16 +277,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const port = await listenOn(server, opts.port, opts.host);
   server.on('error', (e) => log.error('http server error', { error: e.message }));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   boundUrl = `http://${hostForUrl(isWildcard(opts.host) ? '127.0.0.1' : opts.host)}:${port}`;
   const url = configuredBase ?? boundUrl;
   log.info('http listening', { url, bind: `${opts.host}:${port}` });
@@ -291,11 +286,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   return {
     port,
     url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Keep-alive and in-flight downloads would hold close() open.
-        server.closeAllConnections();
-      }),
+    close: () => closeNow(server),
   };
 }

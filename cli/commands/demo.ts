@@ -84,7 +84,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     if (!up || up[0].startsWith('ZEROBOOT-FAIL')) throw new Error(`demo: the node did not come up: ${up ? up[0] : 'QEMU stopped'} (console log ${vm.console.path})`);
     say(`  up after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s from QEMU start: ${up[0]}`);
 
-    step(`timeline for ${vm.mac} (GET ${rig.serverUrl}/api/machines/${vm.mac})`);
+    step(`timeline for ${vm.mac} (GET ${rig.apiUrl}/machines/${vm.mac}, the management API inside the namespace)`);
     const tl = await rig.timeline(vm.mac);
     for (const e of tl?.timeline ?? []) {
       const detail = e.detail ? Object.entries(e.detail).filter(([k]) => ['ip', 'bootfile', 'file', 'path', 'profile', 'status', 'bytes', 'class'].includes(k)) : [];

@@ -217,7 +217,7 @@ async function upCommand(argv: string[]): Promise<number> {
     say(`rig: namespace ${rig.ns.name} (enter it with: ip netns exec ${rig.ns.name} bash)`);
     say(`server: ${rig.serverUrl}  dhcp ${dhcp}  log ${path.join(logDir, 'server.log')}`);
     say(`accel: ${rig.accel} (${rig.accelReason})`);
-    say(`timeline of a VM: ip netns exec ${rig.ns.name} curl -s ${rig.serverUrl}/api/machines/<mac>`);
+    say(`timeline of a VM: ip netns exec ${rig.ns.name} curl -s ${rig.apiUrl}/machines/<mac>`);
     if (!image) say('no --image: the VMs get their boot script, then fail to download a kernel');
     if (wantsSigned && !secureBoot) say(`Secure Boot VMs need an image with ${SHIM_FILE} and ${GRUB_FILE} (built with 'secureBoot: true'); the firmware will refuse iPXE`);
     const vms: Vm[] = [];

@@ -15,7 +15,10 @@ import type { Parsed } from '../args.ts';
 export const SERVE_HELP = `Usage: zeroboot serve [options]
 
 Runs the netboot server: DHCP (full or proxy), TFTP for the iPXE binaries,
-HTTP for iPXE scripts, kernels, initrds and the JSON API.
+HTTP for iPXE scripts, kernels and initrds, and the JSON API on a separate
+management listener (127.0.0.1:8081 by default). When that listener is not on
+loopback the API needs a bearer token, made on first start into the state
+directory (file api-token, mode 0600) and printed that once.
 
 Options:
   --config FILE        YAML configuration (default: embedded proxy-mode config)
@@ -24,10 +27,12 @@ Options:
   --address IP         the server address clients use
   --dhcp MODE          full | proxy | off
   --http-port N        HTTP port (0 = any free port)
+  --api-host IP        management listener (JSON API) address (default 127.0.0.1)
+  --api-port N         management listener port (default 8081, 0 = any free port)
   --tftp-port N        TFTP port (default 69)
   --dhcp-port N        DHCP port (default 67)
   --no-tftp            do not serve TFTP
-  --state-dir DIR      where leases are kept
+  --state-dir DIR      where leases and the API token are kept
   --log-level LEVEL    debug | info | warn | error (default info)
   --json               log as JSON lines; print endpoints as JSON
   -h, --help           show this help
@@ -39,6 +44,8 @@ export const SERVE_OPTIONS = {
   address: { type: 'string' },
   dhcp: { type: 'string' },
   'http-port': { type: 'string' },
+  'api-host': { type: 'string' },
+  'api-port': { type: 'string' },
   'tftp-port': { type: 'string' },
   'dhcp-port': { type: 'string' },
   'no-tftp': { type: 'boolean' },
@@ -97,6 +104,10 @@ export async function resolveServeConfig(p: Parsed, command = 'serve'): Promise<
   }
   const httpPort = intOpt(p, command, 'http-port', 0, 65535);
   if (httpPort !== undefined) sub(server, 'http').port = httpPort;
+  const apiHost = stringOpt(p, 'api-host');
+  if (apiHost) sub(server, 'management').host = apiHost;
+  const apiPort = intOpt(p, command, 'api-port', 0, 65535);
+  if (apiPort !== undefined) sub(server, 'management').port = apiPort;
   const tftpPort = intOpt(p, command, 'tftp-port', 1, 65535);
   if (tftpPort !== undefined) sub(server, 'tftp').port = tftpPort;
   if (p.values['no-tftp']) sub(server, 'tftp').enabled = false;
@@ -119,6 +130,7 @@ export function describeEndpoints(server: BootServer): string {
   const e = server.endpoints;
   return [
     `http  ${e.http}`,
+    e.api ? `api   ${e.api}${e.apiTokenFile ? `  (bearer token in ${e.apiTokenFile})` : ''}` : 'api   off',
     e.tftp ? `tftp  ${e.tftp}` : 'tftp  off',
     e.dhcp ? `dhcp  ${e.dhcp}` : 'dhcp  off',
   ].join('\n');
@@ -151,6 +163,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const server = await startBootServer(config, log);
   if (json) process.stdout.write(JSON.stringify({ listening: server.endpoints }) + '\n');
   else process.stdout.write(`zeroboot serve: listening\n${describeEndpoints(server)}\n`);
+  // The one time the token is shown; afterwards it is only in the file.
+  if (server.apiToken?.created) {
+    if (json) process.stdout.write(JSON.stringify({ apiToken: server.apiToken.token, file: server.apiToken.file }) + '\n');
+    else process.stdout.write(`api token (new; shown only now, kept in ${server.apiToken.file}): ${server.apiToken.token}\n`);
+  }
   const sig = await untilSignal();
   log.info('stopping', { signal: sig });
   await server.close();

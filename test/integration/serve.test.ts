@@ -1,5 +1,8 @@
 // The whole server through its CLI, in a namespace: a client host walks the
 // PXE path with real tools and the timeline shows every stage for its MAC.
+// The API answers on the management listener (loopback of the server's
+// namespace), not on the port the nodes use; labels come only from the
+// address leased to their MAC.
 import test from 'ava';
 import { mkdtemp, writeFile, mkdir, rm, readFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,11 +17,14 @@ const MAC = '52:54:00:aa:00:01';
 const SIGNED_MAC = '52:54:00:aa:00:02';
 // The signed machine is chosen by its SMBIOS UUID (option 97), which only DHCP sees; GRUB must get the same profile.
 const SIGNED_UUID = '848acd93-4178-4033-82dd-9abc8abfb6d7';
+const ATTACKER_MAC = '52:54:00:aa:00:66';
+const API = 'http://127.0.0.1:8081/api';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let ns: Netns;
 let client: Netns;
 let signedClient: Netns;
+let attacker: Netns;
 let dir: string;
 let server: ReturnType<Netns['spawn']>;
 const kernel = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
@@ -52,12 +58,14 @@ profiles:
 groups:
   - { name: all, profile: zos, selector: {} }
   - { name: secure-rack, profile: signed, selector: { uuid: '${SIGNED_UUID}' } }
+  - { name: evil-rack, profile: signed, selector: { serial: SN-EVIL } }
 `,
   );
   ns = await Netns.create('zbserve');
   await ns.bridge('br0', '10.78.0.1/24');
   client = await ns.host('br0', { mac: MAC });
   signedClient = await ns.host('br0', { mac: SIGNED_MAC });
+  attacker = await ns.host('br0', { mac: ATTACKER_MAC, cidr: '10.78.0.66/24' });
   server = ns.spawn(path.join(ROOT, 'bin/zeroboot'), ['serve', '--config', path.join(dir, 'zeroboot.yaml')]);
   await waitForOutput(server, /dhcp +full on br0/, 20_000);
 });
@@ -98,7 +106,9 @@ test.serial('a client walks DHCP -> TFTP -> DHCP as iPXE -> HTTP and the timelin
   const k = await client.exec('sh', ['-c', `curl -fsS '${kernelUrl}' | sha256sum`]);
   t.is(k.stdout.split(' ')[0], sha(kernel));
 
-  const api = await client.exec('curl', ['-fsS', `http://10.78.0.1:8080/api/machines/${MAC}`]);
+  const refused = await client.exec('curl', ['-sS', '-w', '\n%{http_code}', `http://10.78.0.1:8080/api/machines/${MAC}`]);
+  t.regex(refused.stdout, /management listener[^]*\n404$/, 'a node cannot read the API on the port it boots from');
+  const api = await ns.exec('curl', ['-fsS', `${API}/machines/${MAC}`]);
   const kinds: string[] = JSON.parse(api.stdout).timeline.map((e: { kind: string }) => e.kind);
   const order = ['dhcp.discover', 'dhcp.offer', 'dhcp.request', 'dhcp.ack', 'tftp.request', 'tftp.done', 'http.script', 'http.kernel'];
   let at = -1;
@@ -133,7 +143,7 @@ test.serial('the signed UEFI chain: shim by DHCP, GRUB and its per-MAC configura
   t.regex(own, /initrd \/images\/zos\/initramfs\.img;/);
   t.is(sha(await get('/images/zos/vmlinuz')), sha(kernel));
 
-  const api = await signedClient.exec('curl', ['-fsS', `http://10.78.0.1:8080/api/machines/${SIGNED_MAC}`]);
+  const api = await ns.exec('curl', ['-fsS', `${API}/machines/${SIGNED_MAC}`]);
   const machine = JSON.parse(api.stdout);
   t.like(machine.labels, { uuid: SIGNED_UUID, arch: 'x86_64' }, 'the API shows the labels DHCP learned');
   t.like(machine.selection, { profile: 'signed', group: 'secure-rack' });
@@ -147,6 +157,34 @@ test.serial('the signed UEFI chain: shim by DHCP, GRUB and its per-MAC configura
   // the other machines keep iPXE
   const other = await client.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007', '-s', path.join(dir, 'udhcpc.sh')], { timeout: 30_000 });
   t.is(field(other.stdout, 'boot_file'), 'snponly.efi');
+});
+
+test.serial('a script request from another address serves a script but changes nothing DHCP and GRUB select for the MAC', async (t) => {
+  const grubFor = async (host: Netns) => {
+    const local = path.join(dir, `grub-${sha(Buffer.from(host.name)).slice(0, 8)}`);
+    const r = await host.exec('atftp', ['-g', '-r', `/grub/grub.cfg-${MAC}`, '-l', local, '10.78.0.1'], { timeout: 30_000 });
+    t.is(r.code, 0, r.stderr);
+    return (await readFile(local)).toString();
+  };
+  const uefiOffer = async () => field((await client.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007', '-s', path.join(dir, 'udhcpc.sh')], { timeout: 30_000 })).stdout, 'boot_file');
+  const evil = `http://10.78.0.1:8080/ipxe?mac=${MAC.replace(/:/g, '-')}&serial=SN-EVIL`;
+
+  const script = await attacker.exec('curl', ['-fsS', evil]);
+  t.regex(script.stdout, /runmode=prod/, 'the script follows the labels of the request, for that response only');
+  t.regex(await grubFor(attacker), /boots profile zos \(group all\)/);
+  t.is(await uefiOffer(), 'snponly.efi', 'DHCP still hands the machine iPXE, not the shim of the claimed group');
+  const after = JSON.parse((await ns.exec('curl', ['-fsS', `${API}/machines/${MAC}`])).stdout);
+  t.is(after.labels.serial, undefined);
+  t.is(after.selection.profile, 'zos');
+  t.regex(after.timeline.findLast((e: { kind: string }) => e.kind === 'http.script').detail.labels, /not stored: the request came from 10\.78\.0\.66/);
+  const strangerMac = '52:54:00:aa:00:77';
+  await attacker.exec('curl', ['-fsS', `http://10.78.0.1:8080/ipxe?mac=${strangerMac}&serial=SN-EVIL`]);
+  t.regex((await ns.exec('curl', ['-sS', `${API}/machines/${strangerMac}`])).stdout, /no events or lease/, 'a stranger cannot put a new MAC on the timeline');
+
+  // The same request from the address leased to the MAC is the machine speaking: its labels count.
+  await client.exec('curl', ['-fsS', evil]);
+  t.regex(await grubFor(client), /boots profile signed \(group evil-rack\)/);
+  t.is(await uefiOffer(), 'images/zos/shimx64.efi');
 });
 
 test.serial('SIGTERM stops the server cleanly and the lease is on disk', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { parse } from 'yaml';
-import { parseConfig, ConfigError } from '../../boot/config.ts';
+import { parseConfig, ConfigError, managementNeedsToken } from '../../boot/config.ts';
 import { DEFAULT_CONFIG_YAML } from '../../boot/default-config.ts';
 
 const base = (extra = '') =>
@@ -81,4 +81,29 @@ test('the embedded default configuration is valid once an address is known', (t)
   const c = parseConfig(d, '/srv');
   t.is(c.dhcp.mode, 'proxy');
   t.is(c.groups[0].profile, 'zos');
+});
+
+const withServer = (management: string) => {
+  const doc = base();
+  doc.server.management = parse(management);
+  return doc;
+};
+
+test('the management listener: loopback 127.0.0.1:8081 without a token by default', (t) => {
+  const c = parseConfig(base());
+  t.deepEqual(c.management, { enabled: true, host: '127.0.0.1', port: 8081, auth: 'auto' });
+  t.false(managementNeedsToken(c.management));
+  const d = parseConfig({ ...parse(DEFAULT_CONFIG_YAML), server: { ...parse(DEFAULT_CONFIG_YAML).server, address: '10.0.0.1' } });
+  t.like(d.management, { host: '127.0.0.1', port: 8081 });
+});
+
+test('the management listener beyond loopback asks for the token; none there is refused', (t) => {
+  t.true(managementNeedsToken(parseConfig(withServer('{ host: 10.77.0.1 }')).management));
+  t.true(managementNeedsToken(parseConfig(withServer('{ host: 0.0.0.0, port: 9000 }')).management));
+  t.true(managementNeedsToken(parseConfig(withServer('{ auth: token }')).management));
+  t.false(managementNeedsToken(parseConfig(withServer('{ host: "::1" }')).management));
+  t.false(parseConfig(withServer('{ enabled: false }')).management.enabled);
+  t.throws(() => parseConfig(withServer('{ host: 10.77.0.1, auth: none }')), { instanceOf: ConfigError, message: /auth: none is allowed only on a loopback host/ });
+  t.throws(() => parseConfig(withServer('{ auth: maybe }')), { instanceOf: ConfigError, message: /auth must be auto, token or none/ });
+  t.throws(() => parseConfig(withServer('{ host: localhost }')), { instanceOf: ConfigError, message: /management.host must be an IP address/ });
 });

@@ -1,0 +1,64 @@
+// The management listener: the JSON API (and the coming dashboard) on its
+// own address, loopback by default, apart from the node-facing port that
+// every node on the boot network reaches. With a token, every request but
+// /api/health must carry it as a bearer token.
+import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { isIPv6 } from 'node:net';
+import type { Logger } from '../log.ts';
+import { handleApi, sendJson } from './api.ts';
+import type { ApiContext } from './api.ts';
+import { bearerMatches } from './api-token.ts';
+import { closeNow, listenOn, splitUrl } from './listen.ts';
+
+export interface ManagementOptions {
+  api: ApiContext;
+  host: string;
+  /** 0 picks an ephemeral port. */
+  port: number;
+  /** When set, required as `Authorization: Bearer <token>`. */
+  token?: string;
+  log: Logger;
+}
+
+export interface ManagementServer {
+  port: number;
+  /** Base URL of the API, e.g. http://127.0.0.1:8081/api. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startManagementServer(opts: ManagementOptions): Promise<ManagementServer> {
+  const { log } = opts;
+  const server = createServer({ keepAlive: true, keepAliveTimeout: 5_000, headersTimeout: 10_000, requestTimeout: 30_000, noDelay: true }, (req, res) => {
+    const method = req.method ?? 'GET';
+    const { path, query } = splitUrl(req.url ?? '/');
+    const run = async () => {
+      if (path !== '/api/health' && opts.token !== undefined && !bearerMatches(req.headers.authorization, opts.token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="zeroboot"');
+        const why = req.headers.authorization ? 'the bearer token is wrong' : 'this API needs "Authorization: Bearer <token>"';
+        return sendJson(res, 401, { error: `${why}; the token is in the file api-token of the server's state directory` }, method === 'HEAD');
+      }
+      if (path === '/api' || path.startsWith('/api/')) return handleApi(opts.api, method, path.slice(4), query, res);
+      sendJson(res, 404, { error: `nothing at ${path.slice(0, 100)}; the API is under /api (try /api/machines)` }, method === 'HEAD');
+    };
+    run().catch((e: unknown) => {
+      log.error('management request failed', { url: req.url, error: e instanceof Error ? e.message : String(e) });
+      if (res.headersSent) res.destroy();
+      else sendJson(res, 500, { error: 'internal error; see the server log' });
+    });
+  });
+  // A client that stops reading is dropped, as on the node-facing port.
+  server.setTimeout(60_000, (socket: Socket) => socket.destroy());
+  server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
+  const port = await listenOn(server, opts.port, opts.host);
+  server.on('error', (e) => log.error('management server error', { error: e.message }));
+  const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  const url = `http://${isIPv6(host) ? `[${host}]` : host}:${port}/api`;
+  log.info('management api listening', { url, bind: `${opts.host}:${port}`, token: opts.token !== undefined });
+  return {
+    port,
+    url,
+    close: () => closeNow(server),
+  };
+}
