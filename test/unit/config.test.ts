@@ -24,6 +24,8 @@ test('a full configuration parses with defaults filled in', (t) => {
   t.is(c.dhcp.pool?.subnetMask, '255.255.255.0');
   t.is(c.dhcp.pool?.leaseSeconds, 3600);
   t.is(c.tftp.port, 69);
+  t.is(c.tftp.maxTransfersPerClient, 4);
+  t.is(c.tftp.firstRetries, 3);
   t.is(c.http.host, '10.77.0.1');
   t.deepEqual(c.profiles[0].initrd, ['images/zos/initramfs.img']);
   t.deepEqual(c.profiles[0].args, { runmode: 'prod', farmer_id: 7, 'zos-debug': null });
@@ -54,6 +56,7 @@ const bad: [string, (d: Record<string, any>) => void, RegExp][] = [
   ['unknown label', (d) => (d.groups[0].selector = { colour: 'red' }), /unknown label/],
   ['bad MAC', (d) => (d.machines = [{ mac: 'xx' }]), /machines\[0\]\.mac/],
   ['bad port', (d) => (d.server.tftp = { port: 70000 }), /server\.tftp\.port/],
+  ['zero transfers per client', (d) => (d.server.tftp = { maxTransfersPerClient: 0 }), /server\.tftp\.maxTransfersPerClient/],
   ['bad arg name', (d) => (d.profiles[0].args = { 'a b': 1 }), /not a valid kernel argument/],
   ['duplicate profile', (d) => d.profiles.push({ ...d.profiles[0] }), /defined twice/],
   ['secureBoot not a boolean', (d) => (d.profiles[0].secureBoot = 'yes'), /profiles\[0\]\.secureBoot must be true or false, got "yes"/],
