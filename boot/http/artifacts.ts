@@ -116,7 +116,7 @@ export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: Sto
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.setHeader('Content-Length', Buffer.byteLength(body));
     }
-    const complete = await endWithout(res, head ? undefined : body);
+    const complete = await endWithout(req, res, head ? undefined : body);
     await entry.close().catch(() => undefined);
     return { status, bytes: 0, complete };
   };
@@ -149,7 +149,7 @@ export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: Sto
   }
   if (range.kind === 'ranges' && range.ranges.length > 1 && !multipartWorthIt(range.ranges)) range = { kind: 'none' };
 
-  if (range.kind === 'ranges' && range.ranges.length > 1) return sendMultipart(res, entry, range.ranges, type, head);
+  if (range.kind === 'ranges' && range.ranges.length > 1) return sendMultipart(req, res, entry, range.ranges, type, head);
 
   const r = range.kind === 'ranges' ? range.ranges[0] : { start: 0, end: size - 1 };
   const status = range.kind === 'ranges' ? 206 : 200;
@@ -159,15 +159,43 @@ export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: Sto
   const rangeText = status === 206 ? `${r.start}-${r.end}` : undefined;
   if (rangeText) res.setHeader('Content-Range', `bytes ${rangeText}/${size}`);
   if (head || size === 0) return finish(status).then((x) => ({ ...x, range: rangeText }));
-  return pump(res, [r], entry, status, rangeText);
+  return pump(req, res, [r], entry, status, rangeText);
 }
 
 /** Ends a response with an optional short body; true when it was delivered. */
-function endWithout(res: ServerResponse, body?: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    res.once('close', () => resolve(res.writableFinished));
-    res.end(body, () => resolve(true));
-  });
+async function endWithout(req: IncomingMessage, res: ServerResponse, body?: string): Promise<boolean> {
+  const gone = connectionGone(req, res);
+  try {
+    return !(await orClosed(new Promise<void>((resolve) => res.end(body, resolve)), gone.closed)) || res.writableFinished;
+  } finally {
+    gone.dispose();
+  }
+}
+
+/**
+ * Settles when the response closes or its connection does. A pipelined
+ * response still queued behind another gets no close event of its own when
+ * the connection dies (Node 24 drops it with the socket, e.g. after a
+ * CONNECT), so the socket is watched too; otherwise the download would wait
+ * for ever with its file open.
+ */
+function connectionGone(req: IncomingMessage, res: ServerResponse): { closed: Promise<void>; dispose(): void } {
+  const socket = req.socket;
+  let done = (): void => undefined;
+  const closed = new Promise<void>((resolve) => (done = resolve));
+  if (socket.destroyed) {
+    done();
+    return { closed, dispose() {} };
+  }
+  res.once('close', done);
+  socket.once('close', done);
+  return {
+    closed,
+    dispose() {
+      res.off('close', done);
+      socket.off('close', done);
+    },
+  };
 }
 
 function multipartWorthIt(ranges: ByteRange[]): boolean {
@@ -176,7 +204,7 @@ function multipartWorthIt(ranges: ByteRange[]): boolean {
   return sorted.every((r, i) => i === 0 || r.start > sorted[i - 1].end);
 }
 
-function sendMultipart(res: ServerResponse, entry: StoreEntry, ranges: ByteRange[], type: string, head: boolean): Promise<ServeResult> {
+function sendMultipart(req: IncomingMessage, res: ServerResponse, entry: StoreEntry, ranges: ByteRange[], type: string, head: boolean): Promise<ServeResult> {
   const boundary = `zeroboot-${randomBytes(12).toString('hex')}`;
   const heads = ranges.map(
     (r, i) => Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${type}\r\nContent-Range: bytes ${r.start}-${r.end}/${entry.size}\r\n\r\n`),
@@ -188,7 +216,7 @@ function sendMultipart(res: ServerResponse, entry: StoreEntry, ranges: ByteRange
   res.setHeader('Content-Length', length);
   const text = ranges.map((r) => `${r.start}-${r.end}`).join(',');
   if (head) {
-    return endWithout(res).then(async (complete) => {
+    return endWithout(req, res).then(async (complete) => {
       await entry.close().catch(() => undefined);
       return { status: 206, bytes: 0, complete, range: text };
     });
@@ -196,7 +224,7 @@ function sendMultipart(res: ServerResponse, entry: StoreEntry, ranges: ByteRange
   const parts: Part[] = [];
   ranges.forEach((r, i) => parts.push(heads[i], r));
   parts.push(tail);
-  return pump(res, parts, entry, 206, text);
+  return pump(req, res, parts, entry, 206, text);
 }
 
 /** Bytes per buffer; two per download in flight. */
@@ -234,13 +262,14 @@ async function copyReused(res: ServerResponse, entry: StoreEntry, r: ByteRange, 
 }
 
 /** Writes buffers and file ranges to `res` in order with back-pressure; stops and cleans up when the client goes. */
-async function pump(res: ServerResponse, parts: Part[], entry: StoreEntry, status: number, range?: string): Promise<ServeResult> {
+async function pump(req: IncomingMessage, res: ServerResponse, parts: Part[], entry: StoreEntry, status: number, range?: string): Promise<ServeResult> {
   let bytes = 0;
   const sent = (n: number) => (bytes += n);
-  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  const gone = connectionGone(req, res);
+  const closed = gone.closed;
   try {
-    let open = true;
-    for (const part of parts) {
+    let open = !req.socket.destroyed;
+    for (const part of open ? parts : []) {
       if (Buffer.isBuffer(part)) {
         sent(part.length);
         open = res.write(part) || !(await orClosed(drained(res), closed));
@@ -254,6 +283,7 @@ async function pump(res: ServerResponse, parts: Part[], entry: StoreEntry, statu
     // Headers are out: the only honest signal left is a cut connection.
     res.destroy(err as Error);
   } finally {
+    gone.dispose();
     await entry.close().catch(() => undefined);
   }
   return { status, bytes, complete: res.writableFinished, range };
