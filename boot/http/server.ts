@@ -20,6 +20,7 @@ import type { ServeResult } from './artifacts.ts';
 import { handleApi, sendJson } from './api.ts';
 import type { Lease } from './api.ts';
 import { MachineLabels } from '../machine-labels.ts';
+import { originForm } from './request-target.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -72,7 +73,8 @@ function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '';
 }
 
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
+function splitUrl(target: string): { path: string; query: URLSearchParams } {
+  const url = originForm(target);
   const q = url.indexOf('?');
   return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
@@ -262,6 +264,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     },
   );
   server.setTimeout(timeouts.idleMs, (socket: Socket) => socket.destroy());
+  // Answer a request whose client has already sent FIN (curl -T-, a shell's printf | nc): without this,
+  // Node ends the socket at the client's FIN, before a response that needs a file open can be written.
+  Object.assign(server, { httpAllowHalfOpen: true });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     log.debug('bad http request', { error: err.code ?? err.message });
     if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
