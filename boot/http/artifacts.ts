@@ -179,18 +179,24 @@ async function endWithout(req: IncomingMessage, res: ServerResponse, body?: stri
  * CONNECT), so the socket is watched too; otherwise the download would wait
  * for ever with its file open.
  */
-function connectionGone(req: IncomingMessage, res: ServerResponse): { closed: Promise<void>; dispose(): void } {
+function connectionGone(req: IncomingMessage, res: ServerResponse): { closed: Promise<void>; isClosed(): boolean; dispose(): void } {
   const socket = req.socket;
-  let done = (): void => undefined;
-  const closed = new Promise<void>((resolve) => (done = resolve));
+  let isClosed = false;
+  let resolve = (): void => undefined;
+  const closed = new Promise<void>((r) => (resolve = r));
+  const done = () => {
+    isClosed = true;
+    resolve();
+  };
   if (socket.destroyed) {
     done();
-    return { closed, dispose() {} };
+    return { closed, isClosed: () => true, dispose() {} };
   }
   res.once('close', done);
   socket.once('close', done);
   return {
     closed,
+    isClosed: () => isClosed,
     dispose() {
       res.off('close', done);
       socket.off('close', done);
@@ -228,7 +234,7 @@ function sendMultipart(req: IncomingMessage, res: ServerResponse, entry: StoreEn
 }
 
 /** Bytes per buffer; two per download in flight. */
-export const CHUNK_BYTES = 256 * 1024;
+export const CHUNK_BYTES = 64 * 1024;
 
 type Part = Buffer | ByteRange;
 
@@ -241,10 +247,32 @@ function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => res.once('drain', resolve));
 }
 
-/** Copies a range through two reused buffers; a buffer is refilled only after the socket has taken it. */
-async function copyReused(res: ServerResponse, entry: StoreEntry, r: ByteRange, closed: Promise<void>, sent: (n: number) => void): Promise<boolean> {
-  const size = Math.min(CHUNK_BYTES, r.end - r.start + 1);
-  const bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
+/**
+ * The two copy buffers of one download. Their memory goes back to the OS on
+ * release(): shrinking a resizable ArrayBuffer decommits its pages at once,
+ * where a dropped Buffer waits for a GC and then often stays in the malloc
+ * heap (thousands of stalled downloads left the server's RSS high long
+ * after their clients had gone).
+ */
+interface CopyBuffers {
+  bufs: [Buffer, Buffer];
+  release(): void;
+}
+
+/** ES2024's resizable ArrayBuffer (Node 24 has it; the project's TypeScript lib predates it). */
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (size: number, opts: { maxByteLength: number }) => ArrayBuffer & { resize(size: number): void };
+
+function copyBuffers(size: number): CopyBuffers {
+  const backing = [0, 1].map(() => new ResizableArrayBuffer(size, { maxByteLength: size }));
+  return {
+    bufs: [Buffer.from(backing[0], 0, size), Buffer.from(backing[1], 0, size)],
+    release: () => backing.forEach((b) => b.resize(0)),
+  };
+}
+
+/** Copies a range through the two buffers; a buffer is refilled only after the socket has taken it. */
+async function copyReused(res: ServerResponse, entry: StoreEntry, r: ByteRange, bufs: Buffer[], closed: Promise<void>, sent: (n: number) => void): Promise<boolean> {
+  const size = Math.min(bufs[0].length, r.end - r.start + 1);
   const flushed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
   let pos = r.start;
   for (let k = 0; pos <= r.end; k++) {
@@ -267,6 +295,8 @@ async function pump(req: IncomingMessage, res: ServerResponse, parts: Part[], en
   const sent = (n: number) => (bytes += n);
   const gone = connectionGone(req, res);
   const closed = gone.closed;
+  const longest = Math.max(...parts.map((p) => (Buffer.isBuffer(p) ? 0 : p.end - p.start + 1)));
+  let buffers: CopyBuffers | undefined;
   try {
     let open = !req.socket.destroyed;
     for (const part of open ? parts : []) {
@@ -274,7 +304,8 @@ async function pump(req: IncomingMessage, res: ServerResponse, parts: Part[], en
         sent(part.length);
         open = res.write(part) || !(await orClosed(drained(res), closed));
       } else {
-        open = await copyReused(res, entry, part, closed, sent);
+        buffers ??= copyBuffers(Math.min(CHUNK_BYTES, longest));
+        open = await copyReused(res, entry, part, buffers.bufs, closed, sent);
       }
       if (!open) break;
     }
@@ -283,7 +314,14 @@ async function pump(req: IncomingMessage, res: ServerResponse, parts: Part[], en
     // Headers are out: the only honest signal left is a cut connection.
     res.destroy(err as Error);
   } finally {
-    gone.dispose();
+    // The buffers go only once no write can still read them: all flushed, or the socket closed (which
+    // cancels pending writes). After a write error the close comes a little later.
+    const release = () => {
+      buffers?.release();
+      gone.dispose();
+    };
+    if (res.writableFinished || gone.isClosed()) release();
+    else void closed.then(release);
     await entry.close().catch(() => undefined);
   }
   return { status, bytes, complete: res.writableFinished, range };
