@@ -20,6 +20,8 @@ import type { ServeResult } from './artifacts.ts';
 import { handleApi, sendJson } from './api.ts';
 import type { Lease } from './api.ts';
 import { MachineLabels } from '../machine-labels.ts';
+import { DEFAULT_LIMITS, limitConnections } from './connection-limits.ts';
+import type { ConnectionLimits } from './connection-limits.ts';
 import { originForm } from './request-target.ts';
 
 export interface HttpTimeouts {
@@ -50,6 +52,8 @@ export interface HttpServerOptions {
   /** Current DHCP leases, shown in /api/machines. */
   leases?: () => Lease[];
   timeouts?: Partial<HttpTimeouts>;
+  /** Connection caps and the send-stall timeout (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<ConnectionLimits>;
 }
 
 export interface HttpServer {
@@ -263,7 +267,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       });
     },
   );
-  server.setTimeout(timeouts.idleMs, (socket: Socket) => socket.destroy());
+  const limits = limitConnections(server, { ...DEFAULT_LIMITS, ...opts.limits }, timeouts.idleMs, log);
   // Answer a request whose client has already sent FIN (curl -T-, a shell's printf | nc): without this,
   // Node ends the socket at the client's FIN, before a response that needs a file open can be written.
   Object.assign(server, { httpAllowHalfOpen: true });
@@ -298,6 +302,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     url,
     close: () =>
       new Promise<void>((resolve) => {
+        limits.stop();
         server.close(() => resolve());
         // Keep-alive and in-flight downloads would hold close() open.
         server.closeAllConnections();
