@@ -35,7 +35,7 @@ export interface ServerConfig {
     leasesFile?: string;
   };
   tftp: { enabled: boolean; port: number; maxTransfers: number; timeoutMs: number; retries: number };
-  http: { port: number; host: string; publicUrl?: string };
+  http: { port: number; host: string; publicUrl?: string; maxConnections: number; maxConnectionsPerAddress: number; sendStallMs: number };
   /** Directory of iPXE binaries served over TFTP. */
   ipxeDir: string;
   /** Store mounts: virtual prefix -> directory. */
@@ -233,6 +233,10 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       port: num(httpIn, 'port', 'server.http', 8080, 0, 65535),
       host: str(httpIn, 'host', 'server.http', address),
       publicUrl: httpIn.publicUrl === undefined ? undefined : str(httpIn, 'publicUrl', 'server.http'),
+      // 0 turns a limit off; the defaults are the HTTP server's (boot/http/connection-limits.ts).
+      maxConnections: num(httpIn, 'maxConnections', 'server.http', 1024, 0, 1_000_000),
+      maxConnectionsPerAddress: num(httpIn, 'maxConnectionsPerAddress', 'server.http', 32, 0, 1_000_000),
+      sendStallMs: num(httpIn, 'sendStallMs', 'server.http', 30_000, 0, 3_600_000),
     },
     ipxeDir: resolve(str(server, 'ipxeDir', 'server', '/usr/lib/ipxe')),
     mounts: list(doc, 'store', 'config').map((raw, i) => {

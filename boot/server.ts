@@ -59,6 +59,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       host: config.http.host,
       port: config.http.port,
       publicUrl: config.http.publicUrl,
+      limits: { maxConnections: config.http.maxConnections, maxPerAddress: config.http.maxConnectionsPerAddress, sendStallMs: config.http.sendStallMs },
       leases: () => dhcp?.leases() ?? [],
     });
     started.push(http);

@@ -1,6 +1,8 @@
 // The HTTP part of the boot server: iPXE scripts, store files, JSON API.
 export { startHttpServer, DEFAULT_TIMEOUTS } from './server.ts';
 export type { HttpServer, HttpServerOptions, HttpTimeouts } from './server.ts';
+export { DEFAULT_LIMITS } from './connection-limits.ts';
+export type { ConnectionLimits } from './connection-limits.ts';
 export { buildCmdline, cmdlineWords, CmdlineError, RunmodeError, FarmerIdError, RUNMODES, LEADING_ARGS, REFERENCE_ARGS } from './cmdline.ts';
 export type { KernelArgs, Runmode } from './cmdline.ts';
 export {

@@ -260,7 +260,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     },
     (req, res) => {
       handle(req, res).catch((e: unknown) => {
-        log.error('http request failed', { url: req.url, error: e instanceof Error ? e.message : String(e) });
+        log.error('http request failed', { url: req.url?.slice(0, 256), error: e instanceof Error ? e.message : String(e) });
         if (res.headersSent) res.destroy();
         else if (req.url?.startsWith('/api')) sendJson(res, 500, { error: 'internal error; see the server log' });
         else sendText(res, 500, 'internal error; see the server log\n', req.method === 'HEAD');
