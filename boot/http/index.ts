@@ -16,7 +16,7 @@ export {
   ScriptValueError,
 } from './ipxe-script.ts';
 export type { MachineScriptInput, ScriptValues } from './ipxe-script.ts';
-export { serveEntry, parseRange, contentType, MAX_RANGES, CHUNK_BYTES } from './artifacts.ts';
-export type { ByteRange, RangeRequest, ServeResult } from './artifacts.ts';
+export { serveEntry, parseRange, contentType, bufferBudget, MAX_RANGES, CHUNK_BYTES, SMALL_CHUNK_BYTES, LARGE_BUFFER_BUDGET } from './artifacts.ts';
+export type { ByteRange, BufferBudget, RangeRequest, ServeResult } from './artifacts.ts';
 export { listMachines, machineDetail } from './api.ts';
 export type { Lease, MachineView, SelectionView } from './api.ts';

@@ -15,7 +15,7 @@ import { normalizeMac } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 import { CmdlineError } from './cmdline.ts';
 import { checkBase, renderChainScript, renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from './ipxe-script.ts';
-import { serveEntry } from './artifacts.ts';
+import { bufferBudget, LARGE_BUFFER_BUDGET, serveEntry } from './artifacts.ts';
 import type { ServeResult } from './artifacts.ts';
 import { handleApi, sendJson } from './api.ts';
 import type { Lease } from './api.ts';
@@ -98,6 +98,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const remembered = new Map<string, Remembered>();
   const machineLabels = opts.labels ?? new MachineLabels();
   const startedAt = new Date();
+  const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET);
   let boundUrl = '';
 
   const remember = (mac: string, r: Remembered) => {
@@ -216,7 +217,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (e instanceof StoreNotFoundError) return refuse(404, `not found: /${path}`);
       throw e;
     }
-    const result: ServeResult = await serveEntry(req, res, entry);
+    const result: ServeResult = await serveEntry(req, res, entry, largeBuffers);
     if (!mac) return;
     const detail: BootEvent['detail'] = { path, status: result.status, bytes: result.bytes, size: entry.size, method: req.method ?? 'GET' };
     if (result.range) detail.range = result.range;

@@ -12,7 +12,8 @@ import { BootTimeline } from '../../boot/timeline.ts';
 import { createSelector } from '../../boot/selection.ts';
 import type { Profile, Group, MachineOverride } from '../../boot/selection.ts';
 import { silentLogger } from '../../boot/log.ts';
-import { startHttpServer } from '../../boot/http/index.ts';
+import { bufferBudget, CHUNK_BYTES, serveEntry, startHttpServer } from '../../boot/http/index.ts';
+import { createServer } from 'node:http';
 import type { HttpServer } from '../../boot/http/index.ts';
 
 interface CurlResult {
@@ -523,4 +524,25 @@ test('absolute-form request targets are served as their path (RFC 9112 section 3
   // curl sends the absolute form when asked to.
   const viaCurl = await curl(['--request-target', `http://${host}/boot.ipxe`, url('/boot.ipxe')]);
   t.is(viaCurl.status, 200);
+});
+
+test('downloads are whole through small buffers when the large-buffer budget is spent, and give it back', async (t) => {
+  const store = new MountedStore([{ prefix: '', dir: path.join(dir, 'store') }]);
+  for (const bytes of [0, 2 * CHUNK_BYTES]) {
+    const budget = bufferBudget(bytes);
+    const plain = createServer((req, res) => {
+      void store.open('big.bin').then((entry) => serveEntry(req, res, entry, budget));
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => plain.close());
+    const base = `http://127.0.0.1:${(plain.address() as { port: number }).port}`;
+    const full = await curl([`${base}/big.bin`]);
+    t.true(full.body.equals(big));
+    for (const [spec, start, end] of [['65535-65537', 65535, 65537], ['100000-500000', 100000, 500000], ['-70000', big.length - 70000, big.length - 1]] as const) {
+      const r = await curl(['-r', spec, `${base}/big.bin`]);
+      t.true(r.body.equals(big.subarray(start, end + 1)), spec);
+    }
+    // Every download has ended (curl got it all) and given back what it took.
+    t.is(budget.take(2 * CHUNK_BYTES), bytes > 0);
+  }
 });
