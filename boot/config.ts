@@ -47,7 +47,7 @@ export interface ServerConfig {
     authoritative: boolean;
   };
   tftp: { enabled: boolean; port: number; maxTransfers: number; maxTransfersPerClient: number; timeoutMs: number; retries: number; firstRetries: number };
-  http: { port: number; host: string; publicUrl?: string };
+  http: { port: number; host: string; publicUrl?: string; maxConnections: number; maxConnectionsPerAddress: number; sendStallMs: number };
   /** Where the JSON API listens: apart from the node-facing HTTP port. */
   management: ManagementConfig;
   /** Directory of iPXE binaries served over TFTP. */
@@ -272,6 +272,10 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       port: num(httpIn, 'port', 'server.http', 8080, 0, 65535),
       host: str(httpIn, 'host', 'server.http', address),
       publicUrl: httpIn.publicUrl === undefined ? undefined : str(httpIn, 'publicUrl', 'server.http'),
+      // 0 turns a limit off; the defaults are the HTTP server's (boot/http/connection-limits.ts).
+      maxConnections: num(httpIn, 'maxConnections', 'server.http', 1024, 0, 1_000_000),
+      maxConnectionsPerAddress: num(httpIn, 'maxConnectionsPerAddress', 'server.http', 32, 0, 1_000_000),
+      sendStallMs: num(httpIn, 'sendStallMs', 'server.http', 30_000, 0, 3_600_000),
     },
     management: management(server),
     ipxeDir: resolve(str(server, 'ipxeDir', 'server', '/usr/lib/ipxe')),

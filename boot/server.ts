@@ -79,6 +79,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       port: config.http.port,
       publicUrl: config.http.publicUrl,
       acceptLabels: leased && ((mac, ip) => leased.ipOf(mac) === ip),
+      limits: { maxConnections: config.http.maxConnections, maxPerAddress: config.http.maxConnectionsPerAddress, sendStallMs: config.http.sendStallMs },
     });
     started.push(http);
     let management: ManagementServer | undefined;

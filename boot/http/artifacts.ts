@@ -101,7 +101,7 @@ export interface ServeResult {
  * Answers `req` with `entry` (GET or HEAD). Resolves once the response has
  * finished or the client has gone; the entry is closed either way.
  */
-export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: StoreEntry): Promise<ServeResult> {
+export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: StoreEntry, budget?: BufferBudget): Promise<ServeResult> {
   const head = req.method === 'HEAD';
   const size = entry.size;
   const lastModified = entry.mtime.toUTCString();
@@ -116,7 +116,7 @@ export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: Sto
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.setHeader('Content-Length', Buffer.byteLength(body));
     }
-    const complete = await endWithout(res, head ? undefined : body);
+    const complete = await endWithout(req, res, head ? undefined : body);
     await entry.close().catch(() => undefined);
     return { status, bytes: 0, complete };
   };
@@ -149,7 +149,7 @@ export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: Sto
   }
   if (range.kind === 'ranges' && range.ranges.length > 1 && !multipartWorthIt(range.ranges)) range = { kind: 'none' };
 
-  if (range.kind === 'ranges' && range.ranges.length > 1) return sendMultipart(res, entry, range.ranges, type, head);
+  if (range.kind === 'ranges' && range.ranges.length > 1) return sendMultipart(req, res, entry, range.ranges, type, head, budget);
 
   const r = range.kind === 'ranges' ? range.ranges[0] : { start: 0, end: size - 1 };
   const status = range.kind === 'ranges' ? 206 : 200;
@@ -159,15 +159,49 @@ export function serveEntry(req: IncomingMessage, res: ServerResponse, entry: Sto
   const rangeText = status === 206 ? `${r.start}-${r.end}` : undefined;
   if (rangeText) res.setHeader('Content-Range', `bytes ${rangeText}/${size}`);
   if (head || size === 0) return finish(status).then((x) => ({ ...x, range: rangeText }));
-  return pump(res, [r], entry, status, rangeText);
+  return pump(req, res, [r], entry, status, rangeText, budget);
 }
 
 /** Ends a response with an optional short body; true when it was delivered. */
-function endWithout(res: ServerResponse, body?: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    res.once('close', () => resolve(res.writableFinished));
-    res.end(body, () => resolve(true));
-  });
+async function endWithout(req: IncomingMessage, res: ServerResponse, body?: string): Promise<boolean> {
+  const gone = connectionGone(req, res);
+  try {
+    return !(await orClosed(new Promise<void>((resolve) => res.end(body, resolve)), gone.closed)) || res.writableFinished;
+  } finally {
+    gone.dispose();
+  }
+}
+
+/**
+ * Settles when the response closes or its connection does. A pipelined
+ * response still queued behind another gets no close event of its own when
+ * the connection dies (Node 24 drops it with the socket, e.g. after a
+ * CONNECT), so the socket is watched too; otherwise the download would wait
+ * for ever with its file open.
+ */
+function connectionGone(req: IncomingMessage, res: ServerResponse): { closed: Promise<void>; isClosed(): boolean; dispose(): void } {
+  const socket = req.socket;
+  let isClosed = false;
+  let resolve = (): void => undefined;
+  const closed = new Promise<void>((r) => (resolve = r));
+  const done = () => {
+    isClosed = true;
+    resolve();
+  };
+  if (socket.destroyed) {
+    done();
+    return { closed, isClosed: () => true, dispose() {} };
+  }
+  res.once('close', done);
+  socket.once('close', done);
+  return {
+    closed,
+    isClosed: () => isClosed,
+    dispose() {
+      res.off('close', done);
+      socket.off('close', done);
+    },
+  };
 }
 
 function multipartWorthIt(ranges: ByteRange[]): boolean {
@@ -176,7 +210,7 @@ function multipartWorthIt(ranges: ByteRange[]): boolean {
   return sorted.every((r, i) => i === 0 || r.start > sorted[i - 1].end);
 }
 
-function sendMultipart(res: ServerResponse, entry: StoreEntry, ranges: ByteRange[], type: string, head: boolean): Promise<ServeResult> {
+function sendMultipart(req: IncomingMessage, res: ServerResponse, entry: StoreEntry, ranges: ByteRange[], type: string, head: boolean, budget?: BufferBudget): Promise<ServeResult> {
   const boundary = `zeroboot-${randomBytes(12).toString('hex')}`;
   const heads = ranges.map(
     (r, i) => Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${type}\r\nContent-Range: bytes ${r.start}-${r.end}/${entry.size}\r\n\r\n`),
@@ -188,7 +222,7 @@ function sendMultipart(res: ServerResponse, entry: StoreEntry, ranges: ByteRange
   res.setHeader('Content-Length', length);
   const text = ranges.map((r) => `${r.start}-${r.end}`).join(',');
   if (head) {
-    return endWithout(res).then(async (complete) => {
+    return endWithout(req, res).then(async (complete) => {
       await entry.close().catch(() => undefined);
       return { status: 206, bytes: 0, complete, range: text };
     });
@@ -196,11 +230,40 @@ function sendMultipart(res: ServerResponse, entry: StoreEntry, ranges: ByteRange
   const parts: Part[] = [];
   ranges.forEach((r, i) => parts.push(heads[i], r));
   parts.push(tail);
-  return pump(res, parts, entry, 206, text);
+  return pump(req, res, parts, entry, 206, text, budget);
 }
 
-/** Bytes per buffer; two per download in flight. */
+/** Bytes per buffer for a download that gets large buffers from its server's budget; two per download. */
 export const CHUNK_BYTES = 256 * 1024;
+/** Bytes per buffer otherwise: a quarter of the speed on loopback, a quarter of the memory a stalled client holds. */
+export const SMALL_CHUNK_BYTES = 64 * 1024;
+/** Default budget for large buffers: 128 downloads at once get them. */
+export const LARGE_BUFFER_BUDGET = 128 * 2 * CHUNK_BYTES;
+
+/**
+ * How many bytes of large copy buffers a server's downloads may hold at
+ * once. Large buffers make a download fast; small ones keep the memory of
+ * a crowd of clients that stop reading at 128 KiB each.
+ */
+export interface BufferBudget {
+  /** True (and the bytes are counted) if they fit. */
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
+export function bufferBudget(bytes: number): BufferBudget {
+  let left = bytes;
+  return {
+    take(n) {
+      if (n > left) return false;
+      left -= n;
+      return true;
+    },
+    give(n) {
+      left += n;
+    },
+  };
+}
 
 type Part = Buffer | ByteRange;
 
@@ -213,10 +276,39 @@ function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => res.once('drain', resolve));
 }
 
-/** Copies a range through two reused buffers; a buffer is refilled only after the socket has taken it. */
-async function copyReused(res: ServerResponse, entry: StoreEntry, r: ByteRange, closed: Promise<void>, sent: (n: number) => void): Promise<boolean> {
-  const size = Math.min(CHUNK_BYTES, r.end - r.start + 1);
-  const bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
+/**
+ * The two copy buffers of one download. Their memory goes back to the OS on
+ * release(): shrinking a resizable ArrayBuffer decommits its pages at once,
+ * where a dropped Buffer waits for a GC and then often stays in the malloc
+ * heap (thousands of stalled downloads left the server's RSS high long
+ * after their clients had gone).
+ */
+interface CopyBuffers {
+  bufs: [Buffer, Buffer];
+  release(): void;
+}
+
+/** ES2024's resizable ArrayBuffer (Node 24 has it; the project's TypeScript lib predates it). */
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (size: number, opts: { maxByteLength: number }) => ArrayBuffer & { resize(size: number): void };
+
+/** Large buffers when the budget allows (and the parts need them), small ones otherwise. */
+function copyBuffers(longest: number, budget: BufferBudget | undefined): CopyBuffers {
+  const large = Math.min(CHUNK_BYTES, longest);
+  const taken = large > SMALL_CHUNK_BYTES && budget?.take(2 * large) === true;
+  const size = taken ? large : Math.min(SMALL_CHUNK_BYTES, longest);
+  const backing = [0, 1].map(() => new ResizableArrayBuffer(size, { maxByteLength: size }));
+  return {
+    bufs: [Buffer.from(backing[0], 0, size), Buffer.from(backing[1], 0, size)],
+    release: () => {
+      backing.forEach((b) => b.resize(0));
+      if (taken) budget!.give(2 * size);
+    },
+  };
+}
+
+/** Copies a range through the two buffers; a buffer is refilled only after the socket has taken it. */
+async function copyReused(res: ServerResponse, entry: StoreEntry, r: ByteRange, bufs: Buffer[], closed: Promise<void>, sent: (n: number) => void): Promise<boolean> {
+  const size = Math.min(bufs[0].length, r.end - r.start + 1);
   const flushed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
   let pos = r.start;
   for (let k = 0; pos <= r.end; k++) {
@@ -234,18 +326,22 @@ async function copyReused(res: ServerResponse, entry: StoreEntry, r: ByteRange, 
 }
 
 /** Writes buffers and file ranges to `res` in order with back-pressure; stops and cleans up when the client goes. */
-async function pump(res: ServerResponse, parts: Part[], entry: StoreEntry, status: number, range?: string): Promise<ServeResult> {
+async function pump(req: IncomingMessage, res: ServerResponse, parts: Part[], entry: StoreEntry, status: number, range: string | undefined, budget: BufferBudget | undefined): Promise<ServeResult> {
   let bytes = 0;
   const sent = (n: number) => (bytes += n);
-  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  const gone = connectionGone(req, res);
+  const closed = gone.closed;
+  const longest = Math.max(...parts.map((p) => (Buffer.isBuffer(p) ? 0 : p.end - p.start + 1)));
+  let buffers: CopyBuffers | undefined;
   try {
-    let open = true;
-    for (const part of parts) {
+    let open = !req.socket.destroyed;
+    for (const part of open ? parts : []) {
       if (Buffer.isBuffer(part)) {
         sent(part.length);
         open = res.write(part) || !(await orClosed(drained(res), closed));
       } else {
-        open = await copyReused(res, entry, part, closed, sent);
+        buffers ??= copyBuffers(longest, budget);
+        open = await copyReused(res, entry, part, buffers.bufs, closed, sent);
       }
       if (!open) break;
     }
@@ -254,6 +350,14 @@ async function pump(res: ServerResponse, parts: Part[], entry: StoreEntry, statu
     // Headers are out: the only honest signal left is a cut connection.
     res.destroy(err as Error);
   } finally {
+    // The buffers go only once no write can still read them: all flushed, or the socket closed (which
+    // cancels pending writes). After a write error the close comes a little later.
+    const release = () => {
+      buffers?.release();
+      gone.dispose();
+    };
+    if (res.writableFinished || gone.isClosed()) release();
+    else void closed.then(release);
     await entry.close().catch(() => undefined);
   }
   return { status, bytes, complete: res.writableFinished, range };

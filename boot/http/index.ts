@@ -1,6 +1,8 @@
 // The HTTP part of the boot server: iPXE scripts and store files for nodes; the JSON API on the management listener.
 export { startHttpServer, DEFAULT_TIMEOUTS } from './server.ts';
 export type { HttpServer, HttpServerOptions, HttpTimeouts } from './server.ts';
+export { DEFAULT_LIMITS } from './connection-limits.ts';
+export type { ConnectionLimits } from './connection-limits.ts';
 export { buildCmdline, cmdlineWords, CmdlineError, RunmodeError, FarmerIdError, RUNMODES, LEADING_ARGS, REFERENCE_ARGS } from './cmdline.ts';
 export type { KernelArgs, Runmode } from './cmdline.ts';
 export {
@@ -14,8 +16,8 @@ export {
   ScriptValueError,
 } from './ipxe-script.ts';
 export type { MachineScriptInput, ScriptValues } from './ipxe-script.ts';
-export { serveEntry, parseRange, contentType, MAX_RANGES, CHUNK_BYTES } from './artifacts.ts';
-export type { ByteRange, RangeRequest, ServeResult } from './artifacts.ts';
+export { serveEntry, parseRange, contentType, bufferBudget, MAX_RANGES, CHUNK_BYTES, SMALL_CHUNK_BYTES, LARGE_BUFFER_BUDGET } from './artifacts.ts';
+export type { ByteRange, BufferBudget, RangeRequest, ServeResult } from './artifacts.ts';
 export { machinesPage, machineDetail, PAGE_DEFAULT, PAGE_MAX, PAGE_MAX_BYTES } from './api.ts';
 export type { Lease, MachineSummary, MachineView, SelectionView } from './api.ts';
 export { startManagementServer } from './management.ts';

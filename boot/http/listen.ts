@@ -1,8 +1,11 @@
 // What the node-facing and the management listeners share: splitting a
 // request target, and listening with the port actually bound.
 import type { Server } from 'node:http';
+import { originForm } from './request-target.ts';
 
-export function splitUrl(url: string): { path: string; query: URLSearchParams } {
+/** Path and query of a request target; the absolute form (RFC 9112 3.2.2) counts as its path. */
+export function splitUrl(target: string): { path: string; query: URLSearchParams } {
+  const url = originForm(target);
   const q = url.indexOf('?');
   return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }

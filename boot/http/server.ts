@@ -15,12 +15,14 @@ import { normalizeMac } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 import { CmdlineError } from './cmdline.ts';
 import { checkBase, renderChainScript, renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from './ipxe-script.ts';
-import { serveEntry } from './artifacts.ts';
+import { bufferBudget, LARGE_BUFFER_BUDGET, serveEntry } from './artifacts.ts';
 import type { ServeResult } from './artifacts.ts';
 import { handleNodeApi, sendJson } from './api.ts';
 import { MachineLabels } from '../machine-labels.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
 import { closeNow, listenOn, splitUrl } from './listen.ts';
+import { DEFAULT_LIMITS, limitConnections } from './connection-limits.ts';
+import type { ConnectionLimits } from './connection-limits.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -50,6 +52,8 @@ export interface HttpServerOptions {
   /** Whether a script request from `ip` may store labels for `mac` (default: always). */
   acceptLabels?: (mac: string, ip: string) => boolean;
   timeouts?: Partial<HttpTimeouts>;
+  /** Connection caps and the send-stall timeout (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<ConnectionLimits>;
 }
 
 export interface HttpServer {
@@ -88,6 +92,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const remembered = new Map<string, Remembered>();
   const machineLabels = opts.labels ?? new MachineLabels();
   const startedAt = new Date();
+  const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET);
   let boundUrl = '';
 
   const remember = (mac: string, r: Remembered) => {
@@ -213,7 +218,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (e instanceof StoreNotFoundError) return refuse(404, `not found: /${path}`);
       throw e;
     }
-    const result: ServeResult = await serveEntry(req, res, entry);
+    const result: ServeResult = await serveEntry(req, res, entry, largeBuffers);
     if (!mac) return;
     const detail: BootEvent['detail'] = { path, status: result.status, bytes: result.bytes, size: entry.size, method: req.method ?? 'GET' };
     if (result.range) detail.range = result.range;
@@ -257,14 +262,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     },
     (req, res) => {
       handle(req, res).catch((e: unknown) => {
-        log.error('http request failed', { url: req.url, error: e instanceof Error ? e.message : String(e) });
+        log.error('http request failed', { url: req.url?.slice(0, 256), error: e instanceof Error ? e.message : String(e) });
         if (res.headersSent) res.destroy();
-        else if (req.url?.startsWith('/api')) sendJson(res, 500, { error: 'internal error; see the server log' });
+        else if (splitUrl(req.url ?? '/').path.startsWith('/api')) sendJson(res, 500, { error: 'internal error; see the server log' });
         else sendText(res, 500, 'internal error; see the server log\n', req.method === 'HEAD');
       });
     },
   );
-  server.setTimeout(timeouts.idleMs, (socket: Socket) => socket.destroy());
+  const limits = limitConnections(server, { ...DEFAULT_LIMITS, ...opts.limits }, timeouts.idleMs, log);
+  // Answer a request whose client has already sent FIN (curl -T-, a shell's printf | nc): without this,
+  // Node ends the socket at the client's FIN, before a response that needs a file open can be written.
+  Object.assign(server, { httpAllowHalfOpen: true });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     log.debug('bad http request', { error: err.code ?? err.message });
     if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
@@ -286,6 +294,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   return {
     port,
     url,
-    close: () => closeNow(server),
+    close: () => {
+      limits.stop();
+      return closeNow(server);
+    },
   };
 }

@@ -4,6 +4,7 @@
 //   --host H --port P --dir DIR (mount at "")  --mount PREFIX=DIR
 //   --config FILE (profiles, groups and machines from a zeroboot YAML)
 //   --public-url URL --log-level L
+//   --max-connections N --max-per-address N --send-stall-ms MS --idle-ms MS (limits; default: the server's)
 import { parseArgs } from 'node:util';
 import { MountedStore } from '../../boot/store.ts';
 import type { Mount } from '../../boot/store.ts';
@@ -23,6 +24,10 @@ const { values } = parseArgs({
     config: { type: 'string' },
     'public-url': { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
+    'max-connections': { type: 'string' },
+    'max-per-address': { type: 'string' },
+    'send-stall-ms': { type: 'string' },
+    'idle-ms': { type: 'string' },
   },
 });
 
@@ -37,6 +42,12 @@ const config = values.config ? await loadConfig(values.config) : undefined;
 if (config) mounts.push(...config.mounts);
 
 const store = new MountedStore(mounts);
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+const limits = Object.fromEntries(
+  Object.entries({ maxConnections: num(values['max-connections']), maxPerAddress: num(values['max-per-address']), sendStallMs: num(values['send-stall-ms']) }).filter(
+    ([, v]) => v !== undefined,
+  ),
+);
 
 const timeline = new BootTimeline();
 timeline.subscribe((e) => process.stdout.write(`event ${JSON.stringify(e)}\n`));
@@ -48,6 +59,8 @@ const server = await startHttpServer({
   host: values.host,
   port: Number(values.port),
   publicUrl: values['public-url'],
+  limits,
+  timeouts: values['idle-ms'] === undefined ? undefined : { idleMs: Number(values['idle-ms']) },
 });
 process.stdout.write(`http ready url=${server.url} port=${server.port}\n`);
 

@@ -13,7 +13,8 @@ import { BootTimeline } from '../../boot/timeline.ts';
 import { createSelector } from '../../boot/selection.ts';
 import type { Profile, Group, MachineOverride } from '../../boot/selection.ts';
 import { silentLogger } from '../../boot/log.ts';
-import { startHttpServer } from '../../boot/http/index.ts';
+import { bufferBudget, CHUNK_BYTES, serveEntry, startHttpServer } from '../../boot/http/index.ts';
+import { createServer } from 'node:http';
 import type { HttpServer } from '../../boot/http/index.ts';
 
 interface CurlResult {
@@ -58,16 +59,24 @@ function curl(args: string[]): Promise<CurlResult> {
   });
 }
 
-/** Raw request over TCP, for what curl will not send or show. */
-function raw(request: string, port: number): Promise<Buffer> {
+/** Raw request over TCP, for what curl will not send or show; `halfClose` sends FIN right after it. */
+function raw(request: string, port: number, halfClose = false): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     s.on('data', (d) => chunks.push(d));
     s.on('end', () => resolve(Buffer.concat(chunks)));
     s.on('error', reject);
-    s.write(request);
+    if (halfClose) s.end(request);
+    else s.write(request);
   });
+}
+
+/** Status line and body of a raw HTTP/1.1 response with a Content-Length. */
+function parseRaw(wire: Buffer): { status: string; body: Buffer } {
+  const end = wire.indexOf('\r\n\r\n');
+  const head = wire.subarray(0, end < 0 ? wire.length : end).toString('latin1');
+  return { status: head.split('\r\n')[0], body: end < 0 ? Buffer.alloc(0) : wire.subarray(end + 4) };
 }
 
 const url = (p: string) => `${server.url}${p}`;
@@ -453,4 +462,56 @@ test('a second server on the same store: bodies, ranges and aborts through reuse
   const ev = tl.events(mac).at(-1)!;
   t.regex(ev.reason ?? '', /closed the connection/);
   t.true((ev.detail!.bytes as number) < big.length);
+});
+
+test('a client that half-closes after its request still gets the file (and the script)', async (t) => {
+  const file = parseRaw(await raw('GET /images/zos/initramfs.img HTTP/1.1\r\nHost: x\r\n\r\n', server.port, true));
+  t.is(file.status, 'HTTP/1.1 200 OK');
+  t.true(file.body.equals(initrd));
+  const script = parseRaw(await raw('GET /boot.ipxe HTTP/1.1\r\nHost: x\r\n\r\n', server.port, true));
+  t.is(script.status, 'HTTP/1.1 200 OK');
+  t.true(script.body.toString().startsWith('#!ipxe\n'));
+  // Two pipelined requests, then FIN: both answered, in order.
+  const two = (await raw('GET /images/qa/vmlinuz HTTP/1.1\r\nHost: x\r\n\r\nGET /images/qa/initramfs.img HTTP/1.1\r\nHost: x\r\n\r\n', server.port, true)).toString('latin1');
+  t.is(two.match(/HTTP\/1.1 200 OK/g)?.length, 2);
+  t.true(two.endsWith(initrd.subarray(0, 1000).toString('latin1')));
+});
+
+test('absolute-form request targets are served as their path (RFC 9112 section 3.2.2)', async (t) => {
+  const host = `127.0.0.1:${server.port}`;
+  const file = parseRaw(await raw(`GET http://${host}/images/zos/initramfs.img HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, server.port));
+  t.is(file.status, 'HTTP/1.1 200 OK');
+  t.true(file.body.equals(initrd));
+  const upper = parseRaw(await raw(`HEAD HTTP://${host}/images/zos/vmlinuz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, server.port));
+  t.is(upper.status, 'HTTP/1.1 200 OK');
+  const mac = '52:54:00:00:03:03';
+  const script = parseRaw(await raw(`GET http://${host}/ipxe?mac=${hyp(mac)}&hostname=node-a HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, server.port));
+  t.is(script.status, 'HTTP/1.1 200 OK');
+  t.true(script.body.toString().includes(`imgfetch --name kernel ${server.url}/images/zos/vmlinuz?mac=${hyp(mac)}`));
+  const root = parseRaw(await raw(`GET http://${host} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, server.port));
+  t.is(root.status, 'HTTP/1.1 404 Not Found');
+  // curl sends the absolute form when asked to.
+  const viaCurl = await curl(['--request-target', `http://${host}/boot.ipxe`, url('/boot.ipxe')]);
+  t.is(viaCurl.status, 200);
+});
+
+test('downloads are whole through small buffers when the large-buffer budget is spent, and give it back', async (t) => {
+  const store = new MountedStore([{ prefix: '', dir: path.join(dir, 'store') }]);
+  for (const bytes of [0, 2 * CHUNK_BYTES]) {
+    const budget = bufferBudget(bytes);
+    const plain = createServer((req, res) => {
+      void store.open('big.bin').then((entry) => serveEntry(req, res, entry, budget));
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => plain.close());
+    const base = `http://127.0.0.1:${(plain.address() as { port: number }).port}`;
+    const full = await curl([`${base}/big.bin`]);
+    t.true(full.body.equals(big));
+    for (const [spec, start, end] of [['65535-65537', 65535, 65537], ['100000-500000', 100000, 500000], ['-70000', big.length - 70000, big.length - 1]] as const) {
+      const r = await curl(['-r', spec, `${base}/big.bin`]);
+      t.true(r.body.equals(big.subarray(start, end + 1)), spec);
+    }
+    // Every download has ended (curl got it all) and given back what it took.
+    t.is(budget.take(2 * CHUNK_BYTES), bytes > 0);
+  }
 });
