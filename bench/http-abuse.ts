@@ -19,6 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { waitForOutput } from '../test/helpers/netns.ts';
+import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -82,7 +83,7 @@ function stuckClient(port: number, source: string): Promise<Socket> {
 }
 
 async function run(dir: string, sc: Scenario): Promise<void> {
-  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry, '--dir', dir, '--port', '0', '--log-level', 'error', ...sc.serverArgs], {
+  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...SERVE_NODE_FLAGS, entry, '--dir', dir, '--port', '0', '--log-level', 'error', ...sc.serverArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const pid = child.pid!;

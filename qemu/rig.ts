@@ -16,6 +16,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { BootEvent, BootEventKind } from '../boot/timeline.ts';
 import { GRUB_FILE, SHIM_FILE } from '../boot/grub/config.ts';
 import type { MachineView } from '../boot/http/api.ts';
+import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import type { Netns } from './netns.ts';
 import { waitForOutput } from './netns.ts';
 import { RigNetwork } from './network.ts';
@@ -313,7 +314,7 @@ export class Rig {
     });
     const file = path.join(this.workDir, 'zeroboot.yaml');
     await writeFile(file, toYaml(doc));
-    this.server = this.ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(ROOT, 'cli/zeroboot.ts'), 'serve', '--config', file]);
+    this.server = this.ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...SERVE_NODE_FLAGS, path.join(ROOT, 'cli/zeroboot.ts'), 'serve', '--config', file]);
     this.serverLog = createWriteStream(path.join(this.logDir, 'server.log'));
     let partial = '';
     const onData = (d: Buffer) => {
