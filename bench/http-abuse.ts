@@ -128,7 +128,7 @@ async function run(dir: string, sc: Scenario): Promise<void> {
     }
     console.log(`${sc.name}: ${N} connections asking for a ${values.mib} MiB file, never reading (opened in ${openedS.toFixed(1)} s)`);
     console.log(`  baseline        RSS ${base.rss.toFixed(0)} MB, ${base.fds} fds`);
-    console.log(`  held ${HOLD_S}s         RSS ${held.rss.toFixed(0)} MB (peak ${peakRss.toFixed(0)}, VmHWM ${(await hwmMb(pid)).toFixed(0)}), connections held by the server ${held.fds} (peak ${peakFds})`);
+    console.log(`  held ${HOLD_S}s         RSS ${held.rss.toFixed(0)} MB (peak ${peakRss.toFixed(0)}, VmHWM ${(await hwmMb(pid)).toFixed(0)}), open fds ${held.fds} (peak ${peakFds}; a held download is its socket and its file)`);
     console.log(`  after leaving   RSS MB: ${after.join(', ')}; within ${NEAR_MB} MB of baseline after ${nearAt === undefined ? `more than ${AFTER_S}` : nearAt.toFixed(0)} s`);
     console.log(`  target: peak RSS < 400 MB: ${peakRss < 400 ? 'met' : 'MISSED'}; near baseline within 60 s: ${nearAt !== undefined && nearAt <= 60 ? 'met' : 'MISSED'}`);
   } finally {
