@@ -40,8 +40,12 @@ test.after.always(async () => {
   await Promise.all(dirs.map(removeDir));
 });
 
-/** Pipelines SETs until killed; returns the keys whose SET was acknowledged. */
-async function writeUntilKilled(z: ZdbProcess, afterMs: number): Promise<Map<string, string>> {
+/**
+ * Pipelines SETs and kills the server once `minAcked` were acknowledged (a
+ * count, not a time: a loaded machine may answer slowly), with writes in
+ * flight; returns the keys whose SET was acknowledged.
+ */
+async function writeUntilKilled(z: ZdbProcess, minAcked: number): Promise<Map<string, string>> {
   const c = client(z.port);
   const acked = new Map<string, string>();
   let stop = false;
@@ -58,7 +62,8 @@ async function writeUntilKilled(z: ZdbProcess, afterMs: number): Promise<Map<str
       await Promise.all(batch);
     }
   });
-  await new Promise((r) => setTimeout(r, afterMs));
+  const deadline = Date.now() + 120000;
+  while (acked.size < minAcked && !stop && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await z.kill('SIGKILL');
   stop = true;
   await Promise.all(writers);
@@ -83,7 +88,7 @@ for (const sync of [true, false]) {
   test(`kill -9 mid-write${sync ? ' with --sync' : ''}: after restart every acknowledged write is served`, async (t) => {
     const flags = sync ? ['--sync', '--datasize', '524288'] : ['--datasize', '524288'];
     const first = await start(flags);
-    const acked = await writeUntilKilled(first, 700);
+    const acked = await writeUntilKilled(first, 500);
     t.true(acked.size > 100, `only ${acked.size} writes acknowledged`);
     t.log(`${acked.size} writes acknowledged before kill -9`);
     const second = await start(flags, first.dir);

@@ -3,7 +3,7 @@ import type { Namespace, RawDataEntry } from '../engine/index.ts';
 import { OK, error, arrayHeader, integer, simple } from '../resp/encoder.ts';
 import type { Client } from './client.ts';
 import type { ServerContext } from './context.ts';
-import { adminOnly, engineFailure, validateArgs } from './context.ts';
+import { adminOnly, argInt, argLongLong, engineFailure, validateArgs } from './context.ts';
 import { newChallenge, passwordMatches, secureHash, SHA1_HEX_LENGTH } from './auth.ts';
 import { prefixOf } from './cmd-namespace.ts';
 
@@ -166,17 +166,20 @@ export function cmdIndex(ctx: ServerContext, c: Client, ns: Namespace, args: Buf
   c.out.push(arrayHeader(ids.length) + ids.map((id) => integer(id)).join(''));
 }
 
-/** DATA RAW <fileid> <offset>: the data entry stored there, [key, previous, crc, flags, timestamp, payload]. */
+/**
+ * DATA RAW <fileid> <offset>: the data entry stored there, [key, previous,
+ * "0x<crc>", flags, timestamp, payload], as the reference answers it (its
+ * numbers are atoll()s: text that is no number reads as 0).
+ */
 export function cmdData(ctx: ServerContext, c: Client, ns: Namespace, args: Buffer[]): void {
   if (!adminOnly(ctx, c) || !validateMinArgs(c, args, 2)) return;
   const sub = subcommand(c, args[1]);
   if (sub === undefined) return;
   if (sub !== 'RAW') return c.out.push(error('Unknown DATA subcommand'));
-  if (!validateArgs(c, args, 4)) return;
-  const fileId = decimal(args[2]);
-  const offset = decimal(args[3]);
-  if (fileId === undefined || offset === undefined) return c.out.push(error('Invalid arguments'));
-  if (ns.settings().frozen) return c.out.push(error('Namespace is temporarily frozen (read-write disabled)'));
+  if (!validateMinArgs(c, args, 4)) return;
+  // fileid_t is a u32
+  const fileId = Number(BigInt.asUintN(32, argLongLong(args[2])));
+  const offset = argInt(args[3]);
   let entry: RawDataEntry;
   try {
     entry = ns.rawData(fileId, offset);
@@ -185,12 +188,8 @@ export function cmdData(ctx: ServerContext, c: Client, ns: Namespace, args: Buff
   }
   c.out.push('*6\r\n');
   c.out.pushBulk(entry.key);
-  c.out.push(integer(entry.previous) + integer(entry.crc) + integer(entry.flags) + integer(entry.timestamp));
+  c.out.push(integer(entry.previous));
+  c.out.pushBulk(Buffer.from(`0x${entry.crc.toString(16).padStart(8, '0')}`));
+  c.out.push(integer(entry.flags) + integer(entry.timestamp));
   c.out.pushBulk(entry.payload);
-}
-
-function decimal(a: Buffer): number | undefined {
-  const text = a.toString('latin1');
-  if (!/^\d{1,15}$/.test(text)) return undefined;
-  return Number(text);
 }
