@@ -236,6 +236,21 @@ test('namespaces: NSNEW/NSLIST/NSINFO/NSSET/SELECT/NSDEL and their errors', asyn
   t.false(((await a.call('NSLIST')) as string[]).includes('n1'));
 });
 
+test('without --admin, AUTH is disabled but AUTH SECURE CHALLENGE still serves SELECT SECURE (as 0-db)', async (t) => {
+  const s = await server([]);
+  const r = client(s.port);
+  t.is(await err(r.call('AUTH', 'x')), 'Authentication disabled');
+  t.is(await err(r.call('AUTH', 'a', 'b', 'c')), 'Unexpected arguments');
+  await r.call('NSNEW', 'p');
+  await r.call('NSSET', 'p', 'password', 'pw');
+  await r.call('NSSET', 'p', 'public', '0');
+  const nonce = (await r.call('AUTH', 'SECURE', 'CHALLENGE')) as string;
+  t.regex(nonce, /^[0-9a-f]{16}$/);
+  t.is(await err(r.call('AUTH', 'SECURE', 'e'.repeat(40))), 'Authentication disabled');
+  t.is(await r.call('SELECT', 'p', 'SECURE', createHash('sha1').update(`${nonce}:pw`).digest('hex')), 'OK');
+  t.is(await r.call('SET', 'k', 'v'), 'k');
+});
+
 test('NSSET maxsize -1 and >= 2^64 answer OK as 0-db does (atoll into a u64), kept exactly across a restart', async (t) => {
   const s = await server(['--admin', ADMIN]);
   const a = await admin(s.port);

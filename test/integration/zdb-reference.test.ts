@@ -285,6 +285,31 @@ function script(): Step[] {
   return s;
 }
 
+// Without --admin everyone is admin and AUTH is disabled, but SELECT SECURE
+// still needs a challenge.
+function scriptWithoutAdmin(): Step[] {
+  const s: Step[] = [];
+  const a = (cmd: Args, view: Step['view'] = 'exact') => s.push({ conn: 'a', cmd, view });
+  a(['AUTH', 'x']);
+  a(['AUTH', 'SECURE', 'abc']);
+  a(['AUTH', 'SECURE', 'CHALLENGE'], 'kind');
+  a(['AUTH', 'SECURE', '0'.repeat(40)]);
+  a(['AUTH', 'a', 'b', 'c']);
+  a(['AUTH']);
+  a(['NSNEW', 'p']);
+  a(['NSSET', 'p', 'password', 'pw']);
+  a(['NSSET', 'p', 'public', '0']);
+  a(['SELECT', 'p', 'SECURE', '0'.repeat(40)]);
+  a(['AUTH', 'SECURE', 'CHALLENGE'], 'kind');
+  s.push({ conn: 'a', cmd: (last) => ['SELECT', 'p', 'SECURE', secure(last, 'wrong')] });
+  a(['AUTH', 'SECURE', 'CHALLENGE'], 'kind');
+  s.push({ conn: 'a', cmd: (last) => ['SELECT', 'p', 'SECURE', secure(last, 'pw')] });
+  a(['SET', 'k', 'v', TS]);
+  a(['NSINFO', 'p'], 'info');
+  a(['INDEX', 'DIRTY']);
+  return s;
+}
+
 function cursorOf(a: Answer): Buffer {
   if (a.type === 'array' && a.items && a.items[0]?.type === 'bulk' && a.items[0].value) return a.items[0].value;
   return Buffer.from('none');
@@ -424,6 +449,21 @@ refTest('the same command script gets the same replies from 0-db and from ours',
       });
       t.deepEqual(strip(o), strip(r), `namespace ${ns}: files differ`);
     }
+  } finally {
+    await started.stopAll();
+    for (const d of dirs) await removeDir(d);
+  }
+});
+
+refTest('without --admin: the same replies (AUTH disabled, challenges for SELECT SECURE)', async (t) => {
+  t.timeout(5 * 60000);
+  const dirs = [await tempDir('zdb-ref-'), await tempDir('zdb-ours-')];
+  const started = new Started();
+  try {
+    const steps = scriptWithoutAdmin();
+    const theirs = await runScript(await started.add(startRef(dirs[0], [])), steps, true);
+    const mine = await runScript(await started.add(startOurs(dirs[1], [])), steps, false);
+    t.is(firstDifferences(mine, theirs, steps), '', 'replies differ (first differing step first)');
   } finally {
     await started.stopAll();
     for (const d of dirs) await removeDir(d);

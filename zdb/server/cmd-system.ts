@@ -22,8 +22,8 @@ export function cmdTime(_ctx: ServerContext, c: Client): void {
 
 export function cmdAuth(ctx: ServerContext, c: Client, _ns: Namespace, args: Buffer[]): void {
   const admin = ctx.opts.admin;
-  if (admin === undefined) return c.out.push(error('Authentication disabled'));
   if (args.length === 2) {
+    if (admin === undefined) return c.out.push(error('Authentication disabled'));
     if (!validateArgs(c, args, 2)) return;
     if (args[1].length > 128) return c.out.push(error('Password too long'));
     if (passwordMatches(args[1], admin)) {
@@ -35,10 +35,12 @@ export function cmdAuth(ctx: ServerContext, c: Client, _ns: Namespace, args: Buf
   if (args.length === 3) {
     if (!validateArgs(c, args, 3)) return;
     if (!prefixOf(args[1], 'SECURE')) return c.out.push(error('Only SECURE extra method supported'));
+    // as 0-db: a challenge is handed out even when there is no admin password (SELECT SECURE uses it)
     if (prefixOf(args[2], 'CHALLENGE')) {
       c.nonce = newChallenge();
       return c.out.push(simple(c.nonce));
     }
+    if (admin === undefined) return c.out.push(error('Authentication disabled'));
     if (c.nonce === undefined) return c.out.push(error('No CHALLENGE requested, secure authentication not available'));
     if (args[2].length !== SHA1_HEX_LENGTH) return c.out.push(error('Invalid hash length'));
     const granted = passwordMatches(args[2], secureHash(c.nonce, admin));
