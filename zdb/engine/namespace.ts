@@ -365,9 +365,12 @@ export class ZdbNamespace implements Namespace {
   }
 
   stats(): NsStats {
-    // every live key, sequential ones included, as the reference counts its memory entries
-    let indexSize = 0;
-    for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
+    // every live key, sequential ones included (all 8 bytes), as the reference counts its memory entries
+    let indexSize = this.keys.size * (REFERENCE_MEMORY_ENTRY + 8);
+    if (this.mode === 'user') {
+      indexSize = 0;
+      for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
+    }
     return {
       entries: this.keys.size,
       dataSize: this.liveBytes,
