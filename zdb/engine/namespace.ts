@@ -121,8 +121,8 @@ export class ZdbNamespace implements Namespace {
     if (this.indexFiles.onSettled === undefined) return;
     if (!this.undo.has(ks)) {
       const rec = this.keys.get(ks);
-      // records are updated in place (sequential updates): keep a copy
-      this.undo.set(ks, rec ? { ...rec } : undefined);
+      // sequential updates change records in place: keep a copy (user mode replaces them)
+      this.undo.set(ks, rec && this.mode === 'seq' ? { ...rec } : rec);
     }
     this.undoTotals ??= { liveBytes: this.liveBytes, nextEntry: this.nextEntry, dataEnd: this.dataEnd, dataPrevious: this.dataPrevious, indexEnd: this.indexEnd, indexPrevious: this.indexPrevious, indexPreviousFile: this.indexPreviousFile };
   }
@@ -464,9 +464,10 @@ export class ZdbNamespace implements Namespace {
     if (existing && existing.crc === crc) return { key, changed: false };
     const timestamp = opts?.timestamp ?? now;
     const storedKey = seq && !existing ? seqKey(this.nextEntry) : key;
-    this.remember(keyString(storedKey));
+    const storedKs = storedKey === key ? ks : keyString(storedKey);
+    this.remember(storedKs);
     const offset = this.appendData(storedKey, payload, 0, crc, timestamp);
-    this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp);
+    this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp, storedKs);
     this.ctx.written();
     return { key: storedKey, changed: true };
   }
@@ -575,8 +576,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   /** Index side of a SET whose data entry is at (dataId, offset); also used to rebuild from data. */
-  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number): void {
-    const ks = keyString(key);
+  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number, ks = keyString(key)): void {
     if (this.mode === 'seq') {
       if (existing) this.commitSeqUpdate(key, existing, dataId, offset, length, crc, timestamp);
       else {
