@@ -251,6 +251,30 @@ test('without --admin, AUTH is disabled but AUTH SECURE CHALLENGE still serves S
   t.is(await r.call('SET', 'k', 'v'), 'k');
 });
 
+test('NSINFO: the lines of 0-db v2.0.7 in its order (checked against the release build), next_internal_id as its bswap_64', async (t) => {
+  const s = await server(['--admin', ADMIN]);
+  const a = await admin(s.port);
+  await a.call('NSNEW', 'sq');
+  await a.call('NSSET', 'sq', 'mode', 'seq');
+  const c = client(s.port);
+  await c.call('SELECT', 'sq');
+  await c.call('SET', '', 'one');
+  await c.call('SET', '', 'two');
+  const info = (await a.call('NSINFO', 'sq')) as string;
+  const names = info.trim().split('\n').map((l) => l.split(':')[0]);
+  t.deepEqual(names, [
+    '# namespace', 'name', 'entries', 'public', 'worm', 'locked', 'password', 'data_size_bytes', 'data_size_mb', 'data_limits_bytes',
+    'index_size_bytes', 'index_size_kb', 'next_internal_id', 'mode', 'stats_index_io_errors', 'stats_index_io_error_last', 'stats_index_faults',
+    'stats_data_io_errors', 'stats_data_io_error_last', 'stats_data_faults', 'index_disk_freespace_bytes', 'index_disk_freespace_mb',
+    'data_disk_freespace_bytes', 'data_disk_freespace_mb', 'data_path', 'data_active', 'index_path', 'index_active', 'data_current_id', 'data_current_offset',
+  ]);
+  t.regex(info, /\nnext_internal_id: 0x200000000000000\n/, '0-db prints it with "0x%08" PRIx64: at least 8 digits');
+  t.regex(info, /\nindex_size_bytes: 144\n/, 'two sequential keys at 64 + 8 bytes each');
+  t.regex(info, /\ndata_active: .*\/sq\/d0\n/);
+  const anon = (await c.call('NSINFO', 'sq')) as string;
+  t.false(/data_path|data_active|data_current/.test(anon), 'paths and offsets for admins only');
+});
+
 test('NSSET maxsize -1 and >= 2^64 answer OK as 0-db does (atoll into a u64), kept exactly across a restart', async (t) => {
   const s = await server(['--admin', ADMIN]);
   const a = await admin(s.port);
