@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../cli/zeroboot.ts', import.meta.url));
 
+/** how long a server may take to listen: generous, other tests and QEMU guests may hold both cores */
+export const START_DEADLINE_MS = 60000;
+
 export interface ZdbProcess {
   proc: ChildProcess;
   port: number;
@@ -30,9 +33,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Resolves once `port` on 127.0.0.1 accepts a connection; throws when `child` exits first or after 15 s. */
+/** Resolves once `port` on 127.0.0.1 accepts a connection; throws when `child` exits first or after START_DEADLINE_MS. */
 export async function waitListening(port: number, child: ChildProcess, output: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + 15000;
+  const deadline = Date.now() + START_DEADLINE_MS;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
     const ok = await new Promise<boolean>((r) => {
@@ -80,9 +83,9 @@ export async function startZdb(extra: string[] = [], opts: { dir?: string; port?
   while ((r.output().match(/listening on/g) ?? []).length < listeners) {
     const done = await Promise.race([r.exited.then(() => true), new Promise<false>((res) => setTimeout(() => res(false), 25))]);
     if (done) throw new Error(`zdb exited before listening:\n${r.output()}`);
-    if (Date.now() - started > 15000) {
+    if (Date.now() - started > START_DEADLINE_MS) {
       r.proc.kill('SIGKILL');
-      throw new Error(`zdb did not listen within 15 s:\n${r.output()}`);
+      throw new Error(`zdb did not listen within ${START_DEADLINE_MS / 1000} s:\n${r.output()}`);
     }
   }
   return {
@@ -140,7 +143,7 @@ export class RawClient {
   }
 
   /** Waits until `n` bytes arrived or the text contains `pattern`. */
-  async waitFor(pattern: string | number, timeoutMs = 5000): Promise<string> {
+  async waitFor(pattern: string | number, timeoutMs = 30000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const text = this.data.toString('latin1');

@@ -70,7 +70,7 @@ function checkFixture(t: import('ava').ExecutionContext, e: Engine): void {
   }
   t.is(def.stats().entries, 399);
   const secret = ns(e, 'secret');
-  t.like(secret.settings(), { password: 's3cr3t', maxsize: 1048576, public: true, worm: false, mode: 'user' });
+  t.like(secret.settings(), { password: 's3cr3t', maxsize: 1048576n, public: true, worm: false, mode: 'user' });
   t.is(secret.get(b('hidden'))?.payload.toString(), 'yes');
   const seq = ns(e, 'seqns');
   t.is(seq.settings().mode, 'seq');
@@ -144,7 +144,7 @@ test('fresh dataset: byte layout read back by the independent reader', async (t)
   const r = readNamespace(path.join(dir, 'index'), path.join(dir, 'data'), 'default');
   t.deepEqual(r.descriptor, { name: 'default', password: '', maxsize: 0n, flags: 5 });
   t.like(r.indexHeaders[0], { version: 4, fileid: 0, mode: 0, created: 1_700_000_000n });
-  t.like(r.dataHeaders[0], { version: 3, fileid: 0, created: 1_700_000_000n, opened: 0n });
+  t.like(r.dataHeaders[0], { version: 3, fileid: 0, created: 0n, opened: 0n });
   t.deepEqual(
     r.data.map((d) => [d.key.toString(), d.payload.toString(), d.flags, d.timestamp]),
     [
@@ -233,6 +233,28 @@ test('datasize 0.5 MiB: files jump in lockstep; scan, rscan and keycur cross the
   await again.close();
   const r = readNamespace(path.join(dir, 'index'), path.join(dir, 'data'), 'default');
   t.is(r.live.size, expected.length);
+});
+
+test('index entries say dataid as 0-db writes it: 0 for a new key, the data file id for an overwrite', async (t) => {
+  const dir = tempDir(t);
+  const e = open(dir, { datasize: HALF_MIB });
+  const n = ns(e);
+  n.set(b('first'), b('v'));
+  // fills d0 so that the next entry moves both files to id 1
+  n.set(b('big'), Buffer.alloc(HALF_MIB - 58, 1));
+  n.set(b('second'), b('v'));
+  n.set(b('first'), b('v2'));
+  await e.close();
+  const r = readNamespace(path.join(dir, 'index'), path.join(dir, 'data'), 'default');
+  t.deepEqual(
+    r.index.map((x) => [x.file, x.key.toString(), x.dataid]),
+    [[0, 'first', 0], [0, 'big', 0], [1, 'second', 0], [1, 'first', 1]],
+  );
+  const again = open(dir, { datasize: HALF_MIB });
+  t.is(ns(again).get(b('second'))?.payload.toString(), 'v', 'dataid 0 in i1 reads from d1');
+  t.is(ns(again).get(b('first'))?.payload.toString(), 'v2');
+  t.is(ns(again).get(b('big'))?.payload.length, HALF_MIB - 58);
+  await again.close();
 });
 
 test('--rotate jumps to new files by time', async (t) => {
@@ -465,7 +487,7 @@ test('namespaces: create, settings persistence, lock/freeze runtime-only, delete
   t.throws(() => e.create('default'), { message: 'This namespace is not available' });
   t.throws(() => e.create('../x'), { message: 'This name is not allowed' });
   const n = e.create('app');
-  n.update({ password: 'pw', public: false, worm: true, maxsize: 20, locked: true, frozen: true });
+  n.update({ password: 'pw', public: false, worm: true, maxsize: 20n, locked: true, frozen: true });
   t.throws(() => n.set(b('a'), b('1')), { message: /temporarily/ });
   n.update({ locked: false, frozen: false });
   n.set(b('a'), b('0123456789'));
@@ -478,8 +500,8 @@ test('namespaces: create, settings persistence, lock/freeze runtime-only, delete
   t.is(reloaded.get(b('a'))?.payload.toString(), '0123456789');
   await e.close();
   const again = open(dir);
-  t.deepEqual(again.namespaces(), ['app', 'default']);
-  t.deepEqual(ns(again, 'app').settings(), { password: 'pw', public: false, worm: true, maxsize: 20, locked: false, frozen: false, mode: 'user' });
+  t.deepEqual(again.namespaces(), ['default', 'app'], 'default first, as 0-db lists them');
+  t.deepEqual(ns(again, 'app').settings(), { password: 'pw', public: false, worm: true, maxsize: 20n, locked: false, frozen: false, mode: 'user' });
   ns(again, 'app').update({ password: undefined });
   t.is(ns(again, 'app').settings().password, undefined);
   again.delete('app');
@@ -529,7 +551,7 @@ test('zos pool layout (header-only namespaces) opens', async (t) => {
   }
   const e = open(dir);
   t.deepEqual(e.namespaces(), ['default', 'test']);
-  t.like(ns(e, 'test').settings(), { password: 'password', maxsize: 10240 });
+  t.like(ns(e, 'test').settings(), { password: 'password', maxsize: 10240n });
   ns(e, 'test').set(b('k'), b('v'));
   await e.close();
 });

@@ -105,14 +105,23 @@ test('data header and entries of the fixture decode and re-encode', (t) => {
 
 test('namespace descriptors: fixture and zos pool layout', (t) => {
   const secret = read(V2, 'index/secret/zdb-namespace');
-  t.deepEqual(decodeNsDescriptor(secret), { name: 'secret', password: 's3cr3t', maxsize: 1048576, public: true, worm: false });
+  t.deepEqual(decodeNsDescriptor(secret), { name: 'secret', password: 's3cr3t', maxsize: 1048576n, public: true, worm: false });
   t.deepEqual(encodeNsDescriptor(decodeNsDescriptor(secret)), secret);
   const def = read(V2, 'index/default/zdb-namespace');
-  t.deepEqual(encodeNsDescriptor({ name: 'default', password: '', maxsize: 0, public: true, worm: false }), def);
+  t.deepEqual(encodeNsDescriptor({ name: 'default', password: '', maxsize: 0n, public: true, worm: false }), def);
   const pool = read(FIX, 'pool_layout/index/test/zdb-namespace');
-  t.deepEqual(decodeNsDescriptor(pool), { name: 'test', password: 'password', maxsize: 10240, public: true, worm: false });
+  t.deepEqual(decodeNsDescriptor(pool), { name: 'test', password: 'password', maxsize: 10240n, public: true, worm: false });
   t.deepEqual(read(FIX, 'zdb-namespace.v2'), pool);
-  t.is(encodeNsDescriptor({ name: 'w', password: '', maxsize: 0, public: false, worm: true })[14], 0x06);
+  t.is(encodeNsDescriptor({ name: 'w', password: '', maxsize: 0n, public: false, worm: true })[14], 0x06);
+});
+
+test('namespace descriptors keep a maxsize past 2^53 exactly (0-db stores NSSET maxsize -1 as 2^64 - 1)', (t) => {
+  for (const maxsize of [(1n << 64n) - 1n, (1n << 63n) - 1n, (1n << 53n) + 1n]) {
+    const b = encodeNsDescriptor({ name: 'big', password: '', maxsize, public: true, worm: false });
+    t.is(b.readBigUInt64LE(6), maxsize);
+    t.is(decodeNsDescriptor(b).maxsize, maxsize);
+    t.deepEqual(encodeNsDescriptor(decodeNsDescriptor(b)), b);
+  }
 });
 
 test('scan cursor is the packed 17-byte index_bkey_t', (t) => {

@@ -18,6 +18,8 @@ export class ZdbEngine implements Engine {
   private opts: EngineOptions;
   private ctx: NamespaceContext;
   private open = new Map<string, ZdbNamespace>();
+  /** NSLIST order, as 0-db keeps its list: default first, a deleted namespace's slot taken by the next one created */
+  private slots: (string | undefined)[] = [];
   private syncer: SyncScheduler;
   private closed = false;
   private io = { index: newIoCounters(), data: newIoCounters() };
@@ -43,6 +45,7 @@ export class ZdbEngine implements Engine {
     try {
       for (const name of listNamespaces(opts.indexDir)) this.open.set(name, ZdbNamespace.open(this.ctx, name, false));
       if (!this.open.has(DEFAULT_NAMESPACE)) this.open.set(DEFAULT_NAMESPACE, ZdbNamespace.open(this.ctx, DEFAULT_NAMESPACE, true));
+      this.slots = [DEFAULT_NAMESPACE, ...[...this.open.keys()].filter((n) => n !== DEFAULT_NAMESPACE)];
     } catch (err) {
       for (const ns of this.open.values()) ns.closeFiles();
       throw err;
@@ -55,7 +58,7 @@ export class ZdbEngine implements Engine {
   }
 
   namespaces(): string[] {
-    return [...this.open.keys()];
+    return this.slots.filter((n) => n !== undefined);
   }
 
   get(name: string): Namespace | undefined {
@@ -77,6 +80,9 @@ export class ZdbEngine implements Engine {
       throw new ZdbEngineError('Could not create namespace');
     }
     this.open.set(name, ns);
+    const free = this.slots.indexOf(undefined);
+    if (free >= 0) this.slots[free] = name;
+    else this.slots.push(name);
     this.ctx.hook('namespace-created', name);
     return ns;
   }
@@ -87,6 +93,7 @@ export class ZdbEngine implements Engine {
     const ns = this.open.get(name);
     if (!ns) throw new ZdbEngineError("This namespace doesn't exists");
     this.open.delete(name);
+    this.slots[this.slots.indexOf(name)] = undefined;
     ns.closeFiles();
     fs.rmSync(ns.indexFiles.dir, { recursive: true, force: true });
     fs.rmSync(ns.dataFiles.dir, { recursive: true, force: true });

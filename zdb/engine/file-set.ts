@@ -12,8 +12,6 @@ export class FileSet {
   private fds = new Map<number, number>();
   /** fds written since the last sync (for group commit) */
   readonly dirty = new Set<number>();
-  /** ids of the files created or written since opening or the last clear (INDEX DIRTY) */
-  readonly modified = new Set<number>();
 
   /** write batching: appends wait in `pending` until flush() (see EngineOptions.batchWrites) */
   private batching: boolean;
@@ -57,7 +55,6 @@ export class FileSet {
    */
   append(id: number, buf: Buffer, length: number, position: number): void {
     if (this.failure) throw this.failure;
-    this.modified.add(id);
     if (!this.batching) {
       try {
         return this.writeNow(id, buf, length, position);
@@ -218,7 +215,6 @@ export class FileSet {
   /** Creates file `id` holding exactly `header` (replacing any old file). */
   create(id: number, header: Buffer): void {
     if (this.failure) throw this.failure;
-    this.modified.add(id);
     this.writePending();
     this.closeOne(id);
     const fd = fs.openSync(this.path(id), 'w+', 0o600);
@@ -236,7 +232,6 @@ export class FileSet {
 
   write(id: number, buf: Buffer, length: number, position: number): void {
     if (this.failure) throw this.failure;
-    this.modified.add(id);
     if (this.overlapsPending(id, position, length)) this.writePending();
     else if (this.pendingLength > 0 || this.deferred.length > 0 || (this.first !== undefined && !this.first.settled())) {
       // an in-place change (a deleted flag, a rewritten entry) never reaches the

@@ -13,6 +13,7 @@ export type { Engine, EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, 
 export { ZdbEngineError, ZdbWriteFailure } from './errors.ts';
 export type { IoCounters } from './io-stats.ts';
 export { DEFAULT_DATASIZE, DEFAULT_NAMESPACE, MAX_DATASIZE, MIN_DATASIZE } from './engine.ts';
+export { overLimit } from './namespace.ts';
 
 /**
  * Opens (creating 'default' if missing) every namespace under the dirs.

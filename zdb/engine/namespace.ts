@@ -41,6 +41,8 @@ import type { EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, NsSettin
 export const DESCRIPTOR_FILE = 'zdb-namespace';
 /** sizeof(index_entry_t) in the reference's memory, which NSINFO's index_size_bytes counts per key. */
 const REFERENCE_MEMORY_ENTRY = 64;
+/** ZDB_DATA_MAX_PAYLOAD: a data entry header claiming more is damage, not data */
+const MAX_PAYLOAD = 8 * 1024 * 1024;
 
 export interface NamespaceContext {
   opts: EngineOptions;
@@ -86,6 +88,8 @@ export class ZdbNamespace implements Namespace {
   private dataScratch = Buffer.allocUnsafe(64 * 1024);
   private indexScratch = Buffer.allocUnsafe(INDEX_ENTRY_SIZE + 256);
   private closed = false;
+  /** index files changed in place (a deleted flag, a sequential rewrite) since the last INDEX DIRTY RESET; appends do not count, as in 0-db */
+  private readonly rewritten = new Set<number>();
   /**
    * With batched writes: each key's record as it was before its first change
    * still waiting in the file sets' buffers (undefined: the key was absent),
@@ -117,8 +121,8 @@ export class ZdbNamespace implements Namespace {
     if (this.indexFiles.onSettled === undefined) return;
     if (!this.undo.has(ks)) {
       const rec = this.keys.get(ks);
-      // records are updated in place (sequential updates): keep a copy
-      this.undo.set(ks, rec ? { ...rec } : undefined);
+      // sequential updates change records in place: keep a copy (user mode replaces them)
+      this.undo.set(ks, rec && this.mode === 'seq' ? { ...rec } : rec);
     }
     this.undoTotals ??= { liveBytes: this.liveBytes, nextEntry: this.nextEntry, dataEnd: this.dataEnd, dataPrevious: this.dataPrevious, indexEnd: this.indexEnd, indexPrevious: this.indexPrevious, indexPreviousFile: this.indexPreviousFile };
   }
@@ -154,7 +158,7 @@ export class ZdbNamespace implements Namespace {
       }
     } else if (create) {
       fs.mkdirSync(indexDir, { recursive: true });
-      desc = { name, password: '', maxsize: 0, public: true, worm: false };
+      desc = { name, password: '', maxsize: 0n, public: true, worm: false };
       fs.writeFileSync(descPath, encodeNsDescriptor(desc), { mode: 0o600 });
     } else {
       throw new ZdbEngineError(`namespace ${name}: no descriptor ${descPath}`);
@@ -361,8 +365,12 @@ export class ZdbNamespace implements Namespace {
   }
 
   stats(): NsStats {
-    let indexSize = 0;
-    if (this.mode === 'user') for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
+    // every live key, sequential ones included (all 8 bytes), as the reference counts its memory entries
+    let indexSize = this.keys.size * (REFERENCE_MEMORY_ENTRY + 8);
+    if (this.mode === 'user') {
+      indexSize = 0;
+      for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
+    }
     return {
       entries: this.keys.size,
       dataSize: this.liveBytes,
@@ -374,40 +382,44 @@ export class ZdbNamespace implements Namespace {
       indexOffset: this.indexEnd,
       dataPath: this.dataFiles.dir,
       indexPath: this.indexFiles.dir,
+      dataActive: this.dataFiles.path(this.fileId),
+      indexActive: this.indexFiles.path(this.fileId),
       dataIo: { ...this.dataFiles.io.own },
       indexIo: { ...this.indexFiles.io.own },
     };
   }
 
   dirtyIndexFiles(): number[] {
-    return [...this.indexFiles.modified].sort((a, b) => a - b);
+    return [...this.rewritten].sort((a, b) => a - b);
   }
 
   resetDirtyIndexFiles(): void {
-    this.indexFiles.modified.clear();
+    this.rewritten.clear();
   }
 
+  /**
+   * DATA RAW, read as 0-db reads it: the entry header at `offset`, then its
+   * key and payload, with the reference's answers when that fails (its
+   * texts, as ZdbEngineError): no such file "Invalid Request", at or past
+   * the end "EOF", a short read, an oversized length or a deleted entry
+   * "Unexpected Internal Error", an empty payload "Invalid Request".
+   */
   rawData(fileId: number, offset: number): RawDataEntry {
-    if (!Number.isSafeInteger(fileId) || fileId < 0 || fileId > this.fileId || !this.dataFiles.exists(fileId)) {
-      throw new ZdbEngineError('Invalid data file id');
-    }
-    // the end of what is written: never past the last entry of the current file
-    const end = Math.min(this.dataFiles.size(fileId), fileId === this.fileId ? this.dataEnd : Infinity);
-    if (!Number.isSafeInteger(offset) || offset < DATA_HEADER_SIZE || offset + DATA_ENTRY_SIZE > end) {
-      throw new ZdbEngineError('Invalid data offset');
-    }
-    const head = readDataEntryHeader(this.dataFiles.read(fileId, offset, DATA_ENTRY_SIZE));
-    if (!head || offset + DATA_ENTRY_SIZE + head.keyLength + head.length > end) throw new ZdbEngineError('Invalid data offset');
-    const body = this.dataFiles.read(fileId, offset + DATA_ENTRY_SIZE, head.keyLength + head.length);
-    if (body.length !== head.keyLength + head.length) throw new ZdbEngineError('Invalid data offset');
-    return {
-      key: body.subarray(0, head.keyLength),
-      previous: head.previous,
-      crc: head.crc,
-      flags: head.flags,
-      timestamp: head.timestamp,
-      payload: body.subarray(head.keyLength),
-    };
+    if (fileId > this.fileId || !this.dataFiles.exists(fileId)) throw new ZdbEngineError('Invalid Request');
+    const size = fileId === this.fileId ? this.dataEnd : this.dataFiles.size(fileId);
+    if (offset >= size) throw new ZdbEngineError('EOF');
+    const unexpected = new ZdbEngineError('Unexpected Internal Error');
+    // a negative offset leaves the reference reading where its file position was: never an entry
+    if (offset < 0) throw unexpected;
+    const head = this.dataFiles.read(fileId, offset, DATA_ENTRY_SIZE);
+    const h = head.length === DATA_ENTRY_SIZE ? readDataEntryHeader(head) : undefined;
+    if (!h || h.length > MAX_PAYLOAD) throw unexpected;
+    const key = this.dataFiles.read(fileId, offset + DATA_ENTRY_SIZE, h.keyLength);
+    if (key.length !== h.keyLength || (h.flags & DATA_ENTRY_DELETED) !== 0) throw unexpected;
+    const payload = this.dataFiles.read(fileId, offset + DATA_ENTRY_SIZE + h.keyLength, h.length);
+    if (payload.length !== h.length) throw unexpected;
+    if (h.length === 0) throw new ZdbEngineError('Invalid Request');
+    return { key, previous: h.previous, crc: h.crc, flags: h.flags, timestamp: h.timestamp, payload };
   }
 
   // ---- writes ---------------------------------------------------------
@@ -443,7 +455,7 @@ export class ZdbNamespace implements Namespace {
     const existing = key.length > 0 ? this.keys.get(ks) : undefined;
     if (seq && key.length > 0 && !existing) throw new ZdbEngineError('Invalid key, only update authorized');
     if (existing && this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
-    if (this.desc.maxsize > 0 && this.liveBytes + payload.length > this.desc.maxsize + (existing ? existing.length : 0)) {
+    if (overLimit(this.desc.maxsize, this.liveBytes, payload.length, existing ? existing.length : 0)) {
       throw new ZdbEngineError('No space left on this namespace');
     }
     const now = this.ctx.now();
@@ -452,9 +464,10 @@ export class ZdbNamespace implements Namespace {
     if (existing && existing.crc === crc) return { key, changed: false };
     const timestamp = opts?.timestamp ?? now;
     const storedKey = seq && !existing ? seqKey(this.nextEntry) : key;
-    this.remember(keyString(storedKey));
+    const storedKs = storedKey === key ? ks : keyString(storedKey);
+    this.remember(storedKs);
     const offset = this.appendData(storedKey, payload, 0, crc, timestamp);
-    this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp);
+    this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp, storedKs);
     this.ctx.written();
     return { key: storedKey, changed: true };
   }
@@ -501,8 +514,9 @@ export class ZdbNamespace implements Namespace {
   jump(now = this.ctx.now()): void {
     const oldIndex = this.indexFiles.path(this.fileId);
     const oldData = this.dataFiles.path(this.fileId);
+    const dirty = this.dirtyIndexFiles().join(' ');
     this.openFilePair(this.fileId + 1, now);
-    this.ctx.hook('jump-index', oldIndex, this.indexFiles.path(this.fileId));
+    this.ctx.hook('jump-index', oldIndex, this.indexFiles.path(this.fileId), dirty);
     this.ctx.hook('jump-data', oldData, this.dataFiles.path(this.fileId));
   }
 
@@ -516,7 +530,8 @@ export class ZdbNamespace implements Namespace {
       }
     }
     this.indexFiles.create(id, encodeIndexHeader({ created: now, opened: now, fileId: id, mode: this.modeByte() }));
-    this.dataFiles.create(id, encodeDataHeader({ created: now, opened: 0, fileId: id }));
+    // 0-db writes no times in data headers, so replicas hold identical files
+    this.dataFiles.create(id, encodeDataHeader({ created: 0, opened: 0, fileId: id }));
     this.fileId = id;
     this.indexEnd = INDEX_HEADER_SIZE;
     this.dataEnd = DATA_HEADER_SIZE;
@@ -540,6 +555,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   private writeIndexAt(fileId: number, offset: number, e: IndexEntry): void {
+    this.rewritten.add(fileId);
     const n = writeIndexEntry(this.indexScratch, 0, e);
     this.indexFiles.write(fileId, this.indexScratch, n, offset);
   }
@@ -555,12 +571,12 @@ export class ZdbNamespace implements Namespace {
   }
 
   private flagDeleted(idxId: number, idxOffset: number): void {
+    this.rewritten.add(idxId);
     this.indexFiles.write(idxId, DELETED_FLAG, 1, idxOffset + INDEX_FLAGS_OFFSET);
   }
 
   /** Index side of a SET whose data entry is at (dataId, offset); also used to rebuild from data. */
-  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number): void {
-    const ks = keyString(key);
+  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number, ks = keyString(key)): void {
     if (this.mode === 'seq') {
       if (existing) this.commitSeqUpdate(key, existing, dataId, offset, length, crc, timestamp);
       else {
@@ -585,7 +601,10 @@ export class ZdbNamespace implements Namespace {
       this.nextEntry++;
     }
     const prev = this.indexPrevious;
-    const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId, timestamp, crc, parentId, parentOffset });
+    // as 0-db: an insert's entry says dataid 0 (readers take the index file's
+    // id, the two move in lockstep); an update's entry carries the real id
+    const written = existing ? dataId : 0;
+    const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId: written, timestamp, crc, parentId, parentOffset });
     // the old entry is flagged once its replacement is written, never before
     if (existing) this.flagDeleted(existing.idxId, existing.idxOffset);
     this.keys.set(ks, {
@@ -663,6 +682,15 @@ export class ZdbNamespace implements Namespace {
 }
 
 const DELETED_FLAG = Buffer.from([INDEX_ENTRY_DELETED]);
+
+/**
+ * 0-db's size check: with a limit, refuse when live bytes plus the new value
+ * pass limit + the value replaced, summed as its size_t (which wraps).
+ */
+export function overLimit(maxsize: bigint, live: number, adding: number, replaced: number): boolean {
+  if (maxsize === 0n) return false;
+  return BigInt(live + adding) > BigInt.asUintN(64, maxsize + BigInt(replaced));
+}
 
 function intact(payload: Buffer, rec: KeyRecord): boolean {
   return payload.length === rec.length && crc32c(payload) === rec.crc;

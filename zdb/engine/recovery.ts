@@ -60,7 +60,7 @@ export function loadNamespace(ns: ZdbNamespace): void {
     for (let f = 0; f < nIdx; f++) {
       if (ns.indexFiles.size(f) > INDEX_HEADER_SIZE) throw refuse(`index files hold entries but the data file ${ns.dataFiles.path(0)} is missing`);
     }
-    ns.dataFiles.create(0, encodeDataHeader({ created: now, opened: 0, fileId: 0 }));
+    ns.dataFiles.create(0, encodeDataHeader({ created: 0, opened: 0, fileId: 0 }));
     return loadNamespace(ns);
   }
 

@@ -45,8 +45,8 @@ export interface NsSettings {
   password?: string;
   public: boolean;
   worm: boolean;
-  /** 0 = unlimited */
-  maxsize: number;
+  /** 0 = unlimited; a u64 as 0-db keeps it */
+  maxsize: bigint;
   locked: boolean;
   frozen: boolean;
   mode: NsMode;
@@ -69,6 +69,9 @@ export interface NsStats {
   indexOffset: number;
   dataPath: string;
   indexPath: string;
+  /** the current data and index files (NSINFO data_active, index_active) */
+  dataActive: string;
+  indexActive: string;
   /** disk I/O of this namespace's data and index files since it was opened (NSINFO stats_*) */
   dataIo: IoCounters;
   indexIo: IoCounters;

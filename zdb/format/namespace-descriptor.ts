@@ -14,7 +14,8 @@ export const NS_FLAG_EXTENDED = 4;
 export interface NsDescriptor {
   name: string;
   password: string;
-  maxsize: number;
+  /** a u64 on disk: 0-db stores what NSSET gave it, up to 2^64 - 1 */
+  maxsize: bigint;
   public: boolean;
   worm: boolean;
 }
@@ -27,7 +28,7 @@ export function encodeNsDescriptor(d: NsDescriptor): Buffer {
   b.writeUInt32LE(NS_DESCRIPTOR_VERSION, 0);
   b[4] = name.length;
   b[5] = pass.length;
-  b.writeBigUInt64LE(BigInt(d.maxsize), 6);
+  b.writeBigUInt64LE(BigInt.asUintN(64, d.maxsize), 6);
   b[14] = (d.public ? NS_FLAG_PUBLIC : 0) | (d.worm ? NS_FLAG_WORM : 0) | NS_FLAG_EXTENDED;
   name.copy(b, NS_DESCRIPTOR_SIZE);
   pass.copy(b, NS_DESCRIPTOR_SIZE + name.length);
@@ -45,7 +46,7 @@ export function decodeNsDescriptor(b: Buffer): NsDescriptor {
   return {
     name: b.toString('utf8', NS_DESCRIPTOR_SIZE, NS_DESCRIPTOR_SIZE + nlen),
     password: b.toString('utf8', NS_DESCRIPTOR_SIZE + nlen, NS_DESCRIPTOR_SIZE + nlen + plen),
-    maxsize: Number(b.readBigUInt64LE(6)),
+    maxsize: b.readBigUInt64LE(6),
     public: (flags & NS_FLAG_PUBLIC) !== 0,
     worm: (flags & NS_FLAG_WORM) !== 0,
   };

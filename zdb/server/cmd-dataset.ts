@@ -1,6 +1,6 @@
 // SET/SETX GET MGET DEL EXISTS CHECK LENGTH KEYTIME: checks and replies in
 // the reference's order and words; storage is the engine's.
-import type { Namespace } from '../engine/index.ts';
+import { overLimit, type Namespace } from '../engine/index.ts';
 import { NIL, error, integer, arrayHeader } from '../resp/encoder.ts';
 import type { Client } from './client.ts';
 import type { ServerContext } from './context.ts';
@@ -21,7 +21,7 @@ export function cmdSet(ctx: ServerContext, c: Client, ns: Namespace, args: Buffe
   if (existing && s.worm) return c.out.push(error('Namespace is protected by worm mode'));
   const limit = nsMaxsize(ctx, ns, s);
   // overwriting frees the old value, so it counts as room
-  if (limit && ns.stats().dataSize + value.length > limit + (existing?.size ?? 0)) return c.out.push(error('No space left on this namespace'));
+  if (limit > 0n && overLimit(limit, ns.stats().dataSize, value.length, existing?.size ?? 0)) return c.out.push(error('No space left on this namespace'));
   if (s.mode === 'user' && key.length === 0) return c.out.push(error('Invalid argument, key needed'));
   let r: { key: Buffer; changed: boolean };
   try {

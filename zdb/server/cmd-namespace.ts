@@ -4,7 +4,7 @@ import type { Namespace, NsSettings } from '../engine/index.ts';
 import { OK, error, integer, arrayHeader } from '../resp/encoder.ts';
 import type { Client } from './client.ts';
 import type { ServerContext } from './context.ts';
-import { DEFAULT_NAMESPACE, NAMESPACE_MAX_LENGTH, adminOnly, argInt, argString, engineFailure, nsMaxsize, nsPassword, validateArgs } from './context.ts';
+import { DEFAULT_NAMESPACE, NAMESPACE_MAX_LENGTH, adminOnly, argLongLong, argString, engineFailure, nsMaxsize, nsPassword, validateArgs } from './context.ts';
 import { passwordMatches, secureHash, SHA1_HEX_LENGTH } from './auth.ts';
 
 const COMMAND_MAXLEN = 256;
@@ -113,17 +113,23 @@ function freeSpace(path: string): number | undefined {
   }
 }
 
-/** The reference prints next_internal_id byte-swapped (bswap_32). */
+/** The reference prints next_internal_id as bswap_64(id) with "0x%08" PRIx64. */
 function bswapHex(n: number): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return `0x${b.readUInt32BE(0).toString(16).padStart(8, '0')}`;
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(n)));
+  return `0x${b.readBigUInt64BE(0).toString(16).padStart(8, '0')}`;
 }
 
+/**
+ * NSINFO: the reference's lines in its order (zos parses this text).
+ * space_available is its size_t subtraction, which wraps when the data
+ * outgrew a lowered limit.
+ */
 export function nsInfoText(ctx: ServerContext, c: Client, ns: Namespace): string {
   const s = ns.settings();
   const st = ns.stats();
   const maxsize = nsMaxsize(ctx, ns, s);
+  const password = nsPassword(ctx, ns, s);
   const yn = (b: boolean) => (b ? 'yes' : 'no');
   const lines = [
     '# namespace',
@@ -132,8 +138,7 @@ export function nsInfoText(ctx: ServerContext, c: Client, ns: Namespace): string
     `public: ${yn(s.public)}`,
     `worm: ${yn(s.worm)}`,
     `locked: ${yn(s.locked)}`,
-    `frozen: ${yn(s.frozen)}`,
-    `password: ${yn(nsPassword(ctx, ns, s) !== undefined)}`,
+    `password: ${yn(password !== undefined)}`,
     `data_size_bytes: ${st.dataSize}`,
     `data_size_mb: ${mb(st.dataSize)}`,
     `data_limits_bytes: ${maxsize}`,
@@ -141,8 +146,6 @@ export function nsInfoText(ctx: ServerContext, c: Client, ns: Namespace): string
     `index_size_kb: ${(st.indexSize / 1024).toFixed(2)}`,
     `next_internal_id: ${bswapHex(st.nextId)}`,
     `mode: ${s.mode === 'seq' ? 'sequential' : 'userkey'}`,
-    `data_current_id: ${st.dataFileId}`,
-    `data_current_offset: ${st.dataOffset}`,
     `stats_index_io_errors: ${st.indexIo.readFailed + st.indexIo.writeFailed}`,
     `stats_index_io_error_last: ${st.indexIo.lastFailure}`,
     `stats_index_faults: 0`,
@@ -150,14 +153,16 @@ export function nsInfoText(ctx: ServerContext, c: Client, ns: Namespace): string
     `stats_data_io_error_last: ${st.dataIo.lastFailure}`,
     `stats_data_faults: 0`,
   ];
-  if (maxsize > 0) lines.push(`space_available: ${Math.max(0, maxsize - st.dataSize)}`);
+  if (maxsize > 0n) lines.push(`space_available: ${BigInt.asUintN(64, maxsize - BigInt(st.dataSize))}`);
   const ifree = freeSpace(st.indexPath);
   if (ifree !== undefined) lines.push(`index_disk_freespace_bytes: ${ifree}`, `index_disk_freespace_mb: ${mb(ifree)}`);
   const dfree = freeSpace(st.dataPath);
   if (dfree !== undefined) lines.push(`data_disk_freespace_bytes: ${dfree}`, `data_disk_freespace_mb: ${mb(dfree)}`);
-  if (c.admin) lines.push(`data_path: ${st.dataPath}`, `index_path: ${st.indexPath}`);
-  const pw = nsPassword(ctx, ns, s);
-  if (c.master && pw !== undefined) lines.push(`password_raw: ${pw}`);
+  if (c.master && password !== undefined) lines.push(`password_raw: ${password}`);
+  if (c.admin) {
+    lines.push(`data_path: ${st.dataPath}`, `data_active: ${st.dataActive}`, `index_path: ${st.indexPath}`, `index_active: ${st.indexActive}`);
+    lines.push(`data_current_id: ${st.dataFileId}`, `data_current_offset: ${st.dataOffset}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -188,7 +193,8 @@ export function cmdNsset(ctx: ServerContext, c: Client, _ns: Namespace, args: Bu
   let change: Partial<NsSettings>;
   switch (property) {
     case 'maxsize':
-      change = { maxsize: argInt(args[3]) };
+      // atoll() stored in a size_t, as the reference does: -1 is 2^64 - 1, past 2^63 - 1 saturates
+      change = { maxsize: BigInt.asUintN(64, argLongLong(args[3])) };
       break;
     case 'password':
       change = { password: value === '*' ? undefined : value };

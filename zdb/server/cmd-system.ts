@@ -3,7 +3,7 @@ import type { Namespace, RawDataEntry } from '../engine/index.ts';
 import { OK, error, arrayHeader, integer, simple } from '../resp/encoder.ts';
 import type { Client } from './client.ts';
 import type { ServerContext } from './context.ts';
-import { adminOnly, engineFailure, validateArgs } from './context.ts';
+import { adminOnly, argInt, argLongLong, engineFailure, validateArgs } from './context.ts';
 import { newChallenge, passwordMatches, secureHash, SHA1_HEX_LENGTH } from './auth.ts';
 import { prefixOf } from './cmd-namespace.ts';
 
@@ -22,8 +22,8 @@ export function cmdTime(_ctx: ServerContext, c: Client): void {
 
 export function cmdAuth(ctx: ServerContext, c: Client, _ns: Namespace, args: Buffer[]): void {
   const admin = ctx.opts.admin;
-  if (admin === undefined) return c.out.push(error('Authentication disabled'));
   if (args.length === 2) {
+    if (admin === undefined) return c.out.push(error('Authentication disabled'));
     if (!validateArgs(c, args, 2)) return;
     if (args[1].length > 128) return c.out.push(error('Password too long'));
     if (passwordMatches(args[1], admin)) {
@@ -35,10 +35,12 @@ export function cmdAuth(ctx: ServerContext, c: Client, _ns: Namespace, args: Buf
   if (args.length === 3) {
     if (!validateArgs(c, args, 3)) return;
     if (!prefixOf(args[1], 'SECURE')) return c.out.push(error('Only SECURE extra method supported'));
+    // as 0-db: a challenge is handed out even when there is no admin password (SELECT SECURE uses it)
     if (prefixOf(args[2], 'CHALLENGE')) {
       c.nonce = newChallenge();
       return c.out.push(simple(c.nonce));
     }
+    if (admin === undefined) return c.out.push(error('Authentication disabled'));
     if (c.nonce === undefined) return c.out.push(error('No CHALLENGE requested, secure authentication not available'));
     if (args[2].length !== SHA1_HEX_LENGTH) return c.out.push(error('Invalid hash length'));
     const granted = passwordMatches(args[2], secureHash(c.nonce, admin));
@@ -166,17 +168,20 @@ export function cmdIndex(ctx: ServerContext, c: Client, ns: Namespace, args: Buf
   c.out.push(arrayHeader(ids.length) + ids.map((id) => integer(id)).join(''));
 }
 
-/** DATA RAW <fileid> <offset>: the data entry stored there, [key, previous, crc, flags, timestamp, payload]. */
+/**
+ * DATA RAW <fileid> <offset>: the data entry stored there, [key, previous,
+ * "0x<crc>", flags, timestamp, payload], as the reference answers it (its
+ * numbers are atoll()s: text that is no number reads as 0).
+ */
 export function cmdData(ctx: ServerContext, c: Client, ns: Namespace, args: Buffer[]): void {
   if (!adminOnly(ctx, c) || !validateMinArgs(c, args, 2)) return;
   const sub = subcommand(c, args[1]);
   if (sub === undefined) return;
   if (sub !== 'RAW') return c.out.push(error('Unknown DATA subcommand'));
-  if (!validateArgs(c, args, 4)) return;
-  const fileId = decimal(args[2]);
-  const offset = decimal(args[3]);
-  if (fileId === undefined || offset === undefined) return c.out.push(error('Invalid arguments'));
-  if (ns.settings().frozen) return c.out.push(error('Namespace is temporarily frozen (read-write disabled)'));
+  if (!validateMinArgs(c, args, 4)) return;
+  // fileid_t is a u32
+  const fileId = Number(BigInt.asUintN(32, argLongLong(args[2])));
+  const offset = argInt(args[3]);
   let entry: RawDataEntry;
   try {
     entry = ns.rawData(fileId, offset);
@@ -185,12 +190,8 @@ export function cmdData(ctx: ServerContext, c: Client, ns: Namespace, args: Buff
   }
   c.out.push('*6\r\n');
   c.out.pushBulk(entry.key);
-  c.out.push(integer(entry.previous) + integer(entry.crc) + integer(entry.flags) + integer(entry.timestamp));
+  c.out.push(integer(entry.previous));
+  c.out.pushBulk(Buffer.from(`0x${entry.crc.toString(16).padStart(8, '0')}`));
+  c.out.push(integer(entry.flags) + integer(entry.timestamp));
   c.out.pushBulk(entry.payload);
-}
-
-function decimal(a: Buffer): number | undefined {
-  const text = a.toString('latin1');
-  if (!/^\d{1,15}$/.test(text)) return undefined;
-  return Number(text);
 }

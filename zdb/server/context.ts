@@ -47,8 +47,8 @@ export function nsPassword(ctx: ServerContext, ns: Namespace, s: NsSettings = ns
 }
 
 /** The size limit in force: --maxsize applies to `default` (in memory only). */
-export function nsMaxsize(ctx: ServerContext, ns: Namespace, s: NsSettings = ns.settings()): number {
-  if (ctx.opts.maxsize && ns.name === DEFAULT_NAMESPACE) return ctx.opts.maxsize;
+export function nsMaxsize(ctx: ServerContext, ns: Namespace, s: NsSettings = ns.settings()): bigint {
+  if (ctx.opts.maxsize && ns.name === DEFAULT_NAMESPACE) return BigInt(ctx.opts.maxsize);
   return s.maxsize;
 }
 
@@ -110,8 +110,18 @@ export function argString(a: Buffer): string {
   return (nul >= 0 ? a.subarray(0, nul) : a).toString('utf8');
 }
 
-/** atoll() of an argument. */
-export function argInt(a: Buffer): number {
+const LLONG_MAX = (1n << 63n) - 1n;
+const LLONG_MIN = -(1n << 63n);
+
+/** atoll() of an argument, exactly: leading digits, 0 without any, saturated to the long long range. */
+export function argLongLong(a: Buffer): bigint {
   const m = /^\s*([+-]?\d+)/.exec(a.toString('latin1'));
-  return m ? Number(m[1]) : 0;
+  if (!m) return 0n;
+  const n = BigInt(m[1]);
+  return n > LLONG_MAX ? LLONG_MAX : n < LLONG_MIN ? LLONG_MIN : n;
+}
+
+/** atoll() of an argument, as a number. */
+export function argInt(a: Buffer): number {
+  return Number(argLongLong(a));
 }

@@ -9,6 +9,11 @@ export interface ZdbLog {
   warn(msg: string): void;
 }
 
+/** Control bytes as \xNN: a client's namespace name or key can not start a line of its own (or move the cursor). */
+export function escapeControl(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function createZdbLog(opts: { verbose: boolean; write?: (line: string) => void; start?: bigint }): ZdbLog {
   const start = opts.start ?? process.hrtime.bigint();
   const write = opts.write ?? ((line: string) => process.stdout.write(line));
@@ -17,11 +22,11 @@ export function createZdbLog(opts: { verbose: boolean; write?: (line: string) =>
     return `[${s.toFixed(6).padStart(15)}]`;
   };
   return {
-    info: (m) => write(`${stamp()} ${m}\n`),
+    info: (m) => write(`${stamp()} ${escapeControl(m)}\n`),
     verbose: (m) => {
-      if (opts.verbose) write(`${stamp()} ${m}\n`);
+      if (opts.verbose) write(`${stamp()} ${escapeControl(m)}\n`);
     },
-    warn: (m) => write(`${stamp()} ${m}\n`),
+    warn: (m) => write(`${stamp()} ${escapeControl(m)}\n`),
   };
 }
 
