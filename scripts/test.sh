@@ -27,6 +27,8 @@ run_pass() {
   npx ava --tap "$@" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   s=$(grep -cE '^ok [0-9]+.*# SKIP' "$out" || true)
+  # What was skipped, by title: a skipped test's title says why.
+  grep -E '^ok [0-9]+.*# SKIP' "$out" | sed -E 's/^ok [0-9]+ - /skipped: /; s/ # SKIP.*$//' || true
   p=$(grep -E '^ok [0-9]+' "$out" | grep -cvE '# (SKIP|TODO)' || true)
   f=$(grep -cE '^not ok [0-9]+' "$out" || true)
   rm -f "$out"
