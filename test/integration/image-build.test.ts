@@ -92,7 +92,8 @@ test('zstd initramfs unpacks with the zstd tool and is reproducible', async (t) 
   const two = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, outDir: join(base, 'z2') });
   t.is(one.artifacts['initramfs.img'].sha256, two.artifacts['initramfs.img'].sha256);
   t.regex(await list(join(base, 'z1'), 'zstd -dc'), / init$/m);
-  t.truthy(one.tools.zstd);
+  // The manifest names the zstd library that packed it (reproducing the bytes needs the same one), not a placeholder.
+  t.regex(one.tools.zstd ?? '', /^\d+\.\d+\.\d+$/);
 });
 
 test('CLI: image build --json prints the manifest; SOURCE_DATE_EPOCH stamps the entries; bad input is one line', async (t) => {
