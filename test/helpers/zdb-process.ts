@@ -67,7 +67,8 @@ export function runZdbProcess(args: string[], env: NodeJS.ProcessEnv = process.e
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number>((resolve) => proc.on('exit', (code, sig) => resolve(code ?? 128 + (SIGNALS[sig ?? ''] ?? 0))));
+  // 'close', not 'exit': 'exit' can come before the last output is read (a loaded CI host lost --background's last line).
+  const exited = new Promise<number>((resolve) => proc.on('close', (code, sig) => resolve(code ?? 128 + (SIGNALS[sig ?? ''] ?? 0))));
   return { proc, output: () => out, exited };
 }
 
