@@ -81,7 +81,7 @@ export async function startDhcp(ns: Netns, dir: string, config: object, opts: { 
     });
   });
   if (!started) throw new Error(`server failed to start: ${out.trim()}`);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     child,
     events,
