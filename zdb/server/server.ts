@@ -12,6 +12,7 @@ import { Client } from './client.ts';
 import type { ServerContext, ServerStats } from './context.ts';
 import { DEFAULT_NAMESPACE } from './context.ts';
 import { dispatch } from './commands.ts';
+import { SharedReadBuffer } from './socket-reads.ts';
 import type { HookRunner } from './hooks.ts';
 import type { ZdbLog } from './log.ts';
 import type { ZdbOptions } from './options.ts';
@@ -48,6 +49,7 @@ export class ZdbServer implements ServerContext {
   private readonly connected = new Set<Client>();
   private readonly watchers = new Set<Client>();
   private readonly listeners: net.Server[] = [];
+  private readonly reads = new SharedReadBuffer();
   private nextId = 0;
   private syncQueue = new Set<Client>();
   private pendingAcks = new Set<Client>();
@@ -116,7 +118,7 @@ export class ZdbServer implements ServerContext {
     this.connected.add(c);
     this.stats.clients++;
     this.log.verbose(`[+] incoming connection (client ${c.id})`);
-    socket.on('data', (chunk: Buffer) => this.receive(c, chunk));
+    this.reads.attach(socket, (chunk) => this.receive(c, chunk));
     socket.on('error', (e) => this.log.verbose(`[-] client ${c.id}: ${e.message}`));
     socket.on('close', () => this.drop(c));
   }
