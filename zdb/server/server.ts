@@ -193,7 +193,7 @@ export class ZdbServer implements ServerContext {
       }
       return;
     }
-    if (!c.out.empty) this.write(c, c.out.take());
+    this.send(c);
     if (c.closing) c.socket.end();
   }
 
@@ -213,7 +213,7 @@ export class ZdbServer implements ServerContext {
       return;
     }
     for (const c of batch) {
-      if (!c.out.empty) this.write(c, c.out.take());
+      this.send(c);
       if (c.closing) c.socket.end();
     }
   }
@@ -252,6 +252,16 @@ export class ZdbServer implements ServerContext {
     if (this.syncQueue.size > 0) this.startSync();
   }
 
+  /** Sends the replies in c.out. */
+  private send(c: Client): void {
+    if (c.out.empty) return;
+    const text = c.out.takeText();
+    if (text === undefined) return this.write(c, c.out.take());
+    if (c.socket.destroyed) return;
+    this.stats.networkTx += text.length;
+    this.backpressure(c.socket, c.socket.write(text, 'latin1'));
+  }
+
   private write(c: Client, parts: Buffer[]): void {
     if (parts.length === 0 || c.socket.destroyed) return;
     let size = 0;
@@ -267,7 +277,11 @@ export class ZdbServer implements ServerContext {
       s.uncork();
       ok = !s.writableNeedDrain;
     }
-    // a client that does not read its replies stops being read until it does
+    this.backpressure(s, ok);
+  }
+
+  /** A client that does not read its replies stops being read until it does. */
+  private backpressure(s: net.Socket, ok: boolean): void {
     if (!ok && !s.isPaused()) {
       s.pause();
       s.once('drain', () => s.resume());
