@@ -57,6 +57,22 @@ test('binary payloads and empty arguments survive', (t) => {
   t.is(empty[0][1].length, 0);
 });
 
+test('the memory of a chunk may be reused once feed() returns: a request split across reads keeps its arguments', (t) => {
+  // the server reads every socket into one shared buffer
+  const shared = Buffer.alloc(4096);
+  const req = encodeCommand(['SET', 'key:1', 'value']);
+  for (let cut = 1; cut < req.length; cut++) {
+    const p = new RequestParser();
+    const got: string[][] = [];
+    for (const part of [req.subarray(0, cut), req.subarray(cut)]) {
+      part.copy(shared);
+      p.feed(shared.subarray(0, part.length), (a) => void got.push(a.map((x) => x.toString('latin1'))));
+      shared.fill(0x58);
+    }
+    t.deepEqual(got, [['SET', 'key:1', 'value']], `cut at ${cut}`);
+  }
+});
+
 test('arguments that arrive whole are views of the received chunk, not copies', (t) => {
   const chunk = encodeCommand(['GET', 'somekey']);
   const p = new RequestParser();

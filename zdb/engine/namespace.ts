@@ -116,11 +116,10 @@ export class ZdbNamespace implements Namespace {
     this.lastJump = ctx.now();
   }
 
-  /** Notes a key's record before a change that is buffered, not yet written. */
-  private remember(ks: string): void {
+  /** Notes a key's record (`rec`, the caller's lookup) before a change that is buffered, not yet written. */
+  private remember(ks: string, rec: KeyRecord | undefined): void {
     if (this.indexFiles.onSettled === undefined) return;
     if (!this.undo.has(ks)) {
-      const rec = this.keys.get(ks);
       // sequential updates change records in place: keep a copy (user mode replaces them)
       this.undo.set(ks, rec && this.mode === 'seq' ? { ...rec } : rec);
     }
@@ -465,7 +464,8 @@ export class ZdbNamespace implements Namespace {
     const timestamp = opts?.timestamp ?? now;
     const storedKey = seq && !existing ? seqKey(this.nextEntry) : key;
     const storedKs = storedKey === key ? ks : keyString(storedKey);
-    this.remember(storedKs);
+    // a sequential insert takes an id no key holds yet
+    this.remember(storedKs, storedKey === key ? existing : undefined);
     const offset = this.appendData(storedKey, payload, 0, crc, timestamp);
     this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp, storedKs);
     this.ctx.written();
@@ -482,7 +482,7 @@ export class ZdbNamespace implements Namespace {
     const ks = keyString(key);
     const rec = this.keys.get(ks);
     if (!rec) return false;
-    this.remember(ks);
+    this.remember(ks, rec);
     this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
     this.commitDelete(key, rec);
     this.ctx.written();
@@ -495,7 +495,7 @@ export class ZdbNamespace implements Namespace {
       this.assertWritable();
       for (const [ks, rec] of [...this.keys]) {
         const key = keyBuffer(ks);
-        this.remember(ks);
+        this.remember(ks, rec);
         this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
         this.commitDelete(key, rec);
       }

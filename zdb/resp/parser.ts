@@ -2,7 +2,9 @@
 // sends them. Binary-safe; headers may be split anywhere across chunks.
 // Limits are checked on the header, before any payload is buffered, so a
 // client announcing a huge bulk costs nothing. Arguments are zero-copy
-// views of the received chunk when they arrived whole.
+// views of the received chunk when they arrived whole, valid during the
+// callback only: the caller may reuse the chunk's memory once feed()
+// returns, so nothing kept across calls points into it.
 
 export interface RespLimits {
   /** most arguments in one request (command name included) */
@@ -80,6 +82,13 @@ export class RequestParser {
    * `onRequest` may return false to stop parsing (the remaining bytes are kept).
    */
   feed(chunk: Buffer, onRequest: (args: Buffer[]) => boolean | void): void {
+    this.parse(chunk, onRequest);
+    // arguments of a request still incomplete: copied out of the chunk
+    const args = this.args;
+    for (let i = 0; i < args.length; i++) if (args[i].buffer === chunk.buffer) args[i] = Buffer.from(args[i]);
+  }
+
+  private parse(chunk: Buffer, onRequest: (args: Buffer[]) => boolean | void): void {
     let buf = chunk;
     let pos = 0;
 

@@ -17,9 +17,10 @@ export function cmdSet(ctx: ServerContext, c: Client, ns: Namespace, args: Buffe
   if (!c.writable) return c.out.push(error('Namespace is in read-only mode'));
   const s = ns.settings();
   if (!notFrozen(c, s) || !notLocked(c, s)) return;
-  const existing = key.length > 0 ? ns.meta(key) : undefined;
-  if (existing && s.worm) return c.out.push(error('Namespace is protected by worm mode'));
   const limit = nsMaxsize(ctx, ns, s);
+  // the key's old value matters only to worm mode and a size limit: no lookup otherwise
+  const existing = key.length > 0 && (s.worm || limit > 0n) ? ns.meta(key) : undefined;
+  if (existing && s.worm) return c.out.push(error('Namespace is protected by worm mode'));
   // overwriting frees the old value, so it counts as room
   if (limit > 0n && overLimit(limit, ns.stats().dataSize, value.length, existing?.size ?? 0)) return c.out.push(error('No space left on this namespace'));
   if (s.mode === 'user' && key.length === 0) return c.out.push(error('Invalid argument, key needed'));

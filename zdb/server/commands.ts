@@ -85,7 +85,16 @@ const EXACT = new Map(TABLE.map((s) => [s.name, s]));
 
 export const COMMAND_NAMES: readonly string[] = TABLE.map((s) => s.name);
 
+const GET_SPEC = EXACT.get('GET')!;
+const SET_SPEC = EXACT.get('SET')!;
+
 export function findCommand(name: Buffer): CommandSpec | undefined {
+  // GET and SET, in any case, without a string made per request
+  if (name.length === 3 && (name[1] | 0x20) === 0x65 && (name[2] | 0x20) === 0x74) {
+    const first = name[0] | 0x20;
+    if (first === 0x67) return GET_SPEC;
+    if (first === 0x73) return SET_SPEC;
+  }
   if (name.length > 16) return undefined;
   const upper = name.toString('latin1').toUpperCase();
   const exact = EXACT.get(upper);

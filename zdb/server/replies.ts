@@ -43,6 +43,19 @@ export class ReplyBuffer {
     this.push('\r\n');
   }
 
+  /**
+   * Everything pushed so far as one latin1 string, when all of it is text
+   * (the socket writes a string without a Buffer made for it); undefined
+   * when payloads are held as Buffers (then take()).
+   */
+  takeText(): string | undefined {
+    if (this.parts.length > 0) return undefined;
+    const text = this.text;
+    this.text = '';
+    this.size = 0;
+    return text;
+  }
+
   /** Everything pushed so far, in order; the buffer is empty afterwards. */
   take(): Buffer[] {
     this.cut();

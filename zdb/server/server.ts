@@ -12,6 +12,7 @@ import { Client } from './client.ts';
 import type { ServerContext, ServerStats } from './context.ts';
 import { DEFAULT_NAMESPACE } from './context.ts';
 import { dispatch } from './commands.ts';
+import { SharedReadBuffer } from './socket-reads.ts';
 import type { HookRunner } from './hooks.ts';
 import type { ZdbLog } from './log.ts';
 import type { ZdbOptions } from './options.ts';
@@ -48,6 +49,7 @@ export class ZdbServer implements ServerContext {
   private readonly connected = new Set<Client>();
   private readonly watchers = new Set<Client>();
   private readonly listeners: net.Server[] = [];
+  private readonly reads = new SharedReadBuffer();
   private nextId = 0;
   private syncQueue = new Set<Client>();
   private pendingAcks = new Set<Client>();
@@ -116,7 +118,7 @@ export class ZdbServer implements ServerContext {
     this.connected.add(c);
     this.stats.clients++;
     this.log.verbose(`[+] incoming connection (client ${c.id})`);
-    socket.on('data', (chunk: Buffer) => this.receive(c, chunk));
+    this.reads.attach(socket, (chunk) => this.receive(c, chunk));
     socket.on('error', (e) => this.log.verbose(`[-] client ${c.id}: ${e.message}`));
     socket.on('close', () => this.drop(c));
   }
@@ -191,7 +193,7 @@ export class ZdbServer implements ServerContext {
       }
       return;
     }
-    if (!c.out.empty) this.write(c, c.out.take());
+    this.send(c);
     if (c.closing) c.socket.end();
   }
 
@@ -211,7 +213,7 @@ export class ZdbServer implements ServerContext {
       return;
     }
     for (const c of batch) {
-      if (!c.out.empty) this.write(c, c.out.take());
+      this.send(c);
       if (c.closing) c.socket.end();
     }
   }
@@ -250,6 +252,16 @@ export class ZdbServer implements ServerContext {
     if (this.syncQueue.size > 0) this.startSync();
   }
 
+  /** Sends the replies in c.out. */
+  private send(c: Client): void {
+    if (c.out.empty) return;
+    const text = c.out.takeText();
+    if (text === undefined) return this.write(c, c.out.take());
+    if (c.socket.destroyed) return;
+    this.stats.networkTx += text.length;
+    this.backpressure(c.socket, c.socket.write(text, 'latin1'));
+  }
+
   private write(c: Client, parts: Buffer[]): void {
     if (parts.length === 0 || c.socket.destroyed) return;
     let size = 0;
@@ -265,7 +277,11 @@ export class ZdbServer implements ServerContext {
       s.uncork();
       ok = !s.writableNeedDrain;
     }
-    // a client that does not read its replies stops being read until it does
+    this.backpressure(s, ok);
+  }
+
+  /** A client that does not read its replies stops being read until it does. */
+  private backpressure(s: net.Socket, ok: boolean): void {
     if (!ok && !s.isPaused()) {
       s.pause();
       s.once('drain', () => s.resume());
