@@ -115,11 +115,12 @@ export async function machinesPage(ctx: ApiContext, query: URLSearchParams): Pro
   const cursor = rawCursor === undefined ? undefined : normalizeMac(rawCursor);
   if (rawCursor !== undefined && !cursor) throw new ApiError(400, 'cursor must be the "next" value of the previous page');
   const snap = await ctx.index.snapshot();
+  // Clients that waited for the same rebuild get one page per turn, with packets handled in between:
+  // even a page already rendered costs a ~100 KiB socket write.
+  await ctx.index.turn();
   const key = `${limit}/${cursor ?? ''}`;
   const cached = viewName === 'summary' ? snap.pages.get(key) : undefined;
   if (cached) return cached;
-  // Clients that waited for the same rebuild render one page per turn, with packets handled in between.
-  await ctx.index.turn();
   const render = viewName === 'full' ? (r: IndexRow) => JSON.stringify(view(ctx, r.summary.mac, r.summary.events, r.last, r.lease)) : (r: IndexRow) => r.json;
   const parts: string[] = [];
   let bytes = 0;
