@@ -84,7 +84,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     started.push(http);
     let management: ManagementServer | undefined;
     if (config.management.enabled) {
-      const leases = () => dhcp?.leases() ?? [];
+      const leases = () => dhcp?.eachLease() ?? [];
       const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
       started.push({ close: async () => index.close() });
       management = await startManagementServer({

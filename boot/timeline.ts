@@ -47,6 +47,8 @@ export interface TimelineLimits {
 }
 
 export type TimelineListener = (event: BootEvent) => void;
+/** Told the MAC of a machine the bounds dropped (it records no event). */
+export type DropListener = (mac: string) => void;
 
 interface Machine {
   mac: string;
@@ -68,6 +70,7 @@ export class BootTimeline {
   private readonly ignoredByReason = new Map<string, IgnoredCount>();
   private readonly limits: TimelineLimits;
   private readonly listeners = new Set<TimelineListener>();
+  private readonly dropListeners = new Set<DropListener>();
   private readonly now: () => Date;
   private totalBytes = 0;
 
@@ -161,9 +164,22 @@ export class BootTimeline {
     }
   }
 
+  /** One machine's event count and last event, without copying its events. */
+  latest(mac: string): { events: number; last: BootEvent } | undefined {
+    const m = this.byMac.get(this.key(mac));
+    const last = m?.events[m.events.length - 1];
+    return m && last ? { events: m.events.length, last } : undefined;
+  }
+
   subscribe(listener: TimelineListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Calls `listener` with each machine the bounds drop, so views kept per MAC can follow. */
+  subscribeDrops(listener: DropListener): () => void {
+    this.dropListeners.add(listener);
+    return () => this.dropListeners.delete(listener);
   }
 
   private key(mac: string): string {
@@ -188,6 +204,7 @@ export class BootTimeline {
   private dropMachine(m: Machine): void {
     this.byMac.delete(m.mac);
     this.totalBytes -= m.bytes;
+    for (const l of this.dropListeners) l(m.mac);
   }
 
   private dropEvents(m: Machine, n: number): void {

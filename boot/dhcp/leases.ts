@@ -273,8 +273,16 @@ export class LeasePool {
   }
 
   list(): LeaseInfo[] {
+    return [...this.each()];
+  }
+
+  /**
+   * The leases and live offers one at a time, as list() gives them, so that a
+   * caller can yield to the event loop between them (listing 10,000 at once
+   * blocks for tens of ms). Changes made meanwhile may or may not show.
+   */
+  *each(): Generator<LeaseInfo> {
     const now = this.now();
-    const out: LeaseInfo[] = [];
     const info = (h: Hold, state: LeaseState): LeaseInfo => {
       const i: LeaseInfo = { mac: h.mac, ip: intToIp(h.ip), state, expires: new Date(h.expires).toISOString(), reserved: this.reservedByMac.get(h.mac) === h.ip };
       if (h.clientId) i.clientId = h.clientId;
@@ -283,13 +291,12 @@ export class LeasePool {
     for (const l of this.leases.values()) {
       const i = info(l, l.state === 'bound' && l.expires <= now ? 'expired' : l.state);
       if (l.hostname) i.hostname = l.hostname;
-      out.push(i);
+      yield i;
     }
     for (const [key, o] of this.offers) {
       if (o.expires <= now || this.leases.get(key)?.ip === o.ip) continue;
-      out.push(info(o, 'offered'));
+      yield info(o, 'offered');
     }
-    return out;
   }
 
   /** Drops offers that ran out (they otherwise linger in memory). */

@@ -52,6 +52,8 @@ export interface DhcpServerOptions {
 export interface DhcpServer {
   close(): Promise<void>;
   leases(): LeaseInfo[];
+  /** The same, one at a time (LeasePool.each), for callers that list in slices. */
+  eachLease(): Iterable<LeaseInfo>;
 }
 
 const CLIENT_PORT = 68;
@@ -169,7 +171,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const machineLabels = opts.labels;
   if (config.dhcp.mode === 'off') {
     log.info('dhcp: off');
-    return { close: async () => {}, leases: () => [] };
+    return { close: async () => {}, leases: () => [], eachLease: () => [] };
   }
   const ifaces = resolveInterfaces(config);
   const ourIds = new Set([config.address, ...ifaces.map((i) => i.address)]);
@@ -500,6 +502,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
 
   return {
     leases: () => pool?.list() ?? [],
+    eachLease: () => pool?.each() ?? [],
     async close() {
       if (closing) return;
       closing = true;

@@ -142,6 +142,27 @@ test('2,500 machines page by page: each once, in order; a new event shows at onc
   }
 });
 
+test('pages are sized in bytes: names beyond ASCII come out whole', async (t) => {
+  const tl = new BootTimeline();
+  const named = new MachineLabels();
+  for (let i = 0; i < 300; i++) {
+    tl.record(macOf(i), 'http.script', { profile: 'zos-prod' });
+    named.note(macOf(i), { hostname: `nœud-${i}-ü€𝄞` });
+  }
+  const s = await startManagementServer({ api: context(tl, named), host: '127.0.0.1', port: 0, log: silentLogger });
+  try {
+    for (const form of ['summary', 'full']) {
+      const r = await curl([`${s.url}/machines?limit=1000&view=${form}`]);
+      t.is(r.status, 200);
+      const page = JSON.parse(r.body);
+      t.is(page.machines.length, 300, form);
+      t.is(page.machines[299].hostname ?? page.machines[299].labels.hostname, 'nœud-299-ü€𝄞', form);
+    }
+  } finally {
+    await s.close();
+  }
+});
+
 test('a page stops at its byte bound, whatever the limit', async (t) => {
   const tl = new BootTimeline();
   const big = new MachineLabels();

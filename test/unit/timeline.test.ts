@@ -34,6 +34,21 @@ test('subscribers see each event once until they unsubscribe', (t) => {
   t.deepEqual(seen, ['dhcp.discover']);
 });
 
+test('latest gives a machine\'s count and last event; drop subscribers hear of every machine the bounds drop', (t) => {
+  const tl = new BootTimeline({ machines: 2, eventsPerMachine: 2 });
+  const dropped: string[] = [];
+  const off = tl.subscribeDrops((mac) => dropped.push(mac));
+  for (let i = 0; i < 3; i++) tl.record('02:00:00:00:00:01', 'tftp.request', { i });
+  t.like(tl.latest('02-00-00-00-00-01'), { events: 2, last: { kind: 'tftp.request', detail: { i: 2 } } });
+  t.is(tl.latest('02:00:00:00:00:09'), undefined);
+  tl.record('02:00:00:00:00:02', 'dhcp.discover');
+  tl.record('02:00:00:00:00:03', 'dhcp.discover');
+  t.deepEqual(dropped, ['02:00:00:00:00:01'], 'dropping events is not dropping the machine');
+  off();
+  tl.record('02:00:00:00:00:04', 'dhcp.discover');
+  t.deepEqual(dropped, ['02:00:00:00:00:01']);
+});
+
 test('normalizeMac accepts the usual spellings and refuses the rest', (t) => {
   t.is(normalizeMac('AA-BB-CC-DD-EE-FF'), 'aa:bb:cc:dd:ee:ff');
   t.is(normalizeMac('aabb.ccdd.eeff'), 'aa:bb:cc:dd:ee:ff');
