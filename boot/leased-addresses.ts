@@ -31,6 +31,11 @@ export class LeasedAddresses {
     return this.ipByMac.get(mac);
   }
 
+  /** The MAC our DHCP server gave `ip` to (TFTP names its transfers by it). */
+  macOf(ip: string): string | undefined {
+    return this.macByIp.get(ip);
+  }
+
   private set(rawMac: string, ip: string): void {
     const mac = normalizeMac(rawMac);
     if (!mac) return;

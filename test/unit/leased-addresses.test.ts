@@ -27,6 +27,8 @@ test('one address, one MAC: the newer ACK takes it', (t) => {
   l.observe({ time: '', mac: '52:54:00:00:00:03', kind: 'dhcp.ack', detail: { ip: '10.0.0.5' } });
   t.is(l.ipOf('52:54:00:00:00:01'), undefined);
   t.is(l.ipOf('52:54:00:00:00:03'), '10.0.0.5');
+  t.is(l.macOf('10.0.0.5'), '52:54:00:00:00:03', 'and the address names its new holder');
+  t.is(l.macOf('10.0.0.6'), undefined, 'an offered address names nobody');
 });
 
 test('bounded, and dual-stack peers compare as IPv4', (t) => {
