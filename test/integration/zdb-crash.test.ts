@@ -117,6 +117,20 @@ test('--background detaches once listening and logs to --logfile', async (t) => 
   dirs.push(dir);
   const port = await freePort();
   const logfile = path.join(dir, 'zdb.log');
+  // Whatever the assertions say, no detached server outlives the test: find it by its unique data directory.
+  t.teardown(async () => {
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(path.join(dir, 'd'))) {
+        try {
+          process.kill(Number(entry), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
   const parent = runZdbProcess(['--background', '--logfile', logfile, '--listen', '127.0.0.1', '--port', String(port), '--data', path.join(dir, 'd'), '--index', path.join(dir, 'i')]);
   t.is(await parent.exited, 0);
   const m = /forking to background \(pid: (\d+)\)/.exec(parent.output());
