@@ -8,6 +8,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
+import { clientIpv4 } from '../leased-addresses.ts';
 
 export interface ConnectionLimits {
   /** Connections open at once, all clients together; more are closed as they arrive. 0: no cap. */
@@ -35,8 +36,7 @@ interface Watched {
 
 /** An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d; count it as a.b.c.d. */
 function clientAddress(socket: Socket): string {
-  const a = socket.remoteAddress ?? '';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
+  return clientIpv4(socket.remoteAddress);
 }
 
 /**
