@@ -11,8 +11,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { removeDir, startZdb, tempDir } from '../helpers/zdb-process.ts';
 import { startReference, stopChild } from '../helpers/zdb-reference.ts';
-import { RespSession, type Answer } from '../helpers/resp-session.ts';
+import { RespClient, RespClosedError, type RespReply } from '../../zdb/resp/client.ts';
 import { readNamespace } from '../helpers/zdb-reader.ts';
+
+/** A reply, or the connection closed by the server instead of answering. */
+type Answer = RespReply | { type: 'closed' };
+
+const local = (port: number) => ({ host: '127.0.0.1', port });
 
 const REF = process.env.ZDB_REFERENCE;
 /** Without a reference the tests are skipped, and their titles say why (scripts/test.sh lists skipped titles). */
@@ -344,12 +349,12 @@ interface Run {
  * the reference is known to mishandle.
  */
 async function runScript(srv: Server, steps: Step[], skipDefects: boolean): Promise<Run> {
-  const conns = new Map<Conn, RespSession | undefined>();
+  const conns = new Map<Conn, RespClient | undefined>();
   const lines: (string | undefined)[] = [];
   const none: Answer = { type: 'closed' };
   const last: Record<Conn, Answer> = { a: none, b: none, c: none, d: none };
   try {
-    for (const name of ['a', 'b', 'c', 'd'] as const) conns.set(name, await RespSession.connect(srv.port));
+    for (const name of ['a', 'b', 'c', 'd'] as const) conns.set(name, await RespClient.connect(local(srv.port)));
     for (const step of steps) {
       if (skipDefects && step.refDefect) {
         lines.push(undefined);
@@ -362,7 +367,10 @@ async function runScript(srv: Server, steps: Step[], skipDefects: boolean): Prom
       if (!session) text = '<connection dropped after a missed deadline>';
       else {
         try {
-          const reply = await session.command(args, STEP_DEADLINE_MS);
+          const reply: Answer = await session.command(args, { timeoutMs: STEP_DEADLINE_MS }).catch((e: Error) => {
+            if (e instanceof RespClosedError) return { type: 'closed' } as const;
+            throw e;
+          });
           last[c] = reply;
           const now = Math.floor(Date.now() / 1000);
           text = step.view === 'info' ? showInfo(reply) : step.view === 'kind' ? reply.type : show(reply, now);
@@ -403,7 +411,7 @@ function knownDefects(steps: Step[]): string {
 
 /** Every key with its value, through SCAN and GET, in the namespace given. */
 async function contents(port: number, ns: string, password?: string): Promise<string[]> {
-  const c = await RespSession.connect(port);
+  const c = await RespClient.connect(local(port));
   try {
     const sel = await c.command(password ? ['SELECT', ns, password] : ['SELECT', ns]);
     if (sel.type !== 'simple') throw new Error(`SELECT ${ns}: ${show(sel, 0)}`);
@@ -511,8 +519,8 @@ refTest('a torn tail: both servers serve the same keys from the same damaged fil
   const started = new Started();
   try {
     const w = await started.add(startOurs(dir, flags));
-    const c = await RespSession.connect(w.port);
-    for (let i = 0; i < 20; i++) await c.command(['SET', `key${i}`, Buffer.alloc(1000 + i, i)], STEP_DEADLINE_MS);
+    const c = await RespClient.connect(local(w.port));
+    for (let i = 0; i < 20; i++) await c.command(['SET', `key${i}`, Buffer.alloc(1000 + i, i)], { timeoutMs: STEP_DEADLINE_MS });
     c.close();
     await w.stop('SIGKILL');
     const data = path.join(w.dataDir, 'default', 'd0');
