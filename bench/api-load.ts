@@ -15,8 +15,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Netns, waitForOutput } from '../test/helpers/netns.ts';
-import { buildPacket } from '../test/helpers/dhcp-probe.ts';
+import { Netns, waitForOutput } from '../qemu/netns.ts';
+import { buildPacket } from '../harness/dhcp-packet.ts';
 import { decodeDhcp } from '../boot/dhcp/codec.ts';
 import { bindSocketToDevice } from '../boot/netif/index.ts';
 

@@ -9,13 +9,13 @@
 // --tuned-reference makes dnsmasq also send option 60 "PXEClient" to iPXE,
 // which stops iPXE from waiting for ProxyDHCP offers (zeroboot sends it).
 //   node bench/boot-time.ts [--runs N] [--profile small-bios] [--tuned-reference]
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRig } from '../qemu/rig.ts';
 import type { Rig } from '../qemu/rig.ts';
 import { waitForOutput } from '../qemu/netns.ts';
-import { defaultImage } from '../test/helpers/qemu-image.ts';
+import { defaultImage } from '../harness/qemu-image.ts';
+import { startNginx } from '../harness/nginx.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, profile: { type: 'string', default: 'small-bios' }, 'tuned-reference': { type: 'boolean', default: false } } });
 const RUNS = Number(values.runs);
@@ -40,33 +40,10 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function nginxConf(dir: string, root: string, address: string): string {
-  return `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  default_type application/octet-stream;
-  client_body_temp_path ${dir}/tmp;
-  proxy_temp_path ${dir}/tmp;
-  fastcgi_temp_path ${dir}/tmp;
-  uwsgi_temp_path ${dir}/tmp;
-  scgi_temp_path ${dir}/tmp;
-  server { listen ${address}:${NGINX_PORT}; root ${root}; }
-}
-`;
-}
-
 /** dnsmasq + nginx in a rig's namespace: iPXE gets the image's boot.ipxe, which fetches vmlinuz and initramfs.img next to it. */
 async function startReference(rig: Rig, image: string): Promise<void> {
   const dir = path.join(rig.workDir, 'reference');
-  await mkdir(path.join(dir, 'tmp'), { recursive: true });
-  await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, image, rig.address));
-  const nginx = rig.ns.spawn('nginx', ['-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'nginx-error.log')]);
+  await startNginx(rig.ns, { dir, root: image, address: rig.address, port: NGINX_PORT, connections: 256 }, 'boot.ipxe');
   const s = rig.network.subnet;
   const dnsmasq = rig.ns.spawn('dnsmasq', [
     '--no-daemon', '--conf-file=/dev/null', '--log-facility=-', '--port=0', '--pid-file=',
@@ -79,13 +56,6 @@ async function startReference(rig: Rig, image: string): Promise<void> {
     ...(values['tuned-reference'] ? ['--dhcp-option-force=tag:ipxe,60,PXEClient'] : []),
   ]);
   await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively/, 10_000);
-  // nginx prints nothing when it starts: wait until it answers.
-  for (let i = 0; ; i++) {
-    const r = await rig.ns.exec('curl', ['-fsS', '-o', '/dev/null', `http://${rig.address}:${NGINX_PORT}/boot.ipxe`], { timeout: 5000 });
-    if (r.code === 0) break;
-    if (i > 50 || nginx.exitCode !== null) throw new Error(`nginx did not start: ${r.stderr.trim()}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
 }
 
 /** Seconds from QEMU start to each stage for one VM; the VM is stopped afterwards. */

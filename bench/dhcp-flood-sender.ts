@@ -4,7 +4,7 @@
 // known: one valid DISCOVER per MAC (puts each MAC on the server's timeline).
 // malformed: DISCOVERs whose last option claims more bytes than remain.
 import dgram from 'node:dgram';
-import { buildPacket } from '../test/helpers/dhcp-probe.ts';
+import { buildPacket } from '../harness/dhcp-packet.ts';
 
 const [host, countArg, macsArg, kind] = process.argv.slice(2);
 const count = Number(countArg);

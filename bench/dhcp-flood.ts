@@ -8,9 +8,9 @@
 // packets are only counted per reason.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Netns } from '../test/helpers/netns.ts';
-import { startDhcp, tempDir } from '../test/helpers/dhcp-harness.ts';
-import type { ServerHandle } from '../test/helpers/dhcp-harness.ts';
+import { Netns } from '../qemu/netns.ts';
+import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
+import type { ServerHandle } from '../harness/dhcp-server.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

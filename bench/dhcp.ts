@@ -7,8 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { Netns, waitForOutput } from '../test/helpers/netns.ts';
-import { startDhcp, tempDir } from '../test/helpers/dhcp-harness.ts';
+import { Netns, waitForOutput } from '../qemu/netns.ts';
+import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -2,7 +2,7 @@
 // and never read a byte. Measures the server process from outside (/proc):
 // its peak RSS, its RSS and open fds while the clients hold on, and its RSS
 // after they leave, until it is back near the baseline. Each scenario runs
-// against a fresh server process (test/helpers/http-server-entry.ts).
+// against a fresh server process (harness/http-server-entry.ts).
 //   node bench/http-abuse.ts [--connections N] [--mib N] [--hold S] [--after S] [--scenario NAME]...
 // Scenarios: one-host (all from 127.0.0.2, default limits), many-hosts (spread
 // over 200 addresses 127.0.x.y with the per-address cap off, so the total cap
@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { waitForOutput } from '../test/helpers/netns.ts';
+import { waitForOutput } from '../qemu/netns.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 
 const { values } = parseArgs({
@@ -33,7 +33,7 @@ const { values } = parseArgs({
 const N = Number(values.connections);
 const HOLD_S = Number(values.hold);
 const AFTER_S = Number(values.after);
-const entry = fileURLToPath(new URL('../test/helpers/http-server-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../harness/http-server-entry.ts', import.meta.url));
 /** "Back near the baseline": within this much of it. */
 const NEAR_MB = 50;
 

@@ -6,20 +6,21 @@
 // rounds is reported with the ratio zeroboot / nginx, and the server CPU per
 // GiB (steadier than MiB/s when the machine is shared).
 //   node bench/http.ts [--runs N] [--mib N] [--parallel N]
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
-import { Netns, sh, waitForOutput } from '../test/helpers/netns.ts';
+import { Netns, sh, waitForOutput } from '../qemu/netns.ts';
+import { startNginx } from '../harness/nginx.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, mib: { type: 'string', default: '64' }, parallel: { type: 'string', default: '8' } } });
 const RUNS = Number(values.runs);
 const MIB = Number(values.mib);
 const PARALLEL = Number(values.parallel);
-const entry = fileURLToPath(new URL('../test/helpers/http-server-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../harness/http-server-entry.ts', import.meta.url));
 const NGINX_PORT = 18090;
 const OURS_PORT = 18091;
 
@@ -44,51 +45,20 @@ async function pidCpuSeconds(pid: number): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function nginxConf(dir: string): string {
-  return `
-worker_processes auto;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_body_temp_path ${dir}/tmp;
-  proxy_temp_path ${dir}/tmp;
-  fastcgi_temp_path ${dir}/tmp;
-  uwsgi_temp_path ${dir}/tmp;
-  scgi_temp_path ${dir}/tmp;
-  server {
-    listen 127.0.0.1:${NGINX_PORT};
-    root ${dir}/www;
-  }
-}
-`;
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-bench-http-'));
   const ns = await Netns.create('zbbench');
   try {
     const www = path.join(dir, 'www');
-    await import('node:fs/promises').then((fs) => Promise.all([fs.mkdir(www), fs.mkdir(path.join(dir, 'tmp'))]));
+    await mkdir(www);
     await writeFile(path.join(www, 'big.bin'), randomBytes(MIB * 1024 * 1024));
     // nginx workers drop to an unprivileged user and must be able to read.
     await chmod(dir, 0o755);
     await chmod(www, 0o755);
-    await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir));
 
-    const nginx = ns.spawn('nginx', ['-p', dir, '-e', path.join(dir, 'nginx-error.log'), '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+    await startNginx(ns, { dir, root: www, address: '127.0.0.1', port: NGINX_PORT, workers: 'auto' }, 'big.bin');
     const ours = ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry, '--host', '127.0.0.1', '--port', String(OURS_PORT), '--dir', www, '--log-level', 'warn']);
     await waitForOutput(ours, /http ready/);
-    // nginx prints nothing when it starts well: poll until it answers.
-    for (let i = 0; ; i++) {
-      const r = await ns.exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${NGINX_PORT}/big.bin`, '-r', '0-0']);
-      if (r.stdout === '206') break;
-      if (i > 50 || nginx.exitCode !== null) throw new Error(`nginx did not start: ${r.stdout} ${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 100));
-    }
 
     // One shell in the namespace starts the curls and times them with its own clock.
     const round = async (port: number): Promise<number> => {

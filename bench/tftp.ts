@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Netns, waitForOutput } from '../test/helpers/netns.ts';
+import { Netns, waitForOutput } from '../qemu/netns.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '20' } } });
 const RUNS = Number(values.runs);
 const MIB = Number(values.mib);
 const HOST = '10.99.0.1';
-const entry = fileURLToPath(new URL('../test/helpers/tftp-server-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../harness/tftp-server-entry.ts', import.meta.url));
 
 interface Server {
   name: string;

@@ -15,8 +15,8 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-import { freePort, waitListening } from '../test/helpers/zdb-process.ts';
-import { startReference, stopChild } from '../test/helpers/zdb-reference.ts';
+import { freePort, waitListening } from '../harness/listening.ts';
+import { startReference, stopChild } from '../harness/zdb-reference.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({

@@ -10,7 +10,7 @@ import { startRig } from '../../qemu/rig.ts';
 import type { Rig, Vm } from '../../qemu/rig.ts';
 import { instanceOf, loadProfile } from '../../qemu/profile.ts';
 import type { BootEvent, BootEventKind } from '../../boot/timeline.ts';
-import { defaultImage } from '../helpers/qemu-image.ts';
+import { defaultImage } from '../../harness/qemu-image.ts';
 
 const UP = /ZEROBOOT-UP ip=([0-9.]+) mac=([0-9a-f:]{17})/;
 const BOOT_MS = 150_000;

@@ -1,25 +1,12 @@
 // A scriptable DHCP peer for tests, run inside a host namespace: sends
-// crafted packets (built with the codec, or raw hex) and prints every reply
-// it hears within the wait as one JSON line. For what udhcpc cannot do:
+// crafted packets (built with harness/dhcp-packet.ts, written from the RFCs
+// apart from the server's codec, or raw hex) and prints every reply it
+// hears within the wait as one JSON line. For what udhcpc cannot do:
 // relay packets, the PXE :4011 exchange, foreign server ids, garbage.
 //   node dhcp-probe.ts '{"bind":{"port":68},"to":{"address":"255.255.255.255","port":67},"packets":[...],"waitMs":1500}'
 import dgram from 'node:dgram';
-import { decodeDhcp, encodeDhcp } from '../../boot/dhcp/codec.ts';
 import { bindSocketToDevice } from '../../boot/netif/index.ts';
-import type { DhcpPacket } from '../../boot/dhcp/codec.ts';
-
-export interface ProbePacket {
-  /** Raw bytes in hex, sent as they are. */
-  raw?: string;
-  mac?: string;
-  xid?: number;
-  flags?: number;
-  ciaddr?: string;
-  giaddr?: string;
-  hops?: number;
-  /** Option code -> value in hex. */
-  options?: Record<string, string>;
-}
+import { buildPacket, decodeMessage, type ProbePacket } from '../../harness/dhcp-packet.ts';
 
 export interface ProbeRequest {
   bind?: { address?: string; port: number };
@@ -48,19 +35,6 @@ export interface ProbeReply {
   options: Record<string, string>;
 }
 
-export function buildPacket(p: ProbePacket): Buffer {
-  if (p.raw !== undefined) return Buffer.from(p.raw, 'hex');
-  const chaddr = Buffer.alloc(16);
-  Buffer.from((p.mac ?? '02:00:00:00:00:01').replace(/:/g, ''), 'hex').copy(chaddr);
-  const pkt: DhcpPacket = {
-    op: 1, htype: 1, hlen: 6, hops: p.hops ?? 0, xid: p.xid ?? 0x1234, secs: 0, flags: p.flags ?? 0,
-    ciaddr: p.ciaddr ?? '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: p.giaddr ?? '0.0.0.0',
-    chaddr, sname: '', file: '',
-    options: new Map(Object.entries(p.options ?? {}).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')])),
-  };
-  return encodeDhcp(pkt);
-}
-
 async function main(): Promise<void> {
   const req = JSON.parse(process.argv[2]) as ProbeRequest;
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
@@ -70,12 +44,12 @@ async function main(): Promise<void> {
   socket.on('message', (buf, rinfo) => {
     if (req.expect !== undefined && ++replies >= req.expect) setImmediate(enough);
     try {
-      const p = decodeDhcp(buf);
+      const p = decodeMessage(buf);
       const reply: ProbeReply = {
         from: { address: rinfo.address, port: rinfo.port },
         op: p.op, xid: p.xid, flags: p.flags, hops: p.hops,
         ciaddr: p.ciaddr, yiaddr: p.yiaddr, siaddr: p.siaddr, giaddr: p.giaddr, file: p.file,
-        options: Object.fromEntries([...p.options].map(([k, v]) => [String(k), v.toString('hex')])),
+        options: Object.fromEntries(p.options.map(([k, v]) => [String(k), v.toString('hex')])),
       };
       process.stdout.write(JSON.stringify(reply) + '\n');
     } catch (e) {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitForOutput } from '../helpers/netns.ts';
 
-const entry = fileURLToPath(new URL('../helpers/http-server-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../../harness/http-server-entry.ts', import.meta.url));
 let dir = '';
 let child: ChildProcess | undefined;
 let port = 0;

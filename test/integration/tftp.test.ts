@@ -14,7 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Netns, waitForOutput } from '../helpers/netns.ts';
 
 const SERVER = '10.69.0.1';
-const entry = fileURLToPath(new URL('../helpers/tftp-server-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../../harness/tftp-server-entry.ts', import.meta.url));
 
 interface Ctx {
   ns: Netns;

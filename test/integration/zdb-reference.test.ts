@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { removeDir, startZdb, tempDir } from '../helpers/zdb-process.ts';
-import { startReference, stopChild } from '../helpers/zdb-reference.ts';
+import { startReference, stopChild } from '../../harness/zdb-reference.ts';
 import { RespClient, RespClosedError, type RespReply } from '../../zdb/resp/client.ts';
 import { readNamespace } from '../helpers/zdb-reader.ts';
 

@@ -7,12 +7,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MountedStore } from '../../boot/store.ts';
-import type { Mount } from '../../boot/store.ts';
-import { BootTimeline } from '../../boot/timeline.ts';
-import { createLogger } from '../../boot/log.ts';
-import type { Level } from '../../boot/log.ts';
-import { startTftpServer } from '../../boot/tftp/index.ts';
+import { MountedStore } from '../boot/store.ts';
+import type { Mount } from '../boot/store.ts';
+import { BootTimeline } from '../boot/timeline.ts';
+import { createLogger } from '../boot/log.ts';
+import type { Level } from '../boot/log.ts';
+import { startTftpServer } from '../boot/tftp/index.ts';
 
 const { values } = parseArgs({
   options: {

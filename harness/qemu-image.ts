@@ -7,10 +7,10 @@ import { chmod, mkdir, readFile, readdir, rename, rm, writeFile, mkdtemp } from 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildImage } from '../../image/build.ts';
-import { parseImageYaml } from '../../image/spec.ts';
+import { buildImage } from '../image/build.ts';
+import { parseImageYaml } from '../image/spec.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const IMAGE_CACHE = process.env.ZEROBOOT_IMAGE_CACHE ?? '/var/cache/zeroboot';
 const STAMP = '.zeroboot-build-stamp';
 

@@ -4,7 +4,7 @@
 // one behind, whatever fails in between.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { freePort, waitListening } from './zdb-process.ts';
+import { freePort, waitListening } from './listening.ts';
 
 export interface ReferenceProcess {
   port: number;

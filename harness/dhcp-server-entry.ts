@@ -2,12 +2,12 @@
 // prints "dhcp ready" then every timeline event as one JSON line on stdout.
 // SIGUSR1 prints the lease table, SIGUSR2 the counts of ignored packets from
 // MACs without a timeline; SIGTERM closes cleanly (leases flushed).
-import { loadConfig } from '../../boot/config.ts';
-import { createSelector } from '../../boot/selection.ts';
-import { BootTimeline } from '../../boot/timeline.ts';
-import { createLogger } from '../../boot/log.ts';
-import { startDhcpServer } from '../../boot/dhcp/index.ts';
-import { MachineLabels } from '../../boot/machine-labels.ts';
+import { loadConfig } from '../boot/config.ts';
+import { createSelector } from '../boot/selection.ts';
+import { BootTimeline } from '../boot/timeline.ts';
+import { createLogger } from '../boot/log.ts';
+import { startDhcpServer } from '../boot/dhcp/index.ts';
+import { MachineLabels } from '../boot/machine-labels.ts';
 
 const file = process.argv[2];
 if (!file) {

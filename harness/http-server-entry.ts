@@ -6,14 +6,14 @@
 //   --public-url URL --log-level L
 //   --max-connections N --max-per-address N --send-stall-ms MS --idle-ms MS (limits; default: the server's)
 import { parseArgs } from 'node:util';
-import { MountedStore } from '../../boot/store.ts';
-import type { Mount } from '../../boot/store.ts';
-import { BootTimeline } from '../../boot/timeline.ts';
-import { createSelector } from '../../boot/selection.ts';
-import { loadConfig } from '../../boot/config.ts';
-import { createLogger } from '../../boot/log.ts';
-import type { Level } from '../../boot/log.ts';
-import { startHttpServer } from '../../boot/http/index.ts';
+import { MountedStore } from '../boot/store.ts';
+import type { Mount } from '../boot/store.ts';
+import { BootTimeline } from '../boot/timeline.ts';
+import { createSelector } from '../boot/selection.ts';
+import { loadConfig } from '../boot/config.ts';
+import { createLogger } from '../boot/log.ts';
+import type { Level } from '../boot/log.ts';
+import { startHttpServer } from '../boot/http/index.ts';
 
 const { values } = parseArgs({
   options: {
