@@ -10,10 +10,11 @@
 // holds (DBSIZE) are printed with the share of GETs that hit, and redis's
 // own hit count. The machine may be shared: each figure is the median of
 // --rounds runs, and the servers take turns within each round, the first of
-// one round going last in the next.
+// one round going last in the next; each server's CPU time per request
+// (from /proc, steadier than requests/s on a busy machine) is printed too.
 //   node bench/zdb.ts [--reference PATH] [--rounds 3] [--sizes 100,4096] [--requests N] [--pipelined-requests N] [--keyspace N] [--sync] [--redis]
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -94,7 +95,14 @@ async function keyStats(port: number): Promise<{ keys: number; hits?: number; mi
 interface Server {
   name: string;
   port: number;
+  pid: number;
   stop(): Promise<void>;
+}
+
+/** CPU seconds (user + system) the process has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function startProcess(name: string, command: string, args: string[], port: number): Promise<Server> {
@@ -107,7 +115,7 @@ async function startProcess(name: string, command: string, args: string[], port:
     await stop();
     throw err;
   }
-  return { name, port, stop };
+  return { name, port, pid: child.pid!, stop };
 }
 
 function dirs(dir: string): string[] {
@@ -135,7 +143,7 @@ async function main(): Promise<void> {
     servers.push(await startProcess('zeroboot zdb', process.execPath, ['--disable-warning=ExperimentalWarning', CLI, 'zdb', '--listen', '127.0.0.1', '--port', String(port), ...dirs(path.join(dir, 'ours'))], port));
     if (values.reference) {
       const ref = await startReference(values.reference, path.join(dir, 'reference'), values.sync ? ['--sync'] : []);
-      servers.push({ name: '0-db (reference)', port: ref.port, stop: () => ref.stop() });
+      servers.push({ name: '0-db (reference)', port: ref.port, pid: ref.child.pid!, stop: () => ref.stop() });
     }
     if (values.redis) {
       port = await freePort();
@@ -145,22 +153,28 @@ async function main(): Promise<void> {
     if (others.length === 0) console.log('no --reference (or ZDB_REFERENCE) and no --redis: ours alone, no ratio');
     console.log(`redis-benchmark ${benchArgs(0, 'set', 12, 1, Number(values.requests)).join(' ').replace(/-p 0 /, '-p PORT ')}${'x'.repeat(3)}... | GET key:${RAND} (-P 16: -n ${values['pipelined-requests']})`);
     console.log(`${CLIENTS} clients, loopback${values.sync ? ', 0-db servers with --sync' : ''}; requests/s, median of ${rounds} rounds, servers alternating; keys and values random over ${keyspace}\n`);
-    const header = ['test', ours.name, ...others.flatMap((o) => [o.name, `ours / ${o.name}`])];
+    const header = ['test', ours.name, 'µs CPU/req', ...others.flatMap((o) => [o.name, 'µs CPU/req', `ours / ${o.name}`])];
     const rows: string[][] = [];
     for (const pipeline of [1, 16]) {
       const n = Number(pipeline === 1 ? values.requests : values['pipelined-requests']);
       for (const size of sizes) {
         for (const test of ['set', 'get'] as const) {
           const results = new Map<Server, number[]>(servers.map((s) => [s, []]));
+          const cpu = new Map<Server, number>(servers.map((s) => [s, 0]));
           const before = new Map(await Promise.all(servers.map(async (s) => [s, await keyStats(s.port)] as const)));
           for (let r = 0; r < rounds; r++) {
             const order = servers.map((_, i) => servers[(i + r) % servers.length]);
-            for (const s of order) results.get(s)!.push(await benchmark(s.port, test, size, pipeline, n));
+            for (const s of order) {
+              const c0 = await cpuSeconds(s.pid);
+              results.get(s)!.push(await benchmark(s.port, test, size, pipeline, n));
+              cpu.set(s, cpu.get(s)! + (await cpuSeconds(s.pid)) - c0);
+            }
           }
           if (test === 'get') console.log(`  GET hits: ${(await Promise.all(servers.map(async (s) => `${s.name} ${hits(before.get(s)!, await keyStats(s.port), n * rounds)}`))).join('; ')}`);
+          const perRequest = (s: Server) => ((cpu.get(s)! / (n * rounds)) * 1e6).toFixed(1);
           const mine = median(results.get(ours)!);
-          const row = [`${test.toUpperCase()} ${size} B -P ${pipeline}`, mine.toFixed(0)];
-          for (const o of others) row.push(median(results.get(o)!).toFixed(0), `${(mine / median(results.get(o)!)).toFixed(2)}x`);
+          const row = [`${test.toUpperCase()} ${size} B -P ${pipeline}`, mine.toFixed(0), perRequest(ours)];
+          for (const o of others) row.push(median(results.get(o)!).toFixed(0), perRequest(o), `${(mine / median(results.get(o)!)).toFixed(2)}x`);
           rows.push(row);
           const runs = servers.map((s) => `${s.name}: ${results.get(s)!.map((x) => x.toFixed(0)).join(' ')}`).join('; ');
           console.log(`${row.join('\t')}\t(${runs})`);
