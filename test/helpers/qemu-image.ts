@@ -1,10 +1,12 @@
-// The default image (images/default.yaml) built once into a cache folder and
-// reused by the QEMU end-to-end tests and the boot-time benchmark. A stamp
-// of the image description and the builder's sources decides whether the
-// cached build is still current; builds land in a fresh folder and are
+// The default image (images/default.yaml), and others of images/, built once
+// into a cache folder and reused by the QEMU end-to-end tests and the
+// boot-time benchmark. A stamp of the image description, the builder's
+// sources (and, for an image carrying Node, the zeroboot sources it packs
+// and the Node binary) decides whether the cached build is still current; builds land in a fresh folder and are
 // renamed into place, so two processes never see half an image.
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage } from '../../image/build.ts';
@@ -14,17 +16,37 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const IMAGE_CACHE = process.env.ZEROBOOT_IMAGE_CACHE ?? '/var/cache/zeroboot';
 const STAMP = '.zeroboot-build-stamp';
 
+/** Folders whose .ts files an image carries when its spec has `node` (a superset of the import closure). */
+const CARRIED_DIRS = ['cli', 'cli/commands', 'zdb', 'zdb/engine', 'zdb/format', 'zdb/resp', 'zdb/server', 'lib', 'agent'];
+
+async function hashTsFiles(h: ReturnType<typeof createHash>, dir: string): Promise<void> {
+  const names = await readdir(path.join(ROOT, dir)).catch(() => [] as string[]);
+  for (const f of names.filter((n) => n.endsWith('.ts')).sort()) h.update(`${dir}/${f}`).update(await readFile(path.join(ROOT, dir, f)));
+}
+
 async function stamp(specFile: string): Promise<string> {
-  const h = createHash('sha256').update(await readFile(specFile));
-  const dir = path.join(ROOT, 'image');
-  for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(await readFile(path.join(dir, f)));
+  const spec = await readFile(specFile);
+  const h = createHash('sha256').update(spec);
+  await hashTsFiles(h, 'image');
+  if (/^node:/m.test(spec.toString())) {
+    for (const dir of CARRIED_DIRS) await hashTsFiles(h, dir);
+    h.update(await readFile(path.join(ROOT, 'package.json')));
+    const node = realpathSync(process.execPath);
+    const st = statSync(node);
+    h.update(`${node} ${st.size} ${st.mtimeMs}`);
+  }
   return h.digest('hex');
 }
 
 /** The folder holding vmlinuz and initramfs.img of images/default.yaml, built if missing or stale. */
-export async function defaultImage(): Promise<string> {
-  const specFile = path.join(ROOT, 'images/default.yaml');
-  const out = path.join(IMAGE_CACHE, 'images/default');
+export function defaultImage(): Promise<string> {
+  return cachedImage('default');
+}
+
+/** The folder holding the build of images/<name>.yaml, built if missing or stale. */
+export async function cachedImage(name: string): Promise<string> {
+  const specFile = path.join(ROOT, `images/${name}.yaml`);
+  const out = path.join(IMAGE_CACHE, `images/${name}`);
   const want = await stamp(specFile);
   const have = await readFile(path.join(out, STAMP), 'utf8').catch(() => '');
   // World-readable: reference servers (nginx workers) run as another user.
