@@ -11,29 +11,25 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage } from '../../image/build.ts';
 import { parseImageYaml } from '../../image/spec.ts';
+import { importClosure } from '../../image/node-runtime.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const IMAGE_CACHE = process.env.ZEROBOOT_IMAGE_CACHE ?? '/var/cache/zeroboot';
 const STAMP = '.zeroboot-build-stamp';
 
-/** Folders whose .ts files an image carries when its spec has `node` (a superset of the import closure). */
-const CARRIED_DIRS = ['cli', 'cli/commands', 'zdb', 'zdb/engine', 'zdb/format', 'zdb/resp', 'zdb/server', 'lib', 'agent'];
-
-async function hashTsFiles(h: ReturnType<typeof createHash>, dir: string): Promise<void> {
-  const names = await readdir(path.join(ROOT, dir)).catch(() => [] as string[]);
-  for (const f of names.filter((n) => n.endsWith('.ts')).sort()) h.update(`${dir}/${f}`).update(await readFile(path.join(ROOT, dir, f)));
-}
-
 async function stamp(specFile: string): Promise<string> {
-  const spec = await readFile(specFile);
+  const spec = await readFile(specFile, 'utf8');
   const h = createHash('sha256').update(spec);
-  await hashTsFiles(h, 'image');
-  if (/^node:/m.test(spec.toString())) {
-    for (const dir of CARRIED_DIRS) await hashTsFiles(h, dir);
-    h.update(await readFile(path.join(ROOT, 'package.json')));
-    const node = realpathSync(process.execPath);
-    const st = statSync(node);
-    h.update(`${node} ${st.size} ${st.mtimeMs}`);
+  const dir = path.join(ROOT, 'image');
+  for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(await readFile(path.join(dir, f)));
+  const node = parseImageYaml(spec, specFile).node;
+  if (node) {
+    // The sources the image carries, found as the builder finds them.
+    const carried = await importClosure(ROOT, ['cli/zeroboot.ts', ...node.commands.map((c) => `cli/commands/${c}.ts`)]);
+    for (const f of [...carried, 'package.json']) h.update(f).update(await readFile(path.join(ROOT, f)));
+    const binary = realpathSync(process.execPath);
+    const st = statSync(binary);
+    h.update(`${binary} ${st.size} ${st.mtimeMs}`);
   }
   return h.digest('hex');
 }
