@@ -2,10 +2,14 @@
 // the commands), what the Node binary needs (its ELF loader and libraries),
 // the refusal of an image that lacks one, and the spec key.
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { elfNeeds } from '../../image/elf-needs.ts';
+import { MARKERS } from '../../image/init.ts';
+import { runStep } from '../../image/init-services.ts';
 import { checkProgramNeeds, importClosure, nodeRuntime, NodeRuntimeError, runtimeImports, SOURCE_ROOT } from '../../image/node-runtime.ts';
 import type { CpioEntry } from '../../image/cpio.ts';
 import { parseImageYaml, ImageSpecError } from '../../image/spec.ts';
@@ -102,4 +106,13 @@ test('images/node.yaml parses and lists the libraries Node needs', async (t) => 
   t.deepEqual(spec.node, { commands: ['zdb'] });
   t.deepEqual(spec.packages.map((p) => p.name), ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1']);
   t.true(spec.modules.includes('ext4') && spec.modules.includes('virtio_blk'));
+});
+
+test('/init without a Node runtime: zeroboot.run fails with reason no-runtime instead of starting nothing silently', (t) => {
+  t.false(existsSync('/usr/bin/zeroboot'), 'this check needs a host without /usr/bin/zeroboot');
+  const script = `say() { echo "$*"; }\nfail() { say "ZEROBOOT-FAIL reason=$*"; }\nRUN=zdb,--sync\n${runStep()}\n`;
+  const out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+  const m = MARKERS.fail.exec(out);
+  t.is(m?.[1], 'no-runtime');
+  t.is(m?.[2], ' cmd=zdb,--sync');
 });
