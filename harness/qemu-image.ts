@@ -1,30 +1,48 @@
-// The default image (images/default.yaml) built once into a cache folder and
-// reused by the QEMU end-to-end tests and the boot-time benchmark. A stamp
-// of the image description and the builder's sources decides whether the
-// cached build is still current; builds land in a fresh folder and are
+// The default image (images/default.yaml), and others of images/, built once
+// into a cache folder and reused by the QEMU end-to-end tests and the
+// boot-time benchmark. A stamp of the image description, the builder's
+// sources (and, for an image carrying Node, the zeroboot sources it packs
+// and the Node binary) decides whether the cached build is still current; builds land in a fresh folder and are
 // renamed into place, so two processes never see half an image.
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage } from '../image/build.ts';
 import { parseImageYaml } from '../image/spec.ts';
+import { importClosure } from '../image/node-runtime.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const IMAGE_CACHE = process.env.ZEROBOOT_IMAGE_CACHE ?? '/var/cache/zeroboot';
 const STAMP = '.zeroboot-build-stamp';
 
 async function stamp(specFile: string): Promise<string> {
-  const h = createHash('sha256').update(await readFile(specFile));
+  const spec = await readFile(specFile, 'utf8');
+  const h = createHash('sha256').update(spec);
   const dir = path.join(ROOT, 'image');
   for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(await readFile(path.join(dir, f)));
+  const node = parseImageYaml(spec, specFile).node;
+  if (node) {
+    // The sources the image carries, found as the builder finds them.
+    const carried = await importClosure(ROOT, ['cli/zeroboot.ts', ...node.commands.map((c) => `cli/commands/${c}.ts`)]);
+    for (const f of [...carried, 'package.json']) h.update(f).update(await readFile(path.join(ROOT, f)));
+    const binary = realpathSync(process.execPath);
+    const st = statSync(binary);
+    h.update(`${binary} ${st.size} ${st.mtimeMs}`);
+  }
   return h.digest('hex');
 }
 
 /** The folder holding vmlinuz and initramfs.img of images/default.yaml, built if missing or stale. */
-export async function defaultImage(): Promise<string> {
-  const specFile = path.join(ROOT, 'images/default.yaml');
-  const out = path.join(IMAGE_CACHE, 'images/default');
+export function defaultImage(): Promise<string> {
+  return cachedImage('default');
+}
+
+/** The folder holding the build of images/<name>.yaml, built if missing or stale. */
+export async function cachedImage(name: string): Promise<string> {
+  const specFile = path.join(ROOT, `images/${name}.yaml`);
+  const out = path.join(IMAGE_CACHE, `images/${name}`);
   const want = await stamp(specFile);
   const have = await readFile(path.join(out, STAMP), 'utf8').catch(() => '');
   // World-readable: reference servers (nginx workers) run as another user.

@@ -1,7 +1,8 @@
 // Builds an image directory from an image description: vmlinuz (the
 // kernel package's file, byte for byte), initramfs.img (cpio newc,
 // compressed), boot.ipxe and manifest.json with the sha256 of each; with
-// secureBoot also shimx64.efi and grubx64.efi (secure-boot.ts). The
+// secureBoot also shimx64.efi and grubx64.efi (secure-boot.ts); with node
+// also Node and zeroboot's sources in the initramfs (node-runtime.ts). The
 // output depends only on the description, the resolved package files and
 // the compressor's library version, so two builds give the same bytes.
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,6 +17,8 @@ import type { CpioEntry } from './cpio.ts';
 import { DebianCache } from './debian.ts';
 import type { AptRecord, DebianCacheOptions } from './debian.ts';
 import { initScript, LOAD_ORDER_FILE, UDHCPC_SCRIPT_PATH, udhcpcScript } from './init.ts';
+import { checkProgramNeeds, nodeRuntime } from './node-runtime.ts';
+import type { NodeRuntimeInfo, NodeRuntimeOptions } from './node-runtime.ts';
 import { KernelModuleTree, loadOrderFile, modulesDep, readModuleFile, resolveModules } from './modules.ts';
 import type { ModuleResolution } from './modules.ts';
 import { requireSigned, secureBootLoaders, unsignedKernelHint } from './secure-boot.ts';
@@ -54,6 +57,8 @@ export interface ImageManifest {
   compression: Compression;
   /** The mtime stamped on every initramfs entry. */
   mtime: number;
+  /** With node: the carried Node binary (version, size, sha256) and zeroboot sources (absent otherwise). */
+  node?: NodeRuntimeInfo;
   /** Library versions the initramfs bytes depend on. */
   tools: { zlib: string; zstd?: string };
   artifacts: Record<string, ArtifactInfo>;
@@ -63,6 +68,8 @@ export interface BuildOptions extends DebianCacheOptions {
   outDir: string;
   /** Seconds since the epoch for every initramfs entry (SOURCE_DATE_EPOCH); default 0. */
   mtime?: number;
+  /** With spec.node: which Node binary and sources to carry (default: the running ones). */
+  node?: NodeRuntimeOptions;
 }
 
 /** Paths inside a package that an initramfs has no use for. */
@@ -183,6 +190,15 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
   const busybox = entries.find((e) => e.path === 'bin/busybox');
   if (!busybox || busybox.type !== 'file') throw new ImageSpecError('packages', 'no package provides /bin/busybox, which /init runs: add busybox-static');
 
+  let node: NodeRuntimeInfo | undefined;
+  if (spec.node) {
+    progress(`adding Node and the sources of zeroboot ${spec.node.commands.join(', ')}`);
+    const runtime = await nodeRuntime(spec.node.commands, options.node);
+    for (const e of runtime.entries) add(e, 'the node runtime');
+    checkProgramNeeds(`/${runtime.entries[0].path} (Node ${runtime.info.version})`, runtime.program, new Map([...taken].map(([p, v]) => [p, v.entry])));
+    node = runtime.info;
+  }
+
   const modDir = `lib/modules/${release}`;
   for (const m of resolution.modules) {
     add({ type: 'file', path: `${modDir}/${m.path}`, data: await readModuleFile(join(tree.dir, m.source)) }, 'the kernel modules');
@@ -216,6 +232,7 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
     cmdline: buildCmdline(spec.cmdline),
     compression: spec.compression,
     mtime,
+    ...(node ? { node } : {}),
     tools: spec.compression === 'zstd' ? { zlib: process.versions.zlib, zstd: process.versions.zstd ?? 'unknown' } : { zlib: process.versions.zlib },
     artifacts,
   };

@@ -8,6 +8,8 @@
 //   the first interface (by name) with carrier;
 //   runs udhcpc on it and prints `ZEROBOOT-UP ip=<ip> mac=<mac>`, or
 //   `ZEROBOOT-FAIL reason=<no-nic|no-carrier|bootif-not-found|dhcp-failed> ...`;
+//   with zeroboot.mount= / zeroboot.run= mounts a disk after the modules and
+//   starts `zeroboot <command>` once the network is up (init-services.ts);
 //   then follows the kernel command line: `zeroboot.after=poweroff` (or the
 //   bare word `zeroboot.poweroff`) powers off, `zeroboot.after=reboot`
 //   reboots, anything else keeps the lease renewed and a shell on the console.
@@ -16,14 +18,18 @@
 // kept off the console (unless the command line sets loglevel= or
 // zeroboot.debug) so a driver's link message cannot split a marker line.
 
+import { mountStep, runStep, serviceArgCases } from './init-services.ts';
+
 /** Markers /init prints; a harness matches these. */
 export const MARKERS = {
   init: /ZEROBOOT-INIT kernel=(\S+) image=(\S+)/,
   up: /ZEROBOOT-UP ip=([0-9.]+) mac=([0-9a-f:]{17})/,
   fail: /ZEROBOOT-FAIL reason=([a-z-]+)([^\r\n]*)/,
+  mount: /ZEROBOOT-MOUNT dev=(\S+) dir=(\S+)/,
+  run: /ZEROBOOT-RUN pid=(\d+)/,
 } as const;
 
-export const FAIL_REASONS = ['no-nic', 'no-carrier', 'bootif-not-found', 'dhcp-failed'] as const;
+export const FAIL_REASONS = ['no-nic', 'no-carrier', 'bootif-not-found', 'dhcp-failed', 'mount-failed', 'no-runtime'] as const;
 
 /** Where the image keeps its files (paths inside the initramfs). */
 export const UDHCPC_SCRIPT_PATH = 'etc/zeroboot/udhcpc.script';
@@ -66,12 +72,15 @@ CMDLINE=$(cat /proc/cmdline)
 AFTER=shell
 BOOTIF=
 QUIET=yes
+MOUNT=
+RUN=
 for w in $CMDLINE; do
   case "$w" in
     zeroboot.poweroff) AFTER=poweroff ;;
     zeroboot.after=*) AFTER=\${w#zeroboot.after=} ;;
     BOOTIF=*) BOOTIF=\${w#BOOTIF=} ;;
     loglevel=*|zeroboot.debug) QUIET= ;;
+${serviceArgCases()}
   esac
 done
 [ -n "$QUIET" ] && echo 4 > /proc/sys/kernel/printk
@@ -151,6 +160,7 @@ if [ -f "$MODDIR/${LOAD_ORDER_FILE}" ]; then
 else
   say "zeroboot: no modules for kernel $REL in this image"
 fi
+${mountStep(nicWait * 10)}
 
 IF=
 ip=
@@ -191,6 +201,7 @@ if udhcpc -i "$IF" -n -q -t ${tries} -T ${timeout} -s /${UDHCPC_SCRIPT_PATH} >/r
 else
   fail "dhcp-failed if=$IF mac=$MAC"
 fi
+${runStep()}
 finish
 `;
 }

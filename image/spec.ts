@@ -40,6 +40,13 @@ export interface ImageSpec {
   compression: Compression;
   /** Present when the image also boots UEFI Secure Boot nodes: the shim and GRUB packages (apt's candidate unless pinned). */
   secureBoot?: SecureBootPackages;
+  /** Present when the image runs zeroboot commands: Node and their sources (image/node-runtime.ts). */
+  node?: NodeSpec;
+}
+
+export interface NodeSpec {
+  /** zeroboot commands the image can run (`zdb`): cli/commands/<name>.ts and what it imports. */
+  commands: string[];
 }
 
 export interface SecureBootPackages {
@@ -61,7 +68,7 @@ const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
 const VERSION = /^[0-9A-Za-z.+~:-]+$/;
 const MODULE = /^[A-Za-z0-9_-]{1,64}$/;
-const KNOWN_KEYS = ['name', 'kernel', 'modules', 'packages', 'cmdline', 'compression', 'secureBoot'];
+const KNOWN_KEYS = ['name', 'kernel', 'modules', 'packages', 'cmdline', 'compression', 'node', 'secureBoot'];
 
 function isMap(v: unknown): v is Doc {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -98,6 +105,20 @@ function secureBootSpec(v: unknown): SecureBootPackages | undefined {
     return r;
   };
   return { shim: ref('shim'), grub: ref('grub') };
+}
+
+/** `node: { commands: [zdb] }`: absent or null means no Node in the image. */
+function nodeSpec(v: unknown): NodeSpec | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isMap(v)) throw new ImageSpecError('node', `must be a mapping with the zeroboot commands the image runs, for example { commands: [zdb] }, got ${JSON.stringify(v)}`);
+  for (const key of Object.keys(v)) if (key !== 'commands') throw new ImageSpecError(`node.${key}`, 'unknown key (known: commands)');
+  const commands = v.commands;
+  if (!Array.isArray(commands) || commands.length === 0) throw new ImageSpecError('node.commands', 'must be a non-empty list of zeroboot commands (zdb, serve, ...)');
+  commands.forEach((c, i) => {
+    if (typeof c !== 'string' || !/^[a-z][a-z0-9-]*$/.test(c)) throw new ImageSpecError(`node.commands[${i}]`, `must be a zeroboot command name, got ${JSON.stringify(c)}`);
+    if (commands.indexOf(c) !== i) throw new ImageSpecError(`node.commands[${i}]`, `${c} is listed twice`);
+  });
+  return { commands: commands as string[] };
 }
 
 function normaliseModule(name: string): string {
@@ -157,6 +178,8 @@ export function parseImageSpec(doc: unknown): ImageSpec {
   const spec: ImageSpec = { name, kernel, modules, packages, cmdline, compression: compression as Compression };
   // Absent when off, so an image without Secure Boot parses (and builds) exactly as before the key existed.
   if (secureBoot) spec.secureBoot = secureBoot;
+  const node = nodeSpec(doc.node);
+  if (node) spec.node = node;
   return spec;
 }
 

@@ -50,6 +50,13 @@ export function nicRom(model: NicModel, firmware: Firmware, paths: FirmwarePaths
 export interface DiskFile {
   path: string;
   spec: DiskSpec;
+  /**
+   * QEMU's cache mode; default `unsafe` (throw-away disks: guest flushes are
+   * ignored). A disk whose contents must outlive the VM uses `writeback`:
+   * writes go through the host page cache and a guest flush is an fdatasync
+   * of the host file.
+   */
+  cache?: 'unsafe' | 'writeback';
 }
 
 export interface VmPlan {
@@ -106,8 +113,7 @@ function diskArgs(plan: VmPlan): string[] {
   const out: string[] = [];
   if (disks.some((d) => d.spec.bus === 'scsi')) out.push('-device', 'virtio-scsi-pci,id=scsi0');
   disks.forEach((d, i) => {
-    // Throw-away disks: the host page cache may lie to the guest about flushes.
-    out.push('-drive', `if=none,id=disk${i},file=${qv(d.path)},format=${d.spec.format},cache=unsafe,discard=unmap`);
+    out.push('-drive', `if=none,id=disk${i},file=${qv(d.path)},format=${d.spec.format},cache=${d.cache ?? 'unsafe'},discard=unmap`);
     const serial = `zb${i}-${instance.macs[0]?.replace(/:/g, '').slice(6) ?? '0'}`;
     if (d.spec.bus === 'scsi') {
       // rotation_rate 1 is "non-rotating" (SSD) in the SCSI block device characteristics page.

@@ -82,6 +82,13 @@ export interface BootOptions {
   /** Boot through the firmware's own PXE (no iPXE option ROM on the NICs). */
   noIpxeRom?: boolean;
   firmware?: Firmware;
+  /**
+   * Existing disk files, one per profile disk, used instead of fresh ones
+   * and left in place when the VM goes (a second boot on the same disk,
+   * after a power cut). QEMU opens them with cache=writeback, so what the
+   * guest flushed is in the file.
+   */
+  diskFiles?: string[];
 }
 
 /** What GET /api/machines/<mac> returns. */
@@ -386,7 +393,14 @@ export class Rig {
     await mkdir(dir, { recursive: true });
     const firmware = opts.firmware ?? instance.profile.firmware;
     const disks: DiskFile[] = [];
+    if (opts.diskFiles && opts.diskFiles.length !== instance.profile.disks.length) {
+      throw new RigError(`${instance.name}: the profile has ${instance.profile.disks.length} disk(s) but ${opts.diskFiles.length} disk file(s) were given`);
+    }
     for (const [i, spec] of instance.profile.disks.entries()) {
+      if (opts.diskFiles) {
+        disks.push({ path: path.resolve(opts.diskFiles[i]), spec, cache: 'writeback' });
+        continue;
+      }
       const file = path.join(dir, `disk${i}.${spec.format}`);
       // Sparse (raw) or empty qcow2: a "32G" disk costs nothing until written.
       await execFileP('qemu-img', ['create', '-q', '-f', spec.format, file, String(spec.sizeBytes)]);

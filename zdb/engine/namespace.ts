@@ -5,6 +5,7 @@
 // Engine.sync() with --sync).
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileDurably } from './durable-write.ts';
 import {
   crc32c,
   DATA_ENTRY_DELETED,
@@ -158,7 +159,7 @@ export class ZdbNamespace implements Namespace {
     } else if (create) {
       fs.mkdirSync(indexDir, { recursive: true });
       desc = { name, password: '', maxsize: 0n, public: true, worm: false };
-      fs.writeFileSync(descPath, encodeNsDescriptor(desc), { mode: 0o600 });
+      writeFileDurably(descPath, encodeNsDescriptor(desc), 0o600);
     } else {
       throw new ZdbEngineError(`namespace ${name}: no descriptor ${descPath}`);
     }
@@ -207,10 +208,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   private writeDescriptor(next: NsDescriptor): void {
-    const file = path.join(this.indexFiles.dir, DESCRIPTOR_FILE);
-    const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, encodeNsDescriptor(next), { mode: 0o600 });
-    fs.renameSync(tmp, file);
+    writeFileDurably(path.join(this.indexFiles.dir, DESCRIPTOR_FILE), encodeNsDescriptor(next), 0o600);
     this.desc = next;
   }
 

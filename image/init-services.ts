@@ -1,0 +1,57 @@
+// Two /init steps driven by the kernel command line, as busybox sh text for
+// image/init.ts:
+//   zeroboot.mount=<dev>:<dir>[:<fstype>]  after the modules are loaded,
+//     waits for /dev/<dev> and mounts it (ext4 unless said) on <dir>;
+//     prints `ZEROBOOT-MOUNT dev=/dev/<dev> dir=<dir>` or
+//     `ZEROBOOT-FAIL reason=mount-failed ...`. The disk must already hold
+//     the filesystem: the image carries no mkfs.
+//   zeroboot.run=<arg>,<arg>,...  once the network is up, starts
+//     `zeroboot <arg> <arg> ...` (commas stand for spaces, which a kernel
+//     argument cannot hold) in the background, its output on the console;
+//     prints `ZEROBOOT-RUN pid=<pid>`, or `ZEROBOOT-FAIL reason=no-runtime`
+//     when the image carries no Node runtime (spec key `node`).
+// Both read $MOUNT and $RUN, set by /init's command-line loop.
+import { ZEROBOOT_PATH } from './node-runtime.ts';
+
+/** Lines for /init's `case "$w"` over the command line words. */
+export function serviceArgCases(): string {
+  return `    zeroboot.mount=*) MOUNT=\${w#zeroboot.mount=} ;;
+    zeroboot.run=*) RUN=\${w#zeroboot.run=} ;;`;
+}
+
+/** The mount step; `waitTenths` bounds the wait for the device to appear. */
+export function mountStep(waitTenths: number): string {
+  return `if [ -n "$MOUNT" ]; then
+  MDEV=\${MOUNT%%:*}
+  MREST=\${MOUNT#*:}
+  MDIR=\${MREST%%:*}
+  MTYPE=ext4
+  [ "$MREST" != "$MDIR" ] && MTYPE=\${MREST#*:}
+  case "$MDEV" in /*) ;; *) MDEV=/dev/$MDEV ;; esac
+  waited=0
+  until [ -b "$MDEV" ]; do
+    [ "$waited" -ge ${waitTenths} ] && break
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  mkdir -p "$MDIR"
+  if mount -t "$MTYPE" "$MDEV" "$MDIR" 2>/run/zeroboot/mount.log; then
+    say "ZEROBOOT-MOUNT dev=$MDEV dir=$MDIR"
+  else
+    fail "mount-failed dev=$MDEV dir=$MDIR type=$MTYPE error=$(head -n 1 /run/zeroboot/mount.log | tr ' ' _)"
+  fi
+fi`;
+}
+
+/** The run step: after ZEROBOOT-UP, before /init settles into its final state. */
+export function runStep(): string {
+  return `if [ -n "$RUN" ]; then
+  if [ -x /${ZEROBOOT_PATH} ]; then
+    # Commas stand for spaces; the words are split on purpose.
+    /${ZEROBOOT_PATH} $(echo "$RUN" | tr ',' ' ') </dev/null >/dev/console 2>&1 &
+    say "ZEROBOOT-RUN pid=$! cmd=$RUN"
+  else
+    fail "no-runtime cmd=$RUN"
+  fi
+fi`;
+}

@@ -1,0 +1,118 @@
+// The image's Node runtime: which sources it carries (the import closure of
+// the commands), what the Node binary needs (its ELF loader and libraries),
+// the refusal of an image that lacks one, and the spec key.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { elfNeeds } from '../../image/elf-needs.ts';
+import { MARKERS } from '../../image/init.ts';
+import { runStep } from '../../image/init-services.ts';
+import { checkProgramNeeds, importClosure, nodeRuntime, NodeRuntimeError, runtimeImports, SOURCE_ROOT } from '../../image/node-runtime.ts';
+import type { CpioEntry } from '../../image/cpio.ts';
+import { parseImageYaml, ImageSpecError } from '../../image/spec.ts';
+
+test('runtimeImports: static, multi-line, re-exports and side effects; type-only imports and strings are not imports', (t) => {
+  const src = [
+    "import { a } from './a.ts';",
+    'import {',
+    '  b,',
+    '  c,',
+    "} from '../b.ts';",
+    "import type { T } from './types.ts';",
+    "export type { U } from './u.ts';",
+    "export { d } from './d.ts';",
+    "export * from './e.ts';",
+    "import './side.ts';",
+    "import { readFile } from 'node:fs/promises';",
+    "export const from = 'x'; const s = \"import x from './not.ts'\";",
+  ].join('\n');
+  t.deepEqual(runtimeImports(src), ['./a.ts', '../b.ts', './d.ts', './e.ts', 'node:fs/promises', './side.ts']);
+});
+
+test('the zdb command carries zdb/ and the CLI front, not the boot server, the image builder or the rig', async (t) => {
+  const files = await importClosure(SOURCE_ROOT, ['cli/zeroboot.ts', 'cli/commands/zdb.ts']);
+  t.true(files.includes('zdb/engine/sync.ts'));
+  t.true(files.includes('cli/args.ts'));
+  t.false(files.some((f) => f.startsWith('boot/') || f.startsWith('image/') || f.startsWith('qemu/')), files.join(' '));
+});
+
+test('an npm import is refused by name: the image carries no node_modules', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'zb-closure-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, 'cli'));
+  await writeFile(path.join(dir, 'cli/x.ts'), "import { parse } from 'yaml';\nimport type { Y } from 'other';\n");
+  await t.throwsAsync(importClosure(dir, ['cli/x.ts']), { instanceOf: NodeRuntimeError, message: /cli\/x\.ts imports the npm package "yaml"/ });
+});
+
+test('Node needs its loader and libc, libstdc++, libm, libgcc_s (read from .interp and DT_NEEDED)', async (t) => {
+  const needs = elfNeeds(await readFile(process.execPath));
+  t.is(needs.interpreter, '/lib64/ld-linux-x86-64.so.2');
+  for (const lib of ['libc.so.6', 'libstdc++.so.6', 'libm.so.6', 'libgcc_s.so.1']) t.true(needs.needed.includes(lib), lib);
+});
+
+function image(files: string[], links: Record<string, string> = {}): Map<string, CpioEntry> {
+  const m = new Map<string, CpioEntry>();
+  for (const f of files) m.set(f, { type: 'file', path: f, data: Buffer.alloc(0) });
+  for (const [p, target] of Object.entries(links)) m.set(p, { type: 'symlink', path: p, target });
+  return m;
+}
+
+test('checkProgramNeeds follows symlinks and names what is missing', async (t) => {
+  const program = await readFile(process.execPath);
+  const libs = ['libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'ld-linux-x86-64.so.2'].map((l) => `lib/x86_64-linux-gnu/${l}`);
+  const links = { 'lib64/ld-linux-x86-64.so.2': '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', 'usr/lib/x86_64-linux-gnu/libstdc++.so.6': 'libstdc++.so.6.0.30' };
+  const full = image([...libs, 'usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30', 'usr/lib/x86_64-linux-gnu/libgcc_s.so.1'], links);
+  t.notThrows(() => checkProgramNeeds('node', program, full));
+  const noStdcxx = image([...libs, 'usr/lib/x86_64-linux-gnu/libgcc_s.so.1'], links);
+  t.throws(() => checkProgramNeeds('node', program, noStdcxx), { instanceOf: NodeRuntimeError, message: /^node needs libstdc\+\+\.so\.6, which no package/ });
+  const noLoader = image([...libs.slice(0, -1), 'usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30', 'usr/lib/x86_64-linux-gnu/libgcc_s.so.1'], links);
+  t.throws(() => checkProgramNeeds('node', program, noLoader), { message: /needs its loader \/lib64\/ld-linux-x86-64\.so\.2/ });
+});
+
+test('nodeRuntime: the running Node byte for byte, the wrapper, package.json and the sources, with sizes', async (t) => {
+  const rt = await nodeRuntime(['zdb']);
+  const paths = rt.entries.map((e) => e.path);
+  t.deepEqual(paths.slice(0, 3), ['usr/bin/node', 'usr/bin/zeroboot', 'opt/zeroboot/package.json']);
+  t.true(paths.includes('opt/zeroboot/cli/commands/zdb.ts'));
+  t.is(rt.info.version, process.version);
+  t.is(rt.info.size, rt.program.length);
+  t.is(rt.info.sources.files, paths.length - 2);
+  const wrapper = rt.entries[1];
+  t.true(wrapper.type === 'file' && wrapper.mode === 0o755 && /exec \/usr\/bin\/node .* \/opt\/zeroboot\/cli\/zeroboot\.ts "\$@"/.test(Buffer.from(wrapper.data).toString()));
+  await t.throwsAsync(nodeRuntime(['no-such-command']), { instanceOf: NodeRuntimeError, message: /cannot read cli\/commands\/no-such-command\.ts/ });
+});
+
+test('spec key node: commands listed once, by name; absent means no Node', (t) => {
+  const base = 'name: x\nkernel: linux-image-amd64\n';
+  t.false('node' in parseImageYaml(base));
+  t.deepEqual(parseImageYaml(`${base}node: { commands: [zdb] }\n`).node, { commands: ['zdb'] });
+  for (const [text, field] of [
+    ['node: true\n', 'node'],
+    ['node: { commands: [] }\n', 'node.commands'],
+    ['node: { commands: [zdb, zdb] }\n', 'node.commands[1]'],
+    ['node: { commands: ["../x"] }\n', 'node.commands[0]'],
+    ['node: { binary: /x }\n', 'node.binary'],
+  ]) {
+    const e = t.throws(() => parseImageYaml(base + text), { instanceOf: ImageSpecError });
+    t.is(e?.field, field, text);
+  }
+});
+
+test('images/node.yaml parses and lists the libraries Node needs', async (t) => {
+  const spec = parseImageYaml(await readFile(path.join(SOURCE_ROOT, 'images/node.yaml'), 'utf8'));
+  t.deepEqual(spec.node, { commands: ['zdb'] });
+  t.deepEqual(spec.packages.map((p) => p.name), ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1']);
+  t.true(spec.modules.includes('ext4') && spec.modules.includes('virtio_blk'));
+});
+
+test('/init without a Node runtime: zeroboot.run fails with reason no-runtime instead of starting nothing silently', (t) => {
+  t.false(existsSync('/usr/bin/zeroboot'), 'this check needs a host without /usr/bin/zeroboot');
+  const script = `say() { echo "$*"; }\nfail() { say "ZEROBOOT-FAIL reason=$*"; }\nRUN=zdb,--sync\n${runStep()}\n`;
+  const out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+  const m = MARKERS.fail.exec(out);
+  t.is(m?.[1], 'no-runtime');
+  t.is(m?.[2], ' cmd=zdb,--sync');
+});
