@@ -18,11 +18,11 @@ import type { AptRecord, DebianCacheOptions } from './debian.ts';
 import { initScript, LOAD_ORDER_FILE, UDHCPC_SCRIPT_PATH, udhcpcScript } from './init.ts';
 import { KernelModuleTree, loadOrderFile, modulesDep, readModuleFile, resolveModules } from './modules.ts';
 import type { ModuleResolution } from './modules.ts';
+import { ImageBuildError } from './errors.ts';
 import { requireSigned, secureBootLoaders, unsignedKernelHint } from './secure-boot.ts';
 import { ImageSpecError } from './spec.ts';
 import type { Compression, ImageSpec } from './spec.ts';
 
-export class ImageBuildError extends Error {}
 
 export const BOOT_SCRIPT_FILE = 'boot.ipxe';
 export const MANIFEST_FILE = 'manifest.json';

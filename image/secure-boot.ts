@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GRUB_FILE, SHIM_FILE } from '../boot/grub/config.ts';
-import { ImageBuildError } from './build.ts';
+import { ImageBuildError } from './errors.ts';
 import { peSignature, PeFormatError } from './pe-signature.ts';
 
 // The names are the server's (boot/grub/config.ts): it hands out shim by name and shim asks for GRUB by name.
