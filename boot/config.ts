@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { isIP, isIPv4 } from 'node:net';
 import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
 import { LABELS } from './selection.ts';
-import { normalizeMac } from './timeline.ts';
+import { normalizeMac } from '../lib/mac.ts';
 import { shimPath } from './grub/config.ts';
 
 export class ConfigError extends Error {}

@@ -1,7 +1,7 @@
 // Machine selection: which profile a machine boots. Groups carry label
 // selectors; the group whose selector names the most labels (and matches)
 // wins, as in matchbox. A per-MAC machine entry beats every group.
-import { normalizeMac } from './timeline.ts';
+import { normalizeMac } from '../lib/mac.ts';
 
 export const LABELS = ['mac', 'uuid', 'hostname', 'arch', 'serial'] as const;
 export type Label = (typeof LABELS)[number];

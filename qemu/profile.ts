@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { addToMac, isUnicastMac, macFromBytes, parseSeparatedMac } from '../lib/mac.ts';
 
 export class ProfileError extends Error {}
 
@@ -88,13 +89,10 @@ function int(o: Obj, key: string, where: string, fallback: number, min: number, 
   return v;
 }
 
-/** Lower-case colon form of a unicast MAC, or undefined. */
+/** Lower-case colon form of a unicast MAC written with colons or hyphens, or undefined. */
 export function parseMac(v: unknown): string | undefined {
-  if (typeof v !== 'string') return undefined;
-  const hex = v.toLowerCase().replace(/[:-]/g, '');
-  if (!/^[0-9a-f]{12}$/.test(hex) || !/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(v)) return undefined;
-  if (parseInt(hex.slice(0, 2), 16) & 1) return undefined;
-  return hex.match(/../g)!.join(':');
+  const mac = parseSeparatedMac(v);
+  return mac && isUnicastMac(mac) ? mac : undefined;
 }
 
 function parseNic(raw: unknown, where: string): NicSpec {
@@ -220,13 +218,6 @@ export interface Instance {
   macs: string[];
 }
 
-function addToMac(mac: string, n: number): string {
-  const hex = mac.replace(/:/g, '');
-  const head = hex.slice(0, 6);
-  const tail = ((parseInt(hex.slice(6), 16) + n) % 0x1000000).toString(16).padStart(6, '0');
-  return (head + tail).match(/../g)!.join(':');
-}
-
 /**
  * A deterministic, locally administered unicast MAC for NIC `nic` of
  * instance `index` of profile `name`: the same VM gets the same MAC on every
@@ -235,7 +226,7 @@ function addToMac(mac: string, n: number): string {
 export function deriveMac(name: string, index: number, nic: number): string {
   const h = createHash('sha256').update(`zeroboot-hw/${name}/${index}/${nic}`).digest();
   h[0] = (h[0] & 0xfc) | 0x02;
-  return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return macFromBytes(h);
 }
 
 /**

@@ -10,7 +10,8 @@
 import type { Profile } from '../selection.ts';
 import { buildCmdline } from '../http/cmdline.ts';
 import type { KernelArgs } from '../http/cmdline.ts';
-import { DOWNLOAD_ATTEMPTS, macHyphen } from '../http/ipxe-script.ts';
+import { DOWNLOAD_ATTEMPTS } from '../http/ipxe-script.ts';
+import { hyphenMac, parseSeparatedMac } from '../../lib/mac.ts';
 
 export class GrubValueError extends Error {}
 
@@ -29,7 +30,6 @@ export const OPTIONAL_LOADER_FILES = /(^|\/)(revocations_(sku|sbat)\.efi|shim_ce
 const RETRY_PAUSE_S = 3;
 const REBOOT_PAUSE_S = 30;
 const PLAIN_WORD = /^[A-Za-z0-9_.,:/=+@%~-]+$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** A word GRUB reads back exactly: plain, or single-quoted (nothing expands inside). */
 export function grubWord(word: string): string {
@@ -54,12 +54,6 @@ export function grubStorePath(storePath: string): string {
 export function shimPath(profile: Profile): string {
   const dir = profile.kernel.includes('/') ? profile.kernel.slice(0, profile.kernel.lastIndexOf('/') + 1) : '';
   return `${dir}${SHIM_FILE}`;
-}
-
-/** MAC in GRUB's `$net_default_mac` form (lower-case, colons), or undefined. */
-export function grubMac(text: string): string | undefined {
-  const mac = text.toLowerCase();
-  return MAC.test(mac) ? mac : undefined;
 }
 
 /** `<prefix>/grub.cfg`: the same for every machine; it loads the machine's own file. */
@@ -106,12 +100,13 @@ export interface GrubMachineInput {
 
 /** The machine's configuration: kernel and initrds over TFTP with retries, boot, and a message for each way it can fail. */
 export function renderGrubMachineConfig(input: GrubMachineInput): string {
-  const mac = grubMac(input.mac);
+  // GRUB's `$net_default_mac` form: colons only.
+  const mac = parseSeparatedMac(input.mac, ':');
   if (!mac) throw new GrubValueError(`${JSON.stringify(input.mac)} is not a MAC address`);
   const cmdline = buildCmdline(input.args, input.profile.cmdline);
   // BOOTIF tells the image's init which NIC booted, as the iPXE script does.
   const words = cmdline === '' ? [] : cmdline.split(' ');
-  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=01-${macHyphen(mac)}`);
+  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=01-${hyphenMac(mac)}`);
   const kernel = grubStorePath(input.profile.kernel);
   const initrds = input.profile.initrd.map(grubStorePath);
   const who = grubSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);

@@ -4,7 +4,7 @@
 // the store underneath (the iPXE binaries and the mounts: shim, GRUB, the
 // kernel and initrds).
 import { memoryEntry, cleanPath, StoreNotFoundError } from '../store.ts';
-import { normalizeMac } from '../timeline.ts';
+import { normalizeMac } from '../../lib/mac.ts';
 import type { MachineLabels } from '../machine-labels.ts';
 import type { ImageStore, StoreEntry } from '../store.ts';
 import { NoProfileError } from '../selection.ts';

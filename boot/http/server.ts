@@ -11,7 +11,7 @@ import { cleanPath, StoreNotFoundError, StorePathError } from '../store.ts';
 import type { Labels, Selection, Selector } from '../selection.ts';
 import { LABELS, NoProfileError } from '../selection.ts';
 import type { BootTimeline, BootEvent } from '../timeline.ts';
-import { normalizeMac } from '../timeline.ts';
+import { normalizeMac } from '../../lib/mac.ts';
 import type { Logger } from '../log.ts';
 import { CmdlineError } from './cmdline.ts';
 import { checkBase, renderChainScript, renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from './ipxe-script.ts';
