@@ -9,7 +9,7 @@ import { lstat, mkdir, readdir, readFile, readlink, rename, writeFile } from 'no
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, gzip, zstdCompress } from 'node:zlib';
-import { buildCmdline } from '../boot/http/cmdline.ts';
+import { buildCmdline } from '../lib/cmdline.ts';
 import { imageBootScript, INITRD_FILE, KERNEL_FILE } from './boot-script.ts';
 import { writeCpio } from './cpio.ts';
 import type { CpioEntry } from './cpio.ts';

@@ -4,8 +4,8 @@
 // Boot loaders (shim and GRUB). Parsing checks every field
 // and names the one that is wrong.
 import { parse as parseYaml } from 'yaml';
-import { cmdlineWords, CmdlineError } from '../boot/http/cmdline.ts';
-import type { KernelArgs } from '../boot/http/cmdline.ts';
+import { cmdlineWords, CmdlineError } from '../lib/cmdline.ts';
+import type { KernelArgs } from '../lib/cmdline.ts';
 
 export class ImageSpecError extends Error {
   /** Dotted path of the offending field ("kernel.package"), or "" for the whole document. */

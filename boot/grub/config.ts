@@ -8,8 +8,8 @@
 // treats `;`, `#`, quotes and a newline specially, so a profile value must
 // never be able to add a command.
 import type { Profile } from '../selection.ts';
-import { buildCmdline } from '../http/cmdline.ts';
-import type { KernelArgs } from '../http/cmdline.ts';
+import { buildCmdline } from '../../lib/cmdline.ts';
+import type { KernelArgs } from '../../lib/cmdline.ts';
 import { DOWNLOAD_ATTEMPTS } from '../http/ipxe-script.ts';
 import { hyphenMac, parseSeparatedMac } from '../../lib/mac.ts';
 

@@ -11,7 +11,7 @@ import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
-import { CmdlineError } from '../http/cmdline.ts';
+import { CmdlineError } from '../../lib/cmdline.ts';
 import { GrubValueError, MACHINE_CONFIG_PREFIX, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
 
 const CHAIN = /(^|\/)grub\/grub\.cfg$/;

@@ -3,8 +3,6 @@ export { startHttpServer, DEFAULT_TIMEOUTS } from './server.ts';
 export type { HttpServer, HttpServerOptions, HttpTimeouts } from './server.ts';
 export { DEFAULT_LIMITS } from './connection-limits.ts';
 export type { ConnectionLimits } from './connection-limits.ts';
-export { buildCmdline, cmdlineWords, CmdlineError, RunmodeError, FarmerIdError, RUNMODES, LEADING_ARGS, REFERENCE_ARGS } from './cmdline.ts';
-export type { KernelArgs, Runmode } from './cmdline.ts';
 export {
   renderChainScript,
   renderMachineScript,

@@ -6,8 +6,8 @@
 // and a newline as a new command, so a label a machine sends must never be
 // able to add a command.
 import type { Profile } from '../selection.ts';
-import { buildCmdline } from './cmdline.ts';
-import type { KernelArgs } from './cmdline.ts';
+import { buildCmdline } from '../../lib/cmdline.ts';
+import type { KernelArgs } from '../../lib/cmdline.ts';
 import { hyphenMac } from '../../lib/mac.ts';
 
 export class ScriptTemplateError extends Error {}

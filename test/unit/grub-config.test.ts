@@ -10,7 +10,7 @@ import {
   shimPath,
 } from '../../boot/grub/config.ts';
 import type { Profile } from '../../boot/selection.ts';
-import { CmdlineError } from '../../boot/http/cmdline.ts';
+import { CmdlineError } from '../../lib/cmdline.ts';
 
 const profile: Profile = { name: 'zos', kernel: 'image/vmlinuz', initrd: ['image/initramfs.img', 'extra/fw.img'], args: { runmode: 'prod', farmer_id: 42, console: 'ttyS0' } };
 

@@ -11,7 +11,7 @@ import {
   ScriptValueError,
   DOWNLOAD_ATTEMPTS,
 } from '../../boot/http/ipxe-script.ts';
-import { CmdlineError, RunmodeError } from '../../boot/http/cmdline.ts';
+import { CmdlineError, RunmodeError } from '../../lib/cmdline.ts';
 import type { Profile } from '../../boot/selection.ts';
 
 const zos: Profile = {
