@@ -6,7 +6,7 @@ import { isIP, isIPv4 } from 'node:net';
 import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
 import { LABELS } from './selection.ts';
 import { normalizeMac } from '../lib/mac.ts';
-import { shimPath } from './grub/config.ts';
+import { shimPath } from '../lib/loaders.ts';
 
 export class ConfigError extends Error {}
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { BootEvent, BootEventKind } from '../boot/timeline.ts';
-import { GRUB_FILE, SHIM_FILE } from '../boot/grub/config.ts';
+import { GRUB_FILE, SHIM_FILE } from '../lib/loaders.ts';
 import type { MachineView } from '../boot/http/api.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import type { Netns } from './netns.ts';

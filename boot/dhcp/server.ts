@@ -14,7 +14,7 @@ import type { Logger } from '../log.ts';
 import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { MachineLabels } from '../machine-labels.ts';
-import { shimPath } from '../grub/config.ts';
+import { shimPath } from '../../lib/loaders.ts';
 import type { BootEventKind, BootTimeline } from '../timeline.ts';
 import { macFromBytes } from '../../lib/mac.ts';
 import { bindSocketToDevice, interfaceForAddress, interfaceInfo, InterfaceError } from '../netif/index.ts';

@@ -17,16 +17,6 @@ export class GrubValueError extends Error {}
 
 /** The per-machine file GRUB asks for: `grub.cfg-` and the MAC as GRUB prints `$net_default_mac`. */
 export const MACHINE_CONFIG_PREFIX = 'grub.cfg-';
-/** Loader file names next to the kernel (the image builder writes them; shim fetches GRUB from its own directory by this name). */
-export const SHIM_FILE = 'shimx64.efi';
-export const GRUB_FILE = 'grubx64.efi';
-
-/**
- * Files shim and GRUB look for and do without: shim's revocation lists and
- * extra certificates, GRUB's module lists and its per-platform config.
- */
-export const OPTIONAL_LOADER_FILES = /(^|\/)(revocations_(sku|sbat)\.efi|shim_certificate_\d+\.efi|grub\/x86_64-efi\/([a-z]+\.lst|grub\.cfg))$/;
-
 const RETRY_PAUSE_S = 3;
 const REBOOT_PAUSE_S = 30;
 const PLAIN_WORD = /^[A-Za-z0-9_.,:/=+@%~-]+$/;
@@ -48,12 +38,6 @@ export function grubStorePath(storePath: string): string {
   const segments = storePath.split('/').filter((s) => s !== '' && s !== '.');
   if (segments.length === 0 || segments.includes('..')) throw new GrubValueError(`store path ${JSON.stringify(storePath)} is not a file path`);
   return grubWord(`/${segments.join('/')}`);
-}
-
-/** The store path of the shim a profile's machines boot: next to its kernel. */
-export function shimPath(profile: Profile): string {
-  const dir = profile.kernel.includes('/') ? profile.kernel.slice(0, profile.kernel.lastIndexOf('/') + 1) : '';
-  return `${dir}${SHIM_FILE}`;
 }
 
 /** `<prefix>/grub.cfg`: the same for every machine; it loads the machine's own file. */

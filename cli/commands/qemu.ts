@@ -13,7 +13,7 @@ import { qemuArgs } from '../../qemu/args.ts';
 import type { AccelMode } from '../../qemu/kvm-probe.ts';
 import type { DhcpMode, Rig, Vm } from '../../qemu/rig.ts';
 import { RIG_STATE_DIR } from '../../qemu/rig-state.ts';
-import { GRUB_FILE, SHIM_FILE } from '../../boot/grub/config.ts';
+import { GRUB_FILE, SHIM_FILE } from '../../lib/loaders.ts';
 
 export const QEMU_HELP = `Usage: zeroboot qemu <command> [options]
 
