@@ -5,7 +5,7 @@
 // download and a failed boot before rebooting.
 import { buildCmdline } from '../lib/cmdline.ts';
 import type { KernelArgs } from '../lib/cmdline.ts';
-import { retried, rebootLines } from '../boot/http/ipxe-script.ts';
+import { retried, rebootLines } from '../lib/ipxe-script.ts';
 
 export const KERNEL_FILE = 'vmlinuz';
 export const INITRD_FILE = 'initramfs.img';

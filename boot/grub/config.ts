@@ -10,7 +10,7 @@
 import type { Profile } from '../selection.ts';
 import { buildCmdline } from '../../lib/cmdline.ts';
 import type { KernelArgs } from '../../lib/cmdline.ts';
-import { DOWNLOAD_ATTEMPTS } from '../http/ipxe-script.ts';
+import { DOWNLOAD_ATTEMPTS } from '../../lib/ipxe-script.ts';
 import { hyphenMac, parseSeparatedMac } from '../../lib/mac.ts';
 
 export class GrubValueError extends Error {}

@@ -14,7 +14,7 @@ import type { BootTimeline, BootEvent } from '../timeline.ts';
 import { normalizeMac } from '../../lib/mac.ts';
 import type { Logger } from '../log.ts';
 import { CmdlineError } from '../../lib/cmdline.ts';
-import { checkBase, renderChainScript, renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from './ipxe-script.ts';
+import { checkBase, renderChainScript, renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from '../../lib/ipxe-script.ts';
 import { bufferBudget, LARGE_BUFFER_BUDGET, serveEntry } from './artifacts.ts';
 import type { ServeResult } from './artifacts.ts';
 import { handleNodeApi, sendJson } from './api.ts';

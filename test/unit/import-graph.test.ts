@@ -77,6 +77,10 @@ test('lib/ imports nothing else from the project', (t) => {
   t.deepEqual(edges(graph, under('lib'), (d) => !under('lib')(d)), []);
 });
 
+test('image/ imports nothing from boot/http or boot/grub (the renderers it shares live in lib/)', (t) => {
+  t.deepEqual(edges(graph, under('image'), (d) => under('boot/http')(d) || under('boot/grub')(d)), []);
+});
+
 test.skip('bench/ imports nothing from test/ (bench->test imports are removed on branch h-harness)', (t) => {
   t.deepEqual(edges(graph, under('bench'), under('test')), []);
 });

@@ -10,7 +10,7 @@ import {
   ScriptTemplateError,
   ScriptValueError,
   DOWNLOAD_ATTEMPTS,
-} from '../../boot/http/ipxe-script.ts';
+} from '../../lib/ipxe-script.ts';
 import { CmdlineError, RunmodeError } from '../../lib/cmdline.ts';
 import type { Profile } from '../../boot/selection.ts';
 

@@ -5,10 +5,10 @@
 // `${...}` anywhere, splits words on blanks, treats `&&`/`||` as operators
 // and a newline as a new command, so a label a machine sends must never be
 // able to add a command.
-import type { Profile } from '../selection.ts';
-import { buildCmdline } from '../../lib/cmdline.ts';
-import type { KernelArgs } from '../../lib/cmdline.ts';
-import { hyphenMac } from '../../lib/mac.ts';
+import type { Profile } from './profile.ts';
+import { buildCmdline } from './cmdline.ts';
+import type { KernelArgs } from './cmdline.ts';
+import { hyphenMac } from './mac.ts';
 
 export class ScriptTemplateError extends Error {}
 export class ScriptValueError extends Error {}
