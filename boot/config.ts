@@ -1,14 +1,19 @@
 // The server's configuration: one YAML file, validated into typed values with
 // errors that name the offending key, so a farmer can fix the file.
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { isIP, isIPv4 } from 'node:net';
 import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
 import { LABELS } from './selection.ts';
 import { normalizeMac } from '../lib/mac.ts';
 import { shimPath } from '../lib/loaders.ts';
+import { readYamlFile, YamlError } from '../lib/yaml.ts';
+import type { YamlErrorFactory } from '../lib/yaml.ts';
 
-export class ConfigError extends Error {}
+export class ConfigError extends YamlError {
+  override name = 'ConfigError';
+}
+
+/** Reader failures (unreadable file, invalid YAML) as ConfigError. */
+export const configError: YamlErrorFactory = (detail, where) => new ConfigError(detail, where);
 
 export type DhcpMode = 'full' | 'proxy' | 'off';
 
@@ -292,18 +297,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
 }
 
 export async function loadConfig(file: string): Promise<ServerConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const doc = await readYamlFile(file, configError);
   const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) || '/' : process.cwd();
   return parseConfig(doc, dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`);
 }

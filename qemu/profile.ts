@@ -1,14 +1,19 @@
 // Hardware profiles: emulated server models as YAML data (firmware, CPUs,
 // memory, NICs, disks). Parsing checks every key and names the one that is
 // wrong, so a profile author can fix the file without reading this code.
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { addToMac, isUnicastMac, macFromBytes, parseSeparatedMac } from '../lib/mac.ts';
+import { parseYamlText, readYamlText, YamlError } from '../lib/yaml.ts';
+import type { YamlErrorFactory } from '../lib/yaml.ts';
 
-export class ProfileError extends Error {}
+export class ProfileError extends YamlError {
+  override name = 'ProfileError';
+}
+
+const profileError: YamlErrorFactory = (detail, where) => new ProfileError(detail, where);
 
 export const FIRMWARES = ['bios', 'uefi', 'uefi-secureboot'] as const;
 export const MACHINES = ['pc', 'q35'] as const;
@@ -164,13 +169,7 @@ export function parseProfile(doc: unknown, source = 'profile'): HwProfile {
 
 /** Parses profile YAML text. */
 export function parseProfileYaml(text: string, source = 'profile'): HwProfile {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new ProfileError(`${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return parseProfile(doc, source);
+  return parseProfile(parseYamlText(text, source, profileError), source);
 }
 
 /**
@@ -184,14 +183,13 @@ export async function loadProfile(nameOrPath: string, dir = DEFAULT_PROFILES_DIR
   const file = isPath ? nameOrPath : path.join(dir, `${nameOrPath}.yaml`);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readYamlText(file, profileError);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !isPath) {
+    if (!isPath && ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
       const known = (await listProfileNames(dir).catch(() => [])).join(', ') || 'none';
       throw new ProfileError(`no hardware profile "${nameOrPath}" in ${dir} (known: ${known})`);
     }
-    throw new ProfileError(`cannot read ${file}: ${code ?? String(e)}`);
+    throw e;
   }
   const profile = parseProfileYaml(text, path.basename(file));
   if (!isPath && profile.name !== nameOrPath) throw new ProfileError(`${path.basename(file)}: name is "${profile.name}" but the file is ${nameOrPath}.yaml`);
