@@ -14,4 +14,5 @@ export { RigNetwork, parseSubnet, parseIpv6Prefix, NetworkConfigError } from './
 export type { RigNetworkOptions, Subnet } from './network.ts';
 export { readRigStates, writeRigState, cleanupRig, RIG_STATE_DIR, RigStateError } from './rig-state.ts';
 export type { RigState } from './rig-state.ts';
-export { Netns, waitForOutput, sh } from './netns.ts';
+export { Netns } from './netns.ts';
+export { waitForOutput, sh } from '../lib/process.ts';

@@ -6,7 +6,8 @@ import { isIPv4 } from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { Netns, waitForOutput } from './netns.ts';
+import { Netns } from './netns.ts';
+import { killPid, waitForOutput } from '../lib/process.ts';
 
 export class NetworkConfigError extends Error {}
 
@@ -108,11 +109,7 @@ export class RigNetwork {
   private readonly onExit = () => {
     try {
       const pids = execFileSync('ip', ['netns', 'pids', this.ns.name], { encoding: 'utf8' });
-      for (const pid of pids.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {}
-      }
+      for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid));
       execFileSync('ip', ['netns', 'del', this.ns.name], { stdio: 'ignore' });
     } catch {}
   };

@@ -18,7 +18,7 @@ import { GRUB_FILE, SHIM_FILE } from '../lib/loaders.ts';
 import type { MachineView } from '../boot/http/api.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import type { Netns } from './netns.ts';
-import { waitForOutput } from './netns.ts';
+import { killPid, waitForOutput } from '../lib/process.ts';
 import { RigNetwork } from './network.ts';
 import type { RigNetworkOptions } from './network.ts';
 import { instanceOf, loadProfile, DEFAULT_PROFILES_DIR } from './profile.ts';
@@ -471,9 +471,7 @@ export class Rig {
     await Promise.all(this.vmList.map((v) => v.console.stop(2000).catch(() => undefined)));
     if (this.server?.pid && this.server.exitCode === null) {
       const exited = new Promise((r) => this.server!.once('exit', r));
-      try {
-        process.kill(this.server.pid, 'SIGTERM');
-      } catch {}
+      killPid(this.server.pid, 'SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     }
     await this.network.destroy();
@@ -486,18 +484,10 @@ export class Rig {
 
   /** Last-chance cleanup when the process exits without stop(): synchronous, by pid. */
   private stopSync(): void {
-    for (const pid of this.pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
+    for (const pid of this.pids()) killPid(pid);
     try {
       const left = execFileSync('ip', ['netns', 'pids', this.ns.name], { encoding: 'utf8' });
-      for (const pid of left.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {}
-      }
+      for (const pid of left.split(/\s+/).filter(Boolean)) killPid(Number(pid));
       execFileSync('ip', ['netns', 'del', this.ns.name], { stdio: 'ignore' });
     } catch {}
     try {
