@@ -6,6 +6,7 @@ import { LABELS } from './selection.ts';
 import { normalizeMac } from '../lib/mac.ts';
 import { shimPath } from '../lib/loaders.ts';
 import { readYamlFile, YamlError } from '../lib/yaml.ts';
+import { ipToInt } from '../lib/ipv4.ts';
 import type { YamlErrorFactory } from '../lib/yaml.ts';
 
 export class ConfigError extends YamlError {
@@ -170,10 +171,6 @@ function management(server: Obj): ManagementConfig {
     throw new ConfigError(`${where}.auth: none is allowed only on a loopback host; ${host} lets other hosts read every machine's leases and kernel arguments (use auto or token)`);
   }
   return { enabled: flag(m, 'enabled', where) ?? true, host, port: num(m, 'port', where, 8081, 0, 65535), auth };
-}
-
-export function ipToInt(ip: string): number {
-  return ip.split('.').reduce((a, b) => a * 256 + Number(b), 0);
 }
 
 export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig {
