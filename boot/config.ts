@@ -16,7 +16,8 @@ export class ConfigError extends YamlError {
 /** Reader failures (unreadable file, invalid YAML) as ConfigError. */
 export const configError: YamlErrorFactory = (detail, where) => new ConfigError(detail, where);
 
-export type DhcpMode = 'full' | 'proxy' | 'off';
+export const DHCP_MODES = ['full', 'proxy', 'off'] as const;
+export type DhcpMode = (typeof DHCP_MODES)[number];
 
 /** auto: a bearer token unless the management listener is on loopback. */
 export type ManagementAuth = 'auto' | 'token' | 'none';
@@ -180,7 +181,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
   const address = ipv4(server, 'address', 'server');
   const dhcpIn = section(server, 'dhcp', 'server');
   const mode = str(dhcpIn, 'mode', 'server.dhcp', 'proxy');
-  if (mode !== 'full' && mode !== 'proxy' && mode !== 'off') throw new ConfigError(`server.dhcp.mode must be full, proxy or off, got "${mode}"`);
+  if (!(DHCP_MODES as readonly string[]).includes(mode)) throw new ConfigError(`server.dhcp.mode must be full, proxy or off, got "${mode}"`);
   let pool: PoolConfig | undefined;
   if (dhcpIn.pool !== undefined) {
     const p = section(dhcpIn, 'pool', 'server.dhcp');
@@ -254,7 +255,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     interfaces: list(server, 'interfaces', 'server').map(String),
     address,
     dhcp: {
-      mode,
+      mode: mode as DhcpMode,
       port: num(dhcpIn, 'port', 'server.dhcp', 67, 1, 65535),
       proxyPort: num(dhcpIn, 'proxyPort', 'server.dhcp', 4011, 1, 65535),
       pool,

@@ -16,6 +16,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { BootEvent, BootEventKind } from '../boot/timeline.ts';
 import { GRUB_FILE, SHIM_FILE } from '../lib/loaders.ts';
 import type { MachineView } from '../boot/http/api.ts';
+import type { DhcpMode } from '../boot/config.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import type { Netns } from './netns.ts';
 import { killPid, waitForOutput } from '../lib/process.ts';
@@ -36,7 +37,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export class RigError extends Error {}
 
-export type DhcpMode = 'full' | 'proxy' | 'off';
 type Doc = Record<string, unknown>;
 
 export interface RigOptions {

@@ -11,7 +11,8 @@ import { FIRMWARES, DEFAULT_PROFILES_DIR, listProfiles, loadProfile, instanceOf 
 import type { Firmware, HwProfile } from '../../qemu/profile.ts';
 import { qemuArgs } from '../../qemu/args.ts';
 import type { AccelMode } from '../../qemu/kvm-probe.ts';
-import type { DhcpMode, Rig, Vm } from '../../qemu/rig.ts';
+import type { Rig, Vm } from '../../qemu/rig.ts';
+import type { DhcpMode } from '../../boot/config.ts';
 import { RIG_STATE_DIR } from '../../qemu/rig-state.ts';
 import { GRUB_FILE, SHIM_FILE } from '../../lib/loaders.ts';
 
