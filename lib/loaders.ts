@@ -2,6 +2,8 @@
 // them out), the TFTP/HTTP servers (which serve them), the image builder
 // (which writes the signed ones) and the rig. Debian's ipxe package ships the
 // iPXE binaries in /usr/lib/ipxe; the signed loaders sit next to the kernel.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** iPXE for legacy BIOS PXE ROMs: keeps the ROM's UNDI NIC driver. */
 export const IPXE_BIOS_FILE = 'undionly.kpxe';
@@ -11,6 +13,14 @@ export const IPXE_UEFI_FILE = 'snponly.efi';
 export const SHIM_FILE = 'shimx64.efi';
 /** Debian-signed network GRUB, under the name and in the directory shim fetches it by. */
 export const GRUB_FILE = 'grubx64.efi';
+
+/** The loaders of the signed chain, which an image built with `secureBoot: true` carries next to its kernel. */
+export const SIGNED_LOADERS = [SHIM_FILE, GRUB_FILE] as const;
+
+/** The signed loaders an image directory lacks (none: it can boot the signed chain). */
+export function missingSignedLoaders(imageDir: string): string[] {
+  return SIGNED_LOADERS.filter((f) => !existsSync(join(imageDir, f)));
+}
 
 /**
  * Files shim and GRUB look for and do without: shim's revocation lists and

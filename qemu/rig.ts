@@ -4,7 +4,7 @@
 // process exit and (by default) on SIGINT/SIGTERM, so a failing test or a
 // Ctrl-C leaves no namespace, tap or QEMU behind.
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream, existsSync, rmSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { execFile, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { BootEvent, BootEventKind } from '../boot/timeline.ts';
-import { GRUB_FILE, SHIM_FILE } from '../lib/loaders.ts';
+import { missingSignedLoaders } from '../lib/loaders.ts';
 import type { MachineView } from '../boot/http/api.ts';
 import type { DhcpMode } from '../boot/config.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
@@ -298,7 +298,7 @@ export class Rig {
     const imageDir = this.opts.imageDir ?? path.join(this.workDir, 'no-image');
     await mkdir(imageDir, { recursive: true });
     if (this.opts.secureBoot) {
-      const missing = [SHIM_FILE, GRUB_FILE].filter((f) => !existsSync(path.join(imageDir, f)));
+      const missing = missingSignedLoaders(imageDir);
       if (missing.length > 0) throw new RigError(`secureBoot needs an image built with "secureBoot: true": ${imageDir} has no ${missing.join(' or ')}`);
     }
     const doc = rigServerConfig({

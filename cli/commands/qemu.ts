@@ -1,7 +1,6 @@
 // `zeroboot qemu`: emulated servers from hardware profiles PXE-booting from
 // the server in a private network namespace (up), cleaning up after a rig
 // that did not stop (down), and the list of profiles (profiles).
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +13,7 @@ import type { AccelMode } from '../../qemu/kvm-probe.ts';
 import type { Rig, Vm } from '../../qemu/rig.ts';
 import type { DhcpMode } from '../../boot/config.ts';
 import { RIG_STATE_DIR } from '../../qemu/rig-state.ts';
-import { GRUB_FILE, SHIM_FILE } from '../../lib/loaders.ts';
+import { GRUB_FILE, missingSignedLoaders, SHIM_FILE } from '../../lib/loaders.ts';
 
 export const QEMU_HELP = `Usage: zeroboot qemu <command> [options]
 
@@ -184,7 +183,7 @@ async function upCommand(argv: string[]): Promise<number> {
   }
   // Secure Boot firmware refuses iPXE: those VMs need the signed chain, which the image must carry.
   const wantsSigned = firmware === 'uefi-secureboot' || (firmware === undefined && profiles.some((prof) => prof.firmware === 'uefi-secureboot'));
-  const imageSigned = image !== undefined && existsSync(path.join(image, SHIM_FILE)) && existsSync(path.join(image, GRUB_FILE));
+  const imageSigned = image !== undefined && missingSignedLoaders(image).length === 0;
   if (p.values['secure-boot'] === true && !imageSigned) throw new UsageError(`qemu up: --secure-boot needs --image with ${SHIM_FILE} and ${GRUB_FILE} (build it with 'secureBoot: true')`);
   const secureBoot = p.values['secure-boot'] === true || (wantsSigned && imageSigned);
   const configFile = stringOpt(p, 'config');
