@@ -1,6 +1,6 @@
 // `zeroboot image build <image.yaml> -o <dir>`: builds vmlinuz, initramfs.img,
 // boot.ipxe and manifest.json from an image description (see image/spec.ts).
-import { parseCommand, stringOpt, UsageError } from '../args.ts';
+import { dispatch, parseCommand, stringOpt, UsageError } from '../args.ts';
 import { imageSpecError } from '../../image/spec.ts';
 import { readYamlText } from '../../lib/yaml.ts';
 
@@ -63,12 +63,6 @@ async function build(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function imageCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(IMAGE_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub === 'build') return build(rest);
-  throw new UsageError(`image: unknown subcommand "${sub}" (known: build)`);
+export function imageCommand(argv: string[]): Promise<number> {
+  return dispatch('image', argv, { build }, IMAGE_HELP);
 }

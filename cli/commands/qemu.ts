@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseCommand, stringOpt, intOpt, UsageError } from '../args.ts';
+import { dispatch, parseCommand, stringOpt, intOpt, UsageError } from '../args.ts';
 import { untilSignal } from './serve.ts';
 import { FIRMWARES, DEFAULT_PROFILES_DIR, listProfiles, loadProfile, instanceOf } from '../../qemu/profile.ts';
 import type { Firmware, HwProfile } from '../../qemu/profile.ts';
@@ -248,14 +248,6 @@ async function upCommand(argv: string[]): Promise<number> {
   }
 }
 
-export async function qemuCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(QEMU_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub === 'up') return upCommand(rest);
-  if (sub === 'down') return downCommand(rest);
-  if (sub === 'profiles') return profilesCommand(rest);
-  throw new UsageError(`qemu: unknown command "${sub}" (use up, down or profiles)`);
+export function qemuCommand(argv: string[]): Promise<number> {
+  return dispatch('qemu', argv, { up: upCommand, down: downCommand, profiles: profilesCommand }, QEMU_HELP);
 }
