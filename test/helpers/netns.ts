@@ -1,3 +1,2 @@
 // Tests use the rig's namespace library unchanged.
 export * from '../../qemu/netns.ts';
-export * from '../../lib/process.ts';

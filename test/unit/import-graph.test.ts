@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const FOLDERS = ['lib', 'boot', 'cli', 'image', 'qemu', 'zdb', 'test', 'bench', 'scripts'];
+const FOLDERS = ['lib', 'boot', 'cli', 'image', 'qemu', 'zdb', 'harness', 'test', 'bench', 'scripts'];
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/g;
 
 function tsFiles(dir: string): string[] {
