@@ -81,6 +81,15 @@ test('image/ imports nothing from boot/http or boot/grub (the renderers it share
   t.deepEqual(edges(graph, under('image'), (d) => under('boot/http')(d) || under('boot/grub')(d)), []);
 });
 
+test('the protocols in boot/ stand side by side: dhcp, tftp, http and grub import nothing from each other', (t) => {
+  const protocols = ['boot/dhcp', 'boot/tftp', 'boot/http', 'boot/grub'];
+  const protocolOf = (f: string) => protocols.find((p) => under(p)(f));
+  t.deepEqual(edges(graph, (f) => protocolOf(f) !== undefined, (d) => protocolOf(d) !== undefined).filter((e) => {
+    const [from, to] = e.split(' -> ');
+    return protocolOf(from) !== protocolOf(to);
+  }), []);
+});
+
 test.skip('bench/ imports nothing from test/ (bench->test imports are removed on branch h-harness)', (t) => {
   t.deepEqual(edges(graph, under('bench'), under('test')), []);
 });
