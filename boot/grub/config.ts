@@ -7,7 +7,7 @@
 // checked or quoted here: GRUB expands `$...`, splits words on blanks and
 // treats `;`, `#`, quotes and a newline specially, so a profile value must
 // never be able to add a command.
-import type { Profile } from '../selection.ts';
+import type { Profile } from '../../lib/profile.ts';
 import { buildCmdline } from '../../lib/cmdline.ts';
 import type { KernelArgs } from '../../lib/cmdline.ts';
 import { DOWNLOAD_ATTEMPTS } from '../../lib/ipxe-script.ts';
