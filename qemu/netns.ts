@@ -2,7 +2,7 @@
 // joined to the bridge by veth pairs). Nothing leaves the namespaces; destroy()
 // removes them and kills what runs inside, by pid. Used by the demo, the QEMU
 // rig and the tests.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { killPid, runCommand, sh } from '../lib/process.ts';
@@ -104,5 +104,17 @@ export class Netns {
     const pids = await sh('ip', ['netns', 'pids', this.name]).catch(() => '');
     for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid));
     await sh('ip', ['netns', 'del', this.name]).catch(() => undefined);
+  }
+
+  /**
+   * destroy() for exit handlers, which cannot wait: kills what runs in the
+   * namespace by pid and deletes it, synchronously; a failure is ignored.
+   */
+  destroySync(): void {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', this.name], { encoding: 'utf8' });
+      for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid));
+      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    } catch {}
   }
 }

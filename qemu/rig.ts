@@ -6,9 +6,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream, rmSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
-import { execFile, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +17,7 @@ import type { MachineView } from '../boot/http/api.ts';
 import type { DhcpMode } from '../boot/config.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import type { Netns } from './netns.ts';
-import { killPid, waitForOutput } from '../lib/process.ts';
+import { killPid, sh, waitForOutput } from '../lib/process.ts';
 import { RigNetwork } from './network.ts';
 import type { RigNetworkOptions } from './network.ts';
 import { instanceOf, loadProfile, DEFAULT_PROFILES_DIR } from './profile.ts';
@@ -32,7 +30,6 @@ import { SerialConsole } from './console.ts';
 import { writeRigState } from './rig-state.ts';
 import type { RigState } from './rig-state.ts';
 
-const execFileP = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export class RigError extends Error {}
@@ -389,7 +386,7 @@ export class Rig {
     for (const [i, spec] of instance.profile.disks.entries()) {
       const file = path.join(dir, `disk${i}.${spec.format}`);
       // Sparse (raw) or empty qcow2: a "32G" disk costs nothing until written.
-      await execFileP('qemu-img', ['create', '-q', '-f', spec.format, file, String(spec.sizeBytes)]);
+      await sh('qemu-img', ['create', '-q', '-f', spec.format, file, String(spec.sizeBytes)]);
       disks.push({ path: file, spec });
     }
     const template = varsTemplate(firmware);
@@ -485,11 +482,7 @@ export class Rig {
   /** Last-chance cleanup when the process exits without stop(): synchronous, by pid. */
   private stopSync(): void {
     for (const pid of this.pids()) killPid(pid);
-    try {
-      const left = execFileSync('ip', ['netns', 'pids', this.ns.name], { encoding: 'utf8' });
-      for (const pid of left.split(/\s+/).filter(Boolean)) killPid(Number(pid));
-      execFileSync('ip', ['netns', 'del', this.ns.name], { stdio: 'ignore' });
-    } catch {}
+    this.ns.destroySync();
     try {
       rmSync(this.workDir, { recursive: true, force: true });
       if (this.opts.stateFile) rmSync(this.opts.stateFile, { force: true });
