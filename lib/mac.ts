@@ -50,6 +50,23 @@ export function hyphenMac(mac: string): string | undefined {
   return normalizeMac(mac)?.replace(/:/g, '-');
 }
 
+const BOOTIF = /^01-((?:[0-9a-f]{2}-){5}[0-9a-f]{2})$/i;
+
+/**
+ * The `BOOTIF=` value (the pxelinux convention the boot scripts pass to the
+ * kernel): ARP hardware type 01 (Ethernet), then the hex-hyphen MAC.
+ */
+export function bootifOf(mac: string): string | undefined {
+  const hyp = hyphenMac(mac);
+  return hyp && `01-${hyp}`;
+}
+
+/** The MAC in a `BOOTIF=` value (or a pxelinux-style `01-aa-bb-…` file name), or undefined. */
+export function macFromBootif(value: string): string | undefined {
+  const m = BOOTIF.exec(value);
+  return m ? normalizeMac(m[1]) : undefined;
+}
+
 /** `mac` counted up by `n` in its lower three bytes (the vendor prefix stays), wrapping. */
 export function addToMac(mac: string, n: number): string {
   const hex = mac.replace(/:/g, '');

@@ -11,7 +11,7 @@ import type { Profile } from '../../lib/profile.ts';
 import { buildCmdline } from '../../lib/cmdline.ts';
 import type { KernelArgs } from '../../lib/cmdline.ts';
 import { DOWNLOAD_ATTEMPTS } from '../../lib/ipxe-script.ts';
-import { hyphenMac, parseSeparatedMac } from '../../lib/mac.ts';
+import { bootifOf, parseSeparatedMac } from '../../lib/mac.ts';
 
 export class GrubValueError extends Error {}
 
@@ -90,7 +90,7 @@ export function renderGrubMachineConfig(input: GrubMachineInput): string {
   const cmdline = buildCmdline(input.args, input.profile.cmdline);
   // BOOTIF tells the image's init which NIC booted, as the iPXE script does.
   const words = cmdline === '' ? [] : cmdline.split(' ');
-  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=01-${hyphenMac(mac)}`);
+  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=${bootifOf(mac)}`);
   const kernel = grubStorePath(input.profile.kernel);
   const initrds = input.profile.initrd.map(grubStorePath);
   const who = grubSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { buildCmdline, cmdlineWords, CmdlineError, FarmerIdError, parseCmdline, parseCmdlineParams, REFERENCE_ARGS, RunmodeError } from '../../lib/cmdline.ts';
 import type { KernelArgs } from '../../lib/cmdline.ts';
+import { macFromBootif } from '../../lib/mac.ts';
 
 test('the reference arguments lead in reference order, the rest follow sorted, extra text last', (t) => {
   const line = buildCmdline({ zos_debug: null, farmer_id: 42, console: 'ttyS0,115200n8', panic: 7200, runmode: 'test', version: 'v3', nomodeset: null }, 'quiet  loglevel=3');
@@ -86,6 +87,7 @@ test('a /proc/cmdline as the kernel shows it: trailing newline, BOOT_IMAGE, init
   t.deepEqual(init, [{ key: 'single', value: null }]);
   t.like(parseCmdline(proc), { nomodeset: null, farmer_id: '42', console: 'ttyS0,115200n8', BOOTIF: '01-52-54-00-ab-cd-01' });
   t.false('single' in parseCmdline(proc), 'init arguments are not kernel parameters');
+  t.is(macFromBootif(String(parseCmdline(proc).BOOTIF)), '52:54:00:ab:cd:01', 'the NIC the node booted from');
 });
 
 test('quoting follows the kernel: enclosing quotes go, inner quotes stay, blanks inside quotes do not split', (t) => {

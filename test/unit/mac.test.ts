@@ -1,5 +1,5 @@
 import test from 'ava';
-import { addToMac, hyphenMac, isUnicastMac, macFromBytes, normalizeMac, parseSeparatedMac } from '../../lib/mac.ts';
+import { addToMac, bootifOf, hyphenMac, isUnicastMac, macFromBootif, macFromBytes, normalizeMac, parseSeparatedMac } from '../../lib/mac.ts';
 
 test('normalizeMac accepts the usual spellings and refuses the rest', (t) => {
   t.is(normalizeMac('AA-BB-CC-DD-EE-FF'), 'aa:bb:cc:dd:ee:ff');
@@ -29,4 +29,12 @@ test('unicast, bytes, the hex-hyphen form, counting up', (t) => {
   t.is(hyphenMac('52:54:00:AB:CD:01'), '52-54-00-ab-cd-01');
   t.is(hyphenMac('not a mac'), undefined);
   t.is(addToMac('52:54:00:ff:ff:fe', 3), '52:54:00:00:00:01', 'wraps inside the lower three bytes');
+});
+
+test('BOOTIF: written as 01- and the hex-hyphen MAC, read back to the canonical form', (t) => {
+  t.is(bootifOf('52:54:00:AB:CD:01'), '01-52-54-00-ab-cd-01');
+  t.is(macFromBootif('01-52-54-00-AB-CD-01'), '52:54:00:ab:cd:01');
+  t.is(macFromBootif(bootifOf('02:00:00:00:00:09')!), '02:00:00:00:00:09');
+  for (const bad of ['52-54-00-ab-cd-01', '06-52-54-00-ab-cd-01', '01-52:54:00:ab:cd:01', '01-52-54-00-ab-cd', '']) t.is(macFromBootif(bad), undefined, bad);
+  t.is(bootifOf('nope'), undefined);
 });
