@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRig } from '../qemu/rig.ts';
 import type { Rig } from '../qemu/rig.ts';
-import { waitForOutput } from '../lib/process.ts';
+import { waitForOutput } from '../qemu/netns.ts';
 import { defaultImage } from '../test/helpers/qemu-image.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, profile: { type: 'string', default: 'small-bios' }, 'tuned-reference': { type: 'boolean', default: false } } });
