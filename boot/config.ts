@@ -1,16 +1,23 @@
 // The server's configuration: one YAML file, validated into typed values with
 // errors that name the offending key, so a farmer can fix the file.
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { isIP, isIPv4 } from 'node:net';
 import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
 import { LABELS } from './selection.ts';
-import { normalizeMac } from './timeline.ts';
-import { shimPath } from './grub/config.ts';
+import { normalizeMac } from '../lib/mac.ts';
+import { shimPath } from '../lib/loaders.ts';
+import { readYamlFile, YamlError } from '../lib/yaml.ts';
+import { ipToInt } from '../lib/ipv4.ts';
+import type { YamlErrorFactory } from '../lib/yaml.ts';
 
-export class ConfigError extends Error {}
+export class ConfigError extends YamlError {
+  override name = 'ConfigError';
+}
 
-export type DhcpMode = 'full' | 'proxy' | 'off';
+/** Reader failures (unreadable file, invalid YAML) as ConfigError. */
+export const configError: YamlErrorFactory = (detail, where) => new ConfigError(detail, where);
+
+export const DHCP_MODES = ['full', 'proxy', 'off'] as const;
+export type DhcpMode = (typeof DHCP_MODES)[number];
 
 /** auto: a bearer token unless the management listener is on loopback. */
 export type ManagementAuth = 'auto' | 'token' | 'none';
@@ -167,10 +174,6 @@ function management(server: Obj): ManagementConfig {
   return { enabled: flag(m, 'enabled', where) ?? true, host, port: num(m, 'port', where, 8081, 0, 65535), auth };
 }
 
-export function ipToInt(ip: string): number {
-  return ip.split('.').reduce((a, b) => a * 256 + Number(b), 0);
-}
-
 export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig {
   if (doc === undefined || doc === null) doc = {};
   if (!isObj(doc)) throw new ConfigError('the configuration must be a YAML mapping');
@@ -178,7 +181,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
   const address = ipv4(server, 'address', 'server');
   const dhcpIn = section(server, 'dhcp', 'server');
   const mode = str(dhcpIn, 'mode', 'server.dhcp', 'proxy');
-  if (mode !== 'full' && mode !== 'proxy' && mode !== 'off') throw new ConfigError(`server.dhcp.mode must be full, proxy or off, got "${mode}"`);
+  if (!(DHCP_MODES as readonly string[]).includes(mode)) throw new ConfigError(`server.dhcp.mode must be full, proxy or off, got "${mode}"`);
   let pool: PoolConfig | undefined;
   if (dhcpIn.pool !== undefined) {
     const p = section(dhcpIn, 'pool', 'server.dhcp');
@@ -252,7 +255,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     interfaces: list(server, 'interfaces', 'server').map(String),
     address,
     dhcp: {
-      mode,
+      mode: mode as DhcpMode,
       port: num(dhcpIn, 'port', 'server.dhcp', 67, 1, 65535),
       proxyPort: num(dhcpIn, 'proxyPort', 'server.dhcp', 4011, 1, 65535),
       pool,
@@ -292,18 +295,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
 }
 
 export async function loadConfig(file: string): Promise<ServerConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const doc = await readYamlFile(file, configError);
   const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) || '/' : process.cwd();
   return parseConfig(doc, dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`);
 }

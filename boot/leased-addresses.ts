@@ -4,7 +4,7 @@
 // a new MAC takes it from the old one. A release, decline or NAK forgets the
 // MAC (wrongly forgetting only makes the label check stricter).
 import type { BootEvent } from './timeline.ts';
-import { normalizeMac } from './timeline.ts';
+import { normalizeMac } from '../lib/mac.ts';
 
 export const MAX_MACHINES = 10_000;
 

@@ -1,31 +1,14 @@
 // Machine selection: which profile a machine boots. Groups carry label
 // selectors; the group whose selector names the most labels (and matches)
 // wins, as in matchbox. A per-MAC machine entry beats every group.
-import { normalizeMac } from './timeline.ts';
+import { normalizeMac } from '../lib/mac.ts';
+import type { Profile } from '../lib/profile.ts';
+
+export type { Profile };
 
 export const LABELS = ['mac', 'uuid', 'hostname', 'arch', 'serial'] as const;
 export type Label = (typeof LABELS)[number];
 export type Labels = Partial<Record<Label, string>>;
-
-export interface Profile {
-  name: string;
-  /** Store path of the kernel, e.g. "images/zos/vmlinuz". */
-  kernel: string;
-  /** Store paths of the initrds, loaded in order. */
-  initrd: string[];
-  /** Kernel arguments as key=value (a null value prints the bare key). */
-  args: Record<string, string | number | null>;
-  /** Extra kernel command line text, appended verbatim. */
-  cmdline?: string;
-  /** Optional iPXE script template replacing the built-in one. */
-  script?: string;
-  /**
-   * UEFI x64 PXE clients boot the signed chain instead of iPXE: shim
-   * (shimx64.efi next to the kernel) -> GRUB (grubx64.efi beside it) ->
-   * kernel and initrds over TFTP. Works with Secure Boot on or off.
-   */
-  secureBoot?: boolean;
-}
 
 export interface Group {
   name: string;

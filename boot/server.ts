@@ -7,7 +7,7 @@ import { BootTimeline } from './timeline.ts';
 import { GrubConfigStore } from './grub/store.ts';
 import { watchGrub } from './grub/watch.ts';
 import { MachineLabels } from './machine-labels.ts';
-import { OPTIONAL_LOADER_FILES } from './grub/config.ts';
+import { OPTIONAL_LOADER_FILES } from '../lib/loaders.ts';
 import { createSelector } from './selection.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';

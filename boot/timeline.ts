@@ -3,6 +3,7 @@
 // machine and estimated bytes, so a noisy or hostile network cannot grow it
 // without limit; packets ignored from MACs it has no record of are only
 // counted per reason, since a flood of them would otherwise be the timeline.
+import { normalizeMac } from '../lib/mac.ts';
 
 export type BootEventKind =
   | 'dhcp.discover' | 'dhcp.offer' | 'dhcp.request' | 'dhcp.ack' | 'dhcp.nak'
@@ -242,15 +243,4 @@ export function clean(s: string, max: number): string {
     });
   }
   return out;
-}
-
-const CANONICAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
-
-/** Accepts aa:bb:.., aa-bb-.., aabb.ccdd.., returns lower-case colon form or undefined. */
-export function normalizeMac(input: string): string | undefined {
-  // Servers pass the canonical form on every packet: answer it without rebuilding.
-  if (CANONICAL_MAC.test(input)) return input;
-  const hex = input.toLowerCase().replace(/[^0-9a-f]/g, '');
-  if (hex.length !== 12 || !/^[0-9a-f:.-]+$/i.test(input)) return undefined;
-  return hex.match(/../g)!.join(':');
 }

@@ -26,6 +26,25 @@ export function parseCommand(command: string, argv: string[], options: OptionSpe
   }
 }
 
+/** A subcommand: its arguments in, the exit code out. */
+export type Subcommand = (argv: string[]) => Promise<number>;
+
+/**
+ * Runs the subcommand `argv[0]` of `command`. Without one, or with --help,
+ * prints `help` (exit 2 when nothing was asked, 0 for --help); an unknown
+ * one is a usage error listing the known ones.
+ */
+export async function dispatch(command: string, argv: string[], subcommands: Record<string, Subcommand>, help: string): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(help);
+    return sub === undefined ? 2 : 0;
+  }
+  const run = Object.hasOwn(subcommands, sub) ? subcommands[sub] : undefined;
+  if (!run) throw new UsageError(`${command}: unknown command "${sub}" (use ${Object.keys(subcommands).join(', ')})`);
+  return run(rest);
+}
+
 export function stringOpt(p: Parsed, name: string): string | undefined {
   const v = p.values[name];
   return typeof v === 'string' ? v : undefined;

@@ -3,9 +3,9 @@
 // URIs against the script's URI), passes BOOTIF so the image's /init brings
 // up the NIC iPXE booted from, and prints a distinct message for a failed
 // download and a failed boot before rebooting.
-import { buildCmdline } from '../boot/http/cmdline.ts';
-import type { KernelArgs } from '../boot/http/cmdline.ts';
-import { retried, rebootLines } from '../boot/http/ipxe-script.ts';
+import { buildCmdline } from '../lib/cmdline.ts';
+import type { KernelArgs } from '../lib/cmdline.ts';
+import { retried, rebootLines } from '../lib/ipxe-script.ts';
 
 export const KERNEL_FILE = 'vmlinuz';
 export const INITRD_FILE = 'initramfs.img';

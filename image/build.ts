@@ -10,7 +10,7 @@ import { lstat, mkdir, readdir, readFile, readlink, rename, writeFile } from 'no
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, gzip, zstdCompress } from 'node:zlib';
-import { buildCmdline } from '../boot/http/cmdline.ts';
+import { buildCmdline } from '../lib/cmdline.ts';
 import { imageBootScript, INITRD_FILE, KERNEL_FILE } from './boot-script.ts';
 import { writeCpio } from './cpio.ts';
 import type { CpioEntry } from './cpio.ts';
@@ -21,11 +21,11 @@ import { checkProgramNeeds, nodeRuntime } from './node-runtime.ts';
 import type { NodeRuntimeInfo, NodeRuntimeOptions } from './node-runtime.ts';
 import { KernelModuleTree, loadOrderFile, modulesDep, readModuleFile, resolveModules } from './modules.ts';
 import type { ModuleResolution } from './modules.ts';
+import { ImageBuildError } from './errors.ts';
 import { requireSigned, secureBootLoaders, unsignedKernelHint } from './secure-boot.ts';
 import { ImageSpecError } from './spec.ts';
 import type { Compression, ImageSpec } from './spec.ts';
 
-export class ImageBuildError extends Error {}
 
 export const BOOT_SCRIPT_FILE = 'boot.ipxe';
 export const MANIFEST_FILE = 'manifest.json';

@@ -1,7 +1,8 @@
 // The image builder's public surface: parse an image description, build it.
 export { parseImageSpec, parseImageYaml, ImageSpecError, COMPRESSIONS } from './spec.ts';
 export type { ImageSpec, PackageRef, Compression, SecureBootPackages } from './spec.ts';
-export { buildImage, kernelLayout, packageEntries, ImageBuildError, BOOT_SCRIPT_FILE, MANIFEST_FILE } from './build.ts';
+export { buildImage, kernelLayout, packageEntries, BOOT_SCRIPT_FILE, MANIFEST_FILE } from './build.ts';
+export { ImageBuildError } from './errors.ts';
 export type { ImageManifest, ArtifactInfo, PackageInfo, BuildOptions } from './build.ts';
 export { DebianCache, AptError, PackageNotFoundError, ChecksumError, DEFAULT_CACHE_DIR, parseAptShow, sha256File, runCommand } from './debian.ts';
 export type { AptRecord, DebianCacheOptions, Runner, CommandResult } from './debian.ts';

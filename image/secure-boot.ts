@@ -7,11 +7,11 @@
 // over TFTP, so GRUB must have that name and sit in shim's directory.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GRUB_FILE, SHIM_FILE } from '../boot/grub/config.ts';
-import { ImageBuildError } from './build.ts';
+import { GRUB_FILE, SHIM_FILE } from '../lib/loaders.ts';
+import { ImageBuildError } from './errors.ts';
 import { peSignature, PeFormatError } from './pe-signature.ts';
 
-// The names are the server's (boot/grub/config.ts): it hands out shim by name and shim asks for GRUB by name.
+// The names are shared with the server (lib/loaders.ts): it hands out shim by name and shim asks for GRUB by name.
 export { GRUB_FILE, SHIM_FILE };
 
 export { SHIM_PACKAGE, GRUB_PACKAGE } from './spec.ts';

@@ -3,20 +3,23 @@
 // line of boot.ipxe, the initramfs compression and whether to add the Secure
 // Boot loaders (shim and GRUB). Parsing checks every field
 // and names the one that is wrong.
-import { parse as parseYaml } from 'yaml';
-import { cmdlineWords, CmdlineError } from '../boot/http/cmdline.ts';
-import type { KernelArgs } from '../boot/http/cmdline.ts';
+import { cmdlineWords, CmdlineError } from '../lib/cmdline.ts';
+import type { KernelArgs } from '../lib/cmdline.ts';
+import { parseYamlText, YamlError } from '../lib/yaml.ts';
+import type { YamlErrorFactory } from '../lib/yaml.ts';
 
-export class ImageSpecError extends Error {
+export class ImageSpecError extends YamlError {
+  override name = 'ImageSpecError';
   /** Dotted path of the offending field ("kernel.package"), or "" for the whole document. */
   readonly field: string;
-  readonly detail: string;
   constructor(field: string, detail: string, source?: string) {
-    super(`${source ? `${source}: ` : ''}${field ? `${field}: ` : ''}${detail}`);
+    super(detail, { source, key: field });
     this.field = field;
-    this.detail = detail;
   }
 }
+
+/** Reader failures (unreadable file, invalid YAML) as ImageSpecError. */
+export const imageSpecError: YamlErrorFactory = (detail, where) => new ImageSpecError(where.key ?? '', detail, where.source);
 
 export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -185,12 +188,7 @@ export function parseImageSpec(doc: unknown): ImageSpec {
 
 /** Parses image.yaml text; `source` names the file in errors. */
 export function parseImageYaml(text: string, source = 'image.yaml'): ImageSpec {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new ImageSpecError('', `not valid YAML: ${(e as Error).message.split('\n')[0]}`, source);
-  }
+  const doc = parseYamlText(text, source, imageSpecError);
   try {
     return parseImageSpec(doc);
   } catch (e) {

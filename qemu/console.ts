@@ -5,6 +5,7 @@
 // the end of the log, so a failed test shows what the machine was doing.
 import { spawn as ptySpawn } from 'node-pty';
 import type { IPty } from 'node-pty';
+import { killPid } from '../lib/process.ts';
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 
@@ -230,9 +231,7 @@ export class SerialConsole {
   /** Sends a signal to the process on the console (by pid). */
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.exit) return;
-    try {
-      process.kill(this.pid, signal);
-    } catch {}
+    killPid(this.pid, signal);
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone and the log is flushed. */

@@ -1,7 +1,8 @@
 // The QEMU rig: hardware profiles, QEMU command lines, serial consoles, the
 // private network and the rig that ties them together for the CLI and tests.
 export { startRig, Rig, Vm, RigError, rigServerConfig, mergeDocs } from './rig.ts';
-export type { RigOptions, BootOptions, DhcpMode, MachineTimeline } from './rig.ts';
+export type { RigOptions, BootOptions, MachineTimeline } from './rig.ts';
+export type { DhcpMode } from '../boot/config.ts';
 export { loadProfile, listProfiles, listProfileNames, parseProfile, parseProfileYaml, instanceOf, deriveMac, parseSize, ProfileError, DEFAULT_PROFILES_DIR } from './profile.ts';
 export type { HwProfile, Instance, NicSpec, DiskSpec, Firmware, NicModel, DiskType, DiskBus, DiskFormat, MachineType } from './profile.ts';
 export { qemuArgs, nicRom, varsTemplate, vmUuid, QemuArgsError, DEBIAN_FIRMWARE, QEMU_BINARY } from './args.ts';
@@ -14,4 +15,5 @@ export { RigNetwork, parseSubnet, parseIpv6Prefix, NetworkConfigError } from './
 export type { RigNetworkOptions, Subnet } from './network.ts';
 export { readRigStates, writeRigState, cleanupRig, RIG_STATE_DIR, RigStateError } from './rig-state.ts';
 export type { RigState } from './rig-state.ts';
-export { Netns, waitForOutput, sh } from './netns.ts';
+export { Netns } from './netns.ts';
+export { waitForOutput, sh } from '../lib/process.ts';

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { QEMU_BINARY } from './args.ts';
+import { killPid } from '../lib/process.ts';
 
 export type Accel = 'tcg' | 'kvm';
 /** auto: probe; off/tcg: never KVM; kvm: KVM without probing. */
@@ -37,11 +38,7 @@ export async function probeKvm(opts: { timeoutMs?: number; qemu?: string; device
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (child.exitCode === null && child.pid) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {}
-      }
+      if (child.exitCode === null && child.pid) killPid(child.pid);
       resolve(r);
     };
     const onData = (d: Buffer) => {

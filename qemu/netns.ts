@@ -2,17 +2,14 @@
 // joined to the bridge by veth pairs). Nothing leaves the namespaces; destroy()
 // removes them and kills what runs inside, by pid. Used by the demo, the QEMU
 // rig and the tests.
-import { execFile, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { killPid, runCommand, sh } from '../lib/process.ts';
+import type { CommandOutput } from '../lib/process.ts';
 
-const run = promisify(execFile);
-
-export async function sh(cmd: string, args: string[]): Promise<string> {
-  const { stdout } = await run(cmd, args, { maxBuffer: 64 * 1024 * 1024 });
-  return stdout;
-}
+// The process helpers live in lib/process.ts; re-exported for the benchmarks and tests that reach them through here.
+export { sh, waitForOutput } from '../lib/process.ts';
 
 export class Netns {
   readonly name: string;
@@ -44,22 +41,9 @@ export class Netns {
     return sh('ip', ['-n', this.name, ...args]);
   }
 
-  exec(cmd: string, args: string[], opts: { timeout?: number; input?: string } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
-    return new Promise((resolve) => {
-      const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout!.on('data', (d) => (stdout += d));
-      child.stderr!.on('data', (d) => (stderr += d));
-      const timer = opts.timeout ? setTimeout(() => child.kill('SIGKILL'), opts.timeout) : undefined;
-      child.on('close', (code, signal) => {
-        if (timer) clearTimeout(timer);
-        resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) });
-      });
-      // A command that exits before reading its input must not crash us with EPIPE.
-      child.stdin!.on('error', () => undefined);
-      child.stdin!.end(opts.input ?? '');
-    });
+  /** Runs a command inside this namespace to its end (see runCommand). */
+  exec(cmd: string, args: string[], opts: { timeout?: number; input?: string } = {}): Promise<CommandOutput> {
+    return runCommand('ip', ['netns', 'exec', this.name, cmd, ...args], opts);
   }
 
   /** Starts a long-running process in the namespace; killed on cleanup. */
@@ -114,53 +98,23 @@ export class Netns {
   }
 
   async destroy(): Promise<void> {
-    for (const c of this.children) {
-      if (c.pid) {
-        try {
-          process.kill(c.pid, 'SIGKILL');
-        } catch {}
-      }
-    }
+    for (const c of this.children) if (c.pid) killPid(c.pid);
     for (const h of this.hostNs) await h.destroy();
     // Processes started with `ip netns exec` outlive the ip wrapper: kill what is left by pid.
     const pids = await sh('ip', ['netns', 'pids', this.name]).catch(() => '');
-    for (const pid of pids.split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {}
-    }
+    for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid));
     await sh('ip', ['netns', 'del', this.name]).catch(() => undefined);
   }
-}
 
-/** Resolves when `pattern` appears on the child's stdout or stderr. */
-export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (d: Buffer) => {
-      seen += d.toString();
-      const m = seen.match(pattern);
-      if (m) {
-        done();
-        resolve(m[0]);
-      }
-    };
-    const onExit = (code: number | null) => {
-      done();
-      reject(new Error(`process exited (${code}) before printing ${pattern}: ${seen.slice(-2000)}`));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`timed out waiting for ${pattern}: ${seen.slice(-2000)}`));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stderr?.off('data', onData);
-      child.off('exit', onExit);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', onExit);
-  });
+  /**
+   * destroy() for exit handlers, which cannot wait: kills what runs in the
+   * namespace by pid and deletes it, synchronously; a failure is ignored.
+   */
+  destroySync(): void {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', this.name], { encoding: 'utf8' });
+      for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid));
+      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    } catch {}
+  }
 }

@@ -4,9 +4,9 @@
 // Nothing leaves the namespace.
 import { isIPv4 } from 'node:net';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { Netns, waitForOutput } from './netns.ts';
+import { Netns } from './netns.ts';
+import { waitForOutput } from '../lib/process.ts';
 
 export class NetworkConfigError extends Error {}
 
@@ -106,15 +106,7 @@ export class RigNetwork {
 
   /** If the process ends before destroy(): kill what runs in the namespace and delete it, synchronously. */
   private readonly onExit = () => {
-    try {
-      const pids = execFileSync('ip', ['netns', 'pids', this.ns.name], { encoding: 'utf8' });
-      for (const pid of pids.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {}
-      }
-      execFileSync('ip', ['netns', 'del', this.ns.name], { stdio: 'ignore' });
-    } catch {}
+    this.ns.destroySync();
   };
 
   private async setUp(opts: RigNetworkOptions): Promise<void> {

@@ -1,13 +1,19 @@
 // Hardware profiles: emulated server models as YAML data (firmware, CPUs,
 // memory, NICs, disks). Parsing checks every key and names the one that is
 // wrong, so a profile author can fix the file without reading this code.
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { addToMac, isUnicastMac, macFromBytes, parseSeparatedMac } from '../lib/mac.ts';
+import { parseYamlText, readYamlText, YamlError } from '../lib/yaml.ts';
+import type { YamlErrorFactory } from '../lib/yaml.ts';
 
-export class ProfileError extends Error {}
+export class ProfileError extends YamlError {
+  override name = 'ProfileError';
+}
+
+const profileError: YamlErrorFactory = (detail, where) => new ProfileError(detail, where);
 
 export const FIRMWARES = ['bios', 'uefi', 'uefi-secureboot'] as const;
 export const MACHINES = ['pc', 'q35'] as const;
@@ -88,13 +94,10 @@ function int(o: Obj, key: string, where: string, fallback: number, min: number, 
   return v;
 }
 
-/** Lower-case colon form of a unicast MAC, or undefined. */
+/** Lower-case colon form of a unicast MAC written with colons or hyphens, or undefined. */
 export function parseMac(v: unknown): string | undefined {
-  if (typeof v !== 'string') return undefined;
-  const hex = v.toLowerCase().replace(/[:-]/g, '');
-  if (!/^[0-9a-f]{12}$/.test(hex) || !/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(v)) return undefined;
-  if (parseInt(hex.slice(0, 2), 16) & 1) return undefined;
-  return hex.match(/../g)!.join(':');
+  const mac = parseSeparatedMac(v);
+  return mac && isUnicastMac(mac) ? mac : undefined;
 }
 
 function parseNic(raw: unknown, where: string): NicSpec {
@@ -166,13 +169,7 @@ export function parseProfile(doc: unknown, source = 'profile'): HwProfile {
 
 /** Parses profile YAML text. */
 export function parseProfileYaml(text: string, source = 'profile'): HwProfile {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new ProfileError(`${source}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return parseProfile(doc, source);
+  return parseProfile(parseYamlText(text, source, profileError), source);
 }
 
 /**
@@ -186,14 +183,13 @@ export async function loadProfile(nameOrPath: string, dir = DEFAULT_PROFILES_DIR
   const file = isPath ? nameOrPath : path.join(dir, `${nameOrPath}.yaml`);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readYamlText(file, profileError);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !isPath) {
+    if (!isPath && ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
       const known = (await listProfileNames(dir).catch(() => [])).join(', ') || 'none';
       throw new ProfileError(`no hardware profile "${nameOrPath}" in ${dir} (known: ${known})`);
     }
-    throw new ProfileError(`cannot read ${file}: ${code ?? String(e)}`);
+    throw e;
   }
   const profile = parseProfileYaml(text, path.basename(file));
   if (!isPath && profile.name !== nameOrPath) throw new ProfileError(`${path.basename(file)}: name is "${profile.name}" but the file is ${nameOrPath}.yaml`);
@@ -220,13 +216,6 @@ export interface Instance {
   macs: string[];
 }
 
-function addToMac(mac: string, n: number): string {
-  const hex = mac.replace(/:/g, '');
-  const head = hex.slice(0, 6);
-  const tail = ((parseInt(hex.slice(6), 16) + n) % 0x1000000).toString(16).padStart(6, '0');
-  return (head + tail).match(/../g)!.join(':');
-}
-
 /**
  * A deterministic, locally administered unicast MAC for NIC `nic` of
  * instance `index` of profile `name`: the same VM gets the same MAC on every
@@ -235,7 +224,7 @@ function addToMac(mac: string, n: number): string {
 export function deriveMac(name: string, index: number, nic: number): string {
   const h = createHash('sha256').update(`zeroboot-hw/${name}/${index}/${nic}`).digest();
   h[0] = (h[0] & 0xfc) | 0x02;
-  return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return macFromBytes(h);
 }
 
 /**

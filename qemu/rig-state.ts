@@ -6,6 +6,7 @@ import { mkdir, readFile, readdir, rm, writeFile, rename } from 'node:fs/promise
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Netns } from './netns.ts';
+import { isAlive, killPid } from '../lib/process.ts';
 
 export class RigStateError extends Error {}
 
@@ -68,15 +69,6 @@ export function isRigProcess(pid: number): boolean {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -86,15 +78,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function cleanupRig(file: string, state: RigState, opts: { graceMs?: number } = {}): Promise<string[]> {
   const done: string[] = [];
-  if (state.ownerPid !== process.pid && alive(state.ownerPid) && /zeroboot|node/.test(safeCmdline(state.ownerPid))) {
-    process.kill(state.ownerPid, 'SIGTERM');
+  if (state.ownerPid !== process.pid && isAlive(state.ownerPid) && /zeroboot|node/.test(safeCmdline(state.ownerPid))) {
+    killPid(state.ownerPid, 'SIGTERM');
     const until = Date.now() + (opts.graceMs ?? 10_000);
-    while (alive(state.ownerPid) && Date.now() < until) await sleep(100);
+    while (isAlive(state.ownerPid) && Date.now() < until) await sleep(100);
     done.push(`asked owner ${state.ownerPid} to stop`);
   }
   for (const pid of state.pids) {
-    if (alive(pid) && isRigProcess(pid)) {
-      process.kill(pid, 'SIGKILL');
+    if (isAlive(pid) && isRigProcess(pid)) {
+      killPid(pid);
       done.push(`killed ${pid}`);
     }
   }

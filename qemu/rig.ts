@@ -4,21 +4,20 @@
 // process exit and (by default) on SIGINT/SIGTERM, so a failing test or a
 // Ctrl-C leaves no namespace, tap or QEMU behind.
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream, existsSync, rmSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
-import { execFile, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { BootEvent, BootEventKind } from '../boot/timeline.ts';
-import { GRUB_FILE, SHIM_FILE } from '../boot/grub/config.ts';
+import { missingSignedLoaders } from '../lib/loaders.ts';
 import type { MachineView } from '../boot/http/api.ts';
+import type { DhcpMode } from '../boot/config.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import type { Netns } from './netns.ts';
-import { waitForOutput } from './netns.ts';
+import { killPid, sh, waitForOutput } from '../lib/process.ts';
 import { RigNetwork } from './network.ts';
 import type { RigNetworkOptions } from './network.ts';
 import { instanceOf, loadProfile, DEFAULT_PROFILES_DIR } from './profile.ts';
@@ -31,12 +30,10 @@ import { SerialConsole } from './console.ts';
 import { writeRigState } from './rig-state.ts';
 import type { RigState } from './rig-state.ts';
 
-const execFileP = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export class RigError extends Error {}
 
-export type DhcpMode = 'full' | 'proxy' | 'off';
 type Doc = Record<string, unknown>;
 
 export interface RigOptions {
@@ -305,7 +302,7 @@ export class Rig {
     const imageDir = this.opts.imageDir ?? path.join(this.workDir, 'no-image');
     await mkdir(imageDir, { recursive: true });
     if (this.opts.secureBoot) {
-      const missing = [SHIM_FILE, GRUB_FILE].filter((f) => !existsSync(path.join(imageDir, f)));
+      const missing = missingSignedLoaders(imageDir);
       if (missing.length > 0) throw new RigError(`secureBoot needs an image built with "secureBoot: true": ${imageDir} has no ${missing.join(' or ')}`);
     }
     const doc = rigServerConfig({
@@ -403,7 +400,7 @@ export class Rig {
       }
       const file = path.join(dir, `disk${i}.${spec.format}`);
       // Sparse (raw) or empty qcow2: a "32G" disk costs nothing until written.
-      await execFileP('qemu-img', ['create', '-q', '-f', spec.format, file, String(spec.sizeBytes)]);
+      await sh('qemu-img', ['create', '-q', '-f', spec.format, file, String(spec.sizeBytes)]);
       disks.push({ path: file, spec });
     }
     const template = varsTemplate(firmware);
@@ -485,9 +482,7 @@ export class Rig {
     await Promise.all(this.vmList.map((v) => v.console.stop(2000).catch(() => undefined)));
     if (this.server?.pid && this.server.exitCode === null) {
       const exited = new Promise((r) => this.server!.once('exit', r));
-      try {
-        process.kill(this.server.pid, 'SIGTERM');
-      } catch {}
+      killPid(this.server.pid, 'SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     }
     await this.network.destroy();
@@ -500,20 +495,8 @@ export class Rig {
 
   /** Last-chance cleanup when the process exits without stop(): synchronous, by pid. */
   private stopSync(): void {
-    for (const pid of this.pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-    try {
-      const left = execFileSync('ip', ['netns', 'pids', this.ns.name], { encoding: 'utf8' });
-      for (const pid of left.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {}
-      }
-      execFileSync('ip', ['netns', 'del', this.ns.name], { stdio: 'ignore' });
-    } catch {}
+    for (const pid of this.pids()) killPid(pid);
+    this.ns.destroySync();
     try {
       rmSync(this.workDir, { recursive: true, force: true });
       if (this.opts.stateFile) rmSync(this.opts.stateFile, { force: true });

@@ -2,6 +2,7 @@
 // match fits the client's facts wins. Facts come from options 93, 60, 77, 175
 // and 97; a per-MAC override from the machine entries beats the table.
 import type { DhcpPacket } from './codec.ts';
+import { IPXE_BIOS_FILE, IPXE_UEFI_FILE } from '../../lib/loaders.ts';
 import { IpxeSubOpt, Opt, optEncapsulated, optString, optU16List, optUserClass, optUuid } from './options.ts';
 
 /** What the client told us about itself. */
@@ -85,7 +86,7 @@ export const DEFAULT_RULES: readonly ClassRule[] = [
   {
     name: 'uefi-http-x64',
     match: { arch: [ARCH.HTTP_X64] },
-    action: { kind: 'http', file: 'snponly.efi' },
+    action: { kind: 'http', file: IPXE_UEFI_FILE },
     echoVendor: 'HTTPClient',
     note: 'UEFI HTTP Boot wants a URL and HTTPClient echoed; snponly.efi uses the firmware NIC driver',
   },
@@ -106,14 +107,14 @@ export const DEFAULT_RULES: readonly ClassRule[] = [
   {
     name: 'uefi-http-unknown',
     match: { vendor: 'HTTPClient' },
-    action: { kind: 'http', file: 'snponly.efi' },
+    action: { kind: 'http', file: IPXE_UEFI_FILE },
     echoVendor: 'HTTPClient',
     note: 'HTTPClient without a usable arch: x64 is by far the most common HTTP Boot firmware',
   },
   {
     name: 'bios-pxe',
     match: { arch: [ARCH.BIOS] },
-    action: { kind: 'tftp', file: 'undionly.kpxe' },
+    action: { kind: 'tftp', file: IPXE_BIOS_FILE },
     echoVendor: 'PXEClient',
     pxeOptions: true,
     note: 'legacy BIOS PXE ROM: undionly keeps the ROM NIC driver',
@@ -121,7 +122,7 @@ export const DEFAULT_RULES: readonly ClassRule[] = [
   {
     name: 'uefi-x64',
     match: { arch: [ARCH.EFI_BC, ARCH.EFI_X64] },
-    action: { kind: 'tftp', file: 'snponly.efi', shim: true },
+    action: { kind: 'tftp', file: IPXE_UEFI_FILE, shim: true },
     echoVendor: 'PXEClient',
     pxeOptions: true,
     note: 'RFC 4578 errata swaps 7 and 9 in the wild; both are x64 UEFI. snponly.efi: native drivers in ipxe.efi hang on some NICs; Secure Boot firmware refuses unsigned iPXE, so a secureBoot profile gets shim',
@@ -151,7 +152,7 @@ export const DEFAULT_RULES: readonly ClassRule[] = [
   {
     name: 'pxe-unknown-arch',
     match: { vendor: 'PXEClient', noArch: true },
-    action: { kind: 'tftp', file: 'undionly.kpxe' },
+    action: { kind: 'tftp', file: IPXE_BIOS_FILE },
     echoVendor: 'PXEClient',
     pxeOptions: true,
     note: 'old BIOS ROMs predate option 93',

@@ -1,5 +1,6 @@
 // DHCP/BOOTP wire codec (RFC 951, RFC 2131, RFC 2132, RFC 3396): pure
 // functions over Buffer. Sockets and policy live elsewhere.
+import { macFromBytes } from '../../lib/mac.ts';
 
 export interface DhcpPacket {
   op: number; // 1 BOOTREQUEST, 2 BOOTREPLY
@@ -293,8 +294,7 @@ function writeString(buf: Buffer, off: number, size: number, s: string, field: s
 
 /** "aa:bb:cc:dd:ee:ff" from the first hlen bytes of chaddr (lower-case, colons). */
 export function macOf(p: DhcpPacket): string {
-  const n = Math.min(p.hlen, CHADDR_SIZE, p.chaddr.length);
-  return [...p.chaddr.subarray(0, n)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return macFromBytes(p.chaddr, Math.min(p.hlen, CHADDR_SIZE, p.chaddr.length));
 }
 
 /** Option 53, or undefined when absent or not exactly one byte. */

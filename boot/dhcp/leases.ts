@@ -9,6 +9,7 @@
 // identifier (option 61) when it sends one, else its MAC (RFC 2131 4.2): two
 // NICs with one client-id share a lease, one NIC with two client-ids has two.
 // Reservations stay by MAC.
+import { intToIp, ipToInt } from '../../lib/ipv4.ts';
 
 export type LeaseRecord =
   /** clientId (hex of option 61) is absent in journals written before it keyed leases. */
@@ -83,15 +84,6 @@ function ref(c: string | ClientRef): ClientRef {
 }
 
 export class LeasePoolError extends Error {}
-
-export function ipToInt(ip: string): number {
-  const p = ip.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
-}
-
-export function intToIp(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
 
 export class LeasePool {
   readonly subnetMask: string;

@@ -14,8 +14,9 @@ import type { Logger } from '../log.ts';
 import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { MachineLabels } from '../machine-labels.ts';
-import { shimPath } from '../grub/config.ts';
+import { shimPath } from '../../lib/loaders.ts';
 import type { BootEventKind, BootTimeline } from '../timeline.ts';
+import { macFromBytes } from '../../lib/mac.ts';
 import { bindSocketToDevice, interfaceForAddress, interfaceInfo, InterfaceError } from '../netif/index.ts';
 import { decodeDhcp, DhcpDecodeError, encodeDhcp, MessageType, messageType } from './codec.ts';
 import type { DhcpPacket } from './codec.ts';
@@ -265,11 +266,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     } catch (e) {
       if (!(e instanceof DhcpDecodeError)) throw e;
       // The chaddr may still be readable from a damaged packet: it names the timeline.
-      const mac = buf.length >= 34 && buf[1] === 1 && buf[2] === 6 ? ethernetMac(buf.subarray(28, 34)) : 'unknown';
+      const mac = buf.length >= 34 && buf[1] === 1 && buf[2] === 6 ? macFromBytes(buf.subarray(28, 34)) : 'unknown';
       ignore(mac, `malformed packet: ${e.message}`, { from: `${ctx.rinfo.address}:${ctx.rinfo.port}`, bytes: buf.length, iface: ctx.iface.name });
       return;
     }
-    const mac = p.htype === 1 && p.hlen === 6 ? ethernetMac(p.chaddr) : 'unknown';
+    const mac = p.htype === 1 && p.hlen === 6 ? macFromBytes(p.chaddr) : 'unknown';
     try {
       dispatch(socket, p, mac, ctx);
     } catch (e) {
@@ -521,12 +522,6 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
 function clientRef(p: DhcpPacket, mac: string): ClientRef {
   const id = p.options.get(Opt.CLIENT_ID);
   return id && id.length >= 2 ? { mac, clientId: id.toString('hex') } : { mac };
-}
-
-/** "aa:bb:cc:dd:ee:ff" from the first six bytes; the per-packet key, so kept cheap. */
-function ethernetMac(b: Buffer): string {
-  const h = b.toString('hex', 0, 6);
-  return `${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}:${h.slice(6, 8)}:${h.slice(8, 10)}:${h.slice(10, 12)}`;
 }
 
 /** Subnet mask, router, DNS and domain from the pool (full mode only: proxy hands out no network settings). */

@@ -7,29 +7,19 @@
 // checked or quoted here: GRUB expands `$...`, splits words on blanks and
 // treats `;`, `#`, quotes and a newline specially, so a profile value must
 // never be able to add a command.
-import type { Profile } from '../selection.ts';
-import { buildCmdline } from '../http/cmdline.ts';
-import type { KernelArgs } from '../http/cmdline.ts';
-import { DOWNLOAD_ATTEMPTS, macHyphen } from '../http/ipxe-script.ts';
+import type { Profile } from '../../lib/profile.ts';
+import { buildCmdline } from '../../lib/cmdline.ts';
+import type { KernelArgs } from '../../lib/cmdline.ts';
+import { DOWNLOAD_ATTEMPTS } from '../../lib/ipxe-script.ts';
+import { bootifOf, parseSeparatedMac } from '../../lib/mac.ts';
 
 export class GrubValueError extends Error {}
 
 /** The per-machine file GRUB asks for: `grub.cfg-` and the MAC as GRUB prints `$net_default_mac`. */
 export const MACHINE_CONFIG_PREFIX = 'grub.cfg-';
-/** Loader file names next to the kernel (the image builder writes them; shim fetches GRUB from its own directory by this name). */
-export const SHIM_FILE = 'shimx64.efi';
-export const GRUB_FILE = 'grubx64.efi';
-
-/**
- * Files shim and GRUB look for and do without: shim's revocation lists and
- * extra certificates, GRUB's module lists and its per-platform config.
- */
-export const OPTIONAL_LOADER_FILES = /(^|\/)(revocations_(sku|sbat)\.efi|shim_certificate_\d+\.efi|grub\/x86_64-efi\/([a-z]+\.lst|grub\.cfg))$/;
-
 const RETRY_PAUSE_S = 3;
 const REBOOT_PAUSE_S = 30;
 const PLAIN_WORD = /^[A-Za-z0-9_.,:/=+@%~-]+$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** A word GRUB reads back exactly: plain, or single-quoted (nothing expands inside). */
 export function grubWord(word: string): string {
@@ -48,18 +38,6 @@ export function grubStorePath(storePath: string): string {
   const segments = storePath.split('/').filter((s) => s !== '' && s !== '.');
   if (segments.length === 0 || segments.includes('..')) throw new GrubValueError(`store path ${JSON.stringify(storePath)} is not a file path`);
   return grubWord(`/${segments.join('/')}`);
-}
-
-/** The store path of the shim a profile's machines boot: next to its kernel. */
-export function shimPath(profile: Profile): string {
-  const dir = profile.kernel.includes('/') ? profile.kernel.slice(0, profile.kernel.lastIndexOf('/') + 1) : '';
-  return `${dir}${SHIM_FILE}`;
-}
-
-/** MAC in GRUB's `$net_default_mac` form (lower-case, colons), or undefined. */
-export function grubMac(text: string): string | undefined {
-  const mac = text.toLowerCase();
-  return MAC.test(mac) ? mac : undefined;
 }
 
 /** `<prefix>/grub.cfg`: the same for every machine; it loads the machine's own file. */
@@ -106,12 +84,13 @@ export interface GrubMachineInput {
 
 /** The machine's configuration: kernel and initrds over TFTP with retries, boot, and a message for each way it can fail. */
 export function renderGrubMachineConfig(input: GrubMachineInput): string {
-  const mac = grubMac(input.mac);
+  // GRUB's `$net_default_mac` form: colons only.
+  const mac = parseSeparatedMac(input.mac, ':');
   if (!mac) throw new GrubValueError(`${JSON.stringify(input.mac)} is not a MAC address`);
   const cmdline = buildCmdline(input.args, input.profile.cmdline);
   // BOOTIF tells the image's init which NIC booted, as the iPXE script does.
   const words = cmdline === '' ? [] : cmdline.split(' ');
-  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=01-${macHyphen(mac)}`);
+  if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=${bootifOf(mac)}`);
   const kernel = grubStorePath(input.profile.kernel);
   const initrds = input.profile.initrd.map(grubStorePath);
   const who = grubSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);

@@ -4,14 +4,14 @@
 // the store underneath (the iPXE binaries and the mounts: shim, GRUB, the
 // kernel and initrds).
 import { memoryEntry, cleanPath, StoreNotFoundError } from '../store.ts';
-import { normalizeMac } from '../timeline.ts';
+import { macFromBootif, normalizeMac } from '../../lib/mac.ts';
 import type { MachineLabels } from '../machine-labels.ts';
 import type { ImageStore, StoreEntry } from '../store.ts';
 import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
-import { CmdlineError } from '../http/cmdline.ts';
+import { CmdlineError } from '../../lib/cmdline.ts';
 import { GrubValueError, MACHINE_CONFIG_PREFIX, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
 
 const CHAIN = /(^|\/)grub\/grub\.cfg$/;
@@ -38,7 +38,7 @@ export class GrubConfigStore implements ImageStore {
     const m = MACHINE.exec(clean);
     if (!m) return this.inner.open(virtualPath);
     // GRUB asks with $net_default_mac (colons); a GRUB searching on its own asks "01-<mac with dashes>", then IP names
-    const mac = normalizeMac(m[2].replace(/^01-(?=(?:[0-9a-f]{2}-){5}[0-9a-f]{2}$)/i, ''));
+    const mac = macFromBootif(m[2]) ?? normalizeMac(m[2]);
     if (!mac) throw new StoreNotFoundError(`not found: ${clean} (no MAC in the name)`);
     try {
       // the labels DHCP (UUID, architecture) or iPXE reported, so GRUB boots the profile DHCP chose shim for

@@ -5,7 +5,7 @@
 // server must name us as next-server. The timeline then says so, instead of
 // just stopping after grubx64.efi.
 import type { BootEvent, BootTimeline } from '../timeline.ts';
-import { GRUB_FILE } from './config.ts';
+import { GRUB_FILE } from '../../lib/loaders.ts';
 
 export interface GrubWatchOptions {
   timeline: BootTimeline;

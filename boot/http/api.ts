@@ -5,7 +5,7 @@
 // Every answer, errors included, is a JSON object.
 import type { ServerResponse } from 'node:http';
 import type { BootEvent, BootTimeline } from '../timeline.ts';
-import { normalizeMac } from '../timeline.ts';
+import { normalizeMac } from '../../lib/mac.ts';
 import type { Labels, Selector } from '../selection.ts';
 import type { IndexRow, Lease, MachineIndex } from './machine-index.ts';
 import { startAfter } from './machine-index.ts';

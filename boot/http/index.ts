@@ -3,19 +3,6 @@ export { startHttpServer, DEFAULT_TIMEOUTS } from './server.ts';
 export type { HttpServer, HttpServerOptions, HttpTimeouts } from './server.ts';
 export { DEFAULT_LIMITS } from './connection-limits.ts';
 export type { ConnectionLimits } from './connection-limits.ts';
-export { buildCmdline, cmdlineWords, CmdlineError, RunmodeError, FarmerIdError, RUNMODES, LEADING_ARGS, REFERENCE_ARGS } from './cmdline.ts';
-export type { KernelArgs, Runmode } from './cmdline.ts';
-export {
-  renderChainScript,
-  renderMachineScript,
-  renderErrorScript,
-  renderTemplate,
-  artifactUrl,
-  ipxeSafeText,
-  ScriptTemplateError,
-  ScriptValueError,
-} from './ipxe-script.ts';
-export type { MachineScriptInput, ScriptValues } from './ipxe-script.ts';
 export { serveEntry, parseRange, contentType, bufferBudget, MAX_RANGES, CHUNK_BYTES, SMALL_CHUNK_BYTES, LARGE_BUFFER_BUDGET } from './artifacts.ts';
 export type { ByteRange, BufferBudget, RangeRequest, ServeResult } from './artifacts.ts';
 export { machinesPage, machineDetail, PAGE_DEFAULT, PAGE_MAX, PAGE_MAX_BYTES } from './api.ts';

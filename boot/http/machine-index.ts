@@ -10,7 +10,7 @@
 // once blocks for tens of ms on a busy 2-core machine).
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { BootEvent, BootTimeline } from '../timeline.ts';
-import { normalizeMac } from '../timeline.ts';
+import { normalizeMac } from '../../lib/mac.ts';
 import type { Labels } from '../selection.ts';
 
 export interface Lease {

@@ -2,7 +2,7 @@
 // no lease of ours does (proxy mode: another server handed out the address,
 // yet the client's TFTP request still belongs on its MAC's timeline).
 import { readFileSync } from 'node:fs';
-import { normalizeMac } from '../timeline.ts';
+import { normalizeMac } from '../../lib/mac.ts';
 
 /** Parses /proc/net/arp text into ip -> MAC for complete entries. */
 export function parseArpTable(text: string): Map<string, string> {

@@ -1,8 +1,8 @@
 // `zeroboot image build <image.yaml> -o <dir>`: builds vmlinuz, initramfs.img,
 // boot.ipxe and manifest.json from an image description (see image/spec.ts).
-import { readFile } from 'node:fs/promises';
-import { parseCommand, stringOpt, UsageError } from '../args.ts';
-import { ImageSpecError } from '../../image/spec.ts';
+import { dispatch, parseCommand, stringOpt, UsageError } from '../args.ts';
+import { imageSpecError } from '../../image/spec.ts';
+import { readYamlText } from '../../lib/yaml.ts';
 
 export const IMAGE_HELP = `Usage: zeroboot image build <image.yaml> -o <dir> [options]
 
@@ -46,12 +46,7 @@ async function build(argv: string[]): Promise<number> {
   const outDir = stringOpt(p, 'output');
   if (!outDir) throw new UsageError('image build: give the output directory with -o DIR');
   const mtime = sourceDateEpoch();
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ImageSpecError('', `cannot read it: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, file);
-  }
+  const text = await readYamlText(file, imageSpecError);
   const { parseImageYaml, buildImage } = await import('../../image/index.ts');
   const spec = parseImageYaml(text, file);
   const started = performance.now();
@@ -68,12 +63,6 @@ async function build(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function imageCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(IMAGE_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub === 'build') return build(rest);
-  throw new UsageError(`image: unknown subcommand "${sub}" (known: build)`);
+export function imageCommand(argv: string[]): Promise<number> {
+  return dispatch('image', argv, { build }, IMAGE_HELP);
 }

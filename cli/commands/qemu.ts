@@ -1,19 +1,19 @@
 // `zeroboot qemu`: emulated servers from hardware profiles PXE-booting from
 // the server in a private network namespace (up), cleaning up after a rig
 // that did not stop (down), and the list of profiles (profiles).
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseCommand, stringOpt, intOpt, UsageError } from '../args.ts';
+import { dispatch, parseCommand, stringOpt, intOpt, UsageError } from '../args.ts';
 import { untilSignal } from './serve.ts';
 import { FIRMWARES, DEFAULT_PROFILES_DIR, listProfiles, loadProfile, instanceOf } from '../../qemu/profile.ts';
 import type { Firmware, HwProfile } from '../../qemu/profile.ts';
 import { qemuArgs } from '../../qemu/args.ts';
 import type { AccelMode } from '../../qemu/kvm-probe.ts';
-import type { DhcpMode, Rig, Vm } from '../../qemu/rig.ts';
+import type { Rig, Vm } from '../../qemu/rig.ts';
+import type { DhcpMode } from '../../boot/config.ts';
 import { RIG_STATE_DIR } from '../../qemu/rig-state.ts';
-import { GRUB_FILE, SHIM_FILE } from '../../boot/grub/config.ts';
+import { GRUB_FILE, missingSignedLoaders, SHIM_FILE } from '../../lib/loaders.ts';
 
 export const QEMU_HELP = `Usage: zeroboot qemu <command> [options]
 
@@ -183,7 +183,7 @@ async function upCommand(argv: string[]): Promise<number> {
   }
   // Secure Boot firmware refuses iPXE: those VMs need the signed chain, which the image must carry.
   const wantsSigned = firmware === 'uefi-secureboot' || (firmware === undefined && profiles.some((prof) => prof.firmware === 'uefi-secureboot'));
-  const imageSigned = image !== undefined && existsSync(path.join(image, SHIM_FILE)) && existsSync(path.join(image, GRUB_FILE));
+  const imageSigned = image !== undefined && missingSignedLoaders(image).length === 0;
   if (p.values['secure-boot'] === true && !imageSigned) throw new UsageError(`qemu up: --secure-boot needs --image with ${SHIM_FILE} and ${GRUB_FILE} (build it with 'secureBoot: true')`);
   const secureBoot = p.values['secure-boot'] === true || (wantsSigned && imageSigned);
   const configFile = stringOpt(p, 'config');
@@ -248,14 +248,6 @@ async function upCommand(argv: string[]): Promise<number> {
   }
 }
 
-export async function qemuCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(QEMU_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub === 'up') return upCommand(rest);
-  if (sub === 'down') return downCommand(rest);
-  if (sub === 'profiles') return profilesCommand(rest);
-  throw new UsageError(`qemu: unknown command "${sub}" (use up, down or profiles)`);
+export function qemuCommand(argv: string[]): Promise<number> {
+  return dispatch('qemu', argv, { up: upCommand, down: downCommand, profiles: profilesCommand }, QEMU_HELP);
 }

@@ -1,8 +1,7 @@
 // `zeroboot serve`: loads the YAML configuration (or the embedded default),
 // applies command-line overrides, starts DHCP/TFTP/HTTP and runs until a signal.
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
-import { parseConfig, ConfigError } from '../../boot/config.ts';
+import { parseConfig, configError, ConfigError } from '../../boot/config.ts';
+import { readYamlFile, parseYamlText } from '../../lib/yaml.ts';
 import type { ServerConfig } from '../../boot/config.ts';
 import { DEFAULT_CONFIG_YAML } from '../../boot/default-config.ts';
 import type { BootServer } from '../../boot/server.ts';
@@ -70,21 +69,11 @@ export async function resolveServeConfig(p: Parsed, command = 'serve'): Promise<
   let doc: unknown;
   let baseDir = process.cwd();
   if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
-    try {
-      doc = parseYaml(text);
-    } catch (e) {
-      throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-    }
+    doc = await readYamlFile(file, configError);
     const abs = file.startsWith('/') ? file : `${process.cwd()}/${file}`;
     baseDir = abs.slice(0, abs.lastIndexOf('/')) || '/';
   } else {
-    doc = parseYaml(DEFAULT_CONFIG_YAML);
+    doc = parseYamlText(DEFAULT_CONFIG_YAML, 'the embedded configuration', configError);
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ConfigError(`${file}: the configuration must be a YAML mapping`);
   const server = sub(doc as Doc, 'server');

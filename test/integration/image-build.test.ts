@@ -10,7 +10,8 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildImage, ImageBuildError } from '../../image/build.ts';
+import { buildImage } from '../../image/build.ts';
+import { ImageBuildError } from '../../image/errors.ts';
 import type { ImageManifest } from '../../image/build.ts';
 import { DebianCache, parseAptShow, runCommand, sha256File } from '../../image/debian.ts';
 import type { AptRecord } from '../../image/debian.ts';

@@ -1,17 +1,14 @@
 import test from 'ava';
 import {
   GrubValueError,
-  OPTIONAL_LOADER_FILES,
-  grubMac,
   grubStorePath,
   grubWord,
   renderGrubChain,
   renderGrubError,
   renderGrubMachineConfig,
-  shimPath,
 } from '../../boot/grub/config.ts';
 import type { Profile } from '../../boot/selection.ts';
-import { CmdlineError } from '../../boot/http/cmdline.ts';
+import { CmdlineError } from '../../lib/cmdline.ts';
 
 const profile: Profile = { name: 'zos', kernel: 'image/vmlinuz', initrd: ['image/initramfs.img', 'extra/fw.img'], args: { runmode: 'prod', farmer_id: 42, console: 'ttyS0' } };
 
@@ -54,13 +51,3 @@ test('an error configuration shows the reason without letting it run anything, t
   t.regex(text, /^reboot$/m);
 });
 
-test('shim sits next to the kernel; MACs as GRUB prints them; the loaders\' optional probes', (t) => {
-  t.is(shimPath(profile), 'image/shimx64.efi');
-  t.is(shimPath({ ...profile, kernel: 'vmlinuz' }), 'shimx64.efi');
-  t.is(grubMac('52:54:00:AB:CD:EF'), '52:54:00:ab:cd:ef');
-  t.is(grubMac('52-54-00-ab-cd-ef'), undefined);
-  for (const f of ['image/revocations_sku.efi', 'revocations_sbat.efi', 'image/shim_certificate_0.efi', '/grub/x86_64-efi/command.lst', 'grub/x86_64-efi/grub.cfg']) {
-    t.true(OPTIONAL_LOADER_FILES.test(f), f);
-  }
-  for (const f of ['image/vmlinuz', 'grub/grub.cfg', 'grub/x86_64-efi/http.mod', 'image/grubx64.efi']) t.false(OPTIONAL_LOADER_FILES.test(f), f);
-});

@@ -5,7 +5,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { isAuthenticodeSigned, peSignature, PeFormatError } from '../../image/pe-signature.ts';
-import { ImageBuildError } from '../../image/build.ts';
+import { ImageBuildError } from '../../image/errors.ts';
 import { requireSigned, unsignedKernelHint, GRUB_FILE, SHIM_FILE } from '../../image/secure-boot.ts';
 import * as image from '../../image/index.ts';
 import { testKernel } from '../helpers/image-kernel.ts';

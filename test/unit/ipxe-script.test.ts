@@ -10,8 +10,8 @@ import {
   ScriptTemplateError,
   ScriptValueError,
   DOWNLOAD_ATTEMPTS,
-} from '../../boot/http/ipxe-script.ts';
-import { CmdlineError, RunmodeError } from '../../boot/http/cmdline.ts';
+} from '../../lib/ipxe-script.ts';
+import { CmdlineError, RunmodeError } from '../../lib/cmdline.ts';
 import type { Profile } from '../../boot/selection.ts';
 
 const zos: Profile = {

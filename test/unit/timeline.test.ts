@@ -1,7 +1,7 @@
 import test from 'ava';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BootTimeline, clean, normalizeMac } from '../../boot/timeline.ts';
+import { BootTimeline, clean } from '../../boot/timeline.ts';
 
 test('events are kept per MAC in order, whatever the MAC spelling', (t) => {
   const tl = new BootTimeline();
@@ -47,13 +47,6 @@ test('latest gives a machine\'s count and last event; drop subscribers hear of e
   off();
   tl.record('02:00:00:00:00:04', 'dhcp.discover');
   t.deepEqual(dropped, ['02:00:00:00:00:01']);
-});
-
-test('normalizeMac accepts the usual spellings and refuses the rest', (t) => {
-  t.is(normalizeMac('AA-BB-CC-DD-EE-FF'), 'aa:bb:cc:dd:ee:ff');
-  t.is(normalizeMac('aabb.ccdd.eeff'), 'aa:bb:cc:dd:ee:ff');
-  t.is(normalizeMac('aa:bb:cc:dd:ee'), undefined);
-  t.is(normalizeMac('zz:bb:cc:dd:ee:ff'), undefined);
 });
 
 const macOf = (i: number) => `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;

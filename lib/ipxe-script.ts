@@ -5,9 +5,10 @@
 // `${...}` anywhere, splits words on blanks, treats `&&`/`||` as operators
 // and a newline as a new command, so a label a machine sends must never be
 // able to add a command.
-import type { Profile } from '../selection.ts';
+import type { Profile } from './profile.ts';
 import { buildCmdline } from './cmdline.ts';
 import type { KernelArgs } from './cmdline.ts';
+import { hyphenMac } from './mac.ts';
 
 export class ScriptTemplateError extends Error {}
 export class ScriptValueError extends Error {}
@@ -34,10 +35,10 @@ export function ipxeSafeText(text: string): string {
 }
 
 /** hex-hyphen MAC, the form iPXE's `${mac:hexhyp}` prints. */
-export function macHyphen(mac: string): string {
-  const hex = mac.toLowerCase().replace(/[^0-9a-f]/g, '');
-  if (hex.length !== 12) throw new ScriptValueError(`${JSON.stringify(mac)} is not a MAC address`);
-  return hex.match(/../g)!.join('-');
+function macHyphen(mac: string): string {
+  const hyp = hyphenMac(mac);
+  if (!hyp) throw new ScriptValueError(`${JSON.stringify(mac)} is not a MAC address`);
+  return hyp;
 }
 
 /** URL of a store path, tagged with the MAC so the server can attribute the download. */

@@ -1,8 +1,12 @@
-// The kernel command line a machine boots with, built from its merged
-// arguments. The Zero-OS reference prints `nomodeset version=.. runmode=..
-// panic=..` first; the rest follow sorted so the line is stable across
-// config edits. Values land inside an iPXE script, so they are held to a
-// character set that cannot split a word, expand a setting or start a command.
+// The kernel command line: the server renders the line a machine boots
+// with from its merged arguments, and a node reads it back from
+// /proc/cmdline. The Zero-OS reference prints `nomodeset version=..
+// runmode=.. panic=..` first; the rest follow sorted so the line is stable
+// across config edits. Rendered values land inside an iPXE script or a GRUB
+// configuration, so they are held to a character set that cannot split a
+// word, expand a setting or start a command. Parsing follows the kernel's
+// own rules (lib/cmdline.c next_arg), so any line a boot loader passed reads
+// as the kernel read it.
 
 export type KernelArgs = Record<string, string | number | null>;
 
@@ -79,4 +83,82 @@ export function cmdlineWords(args: KernelArgs, extra?: string): string[] {
 /** The kernel command line: leading reference arguments, the rest sorted, then `extra` verbatim. */
 export function buildCmdline(args: KernelArgs, extra?: string): string {
   return cmdlineWords(args, extra).join(' ');
+}
+
+/** One word of a command line as the kernel splits it: `key=value`, or a bare `key` (value null). */
+export interface CmdlineParam {
+  key: string;
+  value: string | null;
+}
+
+// The kernel's isspace(): blank, \t \n \v \f \r.
+const isSpace = (c: string) => c === ' ' || (c >= '\t' && c <= '\r');
+
+/**
+ * Splits a command line as the kernel does (lib/cmdline.c `next_arg`):
+ * words end at whitespace outside double quotes; the first `=` (not at the
+ * word's start) splits key and value; a value or a whole word in quotes
+ * loses its enclosing quotes, quotes elsewhere stay. Words after a bare `--`
+ * are the init program's (`init`), not the kernel's.
+ */
+export function parseCmdlineParams(line: string): { params: CmdlineParam[]; init: CmdlineParam[] } {
+  const params: CmdlineParam[] = [];
+  const init: CmdlineParam[] = [];
+  let into = params;
+  let pos = 0;
+  const skipSpaces = () => {
+    while (pos < line.length && isSpace(line[pos])) pos++;
+  };
+  skipSpaces();
+  while (pos < line.length) {
+    let start = pos;
+    let inQuote = false;
+    let quoted = false;
+    if (line[start] === '"') {
+      start++;
+      inQuote = quoted = true;
+    }
+    let end = start;
+    let equals = 0;
+    for (; end < line.length; end++) {
+      const c = line[end];
+      if (isSpace(c) && !inQuote) break;
+      // As in C, 0 means "none": a `=` opening the word is part of the key.
+      if (equals === 0 && c === '=') equals = end - start;
+      if (c === '"') inQuote = !inQuote;
+    }
+    // `end` is one past the word; the kernel cuts a closing quote by writing NUL over it.
+    let wordEnd = end;
+    let key: string;
+    let value: string | null = null;
+    if (equals === 0) {
+      if (quoted && end > start && line[end - 1] === '"') wordEnd = end - 1;
+      key = line.slice(start, wordEnd);
+    } else {
+      key = line.slice(start, start + equals);
+      let valueStart = start + equals + 1;
+      if (line[valueStart] === '"') {
+        valueStart++;
+        if (line[end - 1] === '"') wordEnd = end - 1;
+      }
+      if (quoted && end > start && line[end - 1] === '"') wordEnd = end - 1;
+      value = line.slice(valueStart, Math.max(valueStart, wordEnd));
+    }
+    pos = end < line.length ? end + 1 : end;
+    skipSpaces();
+    if (into === params && value === null && key === '--') {
+      into = init;
+      continue;
+    }
+    into.push({ key, value });
+  }
+  return { params, init };
+}
+
+/** The kernel's parameters of a command line (before any `--`) by key; a key given twice keeps its last value, as most kernel parameters do. */
+export function parseCmdline(line: string): KernelArgs {
+  // fromEntries defines own properties, so a `__proto__` word is a key like any other.
+  const byKey = new Map<string, string | null>();
+  for (const { key, value } of parseCmdlineParams(line).params) byKey.set(key, value);
+  return Object.fromEntries(byKey);
 }

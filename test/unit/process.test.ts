@@ -1,0 +1,27 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { isAlive, killPid, runCommand, sh, waitForOutput } from '../../lib/process.ts';
+
+test('sh returns stdout and rejects on failure; runCommand always resolves with code and output', async (t) => {
+  t.is(await sh('printf', ['%s', 'hi']), 'hi');
+  await t.throwsAsync(sh('false', []));
+  t.deepEqual(await runCommand('sh', ['-c', 'cat; echo err >&2; exit 3'], { input: 'in' }), { stdout: 'in', stderr: 'err\n', code: 3 });
+  const started = Date.now();
+  const slow = await runCommand('sleep', ['30'], { timeout: 200 });
+  t.is(slow.code, 128, 'killed by the timeout');
+  t.true(Date.now() - started < 20_000);
+});
+
+test('waitForOutput resolves on the pattern, rejects when the process exits first; killPid by pid', async (t) => {
+  const child = spawn('sh', ['-c', 'echo ready on 1234; exec sleep 30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => void killPid(child.pid!));
+  t.is(await waitForOutput(child, /ready on \d+/, 30_000), 'ready on 1234');
+  t.true(isAlive(child.pid!));
+  const exited = new Promise((r) => child.once('exit', r));
+  t.true(killPid(child.pid!));
+  await exited;
+  t.false(isAlive(child.pid!));
+  t.false(killPid(child.pid!), 'a process already gone is no error');
+  const quitter = spawn('sh', ['-c', 'echo bye; exit 2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await t.throwsAsync(waitForOutput(quitter, /never/, 30_000), { message: /exited \(2\) before printing/ });
+});
