@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRig } from '../qemu/rig.ts';
 import type { Rig } from '../qemu/rig.ts';
-import { waitForOutput } from '../qemu/netns.ts';
+import { waitForOutput } from '../lib/process.ts';
 import { defaultImage } from '../harness/qemu-image.ts';
 import { startNginx } from '../harness/nginx.ts';
 

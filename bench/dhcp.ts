@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { Netns, waitForOutput } from '../qemu/netns.ts';
+import { Netns } from '../qemu/netns.ts';
+import { waitForOutput } from '../lib/process.ts';
 import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 
 function arg(name: string, fallback: string): string {

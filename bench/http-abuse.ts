@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { waitForOutput } from '../qemu/netns.ts';
+import { waitForOutput } from '../lib/process.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 
 const { values } = parseArgs({

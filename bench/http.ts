@@ -13,7 +13,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
-import { Netns, sh, waitForOutput } from '../qemu/netns.ts';
+import { Netns } from '../qemu/netns.ts';
+import { sh, waitForOutput } from '../lib/process.ts';
 import { startNginx } from '../harness/nginx.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, mib: { type: 'string', default: '64' }, parallel: { type: 'string', default: '8' } } });

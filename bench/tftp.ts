@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Netns, waitForOutput } from '../qemu/netns.ts';
+import { Netns } from '../qemu/netns.ts';
+import { waitForOutput } from '../lib/process.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '20' } } });
 const RUNS = Number(values.runs);

@@ -8,8 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { killPid, runCommand, sh } from '../lib/process.ts';
 import type { CommandOutput } from '../lib/process.ts';
 
-// The process helpers live in lib/process.ts; re-exported for the benchmarks and tests that reach them through here.
-export { sh, waitForOutput } from '../lib/process.ts';
 
 export class Netns {
   readonly name: string;
