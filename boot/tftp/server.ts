@@ -6,39 +6,17 @@ import dgram from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { ReadRequests } from './requests.ts';
 import { resolveLimits, TftpServerError } from './limits.ts';
+import type { LimitOptions } from './limits.ts';
 import type { ImageStore } from '../store.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 
 export { TftpServerError, DEFAULT_FIRST_RETRIES, DEFAULT_MAX_TRANSFERS_PER_CLIENT } from './limits.ts';
 
-export interface TftpServerOptions {
+export interface TftpServerOptions extends LimitOptions {
   store: ImageStore;
-  /** IPv4 bind address, e.g. '0.0.0.0' or the interface address. */
-  address: string;
   /** 69 normally; 0 picks a free port. */
   port: number;
-  /** Caps blksize; default: the MTU of the interface holding `address`, else 1500. */
-  mtu?: number;
-  maxTransfers: number;
-  /**
-   * Concurrent transfers one client address may hold; default 4. A booting
-   * machine reads one file at a time (firmware, iPXE, shim and GRUB all do),
-   * so 4 leaves room for a size probe still open and a restart from a new
-   * port while the old transfer times out, and one host still holds at most
-   * 4 of the 64 default slots.
-   */
-  maxTransfersPerClient?: number;
-  /** Retransmission timeout when the client does not negotiate one. */
-  timeoutMs: number;
-  /** Retransmissions without progress before a transfer is abandoned. */
-  retries: number;
-  /**
-   * Retransmissions of a transfer's first packet (OACK or DATA 1) that was
-   * never acknowledged, at the plain timeout; default 3 (4 s at the default
-   * 1 s timeout). Frees the slots of spoofed or abandoned requests quickly.
-   */
-  firstRetries?: number;
   timeline: BootTimeline;
   /** Files boot loaders probe for and do without: a miss is no error (logged at debug, marked optional). */
   optionalFiles?: RegExp;
