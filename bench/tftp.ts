@@ -3,8 +3,11 @@
 // A 20 MiB file at 512-byte blocks, at blksize 1468, and ours with
 // windowsize 16 (the others do not implement RFC 7440). Each case runs
 // several times; the median is reported, with the client start-up cost
-// (a 1-byte download, same server) subtracted.
+// (a 1-byte download, same server) subtracted. For the servers that stay one
+// process (zeroboot, dnsmasq) it also prints their CPU time per block, which a
+// loaded machine disturbs far less than the throughput.
 //   node bench/tftp.ts [--runs N] [--mib N]
+import { readFileSync, readdirSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -14,15 +17,40 @@ import { fileURLToPath } from 'node:url';
 import { Netns } from '../qemu/netns.ts';
 import { waitForOutput } from '../lib/process.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '20' } } });
-const RUNS = Number(values.runs);
-const MIB = Number(values.mib);
+const USAGE = `usage: node bench/tftp.ts [--runs N] [--mib N]
+  --runs N   downloads per case; the median counts (default 5)
+  --mib N    size of the test file in MiB (default 20)
+Prints MiB/s per server and case, zeroboot's ratio to the best of tftpd-hpa
+and dnsmasq, and the server CPU time per block (on-CPU time of the server's
+threads from /proc/PID/task/*/schedstat; tftpd-hpa forks a process per
+transfer, so it has none).`;
+
+function options(): { runs: number; mib: number } {
+  try {
+    const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '20' }, help: { type: 'boolean', short: 'h' } } });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    const runs = Number(values.runs);
+    const mib = Number(values.mib);
+    if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(mib) || mib < 1) throw new Error('--runs and --mib take positive integers');
+    return { runs, mib };
+  } catch (e) {
+    console.error(`bench/tftp.ts: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const { runs: RUNS, mib: MIB } = options();
 const HOST = '10.99.0.1';
 const entry = fileURLToPath(new URL('../harness/tftp-server-entry.ts', import.meta.url));
 
 interface Server {
   name: string;
   port: number;
+  /** Process whose CPU time counts; unset when the work happens in forked children. */
+  pid?: number;
 }
 interface Case {
   label: string;
@@ -31,6 +59,22 @@ interface Case {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** On-CPU nanoseconds of every thread of a process (time stolen by the hypervisor is not counted). */
+function cpuNs(pid: number): number {
+  let sum = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // A thread that ended between the listing and the read.
+    }
+  }
+  return sum;
+}
+
+/** Blocks of a download of `bytes` at `blksize`, counting the final short (possibly empty) one. */
+const blocksOf = (bytes: number, blksize: number) => Math.floor(bytes / blksize) + 1;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-bench-tftp-'));
@@ -55,23 +99,26 @@ async function main(): Promise<void> {
     await waitForOutput(dnsmasq, /TFTP root is/).catch(() => undefined);
     const servers: Record<string, Server> = {
       hpa: { name: 'tftpd-hpa', port: 6970 },
-      dnsmasq: { name: 'dnsmasq', port: 69 },
-      ours: { name: 'zeroboot', port: 6971 },
+      dnsmasq: { name: 'dnsmasq', port: 69, pid: dnsmasq.pid },
+      ours: { name: 'zeroboot', port: 6971, pid: ours.pid },
     };
 
-    async function fetch(server: Server, file: string, options: string[], dest: string): Promise<number> {
+    /** Wall milliseconds of one download, and the server's CPU nanoseconds during it (NaN when not measurable). */
+    async function fetch(server: Server, file: string, options: string[], dest: string): Promise<{ ms: number; cpu: number }> {
       const args = [...options.flatMap((o) => ['--option', o]), '-g', '-r', file, '-l', dest, HOST, String(server.port)];
+      const cpu0 = server.pid ? cpuNs(server.pid) : NaN;
       const t0 = process.hrtime.bigint();
       const r = await ns.exec('atftp', args, { timeout: 120_000 });
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      const cpu = server.pid ? cpuNs(server.pid) - cpu0 : NaN;
       if (r.code !== 0) throw new Error(`atftp from ${server.name} failed: ${r.stderr || r.stdout}`);
-      return ms;
+      return { ms, cpu };
     }
 
     // Cases of a group take turns run by run, so drift in machine speed hits them alike.
-    async function measureGroup(cases: Case[]): Promise<number[]> {
-      const base = cases.map(() => [] as number[]);
-      const full = cases.map(() => [] as number[]);
+    async function measureGroup(cases: Case[]): Promise<{ mibps: number; usPerBlock: number }[]> {
+      const base = cases.map(() => [] as { ms: number; cpu: number }[]);
+      const full = cases.map(() => [] as { ms: number; cpu: number }[]);
       for (let i = 0; i < RUNS; i++) {
         for (const [k, c] of cases.entries()) {
           base[k]!.push(await fetch(c.server, 'tiny.bin', c.options, path.join(out, 'tiny')));
@@ -82,7 +129,12 @@ async function main(): Promise<void> {
           await rm(dest);
         }
       }
-      return cases.map((_, k) => MIB / (Math.max(1, median(full[k]!) - median(base[k]!)) / 1000));
+      return cases.map((c, k) => {
+        const ms = median(full[k]!.map((f) => f.ms)) - median(base[k]!.map((b) => b.ms));
+        const cpu = median(full[k]!.map((f) => f.cpu)) - median(base[k]!.map((b) => b.cpu));
+        const blksize = Number(c.options.find((o) => o.startsWith('blksize '))?.slice(8) ?? 512);
+        return { mibps: MIB / (Math.max(1, ms) / 1000), usPerBlock: cpu / 1000 / blocksOf(MIB * 1024 * 1024, blksize) };
+      });
     }
 
     const blk = 'blksize 1468';
@@ -114,11 +166,12 @@ async function main(): Promise<void> {
     const results = new Map<string, number>();
     for (const g of groups) {
       console.log(`\n${g.title}`);
-      const speeds = await measureGroup(g.cases);
+      const measured = await measureGroup(g.cases);
       for (const [k, c] of g.cases.entries()) {
-        const mibps = speeds[k]!;
+        const { mibps, usPerBlock } = measured[k]!;
         results.set(`${g.title}/${c.label}`, mibps);
-        console.log(`  ${c.label.padEnd(24)} ${mibps.toFixed(1).padStart(7)} MiB/s`);
+        const cpu = Number.isNaN(usPerBlock) ? '' : `   server CPU ${usPerBlock.toFixed(2).padStart(6)} µs/block`;
+        console.log(`  ${c.label.padEnd(24)} ${mibps.toFixed(1).padStart(7)} MiB/s${cpu}`);
       }
     }
     const r = (k: string) => results.get(k)!;

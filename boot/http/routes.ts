@@ -1,0 +1,33 @@
+// The node-facing routing table: the JSON API under /api, the chain script,
+// the per-machine script, and store files for every other path.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { handleNodeApi } from './api.ts';
+import { renderChainScript } from '../../lib/ipxe-script.ts';
+import { splitUrl } from './listen.ts';
+import { serveArtifact } from './artifact-route.ts';
+import { serveMachineScript } from './machine-script.ts';
+import { sendText } from './route-context.ts';
+import type { RouteContext, RouteHandler } from './route-context.ts';
+
+/** Exact paths with their own handler (GET and HEAD); anything else is a store file. */
+const SCRIPT_ROUTES: ReadonlyMap<string, RouteHandler> = new Map<string, RouteHandler>([
+  ['/boot.ipxe', (ctx, req, res, _path, _query, head) => sendText(res, 200, renderChainScript(ctx.baseFor(req)), head)],
+  ['/ipxe', serveMachineScript],
+]);
+
+export async function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  const head = method === 'HEAD';
+  const { path, query } = splitUrl(req.url ?? '/');
+  if (path === '/api' || path.startsWith('/api/')) {
+    handleNodeApi(method, path.slice(4), res, ctx.startedAt);
+    return;
+  }
+  if (method !== 'GET' && !head) {
+    res.setHeader('Allow', 'GET, HEAD');
+    sendText(res, 405, `${method} is not supported here\n`, false);
+    return;
+  }
+  const handler = SCRIPT_ROUTES.get(path) ?? serveArtifact;
+  await handler(ctx, req, res, path, query, head);
+}

@@ -1,0 +1,202 @@
+// What arrives on the TFTP request port: decoding, refusals (write requests,
+// modes, limits, files the store will not give), and for an accepted read a
+// Transfer in a slot, with its outcome on the log and the boot timeline.
+//
+// Modes: "octet" and "netascii" are both served byte for byte. Boot files are
+// binary, and converting line ends would make tsize and the block offsets
+// depend on the content; RFC 1350 clients asking netascii for a boot program
+// get the exact bytes. "mail" (obsolete) is refused.
+import type { RemoteInfo } from 'node:dgram';
+import { ErrorCode, TftpDecodeError, decode, encodeError } from './codec.ts';
+import type { TftpPacket, TftpRequest } from './codec.ts';
+import { negotiate } from './session.ts';
+import type { Negotiated } from './session.ts';
+import { Transfer } from './transfer.ts';
+import type { TransferResult } from './transfer.ts';
+import { TransferSlots } from './slots.ts';
+import type { TftpLimits } from './limits.ts';
+import { StoreNotFoundError, StorePathError } from '../store.ts';
+import type { ImageStore, StoreEntry } from '../store.ts';
+import type { BootTimeline } from '../timeline.ts';
+import type { Logger } from '../log.ts';
+
+const SERVED_MODES = new Set(['octet', 'netascii']);
+
+export interface RequestContext {
+  store: ImageStore;
+  /** Where transfer sockets bind (the listener's address). */
+  address: string;
+  limits: TftpLimits;
+  timeline: BootTimeline;
+  optionalFiles?: RegExp;
+  macForIp?: (ip: string) => string | undefined;
+  log: Logger;
+  /** Sends a reply from the request port. */
+  reply(packet: Buffer, to: RemoteInfo): void;
+}
+
+export class ReadRequests {
+  private readonly ctx: RequestContext;
+  private readonly transfers = new TransferSlots<Transfer | 'opening'>();
+  private closing = false;
+
+  constructor(ctx: RequestContext) {
+    this.ctx = ctx;
+  }
+
+  get active(): number {
+    return this.transfers.size;
+  }
+
+  onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
+    const { log } = this.ctx;
+    // Port 0 cannot be answered (dgram's send throws on it): a forged packet.
+    if (rinfo.port === 0) return;
+    let pkt: TftpPacket;
+    try {
+      pkt = decode(msg);
+    } catch (e) {
+      const error = e instanceof TftpDecodeError ? e.message : String(e);
+      log.debug('tftp malformed request ignored', { from: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, error });
+      return;
+    }
+    if (pkt.op === 'rrq') {
+      this.handleRead(pkt, rinfo).catch((e: unknown) => log.error('tftp request failed', { from: rinfo.address, error: String(e) }));
+    } else if (pkt.op === 'wrq') {
+      this.refuse(rinfo, pkt.filename, ErrorCode.AccessViolation, 'read-only server', 'write request refused (read-only)');
+    } else {
+      log.debug('tftp packet on the request port ignored', { from: `${rinfo.address}:${rinfo.port}`, op: pkt.op });
+    }
+  }
+
+  /** Stops taking requests and ends every running transfer. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const running: Promise<unknown>[] = [];
+    for (const t of this.transfers.values()) {
+      if (t === 'opening') continue;
+      t.abort('server closing');
+      running.push(t.done);
+    }
+    await Promise.all(running);
+  }
+
+  private macKey(ip: string): string {
+    return this.ctx.macForIp?.(ip) ?? `ip:${ip}`;
+  }
+
+  /** `detail`: more of what the client sent, kept in fields (the logger escapes them). */
+  private refuse(to: RemoteInfo, file: string, code: number, message: string, reason: string, detail: Record<string, string> = {}): void {
+    const { log, timeline } = this.ctx;
+    const optional = code === ErrorCode.FileNotFound && this.ctx.optionalFiles?.test(file.replace(/\\/g, '/')) === true;
+    if (optional) log.debug('tftp optional file not found', { from: to.address, file });
+    else log.info('tftp request refused', { from: to.address, file, ...detail, reason });
+    timeline.record(this.macKey(to.address), 'tftp.error', { file, client: to.address, ...detail, ...(optional ? { optional: true } : {}) }, optional ? `${reason} (optional: the loader goes on without it)` : reason);
+    this.ctx.reply(encodeError(code, message), to);
+  }
+
+  private async handleRead(req: TftpRequest, from: RemoteInfo): Promise<void> {
+    if (this.closing || !this.takeSlot(req, from)) return;
+    const entry = await this.open(req, from);
+    if (!entry) return;
+    if (this.closing) {
+      this.transfers.delete(from);
+      await entry.close().catch(() => undefined);
+      return;
+    }
+    const n = negotiate(req.options, entry.size, { mtu: this.ctx.limits.mtu, defaultTimeoutMs: this.ctx.limits.timeoutMs });
+    const transfer = new Transfer({
+      entry,
+      peer: { address: from.address, port: from.port },
+      bindAddress: this.ctx.address,
+      blksize: n.blksize,
+      windowsize: n.windowsize,
+      timeoutMs: n.timeoutMs,
+      retries: this.ctx.limits.retries,
+      firstRetries: this.ctx.limits.firstRetries,
+      oack: n.oack,
+      log: this.ctx.log,
+    });
+    this.transfers.set(from, transfer);
+    const mac = this.macKey(from.address);
+    this.ctx.timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
+    void transfer.done.then((r) => {
+      if (this.transfers.get(from) === transfer) this.transfers.delete(from);
+      this.recordOutcome(r, { transfer, entry, from, mac, n });
+    });
+    try {
+      const tid = await transfer.start();
+      this.ctx.log.info('tftp transfer started', { from: `${from.address}:${from.port}`, file: entry.path, tid, blksize: n.blksize, windowsize: n.windowsize, oack: n.oack.length > 0 });
+    } catch (e) {
+      transfer.abort(`cannot open a transfer socket: ${(e as Error).message}`);
+    }
+  }
+
+  /** Takes a slot for the request, or refuses it (mode, per-client cap, server cap); false when not to go on. */
+  private takeSlot(req: TftpRequest, from: RemoteInfo): boolean {
+    const { limits, log } = this.ctx;
+    const existing = this.transfers.get(from);
+    if (existing) {
+      // A retransmitted request: the running transfer answers it by its own timer.
+      if (existing === 'opening' || existing.session.acked === 0) {
+        log.debug('tftp duplicate request ignored', { from: `${from.address}:${from.port}`, file: req.filename });
+        return false;
+      }
+      // Same client port, transfer under way: the client has started over.
+      existing.abort('client sent a new request from the same port');
+      this.transfers.delete(from);
+    }
+    if (!SERVED_MODES.has(req.mode)) {
+      this.refuse(from, req.filename, ErrorCode.IllegalOperation, `mode not supported: ${req.mode.slice(0, 64)}`, 'mode not supported', { mode: req.mode });
+      return false;
+    }
+    if (this.transfers.heldBy(from.address) >= limits.perClient) {
+      this.refuse(from, req.filename, ErrorCode.NotDefined, 'too many transfers from your address', `too many transfers from this address (${limits.perClient})`);
+      return false;
+    }
+    if (this.transfers.size >= limits.maxTransfers) {
+      this.refuse(from, req.filename, ErrorCode.NotDefined, 'server busy', `server busy (${this.transfers.size} transfers)`);
+      return false;
+    }
+    this.transfers.set(from, 'opening');
+    return true;
+  }
+
+  /** Opens the requested file; on failure frees the slot, refuses, and gives undefined. */
+  private async open(req: TftpRequest, from: RemoteInfo): Promise<StoreEntry | undefined> {
+    try {
+      return await this.ctx.store.open(req.filename);
+    } catch (e) {
+      this.transfers.delete(from);
+      if (e instanceof StorePathError) this.refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', e.message);
+      else if (e instanceof StoreNotFoundError) this.refuse(from, req.filename, ErrorCode.FileNotFound, 'file not found', e.message);
+      else if ((e as NodeJS.ErrnoException).code === 'EACCES') this.refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', String(e));
+      else this.refuse(from, req.filename, ErrorCode.NotDefined, 'cannot open file', String(e));
+      return undefined;
+    }
+  }
+
+  private recordOutcome(r: TransferResult, t: { transfer: Transfer; entry: StoreEntry; from: RemoteInfo; mac: string; n: Negotiated }): void {
+    const { log, timeline } = this.ctx;
+    const { transfer, entry, from, mac, n } = t;
+    const key = `${from.address}:${from.port}`;
+    if (r.ok) {
+      const mibps = r.bytes / 1048576 / Math.max(r.ms / 1000, 0.001);
+      log.info('tftp transfer done', { from: key, file: entry.path, bytes: r.bytes, ms: r.ms, MiBps: Number(mibps.toFixed(1)), retransmissions: r.retransmissions });
+      timeline.record(mac, 'tftp.done', { file: entry.path, bytes: r.bytes, ms: r.ms });
+    } else if (isSizeProbe(r.reason, n, transfer)) {
+      // RFC 2349 clients (PXE firmware) ask for tsize, read the OACK and
+      // end with error 8 before the real download: routine, not a failure.
+      log.debug('tftp size probe', { from: key, file: entry.path });
+      timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address, probe: true }, 'size probe: the client read tsize and ended the transfer before the download, as PXE firmware does');
+    } else {
+      log.warn('tftp transfer failed', { from: key, file: entry.path, reason: r.reason });
+      timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address }, r.reason);
+    }
+  }
+}
+
+function isSizeProbe(reason: string, n: Negotiated, transfer: Transfer): boolean {
+  const askedTsize = n.oack.some(([name]) => name === 'tsize');
+  return askedTsize && transfer.session.acked === 0 && reason.startsWith(`peer sent error ${ErrorCode.OptionRefused}:`);
+}
