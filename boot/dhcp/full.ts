@@ -46,7 +46,8 @@ export class FullHandler implements DhcpHandler {
       case MessageType.DISCOVER: {
         const grant = pool.offer(client, optIp(p, Opt.REQUESTED_IP));
         if (!grant.ok) return ignore(grant.reason);
-        return { kind: 'reply', answer: { type: MessageType.OFFER, yiaddr: grant.ip, leaseSeconds: this.seconds(grant.expires), decision, hostname: x.hostname } };
+        // RFC 2131 4.3.1: the OFFER names the lease the server will grant, not how long it holds the offer.
+        return { kind: 'reply', answer: { type: MessageType.OFFER, yiaddr: grant.ip, leaseSeconds: pool.leaseSeconds, decision, hostname: x.hostname } };
       }
       case MessageType.REQUEST:
         return this.request(x, client);
