@@ -38,6 +38,8 @@ export interface ReplyIface {
   tftpServerOpt: Buffer;
   /** Subnet mask, router, DNS and domain (full mode only: proxy hands out no network settings). */
   network: readonly [number, Buffer][];
+  /** Options 51, 58 and 59 of the last lease time sent: nearly every reply carries the same. */
+  leaseOpts?: { seconds: number; lease: Buffer; renewal: Buffer; rebinding: Buffer };
 }
 
 /** Where the request came from: the boot-server port answers its sender directly. */
@@ -108,9 +110,10 @@ function replyOptions(req: DhcpPacket, a: Answer, iface: ReplyIface): Map<number
     if (a.message) options.set(Opt.MESSAGE, encodeString(a.message));
   } else {
     if (a.leaseSeconds !== undefined) {
-      options.set(Opt.LEASE_TIME, encodeU32(a.leaseSeconds));
-      options.set(Opt.RENEWAL, encodeU32(Math.floor(a.leaseSeconds / 2)));
-      options.set(Opt.REBINDING, encodeU32(Math.floor((a.leaseSeconds * 7) / 8)));
+      const t = leaseOptions(iface, a.leaseSeconds);
+      options.set(Opt.LEASE_TIME, t.lease);
+      options.set(Opt.RENEWAL, t.renewal);
+      options.set(Opt.REBINDING, t.rebinding);
     }
     // Network settings go with an address (and to INFORM, which has one).
     if (a.yiaddr || a.type === MessageType.ACK) for (const [code, v] of iface.network) options.set(code, v);
@@ -133,6 +136,14 @@ function replyOptions(req: DhcpPacket, a: Answer, iface: ReplyIface): Map<number
   const agentInfo = req.options.get(Opt.RELAY_AGENT);
   if (agentInfo) options.set(Opt.RELAY_AGENT, agentInfo);
   return options;
+}
+
+/** RFC 2131 4.4.5: T1 defaults to half the lease, T2 to 7/8 of it. */
+function leaseOptions(iface: ReplyIface, seconds: number): NonNullable<ReplyIface['leaseOpts']> {
+  if (iface.leaseOpts?.seconds !== seconds) {
+    iface.leaseOpts = { seconds, lease: encodeU32(seconds), renewal: encodeU32(Math.floor(seconds / 2)), rebinding: encodeU32(Math.floor((seconds * 7) / 8)) };
+  }
+  return iface.leaseOpts;
 }
 
 const MESSAGE_TYPE: Record<number, Buffer> = {
