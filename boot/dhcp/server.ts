@@ -48,8 +48,8 @@ export interface DhcpServer {
 
 interface Iface {
   reply: ReplyIface;
-  /** Full mode: the pool's subnet is this interface's network. */
-  servesPool: boolean;
+  /** What handlers see of it, built once. */
+  facts: Exchange['iface'];
 }
 
 interface Leases {
@@ -98,7 +98,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const ourIds = new Set([settings.address, ...served.map((i) => i.address)]);
   const leases = settings.mode === 'full' ? await openLeases(settings, served, ourIds, log) : undefined;
   const network = networkOptions(leases ? settings.pool : undefined);
-  const ifaces: Iface[] = served.map((i) => ({ reply: replyIface(i.name, i.address, i.mtu, network), servesPool: leases?.pool.inSubnet(i.address) ?? false }));
+  const ifaces: Iface[] = served.map((i) => ({
+    reply: replyIface(i.name, i.address, i.mtu, network),
+    // Full mode: whether the pool's subnet is this interface's network.
+    facts: { name: i.name, address: i.address, servesPool: leases?.pool.inSubnet(i.address) ?? false },
+  }));
   const main: DhcpHandler = leases
     ? new FullHandler({ pool: leases.pool, ourIds, authoritative: settings.authoritative, log })
     : new ProxyHandler(settings.port);
@@ -203,7 +207,7 @@ class PacketHandler {
     const machine = selector.machine(mac);
     const decision = classify(facts, { httpBase: settings.httpBase, override: machine?.bootfile, shim: this.signedChainShim(mac, facts) });
     timeline.record(mac, s.kind, describeClient(p, facts, decision, iface.reply.name, proxyPort));
-    const x: Exchange = { packet: p, mac, type: s.type, decision, iface: { name: iface.reply.name, address: iface.reply.address, servesPool: iface.servesPool }, hostname: machine?.hostname };
+    const x: Exchange = { packet: p, mac, type: s.type, decision, iface: iface.facts, hostname: machine?.hostname };
     const out = (proxyPort ? this.bootServer : this.main).handle(x);
     if (out.kind === 'ignore') return this.ignore(mac, out.reason);
     if (out.kind === 'store') {
