@@ -1,8 +1,11 @@
 // DHCP full-mode throughput: perfdhcp against zeroboot and against dnsmasq,
-// same namespace, same /16 pool, same offered rates, in one run. Reports
-// completed 4-way exchanges (DISCOVER-OFFER-REQUEST-ACK) per second, the
-// drops, and the server's CPU time per lease (perfdhcp shares the machine's
-// cores, so the achieved rate alone can hide where the time goes).
+// same namespace, same /16 pool size, same offered rates, in one run. Each
+// server has its own bridge and perfdhcp host and both run throughout; the
+// rates are measured in turn, alternating which server goes first at each
+// rate, so neither always gets the quieter (or the warmer) moment of a loaded
+// machine. Reports completed 4-way exchanges (DISCOVER-OFFER-REQUEST-ACK) per
+// second, the drops, and the server's CPU time per lease (perfdhcp shares the
+// machine's cores, so the achieved rate alone can hide where the time goes).
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,8 +22,12 @@ function arg(name: string, fallback: string): string {
 const RATES = arg('rates', '500,1000,2000,4000,8000,12000').split(',').map(Number);
 const PERIOD = Number(arg('period', '5'));
 const CLIENTS = Number(arg('clients', '50000'));
-const SERVER = '10.70.0.1';
-const POOL = { start: '10.70.1.0', end: '10.70.255.254', mask: '255.255.0.0' };
+const MASK = '255.255.0.0';
+/** Each server's network: its address, its perfdhcp host's, and a /16 pool of the same size. */
+const NET = {
+  zeroboot: { server: '10.70.0.1', host: '10.70.0.2/16', start: '10.70.1.0', end: '10.70.255.254' },
+  dnsmasq: { server: '10.71.0.1', host: '10.71.0.2/16', start: '10.71.1.0', end: '10.71.255.254' },
+};
 const TICKS = 100; // USER_HZ on Linux
 
 interface Step {
@@ -50,50 +57,66 @@ async function perfdhcp(host: Netns, rate: number): Promise<Omit<Step, 'cpuUsPer
   return { rate, achieved: Number(rateMatch[1]), acks: received[1], dropsDO: drops[0], dropsRA: drops[1] };
 }
 
-async function measure(name: string, host: Netns, pid: number): Promise<Step[]> {
-  // Warm-up (JIT, first leases, ARP) so the first measured step is not a cold start.
-  await host.exec('perfdhcp', ['-4', '-l', 'eth0', '-r', '300', '-p', '2', '-R', String(CLIENTS)], { timeout: 30_000 });
-  const steps: Step[] = [];
-  for (const rate of RATES) {
-    const before = await cpuSeconds(pid);
-    const s = await perfdhcp(host, rate);
-    const cpu = (await cpuSeconds(pid)) - before;
-    const step = { ...s, cpuUsPerLease: s.acks ? (cpu * 1e6) / s.acks : 0 };
-    steps.push(step);
-    console.log(
-      `${name.padEnd(9)} offered ${String(rate).padStart(6)}/s  completed ${step.achieved.toFixed(0).padStart(6)}/s  ` +
-        `drops DO ${step.dropsDO} RA ${step.dropsRA}  server CPU ${step.cpuUsPerLease.toFixed(0)} us/lease`,
-    );
-  }
-  return steps;
+interface Subject {
+  name: string;
+  host: Netns;
+  pid: number;
+  steps: Step[];
+}
+
+async function warmUp(x: Subject): Promise<void> {
+  // JIT, first leases, ARP: so the first measured step is not a cold start.
+  await x.host.exec('perfdhcp', ['-4', '-l', 'eth0', '-r', '300', '-p', '2', '-R', String(CLIENTS)], { timeout: 30_000 });
+}
+
+async function step(x: Subject, rate: number): Promise<void> {
+  const before = await cpuSeconds(x.pid);
+  const s = await perfdhcp(x.host, rate);
+  const cpu = (await cpuSeconds(x.pid)) - before;
+  const st = { ...s, cpuUsPerLease: s.acks ? (cpu * 1e6) / s.acks : 0 };
+  x.steps.push(st);
+  console.log(
+    `${x.name.padEnd(9)} offered ${String(rate).padStart(6)}/s  completed ${st.achieved.toFixed(0).padStart(6)}/s  ` +
+      `drops DO ${st.dropsDO} RA ${st.dropsRA}  server CPU ${st.cpuUsPerLease.toFixed(0)} us/lease`,
+  );
 }
 
 async function main(): Promise<void> {
   const ns = await Netns.create('zbb');
   const tmp = await tempDir('zb-bench-dhcp-');
   let dnsmasq: ChildProcess | undefined;
+  let ours: Awaited<ReturnType<typeof startDhcp>> | undefined;
   try {
-    await ns.bridge('br0', `${SERVER}/16`);
-    const host = await ns.host('br0', { cidr: '10.70.0.2/16' });
-    console.log(`perfdhcp: rates ${RATES.join(', ')}/s, ${PERIOD} s each, ${CLIENTS} simulated clients; pool ${POOL.start}-${POOL.end}`);
+    const z = NET.zeroboot;
+    const d = NET.dnsmasq;
+    await ns.bridge('br0', `${z.server}/16`);
+    await ns.bridge('br1', `${d.server}/16`);
+    const zbHost = await ns.host('br0', { cidr: z.host });
+    const dmHost = await ns.host('br1', { cidr: d.host });
+    console.log(`perfdhcp: rates ${RATES.join(', ')}/s, ${PERIOD} s each, ${CLIENTS} simulated clients; /16 pools; order alternates per rate`);
 
-    const ours = await startDhcp(ns, tmp.dir, {
+    ours = await startDhcp(ns, tmp.dir, {
       server: {
-        address: SERVER,
+        address: z.server,
         interfaces: ['br0'],
-        dhcp: { mode: 'full', leasesFile: join(tmp.dir, 'zeroboot-leases.json'), pool: { start: POOL.start, end: POOL.end, subnetMask: POOL.mask, leaseSeconds: 3600 } },
+        dhcp: { mode: 'full', leasesFile: join(tmp.dir, 'zeroboot-leases.json'), pool: { start: z.start, end: z.end, subnetMask: MASK, leaseSeconds: 3600 } },
         stateDir: tmp.dir,
       },
     }, { quiet: true });
-    const zb = await measure('zeroboot', host, ours.child.pid!);
-    await ours.stop();
-
     dnsmasq = ns.spawn('dnsmasq', [
-      '--no-daemon', '--port=0', '--bind-interfaces', '--interface=br0', `--dhcp-range=${POOL.start},${POOL.end},${POOL.mask},1h`,
+      '--no-daemon', '--port=0', '--bind-interfaces', '--interface=br1', `--dhcp-range=${d.start},${d.end},${MASK},1h`,
       '--dhcp-authoritative', '--no-ping', '--dhcp-lease-max=70000', '--quiet-dhcp', `--dhcp-leasefile=${join(tmp.dir, 'dnsmasq.leases')}`, '--pid-file=',
     ]);
-    await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively to interface br0/);
-    const dm = await measure('dnsmasq', host, dnsmasq.pid!);
+    await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively to interface br1/);
+    const zbs: Subject = { name: 'zeroboot', host: zbHost, pid: ours.child.pid!, steps: [] };
+    const dms: Subject = { name: 'dnsmasq', host: dmHost, pid: dnsmasq.pid!, steps: [] };
+    await warmUp(zbs);
+    await warmUp(dms);
+    for (const [i, rate] of RATES.entries()) {
+      for (const x of i % 2 === 0 ? [zbs, dms] : [dms, zbs]) await step(x, rate);
+    }
+    const zb = zbs.steps;
+    const dm = dms.steps;
 
     const best = (s: Step[]) => Math.max(...s.map((x) => x.achieved));
     const clean = (s: Step[]) => Math.max(0, ...s.filter((x) => x.dropsDO + x.dropsRA <= x.acks / 1000).map((x) => x.achieved));
@@ -104,6 +127,7 @@ async function main(): Promise<void> {
     console.log(`leases/s, best with <0.1% drops: zeroboot ${clean(zb).toFixed(0)}  dnsmasq ${clean(dm).toFixed(0)}  ratio ${cleanRatio}`);
     console.log(`server CPU per lease (us):       zeroboot ${cpu(zb).toFixed(0)}  dnsmasq ${cpu(dm).toFixed(0)}  ratio ${(cpu(dm) / cpu(zb)).toFixed(2)}x (higher is better for zeroboot)`);
   } finally {
+    await ours?.stop();
     if (dnsmasq?.pid) dnsmasq.kill('SIGTERM');
     await ns.destroy();
     await tmp.remove();

@@ -1,6 +1,7 @@
 // Composes the netboot server from its parts: one timeline, one selector and
 // one store shared by DHCP, TFTP and HTTP. Policy lives in the selector and
 // the classifier; the protocol servers only ask them.
+import { join } from 'node:path';
 import { MountedStore } from './store.ts';
 import type { Mount } from './store.ts';
 import { BootTimeline } from './timeline.ts';
@@ -14,7 +15,7 @@ import type { Logger } from './log.ts';
 import { interfaceForAddress, interfaceMtu } from './netif/index.ts';
 import { arpLookup } from './netif/arp.ts';
 import { startDhcpServer } from './dhcp/index.ts';
-import type { DhcpServer } from './dhcp/index.ts';
+import type { DhcpServer, DhcpSettings } from './dhcp/index.ts';
 import { startTftpServer } from './tftp/index.ts';
 import type { TftpServer } from './tftp/index.ts';
 import { startHttpServer } from './http/index.ts';
@@ -123,8 +124,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     }
     if (config.dhcp.mode !== 'off') {
       // The HTTP port may have been ephemeral: hand DHCP the real one.
-      const cfg = { ...config, interfaces, http: { ...config.http, port: http.port } };
-      dhcp = await startDhcpServer({ config: cfg, selector, labels, timeline, log });
+      dhcp = await startDhcpServer({ settings: dhcpSettings(config, interfaces, http.port), selector, labels, timeline, log });
       started.push(dhcp);
       leased?.seed(dhcp.leases());
     }
@@ -149,4 +149,21 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     await closeAll();
     throw e;
   }
+}
+
+/** The DHCP server's own options, from the configuration; `httpPort` is the port HTTP really listens on. */
+export function dhcpSettings(config: ServerConfig, interfaces: string[], httpPort: number): DhcpSettings {
+  const d = config.dhcp;
+  return {
+    mode: d.mode,
+    address: config.address,
+    interfaces,
+    port: d.port,
+    proxyPort: d.proxyPort,
+    authoritative: d.authoritative,
+    pool: d.mode === 'full' ? d.pool : undefined,
+    leasesFile: d.leasesFile ?? join(config.stateDir, 'dhcp-leases.json'),
+    reservations: config.machines.filter((m) => m.ip).map((m) => [m.mac, m.ip!]),
+    httpBase: (config.http.publicUrl ?? `http://${config.address}:${httpPort}`).replace(/\/+$/, ''),
+  };
 }

@@ -7,6 +7,7 @@ import { createSelector } from '../boot/selection.ts';
 import { BootTimeline } from '../boot/timeline.ts';
 import { createLogger } from '../boot/log.ts';
 import { startDhcpServer } from '../boot/dhcp/index.ts';
+import { dhcpSettings } from '../boot/server.ts';
 import { MachineLabels } from '../boot/machine-labels.ts';
 
 const file = process.argv[2];
@@ -20,7 +21,7 @@ try {
   const timeline = new BootTimeline();
   if (!quiet) timeline.subscribe((e) => process.stdout.write(JSON.stringify({ event: e }) + '\n'));
   const server = await startDhcpServer({
-    config,
+    settings: dhcpSettings(config, config.interfaces, config.http.port),
     selector: createSelector(config.profiles, config.groups, config.machines),
     labels: new MachineLabels(),
     timeline,

@@ -65,24 +65,20 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
   const hlen = buf[2];
   if (hlen > CHADDR_SIZE) throw new DhcpDecodeError(`hardware address length ${hlen} exceeds the 16-byte chaddr field`);
 
-  const options = new Map<number, Buffer[]>();
+  const options = new Map<number, Buffer>();
   parseOptionArea(buf, HEADER_SIZE, buf.length, 'options', options, true);
 
   let overload = 0;
   const ov = options.get(OPT_OVERLOAD);
   if (ov) {
-    const v = Buffer.concat(ov);
-    if (v.length !== 1 || v[0] < 1 || v[0] > 3) {
-      throw new DhcpDecodeError(`option 52 (overload) must be one byte 1, 2 or 3; got ${v.length} byte(s) ${v.toString('hex')}`);
+    if (ov.length !== 1 || ov[0] < 1 || ov[0] > 3) {
+      throw new DhcpDecodeError(`option 52 (overload) must be one byte 1, 2 or 3; got ${ov.length} byte(s) ${ov.toString('hex')}`);
     }
-    overload = v[0];
+    overload = ov[0];
   }
   // RFC 3396 section 7: options field, then file, then sname.
   if (overload & 1) parseOptionArea(buf, FILE_OFFSET, FILE_OFFSET + FILE_SIZE, 'file', options, false);
   if (overload & 2) parseOptionArea(buf, SNAME_OFFSET, SNAME_OFFSET + SNAME_SIZE, 'sname', options, false);
-
-  const merged = new Map<number, Buffer>();
-  for (const [code, parts] of options) merged.set(code, Buffer.concat(parts));
 
   return {
     op: buf[0],
@@ -99,11 +95,16 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
     chaddr: Buffer.from(buf.subarray(28, 28 + CHADDR_SIZE)),
     sname: overload & 2 ? '' : cString(buf, SNAME_OFFSET, SNAME_SIZE),
     file: overload & 1 ? '' : cString(buf, FILE_OFFSET, FILE_SIZE),
-    options: merged,
+    options,
   };
 }
 
-function parseOptionArea(buf: Buffer, start: number, end: number, area: string, out: Map<number, Buffer[]>, main: boolean): void {
+/**
+ * Adds the area's options to `out`. Values are copies (a decoded packet never
+ * changes with the buffer it came from); a split option (RFC 3396) is joined
+ * to its earlier parts.
+ */
+function parseOptionArea(buf: Buffer, start: number, end: number, area: string, out: Map<number, Buffer>, main: boolean): void {
   let i = start;
   while (i < end) {
     const code = buf[i];
@@ -121,9 +122,9 @@ function parseOptionArea(buf: Buffer, start: number, end: number, area: string, 
     if (code === OPT_OVERLOAD && !main) {
       throw new DhcpDecodeError(`option 52 (overload) found inside the ${area} field; it may only appear in the options field`);
     }
-    let parts = out.get(code);
-    if (!parts) out.set(code, (parts = []));
-    parts.push(Buffer.from(buf.subarray(i + 2, valueEnd)));
+    const value = buf.subarray(i + 2, valueEnd);
+    const prev = out.get(code);
+    out.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
     i = valueEnd;
   }
   // A missing end option is tolerated: several clients pad to the end instead.
@@ -141,11 +142,33 @@ function cString(buf: Buffer, off: number, size: number): string {
 
 /** Parses a dotted quad strictly; undefined when malformed. */
 export function parseIpv4(ip: string): Buffer | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (!m) return undefined;
-  const bytes = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
-  if (bytes.some((b) => b > 255)) return undefined;
-  return Buffer.from(bytes);
+  const b = Buffer.alloc(4);
+  return ipv4Into(b, 0, ip) ? b : undefined;
+}
+
+/**
+ * Writes a strict dotted quad (four groups of 1-3 digits, each at most 255)
+ * at `off`; false when malformed. Hand-rolled: it runs four times per reply.
+ */
+function ipv4Into(buf: Buffer, off: number, ip: string): boolean {
+  let part = 0;
+  let digits = 0;
+  let value = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i < ip.length ? ip.charCodeAt(i) : 46;
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return false;
+      value = value * 10 + (c - 48);
+    } else if (c === 46) {
+      if (digits === 0 || value > 255 || part > 3) return false;
+      buf[off + part++] = value;
+      digits = 0;
+      value = 0;
+    } else {
+      return false;
+    }
+  }
+  return part === 4;
 }
 
 interface Area {
@@ -164,45 +187,54 @@ export function encodeDhcp(p: DhcpPacket, opts: { maxSize?: number } = {}): Buff
   const maxSize = Math.max(opts.maxSize ?? DEFAULT_MAX_SIZE, DEFAULT_MAX_SIZE);
   if (!Number.isInteger(maxSize)) throw new DhcpEncodeError(`maxSize must be an integer, got ${opts.maxSize}`);
 
-  const header = Buffer.alloc(HEADER_SIZE);
-  writeInt(header, 0, 1, p.op, 'op');
-  writeInt(header, 1, 1, p.htype, 'htype');
-  writeInt(header, 2, 1, p.hlen, 'hlen');
-  if (p.hlen > CHADDR_SIZE) throw new DhcpEncodeError(`hlen ${p.hlen} exceeds the 16-byte chaddr field`);
-  writeInt(header, 3, 1, p.hops, 'hops');
-  writeInt(header, 4, 4, p.xid, 'xid');
-  writeInt(header, 8, 2, p.secs, 'secs');
-  writeInt(header, 10, 2, p.flags, 'flags');
-  writeIp(header, 12, p.ciaddr, 'ciaddr');
-  writeIp(header, 16, p.yiaddr, 'yiaddr');
-  writeIp(header, 20, p.siaddr, 'siaddr');
-  writeIp(header, 24, p.giaddr, 'giaddr');
-  if (!Buffer.isBuffer(p.chaddr) || p.chaddr.length !== CHADDR_SIZE) {
-    throw new DhcpEncodeError(`chaddr must be a 16-byte Buffer (MAC zero-padded), got ${p.chaddr?.length} bytes`);
-  }
-  p.chaddr.copy(header, 28);
-  writeString(header, SNAME_OFFSET, SNAME_SIZE, p.sname, 'sname');
-  writeString(header, FILE_OFFSET, FILE_SIZE, p.file, 'file');
-  header.writeUInt32BE(MAGIC_COOKIE, 236);
-
-  const options: [number, Buffer][] = [];
+  let total = 0;
   for (const [code, value] of p.options) {
     if (!Number.isInteger(code) || code < 1 || code > 254) {
       throw new DhcpEncodeError(`option code ${code} is not a valid code (1-254; pad and end are written by the encoder)`);
     }
     if (!(value instanceof Uint8Array)) throw new DhcpEncodeError(`option ${code} value must be a Buffer`);
-    if (code === OPT_OVERLOAD) continue;
-    options.push([code, Buffer.from(value.buffer, value.byteOffset, value.byteLength)]);
+    if (code !== OPT_OVERLOAD) total += tlvSize(value.length);
+  }
+  const mainCapacity = maxSize - HEADER_SIZE - 1;
+  // The common case: every option fits the options field, so the packet is written in one buffer.
+  if (total <= mainCapacity) {
+    // From Node's shared pool: a fresh zeroed allocation per reply costs more than the fill.
+    const out = Buffer.allocUnsafe(Math.max(BOOTP_MIN_SIZE, HEADER_SIZE + total + 1)).fill(0);
+    writeHeader(out, p);
+    let off = HEADER_SIZE;
+    for (const [code, value] of p.options) {
+      if (code === OPT_OVERLOAD) continue;
+      if (value.length <= 255) {
+        out[off] = code;
+        out[off + 1] = value.length;
+        out.set(value, off + 2);
+        off += value.length + 2;
+        continue;
+      }
+      // Same layout as pack(): longer values as consecutive 255-byte pieces (RFC 3396).
+      let from = 0;
+      do {
+        const n = Math.min(255, value.length - from);
+        out[off] = code;
+        out[off + 1] = n;
+        out.set(value.subarray(from, from + n), off + 2);
+        off += n + 2;
+        from += n;
+      } while (from < value.length);
+    }
+    out[off] = OPT_END;
+    return out;
   }
 
-  const mainCapacity = maxSize - HEADER_SIZE - 1;
-  const plain: Area = { name: 'options', capacity: mainCapacity, chunks: [], used: 0 };
-  if (pack(options, [plain])) return assemble(header, plain, 0);
-
+  const header = Buffer.alloc(HEADER_SIZE);
+  writeHeader(header, p);
+  const options: [number, Buffer][] = [];
+  for (const [code, value] of p.options) {
+    if (code !== OPT_OVERLOAD) options.push([code, Buffer.from(value.buffer, value.byteOffset, value.byteLength)]);
+  }
   const areas: Area[] = [{ name: 'options', capacity: mainCapacity - 3, chunks: [], used: 0 }];
   if (p.file === '') areas.push({ name: 'file', capacity: FILE_SIZE - 1, chunks: [], used: 0 });
   if (p.sname === '') areas.push({ name: 'sname', capacity: SNAME_SIZE - 1, chunks: [], used: 0 });
-  const total = options.reduce((n, [, v]) => n + tlvSize(v.length), 0);
   if (areas.length === 1 || !pack(options, areas)) {
     const room = areas.reduce((n, a) => n + a.capacity, 0);
     throw new DhcpEncodeError(
@@ -220,6 +252,29 @@ export function encodeDhcp(p: DhcpPacket, opts: { maxSize?: number } = {}): Buff
     field.copy(header, a.name === 'file' ? FILE_OFFSET : SNAME_OFFSET);
   }
   return assemble(header, main, overload);
+}
+
+/** The fixed BOOTP fields and the magic cookie into the first 240 bytes of `buf`, checked. */
+function writeHeader(buf: Buffer, p: DhcpPacket): void {
+  writeInt(buf, 0, 1, p.op, 'op');
+  writeInt(buf, 1, 1, p.htype, 'htype');
+  writeInt(buf, 2, 1, p.hlen, 'hlen');
+  if (p.hlen > CHADDR_SIZE) throw new DhcpEncodeError(`hlen ${p.hlen} exceeds the 16-byte chaddr field`);
+  writeInt(buf, 3, 1, p.hops, 'hops');
+  writeInt(buf, 4, 4, p.xid, 'xid');
+  writeInt(buf, 8, 2, p.secs, 'secs');
+  writeInt(buf, 10, 2, p.flags, 'flags');
+  writeIp(buf, 12, p.ciaddr, 'ciaddr');
+  writeIp(buf, 16, p.yiaddr, 'yiaddr');
+  writeIp(buf, 20, p.siaddr, 'siaddr');
+  writeIp(buf, 24, p.giaddr, 'giaddr');
+  if (!Buffer.isBuffer(p.chaddr) || p.chaddr.length !== CHADDR_SIZE) {
+    throw new DhcpEncodeError(`chaddr must be a 16-byte Buffer (MAC zero-padded), got ${p.chaddr?.length} bytes`);
+  }
+  p.chaddr.copy(buf, 28);
+  writeString(buf, SNAME_OFFSET, SNAME_SIZE, p.sname, 'sname');
+  writeString(buf, FILE_OFFSET, FILE_SIZE, p.file, 'file');
+  buf.writeUInt32BE(MAGIC_COOKIE, 236);
 }
 
 function tlvSize(len: number): number {
@@ -278,13 +333,12 @@ function writeInt(buf: Buffer, off: number, size: 1 | 2 | 4, v: number, field: s
 }
 
 function writeIp(buf: Buffer, off: number, ip: string, field: string): void {
-  const b = typeof ip === 'string' ? parseIpv4(ip) : undefined;
-  if (!b) throw new DhcpEncodeError(`${field} must be a dotted-quad IPv4 address, got ${JSON.stringify(ip)}`);
-  b.copy(buf, off);
+  if (typeof ip !== 'string' || !ipv4Into(buf, off, ip)) throw new DhcpEncodeError(`${field} must be a dotted-quad IPv4 address, got ${JSON.stringify(ip)}`);
 }
 
 // Header strings are latin1 so every byte round-trips; boot file names are ASCII in practice.
 function writeString(buf: Buffer, off: number, size: number, s: string, field: string): void {
+  if (s === '') return;
   if (typeof s !== 'string' || /[^\x01-\xff]/.test(s)) {
     throw new DhcpEncodeError(`${field} must be a string of latin1 characters without NUL`);
   }

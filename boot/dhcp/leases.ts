@@ -87,6 +87,8 @@ export class LeasePoolError extends Error {}
 
 export class LeasePool {
   readonly subnetMask: string;
+  /** The lease an OFFER promises and an ACK grants. */
+  readonly leaseSeconds: number;
   private readonly start: number;
   private readonly end: number;
   private readonly mask: number;
@@ -118,6 +120,7 @@ export class LeasePool {
       throw new LeasePoolError(`pool ${opts.start}-${opts.end} does not fit in one subnet with mask ${opts.subnetMask}`);
     }
     if (this.start > this.end) throw new LeasePoolError(`pool start ${opts.start} is after pool end ${opts.end}`);
+    this.leaseSeconds = opts.leaseSeconds;
     this.leaseMs = opts.leaseSeconds * 1000;
     this.offerMs = (opts.offerSeconds ?? 60) * 1000;
     this.declineMs = (opts.declineSeconds ?? 600) * 1000;
