@@ -121,7 +121,8 @@ export async function runZdb(argv: string[], io: ZdbIo = stdio): Promise<number>
     process.once('uncaughtException', (e) => {
       io.err(`[-] fatal: ${e.stack ?? e}\n`);
       hooks.run('crash');
-      void engine.close().finally(() => resolve(1));
+      // the listeners would otherwise keep the process alive, resetting every client
+      void server.close().finally(() => engine.close()).finally(() => resolve(1));
     });
   });
 }
