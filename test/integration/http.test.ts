@@ -43,7 +43,7 @@ function curl(args: string[]): Promise<CurlResult> {
   const hfile = path.join(dir, `h${n}`);
   const bfile = path.join(dir, `b${n}`);
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', '--max-time', '20', '-D', hfile, '-o', bfile, ...args], async (err) => {
+    execFile('curl', ['-sS', '--max-time', '120', '-D', hfile, '-o', bfile, ...args], async (err) => {
       if (err) return reject(err);
       const raw = await readFile(hfile, 'latin1');
       const blocks = raw.split(/\r\n\r\n/).filter((b) => b.trim() !== '');
