@@ -1,6 +1,7 @@
 // The `zeroboot` command: picks a subcommand and turns every failure into
 // one line on stderr and a non-zero exit code (2 for usage, 1 otherwise).
 import { UsageError } from './args.ts';
+import { keepRunningWhenOutputCloses } from '../lib/stdio.ts';
 
 const HELP = `Usage: zeroboot <command> [options]
 
@@ -34,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(rest);
 }
 
+keepRunningWhenOutputCloses();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
