@@ -20,7 +20,7 @@ import {
 import type { IndexEntry } from '../format/index.ts';
 import type { FileSet } from './file-set.ts';
 import { syncDirs } from './file-set.ts';
-import { keyString } from './records.ts';
+import { KeyIndex } from './key-index.ts';
 import type { KeyRecord } from './records.ts';
 import type { NsMode } from './types.ts';
 
@@ -38,7 +38,7 @@ interface Totals {
 export class LiveState {
   readonly dataFiles: FileSet;
   readonly indexFiles: FileSet;
-  private readonly keys = new Map<string, KeyRecord>();
+  private readonly keys = new KeyIndex();
   private currentMode: NsMode;
   /** --sync: a file jump syncs the old files and the directories */
   private readonly sync: boolean;
@@ -58,12 +58,16 @@ export class LiveState {
   /** index files changed in place (a deleted flag, a sequential rewrite) since the last INDEX DIRTY RESET; appends do not count, as in 0-db */
   private readonly rewritten = new Set<number>();
   /**
-   * With batched writes: each key's record as it was before its first change
-   * still waiting in the file sets' buffers (undefined: the key was absent),
-   * and the totals then. A write error drops those buffers; the key map goes
-   * back to this, so an acknowledged value is never hidden by a lost change.
+   * With batched writes: each key's record before each change still waiting
+   * in the file sets' buffers (undefined: the key was absent), and the
+   * totals before the first. A write error drops those buffers; the key map
+   * goes back to this (undone newest first, so the oldest record of a key
+   * wins), so an acknowledged value is never hidden by a lost change.
    */
-  private undo = new Map<string, KeyRecord | undefined>();
+  private undoRecs: (KeyRecord | undefined)[] = [];
+  /** the keys of undoRecs, copied end to end (undoEnds[i]: where key i ends): no allocation per write */
+  private undoKeys = Buffer.allocUnsafe(4096);
+  private undoEnds: number[] = [];
   private undoTotals: Totals | undefined;
 
   constructor(files: { dataFiles: FileSet; indexFiles: FileSet }, mode: NsMode, opts: { sync: boolean; batchWrites?: boolean }) {
@@ -96,22 +100,19 @@ export class LiveState {
     return this.keys.size;
   }
 
+  /** Sum of the live keys' lengths. */
+  get totalKeyLength(): number {
+    return this.keys.totalKeyLength;
+  }
+
+  /** The key's record: a copy, changed only through the writes below. */
   find(key: Buffer): KeyRecord | undefined {
-    return this.keys.get(keyString(key));
+    return this.keys.get(key);
   }
 
-  /** find() for a key already turned into its map string (keyString). */
-  findString(ks: string): KeyRecord | undefined {
-    return this.keys.get(ks);
-  }
-
-  /** Every live key with its record (a snapshot: changing the map while walking it is safe). */
-  entries(): [string, KeyRecord][] {
-    return [...this.keys];
-  }
-
-  records(): IterableIterator<KeyRecord> {
-    return this.keys.values();
+  /** Every live key with its record, in insertion order (a snapshot: changing the index while walking it is safe). */
+  entries(): [Buffer, KeyRecord][] {
+    return this.keys.entries();
   }
 
   modeByte(): number {
@@ -137,25 +138,36 @@ export class LiveState {
   // ---- undo of batched writes -----------------------------------------
 
   /** Notes a key's record (`rec`, the caller's lookup) before a change that is buffered, not yet written. */
-  remember(ks: string, rec: KeyRecord | undefined): void {
+  remember(key: Buffer, rec: KeyRecord | undefined): void {
     if (this.indexFiles.onSettled === undefined) return;
-    if (!this.undo.has(ks)) {
-      // sequential updates change records in place: keep a copy (user mode replaces them)
-      this.undo.set(ks, rec && this.currentMode === 'seq' ? { ...rec } : rec);
+    // a copy: the caller's key may be a view of a socket read buffer
+    const start = this.undoEnds.length > 0 ? this.undoEnds[this.undoEnds.length - 1] : 0;
+    if (start + key.length > this.undoKeys.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.undoKeys.length * 2, start + key.length));
+      this.undoKeys.copy(grown, 0, 0, start);
+      this.undoKeys = grown;
     }
+    key.copy(this.undoKeys, start);
+    this.undoEnds.push(start + key.length);
+    this.undoRecs.push(rec);
     this.undoTotals ??= { ...this.t };
   }
 
   private forgetUndo(): void {
-    if (this.undo.size > 0) this.undo.clear();
+    if (this.undoRecs.length > 0) {
+      this.undoRecs.length = 0;
+      this.undoEnds.length = 0;
+    }
     this.undoTotals = undefined;
   }
 
   /** After a write error: the key map as the files hold it. */
   private rollBack(): void {
-    for (const [ks, rec] of this.undo) {
-      if (rec) this.keys.set(ks, rec);
-      else this.keys.delete(ks);
+    for (let i = this.undoRecs.length - 1; i >= 0; i--) {
+      const key = this.undoKeys.subarray(i > 0 ? this.undoEnds[i - 1] : 0, this.undoEnds[i]);
+      const rec = this.undoRecs[i];
+      if (rec) this.keys.set(key, rec);
+      else this.keys.delete(key);
     }
     if (this.undoTotals) this.t = this.undoTotals;
     this.forgetUndo();
@@ -224,9 +236,10 @@ export class LiveState {
     this.indexFiles.write(fileId, this.indexScratch, n, offset);
   }
 
-  private appendIndex(e: Omit<IndexEntry, 'previous'>): number {
+  /** `e.previous` must be the current indexPrevious (the caller builds the entry: no copy per append). */
+  private appendIndex(e: IndexEntry): number {
     const offset = this.t.indexEnd;
-    const n = writeIndexEntry(this.indexScratch, 0, { ...e, previous: this.t.indexPrevious });
+    const n = writeIndexEntry(this.indexScratch, 0, e);
     this.indexFiles.append(this.current, this.indexScratch, n, offset);
     this.t.indexEnd += INDEX_ENTRY_SIZE + e.key.length;
     this.t.indexPrevious = offset;
@@ -242,13 +255,13 @@ export class LiveState {
   // ---- the key map follows the index ------------------------------------
 
   /** Index side of a SET whose data entry is at (dataId, offset); also used to rebuild from data. */
-  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number, ks = keyString(key)): void {
+  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number): void {
     if (this.currentMode === 'seq') {
       if (existing) this.commitSeqUpdate(key, existing, dataId, offset, length, crc, timestamp);
       else {
         const prev = this.t.indexPrevious;
-        const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId, timestamp, crc, parentId: 0, parentOffset: 0 });
-        this.keys.set(ks, {
+        const idxOffset = this.appendIndex({ key, offset, length, previous: prev, flags: 0, dataId, timestamp, crc, parentId: 0, parentOffset: 0 });
+        this.keys.set(key, {
           keyLength: key.length, dataId, offset, length, crc, timestamp,
           idxId: this.current, idxOffset, idxPrevious: prev, parentId: 0, parentOffset: 0,
         });
@@ -270,10 +283,10 @@ export class LiveState {
     // as 0-db: an insert's entry says dataid 0 (readers take the index file's
     // id, the two move in lockstep); an update's entry carries the real id
     const written = existing ? dataId : 0;
-    const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId: written, timestamp, crc, parentId, parentOffset });
+    const idxOffset = this.appendIndex({ key, offset, length, previous: prev, flags: 0, dataId: written, timestamp, crc, parentId, parentOffset });
     // the old entry is flagged once its replacement is written, never before
     if (existing) this.flagDeleted(existing.idxId, existing.idxOffset);
-    this.keys.set(ks, {
+    this.keys.set(key, {
       keyLength: key.length, dataId, offset, length, crc, timestamp,
       idxId: this.current, idxOffset, idxPrevious: prev, parentId, parentOffset,
     });
@@ -288,6 +301,7 @@ export class LiveState {
   private commitSeqUpdate(key: Buffer, existing: KeyRecord, dataId: number, offset: number, length: number, crc: number, timestamp: number): void {
     const copyOffset = this.appendIndex({
       key,
+      previous: this.t.indexPrevious,
       offset: existing.offset,
       length: existing.length,
       flags: INDEX_ENTRY_DELETED,
@@ -303,19 +317,18 @@ export class LiveState {
       key, offset, length, previous: existing.idxPrevious, flags: 0, dataId, timestamp, crc, parentId: copyId, parentOffset: copyOffset,
     });
     this.t.liveBytes += length - existing.length;
-    Object.assign(existing, { dataId, offset, length, crc, timestamp, parentId: copyId, parentOffset: copyOffset });
+    this.keys.set(key, { ...existing, dataId, offset, length, crc, timestamp, parentId: copyId, parentOffset: copyOffset });
   }
 
   /** Index side of a DEL (flag in place) and the memory map. */
   commitDelete(key: Buffer, rec: KeyRecord): void {
     this.flagDeleted(rec.idxId, rec.idxOffset);
-    this.keys.delete(keyString(key));
+    this.keys.delete(key);
     this.t.liveBytes -= rec.length;
   }
 
   /** Recovery: an index entry read from index file `fileId` at `at`, applied as the reference replays it. */
   loadEntry(fileId: number, at: number, e: IndexEntry): void {
-    const ks = keyString(e.key);
     const deleted = (e.flags & INDEX_ENTRY_DELETED) !== 0;
     this.t.indexPrevious = at;
     this.t.indexPreviousFile = fileId;
@@ -327,22 +340,22 @@ export class LiveState {
       // ids are positions: every entry (deleted copies included) takes one
       this.t.nextEntry++;
       if (!deleted) {
-        const old = this.keys.get(ks);
+        const old = this.keys.get(e.key);
         if (old) this.t.liveBytes -= old.length;
-        this.keys.set(ks, rec);
+        this.keys.set(e.key, rec);
         this.t.liveBytes += e.length;
       }
       return;
     }
     // user mode replays like the reference: insert or update, then delete if flagged
-    const old = this.keys.get(ks);
+    const old = this.keys.get(e.key);
     if (old) this.t.liveBytes -= old.length;
     else this.t.nextEntry++;
     if (deleted) {
-      this.keys.delete(ks);
+      this.keys.delete(e.key);
       return;
     }
-    this.keys.set(ks, rec);
+    this.keys.set(e.key, rec);
     this.t.liveBytes += e.length;
   }
 }

@@ -25,7 +25,7 @@ import { ZdbEngineError, ZdbWriteFailure } from './errors.ts';
 import type { IoCounters } from './io-stats.ts';
 import { FileSet } from './file-set.ts';
 import { decodeHistoryKey, encodeHistoryKey } from './history-key.ts';
-import { keyBuffer, keyString, seqKey } from './records.ts';
+import { seqKey } from './records.ts';
 import type { KeyRecord } from './records.ts';
 import type { LiveState } from './live-state.ts';
 import { recoverNamespace } from './recovery.ts';
@@ -302,11 +302,8 @@ export class ZdbNamespace implements Namespace {
 
   stats(): NsStats {
     // every live key, sequential ones included (all 8 bytes), as the reference counts its memory entries
-    let indexSize = this.state.size * (REFERENCE_MEMORY_ENTRY + 8);
-    if (this.state.mode === 'user') {
-      indexSize = 0;
-      for (const rec of this.state.records()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
-    }
+    const keyBytes = this.state.mode === 'user' ? this.state.totalKeyLength : this.state.size * 8;
+    const indexSize = this.state.size * REFERENCE_MEMORY_ENTRY + keyBytes;
     const t = this.state.totals;
     return {
       entries: this.state.size,
@@ -388,8 +385,7 @@ export class ZdbNamespace implements Namespace {
     if (key.length > 255) throw new ZdbEngineError('Key too large');
     const seq = this.state.mode === 'seq';
     if (!seq && key.length === 0) throw new ZdbEngineError('Invalid argument, key needed');
-    const ks = key.length > 0 ? keyString(key) : '';
-    const existing = key.length > 0 ? this.state.findString(ks) : undefined;
+    const existing = key.length > 0 ? this.state.find(key) : undefined;
     if (seq && key.length > 0 && !existing) throw new ZdbEngineError('Invalid key, only update authorized');
     if (existing && this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
     if (overLimit(this.desc.maxsize, this.state.totals.liveBytes, payload.length, existing ? existing.length : 0)) {
@@ -401,11 +397,10 @@ export class ZdbNamespace implements Namespace {
     if (existing && existing.crc === crc) return { key, changed: false };
     const timestamp = opts?.timestamp ?? now;
     const storedKey = seq && !existing ? seqKey(this.state.totals.nextEntry) : key;
-    const storedKs = storedKey === key ? ks : keyString(storedKey);
     // a sequential insert takes an id no key holds yet
-    this.state.remember(storedKs, storedKey === key ? existing : undefined);
+    this.state.remember(storedKey, storedKey === key ? existing : undefined);
     const offset = this.state.appendData(storedKey, payload, 0, crc, timestamp);
-    this.state.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp, storedKs);
+    this.state.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp);
     this.ctx.written();
     return { key: storedKey, changed: true };
   }
@@ -417,10 +412,9 @@ export class ZdbNamespace implements Namespace {
   private delNow(key: Buffer): boolean {
     this.assertWritable();
     if (this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
-    const ks = keyString(key);
-    const rec = this.state.findString(ks);
+    const rec = this.state.find(key);
     if (!rec) return false;
-    this.state.remember(ks, rec);
+    this.state.remember(key, rec);
     this.state.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
     this.state.commitDelete(key, rec);
     this.ctx.written();
@@ -431,9 +425,8 @@ export class ZdbNamespace implements Namespace {
   flush(): void {
     this.writing(() => {
       this.assertWritable();
-      for (const [ks, rec] of this.state.entries()) {
-        const key = keyBuffer(ks);
-        this.state.remember(ks, rec);
+      for (const [key, rec] of this.state.entries()) {
+        this.state.remember(key, rec);
         this.state.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
         this.state.commitDelete(key, rec);
       }
