@@ -24,6 +24,9 @@ import { KeyIndex } from './key-index.ts';
 import type { KeyRecord } from './records.ts';
 import type { NsMode } from './types.ts';
 
+/** Bytes of undo keys kept between batches (a bigger buffer, grown by a large FLUSH, is let go). */
+const UNDO_KEYS_KEPT = 64 * 1024;
+
 /** Append positions and counters; also what a write error rolls back to. */
 interface Totals {
   liveBytes: number;
@@ -66,7 +69,7 @@ export class LiveState {
    */
   private undoRecs: (KeyRecord | undefined)[] = [];
   /** the keys of undoRecs, copied end to end (undoEnds[i]: where key i ends): no allocation per write */
-  private undoKeys = Buffer.allocUnsafe(4096);
+  private undoKeys = Buffer.allocUnsafe(UNDO_KEYS_KEPT);
   private undoEnds: number[] = [];
   private undoTotals: Totals | undefined;
 
@@ -91,7 +94,7 @@ export class LiveState {
     return this.current;
   }
 
-  /** Read-only copies of the positions and counters. */
+  /** The positions and counters, read-only (only the writes below change them). */
   get totals(): Readonly<Totals> {
     return this.t;
   }
@@ -155,8 +158,10 @@ export class LiveState {
 
   private forgetUndo(): void {
     if (this.undoRecs.length > 0) {
-      this.undoRecs.length = 0;
-      this.undoEnds.length = 0;
+      this.undoRecs = [];
+      this.undoEnds = [];
+      // a FLUSH of many keys grew it: not kept for the small batches that follow
+      if (this.undoKeys.length > UNDO_KEYS_KEPT) this.undoKeys = Buffer.allocUnsafe(UNDO_KEYS_KEPT);
     }
     this.undoTotals = undefined;
   }
