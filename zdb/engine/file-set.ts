@@ -338,3 +338,15 @@ export class FileSet {
     for (const id of [...this.fds.keys()]) this.closeOne(id);
   }
 }
+
+/** fsync of directories, so files created in them survive a crash. */
+export function syncDirs(...dirs: string[]): void {
+  for (const dir of dirs) {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}

@@ -1,5 +1,6 @@
-// One namespace: its descriptor, its data and index files, the in-memory key
-// map, and every write path. Writes are synchronous (fs.*Sync) so the order
+// One namespace: its descriptor, settings and locks, the checks of every
+// write, and the reads; the key map and the file writes are its LiveState,
+// built by recovery when it opens. Writes are synchronous (fs.*Sync) so the order
 // on disk is the order of calls: data entry first, then the index entry, one
 // write each; the server acknowledges after the call returns (and after
 // Engine.sync() with --sync).
@@ -14,28 +15,22 @@ import {
   decodeCursor,
   decodeNsDescriptor,
   encodeCursor,
-  encodeDataHeader,
-  encodeIndexHeader,
   encodeNsDescriptor,
-  INDEX_ENTRY_DELETED,
   INDEX_ENTRY_SIZE,
-  INDEX_FLAGS_OFFSET,
   INDEX_HEADER_SIZE,
-  MODE_SEQ,
-  MODE_USER,
   readDataEntryHeader,
   readIndexEntry,
-  writeDataEntryHead,
-  writeIndexEntry,
 } from '../format/index.ts';
 import type { IndexEntry, NsDescriptor } from '../format/index.ts';
 import { ZdbEngineError, ZdbWriteFailure } from './errors.ts';
 import type { IoCounters } from './io-stats.ts';
 import { FileSet } from './file-set.ts';
 import { decodeHistoryKey, encodeHistoryKey } from './history-key.ts';
-import { keyBuffer, keyString, seqId, seqKey } from './records.ts';
+import { seqKey } from './records.ts';
 import type { KeyRecord } from './records.ts';
-import { loadNamespace } from './recovery.ts';
+import type { LiveState } from './live-state.ts';
+import { recoverNamespace } from './recovery.ts';
+import type { Recovered } from './recovery.ts';
 import { IndexWalker } from './scan.ts';
 import type { EngineOptions, EntryMeta, HistoryItem, Namespace, NsMode, NsSettings, NsStats, RawDataEntry, ScanPage } from './types.ts';
 
@@ -58,91 +53,28 @@ export interface NamespaceContext {
 
 export class ZdbNamespace implements Namespace {
   readonly name: string;
-  readonly ctx: NamespaceContext;
+  private readonly ctx: NamespaceContext;
   readonly dataFiles: FileSet;
   readonly indexFiles: FileSet;
-  readonly keys = new Map<string, KeyRecord>();
+  /** the key map, append positions and counters, and the writes that move them */
+  private readonly state: LiveState;
   private desc: NsDescriptor;
-  mode: NsMode = 'user';
   private locked = false;
   private frozen = false;
-
-  /** current data/index file id (they move in lockstep) */
-  fileId = 0;
-  dataEnd = DATA_HEADER_SIZE;
-  indexEnd = INDEX_HEADER_SIZE;
-  /** offset of the last data entry written (may be in the previous file) */
-  dataPrevious = 0;
-  /** offset of the last index entry appended (may be in the previous file) */
-  indexPrevious = 0;
-  /** index file id holding the entry at `indexPrevious` */
-  indexPreviousFile = 0;
-  liveBytes = 0;
-  /** reference `nextentry`: seq = index entries so far (next id); user = keys inserted */
-  nextEntry = 0;
-  /** seq mode: first sequential id held by each index file */
-  seqFirst: number[] = [0];
-  lastJump: number;
+  private lastJump: number;
   /** what opening had to repair (torn tails cut, entries replayed) */
-  readonly recoveryLog: string[] = [];
-
-  private dataScratch = Buffer.allocUnsafe(64 * 1024);
-  private indexScratch = Buffer.allocUnsafe(INDEX_ENTRY_SIZE + 256);
+  readonly recoveryLog: readonly string[];
   private closed = false;
-  /** index files changed in place (a deleted flag, a sequential rewrite) since the last INDEX DIRTY RESET; appends do not count, as in 0-db */
-  private readonly rewritten = new Set<number>();
-  /**
-   * With batched writes: each key's record as it was before its first change
-   * still waiting in the file sets' buffers (undefined: the key was absent),
-   * and the totals then. A write error drops those buffers; the key map goes
-   * back to this, so an acknowledged value is never hidden by a lost change.
-   */
-  private undo = new Map<string, KeyRecord | undefined>();
-  private undoTotals: { liveBytes: number; nextEntry: number; dataEnd: number; dataPrevious: number; indexEnd: number; indexPrevious: number; indexPreviousFile: number } | undefined;
 
-  private constructor(ctx: NamespaceContext, name: string, desc: NsDescriptor) {
+  private constructor(ctx: NamespaceContext, name: string, desc: NsDescriptor, recovered: Recovered) {
     this.ctx = ctx;
     this.name = name;
     this.desc = desc;
-    const batching = ctx.opts.batchWrites === true;
-    this.dataFiles = new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching, ctx.io.data);
-    this.indexFiles = new FileSet(path.join(ctx.opts.indexDir, name), 'i', batching, ctx.io.index);
-    FileSet.pair(this.dataFiles, this.indexFiles);
-    if (batching) {
-      // the index set is written after the data set: once it has nothing pending, every change is in the files
-      this.indexFiles.onSettled = () => this.forgetUndo();
-      // a failure of either set reaches the index set too: the buffers are gone, the key map follows at once
-      this.indexFiles.onFailed = () => this.rollBack();
-    }
+    this.state = recovered.state;
+    this.dataFiles = recovered.state.dataFiles;
+    this.indexFiles = recovered.state.indexFiles;
+    this.recoveryLog = recovered.log;
     this.lastJump = ctx.now();
-  }
-
-  /** Notes a key's record (`rec`, the caller's lookup) before a change that is buffered, not yet written. */
-  private remember(ks: string, rec: KeyRecord | undefined): void {
-    if (this.indexFiles.onSettled === undefined) return;
-    if (!this.undo.has(ks)) {
-      // sequential updates change records in place: keep a copy (user mode replaces them)
-      this.undo.set(ks, rec && this.mode === 'seq' ? { ...rec } : rec);
-    }
-    this.undoTotals ??= { liveBytes: this.liveBytes, nextEntry: this.nextEntry, dataEnd: this.dataEnd, dataPrevious: this.dataPrevious, indexEnd: this.indexEnd, indexPrevious: this.indexPrevious, indexPreviousFile: this.indexPreviousFile };
-  }
-
-  private forgetUndo(): void {
-    if (this.undo.size > 0) this.undo.clear();
-    this.undoTotals = undefined;
-  }
-
-  /** After a write error: the key map as the files hold it. */
-  private rollBack(): void {
-    for (const [ks, rec] of this.undo) {
-      if (rec) this.keys.set(ks, rec);
-      else this.keys.delete(ks);
-    }
-    if (this.undoTotals) {
-      ({ liveBytes: this.liveBytes, nextEntry: this.nextEntry, dataEnd: this.dataEnd, dataPrevious: this.dataPrevious } = this.undoTotals);
-      ({ indexEnd: this.indexEnd, indexPrevious: this.indexPrevious, indexPreviousFile: this.indexPreviousFile } = this.undoTotals);
-    }
-    this.forgetUndo();
   }
 
   /** Opens (creating when `create`) a namespace; throws ZdbEngineError on files it must refuse. */
@@ -164,14 +96,26 @@ export class ZdbNamespace implements Namespace {
       throw new ZdbEngineError(`namespace ${name}: no descriptor ${descPath}`);
     }
     fs.mkdirSync(path.join(ctx.opts.dataDir, name), { recursive: true });
-    const ns = new ZdbNamespace(ctx, name, desc);
+    const batching = ctx.opts.batchWrites === true;
+    const files = {
+      dataFiles: new FileSet(path.join(ctx.opts.dataDir, name), 'd', batching, ctx.io.data),
+      indexFiles: new FileSet(indexDir, 'i', batching, ctx.io.index),
+    };
+    FileSet.pair(files.dataFiles, files.indexFiles);
+    let recovered: Recovered;
     try {
-      loadNamespace(ns);
+      recovered = recoverNamespace(ctx, name, files);
     } catch (err) {
-      ns.closeFiles();
+      files.dataFiles.close();
+      files.indexFiles.close();
       throw err;
     }
-    return ns;
+    return new ZdbNamespace(ctx, name, desc, recovered);
+  }
+
+  /** The current data/index file id. */
+  get fileId(): number {
+    return this.state.fileId;
   }
 
   // ---- settings -------------------------------------------------------
@@ -184,7 +128,7 @@ export class ZdbNamespace implements Namespace {
       maxsize: this.desc.maxsize,
       locked: this.locked,
       frozen: this.frozen,
-      mode: this.mode,
+      mode: this.state.mode,
     };
   }
 
@@ -214,21 +158,13 @@ export class ZdbNamespace implements Namespace {
 
   private changeMode(mode: NsMode): void {
     if (this.ctx.opts.mode !== undefined) throw new ZdbEngineError('This server instance is configured to use a single runtime mode');
-    if (this.nextEntry > 0 || this.keys.size > 0 || this.fileId > 0 || this.indexEnd > INDEX_HEADER_SIZE) {
-      throw new ZdbEngineError('Cannot change mode of used namespace');
-    }
-    this.mode = mode;
-    this.indexFiles.write(0, Buffer.from([mode === 'seq' ? MODE_SEQ : MODE_USER]), 1, 28);
-  }
-
-  modeByte(): number {
-    return this.mode === 'seq' ? MODE_SEQ : MODE_USER;
+    if (!this.state.changeMode(mode)) throw new ZdbEngineError('Cannot change mode of used namespace');
   }
 
   // ---- reads ----------------------------------------------------------
 
   get(key: Buffer): { payload: Buffer; meta: EntryMeta } | undefined {
-    const rec = this.keys.get(keyString(key));
+    const rec = this.state.find(key);
     if (!rec) return undefined;
     const payload = this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length);
     if (this.failure() && !intact(payload, rec)) return undefined;
@@ -249,7 +185,7 @@ export class ZdbNamespace implements Namespace {
    * intact: the key map may still count entries whose write was lost.
    */
   private liveRecord(key: Buffer): KeyRecord | undefined {
-    const rec = this.keys.get(keyString(key));
+    const rec = this.state.find(key);
     if (!rec || !this.failure()) return rec;
     return intact(this.readPayload(rec.dataId, rec.offset, rec.keyLength, rec.length), rec) ? rec : undefined;
   }
@@ -261,7 +197,7 @@ export class ZdbNamespace implements Namespace {
 
   /** CRC of the payload as stored in the data file vs the data entry header's crc. */
   check(key: Buffer): boolean | undefined {
-    const rec = this.keys.get(keyString(key));
+    const rec = this.state.find(key);
     if (!rec) return undefined;
     const head = this.dataFiles.read(rec.dataId, rec.offset, DATA_ENTRY_SIZE);
     if (head.length < DATA_ENTRY_SIZE) return false;
@@ -270,16 +206,17 @@ export class ZdbNamespace implements Namespace {
     return payload.length === length && crc32c(payload) === head.readUInt32LE(9);
   }
 
-  readPayload(dataId: number, offset: number, keyLength: number, length: number): Buffer {
+  private readPayload(dataId: number, offset: number, keyLength: number, length: number): Buffer {
     return this.dataFiles.read(dataId, offset + DATA_ENTRY_SIZE + keyLength, length);
   }
 
-  toMeta(key: Buffer, rec: KeyRecord): EntryMeta {
+  private toMeta(key: Buffer, rec: KeyRecord): EntryMeta {
     return { key, size: rec.length, timestamp: rec.timestamp, crc: rec.crc, dataId: rec.dataId, offset: rec.offset };
   }
 
   scan(cursor: Buffer | undefined, count: number, reverse: boolean): ScanPage | undefined {
-    const tail = this.indexPrevious >= INDEX_HEADER_SIZE ? { fileId: this.indexPreviousFile, offset: this.indexPrevious } : undefined;
+    const t = this.state.totals;
+    const tail = t.indexPrevious >= INDEX_HEADER_SIZE ? { fileId: t.indexPreviousFile, offset: t.indexPrevious } : undefined;
     const walker = new IndexWalker(this.indexFiles, this.fileId, tail);
     let pos: { fileId: number; offset: number } | undefined;
     if (cursor !== undefined) {
@@ -319,7 +256,7 @@ export class ZdbNamespace implements Namespace {
   }
 
   keyCursor(key: Buffer): Buffer | undefined {
-    const rec = this.keys.get(keyString(key));
+    const rec = this.state.find(key);
     if (!rec) return undefined;
     return encodeCursor({ keyLength: rec.keyLength, fileId: rec.idxId, length: rec.length, indexOffset: rec.idxOffset, crc: rec.crc });
   }
@@ -332,7 +269,7 @@ export class ZdbNamespace implements Namespace {
   history(key: Buffer, cursor?: Buffer): HistoryItem | undefined {
     let at: { indexId: number; offset: number };
     if (cursor === undefined) {
-        const rec = this.keys.get(keyString(key));
+      const rec = this.state.find(key);
       if (!rec) return undefined;
       at = { indexId: rec.idxId, offset: rec.idxOffset };
     } else {
@@ -354,7 +291,7 @@ export class ZdbNamespace implements Namespace {
    * 0-db writes dataid 0 for inserted keys (the data file is then the index
    * file's id); a sequential deleted copy with id 0 may point into d0 instead.
    */
-  resolveDataId(entry: IndexEntry, indexFileId: number): number {
+  private resolveDataId(entry: IndexEntry, indexFileId: number): number {
     if (entry.dataId !== 0 || indexFileId === 0) return entry.dataId;
     const head = this.dataFiles.exists(indexFileId) ? this.dataFiles.read(indexFileId, entry.offset, DATA_ENTRY_SIZE) : Buffer.alloc(0);
     const matches = head.length === DATA_ENTRY_SIZE && head[0] === entry.key.length && head.readUInt32LE(1) === entry.length && head.readUInt32LE(9) === entry.crc;
@@ -363,20 +300,18 @@ export class ZdbNamespace implements Namespace {
 
   stats(): NsStats {
     // every live key, sequential ones included (all 8 bytes), as the reference counts its memory entries
-    let indexSize = this.keys.size * (REFERENCE_MEMORY_ENTRY + 8);
-    if (this.mode === 'user') {
-      indexSize = 0;
-      for (const rec of this.keys.values()) indexSize += REFERENCE_MEMORY_ENTRY + rec.keyLength;
-    }
+    const keyBytes = this.state.mode === 'user' ? this.state.totalKeyLength : this.state.size * 8;
+    const indexSize = this.state.size * REFERENCE_MEMORY_ENTRY + keyBytes;
+    const t = this.state.totals;
     return {
-      entries: this.keys.size,
-      dataSize: this.liveBytes,
+      entries: this.state.size,
+      dataSize: t.liveBytes,
       indexSize,
-      nextId: this.nextEntry,
+      nextId: t.nextEntry,
       dataFileId: this.fileId,
       indexFileId: this.fileId,
-      dataOffset: this.dataEnd,
-      indexOffset: this.indexEnd,
+      dataOffset: t.dataEnd,
+      indexOffset: t.indexEnd,
       dataPath: this.dataFiles.dir,
       indexPath: this.indexFiles.dir,
       dataActive: this.dataFiles.path(this.fileId),
@@ -387,11 +322,11 @@ export class ZdbNamespace implements Namespace {
   }
 
   dirtyIndexFiles(): number[] {
-    return [...this.rewritten].sort((a, b) => a - b);
+    return this.state.dirtyIndexFiles();
   }
 
   resetDirtyIndexFiles(): void {
-    this.rewritten.clear();
+    this.state.resetDirtyIndexFiles();
   }
 
   /**
@@ -403,7 +338,7 @@ export class ZdbNamespace implements Namespace {
    */
   rawData(fileId: number, offset: number): RawDataEntry {
     if (fileId > this.fileId || !this.dataFiles.exists(fileId)) throw new ZdbEngineError('Invalid Request');
-    const size = fileId === this.fileId ? this.dataEnd : this.dataFiles.size(fileId);
+    const size = fileId === this.fileId ? this.state.totals.dataEnd : this.dataFiles.size(fileId);
     if (offset >= size) throw new ZdbEngineError('EOF');
     const unexpected = new ZdbEngineError('Unexpected Internal Error');
     // a negative offset leaves the reference reading where its file position was: never an entry
@@ -446,13 +381,12 @@ export class ZdbNamespace implements Namespace {
   private setNow(key: Buffer, payload: Buffer, opts?: { timestamp?: number }): { key: Buffer; changed: boolean } {
     this.assertWritable();
     if (key.length > 255) throw new ZdbEngineError('Key too large');
-    const seq = this.mode === 'seq';
+    const seq = this.state.mode === 'seq';
     if (!seq && key.length === 0) throw new ZdbEngineError('Invalid argument, key needed');
-    const ks = key.length > 0 ? keyString(key) : '';
-    const existing = key.length > 0 ? this.keys.get(ks) : undefined;
+    const existing = key.length > 0 ? this.state.find(key) : undefined;
     if (seq && key.length > 0 && !existing) throw new ZdbEngineError('Invalid key, only update authorized');
     if (existing && this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
-    if (overLimit(this.desc.maxsize, this.liveBytes, payload.length, existing ? existing.length : 0)) {
+    if (overLimit(this.desc.maxsize, this.state.totals.liveBytes, payload.length, existing ? existing.length : 0)) {
       throw new ZdbEngineError('No space left on this namespace');
     }
     const now = this.ctx.now();
@@ -460,12 +394,11 @@ export class ZdbNamespace implements Namespace {
     const crc = crc32c(payload);
     if (existing && existing.crc === crc) return { key, changed: false };
     const timestamp = opts?.timestamp ?? now;
-    const storedKey = seq && !existing ? seqKey(this.nextEntry) : key;
-    const storedKs = storedKey === key ? ks : keyString(storedKey);
+    const storedKey = seq && !existing ? seqKey(this.state.totals.nextEntry) : key;
     // a sequential insert takes an id no key holds yet
-    this.remember(storedKs, storedKey === key ? existing : undefined);
-    const offset = this.appendData(storedKey, payload, 0, crc, timestamp);
-    this.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp, storedKs);
+    this.state.remember(storedKey, storedKey === key ? existing : undefined);
+    const offset = this.state.appendData(storedKey, payload, 0, crc, timestamp);
+    this.state.commitSet(storedKey, existing, this.fileId, offset, payload.length, crc, timestamp);
     this.ctx.written();
     return { key: storedKey, changed: true };
   }
@@ -477,12 +410,11 @@ export class ZdbNamespace implements Namespace {
   private delNow(key: Buffer): boolean {
     this.assertWritable();
     if (this.desc.worm) throw new ZdbEngineError('Namespace is in worm mode');
-    const ks = keyString(key);
-    const rec = this.keys.get(ks);
+    const rec = this.state.find(key);
     if (!rec) return false;
-    this.remember(ks, rec);
-    this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
-    this.commitDelete(key, rec);
+    this.state.remember(key, rec);
+    this.state.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
+    this.state.commitDelete(key, rec);
     this.ctx.written();
     return true;
   }
@@ -491,11 +423,10 @@ export class ZdbNamespace implements Namespace {
   flush(): void {
     this.writing(() => {
       this.assertWritable();
-      for (const [ks, rec] of [...this.keys]) {
-        const key = keyBuffer(ks);
-        this.remember(ks, rec);
-        this.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
-        this.commitDelete(key, rec);
+      for (const [key, rec] of this.state.entries()) {
+        this.state.remember(key, rec);
+        this.state.appendData(key, Buffer.alloc(0), DATA_ENTRY_DELETED, 0, this.ctx.now());
+        this.state.commitDelete(key, rec);
       }
       this.ctx.written();
     });
@@ -504,8 +435,9 @@ export class ZdbNamespace implements Namespace {
   /** The jump rule of the reference: before a write, if it would pass datasize (or --rotate expired). */
   private maybeJump(payloadLength: number, now: number): void {
     const rotate = this.ctx.opts.rotateSeconds;
-    if (this.dataEnd + payloadLength > this.ctx.opts.datasize) this.jump(now);
-    else if (rotate && rotate > 0 && now - this.lastJump >= rotate && this.dataEnd > DATA_HEADER_SIZE) this.jump(now);
+    const dataEnd = this.state.totals.dataEnd;
+    if (dataEnd + payloadLength > this.ctx.opts.datasize) this.jump(now);
+    else if (rotate && rotate > 0 && now - this.lastJump >= rotate && dataEnd > DATA_HEADER_SIZE) this.jump(now);
   }
 
   /** Moves both files to the next id (header-only new files). */
@@ -513,148 +445,10 @@ export class ZdbNamespace implements Namespace {
     const oldIndex = this.indexFiles.path(this.fileId);
     const oldData = this.dataFiles.path(this.fileId);
     const dirty = this.dirtyIndexFiles().join(' ');
-    this.openFilePair(this.fileId + 1, now);
+    this.state.openFilePair(this.fileId + 1, now);
+    this.lastJump = now;
     this.ctx.hook('jump-index', oldIndex, this.indexFiles.path(this.fileId), dirty);
     this.ctx.hook('jump-data', oldData, this.dataFiles.path(this.fileId));
-  }
-
-  /** Creates i<id> and d<id> (headers only) and makes them current. */
-  openFilePair(id: number, now: number): void {
-    if (id > 0) {
-      // old files keep their data: flush them now so a jump never leaves an unsynced tail behind
-      if (this.ctx.opts.sync) {
-        this.dataFiles.syncNowSync();
-        this.indexFiles.syncNowSync();
-      }
-    }
-    this.indexFiles.create(id, encodeIndexHeader({ created: now, opened: now, fileId: id, mode: this.modeByte() }));
-    // 0-db writes no times in data headers, so replicas hold identical files
-    this.dataFiles.create(id, encodeDataHeader({ created: 0, opened: 0, fileId: id }));
-    this.fileId = id;
-    this.indexEnd = INDEX_HEADER_SIZE;
-    this.dataEnd = DATA_HEADER_SIZE;
-    this.seqFirst[id] = this.nextEntry;
-    this.lastJump = now;
-    if (this.ctx.opts.sync) syncDirs(this.indexFiles.dir, this.dataFiles.dir);
-  }
-
-  /** One write: entry header + key + payload at the end of the current data file. */
-  appendData(key: Buffer, payload: Buffer, flags: number, crc: number, timestamp: number): number {
-    const size = DATA_ENTRY_SIZE + key.length + payload.length;
-    if (this.dataScratch.length < size) this.dataScratch = Buffer.allocUnsafe(Math.max(size, this.dataScratch.length * 2));
-    const buf = this.dataScratch;
-    const n = writeDataEntryHead(buf, 0, { length: payload.length, previous: this.dataPrevious, crc, flags, timestamp }, key);
-    payload.copy(buf, n);
-    const offset = this.dataEnd;
-    this.dataFiles.append(this.fileId, buf, size, offset);
-    this.dataEnd += size;
-    this.dataPrevious = offset;
-    return offset;
-  }
-
-  private writeIndexAt(fileId: number, offset: number, e: IndexEntry): void {
-    this.rewritten.add(fileId);
-    const n = writeIndexEntry(this.indexScratch, 0, e);
-    this.indexFiles.write(fileId, this.indexScratch, n, offset);
-  }
-
-  private appendIndex(e: Omit<IndexEntry, 'previous'>): number {
-    const offset = this.indexEnd;
-    const n = writeIndexEntry(this.indexScratch, 0, { ...e, previous: this.indexPrevious });
-    this.indexFiles.append(this.fileId, this.indexScratch, n, offset);
-    this.indexEnd += INDEX_ENTRY_SIZE + e.key.length;
-    this.indexPrevious = offset;
-    this.indexPreviousFile = this.fileId;
-    return offset;
-  }
-
-  private flagDeleted(idxId: number, idxOffset: number): void {
-    this.rewritten.add(idxId);
-    this.indexFiles.write(idxId, DELETED_FLAG, 1, idxOffset + INDEX_FLAGS_OFFSET);
-  }
-
-  /** Index side of a SET whose data entry is at (dataId, offset); also used to rebuild from data. */
-  commitSet(key: Buffer, existing: KeyRecord | undefined, dataId: number, offset: number, length: number, crc: number, timestamp: number, ks = keyString(key)): void {
-    if (this.mode === 'seq') {
-      if (existing) this.commitSeqUpdate(key, existing, dataId, offset, length, crc, timestamp);
-      else {
-        const prev = this.indexPrevious;
-        const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId, timestamp, crc, parentId: 0, parentOffset: 0 });
-        this.keys.set(ks, {
-          keyLength: key.length, dataId, offset, length, crc, timestamp,
-          idxId: this.fileId, idxOffset, idxPrevious: prev, parentId: 0, parentOffset: 0,
-        });
-        this.nextEntry++;
-        this.liveBytes += length;
-      }
-      return;
-    }
-    let parentId = 0;
-    let parentOffset = 0;
-    if (existing) {
-      parentId = existing.idxId;
-      parentOffset = existing.idxOffset;
-      this.liveBytes -= existing.length;
-    } else {
-      this.nextEntry++;
-    }
-    const prev = this.indexPrevious;
-    // as 0-db: an insert's entry says dataid 0 (readers take the index file's
-    // id, the two move in lockstep); an update's entry carries the real id
-    const written = existing ? dataId : 0;
-    const idxOffset = this.appendIndex({ key, offset, length, flags: 0, dataId: written, timestamp, crc, parentId, parentOffset });
-    // the old entry is flagged once its replacement is written, never before
-    if (existing) this.flagDeleted(existing.idxId, existing.idxOffset);
-    this.keys.set(ks, {
-      keyLength: key.length, dataId, offset, length, crc, timestamp,
-      idxId: this.fileId, idxOffset, idxPrevious: prev, parentId, parentOffset,
-    });
-    this.liveBytes += length;
-  }
-
-  /**
-   * Sequential update, as the reference: append a copy of the old entry
-   * flagged deleted (it takes an id), then rewrite the entry at the key's own
-   * position with the new data, its history pointing at the copy.
-   */
-  private commitSeqUpdate(key: Buffer, existing: KeyRecord, dataId: number, offset: number, length: number, crc: number, timestamp: number): void {
-    const copyOffset = this.appendIndex({
-      key,
-      offset: existing.offset,
-      length: existing.length,
-      flags: INDEX_ENTRY_DELETED,
-      dataId: existing.dataId,
-      timestamp: existing.timestamp,
-      crc: existing.crc,
-      parentId: existing.parentId,
-      parentOffset: existing.parentOffset,
-    });
-    const copyId = this.fileId;
-    this.nextEntry++;
-    this.writeIndexAt(existing.idxId, existing.idxOffset, {
-      key, offset, length, previous: existing.idxPrevious, flags: 0, dataId, timestamp, crc, parentId: copyId, parentOffset: copyOffset,
-    });
-    this.liveBytes += length - existing.length;
-    Object.assign(existing, { dataId, offset, length, crc, timestamp, parentId: copyId, parentOffset: copyOffset });
-  }
-
-  /** Index side of a DEL (flag in place) and the memory map. */
-  commitDelete(key: Buffer, rec: KeyRecord): void {
-    this.flagDeleted(rec.idxId, rec.idxOffset);
-    this.keys.delete(keyString(key));
-    this.liveBytes -= rec.length;
-  }
-
-  /** sequential id -> (index file, offset) of its entry */
-  seqPosition(id: number): { fileId: number; offset: number } | undefined {
-    if (id >= this.nextEntry) return undefined;
-    let f = this.seqFirst.length - 1;
-    while (f > 0 && (this.seqFirst[f] === undefined || this.seqFirst[f] > id)) f--;
-    return { fileId: f, offset: INDEX_HEADER_SIZE + (id - this.seqFirst[f]) * (INDEX_ENTRY_SIZE + 8) };
-  }
-
-  seqIdOf(key: Buffer): number | undefined {
-    return seqId(key);
   }
 
   /** Writes batched appends of this namespace (see EngineOptions.batchWrites). */
@@ -679,8 +473,6 @@ export class ZdbNamespace implements Namespace {
   }
 }
 
-const DELETED_FLAG = Buffer.from([INDEX_ENTRY_DELETED]);
-
 /**
  * 0-db's size check: with a limit, refuse when live bytes plus the new value
  * pass limit + the value replaced, summed as its size_t (which wraps).
@@ -692,15 +484,4 @@ export function overLimit(maxsize: bigint, live: number, adding: number, replace
 
 function intact(payload: Buffer, rec: KeyRecord): boolean {
   return payload.length === rec.length && crc32c(payload) === rec.crc;
-}
-
-function syncDirs(...dirs: string[]): void {
-  for (const dir of dirs) {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
 }

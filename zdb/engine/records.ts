@@ -1,5 +1,5 @@
-// In-memory key index: one small record per live key, keyed by the key's
-// bytes as a latin1 string (binary-safe, and V8 hashes strings fast).
+// What the key index (key-index.ts) holds for each live key, and the
+// sequential-mode key encoding.
 
 export interface KeyRecord {
   keyLength: number;
@@ -17,14 +17,6 @@ export interface KeyRecord {
   idxPrevious: number;
   parentId: number;
   parentOffset: number;
-}
-
-export function keyString(key: Buffer): string {
-  return key.toString('latin1');
-}
-
-export function keyBuffer(key: string): Buffer {
-  return Buffer.from(key, 'latin1');
 }
 
 /** Sequential-mode key: the id as 8 bytes little-endian. */

@@ -104,6 +104,7 @@ export interface Namespace {
   settings(): NsSettings;
   update(changes: Partial<NsSettings>): void;
   get(key: Buffer): { payload: Buffer; meta: EntryMeta } | undefined;
+  /** Keeps no reference to `key` or `payload` (copies what it stores); the returned key is valid until the caller's buffers change. */
   set(key: Buffer, payload: Buffer, opts?: { timestamp?: number }): { key: Buffer; changed: boolean };
   del(key: Buffer): boolean;
   exists(key: Buffer): boolean;

@@ -26,8 +26,8 @@ export function cmdSet(ctx: ServerContext, c: Client, ns: Namespace, args: Buffe
   if (s.mode === 'user' && key.length === 0) return c.out.push(error('Invalid argument, key needed'));
   let r: { key: Buffer; changed: boolean };
   try {
-    // the engine may keep the key: copy it out of the socket chunk
-    r = ns.set(Buffer.from(key), value, args.length === 4 ? { timestamp: argInt(args[3]) } : undefined);
+    // the engine copies what it keeps: key and value may be views of the socket's read buffer
+    r = ns.set(key, value, args.length === 4 ? { timestamp: argInt(args[3]) } : undefined);
   } catch (e) {
     return engineFailure(ctx, c, ns, e, 'Cannot write data right now');
   }
