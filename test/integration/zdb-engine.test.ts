@@ -387,6 +387,28 @@ test('index file cut inside its header is rebuilt; bad magic is refused with a c
   t.regex(err.message, /i0: index header: wrong magic.*refusing/);
 });
 
+test('the current data file cut inside its header (a cut right after a jump) opens as empty, as 0-db does', async (t) => {
+  const dir = tempDir(t);
+  const e = open(dir, { datasize: HALF_MIB });
+  const big = Buffer.alloc(100 * 1024, 7);
+  for (let i = 0; !fs.existsSync(path.join(dir, 'data/default/d1')); i++) ns(e).set(b(`k${i}`), big);
+  const last = 1;
+  await e.close();
+  for (const cut of [0, 10]) {
+    fs.truncateSync(path.join(dir, `data/default/d${last}`), cut);
+    const again = open(dir, { datasize: HALF_MIB });
+    t.is(ns(again).get(b('k0'))?.payload.length, big.length, `cut at ${cut}: earlier files still served`);
+    ns(again).set(b('after'), b('cut'));
+    await again.close();
+    const third = open(dir, { datasize: HALF_MIB });
+    t.is(ns(third).get(b('after'))?.payload.toString(), 'cut');
+    await third.close();
+  }
+  // an earlier data file cut inside its header is still refused: its entries are gone
+  fs.truncateSync(path.join(dir, 'data/default/d0'), 10);
+  t.throws(() => open(dir, { datasize: HALF_MIB }), { instanceOf: ZdbEngineError, message: /d0: data header truncated/ });
+});
+
 test('kill -9 while writing with sync: every acknowledged write is back', async (t) => {
   const dir = tempDir(t);
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(import.meta.dirname, '../helpers/zdb-engine-writer.ts'), path.join(dir, 'data'), path.join(dir, 'index'), String(HALF_MIB)], {

@@ -137,7 +137,15 @@ function readDataSizes(o: Opening, nData: number): number[] {
   const { dataFiles } = o.files;
   const sizes: number[] = [];
   for (let f = 0; f < nData; f++) {
-    const size = dataFiles.size(f);
+    let size = dataFiles.size(f);
+    if (f === nData - 1 && size < DATA_HEADER_SIZE) {
+      // A cut right after the file was created (its header never reached the
+      // disk): nothing can be in it. The reference rewrites the header of its
+      // current data file at every start, so it opens such a file too.
+      dataFiles.create(f, encodeDataHeader({ created: 0, opened: 0, fileId: f }));
+      o.log(`${dataFiles.path(f)} was cut inside its header (${size} bytes): header written again, the file is empty`);
+      size = DATA_HEADER_SIZE;
+    }
     try {
       decodeDataHeader(dataFiles.read(f, 0, DATA_HEADER_SIZE));
     } catch (err) {
