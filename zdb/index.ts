@@ -32,6 +32,7 @@ function engineFor(o: ZdbOptions, hooks: HookRunner, log: ZdbLog): Engine {
     synctime: o.synctime > 0 ? o.synctime : undefined,
     rotateSeconds: o.rotate > 0 ? o.rotate : undefined,
     hooks: hooks.enabled ? (event, ...args) => void hooks.run(event, ...args) : undefined,
+    missingData: hooks.enabled ? (file) => hooks.run('missing-data', file) === 0 : undefined,
     // the server flushes at the end of every batch, before acknowledging
     batchWrites: true,
     log: (line) => log.info(`[+] ${line}`),

@@ -3,7 +3,7 @@
 // server until they return. Also the crash hook after a fatal error, and the
 // network rx/tx byte counters of INFO.
 import test from 'ava';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { startZdb, removeDir, tempDir, runZdbProcess, freePort, RawClient } from '../helpers/zdb-process.ts';
@@ -75,6 +75,43 @@ test('hooks: namespaces-init, namespace-deleted, -reloaded, jump-index/jump-data
   t.true(close >= 0 && done > close, end.join('\n'));
   t.deepEqual(closing.sort(), [`namespace-closing ${id} default`, `namespace-closing ${id} kept`]);
   t.true(end.findIndex((l) => l.startsWith('namespace-closing')) > done, `the close hook blocks: namespaces close after it returns\n${end.join('\n')}`);
+});
+
+test('hooks: missing-data asks for a data file moved away; a hook that brings it back lets the namespace open, one that fails does not', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => removeDir(dir));
+  const first = await startZdb(['--datasize', '524288'], { dir });
+  const r = redis(first.port);
+  const value = Buffer.alloc(200 * 1024, 0x62);
+  for (const k of ['a', 'b', 'c']) await r.call('SET', k, value);
+  r.disconnect();
+  await first.kill('SIGTERM');
+  const d0 = path.join(first.dataDir, 'default', 'd0');
+  const away = path.join(dir, 'offloaded-d0');
+  await rename(d0, away);
+
+  const log = path.join(dir, 'missing.log');
+  const hook = path.join(dir, 'fetch.sh');
+  // $3 is the missing file's path; the hook fetches it back only while `away` exists
+  await writeFile(hook, `#!/bin/sh\necho "$@" >> ${log}\nif [ "$1" = missing-data ]; then mv ${away} "$3" || exit 1; fi\nexit 0\n`);
+  await chmod(hook, 0o755);
+  const s = await startZdb(['--hook', hook, '--datasize', '524288'], { dir });
+  t.teardown(() => void s.kill('SIGKILL'));
+  const lines = (await readFile(log, 'utf8')).split('\n');
+  t.true(lines.includes(`missing-data tcp://127.0.0.1:${s.port} ${d0}`), lines.join('\n'));
+  const again = redis(s.port);
+  t.teardown(() => again.disconnect());
+  t.deepEqual(await again.callBuffer('GET', 'a'), value);
+  t.regex(s.output(), /d0 was missing: the missing-data hook brought it back/);
+  await s.kill('SIGTERM');
+
+  // moved away again, and the hook cannot bring it back (exits 1): refused, naming the file
+  await rename(d0, path.join(dir, 'lost-d0'));
+  const port = await freePort();
+  const failed = runZdbProcess(['--listen', '127.0.0.1', '--port', String(port), '--hook', hook, '--datasize', '524288', '--data', s.dataDir, '--index', s.indexDir]);
+  t.not(await failed.exited, 0);
+  t.regex(failed.output(), /d0 is missing and the missing-data hook failed/);
+  t.regex(failed.output(), /data file .*d0 is missing/);
 });
 
 test('hooks: a fatal error runs the crash hook and the server exits 1', async (t) => {

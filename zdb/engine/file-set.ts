@@ -191,6 +191,25 @@ export class FileSet {
     return fs.existsSync(this.path(id));
   }
 
+  /** Ids below the highest file of this set that are missing (moved away, e.g. to slower storage). */
+  gaps(): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    let highest = -1;
+    for (const name of names) {
+      if (!name.startsWith(this.prefix)) continue;
+      const digits = name.slice(this.prefix.length);
+      if (/^\d+$/.test(digits)) highest = Math.max(highest, Number(digits));
+    }
+    const out: number[] = [];
+    for (let id = 0; id < highest; id++) if (!this.exists(id)) out.push(id);
+    return out;
+  }
+
   /** Ids 0..n-1 that exist without a gap, like the reference's availability check. */
   count(): number {
     let n = 0;

@@ -82,6 +82,7 @@ export function recoverNamespace(ctx: RecoveryContext, name: string, files: { da
 
 function recover(o: Opening): LiveState {
   const { dataFiles, indexFiles } = o.files;
+  askMissingData(o);
   const nIdx = indexFiles.count();
   const nData = dataFiles.count();
   if (nIdx === 0 && nData === 0) {
@@ -130,6 +131,24 @@ function recover(o: Opening): LiveState {
     indexFiles.write(f, encodeIndexHeader({ ...head, opened: o.now }), INDEX_HEADER_SIZE, 0);
   }
   return state;
+}
+
+/**
+ * Data files missing below the newest one (moved to other storage) are asked
+ * back through the missing-data hook, as 0-db asks when it needs one. This
+ * opening reads every data file's header, so it asks at once rather than on
+ * the first read; a file still missing afterwards is refused below as before.
+ */
+function askMissingData(o: Opening): void {
+  const ask = o.ctx.opts.missingData;
+  if (!ask) return;
+  const { dataFiles } = o.files;
+  for (const id of dataFiles.gaps()) {
+    const file = dataFiles.path(id);
+    const answered = ask(file);
+    if (dataFiles.exists(id)) o.log(`${file} was missing: the missing-data hook brought it back`);
+    else o.log(`${file} is missing and the missing-data hook ${answered ? 'did not bring it back' : 'failed'}`);
+  }
 }
 
 /** Sizes of the data files 0..n-1, each checked to start with a valid header. */

@@ -28,6 +28,12 @@ export interface EngineOptions {
    * write-through, every call has written its entries when it returns).
    */
   batchWrites?: boolean;
+  /**
+   * A data file below the newest one is missing while opening a namespace:
+   * asks for it back (the --hook's blocking missing-data event) and says
+   * whether the asking succeeded (the hook exited 0).
+   */
+  missingData?: (file: string) => boolean;
   /** One line per repair done while opening (torn tails cut, index rebuilt). */
   log?: (line: string) => void;
 }
