@@ -12,14 +12,14 @@
 // without it (dnsmasq's defaults) and prints that ratio as well.
 //   node bench/boot-time.ts [--runs N] [--profile small-bios] [--untuned-reference]
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../harness/bench-args.ts';
 import { startRig } from '../qemu/rig.ts';
 import type { Rig } from '../qemu/rig.ts';
 import { waitForOutput } from '../lib/process.ts';
 import { defaultImage } from '../harness/qemu-image.ts';
 import { startNginx } from '../harness/nginx.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, profile: { type: 'string', default: 'small-bios' }, 'untuned-reference': { type: 'boolean', default: false } } });
+const { values } = parseBenchArgs('bench/boot-time.ts', { options: { runs: { type: 'string', default: '3' }, profile: { type: 'string', default: 'small-bios' }, 'untuned-reference': { type: 'boolean', default: false } } });
 const RUNS = Number(values.runs);
 const PROFILE = values.profile!;
 const NGINX_PORT = 8081;

@@ -16,12 +16,12 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../harness/bench-args.ts';
 import { fileURLToPath } from 'node:url';
 import { waitForOutput } from '../lib/process.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs('bench/http-abuse.ts', {
   options: {
     connections: { type: 'string', default: '10000' },
     mib: { type: 'string', default: '64' },

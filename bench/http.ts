@@ -10,14 +10,14 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from '../harness/bench-args.ts';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { Netns } from '../qemu/netns.ts';
 import { sh, waitForOutput } from '../lib/process.ts';
 import { startNginx } from '../harness/nginx.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, mib: { type: 'string', default: '64' }, parallel: { type: 'string', default: '8' } } });
+const { values } = parseBenchArgs('bench/http.ts', { options: { runs: { type: 'string', default: '3' }, mib: { type: 'string', default: '64' }, parallel: { type: 'string', default: '8' } } });
 const RUNS = Number(values.runs);
 const MIB = Number(values.mib);
 const PARALLEL = Number(values.parallel);

@@ -17,7 +17,8 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { parseBenchArgs } from '../harness/bench-args.ts';
 import { fileURLToPath } from 'node:url';
 
 import { freePort, waitListening } from '../harness/listening.ts';
@@ -25,7 +26,7 @@ import { startReference, stopChild } from '../harness/zdb-reference.ts';
 import { RespClient } from '../zdb/resp/client.ts';
 
 const run = promisify(execFile);
-const { values } = parseArgs({
+const { values } = parseBenchArgs('bench/zdb.ts', {
   options: {
     requests: { type: 'string', default: '100000' },
     'pipelined-requests': { type: 'string', default: '400000' },
