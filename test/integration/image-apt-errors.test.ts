@@ -3,6 +3,7 @@
 // bytes differ from apt's index (ChecksumError). The second puts a stand-in
 // apt-get first on PATH that "downloads" the wrong bytes; apt-cache is real.
 // Each ends in one line on stderr and exit code 1, and nothing bad is cached.
+// Also two packages shipping the same file.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -46,4 +47,17 @@ test('a download that does not match apt\'s SHA256 is refused and not kept in th
   t.regex(r.stderr, /^zeroboot: \S+ \S+: downloaded file has SHA256 [0-9a-f]{64}, apt's index says [0-9a-f]{64}$/m);
   const debs = await readdir(join(cache, 'debs')).catch(() => []);
   t.deepEqual(debs.filter((n) => n.endsWith('.deb')), [], 'the bad file is not cached');
+});
+
+test('a file provided by two packages (busybox-static and busybox both ship /bin/busybox): one line naming the path and both packages, no image', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'zb-image-apt-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const yaml = join(dir, 'image.yaml');
+  await writeFile(yaml, 'name: twice\nkernel: linux-image-amd64\nmodules: [virtio_pci, virtio_net]\npackages: [busybox-static, busybox]\n');
+  const out = join(dir, 'out');
+  const r = await build([yaml, '-o', out]);
+  t.is(r.code, 1, r.stderr);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.regex(r.stderr, /^zeroboot: bin\/busybox is provided by both busybox-static and busybox$/m);
+  t.deepEqual(await readdir(out).catch(() => []), [], 'no image written');
 });
