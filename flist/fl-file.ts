@@ -5,7 +5,7 @@
 // files we write are indistinguishable from rfs's to any reader.
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
-import { BadBlockError, BadTreeError, FlWriteError, ForeignSchemaError, NotSqliteError, RouteError, TruncatedFlError } from './errors.ts';
+import { BadBlockError, BadTreeError, FlFileError, FlWriteError, ForeignSchemaError, NotSqliteError, RouteError, TruncatedFlError } from './errors.ts';
 
 /** rfs's schema.sql; SQLite keeps each CREATE text in sqlite_master as written. */
 const SCHEMA = [
@@ -114,7 +114,12 @@ export function entryType(mode: number): FlEntryType {
  * "file is not a database", neither naming the file.
  */
 function checkHeader(file: string): void {
-  const fd = openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new FlFileError(file, `cannot open: ${(e as Error).message.split(',')[0]}`);
+  }
   try {
     const size = fstatSync(fd).size;
     const head = Buffer.alloc(100);

@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFil
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FlReader, FlWriter, stripPassword, type FlEntry, type FlMeta } from '../../flist/fl-file.ts';
-import { BadBlockError, ForeignSchemaError, NotSqliteError, RouteError, TruncatedFlError } from '../../flist/errors.ts';
+import { BadBlockError, FlFileError, ForeignSchemaError, NotSqliteError, RouteError, TruncatedFlError } from '../../flist/errors.ts';
 
 const FIXTURE = '/work/shared/fixtures/flist/hello-world-latest.fl';
 
@@ -166,6 +166,7 @@ test('write -> read round trip of every file type, read back by python3 sqlite3 
   t.deepEqual(py.routes, [[0, 127, 'zdb://user@10.0.0.1:9900/ns'], [128, 255, 'dir:///var/cache/chunks']]);
   // The schema (tables, columns, indexes) is rfs's, text for text.
   t.deepEqual(py.schema, pyDump(FIXTURE).schema);
+  t.is(execFileSync('sqlite3', ['-readonly', file, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim(), 'ok');
 });
 
 test('packing the same tree twice, in any order of adding, gives identical bytes', (t) => {
@@ -203,6 +204,11 @@ test('a truncated file is refused with one line naming it', (t) => {
   t.throws(() => readAll(file), { instanceOf: TruncatedFlError, message: /50 bytes, shorter than the 100-byte SQLite header/ });
   truncateSync(file, 0);
   t.throws(() => readAll(file), { instanceOf: TruncatedFlError, message: /the file is empty/ });
+});
+
+test('a missing file is refused with one line naming it', (t) => {
+  const file = path.join(tmp(t), 'none.fl');
+  t.throws(() => readAll(file), { instanceOf: FlFileError, message: `${file}: cannot open: ENOENT: no such file or directory` });
 });
 
 test('a file that is not SQLite is refused, naming it', (t) => {
