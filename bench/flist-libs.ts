@@ -7,7 +7,9 @@
 // a known value and with each other, and each Snappy library decompresses
 // what the other compressed. Each figure is the median of --rounds passes,
 // the libraries taking turns within a round; MB/s of wall time and of the
-// process's CPU time (steadier on a shared machine) are printed.
+// process's CPU time (steadier on a shared machine) are printed. Then the
+// whole pipeline (flist/chunk.ts) encoding the same chunks in this thread
+// and on the worker pool (flist/chunk-pool.ts), one thread per core.
 //   node bench/flist-libs.ts [--mib 64] [--rounds 5]
 import { createCipheriv } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -18,6 +20,8 @@ import blakejs from 'blakejs';
 import { compressSync, uncompressSync } from 'snappy';
 import snappyjs from 'snappyjs';
 import { parseBenchArgs } from '../harness/bench-args.ts';
+import { createChunkCodec } from '../flist/chunk.ts';
+import { ChunkPool } from '../flist/chunk-pool.ts';
 
 const { values } = parseBenchArgs('bench/flist-libs.ts', { options: { mib: { type: 'string', default: '64' }, rounds: { type: 'string', default: '5' } } });
 const mib = Number(values.mib);
@@ -109,10 +113,10 @@ interface Sample {
   cpu: number;
 }
 
-function time(fn: () => void): Sample {
+async function time(fn: () => void | Promise<void>): Promise<Sample> {
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  fn();
+  await fn();
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   return { wall, cpu: (cpu.user + cpu.system) / 1e6 };
@@ -125,7 +129,7 @@ const compressed: Record<string, Uint8Array[]> = {};
 for (const [name, c] of Object.entries(compressors)) compressed[name] = chunks.map((b) => c.compress(b));
 const compressedBytes = compressed.snappy.reduce((n, c) => n + c.length, 0);
 
-const cases: Record<string, { bytes: number; run: () => void }> = {};
+const cases: Record<string, { bytes: number; run: () => void | Promise<void> }> = {};
 for (const [name, h] of Object.entries(hashers)) cases[`blake2b-256 ${name}`] = { bytes: plainBytes, run: () => chunks.forEach(h) };
 for (const [name, c] of Object.entries(compressors)) {
   cases[`snappy compress ${name}`] = { bytes: plainBytes, run: () => chunks.forEach(c.compress) };
@@ -144,18 +148,29 @@ cases['aes-256-gcm node:crypto'] = {
   },
 };
 
+const codec = await createChunkCodec();
+const pool = await ChunkPool.create();
+cases['pipeline encode, 1 thread'] = { bytes: plainBytes, run: () => chunks.forEach((c) => codec.encode(c)) };
+cases[`pipeline encode, pool of ${pool.threads}`] = {
+  bytes: plainBytes,
+  run: async () => {
+    for await (const _ of pool.encodeAll(chunks));
+  },
+};
+
 const samples = new Map<string, Sample[]>(Object.keys(cases).map((k) => [k, []]));
 const names = Object.keys(cases);
-for (const name of names) cases[name].run(); // warm-up: JIT, WebAssembly tiers
+for (const name of names) await cases[name].run(); // warm-up: JIT, WebAssembly tiers
 for (let r = 0; r < rounds; r++) {
   const order = names.map((_, i) => names[(i + r) % names.length]);
-  for (const name of order) samples.get(name)!.push(time(cases[name].run));
+  for (const name of order) samples.get(name)!.push(await time(cases[name].run));
 }
+await pool.close();
 
 console.log(`${chunks.length} chunks of up to 512 KiB, ${(plainBytes / 1048576).toFixed(1)} MiB from /usr/bin and /usr/share (snappy ratio ${(compressedBytes / plainBytes).toFixed(3)}); median of ${rounds} rounds`);
-console.log(`${'case'.padEnd(30)} ${'MB/s wall'.padStart(10)} ${'MB/s cpu'.padStart(10)}`);
+console.log(`${'case'.padEnd(32)} ${'MB/s wall'.padStart(10)} ${'MB/s cpu'.padStart(10)}`);
 for (const name of names) {
   const s = samples.get(name)!;
   const mb = cases[name].bytes / 1e6;
-  console.log(`${name.padEnd(30)} ${(mb / median(s.map((x) => x.wall))).toFixed(0).padStart(10)} ${(mb / median(s.map((x) => x.cpu))).toFixed(0).padStart(10)}`);
+  console.log(`${name.padEnd(32)} ${(mb / median(s.map((x) => x.wall))).toFixed(0).padStart(10)} ${(mb / median(s.map((x) => x.cpu))).toFixed(0).padStart(10)}`);
 }

@@ -48,6 +48,17 @@ const PER_WORKER = 2;
 
 const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
+/**
+ * A copy in an ArrayBuffer of its own, to be transferred. postMessage clones
+ * a view's whole ArrayBuffer: a 512 KiB slice of a file read whole, or a
+ * 32-byte hash in Node's 8 KiB Buffer pool, would otherwise copy all of it.
+ */
+export function ownCopy(u: Uint8Array): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(u.byteLength);
+  copy.set(u);
+  return copy;
+}
+
 /** Rebuilds a worker's error as the same class from errors.ts, so callers can test instanceof. */
 function revive(e: { name: string; message: string; id?: string }): Error {
   const cls = (errors as Record<string, unknown>)[e.name];
@@ -136,7 +147,14 @@ export class ChunkPool {
         const seq = this.#seq++;
         slot.running.set(seq, job);
         slot.worker.ref();
-        slot.worker.postMessage({ ...job.message, seq });
+        const m = job.message;
+        if (m.op === 'encode') {
+          const plain = ownCopy(m.plain);
+          slot.worker.postMessage({ op: 'encode', plain, seq } satisfies WorkerJob, [plain.buffer]);
+        } else {
+          const data = ownCopy(m.data);
+          slot.worker.postMessage({ op: 'decode', id: ownCopy(m.id), key: ownCopy(m.key), data, seq } satisfies WorkerJob, [data.buffer]);
+        }
       }
     }
   }

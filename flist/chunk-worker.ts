@@ -3,7 +3,7 @@
 // error's class name and fields (the pool rebuilds the typed error).
 import { parentPort } from 'node:worker_threads';
 import { createChunkCodec } from './chunk.ts';
-import type { WorkerJob, WorkerReply } from './chunk-pool.ts';
+import { ownCopy, type WorkerJob, type WorkerReply } from './chunk-pool.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('flist/chunk-worker.ts runs as a worker thread of flist/chunk-pool.ts');
@@ -11,17 +11,18 @@ const codec = await createChunkCodec();
 const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 port.on('message', (job: WorkerJob) => {
-  let reply: WorkerReply;
   try {
     if (job.op === 'encode') {
-      reply = { seq: job.seq, encoded: codec.encode(job.plain) };
+      const c = codec.encode(job.plain);
+      const data = ownCopy(c.data);
+      port.postMessage({ seq: job.seq, encoded: { id: ownCopy(c.id), key: ownCopy(c.key), data } } as WorkerReply, [data.buffer]);
     } else {
-      reply = { seq: job.seq, plain: codec.decode(asBuffer(job.id), asBuffer(job.key), job.data) };
+      const plain = ownCopy(codec.decode(asBuffer(job.id), asBuffer(job.key), job.data));
+      port.postMessage({ seq: job.seq, plain } satisfies WorkerReply, [plain.buffer]);
     }
   } catch (e) {
     const err = e as Error & { id?: string };
-    reply = { seq: job.seq, error: { name: err.name, message: err.message, id: err.id } };
+    port.postMessage({ seq: job.seq, error: { name: err.name, message: err.message, id: err.id } } satisfies WorkerReply);
   }
-  port.postMessage(reply);
 });
 port.postMessage({ ready: true });

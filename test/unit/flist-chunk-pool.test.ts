@@ -29,6 +29,19 @@ test('the pool gives what the in-thread pipeline gives, in source order, and dec
   t.deepEqual(await pool.encode(input[0]), codec.encode(input[0]));
 });
 
+test("the caller's buffers stay usable: the pool sends copies, not the caller's memory", async (t) => {
+  const pool = await ChunkPool.create({ threads: 1 });
+  t.teardown(() => pool.close());
+  const file = readFileSync('/usr/bin/bash');
+  const slice = file.subarray(CHUNK_SIZE, 2 * CHUNK_SIZE);
+  const encoded = await pool.encode(slice);
+  t.is(slice.length, CHUNK_SIZE);
+  t.is(file.buffer.byteLength > 0, true);
+  const plain = await pool.decode(encoded.id, encoded.key, encoded.data);
+  t.true(plain.equals(slice));
+  t.is(encoded.data.length > 0, true, 'the data passed to decode is still there');
+});
+
 test('errors come back from the workers as the typed errors, naming the chunk id', async (t) => {
   const pool = await ChunkPool.create({ threads: 1 });
   t.teardown(() => pool.close());
