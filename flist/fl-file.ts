@@ -221,10 +221,29 @@ export class FlReader {
   }
 
   routes(): FlRoute[] {
-    return this.#query(() => {
-      const rows = this.#db.prepare('SELECT start, "end", url FROM route ORDER BY rowid').all() as unknown as FlRoute[];
-      return rows.map((r) => ({ start: Number(r.start), end: Number(r.end), url: String(r.url) }));
-    });
+    const rows = this.#query(() => this.#db.prepare('SELECT start, "end", url FROM route ORDER BY rowid').all()) as unknown as FlRoute[];
+    const isByte = (n: unknown) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 255;
+    for (const r of rows) {
+      if (!isByte(r.start) || !isByte(r.end) || r.start > r.end) throw new FlFileError(this.file, `route range ${r.start}-${r.end} is not two bytes 0..255 with start <= end; fix the route or pack again`);
+    }
+    return rows.map((r) => ({ start: r.start, end: r.end, url: String(r.url) }));
+  }
+
+  /** One entry by its absolute path ("/" is the root), or undefined; for `cat` without walking the tree. */
+  lookup(path: string): FlEntry | undefined {
+    const inode = this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino WHERE inode.ino = ?');
+    const child = this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino WHERE inode.parent = ? AND inode.name = ? ORDER BY inode.ino LIMIT 1');
+    let row = this.#query(() => inode.get(ROOT_INO)) as InodeRow | undefined;
+    if (row === undefined) throw new BadTreeError(this.file, `no root inode (ino ${ROOT_INO})`);
+    const names = path.split('/').filter((n) => n !== '');
+    for (const name of names) {
+      if (entryType(row.mode) !== 'dir') return undefined;
+      const parent = row.ino;
+      row = this.#query(() => child.get(parent, name)) as InodeRow | undefined;
+      if (row === undefined) return undefined;
+    }
+    const blocks = this.#db.prepare('SELECT id, key FROM block WHERE ino = ? ORDER BY rowid');
+    return this.#entry(row, names.length === 0 ? '/' : `/${names.join('/')}`, blocks);
   }
 
   /** The tree, depth first from the root; children in name order (SQLite's binary collation: UTF-8 bytes). */

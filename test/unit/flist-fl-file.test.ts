@@ -95,6 +95,11 @@ test('the fixture: names, types, modes, sizes, owners, symlink target and route 
   const r = FlReader.open(FIXTURE);
   t.deepEqual(r.routes(), [{ start: 0, end: 255, url: 'dir:///tmp/store0' }]);
   t.is(r.tags().size, 0);
+  t.deepEqual(r.lookup('/etc/mtab'), byPath.get('/etc/mtab'));
+  t.deepEqual(r.lookup('hello'), byPath.get('/hello'));
+  t.deepEqual(r.lookup('/'), root);
+  t.is(r.lookup('/etc/nope'), undefined);
+  t.is(r.lookup('/hello/x'), undefined);
   r.close();
 });
 
@@ -191,6 +196,16 @@ test('route passwords are stripped unless asked to keep them; a URL that does no
   const e = t.throws(() => new FlWriter(DIR).addRoute(0, 255, 'not a url:pw@'), { instanceOf: RouteError });
   t.regex(e.message, /does not parse/);
   t.throws(() => new FlWriter(DIR).addRoute(3, 2, 'dir:///x'), { instanceOf: RouteError });
+});
+
+test('a route with a range outside one byte is refused, naming the file', (t) => {
+  const file = path.join(tmp(t), 'route.fl');
+  copyFileSync(FIXTURE, file);
+  chmodSync(file, 0o644);
+  execFileSync('python3', ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update route set end = 256"); c.commit()', file]);
+  const r = FlReader.open(file);
+  t.teardown(() => r.close());
+  t.throws(() => r.routes(), { instanceOf: FlFileError, message: `${file}: route range 0-256 is not two bytes 0..255 with start <= end; fix the route or pack again` });
 });
 
 test('a truncated file is refused with one line naming it', (t) => {
