@@ -9,10 +9,12 @@
 // the libraries taking turns within a round; MB/s of wall time and of the
 // process's CPU time (steadier on a shared machine) are printed. Then the
 // whole pipeline (flist/chunk.ts) encoding the same chunks in this thread
-// and on the worker pool (flist/chunk-pool.ts), one thread per core.
-//   node bench/flist-libs.ts [--mib 64] [--rounds 5]
+// and on the worker pool (flist/chunk-pool.ts), one thread per core. Last,
+// node:sqlite: writing and walking a `.fl` of --entries files (one block each).
+//   node bench/flist-libs.ts [--mib 64] [--rounds 5] [--entries 100000]
 import { createCipheriv } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createBLAKE2b } from 'hash-wasm';
 import { blake2b as nobleBlake2b } from '@noble/hashes/blake2.js';
@@ -21,13 +23,17 @@ import { compressSync, uncompressSync } from 'snappy';
 import snappyjs from 'snappyjs';
 import { parseBenchArgs } from '../harness/bench-args.ts';
 import { createChunkCodec } from '../flist/chunk.ts';
+import { FlReader, FlWriter } from '../flist/fl-file.ts';
 import { ChunkPool } from '../flist/chunk-pool.ts';
 
-const { values } = parseBenchArgs('bench/flist-libs.ts', { options: { mib: { type: 'string', default: '64' }, rounds: { type: 'string', default: '5' } } });
+const { values } = parseBenchArgs('bench/flist-libs.ts', {
+  options: { mib: { type: 'string', default: '64' }, rounds: { type: 'string', default: '5' }, entries: { type: 'string', default: '100000' } },
+});
 const mib = Number(values.mib);
 const rounds = Number(values.rounds);
-if (!Number.isInteger(mib) || mib < 1 || !Number.isInteger(rounds) || rounds < 1) {
-  console.error('bench/flist-libs.ts: --mib and --rounds take positive integers');
+const entries = Number(values.entries);
+if (![mib, rounds, entries].every((n) => Number.isInteger(n) && n >= 1)) {
+  console.error('bench/flist-libs.ts: --mib, --rounds and --entries take positive integers');
   process.exit(2);
 }
 
@@ -173,4 +179,31 @@ for (const name of names) {
   const s = samples.get(name)!;
   const mb = cases[name].bytes / 1e6;
   console.log(`${name.padEnd(32)} ${(mb / median(s.map((x) => x.wall))).toFixed(0).padStart(10)} ${(mb / median(s.map((x) => x.cpu))).toFixed(0).padStart(10)}`);
+}
+
+// node:sqlite: write and walk a .fl of `entries` files in directories of 100.
+const dir = mkdtempSync(path.join(tmpdir(), 'flist-libs-'));
+try {
+  const fl = path.join(dir, 'bench.fl');
+  const meta = { uid: 0, gid: 0, size: 4096, mtime: 1, ctime: 1, rdev: 0 };
+  const build = await time(() => {
+    const w = new FlWriter({ ...meta, mode: 0o40755 });
+    let d = w.root;
+    for (let i = 0; i < entries; i++) {
+      if (i % 100 === 0) d = w.add(w.root, `d${i / 100}`, { ...meta, mode: 0o40755 });
+      const f = w.add(d, `f${i}`, { ...meta, mode: 0o100644 });
+      w.addBlock(f, Buffer.alloc(32, i & 255), Buffer.alloc(32, (i >> 8) & 255));
+    }
+    w.write(fl);
+  });
+  let seen = 0;
+  const walk = await time(() => {
+    const r = FlReader.open(fl);
+    for (const _ of r.walk()) seen++;
+    r.close();
+  });
+  const kb = statSync(fl).size / 1024;
+  console.log(`.fl of ${entries} files (${seen} entries, ${kb.toFixed(0)} KiB): write ${(entries / build.wall).toFixed(0)} entries/s (cpu ${(entries / build.cpu).toFixed(0)}), walk ${(seen / walk.wall).toFixed(0)} entries/s (cpu ${(seen / walk.cpu).toFixed(0)})`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -4,10 +4,12 @@
 // two jobs at once (one running, one waiting, so it never idles between
 // messages). encodeAll/decodeAll pull from their source only while fewer than
 // `capacity` chunks are in the pool, so a fast reader cannot run ahead of the
-// hashing without limit.
+// hashing without limit. A chunk below `inlineBelow` bytes is done in the
+// calling thread: posting it costs more than the work (about 0.1 ms of CPU
+// per message, measured with 2 KB chunks).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { EncodedChunk } from './chunk.ts';
+import { createChunkCodec, type ChunkCodec, type EncodedChunk } from './chunk.ts';
 import * as errors from './errors.ts';
 import { FlistError } from './errors.ts';
 
@@ -25,6 +27,8 @@ export interface ChunkPoolOptions {
   threads?: number;
   /** Chunks in the pool at once for encodeAll/decodeAll; default 4 per thread. */
   capacity?: number;
+  /** Chunks smaller than this many bytes are done in the calling thread; default 16 KiB, 0 sends all to workers. */
+  inlineBelow?: number;
 }
 
 export interface ChunkToDecode {
@@ -75,15 +79,19 @@ function revive(e: { name: string; message: string; id?: string }): Error {
 export class ChunkPool {
   readonly threads: number;
   readonly capacity: number;
+  readonly inlineBelow: number;
+  readonly #inline: ChunkCodec;
   readonly #slots: Slot[] = [];
   readonly #queue: Job[] = [];
   #seq = 0;
   #failure: Error | undefined;
   #closing = false;
 
-  private constructor(threads: number, capacity: number) {
+  private constructor(threads: number, capacity: number, inlineBelow: number, inline: ChunkCodec) {
     this.threads = threads;
     this.capacity = capacity;
+    this.inlineBelow = inlineBelow;
+    this.#inline = inline;
   }
 
   static async create(options: ChunkPoolOptions = {}): Promise<ChunkPool> {
@@ -91,7 +99,8 @@ export class ChunkPool {
     if (!Number.isInteger(threads) || threads < 1) throw new FlistError(`chunk pool: threads must be a positive integer, got ${threads}`);
     const capacity = options.capacity ?? threads * 4;
     if (!Number.isInteger(capacity) || capacity < 1) throw new FlistError(`chunk pool: capacity must be a positive integer, got ${capacity}`);
-    const pool = new ChunkPool(threads, capacity);
+    const inlineBelow = options.inlineBelow ?? 16 * 1024;
+    const pool = new ChunkPool(threads, capacity, inlineBelow, await createChunkCodec());
     try {
       await Promise.all(Array.from({ length: threads }, () => pool.#start()));
     } catch (e) {
@@ -159,6 +168,11 @@ export class ChunkPool {
     }
   }
 
+  /** False once closed or broken, so that small chunks are refused as large ones are. */
+  #usable(): boolean {
+    return this.#failure === undefined && !this.#closing;
+  }
+
   #submit(message: JobMessage): Promise<WorkerReply> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#closing) return Promise.reject(new FlistError('the chunk pool is closed'));
@@ -170,6 +184,7 @@ export class ChunkPool {
 
   /** One chunk; callers that submit many should bound themselves or use encodeAll. */
   async encode(plain: Uint8Array): Promise<EncodedChunk> {
+    if (plain.length < this.inlineBelow && this.#usable()) return this.#inline.encode(plain);
     const reply = await this.#submit({ op: 'encode', plain });
     if ('error' in reply) throw revive(reply.error);
     if (!('encoded' in reply)) throw new FlistError('chunk worker: a decode reply to an encode job');
@@ -178,6 +193,7 @@ export class ChunkPool {
   }
 
   async decode(id: Buffer, key: Buffer, data: Uint8Array): Promise<Buffer> {
+    if (data.length < this.inlineBelow && this.#usable()) return this.#inline.decode(id, key, data);
     const reply = await this.#submit({ op: 'decode', id, key, data });
     if ('error' in reply) throw revive(reply.error);
     if (!('plain' in reply)) throw new FlistError('chunk worker: an encode reply to a decode job');

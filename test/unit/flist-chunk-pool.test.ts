@@ -43,7 +43,7 @@ test("the caller's buffers stay usable: the pool sends copies, not the caller's 
 });
 
 test('errors come back from the workers as the typed errors, naming the chunk id', async (t) => {
-  const pool = await ChunkPool.create({ threads: 1 });
+  const pool = await ChunkPool.create({ threads: 1, inlineBelow: 0 });
   t.teardown(() => pool.close());
   const codec = await createChunkCodec();
   const c = codec.encode(Buffer.from('some file content'));
@@ -64,7 +64,7 @@ test('errors come back from the workers as the typed errors, naming the chunk id
 });
 
 test('a fast producer cannot run ahead of a slow consumer by more than the capacity', async (t) => {
-  const pool = await ChunkPool.create({ threads: 2, capacity: 3 });
+  const pool = await ChunkPool.create({ threads: 2, capacity: 3, inlineBelow: 0 });
   t.teardown(() => pool.close());
   let pulled = 0;
   function* source() {
@@ -85,10 +85,11 @@ test('a fast producer cannot run ahead of a slow consumer by more than the capac
   t.true(maxLead <= 3, `lead ${maxLead}`);
 });
 
-test('the default size is the available cores; a closed pool refuses work', async (t) => {
+test('the default size is the available cores; a closed pool refuses work, small chunks too', async (t) => {
   const pool = await ChunkPool.create();
   t.is(pool.threads, availableParallelism());
   await pool.close();
   await t.throwsAsync(pool.encode(Buffer.from('x')), { instanceOf: FlistError, message: /closed/ });
+  await t.throwsAsync(pool.encode(Buffer.alloc(CHUNK_SIZE)), { instanceOf: FlistError, message: /closed/ });
   await t.throwsAsync(ChunkPool.create({ threads: 0 }), { instanceOf: FlistError, message: /threads must be a positive integer/ });
 });
