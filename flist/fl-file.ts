@@ -92,8 +92,10 @@ export interface FlEntry extends FlMeta {
   path: string;
   name: string;
   type: FlEntryType;
-  /** The `extra` row: a symlink's target. */
+  /** The `extra` row: a symlink's target, as UTF-8 text... */
   target?: string;
+  /** ...and as the bytes stored (rfs keeps a BLOB; a Linux target need not be UTF-8). */
+  targetBytes?: Buffer;
   blocks: FlBlock[];
 }
 
@@ -288,7 +290,10 @@ export class FlReader {
       rdev: row.rdev,
       blocks: [],
     };
-    if (row.data !== null && row.data !== undefined) entry.target = typeof row.data === 'string' ? row.data : Buffer.from(row.data).toString('utf8');
+    if (row.data !== null && row.data !== undefined) {
+      entry.targetBytes = typeof row.data === 'string' ? Buffer.from(row.data) : Buffer.from(row.data);
+      entry.target = entry.targetBytes.toString('utf8');
+    }
     if (entry.type === 'file') {
       const rows = this.#query(() => blocks.all(row.ino)) as { id: unknown; key: unknown }[];
       for (const b of rows) entry.blocks.push({ id: this.#hash(path, 'id', b.id), key: this.#hash(path, 'key', b.key) });

@@ -25,7 +25,7 @@ for r in rows:
     blocks = [[bytes(i).hex(), bytes(k).hex(), t1, t2] for (i, k, t1, t2) in c.execute('select id, key, typeof(id), typeof(key) from block where ino = ? order by rowid', (r[0],))]
     d = r[10]
     out.append({'ino': r[0], 'parent': r[1], 'path': path(r[0]), 'size': r[3], 'uid': r[4], 'gid': r[5], 'mode': r[6], 'rdev': r[7], 'ctime': r[8], 'mtime': r[9],
-                'target': None if d is None else (d.decode() if isinstance(d, bytes) else d), 'blocks': blocks})
+                'target': None if d is None else (d.decode('utf-8', 'replace') if isinstance(d, bytes) else d), 'blocks': blocks})
 print(json.dumps({
   'entries': sorted(out, key=lambda e: e['path']),
   'tags': dict(c.execute('select key, value from tag').fetchall()),
@@ -133,6 +133,7 @@ function everyType(reverse = false): FlWriter {
       w.addBlock(f, id(9), id(10));
     },
     (w) => w.add(w.root, 'ünïcode', { ...DIR, mode: 0o100644, size: 0 }),
+    (w) => w.add(w.root, 'latin1-link', { ...DIR, mode: 0o120777, size: 3 }, Buffer.from([0x61, 0xe9, 0x2f])),
     (w) => {
       w.setTag('version', '3');
       w.setTag('author', 'zeroboot');
@@ -162,7 +163,8 @@ test('write -> read round trip of every file type, read back by python3 sqlite3 
   t.like(byPath.get('/sock'), { type: 'socket' });
   t.like(byPath.get('/su'), { type: 'file', mode: 0o104755, mtime: 1, ctime: 2 });
   t.true(byPath.has('/ünïcode'));
-  t.is(ours.length, 12);
+  t.deepEqual(byPath.get('/latin1-link')!.targetBytes, Buffer.from([0x61, 0xe9, 0x2f]));
+  t.is(ours.length, 13);
 
   const py = pyDump(file);
   t.deepEqual(asDump(ours), py.entries);
