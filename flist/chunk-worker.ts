@@ -1,0 +1,28 @@
+// A worker thread of flist/chunk-pool.ts: runs the chunk pipeline on the
+// jobs the pool posts, one at a time, and posts back the result or the
+// error's class name and fields (the pool rebuilds the typed error).
+import { parentPort } from 'node:worker_threads';
+import { createChunkCodec } from './chunk.ts';
+import { ownCopy, type WorkerJob, type WorkerReply } from './chunk-pool.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('flist/chunk-worker.ts runs as a worker thread of flist/chunk-pool.ts');
+const codec = await createChunkCodec();
+const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+port.on('message', (job: WorkerJob) => {
+  try {
+    if (job.op === 'encode') {
+      const c = codec.encode(job.plain);
+      const data = ownCopy(c.data);
+      port.postMessage({ seq: job.seq, encoded: { id: ownCopy(c.id), key: ownCopy(c.key), data } } as WorkerReply, [data.buffer]);
+    } else {
+      const plain = ownCopy(codec.decode(asBuffer(job.id), asBuffer(job.key), job.data));
+      port.postMessage({ seq: job.seq, plain } satisfies WorkerReply, [plain.buffer]);
+    }
+  } catch (e) {
+    const err = e as Error & { id?: string };
+    port.postMessage({ seq: job.seq, error: { name: err.name, message: err.message, id: err.id } } satisfies WorkerReply);
+  }
+});
+port.postMessage({ ready: true });

@@ -1,0 +1,93 @@
+// The rfs chunk pipeline, one 512 KiB piece of a file at a time:
+//   key = blake2b-256(plain); Snappy raw; AES-256-GCM with `key`, nonce
+//   key[0..12], 16-byte tag appended; id = blake2b-256(ciphertext).
+// Convergent: the same plain data gives the same id, so stores dedupe. The
+// reverse checks both hashes. It knows nothing about stores.
+// Libraries (chosen by bench/flist-libs.ts, figures in docs/flist.md):
+// hash-wasm for BLAKE2b, and snappy, which wraps the Rust `snap` crate that
+// rfs uses too, so the compressed bytes, hence the ids, are rfs's.
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createBLAKE2b } from 'hash-wasm';
+import { compressSync, uncompressSync } from 'snappy';
+import { ChunkDecompressError, ChunkDecryptError, ChunkError, ChunkIdMismatchError, ChunkKeyMismatchError, ChunkSizeError, FlistError } from './errors.ts';
+
+export const CHUNK_SIZE = 512 * 1024;
+const HASH_LENGTH = 32;
+const NONCE_LENGTH = 12;
+const TAG_LENGTH = 16;
+
+export interface EncodedChunk {
+  /** blake2b-256 of `data`: the name in the chunk stores. */
+  id: Buffer;
+  /** blake2b-256 of the plain chunk: the AES key, kept in the flist. */
+  key: Buffer;
+  /** What the stores hold: AES-256-GCM(snappy(plain)) || tag. */
+  data: Buffer;
+}
+
+/** One pipeline instance; its hash state is not shared, so use one per thread. */
+export interface ChunkCodec {
+  hash(data: Uint8Array): Buffer;
+  encode(plain: Uint8Array): EncodedChunk;
+  /** Plain data of a chunk fetched by `id`, or a ChunkError naming the id. */
+  decode(id: Buffer, key: Buffer, data: Uint8Array): Buffer;
+}
+
+/** Length announced by a Snappy raw block's varint preamble, or -1 when it is malformed. */
+export function snappyLength(data: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < 5 && i < data.length; i++) {
+    n += (data[i] & 0x7f) * 2 ** (7 * i);
+    if ((data[i] & 0x80) === 0) return n;
+  }
+  return -1;
+}
+
+/** Creates a codec; async only because the WebAssembly hash instantiates once. */
+export async function createChunkCodec(): Promise<ChunkCodec> {
+  const blake = await createBLAKE2b(HASH_LENGTH * 8);
+  const hash = (data: Uint8Array): Buffer => {
+    blake.init();
+    blake.update(data);
+    return Buffer.from(blake.digest('binary'));
+  };
+
+  const encode = (plain: Uint8Array): EncodedChunk => {
+    if (plain.length > CHUNK_SIZE) throw new FlistError(`a chunk holds at most ${CHUNK_SIZE} bytes, got ${plain.length}; cut files into 512 KiB pieces`);
+    const key = hash(plain);
+    const cipher = createCipheriv('aes-256-gcm', key, key.subarray(0, NONCE_LENGTH), { authTagLength: TAG_LENGTH });
+    const data = Buffer.concat([cipher.update(compressSync(plain)), cipher.final(), cipher.getAuthTag()]);
+    return { id: hash(data), key, data };
+  };
+
+  const decode = (id: Buffer, key: Buffer, data: Uint8Array): Buffer => {
+    if (id.length !== HASH_LENGTH) throw new ChunkError(id, `the id is ${id.length} bytes, not ${HASH_LENGTH}`);
+    if (key.length !== HASH_LENGTH) throw new ChunkError(id, `the key is ${key.length} bytes, not ${HASH_LENGTH}`);
+    const actual = hash(data);
+    if (!actual.equals(id)) throw new ChunkIdMismatchError(id, actual);
+    if (data.length < TAG_LENGTH) throw new ChunkDecryptError(id);
+    const decipher = createDecipheriv('aes-256-gcm', key, key.subarray(0, NONCE_LENGTH), { authTagLength: TAG_LENGTH });
+    decipher.setAuthTag(data.subarray(data.length - TAG_LENGTH));
+    let compressed: Buffer;
+    try {
+      compressed = Buffer.concat([decipher.update(data.subarray(0, data.length - TAG_LENGTH)), decipher.final()]);
+    } catch {
+      throw new ChunkDecryptError(id);
+    }
+    // Checked before inflating: a small chunk must not make us allocate gigabytes.
+    const length = snappyLength(compressed);
+    if (length < 0) throw new ChunkDecompressError(id, 'bad length preamble');
+    if (length > CHUNK_SIZE) throw new ChunkSizeError(id, `decompresses to ${length} bytes, more than the ${CHUNK_SIZE} of a chunk`);
+    let plain: Buffer;
+    try {
+      plain = uncompressSync(compressed) as Buffer;
+    } catch (e) {
+      throw new ChunkDecompressError(id, (e as Error).message.split('\n')[0]);
+    }
+    const plainHash = hash(plain);
+    if (!plainHash.equals(key)) throw new ChunkKeyMismatchError(id, plainHash);
+    return plain;
+  };
+
+  return { hash, encode, decode };
+}
