@@ -55,7 +55,7 @@ test('chunks written through dir:// read back through http:// (python http.serve
   const store = openStore(`${base}/`);
   t.is(store.url, `${base}/`);
   const got = await Promise.all(ids.map((id) => store.get(id)));
-  got.forEach((g, i) => t.deepEqual(g, datas[i]));
+  got.forEach((g, i) => t.true(g?.equals(datas[i]), `chunk ${i}`)); // not deepEqual: ava diffs big Buffers slowly
   t.deepEqual(await store.get(flat), flatData);
   t.true(await store.has(ids[0]));
   t.true(await store.has(flat));
