@@ -63,3 +63,11 @@ export class RouteError extends Error {
     this.id = id;
   }
 }
+
+/** A route whose byte range is not 0-255 inclusive, start <= end, or a --store argument that does not parse. */
+export class RouteRangeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RouteRangeError';
+  }
+}
