@@ -72,9 +72,12 @@ export function redact(url: string): string {
   return url.slice(0, start) + (user ? `${user}@` : '') + authority.slice(at + 1) + rest.slice(authority.length);
 }
 
-/** For error messages: redacted, escaped, bounded. */
+/**
+ * For error messages: redacted, bounded; and since a URL that does not
+ * parse may be a mistyped one (zdb:/u:pw@h), anything like :secret@ left is masked.
+ */
 function shown(url: string): string {
-  const r = redact(url);
+  const r = redact(url).replace(/:[^:/@?#]*@/g, ':***@');
   return r.length > 200 ? `${r.slice(0, 200)}...` : r;
 }
 

@@ -105,3 +105,18 @@ test('the default namespace over a unix socket, and a server that is down', asyn
   const again = await t.throwsAsync(() => openStore(`zdb://${sock}`).get(id), { instanceOf: StoreError, message: /cannot connect .*ENOENT|ECONNREFUSED/ });
   t.truthy(again);
 });
+
+test('after the server restarts, the store connects again (SELECT included) on the next operation', async (t) => {
+  const first = await startZdb(['--admin', ADMIN]);
+  t.teardown(() => removeDir(first.dir));
+  await namespace(first.port, 'chunks', 'pw');
+  const store = openStore(`zdb://:pw@127.0.0.1:${first.port}/chunks`);
+  t.teardown(() => store.close());
+  const id = randomBytes(32);
+  await store.put(id, Buffer.from('before'));
+  await first.kill('SIGTERM');
+  await t.throwsAsync(() => store.get(id), { instanceOf: StoreError });
+  const second = await startZdb(['--admin', ADMIN], { dir: first.dir, port: first.port });
+  t.teardown(() => second.kill('SIGKILL'));
+  t.deepEqual(await store.get(id), Buffer.from('before'));
+});

@@ -104,3 +104,28 @@ test('a refused URL never shows its password', (t) => {
 test('not a string', (t) => {
   t.throws(() => parseStoreUrl(undefined as unknown as string), { instanceOf: StoreUrlError, message: /not a string/ });
 });
+
+test('random hostile strings: only StoreUrlError, never the password in a message or in redact()', (t) => {
+  const alphabet = ['zdb://', 'dir://', 's3://', 'http://', ':', '@', '/', '%', '%00', '[', ']', '?', '#', '=', 'h', '9', 'SECRETPW', '\n', ' ', '\u00e9', '..'];
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let i = 0; i < 3000; i++) {
+    const url = Array.from({ length: 1 + rnd(10) }, () => alphabet[rnd(alphabet.length)]).join('');
+    try {
+      const d = parseStoreUrl(url);
+      t.false(d.url.includes(':SECRETPW@'), url);
+    } catch (e) {
+      if (!(e instanceof StoreUrlError)) t.fail(`${JSON.stringify(url)}: ${(e as Error).name}`);
+      if (/:[^@/]*SECRETPW[^@/]*@/.test(url.split(/[?#]/)[0]) && (e as Error).message.includes(':SECRETPW@')) t.fail(`password shown for ${JSON.stringify(url)}`);
+    }
+  }
+  t.pass();
+});
+
+test('a mistyped URL does not echo what looks like a password', (t) => {
+  const e = t.throws(() => parseStoreUrl('zdb:/u:hunter2@host/ns'), { instanceOf: StoreUrlError });
+  t.is(e!.message, 'store URL "zdb:/u:***@host/ns" does not parse: expected scheme://... (dir, zdb, http, https, s3, s3s)');
+});
