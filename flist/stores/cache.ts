@@ -1,11 +1,12 @@
 // The local chunk cache, laid out as <cache>/<h[0:2]>/<h[2:4]>/<h> (rfs's
 // layout), written atomically, and a store that reads it before the one it
-// wraps (the router) and keeps what it fetched. Whether a cached chunk still
-// hashes to its id is checked where every chunk is: by the pipeline.
+// wraps (the router) and keeps what it fetched. Given the pipeline's hash
+// check, a damaged cached chunk is fetched again and replaced.
 import path from 'node:path';
 import { isFile, readIfExists, writeFileAtomic } from './atomic-file.ts';
 import { chunkHex } from './chunk-id.ts';
 import { StoreError } from './errors.ts';
+import type { ChunkCheck } from './router.ts';
 import type { ChunkStore } from './types.ts';
 
 export function cachePath(root: string, hex: string): string {
@@ -53,16 +54,18 @@ export class CachedStore implements ChunkStore {
   readonly url: string;
   private readonly cache: ChunkCache;
   private readonly inner: ChunkStore;
+  private readonly check: ChunkCheck | undefined;
 
-  constructor(cache: ChunkCache, inner: ChunkStore) {
+  constructor(cache: ChunkCache, inner: ChunkStore, check?: ChunkCheck) {
     this.cache = cache;
     this.inner = inner;
+    this.check = check;
     this.url = inner.url;
   }
 
   async get(id: Buffer): Promise<Buffer | undefined> {
     const cached = await this.cache.get(id);
-    if (cached) return cached;
+    if (cached && (!this.check || (await this.check(id, cached)))) return cached;
     const data = await this.inner.get(id);
     if (data) await this.cache.put(id, data);
     return data;

@@ -19,9 +19,13 @@ export interface RouteSpec {
   url: string;
 }
 
+/** Whether data is the chunk `id` names (the pipeline's hash check); a chunk failing it is read from the next store. */
+export type ChunkCheck = (id: Buffer, data: Buffer) => boolean | Promise<boolean>;
+
 export interface RouterOptions {
   /** in [0, 1), for the read order (default Math.random) */
   random?: () => number;
+  check?: ChunkCheck;
 }
 
 function checkRange(start: number, end: number, what: string): void {
@@ -45,12 +49,14 @@ export class ChunkRouter implements ChunkStore {
   readonly url: string;
   private readonly routes: Route[];
   private readonly random: () => number;
+  private readonly check: ChunkCheck | undefined;
 
   constructor(routes: Route[], opts: RouterOptions = {}) {
     if (routes.length === 0) throw new RouteRangeError('no chunk store given');
     for (const r of routes) checkRange(r.start, r.end, `route ${r.store.url}`);
     this.routes = routes;
     this.random = opts.random ?? Math.random;
+    this.check = opts.check;
     this.url = routes.map((r) => `${r.start}-${r.end}=${r.store.url}`).join(' ');
   }
 
@@ -61,8 +67,13 @@ export class ChunkRouter implements ChunkStore {
     for (const store of this.shuffled(this.matching(id, hex))) {
       try {
         const data = await store.get(id);
-        if (data) return data;
-        reasons.push(`store ${store.url}: missing`);
+        if (!data) {
+          reasons.push(`store ${store.url}: missing`);
+          continue;
+        }
+        if (!this.check || (await this.check(id, data))) return data;
+        failed = true;
+        reasons.push(`store ${store.url}: the data does not hash to the id`);
       } catch (e) {
         failed = true;
         reasons.push((e as Error).message);

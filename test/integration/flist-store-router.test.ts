@@ -1,8 +1,8 @@
 // Routing, replication and fallback over real dir stores (one of them
 // broken: a file where its folder should be), and the local chunk cache.
 import test from 'ava';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CachedStore, ChunkCache } from '../../flist/stores/cache.ts';
@@ -178,4 +178,29 @@ test('the cache: <cache>/<h[0:2]>/<h[2:4]>/<h>, filled on a miss, read before th
   t.is(await cached.get(absent), undefined);
   t.false(await exists(path.join(cacheRoot, absent.toString('hex').slice(0, 2))), 'a miss caches nothing');
   await cached.close();
+});
+
+test('with the hash check: a damaged replica is skipped for the next, a damaged cache entry is fetched again', async (t) => {
+  const check = (id: Buffer, data: Buffer) => createHash('sha256').update(data).digest().equals(id);
+  const d = await temp(t);
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(d, n));
+  const data = randomBytes(3000);
+  const id = createHash('sha256').update(data).digest();
+  const hex = id.toString('hex');
+  const router = openRouter([{ start: 0, end: 255, url: `dir://${a}` }, { start: 0, end: 255, url: `dir://${b}` }], { random: () => 0.999, check });
+  await router.put(id, data);
+  await writeFile(dirChunkPath(a, hex), 'damaged');
+  await writeFile(dirChunkPath(b, hex), 'damaged too');
+  const e = await t.throwsAsync(() => router.get(id), { instanceOf: RouteError });
+  t.true(e!.message.includes(`store dir://${a}: the data does not hash to the id`), e!.message);
+  await writeFile(dirChunkPath(b, hex), data);
+  for (const random of [() => 0, () => 0.999]) {
+    const r = openRouter([{ start: 0, end: 255, url: `dir://${a}` }, { start: 0, end: 255, url: `dir://${b}` }], { random, check });
+    t.deepEqual(await r.get(id), data);
+  }
+  const cached = new CachedStore(new ChunkCache(c), router, check);
+  await mkdir(path.join(c, hex.slice(0, 2), hex.slice(2, 4)), { recursive: true });
+  await writeFile(path.join(c, hex.slice(0, 2), hex.slice(2, 4), hex), 'bit rot');
+  t.deepEqual(await cached.get(id), data);
+  t.deepEqual(await readFile(path.join(c, hex.slice(0, 2), hex.slice(2, 4), hex)), data, 'the cache entry was replaced');
 });
