@@ -120,3 +120,21 @@ test('after the server restarts, the store connects again (SELECT included) on t
   t.teardown(() => second.kill('SIGKILL'));
   t.deepEqual(await store.get(id), Buffer.from('before'));
 });
+
+test('a public namespace with a password: readable without it, a write is an error naming the store and the chunk', async (t) => {
+  const z = await zdb(t);
+  await namespace(z.port, 'pub', 'pw');
+  const admin = await RespClient.connect({ host: '127.0.0.1', port: z.port });
+  t.teardown(() => admin.close());
+  await admin.auth(ADMIN);
+  t.deepEqual(await admin.command(['NSSET', 'pub', 'public', '1']), { type: 'simple', text: 'OK' });
+  const id = randomBytes(32);
+  const writer = openStore(`zdb://:pw@127.0.0.1:${z.port}/pub`);
+  t.teardown(() => writer.close());
+  await writer.put(id, Buffer.from('chunk'));
+  const reader = openStore(`zdb://127.0.0.1:${z.port}/pub`);
+  t.teardown(() => reader.close());
+  t.deepEqual(await reader.get(id), Buffer.from('chunk'));
+  const e = await t.throwsAsync(() => reader.put(randomBytes(32), Buffer.from('x')), { instanceOf: StoreError });
+  t.regex(e!.message, new RegExp(`^store zdb://127.0.0.1:${z.port}/pub: SET of chunk [0-9a-f]{64}: the server answered: `));
+});
