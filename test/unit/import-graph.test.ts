@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const FOLDERS = ['lib', 'boot', 'cli', 'image', 'qemu', 'zdb', 'harness', 'test', 'bench', 'scripts'];
+const FOLDERS = ['lib', 'flist', 'boot', 'cli', 'image', 'qemu', 'zdb', 'harness', 'test', 'bench', 'scripts'];
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/g;
 
 function tsFiles(dir: string): string[] {
@@ -88,4 +88,8 @@ test('the protocols in boot/ stand side by side: dhcp, tftp, http and grub impor
 
 test('bench/ and harness/ import nothing from test/ (they share harness/ instead)', (t) => {
   t.deepEqual(edges(graph, (f) => under('bench')(f) || under('harness')(f), under('test')), []);
+});
+
+test('flist/ stands beside the boot server: it imports only lib/ and the zdb RESP client, nothing from boot/, image/, qemu/ or cli/', (t) => {
+  t.deepEqual(edges(graph, under('flist'), (d) => !under('flist')(d) && !under('lib')(d) && !under('zdb/resp')(d)), []);
 });
