@@ -201,10 +201,14 @@ export class BootTimeline {
   }
 
   private cleanDetail(detail: EventDetail): EventDetail {
-    const out: EventDetail = {};
-    for (const k in detail) {
-      const v = detail[k];
-      out[k] = typeof v === 'string' ? clean(v, this.limits.stringChars) : v;
+    // A spread copies the caller's object in one step (its shape included); writing only the
+    // few values cleaning changes avoids adding properties one key at a time.
+    const out: EventDetail = { ...detail };
+    for (const k in out) {
+      const v = out[k];
+      if (typeof v !== 'string') continue;
+      const c = clean(v, this.limits.stringChars);
+      if (c !== v) out[k] = c;
     }
     return out;
   }
