@@ -7,6 +7,9 @@
 // second, the drops, and the server's CPU time per lease (perfdhcp shares the
 // machine's cores, so the achieved rate alone can hide where the time goes).
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
+//                      [--only zeroboot] [--cpu-prof DIR] [--node-options '...']
+// --only zeroboot skips dnsmasq; --cpu-prof writes zeroboot's V8 CPU profile to DIR when it stops;
+// --node-options runs zeroboot's Node with those options (GC sizes, for one).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -22,6 +25,9 @@ function arg(name: string, fallback: string): string {
 const RATES = arg('rates', '500,1000,2000,4000,8000,12000').split(',').map(Number);
 const PERIOD = Number(arg('period', '5'));
 const CLIENTS = Number(arg('clients', '50000'));
+const ONLY = arg('only', '');
+const CPU_PROF = arg('cpu-prof', '');
+const NODE_OPTIONS = [arg('node-options', ''), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
 const MASK = '255.255.0.0';
 /** Each server's network: its address, its perfdhcp host's, and a /16 pool of the same size. */
 const NET = {
@@ -102,15 +108,19 @@ async function main(): Promise<void> {
         dhcp: { mode: 'full', leasesFile: join(tmp.dir, 'zeroboot-leases.json'), pool: { start: z.start, end: z.end, subnetMask: MASK, leaseSeconds: 3600 } },
         stateDir: tmp.dir,
       },
-    }, { quiet: true });
+    }, { quiet: true, wrap: NODE_OPTIONS ? ['env', `NODE_OPTIONS=${NODE_OPTIONS}`] : undefined });
+    const zbs: Subject = { name: 'zeroboot', host: zbHost, pid: ours.child.pid!, steps: [] };
+    await warmUp(zbs);
+    if (ONLY === 'zeroboot') {
+      for (const rate of RATES) await step(zbs, rate);
+      return;
+    }
     dnsmasq = ns.spawn('dnsmasq', [
       '--no-daemon', '--port=0', '--bind-interfaces', '--interface=br1', `--dhcp-range=${d.start},${d.end},${MASK},1h`,
       '--dhcp-authoritative', '--no-ping', '--dhcp-lease-max=70000', '--quiet-dhcp', `--dhcp-leasefile=${join(tmp.dir, 'dnsmasq.leases')}`, '--pid-file=',
     ]);
     await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively to interface br1/);
-    const zbs: Subject = { name: 'zeroboot', host: zbHost, pid: ours.child.pid!, steps: [] };
     const dms: Subject = { name: 'dnsmasq', host: dmHost, pid: dnsmasq.pid!, steps: [] };
-    await warmUp(zbs);
     await warmUp(dms);
     for (const [i, rate] of RATES.entries()) {
       for (const x of i % 2 === 0 ? [zbs, dms] : [dms, zbs]) await step(x, rate);

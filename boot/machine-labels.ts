@@ -2,14 +2,15 @@
 // option 97 and the architecture; iPXE: everything it reports), kept per
 // MAC so that selection gives the same profile wherever it runs: at DHCP
 // time (which boot program), in the iPXE script, in GRUB's configuration
-// and in the API. Bounded: the least recently noted MAC goes first.
+// and in the API. Bounded: the least recently changed MAC goes first.
 import { LABELS } from './selection.ts';
 import type { Labels } from './selection.ts';
+import { RecencyMap } from './recency-map.ts';
 
 export const MAX_MACHINES = 10_000;
 
 export class MachineLabels {
-  private readonly byMac = new Map<string, Labels>();
+  private readonly byMac = new RecencyMap<Labels>();
   private readonly max: number;
 
   constructor(max = MAX_MACHINES) {
@@ -18,18 +19,23 @@ export class MachineLabels {
 
   /** Merges `labels` into what is known of `mac` (newer values win). */
   note(mac: string, labels: Labels): void {
-    const known = this.byMac.get(mac);
-    const merged: Labels = { ...known, ...labels, mac };
-    if (known && LABELS.every((k) => known[k] === merged[k])) return;
-    this.byMac.delete(mac);
-    if (this.byMac.size >= this.max) {
-      const oldest = this.byMac.keys().next().value;
-      if (oldest !== undefined) this.byMac.delete(oldest);
+    const known = this.byMac.peek(mac);
+    // DHCP notes the same labels on every packet of a machine: that changes nothing and allocates nothing.
+    if (known && !changes(known, labels)) return;
+    if (!known && this.byMac.size >= this.max) {
+      const oldest = this.byMac.oldest();
+      if (oldest?.mac) this.byMac.delete(oldest.mac);
     }
-    this.byMac.set(mac, merged);
+    this.byMac.set(mac, { ...known, ...labels, mac });
   }
 
   get(mac: string): Labels | undefined {
-    return this.byMac.get(mac);
+    return this.byMac.peek(mac);
   }
+}
+
+/** Whether merging `labels` into `known` would change a label (the merge lets a key set to undefined win, so that counts). */
+function changes(known: Labels, labels: Labels): boolean {
+  for (const k of LABELS) if (k !== 'mac' && k in labels && labels[k] !== known[k]) return true;
+  return false;
 }

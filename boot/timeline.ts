@@ -4,6 +4,7 @@
 // without limit; packets ignored from MACs it has no record of are only
 // counted per reason, since a flood of them would otherwise be the timeline.
 import { normalizeMac } from '../lib/mac.ts';
+import { RecencyMap } from './recency-map.ts';
 
 export type BootEventKind =
   | 'dhcp.discover' | 'dhcp.offer' | 'dhcp.request' | 'dhcp.ack' | 'dhcp.nak'
@@ -67,33 +68,35 @@ const MACHINE_BYTES = 250;
 const OTHER_REASONS = 'other reasons (too many distinct reasons to count each)';
 
 export class BootTimeline {
-  private readonly byMac = new Map<string, Machine>();
+  /** Recency order is what the bounds drop by: least recently active first. */
+  private readonly byMac = new RecencyMap<Machine>();
   private readonly ignoredByReason = new Map<string, IgnoredCount>();
   private readonly limits: TimelineLimits;
   private readonly listeners = new Set<TimelineListener>();
   private readonly dropListeners = new Set<DropListener>();
-  private readonly now: () => Date;
+  private readonly now: () => number;
   private totalBytes = 0;
+  /** The last millisecond an event was stamped in, and its ISO string: a burst of events shares one. */
+  private stampMs = NaN;
+  private stamp = '';
 
-  constructor(limits: Partial<TimelineLimits> = {}, now: () => Date = () => new Date()) {
+  /** `now` is the clock in milliseconds since the epoch (Date.now's form). */
+  constructor(limits: Partial<TimelineLimits> = {}, now: () => number = Date.now) {
     this.limits = { eventsPerMachine: 500, machines: 10_000, bytes: 64 * 1024 * 1024, stringChars: 256, ignoredReasons: 256, ...limits };
     this.now = now;
   }
 
   record(mac: string, kind: BootEventKind, detail?: EventDetail, reason?: string): BootEvent {
     const key = this.key(mac);
-    let m = this.byMac.get(key);
+    let m = this.byMac.use(key);
     if (!m) {
       if (this.byMac.size >= this.limits.machines) this.dropOldestMachine();
       m = { mac: key, events: [], bytes: MACHINE_BYTES };
       this.totalBytes += MACHINE_BYTES;
-    } else {
-      // Map order is recency order: the machine moves to the end.
-      this.byMac.delete(key);
+      this.byMac.set(key, m);
     }
-    this.byMac.set(key, m);
     // The machine's own key string, so events do not each hold a copy of the MAC.
-    const event: BootEvent = { time: this.now().toISOString(), mac: m.mac, kind };
+    const event: BootEvent = { time: this.time(), mac: m.mac, kind };
     if (detail) event.detail = this.cleanDetail(detail);
     if (reason) event.reason = clean(reason, this.limits.stringChars);
     const size = eventBytes(event);
@@ -102,7 +105,7 @@ export class BootTimeline {
     this.totalBytes += size;
     if (m.events.length > this.limits.eventsPerMachine) this.dropEvents(m, m.events.length - this.limits.eventsPerMachine);
     while (this.totalBytes > this.limits.bytes) {
-      const oldest = this.byMac.values().next().value!;
+      const oldest = this.byMac.oldest()!;
       if (oldest !== m) this.dropMachine(oldest);
       else if (m.events.length > 1) this.dropEvents(m, 1);
       else break;
@@ -119,7 +122,7 @@ export class BootTimeline {
   recordIgnored(mac: string, kind: BootEventKind, reason: string, detail?: EventDetail): BootEvent | undefined {
     const key = this.key(mac);
     if (this.byMac.has(key)) return this.record(key, kind, detail, reason);
-    const time = this.now().toISOString();
+    const time = this.time();
     const why = clean(reason, this.limits.stringChars);
     let c = this.ignoredByReason.get(why);
     if (!c) {
@@ -145,7 +148,7 @@ export class BootTimeline {
   }
 
   events(mac: string): BootEvent[] {
-    return [...(this.byMac.get(this.key(mac))?.events ?? [])];
+    return [...(this.byMac.peek(this.key(mac))?.events ?? [])];
   }
 
   machines(): { mac: string; events: number; last: BootEvent }[] {
@@ -159,7 +162,7 @@ export class BootTimeline {
 
   /** Like machines(), one at a time, so a caller can yield to the event loop between machines. */
   *eachMachine(): Generator<{ mac: string; events: number; last: BootEvent }> {
-    for (const [mac, m] of this.byMac) {
+    for (const [mac, m] of this.byMac.entries()) {
       const last = m.events[m.events.length - 1];
       if (last) yield { mac, events: m.events.length, last };
     }
@@ -167,7 +170,7 @@ export class BootTimeline {
 
   /** One machine's event count and last event, without copying its events. */
   latest(mac: string): { events: number; last: BootEvent } | undefined {
-    const m = this.byMac.get(this.key(mac));
+    const m = this.byMac.peek(this.key(mac));
     const last = m?.events[m.events.length - 1];
     return m && last ? { events: m.events.length, last } : undefined;
   }
@@ -183,22 +186,35 @@ export class BootTimeline {
     return () => this.dropListeners.delete(listener);
   }
 
+  private time(): string {
+    const ms = this.now();
+    if (ms !== this.stampMs) {
+      this.stampMs = ms;
+      this.stamp = new Date(ms).toISOString();
+    }
+    return this.stamp;
+  }
+
   private key(mac: string): string {
     // Not every caller has a MAC (HTTP query strings): such keys are cleaned and cut short like any client text.
     return normalizeMac(mac) ?? clean(mac.toLowerCase(), 64);
   }
 
   private cleanDetail(detail: EventDetail): EventDetail {
-    const out: EventDetail = {};
-    for (const k in detail) {
-      const v = detail[k];
-      out[k] = typeof v === 'string' ? clean(v, this.limits.stringChars) : v;
+    // A spread copies the caller's object in one step (its shape included); writing only the
+    // few values cleaning changes avoids adding properties one key at a time.
+    const out: EventDetail = { ...detail };
+    for (const k in out) {
+      const v = out[k];
+      if (typeof v !== 'string') continue;
+      const c = clean(v, this.limits.stringChars);
+      if (c !== v) out[k] = c;
     }
     return out;
   }
 
   private dropOldestMachine(): void {
-    const oldest = this.byMac.values().next().value;
+    const oldest = this.byMac.oldest();
     if (oldest) this.dropMachine(oldest);
   }
 

@@ -65,6 +65,9 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
   const hlen = buf[2];
   if (hlen > CHADDR_SIZE) throw new DhcpDecodeError(`hardware address length ${hlen} exceeds the 16-byte chaddr field`);
 
+  // One private copy of the packet: option values and chaddr are views of it, so a decoded
+  // packet never changes with the buffer it came from, at one copy per packet, not one per option.
+  buf = Buffer.from(buf);
   const options = new Map<number, Buffer>();
   parseOptionArea(buf, HEADER_SIZE, buf.length, 'options', options, true);
 
@@ -92,7 +95,7 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
     yiaddr: ipAt(buf, 16),
     siaddr: ipAt(buf, 20),
     giaddr: ipAt(buf, 24),
-    chaddr: Buffer.from(buf.subarray(28, 28 + CHADDR_SIZE)),
+    chaddr: buf.subarray(28, 28 + CHADDR_SIZE),
     sname: overload & 2 ? '' : cString(buf, SNAME_OFFSET, SNAME_SIZE),
     file: overload & 1 ? '' : cString(buf, FILE_OFFSET, FILE_SIZE),
     options,
@@ -100,9 +103,8 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
 }
 
 /**
- * Adds the area's options to `out`. Values are copies (a decoded packet never
- * changes with the buffer it came from); a split option (RFC 3396) is joined
- * to its earlier parts.
+ * Adds the area's options to `out`, as views of `buf` (decodeDhcp's own copy);
+ * a split option (RFC 3396) is joined to its earlier parts.
  */
 function parseOptionArea(buf: Buffer, start: number, end: number, area: string, out: Map<number, Buffer>, main: boolean): void {
   let i = start;
@@ -124,7 +126,7 @@ function parseOptionArea(buf: Buffer, start: number, end: number, area: string, 
     }
     const value = buf.subarray(i + 2, valueEnd);
     const prev = out.get(code);
-    out.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+    out.set(code, prev ? Buffer.concat([prev, value]) : value);
     i = valueEnd;
   }
   // A missing end option is tolerated: several clients pad to the end instead.
@@ -135,6 +137,8 @@ function ipAt(buf: Buffer, off: number): string {
 }
 
 function cString(buf: Buffer, off: number, size: number): string {
+  // Clients nearly always leave sname and file empty.
+  if (buf[off] === 0) return '';
   const field = buf.subarray(off, off + size);
   const nul = field.indexOf(0);
   return field.subarray(0, nul < 0 ? size : nul).toString('latin1');

@@ -108,7 +108,7 @@ test('control characters from clients are escaped in details, reasons and non-MA
 
 test('ignored packets from MACs without a timeline are counted per reason, not recorded', (t) => {
   let now = Date.parse('2025-01-01T00:00:00Z');
-  const tl = new BootTimeline({ ignoredReasons: 2 }, () => new Date(now));
+  const tl = new BootTimeline({ ignoredReasons: 2 }, () => now);
   const seen: string[] = [];
   tl.subscribe((e) => seen.push(e.kind));
   for (let i = 0; i < 1000; i++) {
