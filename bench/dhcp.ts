@@ -9,13 +9,16 @@
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
 //                      [--only zeroboot] [--cpu-prof DIR] [--node-options '...']
 // --only zeroboot skips dnsmasq; --cpu-prof writes zeroboot's V8 CPU profile to DIR when it stops;
-// --node-options runs zeroboot's Node with those options (GC sizes, for one).
+// zeroboot's Node runs with the flags `zeroboot serve` uses (boot/runtime-flags.ts: a 2 MiB
+// young generation, which costs DHCP time but gives memory back after a burst);
+// --node-options replaces them (e.g. --node-options '' for Node's defaults).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Netns } from '../qemu/netns.ts';
 import { waitForOutput } from '../lib/process.ts';
 import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
+import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +30,7 @@ const PERIOD = Number(arg('period', '5'));
 const CLIENTS = Number(arg('clients', '50000'));
 const ONLY = arg('only', '');
 const CPU_PROF = arg('cpu-prof', '');
-const NODE_OPTIONS = [arg('node-options', ''), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
+const NODE_OPTIONS = [process.argv.includes('--node-options') ? arg('node-options', '') : SERVE_NODE_FLAGS.join(' '), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
 const MASK = '255.255.0.0';
 /** Each server's network: its address, its perfdhcp host's, and a /16 pool of the same size. */
 const NET = {
