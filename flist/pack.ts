@@ -72,8 +72,12 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
       if (seenChunks.has(hex)) continue;
       seenChunks.add(hex);
       await uploads.add(async () => {
-        if (await opts.store.has(c.id)) return;
-        await opts.store.put(c.id, c.data);
+        try {
+          if (await opts.store.has(c.id)) return;
+          await opts.store.put(c.id, c.data);
+        } catch (e) {
+          throw new TreeError(`${file}: ${(e as Error).message.split('\n')[0]}`);
+        }
         summary.uploaded++;
       });
     }

@@ -100,7 +100,11 @@ test('pack then unpack gives back every file type with its bytes and metadata', 
 
 test('packing twice gives identical chunk ids and an identical .fl', async (t) => {
   const a = await packed('twice-a', 'twice');
+  const inodes = async () => Promise.all((await chunkFiles(a.store)).map(async (f) => `${f}:${(await lstat(f)).ino}`));
+  const before = await inodes();
   const b = await packed('twice-b', 'twice');
+  // chunks the store has are not written again (a dir store write is a rename: a new inode)
+  t.deepEqual(await inodes(), before);
   t.true((await readFile(a.fl)).equals(await readFile(b.fl)));
   // into another store: the same chunk ids
   const c = await packed('twice-c');
@@ -180,6 +184,7 @@ test('bad input: one line and a non-zero exit naming the file, the URL or the st
     [['pack', src, '-o', path.join(dir, 'x.fl'), '--store', 'bogus://x'], /bogus:\/\/x/, 1],
     [['pack', src, '-o', path.join(dir, 'x.fl')], /--store/, 2],
     [['verify', fl, '--store', 'zdb://127.0.0.1:1'], /127\.0\.0\.1:1/, 1],
+    [['pack', src, '-o', path.join(dir, 'x.fl'), '--store', 'zdb://u:secret@127.0.0.1:1/ns'], /src\/.*127\.0\.0\.1:1/, 1],
     [['cat', fl, '/no/such'], /\/no\/such/, 1],
   ];
   for (const [args, re, code] of cases) {
@@ -187,6 +192,7 @@ test('bad input: one line and a non-zero exit naming the file, the URL or the st
     t.is(r.code, code, `${args.join(' ')}: ${r.stderr}`);
     oneLine(t, r.stderr);
     t.regex(r.stderr, re);
+    t.false(r.stderr.includes('secret'), 'no password in messages');
   }
   t.false((await readdir(dir)).includes('x.fl'));
 });
