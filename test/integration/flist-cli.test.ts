@@ -5,6 +5,8 @@ import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink,
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RespClient } from '../../zdb/resp/client.ts';
+import { removeDir, startZdb } from '../helpers/zdb-process.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/zeroboot');
 const FIXTURE = '/work/shared/fixtures/flist/hello-world-latest.fl';
@@ -195,4 +197,38 @@ test('bad input: one line and a non-zero exit naming the file, the URL or the st
     t.false(r.stderr.includes('secret'), 'no password in messages');
   }
   t.false((await readdir(dir)).includes('x.fl'));
+});
+
+test('pack into a password-protected zdb namespace (our zdb) and a dir at once: the .fl keeps no password; unpack reads back with it', async (t) => {
+  const z = await startZdb(['--admin', 'admin-pass']);
+  t.teardown(async () => {
+    await z.kill('SIGKILL');
+    await removeDir(z.dir);
+  });
+  const admin = await RespClient.connect({ host: '127.0.0.1', port: z.port });
+  try {
+    await admin.auth('admin-pass');
+    for (const cmd of [['NSNEW', 'chunks'], ['NSSET', 'chunks', 'password', 'secret'], ['NSSET', 'chunks', 'public', '0']]) {
+      const r = await admin.command(cmd);
+      if (r.type === 'error') throw new Error(`${cmd.join(' ')}: ${r.text}`);
+    }
+  } finally {
+    admin.close();
+  }
+  const url = `zdb://u:secret@127.0.0.1:${z.port}/chunks`;
+  const fl = path.join(dir, 'zdb.fl');
+  const p = await zeroboot(['flist', 'pack', src, '-o', fl, '--store', `00-7f=${url}`, '--store', `80-ff=${url}`, '--store', `dir://${path.join(dir, 'store-zdb')}`]);
+  t.is(p.code, 0, p.stderr);
+  t.false((await readFile(fl)).includes('secret'));
+  const routes = JSON.parse((await zeroboot(['flist', 'ls', '--json', fl])).stdout).routes as { url: string }[];
+  t.deepEqual(routes.map((r) => r.url.replace(String(z.port), 'PORT')), ['zdb://u@127.0.0.1:PORT/chunks', 'zdb://u@127.0.0.1:PORT/chunks', `dir://${path.join(dir, 'store-zdb')}`]);
+  const out = path.join(dir, 'out-zdb');
+  const u = await zeroboot(['flist', 'unpack', fl, out, '--store', url]);
+  t.is(u.code, 0, u.stderr);
+  t.deepEqual(await snapshot(out), await snapshot(src));
+  const bad = await zeroboot(['flist', 'verify', fl, '--store', `zdb://u:wrong@127.0.0.1:${z.port}/chunks`]);
+  t.is(bad.code, 1);
+  oneLine(t, bad.stderr);
+  t.false(bad.stderr.includes('wrong'));
+  t.regex(bad.stderr, /chunks/);
 });
