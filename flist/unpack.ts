@@ -1,16 +1,18 @@
 // `flist unpack`: recreates an flist's tree under a directory. Each file is
 // written under a temporary name next to its final one and renamed once
 // complete, so a failure (missing chunk, bad hash, store down) leaves no
-// partial file under a real name. Owners are set before modes (chown clears
-// set-uid bits); directory modes and times last, deepest first, so that
-// writing inside them is not refused or does not bump their mtime.
+// partial file under a real name; running it again completes the tree
+// (entries already there are replaced, as tar does). Owners are set before
+// modes (chown clears set-uid bits); directory modes and times last,
+// deepest first, so that writing inside them is not refused or does not
+// bump their mtime.
 // Hard links: .fl has no link table; pack gives every name of a linked inode
 // the same blocks and metadata, so non-empty files alike in blocks, mode,
 // owner and both times are linked again (two identical copies made in the
 // same second are linked too: the price of rfs's format).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lchown, link, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FlEntry, FlReader } from './fl-file.ts';
@@ -37,6 +39,15 @@ function target(dest: string, e: FlEntry): string {
   const p = path.join(dest, e.path);
   if (p !== dest && !p.startsWith(dest + path.sep)) throw new TreeError(`${e.path}: leaves the destination directory`);
   return p;
+}
+
+/** A directory already there (an earlier, interrupted unpack) is kept; anything else in its place is an error. */
+async function mkdirOrKeep(p: string): Promise<void> {
+  try {
+    await mkdir(p, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstat(p)).isDirectory()) throw e;
+  }
 }
 
 async function setOwnerMode(p: string, e: FlEntry, isRoot: boolean): Promise<void> {
@@ -81,7 +92,7 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
     summary.entries++;
     const p = target(root, e);
     if (e.type === 'dir') {
-      if (e.path !== '/') await mkdir(p, { mode: 0o700 });
+      if (e.path !== '/') await mkdirOrKeep(p);
       dirs.push({ p, e });
     } else if (e.type === 'file') {
       summary.files++;
@@ -95,10 +106,12 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
         if (key !== undefined) groups.set(key, g);
       }
     } else if (e.type === 'symlink') {
+      await rm(p, { force: true });
       await symlink(e.targetBytes ?? Buffer.alloc(0), p);
       if (isRoot) await lchown(p, e.uid, e.gid);
       await lutimes(p, e.mtime, e.mtime);
     } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
+      await rm(p, { force: true });
       await makeNode(p, e);
       await setOwnerMode(p, e, isRoot);
       await utimes(p, e.mtime, e.mtime);
@@ -109,7 +122,11 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
   await mapLimit(files, FILES_AT_ONCE, async (group) => {
     const first = target(root, group[0]);
     await writeFile(first, group[0], reader, isRoot);
-    for (const other of group.slice(1)) await link(first, target(root, other));
+    for (const other of group.slice(1)) {
+      const p = target(root, other);
+      await rm(p, { force: true });
+      await link(first, p);
+    }
   });
   for (const { p, e } of dirs.reverse()) {
     await setOwnerMode(p, e, isRoot);
