@@ -1,7 +1,8 @@
 // `flist pack` from a directory: walks the tree (names in byte order, so the
 // result does not depend on readdir's order), cuts each regular file into
 // 512 KiB chunks encoded on the chunk pool, puts each chunk the store does not
-// have yet (DEFAULT_TRANSFERS in flight) and writes the .fl. Hard links share
+// have yet (DEFAULT_TRANSFERS in flight) and writes the .fl. Several files
+// are read at once (each file's chunks stay in order). Hard links share
 // their first name's blocks (the file is read once). Convergent chunks and
 // the writer's sorted inode numbering make two packs of one tree identical.
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
@@ -9,12 +10,15 @@ import path from 'node:path';
 import type { Stats } from 'node:fs';
 import { CHUNK_SIZE } from './chunk.ts';
 import type { ChunkPool } from './chunk-pool.ts';
-import { FlWriter, entryType, type FlBlock, type FlMeta, type FlWriterNode } from './fl-file.ts';
+import { FlWriter, entryType, type FlMeta, type FlWriterNode } from './fl-file.ts';
 import { TaskQueue } from './ordered.ts';
 import { DEFAULT_TRANSFERS } from './stores/limit.ts';
 import type { RouteSpec } from './stores/router.ts';
 import type { ChunkStore } from './stores/types.ts';
 import { TreeError } from './tree-errors.ts';
+
+/** Files read and encoded at once: enough to keep the pool busy with small files. */
+const FILES_AT_ONCE = 8;
 
 export interface PackOptions {
   pool: ChunkPool;
@@ -62,7 +66,9 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
   const summary: PackSummary = { entries: 1, files: 0, bytes: 0, chunks: 0, uploaded: 0 };
   const uploads = new TaskQueue(DEFAULT_TRANSFERS);
   const seenChunks = new Set<string>();
-  const links = new Map<string, FlBlock[]>();
+  const files = new TaskQueue(FILES_AT_ONCE);
+  const firstNames = new Map<string, FlWriterNode>();
+  const laterNames: [FlWriterNode, FlWriterNode][] = [];
 
   const packFile = async (file: string, node: FlWriterNode, size: number): Promise<void> => {
     for await (const c of opts.pool.encodeAll(fileChunks(file, size))) {
@@ -100,13 +106,13 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
         summary.files++;
         summary.bytes += st.size;
         const inode = `${st.dev}:${st.ino}`;
-        const shared = st.nlink > 1 ? links.get(inode) : undefined;
-        if (shared) {
-          node.blocks.push(...shared);
+        const first = st.nlink > 1 ? firstNames.get(inode) : undefined;
+        if (first) {
+          laterNames.push([node, first]);
           continue;
         }
-        await packFile(full, node, st.size);
-        if (st.nlink > 1) links.set(inode, node.blocks);
+        if (st.nlink > 1) firstNames.set(inode, node);
+        await files.add(() => packFile(full, node, st.size));
       } else if (type === 'unknown') {
         throw new TreeError(`${full}: unknown file type (mode 0o${st.mode.toString(8)})`);
       } else {
@@ -117,9 +123,10 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
   try {
     await walk(dir, writer.root);
   } finally {
-    // uploads already started finish (or fail) before the error goes up
-    await uploads.drain();
+    // files and uploads already started finish (or fail) before the error goes up
+    await files.drain().finally(() => uploads.drain());
   }
+  for (const [node, first] of laterNames) node.blocks.push(...first.blocks);
   writer.write(outFile);
   return summary;
 }
