@@ -26,6 +26,8 @@ export interface PackOptions {
   /** Written to the .fl's route table (passwords stripped by the writer). */
   routes: RouteSpec[];
   tags?: [string, string][];
+  /** Called after each file is chunked, with the bytes done so far. */
+  progress?: (files: number, bytes: number) => void;
 }
 
 export interface PackSummary {
@@ -70,7 +72,14 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
   const firstNames = new Map<string, FlWriterNode>();
   const laterNames: [FlWriterNode, FlWriterNode][] = [];
 
+  let doneFiles = 0;
+  let doneBytes = 0;
   const packFile = async (file: string, node: FlWriterNode, size: number): Promise<void> => {
+    await chunkFile(file, node, size);
+    doneBytes += size;
+    opts.progress?.(++doneFiles, doneBytes);
+  };
+  const chunkFile = async (file: string, node: FlWriterNode, size: number): Promise<void> => {
     for await (const c of opts.pool.encodeAll(fileChunks(file, size))) {
       node.blocks.push({ id: c.id, key: c.key });
       summary.chunks++;

@@ -80,7 +80,8 @@ async function makeNode(p: string, e: FlEntry): Promise<void> {
   }
 }
 
-export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader): Promise<UnpackSummary> {
+/** `progress` is called after each file is written, with the bytes done so far. */
+export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader, progress?: (files: number, bytes: number) => void): Promise<UnpackSummary> {
   const isRoot = process.getuid?.() === 0;
   const root = path.resolve(dest);
   await mkdir(root, { recursive: true });
@@ -119,9 +120,13 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
       throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
     }
   }
+  let doneFiles = 0;
+  let doneBytes = 0;
   await mapLimit(files, FILES_AT_ONCE, async (group) => {
     const first = target(root, group[0]);
     await writeFile(first, group[0], reader, isRoot);
+    doneBytes += group[0].size;
+    progress?.((doneFiles += group.length), doneBytes);
     for (const other of group.slice(1)) {
       const p = target(root, other);
       await rm(p, { force: true });

@@ -51,6 +51,25 @@ async function withReader<T>(file: string, p: Parsed, fn: (ctx: { fl: import('..
   }
 }
 
+/** A one-line progress display on a terminal (stderr), at most 5 updates a second; nothing otherwise. */
+function progressLine(verb: string): { update?: (files: number, bytes: number) => void; end: () => void } {
+  if (!process.stderr.isTTY) return { end: () => undefined };
+  let last = 0;
+  let shown = false;
+  return {
+    update: (files, bytes) => {
+      const now = Date.now();
+      if (now - last < 200) return;
+      last = now;
+      shown = true;
+      process.stderr.write(`\r\x1b[Kzeroboot flist: ${verb} ${files} files, ${(bytes / 1048576).toFixed(1)} MiB`);
+    },
+    end: () => {
+      if (shown) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
 async function pack(argv: string[]): Promise<number> {
   const p = parse('pack', argv, { output: { type: 'string', short: 'o' }, store: { type: 'string', multiple: true }, tag: { type: 'string', multiple: true }, json: { type: 'boolean' } }, ['<dir>']);
   if (!p) return 0;
@@ -69,11 +88,13 @@ async function pack(argv: string[]): Promise<number> {
   const routes = storeArgs.map(parseStoreArg);
   const store = openRouter(routes);
   const pool = await ChunkPool.create();
+  const bar = progressLine('packed');
   try {
-    const s = await packDir(p.positionals[0], out, { pool, store, routes, tags });
+    const s = await packDir(p.positionals[0], out, { pool, store, routes, tags, progress: bar.update });
     if (p.values.json) process.stdout.write(JSON.stringify(s) + '\n');
     else process.stdout.write(`zeroboot flist: packed ${s.entries} entries, ${s.files} files, ${s.bytes} bytes in ${s.chunks} chunks (${s.uploaded} new) into ${out}\n`);
   } finally {
+    bar.end();
     await pool.close();
     await store.close();
   }
@@ -107,7 +128,8 @@ async function unpack(argv: string[]): Promise<number> {
   const p = parse('unpack', argv, { ...READ_OPTIONS, json: { type: 'boolean' } }, ['<file.fl>', '<dir>']);
   if (!p) return 0;
   const { unpackTree } = await import('../../flist/unpack.ts');
-  const s = await withReader(p.positionals[0], p, ({ fl, reader }) => unpackTree(fl, p.positionals[1], reader));
+  const bar = progressLine('unpacked');
+  const s = await withReader(p.positionals[0], p, ({ fl, reader }) => unpackTree(fl, p.positionals[1], reader, bar.update)).finally(bar.end);
   if (p.values.json) process.stdout.write(JSON.stringify(s) + '\n');
   else process.stdout.write(`zeroboot flist: unpacked ${s.entries} entries, ${s.files} files, ${s.bytes} bytes into ${p.positionals[1]}\n`);
   return 0;
