@@ -16,12 +16,15 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, 
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FlEntry, FlReader } from './fl-file.ts';
+import { orderedWindow } from './ordered.ts';
 import { mapLimit } from './stores/limit.ts';
 import type { ChunkReader } from './read-chunks.ts';
 import { TreeError } from './tree-errors.ts';
 
 const run = promisify(execFile);
-const FILES_AT_ONCE = 8;
+// Files in progress at once: small files are one chunk each, so this, not the
+// transfer limit, keeps the store busy; the transfers stay capped at 20.
+const FILES_AT_ONCE = 32;
 
 export interface UnpackSummary {
   entries: number;
@@ -150,17 +153,19 @@ export async function catFile(fl: FlReader, inner: string, reader: ChunkReader, 
   }
 }
 
-/** Fetches and checks every chunk; throws on the first bad one in tree order. */
+/** Fetches and checks every chunk, several files at once; throws the first bad one in tree order. */
 export async function verifyTree(fl: FlReader, reader: ChunkReader): Promise<{ files: number; chunks: number }> {
   const seen = new Set<string>();
-  let files = 0;
-  let chunks = 0;
+  const fresh: FlEntry[] = [];
   for (const e of fl.walk()) {
     if (e.type !== 'file') continue;
-    files++;
-    const fresh = { ...e, blocks: e.blocks.filter((b) => !seen.has(b.id.toString('hex'))) };
-    for (const b of fresh.blocks) seen.add(b.id.toString('hex'));
-    for await (const _plain of reader.chunks(fresh)) chunks++;
+    fresh.push({ ...e, blocks: e.blocks.filter((b) => !seen.has(b.id.toString('hex'))) });
+    for (const b of e.blocks) seen.add(b.id.toString('hex'));
   }
-  return { files, chunks };
+  let chunks = 0;
+  const checkFile = async (e: FlEntry): Promise<void> => {
+    for await (const _plain of reader.chunks(e)) chunks++;
+  };
+  for await (const _done of orderedWindow(fresh, FILES_AT_ONCE, checkFile));
+  return { files: fresh.length, chunks };
 }
