@@ -9,6 +9,7 @@ Commands:
   serve     run the netboot server (DHCP, TFTP, HTTP/iPXE)
   image     build a bootable image (kernel, initramfs, iPXE script) from Debian packages
   qemu      start or stop emulated servers from hardware profiles, PXE-booting from the server
+  flist     pack a directory into an flist (.fl + chunk store), list, cat, unpack, verify it
   zdb       run a 0-db compatible key-value server (same flags, protocol and files as 0-db v2)
   demo      start the server in a private network namespace and boot a test client
 
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   image: async () => (await import('./commands/image.ts')).imageCommand,
   qemu: async () => (await import('./commands/qemu.ts')).qemuCommand,
   zdb: async () => (await import('./commands/zdb.ts')).zdbCommand,
+  flist: async () => (await import('./commands/flist.ts')).flistCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
