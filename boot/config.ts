@@ -8,6 +8,8 @@ import { shimPath } from '../lib/loaders.ts';
 import { readYamlFile, YamlError } from '../lib/yaml.ts';
 import { ipToInt } from '../lib/ipv4.ts';
 import type { YamlErrorFactory } from '../lib/yaml.ts';
+import { DHCP_MODES } from './dhcp/settings.ts';
+import type { DhcpPoolSettings, DhcpServeMode } from './dhcp/settings.ts';
 
 export class ConfigError extends YamlError {
   override name = 'ConfigError';
@@ -16,8 +18,9 @@ export class ConfigError extends YamlError {
 /** Reader failures (unreadable file, invalid YAML) as ConfigError. */
 export const configError: YamlErrorFactory = (detail, where) => new ConfigError(detail, where);
 
-export const DHCP_MODES = ['full', 'proxy', 'off'] as const;
-export type DhcpMode = (typeof DHCP_MODES)[number];
+// the DHCP server's own definitions: the config names them, it does not repeat them
+export { DHCP_MODES };
+export type DhcpMode = DhcpServeMode;
 
 /** auto: a bearer token unless the management listener is on loopback. */
 export type ManagementAuth = 'auto' | 'token' | 'none';
@@ -29,15 +32,7 @@ export interface ManagementConfig {
   auth: ManagementAuth;
 }
 
-export interface PoolConfig {
-  start: string;
-  end: string;
-  subnetMask: string;
-  router?: string;
-  dns: string[];
-  domain?: string;
-  leaseSeconds: number;
-}
+export type PoolConfig = DhcpPoolSettings;
 
 export interface ServerConfig {
   /** Interfaces to answer on; empty means the one the address is on. */

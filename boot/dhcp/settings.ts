@@ -1,7 +1,8 @@
 // What the DHCP server is given: its own options only, mapped from the
 // server configuration by the caller (boot/server.ts), as TFTP is.
 
-export type DhcpServeMode = 'full' | 'proxy' | 'off';
+export const DHCP_MODES = ['full', 'proxy', 'off'] as const;
+export type DhcpServeMode = (typeof DHCP_MODES)[number];
 
 export interface DhcpPoolSettings {
   start: string;
