@@ -136,6 +136,8 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
     await files.drain().finally(() => uploads.drain());
   }
   for (const [node, first] of laterNames) node.blocks.push(...first.blocks);
+  // the .fl names the chunks: they are on disk before it is
+  await opts.store.sync();
   writer.write(outFile);
   return summary;
 }

@@ -37,6 +37,9 @@ export class ChunkCache implements ChunkStore {
     await this.io('writing', hex, () => writeFileAtomic(cachePath(this.root, hex), data));
   }
 
+  /** A cache can be fetched again: nothing to make durable. */
+  async sync(): Promise<void> {}
+
   async close(): Promise<void> {}
 
   private async io<T>(doing: string, hex: string, op: () => Promise<T>): Promise<T> {
@@ -77,6 +80,10 @@ export class CachedStore implements ChunkStore {
 
   async put(id: Buffer, data: Buffer): Promise<void> {
     await this.inner.put(id, data);
+  }
+
+  async sync(): Promise<void> {
+    await this.inner.sync();
   }
 
   async close(): Promise<void> {

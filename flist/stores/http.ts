@@ -59,6 +59,9 @@ export class HttpStore implements ChunkStore {
     throw new StoreReadOnlyError(this.url);
   }
 
+  /** Read-only: nothing was written. */
+  async sync(): Promise<void> {}
+
   async close(): Promise<void> {}
 
   private candidates(hex: string): string[] {

@@ -106,6 +106,10 @@ export class ChunkRouter implements ChunkStore {
     if (reasons.length > 0) throw new RouteError(hex, `not written to ${reasons.length} of ${stores.length} stores: ${reasons.join('; ')}`);
   }
 
+  async sync(): Promise<void> {
+    await Promise.all([...new Set(this.routes.map((r) => r.store))].map((s) => s.sync()));
+  }
+
   async close(): Promise<void> {
     await Promise.all([...new Set(this.routes.map((r) => r.store))].map((s) => s.close()));
   }

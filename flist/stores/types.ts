@@ -6,5 +6,11 @@ export interface ChunkStore {
   get(id: Buffer): Promise<Buffer | undefined> /* undefined = missing */;
   put(id: Buffer, data: Buffer): Promise<void>;
   has(id: Buffer): Promise<boolean>;
+  /**
+   * Makes every put that has resolved durable on the store's side, where the
+   * client can ask for it (dir: the filesystem is synced); a writer calls it
+   * before it records the chunks anywhere (the .fl).
+   */
+  sync(): Promise<void>;
   close(): Promise<void>;
 }

@@ -51,6 +51,7 @@ function counted(store: ChunkStore, firsts: Map<string, number>, asked: Set<stri
     },
     put: (id, d) => store.put(id, d),
     has: (id) => store.has(id),
+    sync: () => store.sync(),
     close: () => store.close(),
   };
 }
