@@ -77,12 +77,13 @@ export function recoverNamespace(ctx: RecoveryContext, name: string, files: { da
     },
     refuse: (why) => new ZdbEngineError(`namespace ${name}: ${why}; refusing to open it (restore the files or move the namespace away)`),
   };
+  // once per opening: recover() calls itself after creating a first data file
+  askMissingData(o);
   return { state: recover(o), log: lines };
 }
 
 function recover(o: Opening): LiveState {
   const { dataFiles, indexFiles } = o.files;
-  askMissingData(o);
   const nIdx = indexFiles.count();
   const nData = dataFiles.count();
   if (nIdx === 0 && nData === 0) {
