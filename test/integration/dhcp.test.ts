@@ -479,8 +479,12 @@ test('perfdhcp against full mode: 2000 exchanges at 200/s with zero drops', asyn
   const sent = [...out.matchAll(/sent packets: (\d+)/g)].map((m) => Number(m[1]));
   const received = [...out.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
   const drops = [...out.matchAll(/drops: (\d+)/g)].map((m) => Number(m[1]));
-  t.deepEqual(sent, [2000, 2000], out);
-  t.deepEqual(received, [2000, 2000], out);
+  // perfdhcp may start a few more than -n exchanges when it falls behind its rate
+  // and sends a batch at once (seen: 2001 on a loaded machine); what matters is
+  // that every one sent was answered.
+  t.is(sent.length, 2, out);
+  t.true(sent.every((n) => n >= 2000 && n <= 2010), out);
+  t.deepEqual(received, sent, out);
   t.deepEqual(drops, [0, 0], out);
   const leases = await server.leases();
   t.true(leases.length >= 900 && leases.length <= 1000, `${leases.length} leases for 1000 simulated clients`);
