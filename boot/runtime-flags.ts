@@ -4,5 +4,5 @@
 // above its baseline after the clients left. With 2 MiB semi-spaces it is
 // back within ~40 MB in seconds (bench/http-abuse.ts), and each scavenge is
 // shorter, which is what a DHCP reply waits behind. bin/zeroboot passes the
-// same flags for `serve`; keep the two in step.
+// same flags for `serve`; test/unit/runtime-flags.test.ts keeps the two equal.
 export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
