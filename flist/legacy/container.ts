@@ -45,6 +45,7 @@ function isTarHeader(b: Buffer): boolean {
  */
 export async function detectFormat(file: string, hasLegacyTables: (file: string) => boolean): Promise<FlistFormat> {
   const b = await head(file, 512);
+  if (b.length === 0) throw new LegacyFlistError(file, 'the file is empty: not an flist');
   const prefix = b.subarray(0, SQLITE_MAGIC.length);
   if (prefix.equals(SQLITE_MAGIC.subarray(0, prefix.length))) return b.length >= SQLITE_MAGIC.length && hasLegacyTables(file) ? 'legacy-db' : 'fl';
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'legacy-tar';

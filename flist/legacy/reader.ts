@@ -49,14 +49,13 @@ export class LegacyFlist {
   readonly #cleanup: () => Promise<void>;
   readonly #blake128: Hash;
   readonly #acls = new Map<string, LegacyAci>();
-  readonly #get: ReturnType<DatabaseSync['prepare']>;
+  #get: ReturnType<DatabaseSync['prepare']> | undefined;
 
   private constructor(file: string, db: DatabaseSync, cleanup: () => Promise<void>, blake128: Hash) {
     this.file = file;
     this.#db = db;
     this.#cleanup = cleanup;
     this.#blake128 = blake128;
-    this.#get = this.#query(() => db.prepare('SELECT value FROM entries WHERE key = ?'));
   }
 
   /** Opens a .flist (tar or tar.gz) or a bare flistdb.sqlite3 (`isDb`). */
@@ -132,7 +131,7 @@ export class LegacyFlist {
   }
 
   #entryValue(key: string): Buffer | undefined {
-    const row = this.#query(() => this.#get.get(key)) as { value: unknown } | undefined;
+    const row = this.#query(() => (this.#get ??= this.#db.prepare('SELECT value FROM entries WHERE key = ?')).get(key)) as { value: unknown } | undefined;
     if (row === undefined) return undefined;
     if (!(row.value instanceof Uint8Array)) throw new LegacyFlistError(this.file, `entry ${key} is not a BLOB`);
     return Buffer.from(row.value);
