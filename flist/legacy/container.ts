@@ -92,13 +92,12 @@ export async function extractDb(file: string, maxBytes = MAX_DB_BYTES): Promise<
       }
     })();
     const feed = gz ? pipeline(createReadStream(file), createGunzip(), extract) : pipeline(createReadStream(file), extract);
-    const results = await Promise.allSettled([feed, consume]);
-    for (const r of results) {
-      if (r.status === 'rejected') {
-        if (r.reason instanceof LegacyFlistError) throw r.reason;
-        throw new LegacyFlistError(file, `truncated or damaged .flist: ${reason(r.reason)}`);
-      }
-    }
+    // our own refusal (the size cap) first: the stream it stops then fails with "premature close";
+    // then the stream's error, which says why (the reading loop only sees the stream destroyed)
+    const errors = (await Promise.allSettled([feed, consume])).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const ours = errors.find((e) => e instanceof LegacyFlistError);
+    if (ours) throw ours;
+    if (errors.length > 0) throw new LegacyFlistError(file, `truncated or damaged .flist: ${reason(errors[0])}`);
     if (!found) throw new LegacyFlistError(file, `a tar without ${DB_NAME}: not a 0-flist .flist`);
     return { db, cleanup };
   } catch (e) {
