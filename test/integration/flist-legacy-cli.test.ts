@@ -12,6 +12,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ListedEntry as Listed } from '../../flist/list.ts';
 import { RespClient } from '../../zdb/resp/client.ts';
 import { freePort, removeDir, startZdb, type ZdbProcess } from '../helpers/zdb-process.ts';
 
@@ -33,19 +34,6 @@ interface Expected {
   sha256?: string;
   target?: string;
   rdev?: [number, number];
-}
-
-interface Listed {
-  path: string;
-  type: string;
-  mode: string;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  rdev?: number;
-  target?: string;
-  chunks?: number;
 }
 
 function zeroboot(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
