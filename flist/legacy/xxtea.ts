@@ -19,16 +19,28 @@ function keyWords(key: Uint8Array): Uint32Array {
   return k;
 }
 
+// Copies go through byte arrays viewed as 32-bit words: XXTEA's words are
+// little-endian, like the hosts Node runs on (checked once below).
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 function toWords(data: Uint8Array, words: number): Uint32Array {
-  const v = new Uint32Array(words);
-  for (let i = 0; i < data.length; i++) v[i >>> 2] |= data[i] << ((i & 3) << 3);
-  return v;
+  if (!LITTLE_ENDIAN) {
+    const v = new Uint32Array(words);
+    for (let i = 0; i < data.length; i++) v[i >>> 2] |= data[i] << ((i & 3) << 3);
+    return v;
+  }
+  const bytes = new Uint8Array(words * 4);
+  bytes.set(data.subarray(0, Math.min(data.length, bytes.length)));
+  return new Uint32Array(bytes.buffer);
 }
 
 function toBytes(v: Uint32Array, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) out[i] = v[i >>> 2] >>> ((i & 3) << 3);
-  return out;
+  if (!LITTLE_ENDIAN) {
+    const out = Buffer.alloc(length);
+    for (let i = 0; i < length; i++) out[i] = v[i >>> 2] >>> ((i & 3) << 3);
+    return out;
+  }
+  return Buffer.from(v.buffer, v.byteOffset, length);
 }
 
 function mx(sum: number, y: number, z: number, p: number, e: number, k: Uint32Array): number {
