@@ -123,3 +123,21 @@ test('capnp: many pointers to the same large text hit the traversal limit', (t) 
     { instanceOf: CapnpError, message: /traversal limit/ },
   );
 });
+
+test('an ACL without uid/gid (old flists: the fields keep their default, -1) takes a numeric name, else 0', async (t) => {
+  // ACI: 3 data words all zero (mode 0o640 set below; uid and gid stored XOR -1, so 0 means -1), pointers uname "1234", gname "staff"
+  const msg = Buffer.alloc(8 + 8 * (1 + 3 + 3 + 1 + 1));
+  msg.writeUInt32LE(0, 0);
+  msg.writeUInt32LE(9, 4);
+  const word = (i: number, v: bigint) => msg.writeBigUInt64LE(v, 8 + i * 8);
+  word(0, (3n << 48n) | (3n << 32n)); // root struct at word 1: 3 data words, 3 pointers
+  msg.writeUInt16LE(0o640, 8 + 8);
+  word(4, (5n << 35n) | (2n << 32n) | (2n << 2n) | 1n); // uname at word 7: "1234\0"
+  word(5, (6n << 35n) | (2n << 32n) | (2n << 2n) | 1n); // gname at word 8: "staff\0"
+  msg.write('1234\0', 8 + 7 * 8);
+  msg.write('staff\0', 8 + 8 * 8);
+  const file = damaged(t, (db) => db.prepare("UPDATE entries SET value = ? WHERE key = 'cfea73bdebf583e2'").run(msg));
+  const f = await LegacyFlist.open(file, { isDb: true });
+  t.teardown(() => f.close());
+  t.like(f.lookup('/hello.txt'), { uid: 1234, gid: 0, mode: 0o100640 });
+});
