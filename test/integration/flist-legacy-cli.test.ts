@@ -1,11 +1,12 @@
 // `zeroboot flist ls|cat|unpack|verify` on a legacy 0-flist .flist made by
 // the reference zflist (test/fixtures/legacy-flist/README.md), its chunks
 // served by our `zeroboot zdb` on loopback (the default namespace, and a
-// password-protected one named by the flist's backend metadata) or read
-// from a dir://. The expected tree is `stat` of the source tree, recorded
-// when the fixture was made; bad input gets one line and exit 1.
+// password-protected one named by the flist's backend metadata), by a real
+// redis-server, or read from a dir://. The expected tree is `stat` of the
+// source tree, recorded when the fixture was made; bad input gets one line
+// and exit 1.
 import test from 'ava';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ListedEntry as Listed } from '../../flist/list.ts';
 import { RespClient } from '../../zdb/resp/client.ts';
-import { freePort, removeDir, startZdb, type ZdbProcess } from '../helpers/zdb-process.ts';
+import { freePort, removeDir, START_DEADLINE_MS, startZdb, type ZdbProcess } from '../helpers/zdb-process.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(HERE, '../../bin/zeroboot');
@@ -284,4 +285,35 @@ test('a backend that is down or refuses the password: one line, the password nev
     t.regex(r.stderr, re);
     t.false(r.stderr.includes('not-the-secret'), 'no password in messages');
   }
+});
+
+test('a redis backend (no namespace): chunks read with GET of the raw hash from a real redis-server', async (t) => {
+  const port = await freePort();
+  const redisDir = await mkdtemp(path.join(dir, 'redis-'));
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => redis.on('close', resolve));
+  t.teardown(async () => {
+    redis.kill('SIGKILL');
+    await exited;
+  });
+  const deadline = Date.now() + START_DEADLINE_MS;
+  let client: RespClient | undefined;
+  while (!client) {
+    try {
+      client = await RespClient.connect({ host: '127.0.0.1', port });
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    await load(client);
+  } finally {
+    client.close();
+  }
+  const flist = await withBackend('redis.flist', { host: '127.0.0.1', port });
+  const out = path.join(dir, 'out-redis');
+  const r = await zeroboot(['flist', 'unpack', flist, out]);
+  t.is(r.code, 0, r.stderr);
+  await checkTree(t, out);
 });
