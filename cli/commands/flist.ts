@@ -8,11 +8,12 @@ Commands:
   pack <dir> -o <out.fl> --store URL [--store RANGE=URL]... [--tag k=v]...
         chunk a directory tree into the store(s) and write its .fl
   ls <file.fl|.flist> [--json]        list the tree
-  cat <file.fl> <path> [--store URL]... [--cache DIR]
+  cat <file.fl|.flist> <path> [--store URL]... [--cache DIR]
                                        write one file's contents to stdout
-  unpack <file.fl> <dir> [--store URL]... [--cache DIR]
+  unpack <file.fl|.flist> <dir> [--store URL]... [--cache DIR]
                                        recreate the tree (modes, owners, links, times)
-  verify <file.fl> [--store URL]...    fetch every chunk and check its hashes
+  verify <file.fl|.flist> [--store URL]...
+                                       fetch every chunk and check its hashes
 
 A legacy 0-flist .flist (tar.gz of an SQLite database, recognised by its
 content) works with ls, cat, unpack and verify; its chunks come from the
