@@ -21,7 +21,7 @@ export interface Listing {
   entries: ListedEntry[];
 }
 
-function listed(e: FlEntry): ListedEntry {
+export function listed(e: FlEntry): ListedEntry {
   const out: ListedEntry = { path: e.path, type: e.type, mode: (e.mode & 0o7777).toString(8).padStart(4, '0'), uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtime };
   if (e.type === 'char' || e.type === 'block') out.rdev = e.rdev;
   if (e.target !== undefined) out.target = e.target;

@@ -15,10 +15,10 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { FlEntry, FlReader } from './fl-file.ts';
+import type { FlEntry } from './fl-file.ts';
 import { orderedWindow } from './ordered.ts';
 import { mapLimit } from './stores/limit.ts';
-import type { ChunkReader } from './read-chunks.ts';
+import type { ChunkSource as ChunkReader, TreeSource as FlReader } from './tree-source.ts';
 import { TreeError } from './tree-errors.ts';
 
 const run = promisify(execFile);

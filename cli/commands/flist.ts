@@ -7,12 +7,17 @@ export const FLIST_HELP = `Usage: zeroboot flist <command> [options]
 Commands:
   pack <dir> -o <out.fl> --store URL [--store RANGE=URL]... [--tag k=v]...
         chunk a directory tree into the store(s) and write its .fl
-  ls <file.fl> [--json]               list the tree
-  cat <file.fl> <path> [--store URL]... [--cache DIR]
+  ls <file.fl|.flist> [--json]        list the tree
+  cat <file.fl|.flist> <path> [--store URL]... [--cache DIR]
                                        write one file's contents to stdout
-  unpack <file.fl> <dir> [--store URL]... [--cache DIR]
+  unpack <file.fl|.flist> <dir> [--store URL]... [--cache DIR]
                                        recreate the tree (modes, owners, links, times)
-  verify <file.fl> [--store URL]...    fetch every chunk and check its hashes
+  verify <file.fl|.flist> [--store URL]...
+                                       fetch every chunk and check its hashes
+
+A legacy 0-flist .flist (tar.gz of an SQLite database, recognised by its
+content) works with ls, cat, unpack and verify; its chunks come from the
+backend it names, or --store zdb://... or dir:///path.
 
 Stores: dir:///path, zdb://[user:pass@]host[:port][/namespace], http(s)://base.
 RANGE is two hex bytes of the chunk id, as 00-7f=URL. Without --store, cat,
@@ -70,6 +75,16 @@ function progressLine(verb: string): { update?: (files: number, bytes: number) =
   };
 }
 
+/** 'fl', or a legacy 0-flist format (tar, tar.gz, or its bare database), judged by the file's first bytes. */
+async function formatOf(file: string) {
+  const { flistFormat } = await import('../../flist/legacy/index.ts');
+  return flistFormat(file);
+}
+
+function legacyOptions(p: Parsed) {
+  return { stores: listOpt(p, 'store'), cache: stringOpt(p, 'cache') };
+}
+
 async function pack(argv: string[]): Promise<number> {
   const p = parse('pack', argv, { output: { type: 'string', short: 'o' }, store: { type: 'string', multiple: true }, tag: { type: 'string', multiple: true }, json: { type: 'boolean' } }, ['<dir>']);
   if (!p) return 0;
@@ -106,10 +121,17 @@ async function ls(argv: string[]): Promise<number> {
   if (!p) return 0;
   const { FlReader } = await import('../../flist/fl-file.ts');
   const { listFl, listingLines } = await import('../../flist/list.ts');
+  const format = await formatOf(p.positionals[0]);
+  const show = (listing: import('../../flist/list.ts').Listing) =>
+    process.stdout.write(p.values.json ? JSON.stringify(listing, null, 2) + '\n' : listingLines(listing).map((l) => l + '\n').join(''));
+  if (format !== 'fl') {
+    const { listLegacy } = await import('../../flist/legacy/index.ts');
+    show(await listLegacy(p.positionals[0], format));
+    return 0;
+  }
   const fl = FlReader.open(p.positionals[0]);
   try {
-    const listing = listFl(fl);
-    process.stdout.write(p.values.json ? JSON.stringify(listing, null, 2) + '\n' : listingLines(listing).map((l) => l + '\n').join(''));
+    show(listFl(fl));
   } finally {
     fl.close();
   }
@@ -119,6 +141,12 @@ async function ls(argv: string[]): Promise<number> {
 async function cat(argv: string[]): Promise<number> {
   const p = parse('cat', argv, READ_OPTIONS, ['<file.fl>', '<path>']);
   if (!p) return 0;
+  const format = await formatOf(p.positionals[0]);
+  if (format !== 'fl') {
+    const { catLegacy } = await import('../../flist/legacy/index.ts');
+    await catLegacy(p.positionals[0], format, p.positionals[1], legacyOptions(p), process.stdout);
+    return 0;
+  }
   const { catFile } = await import('../../flist/unpack.ts');
   await withReader(p.positionals[0], p, ({ fl, reader }) => catFile(fl, p.positionals[1], reader, process.stdout));
   return 0;
@@ -128,8 +156,14 @@ async function unpack(argv: string[]): Promise<number> {
   const p = parse('unpack', argv, { ...READ_OPTIONS, json: { type: 'boolean' } }, ['<file.fl>', '<dir>']);
   if (!p) return 0;
   const { unpackTree } = await import('../../flist/unpack.ts');
+  const format = await formatOf(p.positionals[0]);
   const bar = progressLine('unpacked');
-  const s = await withReader(p.positionals[0], p, ({ fl, reader }) => unpackTree(fl, p.positionals[1], reader, bar.update)).finally(bar.end);
+  const run = async () => {
+    if (format === 'fl') return withReader(p.positionals[0], p, ({ fl, reader }) => unpackTree(fl, p.positionals[1], reader, bar.update));
+    const { unpackLegacy } = await import('../../flist/legacy/index.ts');
+    return unpackLegacy(p.positionals[0], format, p.positionals[1], legacyOptions(p), bar.update);
+  };
+  const s = await run().finally(bar.end);
   if (p.values.json) process.stdout.write(JSON.stringify(s) + '\n');
   else process.stdout.write(`zeroboot flist: unpacked ${s.entries} entries, ${s.files} files, ${s.bytes} bytes into ${p.positionals[1]}\n`);
   return 0;
@@ -139,7 +173,9 @@ async function verify(argv: string[]): Promise<number> {
   const p = parse('verify', argv, { ...READ_OPTIONS, json: { type: 'boolean' } }, ['<file.fl>']);
   if (!p) return 0;
   const { verifyTree } = await import('../../flist/unpack.ts');
-  const s = await withReader(p.positionals[0], p, ({ fl, reader }) => verifyTree(fl, reader));
+  const format = await formatOf(p.positionals[0]);
+  const { verifyLegacy } = await import('../../flist/legacy/index.ts');
+  const s = format === 'fl' ? await withReader(p.positionals[0], p, ({ fl, reader }) => verifyTree(fl, reader)) : await verifyLegacy(p.positionals[0], format, legacyOptions(p));
   if (p.values.json) process.stdout.write(JSON.stringify(s) + '\n');
   else process.stdout.write(`zeroboot flist: ${p.positionals[0]}: ${s.files} files, ${s.chunks} chunks, all present and hashing right\n`);
   return 0;
