@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, link, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { listing, run, snapshot, zeroboot } from '../helpers/flist-pack.ts';
+import { spawn as ptySpawn } from 'node-pty';
+import { BIN, listing, run, snapshot, zeroboot } from '../helpers/flist-pack.ts';
 
 let dir: string;
 let src: string;
@@ -117,4 +118,21 @@ test('directories a tar implies but lacks are 0755 root:root, mtime 0; "./" and 
   for (const p of ['/', '/sub', '/sub/deeper']) t.like(byPath.get(p), { type: 'dir', mode: '0755', uid: 0, mtime: 0 });
   t.like(byPath.get('/empty'), { type: 'symlink', target: 'exact-512k' });
   t.like(byPath.get('/exact-512k'), { type: 'file', uid: 1234 });
+});
+
+test('a progress bar on a terminal (percent of the tarball read), nothing on stderr otherwise', async (t) => {
+  const tarball = await tarOf('progress.tar');
+  const store = `dir://${path.join(dir, 'store-progress')}`;
+  const term = ptySpawn(BIN, ['flist', 'pack', tarball, '-o', path.join(dir, 'progress-tty.fl'), '--store', store], { cols: 120, rows: 10 });
+  let screen = '';
+  term.onData((d) => (screen += d));
+  const code = await new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
+  // node-pty can report the exit before the last output is read: wait for the summary line
+  for (const deadline = Date.now() + 30_000; !/packed \d+ entries/.test(screen) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  t.is(code, 0, screen);
+  t.regex(screen, /\r\x1b\[Kzeroboot flist: packing \[[#-]+\] +\d+% [\d.]+ MiB\/[\d.]+ MiB  \d+ files/);
+  t.regex(screen, /packed \d+ entries/);
+  const piped = await zeroboot(['flist', 'pack', tarball, '-o', path.join(dir, 'progress-pipe.fl'), '--store', store]);
+  t.is(piped.code, 0);
+  t.is(piped.stderr, '');
 });
