@@ -1,10 +1,9 @@
 import test from 'ava';
-import { randomBytes } from 'node:crypto';
-import { chmod, chown, link, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
-import { BIN, listing, run, snapshot, zeroboot } from '../helpers/flist-pack.ts';
+import { BIN, everyTypeTree, listing, run, snapshot, zeroboot } from '../helpers/flist-pack.ts';
 
 let dir: string;
 let src: string;
@@ -13,25 +12,13 @@ const LONG = 'n'.repeat(120);
 test.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'zb-flist-pack-tar-'));
   src = path.join(dir, 'src');
-  await mkdir(path.join(src, 'sub/deeper'), { recursive: true });
-  await writeFile(path.join(src, 'exact-512k'), randomBytes(512 * 1024));
-  await writeFile(path.join(src, 'empty'), '');
-  await writeFile(path.join(src, 'sub/three-mb'), randomBytes(3_000_000));
-  await link(path.join(src, 'sub/three-mb'), path.join(src, 'hardlink'));
-  await run('mkfifo', [path.join(src, 'fifo')]);
-  await run('mknod', [path.join(src, 'null'), 'c', '1', '3']);
+  await everyTypeTree(src);
   await run('mknod', [path.join(src, 'loop9'), 'b', '7', '9']);
-  await writeFile(path.join(src, 'setuid'), '#!/bin/sh\n');
-  await chmod(path.join(src, 'setuid'), 0o4755);
   await mkdir(path.join(src, 'sticky'));
   await chmod(path.join(src, 'sticky'), 0o1777);
-  await symlink('sub/three-mb', path.join(src, 'symlink'));
   await symlink('/absolute/dangling', path.join(src, 'sub/abs-link'));
   // longer than the 100 bytes of a tar header's name: GNU ././@LongLink or a PAX record
   await writeFile(path.join(src, 'sub/deeper', LONG), 'long name\n');
-  await chown(path.join(src, 'exact-512k'), 1234, 567);
-  await chmod(path.join(src, 'sub/deeper'), 0o750);
-  await utimes(path.join(src, 'sub'), 1_600_000_000, 1_600_000_000);
   await utimes(path.join(src, 'sub/three-mb'), 1_500_000_000, 1_500_000_000);
 });
 test.after.always(async () => {
