@@ -66,9 +66,12 @@ test('the same tree as a dir, a tar (GNU and PAX) and a tar.gz gives the same li
   const pax = await pack(await tarOf('same-pax.tar', ['--format=pax']), 'same-pax', 'same');
   const gz = await pack(await tarOf('same.tar.gz', ['-z']), 'same-gz', 'same');
   const xz = await pack(await tarOf('same.tar.xz', ['-J']), 'same-xz', 'same');
+  // told by content, not by name
+  const zst = await pack(await tarOf('same-zstd.bin', ['--zstd']), 'same-zst', 'same');
   t.deepEqual(await listing(gnu), fromDir);
   t.deepEqual(await listing(pax), fromDir);
   t.deepEqual(await listing(xz), fromDir);
+  t.deepEqual(await listing(zst), fromDir);
   t.true((await readFile(gnu)).equals(await readFile(gz)), 'tar and tar.gz give a byte-identical .fl');
   const entries = (fromDir as { entries: { path: string }[] }).entries.map((e) => e.path);
   t.true(entries.includes(`/sub/deeper/${LONG}`));
