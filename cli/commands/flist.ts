@@ -5,8 +5,9 @@ import { dispatch, listOpt, parseCommand, stringOpt, UsageError, type OptionSpec
 export const FLIST_HELP = `Usage: zeroboot flist <command> [options]
 
 Commands:
-  pack <dir> -o <out.fl> --store URL [--store RANGE=URL]... [--tag k=v]...
-        chunk a directory tree into the store(s) and write its .fl
+  pack <dir|tar|.deb> -o <out.fl> --store URL [--store RANGE=URL]... [--tag k=v]...
+        chunk a directory, a tarball (plain, gzip, xz, zstd, bzip2) or a
+        Debian package's data.tar into the store(s) and write its .fl
   ls <file.fl|.flist> [--json]        list the tree
   cat <file.fl|.flist> <path> [--store URL]... [--cache DIR]
                                        write one file's contents to stdout
@@ -56,25 +57,6 @@ async function withReader<T>(file: string, p: Parsed, fn: (ctx: { fl: import('..
   }
 }
 
-/** A one-line progress display on a terminal (stderr), at most 5 updates a second; nothing otherwise. */
-function progressLine(verb: string): { update?: (files: number, bytes: number) => void; end: () => void } {
-  if (!process.stderr.isTTY) return { end: () => undefined };
-  let last = 0;
-  let shown = false;
-  return {
-    update: (files, bytes) => {
-      const now = Date.now();
-      if (now - last < 200) return;
-      last = now;
-      shown = true;
-      process.stderr.write(`\r\x1b[Kzeroboot flist: ${verb} ${files} files, ${(bytes / 1048576).toFixed(1)} MiB`);
-    },
-    end: () => {
-      if (shown) process.stderr.write('\r\x1b[K');
-    },
-  };
-}
-
 /** 'fl', or a legacy 0-flist format (tar, tar.gz, or its bare database), judged by the file's first bytes. */
 async function formatOf(file: string) {
   const { flistFormat } = await import('../../flist/legacy/index.ts');
@@ -86,7 +68,7 @@ function legacyOptions(p: Parsed) {
 }
 
 async function pack(argv: string[]): Promise<number> {
-  const p = parse('pack', argv, { output: { type: 'string', short: 'o' }, store: { type: 'string', multiple: true }, tag: { type: 'string', multiple: true }, json: { type: 'boolean' } }, ['<dir>']);
+  const p = parse('pack', argv, { output: { type: 'string', short: 'o' }, store: { type: 'string', multiple: true }, tag: { type: 'string', multiple: true }, json: { type: 'boolean' } }, ['<source>']);
   if (!p) return 0;
   const out = stringOpt(p, 'output');
   if (!out) throw new UsageError('flist pack: give the output file with -o FILE.fl');
@@ -99,13 +81,16 @@ async function pack(argv: string[]): Promise<number> {
   });
   const { parseStoreArg, openRouter } = await import('../../flist/stores/router.ts');
   const { ChunkPool } = await import('../../flist/chunk-pool.ts');
-  const { packDir } = await import('../../flist/pack.ts');
+  const { packSource } = await import('../../flist/pack.ts');
+  const { progressBar } = await import('../../lib/progress.ts');
   const routes = storeArgs.map(parseStoreArg);
   const store = openRouter(routes);
   const pool = await ChunkPool.create();
-  const bar = progressLine('packed');
+  const bar = progressBar('zeroboot flist: packing');
+  const progress = (files: number, bytes: number, input?: { done: number; total: number }) =>
+    input ? bar.update(input.done, input.total, `${files} files, ${(bytes / 1048576).toFixed(1)} MiB out`) : bar.update(bytes, undefined, `${files} files`);
   try {
-    const s = await packDir(p.positionals[0], out, { pool, store, routes, tags, progress: bar.update });
+    const s = await packSource(p.positionals[0], out, { pool, store, routes, tags, progress });
     if (p.values.json) process.stdout.write(JSON.stringify(s) + '\n');
     else process.stdout.write(`zeroboot flist: packed ${s.entries} entries, ${s.files} files, ${s.bytes} bytes in ${s.chunks} chunks (${s.uploaded} new) into ${out}\n`);
   } finally {
@@ -157,11 +142,13 @@ async function unpack(argv: string[]): Promise<number> {
   if (!p) return 0;
   const { unpackTree } = await import('../../flist/unpack.ts');
   const format = await formatOf(p.positionals[0]);
-  const bar = progressLine('unpacked');
+  const { progressBar } = await import('../../lib/progress.ts');
+  const bar = progressBar('zeroboot flist: unpacking');
+  const progress = (files: number, bytes: number) => bar.update(bytes, undefined, `${files} files`);
   const run = async () => {
-    if (format === 'fl') return withReader(p.positionals[0], p, ({ fl, reader }) => unpackTree(fl, p.positionals[1], reader, bar.update));
+    if (format === 'fl') return withReader(p.positionals[0], p, ({ fl, reader }) => unpackTree(fl, p.positionals[1], reader, progress));
     const { unpackLegacy } = await import('../../flist/legacy/index.ts');
-    return unpackLegacy(p.positionals[0], format, p.positionals[1], legacyOptions(p), bar.update);
+    return unpackLegacy(p.positionals[0], format, p.positionals[1], legacyOptions(p), progress);
   };
   const s = await run().finally(bar.end);
   if (p.values.json) process.stdout.write(JSON.stringify(s) + '\n');

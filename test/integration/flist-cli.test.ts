@@ -1,11 +1,11 @@
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RespClient } from '../../zdb/resp/client.ts';
+import { everyTypeTree } from '../helpers/flist-pack.ts';
 import { removeDir, startZdb } from '../helpers/zdb-process.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/zeroboot');
@@ -24,19 +24,7 @@ let src: string;
 test.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'zb-flist-cli-'));
   src = path.join(dir, 'src');
-  await mkdir(path.join(src, 'sub/deeper'), { recursive: true });
-  await writeFile(path.join(src, 'exact-512k'), randomBytes(512 * 1024));
-  await writeFile(path.join(src, 'empty'), '');
-  await writeFile(path.join(src, 'sub/three-mb'), randomBytes(3_000_000));
-  await link(path.join(src, 'sub/three-mb'), path.join(src, 'hardlink'));
-  execFileSync('mkfifo', [path.join(src, 'fifo')]);
-  execFileSync('mknod', [path.join(src, 'null'), 'c', '1', '3']);
-  await writeFile(path.join(src, 'setuid'), '#!/bin/sh\n');
-  await chmod(path.join(src, 'setuid'), 0o4755);
-  await symlink('sub/three-mb', path.join(src, 'symlink'));
-  await chown(path.join(src, 'exact-512k'), 1234, 567);
-  await chmod(path.join(src, 'sub/deeper'), 0o750);
-  await utimes(path.join(src, 'sub'), 1_600_000_000, 1_600_000_000);
+  await everyTypeTree(src);
 });
 test.after.always(async () => {
   await rm(dir, { recursive: true, force: true });
