@@ -1,0 +1,337 @@
+// The boot server's flists and chunks on its node-facing port, through
+// `zeroboot serve --config` on loopback with a dir:// chunk store filled by
+// `zeroboot flist pack`: the listing, .fl downloads, chunks, refusals, and
+// `zeroboot flist unpack --store http://<server>/chunks` giving back the tree.
+import test from 'ava';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { killPid } from '../../lib/process.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin/zeroboot');
+let dir = '';
+
+interface CurlResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+let seq = 0;
+
+/** curl with the path sent as written (--path-as-is); headers of the last response, body as bytes. */
+function curl(url: string, extra: string[] = []): Promise<CurlResult> {
+  const hfile = path.join(dir, `curl-${seq}.h`);
+  const bfile = path.join(dir, `curl-${seq++}.b`);
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['-sS', '--max-time', '120', '--path-as-is', '-D', hfile, '-o', bfile, ...extra, url], async (err) => {
+      if (err) return reject(err);
+      const raw = await readFile(hfile, 'latin1');
+      const blocks = raw.split(/\r\n\r\n/).filter((b) => b.trim() !== '');
+      const lines = blocks[blocks.length - 1].split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        if (i > 0) headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const body = await readFile(bfile).catch(() => Buffer.alloc(0));
+      await rm(hfile, { force: true });
+      await rm(bfile, { force: true });
+      resolve({ status: Number(lines[0].split(' ')[1]), headers, body });
+    });
+  });
+}
+
+function zeroboot(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(BIN, args, { timeout: 180_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** `zeroboot serve --json` with this config; resolves with its HTTP URL once it listens. */
+async function serve(config: string): Promise<{ url: string; proc: ChildProcess; output: () => string }> {
+  const proc = spawn(BIN, ['serve', '--config', config, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const m = /"listening":\{"http":"([^"]+)"/.exec(out);
+    if (m) return { url: m[1], proc, output: () => out };
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGTERM by pid, SIGKILL if it is still there after a generous wait. */
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) return;
+  const closed = new Promise((r) => proc.once('close', r));
+  killPid(proc.pid, 'SIGTERM');
+  const timer = setTimeout(() => proc.pid && killPid(proc.pid), 20_000);
+  await closed;
+  clearTimeout(timer);
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Every entry under root: type, mode, size, symlink target, content hash. */
+async function tree(root: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const walk = async (d: string) => {
+    for (const name of (await readdir(d)).sort()) {
+      const p = path.join(d, name);
+      const st = await lstat(p);
+      out[path.relative(root, p)] = {
+        mode: st.mode,
+        size: st.isFile() ? st.size : 0,
+        target: st.isSymbolicLink() ? await readlink(p) : undefined,
+        sha: st.isFile() ? sha256(await readFile(p)) : undefined,
+      };
+      if (st.isDirectory()) await walk(p);
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+/** A tree with multi-chunk, exact-chunk, empty and small files, a symlink and a subfolder. */
+async function makeTree(src: string): Promise<void> {
+  await mkdir(path.join(src, 'sub/deeper'), { recursive: true });
+  await writeFile(path.join(src, 'big'), randomBytes(1_300_000));
+  await writeFile(path.join(src, 'exact-512k'), randomBytes(512 * 1024));
+  await writeFile(path.join(src, 'empty'), '');
+  await writeFile(path.join(src, 'sub/deeper/small'), 'hello\n');
+  await symlink('sub/deeper/small', path.join(src, 'link'));
+}
+
+/** The chunk ids a dir:// store holds (its <h[0:2]>/<h> files). */
+async function chunkIds(store: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const prefix of await readdir(store)) for (const name of await readdir(path.join(store, prefix))) if (/^[0-9a-f]{64}$/.test(name)) ids.push(name);
+  return ids.sort();
+}
+
+let store = '';
+let flists = '';
+let src = '';
+let url = '';
+let server: ChildProcess | undefined;
+let ids: string[] = [];
+
+test.before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'zb-http-flist-'));
+  src = path.join(dir, 'src');
+  store = path.join(dir, 'chunks');
+  flists = path.join(dir, 'flists');
+  await makeTree(src);
+  await mkdir(path.join(flists, 'sub'), { recursive: true });
+  for (const [name, tag] of [['app.fl', 'a'], ['other.fl', 'b']]) {
+    const r = await zeroboot(['flist', 'pack', src, '-o', path.join(flists, name), '--store', `dir://${store}`, '--tag', `custom=${tag}`]);
+    if (r.code !== 0) throw new Error(`pack failed: ${r.stderr}`);
+  }
+  ids = await chunkIds(store);
+  // What must not be listed nor served: other names, hidden files, subfolders, a link leading out.
+  await writeFile(path.join(dir, 'secret.fl'), 'outside the flists folder\n');
+  await writeFile(path.join(flists, 'readme.txt'), 'not an flist\n');
+  await writeFile(path.join(flists, '.hidden.fl'), 'hidden\n');
+  await writeFile(path.join(flists, 'sub/nested.fl'), 'nested\n');
+  await symlink(path.join(dir, 'secret.fl'), path.join(flists, 'escape.fl'));
+  await symlink('app.fl', path.join(flists, 'latest.fl'));
+  const config = path.join(dir, 'zeroboot.yaml');
+  await writeFile(
+    config,
+    `server:
+  address: 127.0.0.1
+  dhcp: { mode: off }
+  tftp: { enabled: false }
+  management: { enabled: false }
+  http: { host: 127.0.0.1, port: 0 }
+  stateDir: state
+flists: { dir: flists, store: "dir://${store}" }
+`,
+  );
+  const s = await serve(config);
+  server = s.proc;
+  url = s.url;
+});
+
+test.after.always(async () => {
+  if (server) await stop(server);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('the listing: every .fl directly in the folder, with size, sha256 and mtime; at /flists/, /flists and /flists.json', async (t) => {
+  const r = await curl(`${url}/flists/`);
+  t.is(r.status, 200);
+  t.regex(r.headers['content-type'], /^application\/json/);
+  const list = JSON.parse(r.body.toString()) as { name: string; size: number; sha256: string; mtime: number }[];
+  t.deepEqual(
+    list.map((f) => f.name),
+    ['app.fl', 'latest.fl', 'other.fl'],
+  );
+  for (const f of list) {
+    const file = path.join(flists, f.name);
+    const st = await stat(file);
+    t.is(f.size, st.size);
+    t.is(f.sha256, execFileSync('sha256sum', [file]).toString().split(' ')[0], f.name);
+    t.is(f.mtime, Math.floor(st.mtimeMs / 1000));
+  }
+  for (const alias of ['/flists', '/flists.json']) t.deepEqual((await curl(`${url}${alias}`)).body, r.body, alias);
+  const head = await curl(`${url}/flists/`, ['-I']);
+  t.is(head.status, 200);
+  t.is(Number(head.headers['content-length']), r.body.length);
+});
+
+test.serial('the listing follows the folder: a changed file gets its new sha256, a removed one goes', async (t) => {
+  const file = path.join(flists, 'changing.fl');
+  await writeFile(file, 'one\n');
+  const first = JSON.parse((await curl(`${url}/flists/`)).body.toString()) as { name: string; sha256: string }[];
+  t.is(first.find((f) => f.name === 'changing.fl')?.sha256, sha256(Buffer.from('one\n')));
+  await writeFile(file, 'two, longer\n');
+  const second = JSON.parse((await curl(`${url}/flists/`)).body.toString()) as { name: string; sha256: string }[];
+  t.is(second.find((f) => f.name === 'changing.fl')?.sha256, sha256(Buffer.from('two, longer\n')));
+  await rm(file);
+  const third = JSON.parse((await curl(`${url}/flists/`)).body.toString()) as { name: string }[];
+  t.false(third.some((f) => f.name === 'changing.fl'));
+});
+
+test('a .fl downloads as its bytes, with validators, ranges and HEAD', async (t) => {
+  const bytes = await readFile(path.join(flists, 'app.fl'));
+  const r = await curl(`${url}/flists/app.fl`);
+  t.is(r.status, 200);
+  t.deepEqual(r.body, bytes);
+  t.truthy(r.headers.etag);
+  t.truthy(r.headers['last-modified']);
+  const range = await curl(`${url}/flists/app.fl`, ['-r', '0-15']);
+  t.is(range.status, 206);
+  t.is(range.body.toString('latin1'), 'SQLite format 3\0');
+  t.is(range.headers['content-range'], `bytes 0-15/${bytes.length}`);
+  t.is((await curl(`${url}/flists/app.fl`, ['-H', `If-None-Match: ${r.headers.etag}`])).status, 304);
+  const head = await curl(`${url}/flists/app.fl`, ['-I']);
+  t.is(head.status, 200);
+  t.is(Number(head.headers['content-length']), bytes.length);
+  t.deepEqual((await curl(`${url}/flists/latest.fl`)).body, bytes, 'a link inside the folder is served');
+});
+
+test('a chunk is the store file byte for byte, under both layouts, immutable, ETag = id, with ranges', async (t) => {
+  t.true(ids.length >= 4);
+  for (const id of ids) {
+    const bytes = await readFile(path.join(store, id.slice(0, 2), id));
+    const r = await curl(`${url}/chunks/${id.slice(0, 2)}/${id}`);
+    t.is(r.status, 200, id);
+    t.deepEqual(r.body, bytes, id);
+    t.is(r.headers['content-type'], 'application/octet-stream');
+    t.is(r.headers.etag, `"${id}"`);
+    t.regex(r.headers['cache-control'], /immutable/);
+    t.regex(r.headers['cache-control'], /max-age=\d{6,}/);
+  }
+  const id = ids[0];
+  const bytes = await readFile(path.join(store, id.slice(0, 2), id));
+  t.deepEqual((await curl(`${url}/chunks/${id}`)).body, bytes, 'the flat layout');
+  const range = await curl(`${url}/chunks/${id}`, ['-r', '10-19']);
+  t.is(range.status, 206);
+  t.deepEqual(range.body, bytes.subarray(10, 20));
+  t.is((await curl(`${url}/chunks/${id}`, ['-H', `If-None-Match: "${id}"`])).status, 304);
+  const head = await curl(`${url}/chunks/${id}`, ['-I']);
+  t.is(head.status, 200);
+  t.is(Number(head.headers['content-length']), bytes.length);
+});
+
+test('404: a chunk the store lacks, an flist that is not there, names that are not offered', async (t) => {
+  const missing = 'ab'.repeat(32);
+  t.false(ids.includes(missing));
+  t.is((await curl(`${url}/chunks/ab/${missing}`)).status, 404);
+  t.is((await curl(`${url}/chunks/${missing}`)).status, 404);
+  for (const p of ['/flists/none.fl', '/flists/readme.txt', '/flists/.hidden.fl', '/flists/app']) t.is((await curl(`${url}${p}`)).status, 404, p);
+});
+
+test('400: malformed chunk ids (prefix not the id, uppercase, short, long, extra segments, empty)', async (t) => {
+  const id = ids[0];
+  const other = id.startsWith('00') ? '01' : '00';
+  const bad = [
+    `/chunks/${other}/${id}`,
+    `/chunks/${id.slice(0, 3)}/${id}`,
+    `/chunks/${id.slice(0, 2).toUpperCase()}/${id.toUpperCase()}`,
+    `/chunks/${id.toUpperCase()}`,
+    `/chunks/${id.slice(0, 63)}`,
+    `/chunks/${id}0`,
+    `/chunks/${id.slice(0, 2)}/${id}/x`,
+    `/chunks/${id.slice(0, 2)}/${id.slice(2, 4)}/${id}`,
+    `/chunks/${id.slice(0, 2)}/`,
+    '/chunks/',
+    '/chunks',
+    `/chunks/%${id.slice(0, 2)}/${id}`,
+  ];
+  for (const p of bad) t.is((await curl(`${url}${p}`)).status, 400, p);
+});
+
+test('traversal attempts are refused and never serve a file outside the folder or the store', async (t) => {
+  const secret = await readFile(path.join(dir, 'secret.fl'));
+  const attempts = [
+    '/flists/../secret.fl',
+    '/flists/%2e%2e/secret.fl',
+    '/flists/..%2fsecret.fl',
+    '/flists/%2e%2e%2fsecret.fl',
+    '/flists/..%5csecret.fl',
+    '/flists/sub/nested.fl',
+    '/flists/sub%2fnested.fl',
+    '/flists/escape.fl',
+    '/flists/..',
+    '/flists/app.fl%00.txt',
+    '/chunks/../secret.fl',
+    '/chunks/../flists/app.fl',
+  ];
+  for (const p of attempts) {
+    const r = await curl(`${url}${p}`);
+    t.true(r.status === 400 || r.status === 404, `${p}: ${r.status}`);
+    t.false(r.body.includes(secret), p);
+  }
+  t.is((await curl(`${url}/flists/escape.fl`)).status, 400, 'a link leading out is refused, as in the store');
+  t.is((await curl(`${url}/flists/sub%2fnested.fl`)).status, 400);
+});
+
+test('chunks written through dir:// read back through http:// (this server): flist unpack of a .fl fetched from it gives the tree', async (t) => {
+  const fl = path.join(dir, 'fetched.fl');
+  const got = await curl(`${url}/flists/app.fl`);
+  t.is(got.status, 200);
+  await writeFile(fl, got.body);
+  const out = path.join(dir, 'unpacked');
+  const r = await zeroboot(['flist', 'unpack', fl, out, '--store', `${url}/chunks`]);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(await tree(out), await tree(src));
+  const verify = await zeroboot(['flist', 'verify', fl, '--store', `${url}/chunks`]);
+  t.is(verify.code, 0, verify.stderr);
+});
+
+test('other methods are refused; the routes stay up after bad requests', async (t) => {
+  t.is((await curl(`${url}/chunks/${ids[0]}`, ['-X', 'PUT', '--data', 'x'])).status, 405);
+  t.is((await curl(`${url}/flists/app.fl`, ['-X', 'DELETE'])).status, 405);
+  t.is((await curl(`${url}/flists/`)).status, 200);
+});
+
+test('serve refuses a bad flists key with one line naming it', async (t) => {
+  const cases: [string, RegExp][] = [
+    ['flists: { dir: flists, store: "ftp://x" }', /flists\.store: .*unknown scheme "ftp"/],
+    ['flists: { dir: flists }', /flists\.store is required/],
+    ['flists: { store: "dir:///tmp/x" }', /flists\.dir is required/],
+    ['flists: [1]', /flists must be a mapping/],
+    [`flists: { dir: no-such-folder, store: "dir://${store}" }`, /flists\.dir: .*no-such-folder cannot be read \(ENOENT\)/],
+    [`flists: { dir: flists/readme.txt, store: "dir://${store}" }`, /flists\.dir: .*readme\.txt is not a folder/],
+  ];
+  for (const [key, expected] of cases) {
+    const config = path.join(dir, 'bad.yaml');
+    await writeFile(config, `server:\n  address: 127.0.0.1\n  dhcp: { mode: off }\n  tftp: { enabled: false }\n  management: { enabled: false }\n  http: { host: 127.0.0.1, port: 0 }\n${key}\n`);
+    const r = await zeroboot(['serve', '--config', config]);
+    t.is(r.code, 1, key);
+    t.regex(r.stderr, expected, key);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
