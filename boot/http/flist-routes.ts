@@ -4,6 +4,7 @@
 // http:// chunk store asks), so a node or `zeroboot flist unpack --store
 // http://<server>/chunks` can use the server as a chunk store.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import { StoreNotFoundError, StorePathError } from '../store.ts';
 import type { StoreEntry } from '../store.ts';
@@ -33,6 +34,7 @@ export class FlistRoutes {
   private readonly log: Logger;
   private readonly buffers: BufferBudget;
   private failures = { count: 0, loggedAt: 0 };
+  private readonly sockets = new WeakMap<Socket, AbortSignal>();
 
   constructor(opts: FlistOptions, log: Logger, buffers: BufferBudget) {
     this.catalog = new FlistCatalog(opts.dir);
@@ -89,14 +91,10 @@ export class FlistRoutes {
     const hex = chunkHexFromPath(rest);
     if (hex === undefined) return sendText(res, 400, 'malformed chunk id: /chunks/<h[0:2]>/<h> or /chunks/<h>, h 64 lowercase hex digits\n', head);
     // A client that leaves while its fetch waits for memory gives its place up.
-    const gone = new AbortController();
-    const abort = () => gone.abort();
-    // The socket too: a pipelined response still queued gets no close of its own.
-    res.once('close', abort);
-    req.socket.once('close', abort);
+    const gone = this.socketGone(req.socket);
     let entry: StoreEntry | undefined;
     try {
-      entry = await this.chunks.open(hex, gone.signal);
+      entry = await this.chunks.open(hex, gone);
     } catch (e) {
       if (e instanceof ChunkBusyError) {
         res.setHeader('Retry-After', '1');
@@ -104,17 +102,27 @@ export class FlistRoutes {
       }
       this.storeFailed('chunk store failed', { store: this.chunks.store.url, chunk: hex, error: reason(e) });
       return sendText(res, 502, `the chunk store failed on ${hex}; see the server log\n`, head);
-    } finally {
-      res.off('close', abort);
-      req.socket.off('close', abort);
     }
-    if (gone.signal.aborted) {
+    if (gone.aborted) {
       await entry?.close();
       return;
     }
     if (entry === undefined) return sendText(res, 404, `chunk ${hex} not found\n`, head);
     res.setHeader('Cache-Control', IMMUTABLE);
     await serveEntry(req, res, entry, this.buffers);
+  }
+
+  /** Aborted when the connection closes; one listener per connection however many requests it pipelines. */
+  private socketGone(socket: Socket): AbortSignal {
+    let gone = this.sockets.get(socket);
+    if (!gone) {
+      const controller = new AbortController();
+      if (socket.destroyed) controller.abort();
+      else socket.once('close', () => controller.abort());
+      gone = controller.signal;
+      this.sockets.set(socket, gone);
+    }
+    return gone;
   }
 
   /** One warn line per failure, but no more than one per FAILURE_LOG_MS: a store down under a crowd of nodes must not flood the log. */

@@ -2,6 +2,10 @@
 // `zeroboot serve --config` on loopback with a dir:// chunk store filled by
 // `zeroboot flist pack`: the listing, .fl downloads, chunks, refusals, and
 // `zeroboot flist unpack --store http://<server>/chunks` giving back the tree.
+// Then a zdb:// store (`zeroboot zdb` on loopback) behind a server started in
+// this process: the same round trip, a store that goes down (502, one log
+// line), and the memory bound on chunks held whole (a client that pipelines
+// requests and never reads makes others wait, then 503; its close frees it).
 import test from 'ava';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -10,7 +14,19 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { killPid } from '../../lib/process.ts';
+import { startHttpServer } from '../../boot/http/index.ts';
+import type { FlistOptions, HttpServer } from '../../boot/http/index.ts';
+import { MountedStore } from '../../boot/store.ts';
+import { BootTimeline } from '../../boot/timeline.ts';
+import { createSelector } from '../../boot/selection.ts';
+import { createLogger, silentLogger } from '../../boot/log.ts';
+import type { Logger } from '../../boot/log.ts';
+import { openStore } from '../../flist/stores/open.ts';
+import { startZdb, removeDir } from '../helpers/zdb-process.ts';
+import type { ZdbProcess } from '../helpers/zdb-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/zeroboot');
@@ -317,6 +333,42 @@ test('other methods are refused; the routes stay up after bad requests', async (
   t.is((await curl(`${url}/flists/`)).status, 200);
 });
 
+test('a .fl is hashed once per identity: listings reuse the sha256 until the file changes (strace counts its opens)', async (t) => {
+  const d = path.join(dir, 'hash-once');
+  await mkdir(path.join(d, 'flists'), { recursive: true });
+  const one = path.join(d, 'flists/one.fl');
+  await writeFile(one, 'first\n');
+  await writeFile(path.join(d, 'flists/marker.fl'), 'marker\n');
+  const config = path.join(d, 'zeroboot.yaml');
+  await writeFile(config, `server:\n  address: 127.0.0.1\n  dhcp: { mode: off }\n  tftp: { enabled: false }\n  management: { enabled: false }\n  http: { host: 127.0.0.1, port: 0 }\nflists: { dir: flists, store: "dir://${store}" }\n`);
+  const s = await serve(config);
+  const trace = path.join(d, 'trace');
+  const tracer = spawn('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', trace, '-p', String(s.proc.pid)], { stdio: 'ignore' });
+  const opens = async (name: string) => (await readFile(trace, 'utf8').catch(() => '')).split('\n').filter((l) => l.includes(`/${name}"`)).length;
+  // A download opens marker.fl: once its open shows in the trace, strace is attached and everything before it is written out.
+  let markers = 0;
+  const barrier = async () => {
+    markers++;
+    await untilTrue('the marker open in the trace', async () => (await curl(`${s.url}/flists/marker.fl`)).status === 200 && (await opens('marker.fl')) >= markers, 60_000);
+  };
+  const sha = async () => (JSON.parse((await curl(`${s.url}/flists/`)).body.toString()) as { name: string; sha256: string }[]).find((f) => f.name === 'one.fl')?.sha256;
+  try {
+    await barrier();
+    for (let i = 0; i < 3; i++) t.is(await sha(), sha256(Buffer.from('first\n')));
+    await barrier();
+    t.is(await opens('one.fl'), 1, 'three listings, one hash');
+    await writeFile(one, 'second, longer\n');
+    t.is(await sha(), sha256(Buffer.from('second, longer\n')));
+    t.is(await sha(), sha256(Buffer.from('second, longer\n')));
+    await barrier();
+    t.is(await opens('one.fl'), 2, 'hashed again once after the change');
+  } finally {
+    if (tracer.pid) killPid(tracer.pid, 'SIGTERM');
+    await new Promise((r) => (tracer.exitCode !== null ? r(null) : tracer.once('close', r)));
+    await stop(s.proc);
+  }
+});
+
 test('serve refuses a bad flists key with one line naming it', async (t) => {
   const cases: [string, RegExp][] = [
     ['flists: { dir: flists, store: "ftp://x" }', /flists\.store: .*unknown scheme "ftp"/],
@@ -333,5 +385,119 @@ test('serve refuses a bad flists key with one line naming it', async (t) => {
     t.is(r.code, 1, key);
     t.regex(r.stderr, expected, key);
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
+/** The HTTP server in this process, on loopback, with these flists (or none). */
+function inProcess(flistsOpt: FlistOptions | undefined, log: Logger = silentLogger): Promise<HttpServer> {
+  return startHttpServer({
+    store: new MountedStore([]),
+    selector: createSelector([], [], []),
+    timeline: new BootTimeline(),
+    log,
+    host: '127.0.0.1',
+    port: 0,
+    // Only the client's own close may free what it holds here.
+    limits: { sendStallMs: 0 },
+    timeouts: { idleMs: 0 },
+    flists: flistsOpt,
+  });
+}
+
+async function untilTrue(what: string, check: () => Promise<boolean>, deadlineMs = 60_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${deadlineMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('without the flists key, /flists and /chunks answer 404', async (t) => {
+  const s = await inProcess(undefined);
+  try {
+    for (const p of ['/flists/', '/flists', '/flists/app.fl', `/chunks/${ids[0].slice(0, 2)}/${ids[0]}`, `/chunks/${ids[0]}`]) t.is((await curl(`${s.url}${p}`)).status, 404, p);
+  } finally {
+    await s.close();
+  }
+});
+
+test('a zdb:// store behind the server: chunks read back through http equal those of the dir store, unpack gives the tree; the store down is a 502 with one log line', async (t) => {
+  const zdb = await startZdb();
+  const fldir = path.join(dir, 'zdb-flists');
+  await mkdir(fldir);
+  const zurl = `zdb://127.0.0.1:${zdb.port}`;
+  const packed = await zeroboot(['flist', 'pack', src, '-o', path.join(fldir, 'app.fl'), '--store', zurl]);
+  t.is(packed.code, 0, packed.stderr);
+  const lines: string[] = [];
+  const chunks = openStore(zurl);
+  const s = await inProcess({ dir: fldir, chunks }, createLogger({ level: 'warn', write: (l) => lines.push(l) }));
+  try {
+    // Packing is convergent: the same tree gives the same chunks, byte for byte, whatever the store.
+    for (const id of ids) t.deepEqual((await curl(`${s.url}/chunks/${id.slice(0, 2)}/${id}`)).body, await readFile(path.join(store, id.slice(0, 2), id)), id);
+    const fl = path.join(dir, 'zdb-fetched.fl');
+    await writeFile(fl, (await curl(`${s.url}/flists/app.fl`)).body);
+    const out = path.join(dir, 'zdb-unpacked');
+    const r = await zeroboot(['flist', 'unpack', fl, out, '--store', `${s.url}/chunks`]);
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(await tree(out), await tree(src));
+    await zdb.kill();
+    for (const id of ids.slice(0, 3)) t.is((await curl(`${s.url}/chunks/${id}`)).status, 502, id);
+    const failures = lines.filter((l) => l.includes('chunk store failed'));
+    t.is(failures.length, 1, lines.join('\n'));
+    t.regex(failures[0], new RegExp(`zdb://127\\.0\\.0\\.1:${zdb.port}`));
+    t.is((await curl(`${s.url}/flists/`)).status, 200, 'the listing does not need the store');
+  } finally {
+    await s.close();
+    await chunks.close();
+    await zdb.kill('SIGKILL');
+    await removeDir(zdb.dir);
+  }
+});
+
+test('chunks held whole are bounded: a client pipelining requests it never reads makes others wait, then 503; closing it frees the memory', async (t) => {
+  const zdb = await startZdb();
+  const big = path.join(dir, 'budget-src');
+  await mkdir(big);
+  await writeFile(path.join(big, 'random'), randomBytes(8 << 20));
+  const fldir = path.join(dir, 'budget-flists');
+  await mkdir(fldir);
+  const zstore = path.join(dir, 'budget-dir-store');
+  const packed = await zeroboot(['flist', 'pack', big, '-o', path.join(fldir, 'big.fl'), '--store', `dir://${zstore}`]);
+  t.is(packed.code, 0, packed.stderr);
+  const bigIds = await chunkIds(zstore);
+  const chunks = openStore(`zdb://127.0.0.1:${zdb.port}`);
+  for (const id of bigIds) await chunks.put(Buffer.from(id, 'hex'), await readFile(path.join(zstore, id.slice(0, 2), id)));
+  // Room for one chunk held at once (a fetch reserves the largest a chunk can be); a fetch waits 300 ms for room.
+  const s = await inProcess({ dir: fldir, chunks, memoryBytes: 3 << 19, waitMs: 300 });
+  let hog: Socket | undefined;
+  let trickle: NodeJS.Timeout | undefined;
+  try {
+    const probe = () => curl(`${s.url}/chunks/${bigIds[0]}`).then((r) => r.status);
+    t.is(await probe(), 200);
+    hog = await new Promise<Socket>((resolve, reject) => {
+      const c = connect(s.port, '127.0.0.1', () => resolve(c));
+      c.once('error', reject);
+    });
+    hog.on('error', () => {});
+    hog.pause();
+    // Requests keep coming, far beyond what loopback buffers: once they are full, the chunk being sent stays held.
+    let n = 0;
+    const h = hog;
+    trickle = setInterval(() => h.write(`GET /chunks/${bigIds[n++ % bigIds.length]} HTTP/1.1\r\nHost: x\r\n\r\n`), 20);
+    await untilTrue('a probe answered 503 while the hog holds the budget', async () => (await probe()) === 503);
+    const busy = await curl(`${s.url}/chunks/${bigIds[1]}`);
+    t.is(busy.status, 503);
+    t.is(busy.headers['retry-after'], '1');
+    clearInterval(trickle);
+    hog.destroy();
+    await untilTrue('a probe answered 200 once the hog closed', async () => (await probe()) === 200);
+    t.pass();
+  } finally {
+    clearInterval(trickle);
+    hog?.destroy();
+    await s.close();
+    await chunks.close();
+    await zdb.kill('SIGKILL');
+    await removeDir(zdb.dir);
   }
 });
