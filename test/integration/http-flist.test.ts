@@ -25,6 +25,7 @@ import { createSelector } from '../../boot/selection.ts';
 import { createLogger, silentLogger } from '../../boot/log.ts';
 import type { Logger } from '../../boot/log.ts';
 import { openStore } from '../../flist/stores/open.ts';
+import type { ChunkStore } from '../../flist/stores/types.ts';
 import { startZdb, removeDir } from '../helpers/zdb-process.ts';
 import type { ZdbProcess } from '../helpers/zdb-process.ts';
 
@@ -426,7 +427,7 @@ test('a zdb:// store behind the server: chunks read back through http equal thos
   t.is(packed.code, 0, packed.stderr);
   const lines: string[] = [];
   const chunks = openStore(zurl, LOADED);
-  const s = await inProcess({ dir: fldir, chunks }, createLogger({ level: 'warn', write: (l) => lines.push(l) }));
+  const s = await inProcess({ dir: fldir, chunks, cacheBytes: 0 }, createLogger({ level: 'warn', write: (l) => lines.push(l) }));
   try {
     // Packing is convergent: the same tree gives the same chunks, byte for byte, whatever the store.
     for (const id of ids) t.deepEqual((await curl(`${s.url}/chunks/${id.slice(0, 2)}/${id}`)).body, await readFile(path.join(store, id.slice(0, 2), id)), id);
@@ -450,21 +451,62 @@ test('a zdb:// store behind the server: chunks read back through http equal thos
   }
 });
 
-test('chunks held whole are bounded: a client pipelining requests it never reads makes others wait, then 503; closing it frees the memory', async (t) => {
+/** `zeroboot zdb` holding the chunks of one random file of `size` bytes (a little over 512 KiB each), with its .fl in a folder. */
+async function zdbOfRandom(name: string, size: number): Promise<{ zdb: ZdbProcess; chunks: ChunkStore; fldir: string; bigIds: string[]; largest: number }> {
   const zdb = await startZdb();
-  const big = path.join(dir, 'budget-src');
-  await mkdir(big);
-  await writeFile(path.join(big, 'random'), randomBytes(8 << 20));
-  const fldir = path.join(dir, 'budget-flists');
+  const srcDir = path.join(dir, `${name}-src`);
+  await mkdir(srcDir);
+  await writeFile(path.join(srcDir, 'random'), randomBytes(size));
+  const fldir = path.join(dir, `${name}-flists`);
   await mkdir(fldir);
-  const zstore = path.join(dir, 'budget-dir-store');
-  const packed = await zeroboot(['flist', 'pack', big, '-o', path.join(fldir, 'big.fl'), '--store', `dir://${zstore}`]);
-  t.is(packed.code, 0, packed.stderr);
+  const zstore = path.join(dir, `${name}-dir-store`);
+  const packed = await zeroboot(['flist', 'pack', srcDir, '-o', path.join(fldir, 'big.fl'), '--store', `dir://${zstore}`]);
+  if (packed.code !== 0) throw new Error(`pack failed: ${packed.stderr}`);
   const bigIds = await chunkIds(zstore);
   const chunks = openStore(`zdb://127.0.0.1:${zdb.port}`, LOADED);
-  for (const id of bigIds) await chunks.put(Buffer.from(id, 'hex'), await readFile(path.join(zstore, id.slice(0, 2), id)));
+  let largest = 0;
+  for (const id of bigIds) {
+    const data = await readFile(path.join(zstore, id.slice(0, 2), id));
+    largest = Math.max(largest, data.length);
+    await chunks.put(Buffer.from(id, 'hex'), data);
+  }
+  return { zdb, chunks, fldir, bigIds, largest };
+}
+
+test('chunks from a zdb store are kept in a bounded LRU: with the store down, the recently used are still served, the evicted are not', async (t) => {
+  const { zdb, chunks, fldir, bigIds, largest } = await zdbOfRandom('lru', 2 << 20);
+  t.is(bigIds.length, 4);
+  // Room for two chunks, not three.
+  const s = await inProcess({ dir: fldir, chunks, cacheBytes: 2 * largest });
+  try {
+    const [a, b, c, d] = bigIds;
+    const get = (id: string) => curl(`${s.url}/chunks/${id}`);
+    const bytes = new Map<string, Buffer>();
+    for (const id of [a, b, a, c]) {
+      const r = await get(id);
+      t.is(r.status, 200);
+      bytes.set(id, r.body);
+    }
+    await zdb.kill();
+    // a was used after b, so c pushed b out.
+    const after = await get(a);
+    t.is(after.status, 200, 'a: used last before c came');
+    t.deepEqual(after.body, bytes.get(a));
+    t.deepEqual((await get(c)).body, bytes.get(c));
+    t.is((await get(b)).status, 502, 'b: the least recently used, evicted');
+    t.is((await get(d)).status, 502, 'd: never fetched');
+  } finally {
+    await s.close();
+    await chunks.close();
+    await zdb.kill('SIGKILL');
+    await removeDir(zdb.dir);
+  }
+});
+
+test('chunks held whole are bounded: a client pipelining requests it never reads makes others wait, then 503; closing it frees the memory', async (t) => {
+  const { zdb, chunks, fldir, bigIds } = await zdbOfRandom('budget', 8 << 20);
   // Room for one chunk held at once (a fetch reserves the largest a chunk can be); a fetch waits 300 ms for room.
-  const s = await inProcess({ dir: fldir, chunks, memoryBytes: 3 << 19, waitMs: 300 });
+  const s = await inProcess({ dir: fldir, chunks, memoryBytes: 3 << 19, waitMs: 300, cacheBytes: 0 });
   let hog: Socket | undefined;
   let trickle: NodeJS.Timeout | undefined;
   try {
