@@ -26,7 +26,8 @@ import { createLogger, silentLogger } from '../../boot/log.ts';
 import type { Logger } from '../../boot/log.ts';
 import { openStore } from '../../flist/stores/open.ts';
 import type { ChunkStore } from '../../flist/stores/types.ts';
-import { startZdb, removeDir } from '../helpers/zdb-process.ts';
+import { startZdb, removeDir, RawClient } from '../helpers/zdb-process.ts';
+import { RespClient } from '../../zdb/resp/client.ts';
 import type { ZdbProcess } from '../helpers/zdb-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -496,6 +497,36 @@ test('chunks from a zdb store are kept in a bounded LRU: with the store down, th
     t.is((await get(b)).status, 502, 'b: the least recently used, evicted');
     t.is((await get(d)).status, 502, 'd: never fetched');
   } finally {
+    await s.close();
+    await chunks.close();
+    await zdb.kill('SIGKILL');
+    await removeDir(zdb.dir);
+  }
+});
+
+test('requests for one chunk arriving together share one store fetch (the zdb server counts its commands)', async (t) => {
+  const { zdb, chunks, fldir, bigIds } = await zdbOfRandom('single', 1 << 20);
+  const s = await inProcess({ dir: fldir, chunks, cacheBytes: 0 });
+  const admin = await RespClient.connect({ host: '127.0.0.1', port: zdb.port }, LOADED.zdb);
+  const executed = async () => {
+    const r = await admin.command(['INFO']);
+    return Number(/commands_executed: (\d+)/.exec(r.type === 'bulk' ? String(r.value) : '')?.[1]);
+  };
+  let client: RawClient | undefined;
+  try {
+    const id = bigIds[0];
+    const size = (await curl(`${s.url}/chunks/${id}`)).body.length;
+    const before = await executed();
+    // Pipelined in one write: the server parses all 16 in one pass, so their fetches overlap.
+    client = await RawClient.connect(s.port);
+    client.write(`GET /chunks/${id} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(16));
+    await client.waitFor(16 * size, 120_000);
+    t.is((client.received().toString('latin1').match(/HTTP\/1\.1 200 OK/g) ?? []).length, 16);
+    // One GET for the 16 requests, and this INFO.
+    t.is((await executed()) - before, 2);
+  } finally {
+    client?.close();
+    admin.close();
     await s.close();
     await chunks.close();
     await zdb.kill('SIGKILL');
