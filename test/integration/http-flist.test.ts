@@ -445,12 +445,17 @@ test('a zdb:// store behind the server: chunks read back through http equal thos
     t.regex(failures[0], new RegExp(`zdb://127\\.0\\.0\\.1:${zdb.port}`));
     t.is((await curl(`${s.url}/flists/`)).status, 200, 'the listing does not need the store');
   } finally {
-    await s.close();
-    await chunks.close();
-    await zdb.kill('SIGKILL');
-    await removeDir(zdb.dir);
+    await stopAll(s, chunks, zdb);
   }
 });
+
+/** The server, its chunk store, then the zdb process (by pid) and its files. */
+async function stopAll(s: HttpServer, chunks: ChunkStore, zdb: ZdbProcess): Promise<void> {
+  await s.close();
+  await chunks.close();
+  await zdb.kill('SIGKILL');
+  await removeDir(zdb.dir);
+}
 
 /** `zeroboot zdb` holding the chunks of one random file of `size` bytes (a little over 512 KiB each), with its .fl in a folder. */
 async function zdbOfRandom(name: string, size: number): Promise<{ zdb: ZdbProcess; chunks: ChunkStore; fldir: string; bigIds: string[]; largest: number }> {
@@ -497,10 +502,7 @@ test('chunks from a zdb store are kept in a bounded LRU: with the store down, th
     t.is((await get(b)).status, 502, 'b: the least recently used, evicted');
     t.is((await get(d)).status, 502, 'd: never fetched');
   } finally {
-    await s.close();
-    await chunks.close();
-    await zdb.kill('SIGKILL');
-    await removeDir(zdb.dir);
+    await stopAll(s, chunks, zdb);
   }
 });
 
@@ -527,10 +529,7 @@ test('requests for one chunk arriving together share one store fetch (the zdb se
   } finally {
     client?.close();
     admin.close();
-    await s.close();
-    await chunks.close();
-    await zdb.kill('SIGKILL');
-    await removeDir(zdb.dir);
+    await stopAll(s, chunks, zdb);
   }
 });
 
@@ -564,9 +563,6 @@ test('chunks held whole are bounded: a client pipelining requests it never reads
   } finally {
     clearInterval(trickle);
     hog?.destroy();
-    await s.close();
-    await chunks.close();
-    await zdb.kill('SIGKILL');
-    await removeDir(zdb.dir);
+    await stopAll(s, chunks, zdb);
   }
 });
