@@ -10,6 +10,8 @@ import { ipToInt } from '../lib/ipv4.ts';
 import type { YamlErrorFactory } from '../lib/yaml.ts';
 import { DHCP_MODES } from './dhcp/settings.ts';
 import type { DhcpPoolSettings, DhcpServeMode } from './dhcp/settings.ts';
+import { parseStoreUrl } from '../flist/stores/url.ts';
+import { StoreUrlError } from '../flist/stores/errors.ts';
 
 export class ConfigError extends YamlError {
   override name = 'ConfigError';
@@ -33,6 +35,13 @@ export interface ManagementConfig {
 }
 
 export type PoolConfig = DhcpPoolSettings;
+
+/** Flists offered to nodes on the HTTP port: a folder of .fl files and the chunk store their chunks are read from. */
+export interface FlistsConfig {
+  dir: string;
+  /** A chunk store URL (dir://, zdb://, http(s)://, s3://), checked to parse. */
+  store: string;
+}
 
 export interface ServerConfig {
   /** Interfaces to answer on; empty means the one the address is on. */
@@ -60,6 +69,7 @@ export interface ServerConfig {
   groups: Group[];
   machines: MachineOverride[];
   stateDir: string;
+  flists?: FlistsConfig;
 }
 
 type Obj = Record<string, unknown>;
@@ -167,6 +177,20 @@ function management(server: Obj): ManagementConfig {
     throw new ConfigError(`${where}.auth: none is allowed only on a loopback host; ${host} lets other hosts read every machine's leases and kernel arguments (use auto or token)`);
   }
   return { enabled: flag(m, 'enabled', where) ?? true, host, port: num(m, 'port', where, 8081, 0, 65535), auth };
+}
+
+function flists(doc: Obj, resolve: (p: string) => string): FlistsConfig | undefined {
+  if (doc.flists === undefined || doc.flists === null) return undefined;
+  const f = section(doc, 'flists', 'config');
+  const dir = resolve(str(f, 'dir', 'flists'));
+  const store = str(f, 'store', 'flists');
+  try {
+    parseStoreUrl(store);
+  } catch (e) {
+    if (e instanceof StoreUrlError) throw new ConfigError(`flists.store: ${e.message}`);
+    throw e;
+  }
+  return { dir, store };
 }
 
 export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig {
@@ -286,6 +310,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     groups,
     machines,
     stateDir: resolve(str(server, 'stateDir', 'server', '/var/lib/zeroboot')),
+    flists: flists(doc, resolve),
   };
 }
 

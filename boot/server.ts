@@ -26,7 +26,11 @@ import { MachineIndex } from './http/machine-index.ts';
 import { loadApiToken } from './http/api-token.ts';
 import type { ApiToken } from './http/api-token.ts';
 import { LeasedAddresses } from './leased-addresses.ts';
-import { managementNeedsToken } from './config.ts';
+import { ConfigError, managementNeedsToken } from './config.ts';
+import type { FlistsConfig } from './config.ts';
+import type { FlistOptions } from './http/index.ts';
+import { openStore } from '../flist/stores/open.ts';
+import { stat } from 'node:fs/promises';
 
 export interface BootServer {
   timeline: BootTimeline;
@@ -70,6 +74,9 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     // Before anything listens: a token file in a bad state stops the start with nothing half-up.
     const apiToken = config.management.enabled && managementNeedsToken(config.management) ? await loadApiToken(config.stateDir) : undefined;
     let dhcp: DhcpServer | undefined;
+    const flists = config.flists && (await openFlists(config.flists));
+    // Closed after HTTP (started closes in reverse), which may still be reading from it.
+    if (flists) started.push(flists.chunks);
     const http = await startHttpServer({
       store: httpStore,
       selector,
@@ -81,6 +88,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       publicUrl: config.http.publicUrl,
       acceptLabels: leased && ((mac, ip) => leased.ipOf(mac) === ip),
       limits: { maxConnections: config.http.maxConnections, maxPerAddress: config.http.maxConnectionsPerAddress, sendStallMs: config.http.sendStallMs },
+      flists,
     });
     started.push(http);
     let management: ManagementServer | undefined;
@@ -148,6 +156,19 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
   } catch (e) {
     await closeAll();
     throw e;
+  }
+}
+
+/** The flists folder checked and the chunk store opened (lazily: no I/O until the first chunk); refusals name the key. */
+async function openFlists(f: FlistsConfig): Promise<FlistOptions> {
+  const st = await stat(f.dir).catch((e: NodeJS.ErrnoException) => {
+    throw new ConfigError(`flists.dir: ${f.dir} cannot be read (${e.code ?? e.message})`);
+  });
+  if (!st.isDirectory()) throw new ConfigError(`flists.dir: ${f.dir} is not a folder`);
+  try {
+    return { dir: f.dir, chunks: openStore(f.store) };
+  } catch (e) {
+    throw new ConfigError(`flists.store: ${(e as Error).message}`);
   }
 }
 

@@ -11,3 +11,5 @@ export { startManagementServer } from './management.ts';
 export type { ManagementServer, ManagementOptions } from './management.ts';
 export { MachineIndex } from './machine-index.ts';
 export { loadApiToken, ApiTokenError, TOKEN_FILE } from './api-token.ts';
+export { FlistRoutes } from './flist-routes.ts';
+export type { FlistOptions } from './flist-routes.ts';

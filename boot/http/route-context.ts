@@ -20,6 +20,8 @@ export interface RouteContext {
   selections: RememberedSelections;
   largeBuffers: BufferBudget;
   startedAt: Date;
+  /** /flists and /chunks, when the server offers flists (flist-routes.ts). */
+  flists?: { serve(req: IncomingMessage, res: ServerResponse, path: string, head: boolean): Promise<void> };
   /** The base URL for scripts answering this request. */
   baseFor(req: IncomingMessage): string;
   /** Records on the timeline; a failing listener is logged, never fails the request. */

@@ -1,5 +1,5 @@
 // The node-facing routing table: the JSON API under /api, the chain script,
-// the per-machine script, and store files for every other path.
+// the per-machine script, flists and chunks, and store files for every other path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleNodeApi } from './api.ts';
 import { renderChainScript } from '../../lib/ipxe-script.ts';
@@ -7,6 +7,7 @@ import { splitUrl } from './listen.ts';
 import { serveArtifact } from './artifact-route.ts';
 import { serveMachineScript } from './machine-script.ts';
 import { sendText } from './route-context.ts';
+import { FlistRoutes } from './flist-routes.ts';
 import type { RouteContext, RouteHandler } from './route-context.ts';
 
 /** Exact paths with their own handler (GET and HEAD); anything else is a store file. */
@@ -27,6 +28,10 @@ export async function route(ctx: RouteContext, req: IncomingMessage, res: Server
     res.setHeader('Allow', 'GET, HEAD');
     sendText(res, 405, `${method} is not supported here\n`, false);
     return;
+  }
+  if (FlistRoutes.owns(path)) {
+    if (ctx.flists) return ctx.flists.serve(req, res, path, head);
+    return sendText(res, 404, 'not found: this server offers no flists (configuration key flists)\n', head);
   }
   const handler = SCRIPT_ROUTES.get(path) ?? serveArtifact;
   await handler(ctx, req, res, path, query, head);

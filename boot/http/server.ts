@@ -16,6 +16,8 @@ import { MachineLabels } from '../machine-labels.ts';
 import { closeNow, listenOn, splitUrl } from './listen.ts';
 import { DEFAULT_LIMITS, limitConnections } from './connection-limits.ts';
 import type { ConnectionLimits } from './connection-limits.ts';
+import { FlistRoutes } from './flist-routes.ts';
+import type { FlistOptions } from './flist-routes.ts';
 import { route } from './routes.ts';
 import { RememberedSelections, sendText } from './route-context.ts';
 import type { RouteContext } from './route-context.ts';
@@ -50,6 +52,8 @@ export interface HttpServerOptions {
   timeouts?: Partial<HttpTimeouts>;
   /** Connection caps and the send-stall timeout (defaults: DEFAULT_LIMITS). */
   limits?: Partial<ConnectionLimits>;
+  /** Flists and chunks for nodes (/flists, /chunks); the chunk store stays the caller's to close. */
+  flists?: FlistOptions;
 }
 
 export interface HttpServer {
@@ -71,6 +75,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   const configuredBase = opts.publicUrl === undefined ? undefined : checkBase(opts.publicUrl);
   let boundUrl = '';
+  const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET);
   const ctx: RouteContext = {
     store: opts.store,
     selector: opts.selector,
@@ -79,8 +84,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     labels: opts.labels ?? new MachineLabels(),
     acceptLabels: opts.acceptLabels,
     selections: new RememberedSelections(),
-    largeBuffers: bufferBudget(LARGE_BUFFER_BUDGET),
+    largeBuffers,
     startedAt: new Date(),
+    flists: opts.flists && new FlistRoutes(opts.flists, log, largeBuffers),
     baseFor: (req) => configuredBase ?? hostBase(opts.host, req) ?? boundUrl,
     record: (mac, kind, detail, reason) => {
       if (!mac) return;
