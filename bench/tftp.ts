@@ -5,7 +5,8 @@
 // several times; the median is reported, with the client start-up cost
 // (a 1-byte download, same server) subtracted. For the servers that stay one
 // process (zeroboot, dnsmasq) it also prints their CPU time per block, which a
-// loaded machine disturbs far less than the throughput.
+// loaded machine disturbs far less than the throughput. Ours runs twice: with
+// the native data path (the addon must be built) and with the JavaScript one.
 //   node bench/tftp.ts [--runs N] [--mib N]
 import { readFileSync, readdirSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
@@ -94,13 +95,18 @@ async function main(): Promise<void> {
     await ns.bridge('bench0', `${HOST}/24`);
     ns.spawn('in.tftpd', ['-L', '-s', '-a', `${HOST}:6970`, dir]);
     const dnsmasq = ns.spawn('dnsmasq', ['--enable-tftp', `--tftp-root=${dir}`, '--port', '0', '-d', '--quiet-tftp', `--listen-address=${HOST}`, '--bind-interfaces', '--pid-file=', '--conf-file=/dev/null']);
-    const ours = ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry, '--address', HOST, '--port', '6971', '--dir', dir, '--log-level', 'warn']);
+    const oursAt = (port: number, dataPath: string) =>
+      ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry, '--address', HOST, '--port', String(port), '--dir', dir, '--log-level', 'warn', '--data-path', dataPath]);
+    const ours = oursAt(6971, 'native');
+    const oursJs = oursAt(6972, 'js');
     await waitForOutput(ours, /tftp ready/);
+    await waitForOutput(oursJs, /tftp ready/);
     await waitForOutput(dnsmasq, /TFTP root is/).catch(() => undefined);
     const servers: Record<string, Server> = {
       hpa: { name: 'tftpd-hpa', port: 6970 },
       dnsmasq: { name: 'dnsmasq', port: 69, pid: dnsmasq.pid },
       ours: { name: 'zeroboot', port: 6971, pid: ours.pid },
+      oursJs: { name: 'zeroboot (JS data path)', port: 6972, pid: oursJs.pid },
     };
 
     /** Wall milliseconds of one download, and the server's CPU nanoseconds during it (NaN when not measurable). */
@@ -145,6 +151,7 @@ async function main(): Promise<void> {
           { label: 'tftpd-hpa', server: servers.hpa!, options: [] },
           { label: 'dnsmasq', server: servers.dnsmasq!, options: [] },
           { label: 'zeroboot', server: servers.ours!, options: [] },
+          { label: 'zeroboot JS data path', server: servers.oursJs!, options: [] },
         ],
       },
       {
@@ -153,6 +160,7 @@ async function main(): Promise<void> {
           { label: 'tftpd-hpa', server: servers.hpa!, options: [blk] },
           { label: 'dnsmasq', server: servers.dnsmasq!, options: [blk] },
           { label: 'zeroboot', server: servers.ours!, options: [blk] },
+          { label: 'zeroboot JS data path', server: servers.oursJs!, options: [blk] },
           { label: 'zeroboot windowsize 16', server: servers.ours!, options: [blk, 'windowsize 16'] },
         ],
       },
@@ -180,6 +188,7 @@ async function main(): Promise<void> {
     console.log('\nratios (zeroboot / best of tftpd-hpa and dnsmasq)');
     console.log(`  512-byte blocks, equal options   ${(r('512-byte blocks (no options)/zeroboot') / best512).toFixed(2)}x (goal >= 1.0)`);
     console.log(`  blksize 1468, equal options      ${(r('blksize 1468/zeroboot') / best1468).toFixed(2)}x (goal >= 1.0)`);
+    console.log(`  JS data path: 512 / 1468         ${(r('512-byte blocks (no options)/zeroboot JS data path') / best512).toFixed(2)}x / ${(r('blksize 1468/zeroboot JS data path') / best1468).toFixed(2)}x`);
     console.log(`  blksize 1468 + windowsize 16     ${(r('blksize 1468/zeroboot windowsize 16') / best1468).toFixed(2)}x (goal >= 1.3)`);
     console.log(`  512 + windowsize 16 vs best 512  ${(r('512-byte blocks, windowsize 16/zeroboot windowsize 16') / best512).toFixed(2)}x`);
   } finally {

@@ -1,0 +1,598 @@
+/* The data path of one TFTP read transfer, in C. Node's per-datagram work
+ * (an address object per receive, a 64 KiB receive buffer, a send request,
+ * the call into JavaScript) costs more per block than the protocol itself;
+ * here the transfer socket is polled on Node's own loop and each ACK is
+ * answered without entering JavaScript. JavaScript validates the request,
+ * negotiates the options, reads the file into two chunk buffers on demand
+ * (onNeed -> supply) and hears once at the end (onEnd), or for any packet
+ * from the peer that is not an ACK (onPacket) and any stranger (onStranger).
+ * The state machine mirrors boot/tftp/session.ts line by line: same OACK
+ * handling, window, rollover, duplicate-ACK rule, backoff and retry budgets. */
+#define _GNU_SOURCE /* sendmmsg */
+#include <node_api.h>
+#include <uv.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_WINDOW 64
+#define MAX_BACKOFF_MS 8000.0
+#define RECV_BYTES 65536
+#define OP_ACK 4
+#define OP_ERROR 5
+
+enum { ST_IDLE, ST_OACK, ST_DATA, ST_DONE, ST_FAILED };
+enum { END_DONE = 0, END_TIMEOUT = 1 };
+
+typedef struct {
+  napi_env env;
+  int fd;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int open_handles; /* uv handles not yet closed */
+  int finalized;    /* the JavaScript handle was collected */
+  int started;
+  int stopped;
+  struct sockaddr_in peer;
+  uint64_t size, chunk_size, last_block, timeout_ms;
+  uint32_t blksize, windowsize, retries, first_retries;
+  int st;
+  uint64_t acked, sent, retransmissions;
+  uint32_t tries;
+  int heard, dup_resent;
+  /* A range waiting for its chunk, sent once the chunk is supplied. */
+  int pending;
+  uint64_t pending_first, pending_last;
+  uint8_t *slot_data[2];
+  size_t slot_len[2];
+  int64_t slot_chunk[2];
+  int64_t loading;
+  napi_ref slot_ref[2];
+  uint8_t *oack;
+  size_t oack_len;
+  napi_ref on_need, on_packet, on_stranger, on_end;
+  napi_async_context async;
+  uint8_t *rbuf;
+  uint8_t hdr[MAX_WINDOW][4];
+} xfer_t;
+
+static void maybe_free(xfer_t *x) {
+  if (x->open_handles > 0 || !x->finalized) return;
+  free(x->rbuf);
+  free(x->oack);
+  free(x);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  xfer_t *x = h->data;
+  /* The async context goes last: stop() may run inside a callback made with it. */
+  if (--x->open_handles == 0 && x->async) {
+    napi_async_destroy(x->env, x->async);
+    x->async = NULL;
+  }
+  maybe_free(x);
+}
+
+static void drop_ref(napi_env env, napi_ref *r) {
+  if (*r) napi_delete_reference(env, *r);
+  *r = NULL;
+}
+
+static void stop(xfer_t *x) {
+  if (x->stopped) return;
+  x->stopped = 1;
+  if (x->st != ST_DONE) x->st = ST_FAILED;
+  uv_poll_stop(&x->poll);
+  uv_timer_stop(&x->timer);
+  close(x->fd);
+  x->fd = -1;
+  uv_close((uv_handle_t *)&x->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&x->timer, on_handle_closed);
+  drop_ref(x->env, &x->slot_ref[0]);
+  drop_ref(x->env, &x->slot_ref[1]);
+  drop_ref(x->env, &x->on_need);
+  drop_ref(x->env, &x->on_packet);
+  drop_ref(x->env, &x->on_stranger);
+  drop_ref(x->env, &x->on_end);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  xfer_t *x = data;
+  x->finalized = 1;
+  stop(x);
+  maybe_free(x);
+  (void)env;
+}
+
+/* Calls a JavaScript callback from a loop callback; an exception it throws is
+ * reported as uncaught, as it would be from a dgram 'message' listener. */
+static void call_js(xfer_t *x, napi_ref ref, size_t argc, napi_value *argv) {
+  if (!ref || !x->async || x->stopped) return;
+  napi_env env = x->env;
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(env, ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  if (napi_make_callback(env, x->async, recv, fn, argc, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static napi_value num(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm_timer(xfer_t *x) {
+  double w = (double)x->timeout_ms;
+  if (x->heard) {
+    double cap = fmax((double)x->timeout_ms, MAX_BACKOFF_MS);
+    w = fmin(ldexp((double)x->timeout_ms, (int)(x->tries > 64 ? 64 : x->tries)), cap);
+  }
+  uv_timer_start(&x->timer, on_timer, (uint64_t)w, 0);
+}
+
+static void send_to(xfer_t *x, const struct sockaddr_in *to, const void *buf, size_t len) {
+  sendto(x->fd, buf, len, 0, (const struct sockaddr *)to, sizeof *to);
+}
+
+static void request_chunk(xfer_t *x, int64_t k) {
+  if (x->loading >= 0) return; /* one read at a time; supply() retries what waits */
+  x->loading = k;
+  x->slot_chunk[k % 2] = -1;
+  napi_handle_scope scope;
+  napi_open_handle_scope(x->env, &scope);
+  napi_value argv[1] = {num(x->env, (double)k)};
+  call_js(x, x->on_need, 1, argv);
+  napi_close_handle_scope(x->env, scope);
+}
+
+/* Starts reading the chunk after the one holding `end` once sending is past
+ * its middle, if its slot (two chunks back) is no longer needed. */
+static void read_ahead(xfer_t *x, uint64_t end) {
+  uint64_t within = end % x->chunk_size;
+  if (within < x->chunk_size / 2) return;
+  int64_t k = (int64_t)(end / x->chunk_size) + 1;
+  if ((uint64_t)k * x->chunk_size >= x->size) return;
+  if (x->slot_chunk[k % 2] == k || x->loading >= 0) return;
+  int64_t first_needed = (int64_t)((x->acked * x->blksize) / x->chunk_size);
+  if (first_needed < k - 1) return;
+  request_chunk(x, k);
+}
+
+/* Sends DATA for absolute blocks first..last, several per sendmmsg; stops
+ * at a block whose chunk is not in memory and asks for it. */
+static void send_blocks(xfer_t *x, uint64_t first, uint64_t last) {
+  struct mmsghdr msgs[MAX_WINDOW];
+  struct iovec iov[MAX_WINDOW][2];
+  unsigned n = 0;
+  uint64_t end = 0;
+  x->pending = 0;
+  for (uint64_t b = first; b <= last; b++) {
+    uint64_t start = (b - 1) * x->blksize;
+    end = start + x->blksize < x->size ? start + x->blksize : x->size;
+    const uint8_t *payload = NULL;
+    size_t len = end > start ? (size_t)(end - start) : 0;
+    if (len > 0) {
+      int64_t k = (int64_t)(start / x->chunk_size);
+      if (x->slot_chunk[k % 2] != k) {
+        if (n > 0) sendmmsg(x->fd, msgs, n, 0);
+        x->pending = 1;
+        x->pending_first = b;
+        x->pending_last = last;
+        request_chunk(x, k);
+        return;
+      }
+      payload = x->slot_data[k % 2] + (start - (uint64_t)k * x->chunk_size);
+    }
+    uint8_t *h = x->hdr[n];
+    h[0] = 0;
+    h[1] = 3;
+    h[2] = (uint8_t)((b >> 8) & 0xff);
+    h[3] = (uint8_t)(b & 0xff);
+    iov[n][0].iov_base = h;
+    iov[n][0].iov_len = 4;
+    iov[n][1].iov_base = (void *)payload;
+    iov[n][1].iov_len = len;
+    memset(&msgs[n], 0, sizeof msgs[n]);
+    msgs[n].msg_hdr.msg_name = &x->peer;
+    msgs[n].msg_hdr.msg_namelen = sizeof x->peer;
+    msgs[n].msg_hdr.msg_iov = iov[n];
+    msgs[n].msg_hdr.msg_iovlen = len > 0 ? 2 : 1;
+    if (++n == MAX_WINDOW) {
+      sendmmsg(x->fd, msgs, n, 0);
+      n = 0;
+    }
+  }
+  if (n > 0) sendmmsg(x->fd, msgs, n, 0);
+  read_ahead(x, end);
+}
+
+static void send_window(xfer_t *x) {
+  uint64_t first = x->acked + 1;
+  uint64_t left = x->last_block - x->acked;
+  uint64_t count = x->windowsize < left ? x->windowsize : left;
+  x->sent = first + count - 1;
+  send_blocks(x, first, x->sent);
+  if (!x->stopped) arm_timer(x);
+}
+
+static void end_transfer(xfer_t *x, int kind) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(x->env, &scope);
+  napi_value argv[3] = {num(x->env, kind), num(x->env, x->tries), num(x->env, (double)x->retransmissions)};
+  call_js(x, x->on_end, 3, argv);
+  napi_close_handle_scope(x->env, scope);
+  stop(x);
+}
+
+static void on_ack(xfer_t *x, uint32_t wire) {
+  if (x->st == ST_OACK) {
+    /* Only ACK 0 confirms the OACK (RFC 2347); anything else is stale. */
+    if (wire != 0) return;
+    x->st = ST_DATA;
+    x->heard = 1;
+    x->tries = 0;
+    send_window(x);
+    return;
+  }
+  if (x->st != ST_DATA) return;
+  uint64_t block = x->acked + ((wire - (uint32_t)x->acked) & 0xffff);
+  if (block > x->sent) return;
+  if (block == x->acked) {
+    /* Sorcerer's Apprentice: with a window of one a duplicate is never
+     * answered (the timer retransmits); with a larger window it means the
+     * window's first block was lost: resend once. */
+    if (x->windowsize == 1 || x->dup_resent) return;
+    x->dup_resent = 1;
+    x->retransmissions++;
+    send_window(x);
+    return;
+  }
+  x->acked = block;
+  x->heard = 1;
+  x->tries = 0;
+  x->dup_resent = 0;
+  if (block == x->last_block) {
+    x->st = ST_DONE;
+    end_transfer(x, END_DONE);
+    return;
+  }
+  send_window(x);
+}
+
+static void on_timer(uv_timer_t *t) {
+  xfer_t *x = t->data;
+  if (x->stopped || (x->st != ST_OACK && x->st != ST_DATA)) return;
+  if (x->tries >= (x->heard ? x->retries : x->first_retries)) {
+    static const uint8_t timed_out[] = "\0\5\0\0timed out";
+    send_to(x, &x->peer, timed_out, sizeof timed_out);
+    x->st = ST_FAILED;
+    end_transfer(x, END_TIMEOUT);
+    return;
+  }
+  x->tries++;
+  x->retransmissions++;
+  if (x->st == ST_OACK) {
+    send_to(x, &x->peer, x->oack, x->oack_len);
+    arm_timer(x);
+    return;
+  }
+  send_window(x);
+}
+
+static void on_stranger(xfer_t *x, const uint8_t *buf, ssize_t n, const struct sockaddr_in *from) {
+  /* RFC 1350: a stranger's packet must not touch the transfer; tell it so,
+   * unless it is itself an error (two servers must not ping-pong errors) or
+   * comes from port 0, which cannot be answered. */
+  if (!(n >= 2 && buf[0] == 0 && buf[1] == OP_ERROR) && from->sin_port != 0) {
+    static const uint8_t unknown[] = "\0\5\0\5Unknown transfer ID";
+    send_to(x, from, unknown, sizeof unknown);
+  }
+  char addr[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &from->sin_addr, addr, sizeof addr);
+  napi_handle_scope scope;
+  napi_open_handle_scope(x->env, &scope);
+  napi_value argv[2];
+  napi_create_string_utf8(x->env, addr, NAPI_AUTO_LENGTH, &argv[0]);
+  argv[1] = num(x->env, ntohs(from->sin_port));
+  call_js(x, x->on_stranger, 2, argv);
+  napi_close_handle_scope(x->env, scope);
+}
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  (void)events;
+  xfer_t *x = p->data;
+  if (status < 0 || x->stopped) return;
+  /* One datagram per wake-up: the poll is level-triggered, so a second one
+   * wakes the loop again, and lock-step never pays for an EAGAIN read. */
+  struct sockaddr_in from;
+  socklen_t fromlen = sizeof from;
+  ssize_t n = recvfrom(x->fd, x->rbuf, RECV_BYTES, MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+  if (n < 0) return;
+  if (n > RECV_BYTES) n = RECV_BYTES;
+  const uint8_t *b = x->rbuf;
+  if (from.sin_port != x->peer.sin_port || from.sin_addr.s_addr != x->peer.sin_addr.s_addr) {
+    on_stranger(x, b, n, &from);
+    return;
+  }
+  if (n >= 4 && b[0] == 0 && b[1] == OP_ACK) {
+    on_ack(x, ((uint32_t)b[2] << 8) | b[3]);
+    return;
+  }
+  napi_handle_scope scope;
+  napi_open_handle_scope(x->env, &scope);
+  napi_value argv[1];
+  void *copy;
+  napi_create_buffer_copy(x->env, (size_t)n, b, &copy, &argv[0]);
+  call_js(x, x->on_packet, 1, argv);
+  napi_close_handle_scope(x->env, scope);
+}
+
+/* ---- JavaScript API ---- */
+
+static napi_value throw_msg(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static xfer_t *unwrap(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "not a transfer handle");
+    return NULL;
+  }
+  return data;
+}
+
+static int get_u64(napi_env env, napi_value obj, const char *name, uint64_t *out) {
+  napi_value v;
+  double d;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0) || d > 9007199254740991.0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a non-negative number", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  *out = (uint64_t)d;
+  return 1;
+}
+
+static int get_fn(napi_env env, napi_value obj, const char *name, napi_ref *out) {
+  napi_value v;
+  napi_valuetype t;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok || t != napi_function) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a function", name);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  return napi_create_reference(env, v, 1, out) == napi_ok;
+}
+
+/* open(address): a non-blocking UDP socket bound to address:0, polled on
+ * Node's loop once started. */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char addr[64];
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], addr, sizeof addr, &len) != napi_ok) return throw_msg(env, "open(address)");
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) return throw_msg(env, "open: not an IPv4 address");
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "socket: %s", strerror(errno));
+    return throw_msg(env, msg);
+  }
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "bind %s:0: %s", addr, strerror(errno));
+    close(fd);
+    return throw_msg(env, msg);
+  }
+  xfer_t *x = calloc(1, sizeof *x);
+  uint8_t *rbuf = malloc(RECV_BYTES);
+  uv_loop_t *loop = NULL;
+  if (!x || !rbuf || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    free(x);
+    free(rbuf);
+    close(fd);
+    return throw_msg(env, "open: out of memory");
+  }
+  x->env = env;
+  x->fd = fd;
+  x->rbuf = rbuf;
+  x->loading = -1;
+  x->slot_chunk[0] = x->slot_chunk[1] = -1;
+  uv_poll_init(loop, &x->poll, fd);
+  uv_timer_init(loop, &x->timer);
+  x->poll.data = x;
+  x->timer.data = x;
+  x->open_handles = 2;
+  napi_value ext;
+  if (napi_create_external(env, x, finalize, NULL, &ext) != napi_ok) {
+    x->finalized = 1;
+    stop(x);
+    return NULL;
+  }
+  return ext;
+}
+
+static napi_value js_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  xfer_t *x = argc ? unwrap(env, argv[0]) : NULL;
+  if (!x) return NULL;
+  struct sockaddr_in sa;
+  socklen_t l = sizeof sa;
+  if (x->fd < 0 || getsockname(x->fd, (struct sockaddr *)&sa, &l) != 0) return throw_msg(env, "port: socket closed");
+  return num(env, ntohs(sa.sin_port));
+}
+
+static int get_slot(napi_env env, napi_value arr, uint32_t i, xfer_t *x) {
+  napi_value b;
+  bool is_buf = false;
+  void *data;
+  size_t len;
+  if (napi_get_element(env, arr, i, &b) != napi_ok || napi_is_buffer(env, b, &is_buf) != napi_ok || !is_buf ||
+      napi_get_buffer_info(env, b, &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "buffers must be two Buffers");
+    return 0;
+  }
+  x->slot_data[i] = data;
+  x->slot_len[i] = len;
+  return napi_create_reference(env, b, 1, &x->slot_ref[i]) == napi_ok;
+}
+
+/* start(handle, params): params carries the peer, the negotiated values, the
+ * OACK (or null), the two chunk buffers (chunk 0 already in the first) and
+ * the callbacks. Sends the OACK or the first window. */
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  xfer_t *x = argc >= 2 ? unwrap(env, argv[0]) : NULL;
+  if (!x) return NULL;
+  if (x->started || x->stopped) return throw_msg(env, "start: transfer already started or stopped");
+  napi_value p = argv[1];
+  uint64_t port, blksize, windowsize, retries, first_retries;
+  char addr[64];
+  size_t alen;
+  napi_value v;
+  if (napi_get_named_property(env, p, "address", &v) != napi_ok || napi_get_value_string_utf8(env, v, addr, sizeof addr, &alen) != napi_ok)
+    return throw_msg(env, "start: address must be a string");
+  if (!get_u64(env, p, "port", &port) || !get_u64(env, p, "size", &x->size) || !get_u64(env, p, "blksize", &blksize) ||
+      !get_u64(env, p, "windowsize", &windowsize) || !get_u64(env, p, "timeoutMs", &x->timeout_ms) || !get_u64(env, p, "retries", &retries) ||
+      !get_u64(env, p, "firstRetries", &first_retries) || !get_u64(env, p, "chunkSize", &x->chunk_size))
+    return NULL;
+  if (port == 0 || port > 65535 || blksize < 1 || blksize > 65535 || windowsize < 1 || windowsize > MAX_WINDOW || x->timeout_ms < 1 ||
+      x->chunk_size < blksize * windowsize * 2 || x->chunk_size % blksize != 0 || retries > 1000000 || first_retries > retries)
+    return throw_msg(env, "start: parameter out of range");
+  memset(&x->peer, 0, sizeof x->peer);
+  x->peer.sin_family = AF_INET;
+  x->peer.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, addr, &x->peer.sin_addr) != 1) return throw_msg(env, "start: peer is not an IPv4 address");
+  x->blksize = (uint32_t)blksize;
+  x->windowsize = (uint32_t)windowsize;
+  x->retries = (uint32_t)retries;
+  x->first_retries = (uint32_t)first_retries;
+  x->last_block = x->size / x->blksize + 1;
+  napi_value oack, bufs;
+  napi_valuetype t;
+  napi_get_named_property(env, p, "oack", &oack);
+  napi_typeof(env, oack, &t);
+  if (t != napi_null && t != napi_undefined) {
+    bool is_buf = false;
+    void *data;
+    size_t len;
+    if (napi_is_buffer(env, oack, &is_buf) != napi_ok || !is_buf || napi_get_buffer_info(env, oack, &data, &len) != napi_ok || len == 0)
+      return throw_msg(env, "start: oack must be a Buffer or null");
+    x->oack = malloc(len);
+    if (!x->oack) return throw_msg(env, "start: out of memory");
+    memcpy(x->oack, data, len);
+    x->oack_len = len;
+  }
+  if (napi_get_named_property(env, p, "buffers", &bufs) != napi_ok || !get_slot(env, bufs, 0, x) || !get_slot(env, bufs, 1, x)) return NULL;
+  /* Slot 0 holds chunks 0, 2, ...; slot 1 chunks 1, 3, ...: with one chunk only slot 0 is used. */
+  int one_chunk = x->size <= x->chunk_size;
+  if (x->slot_len[0] < (one_chunk ? x->size : x->chunk_size) || x->slot_len[1] < (one_chunk ? 0 : x->chunk_size))
+    return throw_msg(env, "start: a chunk buffer is too small");
+  if (!get_fn(env, p, "onNeed", &x->on_need) || !get_fn(env, p, "onPacket", &x->on_packet) || !get_fn(env, p, "onStranger", &x->on_stranger) ||
+      !get_fn(env, p, "onEnd", &x->on_end))
+    return NULL;
+  napi_value name;
+  napi_create_string_utf8(env, "zeroboot.tftpData", NAPI_AUTO_LENGTH, &name);
+  if (napi_async_init(env, NULL, name, &x->async) != napi_ok) return throw_msg(env, "start: async context");
+  if (x->size > 0) x->slot_chunk[0] = 0;
+  x->started = 1;
+  uv_poll_start(&x->poll, UV_READABLE, on_readable);
+  if (x->oack) {
+    x->st = ST_OACK;
+    send_to(x, &x->peer, x->oack, x->oack_len);
+    arm_timer(x);
+  } else {
+    x->st = ST_DATA;
+    send_window(x);
+  }
+  return NULL;
+}
+
+/* supply(handle, index): chunk `index` is now in buffers[index % 2]. */
+static napi_value js_supply(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  xfer_t *x = argc >= 2 ? unwrap(env, argv[0]) : NULL;
+  if (!x) return NULL;
+  int64_t k;
+  if (napi_get_value_int64(env, argv[1], &k) != napi_ok) return throw_msg(env, "supply: index must be a number");
+  if (x->stopped || k != x->loading) return NULL;
+  x->slot_chunk[k % 2] = k;
+  x->loading = -1;
+  if (x->pending && x->st == ST_DATA) send_blocks(x, x->pending_first, x->pending_last);
+  return NULL;
+}
+
+/* stop(handle, packet?): sends `packet` to the peer if given, closes the
+ * socket; returns [acked, retransmissions]. Idempotent. */
+static napi_value js_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  xfer_t *x = argc >= 1 ? unwrap(env, argv[0]) : NULL;
+  if (!x) return NULL;
+  if (argc >= 2 && !x->stopped) {
+    bool is_buf = false;
+    void *data;
+    size_t len;
+    if (napi_is_buffer(env, argv[1], &is_buf) == napi_ok && is_buf && napi_get_buffer_info(env, argv[1], &data, &len) == napi_ok && x->peer.sin_port)
+      send_to(x, &x->peer, data, len);
+  }
+  stop(x);
+  napi_value out;
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, num(env, (double)x->acked));
+  napi_set_element(env, out, 1, num(env, (double)x->retransmissions));
+  return out;
+}
+
+static napi_value js_acked(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  xfer_t *x = argc ? unwrap(env, argv[0]) : NULL;
+  return x ? num(env, (double)x->acked) : NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"open", js_open}, {"port", js_port}, {"start", js_start}, {"supply", js_supply}, {"stop", js_stop}, {"acked", js_acked}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
