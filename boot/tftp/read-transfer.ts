@@ -1,20 +1,15 @@
 // What both data paths of a read transfer share: their parameters, outcome
 // and face to the request port, and the handling of a peer's non-ACK packet.
 import { ErrorCode, TftpDecodeError, decode } from './codec.ts';
-import type { TftpOption } from './codec.ts';
+import type { ReadSessionOptions } from './session.ts';
 import type { StoreEntry } from '../store.ts';
 import type { Logger } from '../log.ts';
 
-export interface TransferParams {
+/** The negotiated session (its size comes from the entry) and where it runs. */
+export interface TransferParams extends Omit<ReadSessionOptions, 'size'> {
   entry: StoreEntry;
   peer: { address: string; port: number };
   bindAddress: string;
-  blksize: number;
-  windowsize: number;
-  timeoutMs: number;
-  retries: number;
-  firstRetries?: number;
-  oack: readonly TftpOption[];
   log: Logger;
 }
 

@@ -357,6 +357,21 @@ static xfer_t *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
+/* The arguments of a call whose first is a transfer handle; NULL (with an
+ * exception pending) when there are fewer than `want` or the handle is not one. */
+static xfer_t *handle_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, size_t *argc) {
+  size_t n = 2;
+  napi_value all[2];
+  napi_get_cb_info(env, info, &n, all, NULL, NULL);
+  if (n < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return NULL;
+  }
+  for (size_t i = 0; i < 2; i++) argv[i] = all[i];
+  if (argc) *argc = n;
+  return unwrap(env, all[0]);
+}
+
 static int get_u64(napi_env env, napi_value obj, const char *name, uint64_t *out) {
   napi_value v;
   double d;
@@ -436,10 +451,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  xfer_t *x = argc ? unwrap(env, argv[0]) : NULL;
+  napi_value argv[2];
+  xfer_t *x = handle_args(env, info, 1, argv, NULL);
   if (!x) return NULL;
   struct sockaddr_in sa;
   socklen_t l = sizeof sa;
@@ -466,10 +479,8 @@ static int get_slot(napi_env env, napi_value arr, uint32_t i, xfer_t *x) {
  * OACK (or null), the two chunk buffers (chunk 0 already in the first) and
  * the callbacks. Sends the OACK or the first window. */
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  xfer_t *x = argc >= 2 ? unwrap(env, argv[0]) : NULL;
+  xfer_t *x = handle_args(env, info, 2, argv, NULL);
   if (!x) return NULL;
   if (x->started || x->stopped) return throw_msg(env, "start: transfer already started or stopped");
   napi_value p = argv[1];
@@ -537,10 +548,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
 /* supply(handle, index): chunk `index` is now in buffers[index % 2]. */
 static napi_value js_supply(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  xfer_t *x = argc >= 2 ? unwrap(env, argv[0]) : NULL;
+  xfer_t *x = handle_args(env, info, 2, argv, NULL);
   if (!x) return NULL;
   int64_t k;
   if (napi_get_value_int64(env, argv[1], &k) != napi_ok) return throw_msg(env, "supply: index must be a number");
@@ -554,10 +563,9 @@ static napi_value js_supply(napi_env env, napi_callback_info info) {
 /* stop(handle, packet?): sends `packet` to the peer if given, closes the
  * socket; returns [acked, retransmissions]. Idempotent. */
 static napi_value js_stop(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  xfer_t *x = argc >= 1 ? unwrap(env, argv[0]) : NULL;
+  size_t argc;
+  xfer_t *x = handle_args(env, info, 1, argv, &argc);
   if (!x) return NULL;
   if (argc >= 2 && !x->stopped) {
     bool is_buf = false;
@@ -575,10 +583,8 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_acked(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  xfer_t *x = argc ? unwrap(env, argv[0]) : NULL;
+  napi_value argv[2];
+  xfer_t *x = handle_args(env, info, 1, argv, NULL);
   return x ? num(env, (double)x->acked) : NULL;
 }
 
