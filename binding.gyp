@@ -8,7 +8,7 @@
       "target_name": "tftpdata",
       "sources": ["boot/tftp/native/tftp_data.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lm"]
+      "libraries": ["-lm", "-lpthread"]
     }
   ]
 }

@@ -1,5 +1,5 @@
-// The native data path of one read transfer: the addon owns the socket, the
-// ACKs, the window, retransmission and the sends; this side reads the file
+// The native data path of one read transfer: the addon's thread owns the
+// socket, the ACKs, the window, retransmission and the sends; this side reads the file
 // into the addon's two chunk buffers when asked, decodes what the peer sends
 // besides ACKs, and turns the end into a TransferResult.
 import { encodeError, encodeOack } from './codec.ts';
