@@ -27,6 +27,8 @@ export interface NativeStartParams {
   onStranger(address: string, port: number): void;
   /** The transfer ended on its own: 0 every block acknowledged, 1 timed out (ERROR sent); the socket is closed. */
   onEnd(kind: number, tries: number, retransmissions: number): void;
+  /** The transfer's thread has ended and closed the socket (after onEnd, or after stop()). */
+  onClosed(): void;
 }
 
 export interface TftpDataAddon {
@@ -35,7 +37,7 @@ export interface TftpDataAddon {
   port(h: NativeHandle): number;
   start(h: NativeHandle, p: NativeStartParams): void;
   supply(h: NativeHandle, index: number): void;
-  /** Sends `packet` (if given) to the peer and closes; [acked, retransmissions]. */
+  /** Sends `packet` (if given) to the peer and ends the transfer (onClosed follows once started); [acked, retransmissions]. */
   stop(h: NativeHandle, packet?: Buffer): [number, number];
   acked(h: NativeHandle): number;
 }

@@ -20,6 +20,9 @@ export class NativeTransfer implements ReadTransfer {
   private readonly started = Date.now();
   private settle!: (r: TransferResult) => void;
   private closed = false;
+  /** The addon's thread runs: `done` waits for it to close the socket. */
+  private running = false;
+  private result: TransferResult | undefined;
   /** Acknowledged block when the addon stopped; the handle answers while running. */
   private finalAcked = 0;
 
@@ -77,7 +80,13 @@ export class NativeTransfer implements ReadTransfer {
         if (kind === NATIVE_END_DONE) this.end({ ok: true, bytes: entry.size, ms: Date.now() - this.started, retransmissions });
         else this.end({ ok: false, reason: `no answer after ${tries} retransmissions` });
       },
+      onClosed: () => {
+        this.running = false;
+        if (!this.closed) this.end({ ok: false, reason: 'transfer thread ended' });
+        else if (this.result) this.settle(this.result);
+      },
     });
+    this.running = true;
     return port;
   }
 
@@ -113,7 +122,9 @@ export class NativeTransfer implements ReadTransfer {
     this.closed = true;
     if (this.handle) this.finalAcked = (packet ? this.addon.stop(this.handle, packet) : this.addon.stop(this.handle))[0];
     this.p.entry.close().catch(() => undefined);
-    this.settle(result);
+    // Like the JS path, the outcome is known once the socket is closed.
+    if (this.running) this.result = result;
+    else this.settle(result);
   }
 
   private peerName(): string {

@@ -479,16 +479,22 @@ both('close() ends running transfers and frees the port', async (t, dataPath) =>
   const c = await RawClient.open();
   t.teardown(() => c.close());
   c.send(encodeRequest('rrq', 'medium.bin'), server.port);
-  await c.next();
+  const tid = (await c.next()).port;
   t.is(server.activeTransfers(), 1);
+  const closing = Date.now();
   await server.close();
   t.is(server.activeTransfers(), 0);
-  const again = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    again.once('error', reject);
-    again.bind(server.port, HOST, resolve);
-  });
-  again.close();
+  // At once, not when the transfer's 5 s retransmission timeout comes round.
+  t.true(Date.now() - closing < 2500, `close() took ${Date.now() - closing} ms`);
+  // The listen port and the transfer's own port are both free once close() resolves.
+  for (const port of [server.port, tid]) {
+    const again = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.bind(port, HOST, resolve);
+    });
+    again.close();
+  }
   t.pass();
 });
 
@@ -546,8 +552,12 @@ both('a transfer the peer has answered keeps the full retry budget with backoff'
   let next = await c.next();
   while (next.pkt?.op === 'data' && next.pkt.block === 1) next = await c.next();
   const seen: (TftpPacket | undefined)[] = [next.pkt];
+  const firstAt = Date.now();
   for (let i = 0; i < 4; i++) seen.push((await c.next()).pkt);
+  const ms = Date.now() - firstAt;
   t.deepEqual(seen.map((p) => (p?.op === 'data' ? p.block : p?.op)), [2, 2, 2, 2, 'error'], 'block 2 and 3 retransmissions, not 1');
+  // Waits of 100, 200, 400 and 800 ms; without backoff they would total 400.
+  t.true(ms >= 1200, `the waits back off (${ms} ms from DATA 2 to the ERROR)`);
 }, { serial: true });
 
 /** A crafted request whose file name and mode carry line breaks, then an ERROR packet with one. */

@@ -73,7 +73,8 @@ typedef struct {
   napi_ref slot_ref[2];
   uint8_t *oack;
   size_t oack_len;
-  napi_ref on_need, on_packet, on_stranger, on_end;
+  napi_ref on_need, on_packet, on_stranger, on_end, on_closed;
+  napi_async_context async; /* for onClosed, which is called from outside any callback */
   int64_t deadline_us; /* retransmission deadline, monotonic */
   int64_t rcvtimeo_ms; /* SO_RCVTIMEO as last set */
   uint8_t *rbuf;
@@ -185,10 +186,25 @@ static void deliver(napi_env env, napi_value unused, void *context, void *data) 
   free(ev);
 }
 
-/* The thread released the function: its last use of the transfer is over. */
+/* The thread released the function: its last use of the transfer is over
+ * and the socket is closed, which onClosed tells JavaScript. */
 static void tsfn_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   xfer_t *x = data;
+  napi_value fn, recv, result;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  if (x->on_closed && napi_get_reference_value(env, x->on_closed, &fn) == napi_ok && fn) {
+    napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+    if (napi_make_callback(env, x->async, recv, fn, 0, NULL, &result) == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  napi_async_destroy(env, x->async);
+  drop_ref(env, &x->on_closed);
   drop_ref(env, &x->slot_ref[0]);
   drop_ref(env, &x->slot_ref[1]);
   drop_ref(env, &x->on_need);
@@ -624,12 +640,15 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   if (x->slot_len[0] < (one_chunk ? x->size : x->chunk_size) || x->slot_len[1] < (one_chunk ? 0 : x->chunk_size))
     return throw_msg(env, "start: a chunk buffer is too small");
   if (!get_fn(env, p, "onNeed", &x->on_need) || !get_fn(env, p, "onPacket", &x->on_packet) || !get_fn(env, p, "onStranger", &x->on_stranger) ||
-      !get_fn(env, p, "onEnd", &x->on_end))
+      !get_fn(env, p, "onEnd", &x->on_end) || !get_fn(env, p, "onClosed", &x->on_closed))
     return NULL;
   napi_value name;
   napi_create_string_utf8(env, "zeroboot.tftpData", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, x, tsfn_finalize, x, deliver, &x->tsfn) != napi_ok)
+  if (napi_async_init(env, NULL, name, &x->async) != napi_ok) return throw_msg(env, "start: async context");
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, x, tsfn_finalize, x, deliver, &x->tsfn) != napi_ok) {
+    napi_async_destroy(env, x->async);
     return throw_msg(env, "start: cannot create the thread-safe function");
+  }
   x->refs++;
   if (x->size > 0) x->slot_chunk[0] = 0;
   pthread_attr_t attr;
