@@ -1,6 +1,8 @@
 // The optional native data path (boot/tftp/native/tftp_data.c): loaded once
 // per server; without it (not built) transfers run on the JavaScript path.
 import { createRequire } from 'node:module';
+import { TftpServerError } from './limits.ts';
+import type { Logger } from '../log.ts';
 
 /** An opaque transfer handle owned by the addon. */
 export type NativeHandle = { readonly __nativeTransfer: unique symbol };
@@ -44,12 +46,29 @@ export interface TftpDataAddon {
 
 export const NATIVE_END_DONE = 0;
 
+export type DataPathChoice = 'auto' | 'native' | 'js';
+type Loaded = { addon: TftpDataAddon } | { missing: string };
+
 /** The addon, or why it is not there (one line). */
-export function loadTftpDataAddon(): { addon: TftpDataAddon } | { missing: string } {
+export function loadTftpDataAddon(file = '../../build/Release/tftpdata.node'): Loaded {
   const require = createRequire(import.meta.url);
   try {
-    return { addon: require('../../build/Release/tftpdata.node') as TftpDataAddon };
+    return { addon: require(file) as TftpDataAddon };
   } catch (e) {
     return { missing: (e as Error).message.split('\n')[0]! };
   }
+}
+
+/**
+ * The addon for a server's data path: none for 'js'; for 'native' it must
+ * load (TftpServerError otherwise); 'auto' falls back to the JS path and
+ * says so once, at warn, in the server's log.
+ */
+export function chooseDataPath(choice: DataPathChoice, log: Logger, load: () => Loaded = loadTftpDataAddon): TftpDataAddon | undefined {
+  if (choice === 'js') return undefined;
+  const loaded = load();
+  if ('addon' in loaded) return loaded.addon;
+  if (choice === 'native') throw new TftpServerError(`the TFTP data path addon is not built (run: bash scripts/setup.sh): ${loaded.missing}`);
+  log.warn('tftp native data path not built; transfers use the slower JavaScript path (run: bash scripts/setup.sh)', { error: loaded.missing });
+  return undefined;
 }

@@ -6,8 +6,8 @@ import dgram from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { ReadRequests } from './requests.ts';
 import { resolveLimits, TftpServerError } from './limits.ts';
-import { loadTftpDataAddon } from './native-addon.ts';
-import type { TftpDataAddon } from './native-addon.ts';
+import { chooseDataPath } from './native-addon.ts';
+import type { DataPathChoice } from './native-addon.ts';
 import type { LimitOptions } from './limits.ts';
 import type { ImageStore } from '../store.ts';
 import type { BootTimeline } from '../timeline.ts';
@@ -30,7 +30,7 @@ export interface TftpServerOptions extends LimitOptions {
    * build/Release/tftpdata.node), 'js' (node:dgram), or 'auto' (default):
    * native when the addon is built, else JavaScript, said once in the log.
    */
-  dataPath?: 'auto' | 'native' | 'js';
+  dataPath?: DataPathChoice;
 }
 
 export interface TftpServer {
@@ -42,7 +42,7 @@ export interface TftpServer {
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const limits = resolveLimits(opts);
   const { log } = opts;
-  const native = dataPathAddon(opts.dataPath ?? 'auto', log);
+  const native = chooseDataPath(opts.dataPath ?? 'auto', log);
   const socket = dgram.createSocket('udp4');
   const requests = new ReadRequests({
     store: opts.store,
@@ -72,15 +72,6 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };
-}
-
-function dataPathAddon(choice: 'auto' | 'native' | 'js', log: Logger): TftpDataAddon | undefined {
-  if (choice === 'js') return undefined;
-  const loaded = loadTftpDataAddon();
-  if ('addon' in loaded) return loaded.addon;
-  if (choice === 'native') throw new TftpServerError(`the TFTP data path addon is not built (run: bash scripts/setup.sh): ${loaded.missing}`);
-  log.warn('tftp native data path not built; transfers use the slower JavaScript path (run: bash scripts/setup.sh)', { error: loaded.missing });
-  return undefined;
 }
 
 async function bind(socket: Socket, address: string, port: number): Promise<void> {
