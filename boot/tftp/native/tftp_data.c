@@ -30,6 +30,8 @@
 #define MAX_BACKOFF_MS 8000.0
 #define RECV_BYTES 65536
 #define THREAD_STACK (256 * 1024)
+/* Events waiting for JavaScript; a flood of strangers or garbage beyond it is dropped (not logged). */
+#define EVENT_QUEUE 64
 #define OP_ACK 4
 #define OP_ERROR 5
 
@@ -137,7 +139,12 @@ static void emit(xfer_t *x, int type, double a, double b, double c, const char *
   if (addr) snprintf(ev->addr, sizeof ev->addr, "%s", addr);
   ev->len = len;
   if (len) memcpy(ev->data, data, len);
-  if (napi_call_threadsafe_function(x->tsfn, ev, napi_tsfn_blocking) != napi_ok) free(ev);
+  /* Strangers and the peer's non-ERROR packets only feed the log: under a
+   * flood they are dropped rather than queued without bound. NEED, END and a
+   * peer's ERROR (which ends the transfer) always get through. */
+  int peer_error = type == EV_PACKET && len >= 2 && data[0] == 0 && data[1] == OP_ERROR;
+  int droppable = (type == EV_PACKET && !peer_error) || type == EV_STRANGER;
+  if (napi_call_threadsafe_function(x->tsfn, ev, droppable ? napi_tsfn_nonblocking : napi_tsfn_blocking) != napi_ok) free(ev);
 }
 
 static napi_value num(napi_env env, double v) {
@@ -645,7 +652,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value name;
   napi_create_string_utf8(env, "zeroboot.tftpData", NAPI_AUTO_LENGTH, &name);
   if (napi_async_init(env, NULL, name, &x->async) != napi_ok) return throw_msg(env, "start: async context");
-  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, x, tsfn_finalize, x, deliver, &x->tsfn) != napi_ok) {
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, EVENT_QUEUE, 1, x, tsfn_finalize, x, deliver, &x->tsfn) != napi_ok) {
     napi_async_destroy(env, x->async);
     return throw_msg(env, "start: cannot create the thread-safe function");
   }
