@@ -3,6 +3,12 @@
     {
       "target_name": "sockopt",
       "sources": ["boot/netif/native/sockopt.c"]
+    },
+    {
+      "target_name": "tftpdata",
+      "sources": ["boot/tftp/native/tftp_data.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lm", "-lpthread"]
     }
   ]
 }

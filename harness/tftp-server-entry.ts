@@ -4,6 +4,7 @@
 //   --address A --port P --dir DIR (mount at "")  --mount PREFIX=DIR
 //   --mem PREFIX=FILE (file loaded into an in-memory mount under PREFIX)
 //   --max-transfers N --timeout-ms MS --retries N --mtu N --log-level L
+//   --data-path auto|native|js
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     retries: { type: 'string', default: '5' },
     mtu: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    'data-path': { type: 'string', default: 'auto' },
   },
 });
 
@@ -58,6 +60,7 @@ const server = await startTftpServer({
   retries: Number(values.retries),
   timeline,
   log: createLogger({ level: values['log-level'] as Level }),
+  dataPath: values['data-path'] as 'auto' | 'native' | 'js',
 });
 process.stdout.write(`tftp ready port=${server.port}\n`);
 const stop = () => void server.close().then(() => process.exit(0));

@@ -36,8 +36,25 @@ fi
 echo "setup: node $(node --version)"
 
 stamp=node_modules/.zeroboot-setup
-if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f build/Release/sockopt.node ]; then
+# npm ci also builds the native addons (the package's install script).
+addons=build/.zeroboot-addons
+if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
-  touch "$stamp"
+  touch "$stamp" "$addons"
+fi
+# The addons again when binding.gyp or a native source changed since they were
+# built, or one of binding.gyp's targets is missing (a pull that adds one).
+addons_stale() {
+  [ -f "$addons" ] || return 0
+  local t
+  for t in $(sed -n 's/.*"target_name": *"\([^"]*\)".*/\1/p' binding.gyp); do
+    [ -f "build/Release/$t.node" ] || return 0
+  done
+  [ -n "$(find binding.gyp $(find . -path ./node_modules -prune -o -type d -name native -print) -newer "$addons" -type f 2>/dev/null)" ]
+}
+if addons_stale; then
+  echo "setup: building the native addons"
+  npm run install --silent
+  touch "$addons"
 fi
 echo "setup: done"

@@ -10,6 +10,22 @@ const TARGET_CHUNK_BYTES = 1024 * 1024;
 /** Released chunk buffers kept for reuse: the current and the read-ahead chunk are all a transfer holds. */
 const MAX_SPARE = 2;
 
+/** Bytes per chunk: a whole number of blocks, at least two windows, about 1 MiB. */
+export function chunkBytes(blksize: number, windowsize: number): number {
+  return Math.max(windowsize * 2, Math.ceil(TARGET_CHUNK_BYTES / blksize)) * blksize;
+}
+
+/** Reads `length` bytes at `base` into the start of `buf`; resolves the bytes read (fewer at an early end of file). */
+export async function readFully(entry: StoreEntry, buf: Buffer, base: number, length: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const n = await entry.readInto(buf.subarray(done, length), base + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
 export class ChunkReader {
   readonly chunkSize: number;
   private readonly entry: StoreEntry;
@@ -21,8 +37,7 @@ export class ChunkReader {
 
   constructor(entry: StoreEntry, blksize: number, windowsize: number) {
     this.entry = entry;
-    const blocks = Math.max(windowsize * 2, Math.ceil(TARGET_CHUNK_BYTES / blksize));
-    this.chunkSize = blocks * blksize;
+    this.chunkSize = chunkBytes(blksize, windowsize);
   }
 
   /** The first read error, if any; later reads are not attempted. */
@@ -58,7 +73,7 @@ export class ChunkReader {
       const length = Math.min(this.chunkSize, this.entry.size - base);
       // A chunk buffer is always chunkSize long; the last chunk uses its start.
       const buf = this.spare.pop() ?? Buffer.allocUnsafe(this.chunkSize);
-      pending = this.fill(buf, base, length).then(
+      pending = readFully(this.entry, buf, base, length).then(
         (got) => {
           this.loading.delete(index);
           // A short read means the file shrank since its size was announced.
@@ -73,17 +88,6 @@ export class ChunkReader {
       this.loading.set(index, pending);
     }
     return pending;
-  }
-
-  /** Reads `length` bytes at `base` into the start of `buf`; resolves the bytes read (fewer at an early end of file). */
-  private async fill(buf: Buffer, base: number, length: number): Promise<number> {
-    let done = 0;
-    while (done < length) {
-      const n = await this.entry.readInto(buf.subarray(done, length), base + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return done;
   }
 
   /** Starts loading the chunk after the one holding `offset` once sending is past its middle. */

@@ -12,7 +12,9 @@ import type { TftpPacket, TftpRequest } from './codec.ts';
 import { negotiate } from './session.ts';
 import type { Negotiated } from './session.ts';
 import { Transfer } from './transfer.ts';
-import type { TransferResult } from './transfer.ts';
+import { NativeTransfer } from './native-transfer.ts';
+import type { ReadTransfer, TransferParams, TransferResult } from './read-transfer.ts';
+import type { TftpDataAddon } from './native-addon.ts';
 import { TransferSlots } from './slots.ts';
 import type { TftpLimits } from './limits.ts';
 import { StoreNotFoundError, StorePathError } from '../store.ts';
@@ -31,13 +33,15 @@ export interface RequestContext {
   optionalFiles?: RegExp;
   macForIp?: (ip: string) => string | undefined;
   log: Logger;
+  /** The native data path; transfers run on the JavaScript one without it. */
+  native?: TftpDataAddon;
   /** Sends a reply from the request port. */
   reply(packet: Buffer, to: RemoteInfo): void;
 }
 
 export class ReadRequests {
   private readonly ctx: RequestContext;
-  private readonly transfers = new TransferSlots<Transfer | 'opening'>();
+  private readonly transfers = new TransferSlots<ReadTransfer | 'opening'>();
   private closing = false;
 
   constructor(ctx: RequestContext) {
@@ -105,7 +109,7 @@ export class ReadRequests {
       return;
     }
     const n = negotiate(req.options, entry.size, { mtu: this.ctx.limits.mtu, defaultTimeoutMs: this.ctx.limits.timeoutMs });
-    const transfer = new Transfer({
+    const params: TransferParams = {
       entry,
       peer: { address: from.address, port: from.port },
       bindAddress: this.ctx.address,
@@ -116,7 +120,8 @@ export class ReadRequests {
       firstRetries: this.ctx.limits.firstRetries,
       oack: n.oack,
       log: this.ctx.log,
-    });
+    };
+    const transfer = this.ctx.native ? new NativeTransfer(params, this.ctx.native) : new Transfer(params);
     this.transfers.set(from, transfer);
     const mac = this.macKey(from.address);
     this.ctx.timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
@@ -138,7 +143,7 @@ export class ReadRequests {
     const existing = this.transfers.get(from);
     if (existing) {
       // A retransmitted request: the running transfer answers it by its own timer.
-      if (existing === 'opening' || existing.session.acked === 0) {
+      if (existing === 'opening' || existing.acked === 0) {
         log.debug('tftp duplicate request ignored', { from: `${from.address}:${from.port}`, file: req.filename });
         return false;
       }
@@ -176,7 +181,7 @@ export class ReadRequests {
     }
   }
 
-  private recordOutcome(r: TransferResult, t: { transfer: Transfer; entry: StoreEntry; from: RemoteInfo; mac: string; n: Negotiated }): void {
+  private recordOutcome(r: TransferResult, t: { transfer: ReadTransfer; entry: StoreEntry; from: RemoteInfo; mac: string; n: Negotiated }): void {
     const { log, timeline } = this.ctx;
     const { transfer, entry, from, mac, n } = t;
     const key = `${from.address}:${from.port}`;
@@ -196,7 +201,7 @@ export class ReadRequests {
   }
 }
 
-function isSizeProbe(reason: string, n: Negotiated, transfer: Transfer): boolean {
+function isSizeProbe(reason: string, n: Negotiated, transfer: ReadTransfer): boolean {
   const askedTsize = n.oack.some(([name]) => name === 'tsize');
-  return askedTsize && transfer.session.acked === 0 && reason.startsWith(`peer sent error ${ErrorCode.OptionRefused}:`);
+  return askedTsize && transfer.acked === 0 && reason.startsWith(`peer sent error ${ErrorCode.OptionRefused}:`);
 }

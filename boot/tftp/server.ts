@@ -6,6 +6,8 @@ import dgram from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { ReadRequests } from './requests.ts';
 import { resolveLimits, TftpServerError } from './limits.ts';
+import { chooseDataPath } from './native-addon.ts';
+import type { DataPathChoice } from './native-addon.ts';
 import type { LimitOptions } from './limits.ts';
 import type { ImageStore } from '../store.ts';
 import type { BootTimeline } from '../timeline.ts';
@@ -23,6 +25,12 @@ export interface TftpServerOptions extends LimitOptions {
   /** TFTP carries no MAC; the DHCP server can map the client address to one. */
   macForIp?: (ip: string) => string | undefined;
   log: Logger;
+  /**
+   * Where the blocks of a transfer are sent from: 'native' (the C addon,
+   * build/Release/tftpdata.node), 'js' (node:dgram), or 'auto' (default):
+   * native when the addon is built, else JavaScript, said once in the log.
+   */
+  dataPath?: DataPathChoice;
 }
 
 export interface TftpServer {
@@ -34,6 +42,7 @@ export interface TftpServer {
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const limits = resolveLimits(opts);
   const { log } = opts;
+  const native = chooseDataPath(opts.dataPath ?? 'auto', log);
   const socket = dgram.createSocket('udp4');
   const requests = new ReadRequests({
     store: opts.store,
@@ -43,13 +52,14 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     optionalFiles: opts.optionalFiles,
     macForIp: opts.macForIp,
     log,
+    native,
     reply: (packet, to) => socket.send(packet, to.port, to.address),
   });
   socket.on('error', (e) => log.warn('tftp listen socket error', { error: e.message }));
   socket.on('message', (msg, rinfo) => requests.onDatagram(msg, rinfo));
   await bind(socket, opts.address, opts.port);
   const port = socket.address().port;
-  log.info('tftp listening', { address: opts.address, port, mtu: limits.mtu, maxTransfers: limits.maxTransfers, maxTransfersPerClient: limits.perClient });
+  log.info('tftp listening', { address: opts.address, port, dataPath: native ? 'native' : 'js', mtu: limits.mtu, maxTransfers: limits.maxTransfers, maxTransfersPerClient: limits.perClient });
 
   let closing = false;
   return {

@@ -3,35 +3,20 @@
 // read-ahead, and the transfer-ID check on every incoming datagram.
 import dgram from 'node:dgram';
 import type { RemoteInfo, Socket } from 'node:dgram';
-import { ErrorCode, Opcode, TftpDecodeError, decode, encodeError, encodeOack, peekAck, writeDataHeader } from './codec.ts';
-import type { TftpOption } from './codec.ts';
+import { ErrorCode, Opcode, encodeError, encodeOack, peekAck, writeDataHeader } from './codec.ts';
 import { ReadSession } from './session.ts';
 import type { SessionOutput } from './session.ts';
 import { ChunkReader } from './reader.ts';
+import { READ_ERROR, logStranger, peerError } from './read-transfer.ts';
+import type { ReadTransfer, TransferParams, TransferResult } from './read-transfer.ts';
 import type { StoreEntry } from '../store.ts';
 import type { Logger } from '../log.ts';
 
-export interface TransferParams {
-  entry: StoreEntry;
-  peer: { address: string; port: number };
-  bindAddress: string;
-  blksize: number;
-  windowsize: number;
-  timeoutMs: number;
-  retries: number;
-  firstRetries?: number;
-  oack: readonly TftpOption[];
-  log: Logger;
-}
-
-export type TransferResult = { ok: true; bytes: number; ms: number; retransmissions: number } | { ok: false; reason: string };
-
 // IP literals only: skipping dns.lookup saves a tick per datagram.
-const READ_ERROR = { code: ErrorCode.NotDefined, message: 'cannot read file' };
-
 const literalLookup = (address: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, address, 4);
 
-export class Transfer {
+/** The JavaScript data path: node:dgram and the pure ReadSession. */
+export class Transfer implements ReadTransfer {
   readonly session: ReadSession;
   readonly peer: { address: string; port: number };
   readonly done: Promise<TransferResult>;
@@ -79,6 +64,10 @@ export class Transfer {
     );
   }
 
+  get acked(): number {
+    return this.session.acked;
+  }
+
   /** Binds the transfer socket, reads the first chunk and sends the OACK or first window. */
   async start(): Promise<number> {
     const port = await new Promise<number>((resolve, reject) => {
@@ -107,7 +96,7 @@ export class Transfer {
     if (rinfo.port !== this.peer.port || rinfo.address !== this.peer.address) {
       // RFC 1350: a stranger's packet must not touch the transfer; tell it so,
       // unless it is itself an error (two servers must not ping-pong errors).
-      this.log.debug('tftp packet from unknown transfer id', { peer: this.peerName(), from: `${rinfo.address}:${rinfo.port}` });
+      logStranger(this.log, this.peerName(), rinfo.address, rinfo.port);
       if (msg.length >= 2 && msg[0] === 0 && msg[1] === Opcode.ERROR) return;
       // Port 0 cannot be answered (dgram's send throws on it): a forged packet.
       if (rinfo.port === 0) return;
@@ -119,14 +108,8 @@ export class Transfer {
       this.session.onAck(ack);
       return;
     }
-    try {
-      const pkt = decode(msg);
-      if (pkt.op === 'error') this.session.onError(pkt.code, pkt.message);
-      else this.log.debug('tftp unexpected packet on a read transfer ignored', { peer: this.peerName(), op: pkt.op });
-    } catch (e) {
-      const error = e instanceof TftpDecodeError ? e.message : String(e);
-      this.log.debug('tftp malformed packet ignored', { peer: this.peerName(), bytes: msg.length, error });
-    }
+    const error = peerError(msg, this.log, this.peerName());
+    if (error) this.session.onError(error.code, error.message);
   }
 
   private sendBlocks(first: number, count: number): void {

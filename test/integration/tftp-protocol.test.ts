@@ -3,6 +3,7 @@
 // well-behaved client never triggers: strangers, garbage, duplicate requests,
 // refusals, the transfer limit, retransmission.
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import dgram from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { execFile } from 'node:child_process';
@@ -98,7 +99,14 @@ class RawClient {
   }
 }
 
-async function withServer(t: import('ava').ExecutionContext, over: Partial<TftpServerOptions> = {}) {
+type DataPath = 'native' | 'js';
+
+/** Registers a test once per data path: every protocol promise must hold on both. */
+function both(title: string, fn: (t: ExecutionContext, dataPath: DataPath) => Promise<void>, opts: { serial?: boolean } = {}): void {
+  for (const dataPath of ['native', 'js'] as const) (opts.serial ? test.serial : test)(`${title} [${dataPath}]`, (t) => fn(t, dataPath));
+}
+
+async function withServer(t: ExecutionContext, dataPath: DataPath, over: Partial<TftpServerOptions> = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-tftp-proto-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const files = {
@@ -129,6 +137,7 @@ async function withServer(t: import('ava').ExecutionContext, over: Partial<TftpS
     retries: 2,
     timeline,
     log: silentLogger,
+    dataPath,
     ...over,
   });
   t.teardown(() => server.close());
@@ -168,8 +177,8 @@ async function download(c: RawClient, server: TftpServer, file: string, options:
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-test('OACK carries only the options asked for; unknown ones are ignored', async (t) => {
-  const { server, files } = await withServer(t);
+both('OACK carries only the options asked for; unknown ones are ignored', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath);
   const c = await RawClient.open();
   t.teardown(() => c.close());
   const r = await download(c, server, 'medium.bin', [['blksize', '9000'], ['tsize', '0'], ['frobnicate', '1']]);
@@ -177,8 +186,8 @@ test('OACK carries only the options asked for; unknown ones are ignored', async 
   t.is(sha(r.data), sha(files.medium));
 });
 
-test('no options: no OACK, DATA 1 of 512 bytes straight away; exact multiple ends with an empty block', async (t) => {
-  const { server, files } = await withServer(t);
+both('no options: no OACK, DATA 1 of 512 bytes straight away; exact multiple ends with an empty block', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath);
   const c = await RawClient.open();
   t.teardown(() => c.close());
   const r = await download(c, server, 'exact.bin');
@@ -186,8 +195,8 @@ test('no options: no OACK, DATA 1 of 512 bytes straight away; exact multiple end
   t.true(r.data.equals(files.exact));
 });
 
-test('in-memory mount and sub-directories are served; netascii is served byte for byte', async (t) => {
-  const { server, memFile, files } = await withServer(t);
+both('in-memory mount and sub-directories are served; netascii is served byte for byte', async (t, dataPath) => {
+  const { server, memFile, files } = await withServer(t, dataPath);
   const c = await RawClient.open();
   t.teardown(() => c.close());
   t.true((await download(c, server, 'mem/boot.bin')).data.equals(memFile));
@@ -199,8 +208,8 @@ test('in-memory mount and sub-directories are served; netascii is served byte fo
   c.send(encodeError(0, 'enough'), first.port);
 });
 
-test('refusals: WRQ, path escape, symlink escape, not found, mail mode', async (t) => {
-  const { server, timeline } = await withServer(t);
+both('refusals: WRQ, path escape, symlink escape, not found, mail mode', async (t, dataPath) => {
+  const { server, timeline } = await withServer(t, dataPath);
   const c = await RawClient.open();
   t.teardown(() => c.close());
   const ask = async (buf: Buffer) => {
@@ -221,8 +230,8 @@ test('refusals: WRQ, path escape, symlink escape, not found, mail mode', async (
   t.truthy(errors.every((e) => e.reason));
 });
 
-test('a stranger gets ERROR 5 and the transfer goes on untouched; garbage from the peer is ignored', async (t) => {
-  const { server, files } = await withServer(t);
+both('a stranger gets ERROR 5 and the transfer goes on untouched; garbage from the peer is ignored', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath);
   const c = await RawClient.open();
   const stranger = await RawClient.open();
   t.teardown(() => {
@@ -248,8 +257,8 @@ test('a stranger gets ERROR 5 and the transfer goes on untouched; garbage from t
   t.is(reply.port, r.tid);
 });
 
-test('garbage on the request port is ignored and the server keeps serving', async (t) => {
-  const { server, files } = await withServer(t);
+both('garbage on the request port is ignored and the server keeps serving', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath);
   const c = await RawClient.open();
   t.teardown(() => c.close());
   for (const g of [Buffer.from([1]), Buffer.alloc(0), randomBytes(700), Buffer.from([0, 1, 0x61]), encodeAck(3)]) c.send(g, server.port);
@@ -273,8 +282,8 @@ async function sendFromPortZero(...packets: [port: number, payload: Buffer][]): 
   await run(PYTHON, ['-c', py, HOST, ...packets.flatMap(([port, payload]) => [String(port), payload.toString('hex')])]);
 }
 
-test('packets from source port 0 (cannot be answered) are dropped without crashing the server', async (t) => {
-  const { server, files } = await withServer(t);
+both('packets from source port 0 (cannot be answered) are dropped without crashing the server', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath);
   // The request port: a WRQ would be refused, an RRQ would start a transfer.
   await sendFromPortZero([server.port, encodeRequest('wrq', 'small.bin')], [server.port, encodeRequest('rrq', 'small.bin')]);
   const c = await RawClient.open();
@@ -293,8 +302,8 @@ test('packets from source port 0 (cannot be answered) are dropped without crashi
 
 // Serial: the count is of the whole process, so other tests of this file must
 // not open or close sockets meanwhile (a concurrent teardown made it -1).
-test.serial('a start that cannot bind (port in use) throws an actionable error and leaves no socket behind', async (t) => {
-  const { server } = await withServer(t);
+both('a start that cannot bind (port in use) throws an actionable error and leaves no socket behind', async (t, dataPath) => {
+  const { server } = await withServer(t, dataPath);
   const fds = () => readdirSync('/proc/self/fd').length;
   const before = fds();
   for (let i = 0; i < 5; i++) {
@@ -304,11 +313,11 @@ test.serial('a start that cannot bind (port in use) throws an actionable error a
     );
   }
   t.is(fds() - before, 0, 'file descriptors left open by failed starts');
-});
+}, { serial: true });
 
-test('a retransmitted RRQ from the same port does not start a second transfer', async (t) => {
+both('a retransmitted RRQ from the same port does not start a second transfer', async (t, dataPath) => {
   // A short timeout: the OACK is retransmitted, and that must come from the same TID.
-  const { server } = await withServer(t, { timeoutMs: 300 });
+  const { server } = await withServer(t, dataPath, { timeoutMs: 300 });
   const c = await RawClient.open();
   t.teardown(() => c.close());
   const rrq = encodeRequest('rrq', 'small.bin', 'octet', [['blksize', '1024']]);
@@ -324,8 +333,8 @@ test('a retransmitted RRQ from the same port does not start a second transfer', 
   c.send(encodeError(0, 'done'), first.port);
 });
 
-test('no ACK: the block is retransmitted after the timeout, then the transfer gives up with an error', async (t) => {
-  const { server, timeline } = await withServer(t, { timeoutMs: 100, retries: 2 });
+both('no ACK: the block is retransmitted after the timeout, then the transfer gives up with an error', async (t, dataPath) => {
+  const { server, timeline } = await withServer(t, dataPath, { timeoutMs: 100, retries: 2 });
   const c = await RawClient.open();
   t.teardown(() => c.close());
   c.send(encodeRequest('rrq', 'small.bin'), server.port);
@@ -342,8 +351,8 @@ test('no ACK: the block is retransmitted after the timeout, then the transfer gi
   t.regex(last.reason ?? '', /retransmissions/);
 });
 
-test('window: ACK inside the window resends from the block after it', async (t) => {
-  const { server, files } = await withServer(t);
+both('window: ACK inside the window resends from the block after it', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath);
   const c = await RawClient.open();
   t.teardown(() => c.close());
   c.send(encodeRequest('rrq', 'medium.bin', 'octet', [['windowsize', '4']]), server.port);
@@ -359,8 +368,52 @@ test('window: ACK inside the window resends from the block after it', async (t) 
   c.send(encodeError(0, 'done'), oack.port);
 });
 
-test('transfer limit: beyond maxTransfers a request gets ERROR 0 "server busy" (tftp-hpa sees it); slots free again', async (t) => {
-  const { server, files, dir } = await withServer(t, { maxTransfers: 2, timeoutMs: 300, retries: 1 });
+both("lock-step: a duplicate ACK is never answered (Sorcerer's Apprentice); only ACK 0 confirms the OACK", async (t, dataPath) => {
+  const { server } = await withServer(t, dataPath);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'small.bin', 'octet', [['blksize', '512']]), server.port);
+  const oack = await c.next();
+  t.is(oack.pkt?.op, 'oack');
+  c.send(encodeAck(1), oack.port);
+  t.true(await c.silent(300), 'a stale ACK 1 does not start the data');
+  c.send(encodeAck(0), oack.port);
+  const blockOf = (r: Received) => (r.pkt?.op === 'data' ? r.pkt.block : r.pkt?.op);
+  t.is(blockOf(await c.next()), 1);
+  c.send(encodeAck(1), oack.port);
+  t.is(blockOf(await c.next()), 2);
+  c.send(encodeAck(1), oack.port);
+  c.send(encodeAck(1), oack.port);
+  t.true(await c.silent(300), 'duplicates of ACK 1 get nothing (the 5 s timer would retransmit)');
+  c.send(encodeAck(2), oack.port);
+  t.is(blockOf(await c.next()), 3);
+  c.send(encodeError(0, 'done'), oack.port);
+});
+
+both('window: a duplicate ACK resends the window once, a second duplicate gets nothing', async (t, dataPath) => {
+  const { server } = await withServer(t, dataPath);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'medium.bin', 'octet', [['windowsize', '4']]), server.port);
+  const oack = await c.next();
+  const window = async () => {
+    const blocks: (number | false)[] = [];
+    for (let i = 0; i < 4; i++) blocks.push(((r) => r.pkt?.op === 'data' && r.pkt.block)(await c.next()));
+    return blocks;
+  };
+  c.send(encodeAck(0), oack.port);
+  t.deepEqual(await window(), [1, 2, 3, 4]);
+  c.send(encodeAck(4), oack.port);
+  t.deepEqual(await window(), [5, 6, 7, 8]);
+  c.send(encodeAck(4), oack.port); // block 5 lost
+  t.deepEqual(await window(), [5, 6, 7, 8]);
+  c.send(encodeAck(4), oack.port);
+  t.true(await c.silent(300), 'one resend per window');
+  c.send(encodeError(0, 'done'), oack.port);
+});
+
+both('transfer limit: beyond maxTransfers a request gets ERROR 0 "server busy" (tftp-hpa sees it); slots free again', async (t, dataPath) => {
+  const { server, files, dir } = await withServer(t, dataPath, { maxTransfers: 2, timeoutMs: 300, retries: 1 });
   const holders = [await RawClient.open(), await RawClient.open()];
   t.teardown(() => holders.forEach((h) => h.close()));
   // Two clients that never ACK hold both slots until they time out.
@@ -377,9 +430,9 @@ test('transfer limit: beyond maxTransfers a request gets ERROR 0 "server busy" (
   t.true((await readFile(out)).equals(files.small));
 });
 
-test('timeline: request and done events with file, options and bytes, under the MAC the resolver gives', async (t) => {
+both('timeline: request and done events with file, options and bytes, under the MAC the resolver gives', async (t, dataPath) => {
   const mac = '52:54:00:12:34:56';
-  const { server, timeline, memFile } = await withServer(t, { macForIp: (ip) => (ip === HOST ? mac : undefined) });
+  const { server, timeline, memFile } = await withServer(t, dataPath, { macForIp: (ip) => (ip === HOST ? mac : undefined) });
   const c = await RawClient.open();
   t.teardown(() => c.close());
   await download(c, server, 'mem/boot.bin', [['blksize', '1024'], ['windowsize', '2']]);
@@ -392,9 +445,9 @@ test('timeline: request and done events with file, options and bytes, under the 
   t.is(typeof done.detail?.ms, 'number');
 });
 
-test('timeline: a tsize probe ended with error 8 (what PXE firmware does first) is marked a probe; the same error mid-transfer is a failure', async (t) => {
+both('timeline: a tsize probe ended with error 8 (what PXE firmware does first) is marked a probe; the same error mid-transfer is a failure', async (t, dataPath) => {
   const mac = '52:54:00:12:34:57';
-  const { server, timeline, files } = await withServer(t, { macForIp: (ip) => (ip === HOST ? mac : undefined) });
+  const { server, timeline, files } = await withServer(t, dataPath, { macForIp: (ip) => (ip === HOST ? mac : undefined) });
   const c = await RawClient.open();
   t.teardown(() => c.close());
   c.send(encodeRequest('rrq', 'small.bin', 'octet', [['tsize', '0'], ['blksize', '1024']]), server.port);
@@ -421,21 +474,27 @@ test('timeline: a tsize probe ended with error 8 (what PXE firmware does first) 
   t.regex(failure.reason ?? '', /peer sent error 8/);
 });
 
-test('close() ends running transfers and frees the port', async (t) => {
-  const { server } = await withServer(t);
+both('close() ends running transfers and frees the port', async (t, dataPath) => {
+  const { server } = await withServer(t, dataPath);
   const c = await RawClient.open();
   t.teardown(() => c.close());
   c.send(encodeRequest('rrq', 'medium.bin'), server.port);
-  await c.next();
+  const tid = (await c.next()).port;
   t.is(server.activeTransfers(), 1);
+  const closing = Date.now();
   await server.close();
   t.is(server.activeTransfers(), 0);
-  const again = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    again.once('error', reject);
-    again.bind(server.port, HOST, resolve);
-  });
-  again.close();
+  // At once, not when the transfer's 5 s retransmission timeout comes round.
+  t.true(Date.now() - closing < 2500, `close() took ${Date.now() - closing} ms`);
+  // The listen port and the transfer's own port are both free once close() resolves.
+  for (const port of [server.port, tid]) {
+    const again = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.bind(port, HOST, resolve);
+    });
+    again.close();
+  }
   t.pass();
 });
 
@@ -447,8 +506,8 @@ async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
   }
 }
 
-test('per-client limit: one host flooding never-ACKed requests holds only its share; another host still gets its file; the flood frees its slots within the short budget', async (t) => {
-  const { server, files, timeline } = await withServer(t, { maxTransfers: 8, maxTransfersPerClient: 3, timeoutMs: 200, retries: 5, firstRetries: 2 });
+both('per-client limit: one host flooding never-ACKed requests holds only its share; another host still gets its file; the flood frees its slots within the short budget', async (t, dataPath) => {
+  const { server, files, timeline } = await withServer(t, dataPath, { maxTransfers: 8, maxTransfersPerClient: 3, timeoutMs: 200, retries: 5, firstRetries: 2 });
   const flood = await Promise.all(Array.from({ length: 8 }, () => RawClient.open('127.0.0.2')));
   t.teardown(() => flood.forEach((f) => f.close()));
   for (const f of flood) f.send(encodeRequest('rrq', 'small.bin'), server.port);
@@ -480,8 +539,10 @@ test('per-client limit: one host flooding never-ACKed requests holds only its sh
   t.true((await download(again, server, 'small.bin')).data.equals(files.small), 'the host is served again once its slots are free');
 });
 
-test('a transfer the peer has answered keeps the full retry budget with backoff', async (t) => {
-  const { server } = await withServer(t, { timeoutMs: 100, retries: 3, firstRetries: 1 });
+// Serial: the native path's timers run on their own thread, so when this process is busy with other tests
+// the client's ACK 1 could come later than the 200 ms first-packet budget, a delay the test did not ask for.
+both('a transfer the peer has answered keeps the full retry budget with backoff', async (t, dataPath) => {
+  const { server } = await withServer(t, dataPath, { timeoutMs: 100, retries: 3, firstRetries: 1 });
   const c = await RawClient.open();
   t.teardown(() => c.close());
   c.send(encodeRequest('rrq', 'small.bin'), server.port);
@@ -491,14 +552,18 @@ test('a transfer the peer has answered keeps the full retry budget with backoff'
   let next = await c.next();
   while (next.pkt?.op === 'data' && next.pkt.block === 1) next = await c.next();
   const seen: (TftpPacket | undefined)[] = [next.pkt];
+  const firstAt = Date.now();
   for (let i = 0; i < 4; i++) seen.push((await c.next()).pkt);
+  const ms = Date.now() - firstAt;
   t.deepEqual(seen.map((p) => (p?.op === 'data' ? p.block : p?.op)), [2, 2, 2, 2, 'error'], 'block 2 and 3 retransmissions, not 1');
-});
+  // Waits of 100, 200, 400 and 800 ms; without backoff they would total 400.
+  t.true(ms >= 1200, `the waits back off (${ms} ms from DATA 2 to the ERROR)`);
+}, { serial: true });
 
 /** A crafted request whose file name and mode carry line breaks, then an ERROR packet with one. */
-async function injectionAttempt(t: import('ava').ExecutionContext, json: boolean): Promise<string[]> {
+async function injectionAttempt(t: ExecutionContext, dataPath: DataPath, json: boolean): Promise<string[]> {
   const writes: string[] = [];
-  const { server } = await withServer(t, { log: createLogger({ level: 'debug', json, write: (l) => writes.push(l) }) });
+  const { server } = await withServer(t, dataPath, { log: createLogger({ level: 'debug', json, write: (l) => writes.push(l) }) });
   const c = await RawClient.open();
   t.teardown(() => c.close());
   c.send(encodeRequest('rrq', 'x\nerror FAKE-INJECTED-LINE\r\n', 'oct\r\nerror FAKE-MODE'), server.port);
@@ -513,8 +578,8 @@ async function injectionAttempt(t: import('ava').ExecutionContext, json: boolean
   return writes.join('\n').split(/\r\n|\r|\n|\u2028|\u2029|\u0085/);
 }
 
-test('log injection: file names, modes and ERROR texts with line breaks give one escaped line each (text)', async (t) => {
-  const lines = await injectionAttempt(t, false);
+both('log injection: file names, modes and ERROR texts with line breaks give one escaped line each (text)', async (t, dataPath) => {
+  const lines = await injectionAttempt(t, dataPath, false);
   t.false(lines.some((l) => /^\s*(error|warn)\s+FAKE|^error FAKE|^warn x/.test(l)), lines.join('\n'));
   const refused = lines.filter((l) => l.includes('tftp request refused'));
   t.is(refused.length, 2);
@@ -526,8 +591,8 @@ test('log injection: file names, modes and ERROR texts with line breaks give one
   t.true(failed[0]!.includes('reason="peer sent error 0: bye\\nerror FAKE-INJECTED-LINE\\r\\nwarn x"'), failed[0]);
 });
 
-test('log injection: the JSON log stays one object per line and keeps the exact text', async (t) => {
-  const lines = await injectionAttempt(t, true);
+both('log injection: the JSON log stays one object per line and keeps the exact text', async (t, dataPath) => {
+  const lines = await injectionAttempt(t, dataPath, true);
   const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   const refused = records.filter((r) => r.msg === 'tftp request refused');
   t.deepEqual(refused.map((r) => r.file), ['x\nerror FAKE-INJECTED-LINE\r\n', 'nope\nerror FAKE-INJECTED-LINE']);

@@ -95,47 +95,50 @@ async function download(p: Peer, port: number, file: string, afterBlock?: (block
   }
 }
 
-test('a file cut short mid-transfer: the client gets a TFTP ERROR, the timeline a failure, and the server keeps serving', async (t) => {
-  t.timeout(180_000);
-  const dir = await mkdtemp(path.join(tmpdir(), 'zb-tftp-readerr-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  // Larger than the server's read-ahead chunk (1 MiB), so a later chunk is read after the cut.
-  const big = randomBytes(3 * 1024 * 1024);
-  const small = randomBytes(20_000);
-  await writeFile(path.join(dir, 'big.bin'), big);
-  await writeFile(path.join(dir, 'small.bin'), small);
-  const timeline = new BootTimeline();
-  const server = await startTftpServer({
-    store: new MountedStore([{ prefix: '', dir }]),
-    address: HOST,
-    port: 0,
-    maxTransfers: 4,
-    timeoutMs: 5000,
-    retries: 2,
-    timeline,
-    log: silentLogger,
-    macForIp: () => MAC,
-  });
-  t.teardown(() => server.close());
+for (const dataPath of ['native', 'js'] as const) {
+  test(`a file cut short mid-transfer: the client gets a TFTP ERROR, the timeline a failure, and the server keeps serving [${dataPath}]`, async (t) => {
+    t.timeout(180_000);
+    const dir = await mkdtemp(path.join(tmpdir(), 'zb-tftp-readerr-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    // Larger than the server's read-ahead chunk (1 MiB), so a later chunk is read after the cut.
+    const big = randomBytes(3 * 1024 * 1024);
+    const small = randomBytes(20_000);
+    await writeFile(path.join(dir, 'big.bin'), big);
+    await writeFile(path.join(dir, 'small.bin'), small);
+    const timeline = new BootTimeline();
+    const server = await startTftpServer({
+      store: new MountedStore([{ prefix: '', dir }]),
+      address: HOST,
+      port: 0,
+      maxTransfers: 4,
+      timeoutMs: 5000,
+      retries: 2,
+      timeline,
+      log: silentLogger,
+      macForIp: () => MAC,
+      dataPath,
+    });
+    t.teardown(() => server.close());
 
-  const p = await Peer.open();
-  t.teardown(() => p.socket.close());
-  const r = await download(p, server.port, 'big.bin', async (block) => {
-    if (block === 1) await truncate(path.join(dir, 'big.bin'), 4096);
-  });
-  t.truthy(r.error, `the transfer ended without an error after ${r.data.length} bytes`);
-  t.is(r.error?.code, 0);
-  t.regex(r.error?.message ?? '', /cannot read/);
-  t.true(r.data.length < big.length, 'not the whole file');
-  t.deepEqual(r.data, big.subarray(0, r.data.length), 'what was sent is the file as it was');
-  const failure = timeline.events(MAC).find((e) => e.kind === 'tftp.error');
-  t.truthy(failure, JSON.stringify(timeline.events(MAC)));
-  t.regex(failure?.reason ?? '', /cannot read big\.bin/);
-  t.false(timeline.events(MAC).some((e) => e.kind === 'tftp.done' && e.detail?.file === 'big.bin'));
+    const p = await Peer.open();
+    t.teardown(() => p.socket.close());
+    const r = await download(p, server.port, 'big.bin', async (block) => {
+      if (block === 1) await truncate(path.join(dir, 'big.bin'), 4096);
+    });
+    t.truthy(r.error, `the transfer ended without an error after ${r.data.length} bytes`);
+    t.is(r.error?.code, 0);
+    t.regex(r.error?.message ?? '', /cannot read/);
+    t.true(r.data.length < big.length, 'not the whole file');
+    t.deepEqual(r.data, big.subarray(0, r.data.length), 'what was sent is the file as it was');
+    const failure = timeline.events(MAC).find((e) => e.kind === 'tftp.error');
+    t.truthy(failure, JSON.stringify(timeline.events(MAC)));
+    t.regex(failure?.reason ?? '', /cannot read big\.bin/);
+    t.false(timeline.events(MAC).some((e) => e.kind === 'tftp.done' && e.detail?.file === 'big.bin'));
 
-  const q = await Peer.open();
-  t.teardown(() => q.socket.close());
-  const again = await download(q, server.port, 'small.bin');
-  t.is(again.error, undefined);
-  t.deepEqual(again.data, small, 'the next transfer is served whole');
-});
+    const q = await Peer.open();
+    t.teardown(() => q.socket.close());
+    const again = await download(q, server.port, 'small.bin');
+    t.is(again.error, undefined);
+    t.deepEqual(again.data, small, 'the next transfer is served whole');
+  });
+}
