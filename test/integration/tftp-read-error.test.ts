@@ -72,6 +72,16 @@ class Peer {
   }
 }
 
+/** Polls until `probe` returns a value, for at most 30 s (a loaded machine). */
+async function eventually<T>(probe: () => T | undefined): Promise<T | undefined> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Lock-step download; `afterBlock` runs once block N has arrived, before it is acknowledged. */
 async function download(p: Peer, port: number, file: string, afterBlock?: (block: number) => Promise<void>): Promise<{ data: Buffer; error?: { code: number; message: string } }> {
   p.send(rrq(file), port);
@@ -130,7 +140,9 @@ for (const dataPath of ['native', 'js'] as const) {
     t.regex(r.error?.message ?? '', /cannot read/);
     t.true(r.data.length < big.length, 'not the whole file');
     t.deepEqual(r.data, big.subarray(0, r.data.length), 'what was sent is the file as it was');
-    const failure = timeline.events(MAC).find((e) => e.kind === 'tftp.error');
+    // The server records the outcome once the transfer's socket is closed,
+    // which may come after the client has read the ERROR.
+    const failure = await eventually(() => timeline.events(MAC).find((e) => e.kind === 'tftp.error'));
     t.truthy(failure, JSON.stringify(timeline.events(MAC)));
     t.regex(failure?.reason ?? '', /cannot read big\.bin/);
     t.false(timeline.events(MAC).some((e) => e.kind === 'tftp.done' && e.detail?.file === 'big.bin'));
