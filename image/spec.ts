@@ -96,6 +96,8 @@ const SECURE_BOOT_PACKAGES = { shim: SHIM_PACKAGE, grub: GRUB_PACKAGE } as const
 type Doc = Record<string, unknown>;
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+// Layer names default to package names, which may hold '+'.
+const LAYER_NAME = /^[a-z0-9][a-z0-9+._-]{0,63}$/;
 // Debian policy: package names are lower case letters, digits, + - . ; versions [epoch:]upstream[-revision].
 const PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
 const VERSION = /^[0-9A-Za-z.+~:-]+$/;
@@ -197,7 +199,7 @@ function layersSpec(v: unknown, baseDir: string | undefined): LayerSpec[] {
       }
     }
     const name = raw.name ?? layerName(source);
-    if (typeof name !== 'string' || !NAME.test(name)) throw new ImageSpecError(`${field}.name`, `must be 1-64 of a-z 0-9 . _ - starting with a letter or digit, got ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || !LAYER_NAME.test(name)) throw new ImageSpecError(`${field}.name`, `must be 1-64 of a-z 0-9 + . _ - starting with a letter or digit, got ${JSON.stringify(name)}`);
     const twin = names.get(name);
     if (twin !== undefined) throw new ImageSpecError(`${field}.name`, `${name} is already the name of layers[${twin}]; give one of them another name`);
     names.set(name, i);
