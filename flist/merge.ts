@@ -30,6 +30,8 @@ export interface MergeOptions {
   tags?: [string, string][];
   /** Rewrites each kept entry's metadata (the image builder fixes owners and times of its own layers). */
   meta?: (entry: FlEntry) => FlMeta;
+  /** Keep whiteouts as plain entries and apply none: rewriting one layer that is merged later. */
+  keepWhiteouts?: boolean;
 }
 
 export interface MergeSummary {
@@ -112,14 +114,14 @@ class Tree {
   }
 
   /** Lays one layer's ordinary entries over the tree (parents come before their children in `entries`). */
-  add(file: string, entries: readonly FlEntry[], meta: (e: FlEntry) => FlMeta): void {
+  add(file: string, entries: readonly FlEntry[], meta: (e: FlEntry) => FlMeta, keepWhiteouts: boolean): void {
     for (const e of entries) {
       if (e.path === '/') {
         this.root.meta = meta(e);
         continue;
       }
       const [dirPath, name] = parentAndName(e.path);
-      if (whiteoutOf(file, e.path, name) !== undefined) continue;
+      if (!keepWhiteouts && whiteoutOf(file, e.path, name) !== undefined) continue;
       const dir = this.find(dirPath);
       // The parent is this layer's own directory, added just before; a whiteout-free walk cannot miss it.
       if (!dir?.children) throw new MergeError(`${file}: ${e.path}: its parent is not a directory in the merged tree`);
@@ -158,8 +160,8 @@ export function mergeFlists(layers: readonly string[], out: string, options: Mer
     try {
       const entries = [...fl.walk()];
       tree ??= new Tree(meta(entries[0]));
-      tree.whiteOut(file, entries);
-      tree.add(file, entries, meta);
+      if (!options.keepWhiteouts) tree.whiteOut(file, entries);
+      tree.add(file, entries, meta, options.keepWhiteouts ?? false);
       for (const [k, v] of fl.tags()) tags.set(k, v);
       for (const r of fl.routes()) {
         const key = `${r.start}-${r.end}=${r.url}`;

@@ -106,7 +106,7 @@ export class LayerBuilder {
   async #pack(dir: string, out: string, mtime: number | undefined): Promise<void> {
     const raw = this.scratch('raw.fl');
     await packDir(dir, raw, { pool: this.#opts.pool, store: this.store, routes: [] });
-    mergeFlists([raw], out, { meta: fixed(mtime) });
+    mergeFlists([raw], out, { meta: fixed(mtime), keepWhiteouts: true });
     await rm(raw, { force: true });
   }
 

@@ -159,3 +159,12 @@ test('an unknown .wh..wh. name or a bare .wh. is refused, naming the layer and t
   t.throws(() => mergeFlists([layer({ '.wh.': '' })], path.join(dir, 'bad2.fl')), { instanceOf: MergeError, message: /\/\.wh\.: not a whiteout/ });
   t.throws(() => mergeFlists([], path.join(dir, 'none.fl')), { instanceOf: MergeError });
 });
+
+test('keepWhiteouts rewrites one layer with its whiteouts kept as entries (they act when it is merged later)', (t) => {
+  const a = layer({ x: 'a-x', keep: 'k' });
+  const b = layer({ '.wh.x': '', y: 'b-y' });
+  const rewritten = path.join(dir, 'rewritten.fl');
+  mergeFlists([b], rewritten, { keepWhiteouts: true });
+  t.deepEqual(Object.keys(contents(rewritten)), ['/', '/.wh.x', '/y']);
+  t.deepEqual(merged(a, rewritten), { '/': 'dir@1000', '/keep': id8('k'), '/y': id8('b-y') });
+});
