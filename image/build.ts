@@ -19,7 +19,7 @@ import { imageBootScript, INITRD_FILE, KERNEL_FILE } from './boot-script.ts';
 import { writeCpio } from './cpio.ts';
 import type { CpioEntry } from './cpio.ts';
 import { ChunkPool } from '../flist/chunk-pool.ts';
-import { DebianCache, DEFAULT_CACHE_DIR } from './debian.ts';
+import { DebianCache, DEFAULT_CACHE_DIR, runCommand } from './debian.ts';
 import type { AptRecord, DebianCacheOptions } from './debian.ts';
 import { initScript, LOAD_ORDER_FILE, UDHCPC_SCRIPT_PATH, udhcpcScript } from './init.ts';
 import { checkPackageClashes, DEFAULT_STRIP, exportLayer, LayerBuilder, mergeLayers, treeEntries } from './layers.ts';
@@ -156,9 +156,14 @@ async function nodeLayers(spec: NodeSpec, layers: LayerBuilder, options: BuildOp
   let source: string | undefined;
   if (spec.runtime) {
     const { tgz, integrity } = await npmTarball(spec.runtime, join(layerDir, 'npm'), options.run, options.progress);
-    nodeBinary = layers.scratch('node');
-    await extractFromTarball(tgz, 'bin/node', nodeBinary, options.run);
-    source = `${spec.runtime.name}@${spec.runtime.version} ${integrity}`;
+    const extracted = layers.scratch('node');
+    await extractFromTarball(tgz, 'bin/node', extracted, options.run);
+    // The official binary carries its symbol table and some DWARF (18 of its 127 MB); a node
+    // needs neither (.dynsym, which addons link against, stays). binutils' strip is deterministic.
+    nodeBinary = layers.scratch('node-stripped');
+    const res = await (options.run ?? runCommand)('strip', ['--strip-all', '-o', nodeBinary, extracted]);
+    if (res.code !== 0) throw new ImageBuildError(`strip --strip-all ${extracted} failed: ${res.stderr.trim().split('\n')[0]} (install binutils)`);
+    source = `${spec.runtime.name}@${spec.runtime.version} ${integrity}, symbols stripped`;
   }
   const runtime = await nodeRuntime(spec.commands, { ...options.node, nodeBinary });
   const [program, ...rest] = runtime.entries;
