@@ -12,6 +12,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ChunkPool } from '../../flist/chunk-pool.ts';
+import { LayerBuilder } from '../../image/layers.ts';
 import { buildImage } from '../../image/build.ts';
 import type { ImageManifest } from '../../image/build.ts';
 import { ImageSpecError, parseImageSpec, parseImageYaml } from '../../image/spec.ts';
@@ -173,4 +177,26 @@ test('a layer name taken by a package layer is refused, naming the key', async (
   const clash = parseImageSpec({ name: 'x', kernel: { package: TEST_KERNEL_PACKAGE }, modules: ['virtio_pci'], packages: ['busybox-static'], layers: [{ dir: base, name: 'busybox-static' }] });
   const e = await t.throwsAsync(buildImage(clash, { cacheDir: TEST_CACHE_DIR, layerDir: path.join(base, 'layers-clash'), outDir: path.join(base, 'out-clash') }), { instanceOf: ImageSpecError });
   t.is(e?.field, 'layers[0].name');
+});
+
+test('a { flist: URL } layer is fetched over HTTP (loopback) and hashed as fetched; a 404 is one line naming the layer', async (t) => {
+  const fl = await readFile(path.join(base, 'packed.fl'));
+  const server = createServer((req, res) => {
+    if (req.url === '/flists/packed.fl') res.end(fl);
+    else res.writeHead(404, 'Not Found').end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const pool = await ChunkPool.create({ threads: 1 });
+  const layers = await LayerBuilder.open({ layerDir: path.join(base, 'layers-http'), pool, mtime: 0, progress: () => {} });
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const got = await layers.fromFlist(`http://127.0.0.1:${port}/flists/packed.fl`, { name: 'packed', kind: 'flist', source: 'x', at: 'initramfs' });
+    t.is(got.info.sha256, sha(fl));
+    const e = await t.throwsAsync(layers.fromFlist(`http://127.0.0.1:${port}/flists/none.fl`, { name: 'none', kind: 'flist', source: 'x', at: 'initramfs' }));
+    t.is(e?.message, `layer none: http://127.0.0.1:${port}/flists/none.fl answered 404 Not Found`);
+  } finally {
+    await layers.close();
+    await pool.close();
+    server.close();
+  }
 });
