@@ -20,8 +20,11 @@ const STAMP = '.zeroboot-build-stamp';
 async function stamp(specFile: string): Promise<string> {
   const spec = await readFile(specFile, 'utf8');
   const h = createHash('sha256').update(spec);
-  const dir = path.join(ROOT, 'image');
-  for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(await readFile(path.join(dir, f)));
+  // The builder, and the flist code it packs and merges layers with.
+  for (const sub of ['image', 'flist', 'flist/stores']) {
+    const dir = path.join(ROOT, sub);
+    for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(`${sub}/${f}`).update(await readFile(path.join(dir, f)));
+  }
   const node = parseImageYaml(spec, specFile).node;
   if (node) {
     // The sources the image carries, found as the builder finds them.

@@ -1,30 +1,38 @@
 // Builds an image directory from an image description: vmlinuz (the
 // kernel package's file, byte for byte), initramfs.img (cpio newc,
 // compressed), boot.ipxe and manifest.json with the sha256 of each; with
-// secureBoot also shimx64.efi and grubx64.efi (secure-boot.ts); with node
-// also Node and zeroboot's sources in the initramfs (node-runtime.ts). The
-// output depends only on the description, the resolved package files and
-// the compressor's library version, so two builds give the same bytes.
+// secureBoot also shimx64.efi and grubx64.efi (secure-boot.ts). The
+// initramfs is the merge of flist layers (layers.ts): the packages, then
+// Node and zeroboot's sources (node-runtime.ts, npm.ts), then the
+// description's layers; under them the skeleton, over them the modules and
+// /init. Layers marked `at: boot` are written beside the image as <name>.fl
+// with their chunks under chunks/. The output depends only on the
+// description, the resolved package files and the compressor's library
+// version, so two builds give the same bytes.
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, lstat, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, gzip, zstdCompress } from 'node:zlib';
 import { buildCmdline } from '../lib/cmdline.ts';
 import { imageBootScript, INITRD_FILE, KERNEL_FILE } from './boot-script.ts';
 import { writeCpio } from './cpio.ts';
 import type { CpioEntry } from './cpio.ts';
-import { DebianCache } from './debian.ts';
+import { ChunkPool } from '../flist/chunk-pool.ts';
+import { DebianCache, DEFAULT_CACHE_DIR, runCommand } from './debian.ts';
 import type { AptRecord, DebianCacheOptions } from './debian.ts';
 import { initScript, LOAD_ORDER_FILE, UDHCPC_SCRIPT_PATH, udhcpcScript } from './init.ts';
-import { checkProgramNeeds, nodeRuntime } from './node-runtime.ts';
+import { checkPackageClashes, DEFAULT_STRIP, exportLayer, LayerBuilder, mergeLayers, treeEntries } from './layers.ts';
+import type { Layer, LayerInfo } from './layers.ts';
+import { extractFromTarball, npmTarball } from './npm.ts';
+import { checkProgramNeeds, NODE_PATH, nodeRuntime } from './node-runtime.ts';
 import type { NodeRuntimeInfo, NodeRuntimeOptions } from './node-runtime.ts';
 import { KernelModuleTree, loadOrderFile, modulesDep, readModuleFile, resolveModules } from './modules.ts';
 import type { ModuleResolution } from './modules.ts';
 import { ImageBuildError } from './errors.ts';
 import { requireSigned, secureBootLoaders, unsignedKernelHint } from './secure-boot.ts';
 import { ImageSpecError } from './spec.ts';
-import type { Compression, ImageSpec } from './spec.ts';
+import type { Compression, ImageSpec, LayerPlace, NodeSpec } from './spec.ts';
 
 
 export const BOOT_SCRIPT_FILE = 'boot.ipxe';
@@ -48,6 +56,8 @@ export interface ImageManifest {
   packages: PackageInfo[];
   /** With secureBoot: the shim-signed and grub-efi-amd64-signed packages the loaders come from (absent otherwise). */
   secureBoot?: PackageInfo[];
+  /** Every layer, bottom first: the packages, Node's, then the description's; each with the sha256 of its .fl. */
+  layers: LayerInfo[];
   /** Modules in load order (dependencies included). */
   modules: string[];
   /** Asked-for modules that are built into the kernel. */
@@ -68,12 +78,12 @@ export interface BuildOptions extends DebianCacheOptions {
   outDir: string;
   /** Seconds since the epoch for every initramfs entry (SOURCE_DATE_EPOCH); default 0. */
   mtime?: number;
-  /** With spec.node: which Node binary and sources to carry (default: the running ones). */
+  /** With spec.node: which Node binary and sources to carry (default: the running ones, or node.runtime from npm). */
   node?: NodeRuntimeOptions;
+  /** Packed layers and their chunk store (default `<cacheDir>/layers`). */
+  layerDir?: string;
 }
 
-/** Paths inside a package that an initramfs has no use for. */
-const SKIP_PREFIXES = ['usr/share/doc/', 'usr/share/man/', 'usr/share/info/', 'usr/share/lintian/', 'usr/share/bug/', 'usr/share/doc-base/', 'usr/share/locale/'];
 const RELEASE = /^[A-Za-z0-9._+-]+$/;
 
 const SKELETON: CpioEntry[] = [
@@ -98,23 +108,6 @@ export async function kernelLayout(tree: string, pkg: string): Promise<{ release
   const vmlinuz = join(tree, 'boot', `vmlinuz-${release}`);
   if (!(await lstat(vmlinuz).catch(() => undefined))?.isFile()) throw new ImageBuildError(`${pkg}: no boot/vmlinuz-${release} in the package`);
   return { release, vmlinuz };
-}
-
-/** Entries for every file, directory and symlink of an unpacked package, documentation left out. */
-export async function packageEntries(tree: string): Promise<CpioEntry[]> {
-  const entries: CpioEntry[] = [];
-  const names = (await readdir(tree, { recursive: true })).sort();
-  for (const rel of names) {
-    if (SKIP_PREFIXES.some((p) => rel.startsWith(p) || `${rel}/` === p)) continue;
-    const abs = join(tree, rel);
-    const st = await lstat(abs);
-    const mode = st.mode & 0o7777;
-    if (st.isDirectory()) entries.push({ type: 'dir', path: rel, mode });
-    else if (st.isSymbolicLink()) entries.push({ type: 'symlink', path: rel, target: await readlink(abs) });
-    else if (st.isFile()) entries.push({ type: 'file', path: rel, mode, data: await readFile(abs) });
-    else throw new ImageBuildError(`${abs}: packages may only hold files, directories and symlinks`);
-  }
-  return entries;
 }
 
 /** A virtio device driver without a virtio transport finds no devices: say so instead of booting without a NIC. */
@@ -146,26 +139,60 @@ function pkgInfo(rec: AptRecord): PackageInfo {
   return { package: rec.package, version: rec.version, sha256: rec.sha256 };
 }
 
+/** Writes the runtime's entries (files only) under a staging folder, for packing as a layer. */
+async function stage(dir: string, entries: readonly CpioEntry[]): Promise<string> {
+  for (const e of entries) {
+    if (e.type !== 'file') throw new ImageBuildError(`${e.path}: the node runtime holds only files`);
+    await mkdir(join(dir, dirname(e.path)), { recursive: true });
+    await writeFile(join(dir, e.path), e.data, { mode: e.mode ?? 0o644 });
+    await chmod(join(dir, e.path), e.mode ?? 0o644);
+  }
+  return dir;
+}
+
+/** Node's layers: the binary (cached by its sha256) and zeroboot's sources with the wrapper. */
+async function nodeLayers(spec: NodeSpec, layers: LayerBuilder, options: BuildOptions, layerDir: string): Promise<{ layers: Layer[]; info: NodeRuntimeInfo; program: Buffer }> {
+  let nodeBinary = options.node?.nodeBinary;
+  let source: string | undefined;
+  if (spec.runtime) {
+    const { tgz, integrity } = await npmTarball(spec.runtime, join(layerDir, 'npm'), options.run, options.progress);
+    const extracted = layers.scratch('node');
+    await extractFromTarball(tgz, 'bin/node', extracted, options.run);
+    // The official binary carries its symbol table and some DWARF (18 of its 127 MB); a node
+    // needs neither (.dynsym, which addons link against, stays). binutils' strip is deterministic.
+    nodeBinary = layers.scratch('node-stripped');
+    const res = await (options.run ?? runCommand)('strip', ['--strip-all', '-o', nodeBinary, extracted]);
+    if (res.code !== 0) throw new ImageBuildError(`strip --strip-all ${extracted} failed: ${res.stderr.trim().split('\n')[0]} (install binutils)`);
+    source = `${spec.runtime.name}@${spec.runtime.version} ${integrity}, symbols stripped`;
+  }
+  const runtime = await nodeRuntime(spec.commands, { ...options.node, nodeBinary });
+  const [program, ...rest] = runtime.entries;
+  const binary = await layers.cached(`node-${runtime.info.sha256}`, { name: 'node', kind: spec.runtime ? 'npm' : 'node-binary', source: source ?? `the builder's Node ${runtime.info.version}`, at: 'initramfs' }, false, () => stage(layers.scratch('node-stage'), [program]));
+  const code = await layers.fromDir(await stage(layers.scratch('zeroboot-stage'), rest), { name: 'zeroboot', kind: 'zeroboot', source: `zeroboot ${spec.commands.join(' ')}`, at: 'initramfs' });
+  return { layers: [binary, code], info: runtime.info, program: runtime.program };
+}
+
 /** Builds the image into `options.outDir` and returns its manifest (also written as manifest.json). */
 export async function buildImage(spec: ImageSpec, options: BuildOptions): Promise<ImageManifest> {
   const progress = options.progress ?? (() => {});
   const mtime = options.mtime ?? 0;
   const cache = new DebianCache(options);
+  const layerDir = options.layerDir ?? join(options.cacheDir ?? DEFAULT_CACHE_DIR, 'layers');
 
-  // The Secure Boot packages ride along in the same (cached) resolution, after the initramfs packages.
+  // The deb layers and the Secure Boot packages ride along in the same (cached) resolution, after the initramfs packages.
   const sb = spec.secureBoot;
-  const resolved = await cache.resolve(spec.kernel, sb ? [...spec.packages, sb.shim, sb.grub] : spec.packages);
+  const debLayers = spec.layers.flatMap((l) => (l.source.kind === 'deb' ? [l.source.package] : []));
+  const resolved = await cache.resolve(spec.kernel, [...spec.packages, ...debLayers, ...(sb ? [sb.shim, sb.grub] : [])]);
   const packages = resolved.packages.slice(0, spec.packages.length);
-  const sbPackages = resolved.packages.slice(spec.packages.length);
-  const [kernelTree, ...trees] = await Promise.all([resolved.kernel, ...resolved.packages].map((r) => cache.unpack(r)));
-  const packageTrees = trees.slice(0, packages.length);
+  const debRecords = resolved.packages.slice(spec.packages.length, spec.packages.length + debLayers.length);
+  const sbPackages = resolved.packages.slice(spec.packages.length + debLayers.length);
+  const [kernelTree, ...sbTrees] = await Promise.all([resolved.kernel, ...sbPackages].map((r) => cache.unpack(r)));
   const { release, vmlinuz } = await kernelLayout(kernelTree, resolved.kernel.package);
   const kernel = await readFile(vmlinuz);
   let loaders: [string, Buffer][] = [];
   if (sb) {
     requireSigned(kernel, `${resolved.kernel.package}: /boot/vmlinuz-${release}`, unsignedKernelHint(release));
-    const [shimTree, grubTree] = trees.slice(packages.length);
-    loaders = await secureBootLoaders({ tree: shimTree, package: sbPackages[0].package }, { tree: grubTree, package: sbPackages[1].package });
+    loaders = await secureBootLoaders({ tree: sbTrees[0], package: sbPackages[0].package }, { tree: sbTrees[1], package: sbPackages[1].package });
   }
 
   progress(`resolving ${spec.modules.length} kernel modules for ${release}`);
@@ -173,6 +200,85 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
   const resolution = await resolveModules(spec.modules, tree, release);
   checkVirtioTransport(resolution, tree);
 
+  const pool = await ChunkPool.create();
+  const layers = await LayerBuilder.open({ layerDir, pool, mtime, progress });
+  const readStores: string[] = [];
+  try {
+    const debLayer = (rec: AptRecord, name: string, at: LayerPlace) =>
+      layers.cached(`deb-${rec.sha256}`, { name, kind: 'deb', source: `${rec.package}=${rec.version}`, at }, true, () => cache.unpack(rec));
+    const packageLayers: Layer[] = [];
+    for (const rec of packages) packageLayers.push(await debLayer(rec, rec.package, 'initramfs'));
+    checkPackageClashes(packageLayers);
+
+    let node: { layers: Layer[]; info: NodeRuntimeInfo; program: Buffer } | undefined;
+    if (spec.node) {
+      progress(`adding Node and the sources of zeroboot ${spec.node.commands.join(', ')}`);
+      node = await nodeLayers(spec.node, layers, options, layerDir);
+    }
+
+    const taken = new Set([...packageLayers, ...(node?.layers ?? [])].map((l) => l.info.name));
+    const userLayers: Layer[] = [];
+    let debIndex = 0;
+    for (const [i, l] of spec.layers.entries()) {
+      if (taken.has(l.name)) throw new ImageSpecError(`layers[${i}].name`, `${l.name} is already the name of a package or runtime layer; give this layer another name`);
+      taken.add(l.name);
+      const src = l.source;
+      progress(`layer ${l.name} (${src.kind})`);
+      if (src.kind === 'deb') userLayers.push(await debLayer(debRecords[debIndex++], l.name, l.at));
+      else if (src.kind === 'dir') userLayers.push(await layers.fromDir(src.dir, { name: l.name, kind: 'dir', source: src.dir, at: l.at }));
+      else {
+        userLayers.push(await layers.fromFlist(src.flist, { name: l.name, kind: 'flist', source: src.flist, at: l.at }));
+        readStores.push(src.store);
+      }
+    }
+    const store = layers.readStore(readStores);
+    try {
+      const inInitramfs = [...packageLayers, ...(node?.layers ?? []), ...userLayers.filter((l) => l.info.at === 'initramfs')];
+      let layerEntries: CpioEntry[] = [];
+      if (inInitramfs.length > 0) {
+        const merged = layers.scratch('merged.fl');
+        mergeLayers(inInitramfs, merged);
+        progress(`reading ${inInitramfs.length} merged layers`);
+        layerEntries = await treeEntries(merged, store, pool, [...DEFAULT_STRIP, ...spec.strip]);
+      }
+      await mkdir(options.outDir, { recursive: true });
+      const atBoot: Layer[] = [];
+      for (const l of userLayers.filter((u) => u.info.at === 'boot')) {
+        progress(`writing layer ${l.info.name} and its chunks for nodes to fetch`);
+        atBoot.push({ ...l, info: { ...l.info, file: await exportLayer(l, store, pool, options.outDir) } });
+      }
+      return await writeImage(spec, options, {
+        resolved, packages, sbPackages, release, kernel, loaders, resolution, tree, node, layerEntries,
+        layers: [...inInitramfs, ...atBoot].map((l) => l.info),
+      });
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await layers.close();
+    await pool.close();
+  }
+}
+
+interface Assembled {
+  resolved: { kernel: AptRecord; packages: AptRecord[] };
+  packages: AptRecord[];
+  sbPackages: AptRecord[];
+  release: string;
+  kernel: Buffer;
+  loaders: [string, Buffer][];
+  resolution: ModuleResolution;
+  tree: KernelModuleTree;
+  node: { info: NodeRuntimeInfo; program: Buffer } | undefined;
+  layerEntries: CpioEntry[];
+  layers: LayerInfo[];
+}
+
+/** The initramfs from the skeleton, the merged layers, the modules and /init; then every file and the manifest. */
+async function writeImage(spec: ImageSpec, options: BuildOptions, a: Assembled): Promise<ImageManifest> {
+  const progress = options.progress ?? (() => {});
+  const mtime = options.mtime ?? 0;
+  const { release, resolution, tree } = a;
   const entries: CpioEntry[] = [...SKELETON];
   const taken = new Map<string, { owner: string; entry: CpioEntry }>(SKELETON.map((entry) => [entry.path, { owner: 'the image skeleton', entry }]));
   const add = (entry: CpioEntry, owner: string) => {
@@ -184,20 +290,11 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
     taken.set(entry.path, { owner, entry });
     entries.push(entry);
   };
-  for (let i = 0; i < packageTrees.length; i++) {
-    for (const e of await packageEntries(packageTrees[i])) add(e, packages[i].package);
-  }
+  for (const e of a.layerEntries) add(e, 'the layers');
   const busybox = entries.find((e) => e.path === 'bin/busybox');
-  if (!busybox || busybox.type !== 'file') throw new ImageSpecError('packages', 'no package provides /bin/busybox, which /init runs: add busybox-static');
+  if (!busybox || busybox.type !== 'file') throw new ImageSpecError(spec.layers.length > 0 ? 'layers' : 'packages', 'no package provides /bin/busybox, which /init runs: add busybox-static (to packages, or as a { deb: busybox-static } layer)');
 
-  let node: NodeRuntimeInfo | undefined;
-  if (spec.node) {
-    progress(`adding Node and the sources of zeroboot ${spec.node.commands.join(', ')}`);
-    const runtime = await nodeRuntime(spec.node.commands, options.node);
-    for (const e of runtime.entries) add(e, 'the node runtime');
-    checkProgramNeeds(`/${runtime.entries[0].path} (Node ${runtime.info.version})`, runtime.program, new Map([...taken].map(([p, v]) => [p, v.entry])));
-    node = runtime.info;
-  }
+  if (a.node) checkProgramNeeds(`/${NODE_PATH} (Node ${a.node.info.version})`, a.node.program, new Map([...taken].map(([p, v]) => [p, v.entry])));
 
   const modDir = `lib/modules/${release}`;
   for (const m of resolution.modules) {
@@ -215,24 +312,25 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
   const initramfs = await compress(cpio, spec.compression);
   const script = Buffer.from(imageBootScript(spec.name, release, spec.cmdline));
 
-  await mkdir(options.outDir, { recursive: true });
   const artifacts: Record<string, ArtifactInfo> = {};
-  const files: [string, Buffer][] = [[KERNEL_FILE, kernel], [INITRD_FILE, initramfs], [BOOT_SCRIPT_FILE, script], ...loaders];
+  const files: [string, Buffer][] = [[KERNEL_FILE, a.kernel], [INITRD_FILE, initramfs], [BOOT_SCRIPT_FILE, script], ...a.loaders];
   for (const [name, data] of files) {
     await writeAtomic(options.outDir, name, data);
     artifacts[name] = { size: data.length, sha256: sha256(data) };
   }
+  for (const l of a.layers) if (l.file) artifacts[l.file] = { size: l.size, sha256: l.sha256 };
   const manifest: ImageManifest = {
     name: spec.name,
-    kernel: { ...pkgInfo(resolved.kernel), release },
-    packages: packages.map(pkgInfo),
-    ...(sb ? { secureBoot: sbPackages.map(pkgInfo) } : {}),
+    kernel: { ...pkgInfo(a.resolved.kernel), release },
+    packages: a.packages.map(pkgInfo),
+    ...(spec.secureBoot ? { secureBoot: a.sbPackages.map(pkgInfo) } : {}),
+    layers: a.layers,
     modules: resolution.modules.map((m) => m.name),
     builtinModules: resolution.builtin,
     cmdline: buildCmdline(spec.cmdline),
     compression: spec.compression,
     mtime,
-    ...(node ? { node } : {}),
+    ...(a.node ? { node: a.node.info } : {}),
     tools: spec.compression === 'zstd' ? { zlib: process.versions.zlib, zstd: process.versions.zstd ?? 'unknown' } : { zlib: process.versions.zlib },
     artifacts,
   };

@@ -1,7 +1,9 @@
 // The image builder's public surface: parse an image description, build it.
 export { parseImageSpec, parseImageYaml, ImageSpecError, COMPRESSIONS } from './spec.ts';
-export type { ImageSpec, PackageRef, Compression, SecureBootPackages } from './spec.ts';
-export { buildImage, kernelLayout, packageEntries, BOOT_SCRIPT_FILE, MANIFEST_FILE } from './build.ts';
+export type { ImageSpec, PackageRef, Compression, SecureBootPackages, LayerSpec, LayerSource, LayerPlace } from './spec.ts';
+export { buildImage, kernelLayout, BOOT_SCRIPT_FILE, MANIFEST_FILE } from './build.ts';
+export { DEFAULT_STRIP, LayerBuilder } from './layers.ts';
+export type { LayerInfo, LayerKind } from './layers.ts';
 export { ImageBuildError } from './errors.ts';
 export type { ImageManifest, ArtifactInfo, PackageInfo, BuildOptions } from './build.ts';
 export { DebianCache, AptError, PackageNotFoundError, ChecksumError, DEFAULT_CACHE_DIR, parseAptShow, sha256File, runCommand } from './debian.ts';

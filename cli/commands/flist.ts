@@ -1,5 +1,5 @@
-// `zeroboot flist pack|ls|cat|unpack|verify`: argument parsing and wiring;
-// the work is in flist/ (pack.ts, unpack.ts, list.ts, read-chunks.ts).
+// `zeroboot flist pack|ls|cat|unpack|verify|merge`: argument parsing and wiring;
+// the work is in flist/ (pack.ts, unpack.ts, list.ts, read-chunks.ts, merge.ts).
 import { dispatch, listOpt, parseCommand, stringOpt, UsageError, type OptionSpec, type Parsed } from '../args.ts';
 
 export const FLIST_HELP = `Usage: zeroboot flist <command> [options]
@@ -15,6 +15,10 @@ Commands:
                                        recreate the tree (modes, owners, links, times)
   verify <file.fl|.flist> [--store URL]...
                                        fetch every chunk and check its hashes
+  merge <a.fl> <b.fl>... -o <out.fl> [--tag k=v]...
+        stack flists, later ones winning; .wh.<name> in a later one deletes
+        <name>, .wh..wh..opq empties its directory; no chunk is copied: the
+        result routes to every layer's stores
 
 A legacy 0-flist .flist (tar.gz of an SQLite database, recognised by its
 content) works with ls, cat, unpack and verify; its chunks come from the
@@ -67,6 +71,14 @@ function legacyOptions(p: Parsed) {
   return { stores: listOpt(p, 'store'), cache: stringOpt(p, 'cache') };
 }
 
+function tagArgs(command: string, p: Parsed): [string, string][] {
+  return listOpt(p, 'tag').map((t): [string, string] => {
+    const i = t.indexOf('=');
+    if (i <= 0) throw new UsageError(`flist ${command}: --tag ${JSON.stringify(t)}: expected key=value`);
+    return [t.slice(0, i), t.slice(i + 1)];
+  });
+}
+
 async function pack(argv: string[]): Promise<number> {
   const p = parse('pack', argv, { output: { type: 'string', short: 'o' }, store: { type: 'string', multiple: true }, tag: { type: 'string', multiple: true }, json: { type: 'boolean' } }, ['<source>']);
   if (!p) return 0;
@@ -74,11 +86,7 @@ async function pack(argv: string[]): Promise<number> {
   if (!out) throw new UsageError('flist pack: give the output file with -o FILE.fl');
   const storeArgs = listOpt(p, 'store');
   if (storeArgs.length === 0) throw new UsageError('flist pack: give at least one --store URL');
-  const tags = listOpt(p, 'tag').map((t): [string, string] => {
-    const i = t.indexOf('=');
-    if (i <= 0) throw new UsageError(`flist pack: --tag ${JSON.stringify(t)}: expected key=value`);
-    return [t.slice(0, i), t.slice(i + 1)];
-  });
+  const tags = tagArgs('pack', p);
   const { parseStoreArg, openRouter } = await import('../../flist/stores/router.ts');
   const { ChunkPool } = await import('../../flist/chunk-pool.ts');
   const { packSource } = await import('../../flist/pack.ts');
@@ -168,6 +176,22 @@ async function verify(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function merge(argv: string[]): Promise<number> {
+  const p = parseCommand('flist merge', argv, { output: { type: 'string', short: 'o' }, tag: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+  if (p.values.help) {
+    process.stdout.write(FLIST_HELP);
+    return 0;
+  }
+  if (p.positionals.length === 0) throw new UsageError("flist merge: give the flists to merge, bottom layer first (see 'zeroboot flist --help')");
+  const out = stringOpt(p, 'output');
+  if (!out) throw new UsageError('flist merge: give the output file with -o FILE.fl');
+  const { mergeFlists } = await import('../../flist/merge.ts');
+  const s = mergeFlists(p.positionals, out, { tags: tagArgs('merge', p) });
+  if (p.values.json) process.stdout.write(JSON.stringify(s) + '\n');
+  else process.stdout.write(`zeroboot flist: merged ${s.layers} layers into ${out}: ${s.entries} entries, ${s.files} files, ${s.whitedOut} whited out, ${s.routes} routes\n`);
+  return 0;
+}
+
 export function flistCommand(argv: string[]): Promise<number> {
-  return dispatch('flist', argv, { pack, ls, cat, unpack, verify }, FLIST_HELP);
+  return dispatch('flist', argv, { pack, ls, cat, unpack, verify, merge }, FLIST_HELP);
 }

@@ -6,15 +6,18 @@ import { readYamlText } from '../../lib/yaml.ts';
 
 export const IMAGE_HELP = `Usage: zeroboot image build <image.yaml> -o <dir> [options]
 
-Builds a network-boot image from Debian packages: the kernel from a
-linux-image package, the kernel modules the description lists (with their
-dependencies, from each module's depends=), busybox and the zeroboot /init.
-Writes <dir>/vmlinuz, initramfs.img, boot.ipxe and manifest.json (sha256 of
-each). The same description and packages give byte-identical files.
+Builds a network-boot image: the kernel from a linux-image package, the
+kernel modules the description lists (with their dependencies, from each
+module's depends=), the zeroboot /init, and the description's flist layers
+(Debian packages, directories, .fl files; later layers win, .wh. whiteouts
+apply) merged into the initramfs. Writes <dir>/vmlinuz, initramfs.img,
+boot.ipxe and manifest.json (sha256 of each, every layer with the sha256 of
+its .fl); layers marked 'at: boot' go beside them as <name>.fl with chunks/.
+The same description and inputs give byte-identical files.
 
 Options:
   -o, --output DIR   output directory (created if missing)
-  --cache DIR        download and unpack cache (default /var/cache/zeroboot)
+  --cache DIR        download, unpack and layer cache (default /var/cache/zeroboot)
   --json             print the manifest as JSON
   -h, --help         show this help
 

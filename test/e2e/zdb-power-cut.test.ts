@@ -20,7 +20,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,6 +173,9 @@ async function powerCut(t: ExecutionContext, sync: boolean, acks: number): Promi
 }
 
 test.serial('zdb --sync in a QEMU guest: every write acknowledged before a power cut (SIGKILL of QEMU) is read back, byte for byte, after a reboot on the same disk', async (t) => {
+  // The guest runs the image built from layers: Node from npm, the sources, the Debian libraries.
+  const manifest = JSON.parse(await readFile(path.join(image, 'manifest.json'), 'utf8')) as { layers: { name: string; kind: string; at: string }[] };
+  t.deepEqual(manifest.layers.map((l) => `${l.name}:${l.kind}:${l.at}`), ['node:npm:initramfs', 'zeroboot:zeroboot:initramfs', 'busybox-static:deb:initramfs', 'libc6:deb:initramfs', 'libstdc++6:deb:initramfs', 'libgcc-s1:deb:initramfs']);
   const { cut, after } = await powerCut(t, true, 150);
   t.true(cut.acked >= 150);
   t.deepEqual(after.missing, [], 'acknowledged keys missing after the power cut');

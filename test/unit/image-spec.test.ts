@@ -8,7 +8,8 @@ test('images/default.yaml parses', async (t) => {
   t.is(spec.name, 'default');
   t.deepEqual(spec.kernel, { name: 'linux-image-amd64' });
   t.true(spec.modules.includes('virtio_pci') && spec.modules.includes('e1000'));
-  t.deepEqual(spec.packages, [{ name: 'busybox-static' }]);
+  t.deepEqual(spec.packages, []);
+  t.deepEqual(spec.layers, [{ name: 'busybox-static', at: 'initramfs', source: { kind: 'deb', package: { name: 'busybox-static' } } }]);
   t.is(spec.compression, 'gzip');
   t.deepEqual(spec.secureBoot, { shim: { name: 'shim-signed' }, grub: { name: 'grub-efi-amd64-signed' } });
 });
