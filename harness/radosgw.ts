@@ -15,8 +15,8 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './listening.ts';
 import { killPid, runCommand, type CommandOutput } from '../lib/process.ts';
 
-/** The programs the cluster needs (Debian: ceph-mon, ceph-osd, radosgw, ceph-common). */
-export const CEPH_PROGRAMS = ['monmaptool', 'ceph-authtool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph'];
+/** The programs the cluster needs (Debian: ceph-mon, ceph-osd, radosgw, ceph-common; setpriv is util-linux). */
+export const CEPH_PROGRAMS = ['setpriv', 'monmaptool', 'ceph-authtool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph'];
 
 /** Startup on a loaded 2-core machine can take a minute; each stage gets this long. */
 const STAGE_DEADLINE_MS = 180_000;
@@ -102,11 +102,15 @@ class Cluster {
     return r;
   }
 
-  /** A daemon in the foreground (-f), its output in log/<name>.out. */
+  /**
+   * A daemon in the foreground (-f), its output in log/<name>.out. setpriv
+   * execs it with a parent-death signal, so a test worker killed before its
+   * teardown (a timeout) leaves no daemon behind.
+   */
   daemon(cmd: string, args: string[], name: string): ChildProcess {
     const fd = openSync(path.join(this.dir, 'log', `${name}.out`), 'a');
     try {
-      const child = spawn(cmd, ['-c', this.conf, ...args, '-f'], { stdio: ['ignore', fd, fd] });
+      const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, '-c', this.conf, ...args, '-f'], { stdio: ['ignore', fd, fd] });
       child.on('error', () => {});
       this.children.push(child);
       return child;
@@ -120,7 +124,7 @@ class Cluster {
     const deadline = Date.now() + STAGE_DEADLINE_MS;
     for (;;) {
       const dead = this.children.find((c) => c.exitCode !== null || c.signalCode !== null);
-      if (dead) throw new Error(`${what}: ${dead.spawnfile} exited (${dead.exitCode ?? dead.signalCode}); logs in ${this.dir}/log`);
+      if (dead) throw new Error(`${what}: ${dead.spawnargs[3]} exited (${dead.exitCode ?? dead.signalCode}); logs in ${this.dir}/log`);
       if (await probe().catch(() => false)) return;
       if (Date.now() > deadline) throw new Error(`${what}: not ready within ${STAGE_DEADLINE_MS / 1000} s; logs in ${this.dir}/log`);
       await new Promise((r) => setTimeout(r, 250));

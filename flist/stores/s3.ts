@@ -76,7 +76,9 @@ export class S3Store implements ChunkStore {
       maxAttempts: opts.attempts ?? DEFAULT_ATTEMPTS,
       requestHandler: {
         connectionTimeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        // per attempt; without throwOnRequestTimeout the SDK would only warn on stderr
         requestTimeout: this.timeoutMs,
+        throwOnRequestTimeout: true,
         httpAgent: new http.Agent(agent),
         httpsAgent: new https.Agent({ ...agent, ...(opts.ca ? { ca: [...tls.rootCertificates, opts.ca] } : {}) }),
       },
