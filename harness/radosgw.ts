@@ -16,7 +16,7 @@ import { freePort } from './listening.ts';
 import { killPid, runCommand, type CommandOutput } from '../lib/process.ts';
 
 /** The programs the cluster needs (Debian: ceph-mon, ceph-osd, radosgw, ceph-common; setpriv is util-linux). */
-export const CEPH_PROGRAMS = ['setpriv', 'monmaptool', 'ceph-authtool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph'];
+export const CEPH_PROGRAMS = ['setpriv', 'openssl', 'monmaptool', 'ceph-authtool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph'];
 
 /** Startup on a loaded 2-core machine can take a minute; each stage gets this long. */
 const STAGE_DEADLINE_MS = 180_000;
@@ -32,13 +32,16 @@ export interface Radosgw {
   /** http://127.0.0.1:<port> */
   endpoint: string;
   port: number;
+  /** radosgw's TLS port (s3s://), its certificate self-signed: `ca` */
+  tlsPort: number;
+  ca: string;
   accessKey: string;
   secretKey: string;
   dir: string;
   /** ms from start() to radosgw answering, and to the user existing */
   startMs: number;
-  /** `s3://key:secret@127.0.0.1:port/bucket` */
-  storeUrl(bucket: string): string;
+  /** `s3://key:secret@127.0.0.1:port/bucket` (`s3s://` on tlsPort when tls) */
+  storeUrl(bucket: string, tls?: boolean): string;
   createBucket(name: string): Promise<void>;
   /** Ends every daemon (by pid) and removes the folder; safe to call twice. */
   stop(): Promise<void>;
@@ -50,7 +53,7 @@ export async function missingCephPrograms(): Promise<string[]> {
   return CEPH_PROGRAMS.filter((p) => !dirs.some((d) => existsSync(path.join(d, p))));
 }
 
-function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number, memstoreBytes: number): string {
+function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number, tlsPort: number, memstoreBytes: number): string {
   return `[global]
 fsid = ${fsid}
 mon host = [v2:127.0.0.1:${monPort}]
@@ -81,7 +84,7 @@ osd objectstore = memstore
 memstore device bytes = ${memstoreBytes}
 [client.rgw]
 rgw data = ${dir}/rgw
-rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+rgw frontends = beast endpoint=127.0.0.1:${rgwPort} ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${dir}/rgw.crt ssl_private_key=${dir}/rgw.key
 `;
 }
 
@@ -162,9 +165,14 @@ export async function startRadosgw(opts: RadosgwOptions = {}): Promise<Radosgw> 
   };
   try {
     for (const sub of ['run', 'log', 'mon', 'osd', 'rgw', 'crash']) await mkdir(path.join(dir, sub));
-    const [monPort, port] = [await freePort(), await freePort()];
+    const [monPort, port, tlsPort] = [await freePort(), await freePort(), await freePort()];
     const fsid = randomUUID();
-    await writeFile(cluster.conf, cephConf(dir, fsid, monPort, port, opts.memstoreBytes ?? 1 << 30));
+    await writeFile(cluster.conf, cephConf(dir, fsid, monPort, port, tlsPort, opts.memstoreBytes ?? 1 << 30));
+    // a self-signed certificate for 127.0.0.1, for s3s://; clients trust it through `ca`
+    const cert = await runCommand('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'rgw.key'), '-out', path.join(dir, 'rgw.crt')]);
+    if (cert.code !== 0) throw new Error(`openssl req exited ${cert.code}: ${cert.stderr.trim()}`);
+    const ca = await readFile(path.join(dir, 'rgw.crt'), 'utf8');
 
     const keyring = path.join(dir, 'keyring');
     const keys: [string, string[]][] = [
@@ -202,11 +210,13 @@ export async function startRadosgw(opts: RadosgwOptions = {}): Promise<Radosgw> 
     return {
       endpoint,
       port,
+      tlsPort,
+      ca,
       accessKey,
       secretKey,
       dir,
       startMs: Date.now() - started,
-      storeUrl: (bucket) => `s3://${accessKey}:${encodeURIComponent(secretKey)}@127.0.0.1:${port}/${bucket}`,
+      storeUrl: (bucket, tls) => `${tls ? 's3s' : 's3'}://${accessKey}:${encodeURIComponent(secretKey)}@127.0.0.1:${tls ? tlsPort : port}/${bucket}`,
       createBucket: (name) => createBucket(endpoint, accessKey, secretKey, name),
       stop,
     };

@@ -154,6 +154,7 @@ export class S3Store implements ChunkStore {
 
 /** Node's errno (ECONNREFUSED...) when there is one; the SDK's timeouts carry a message. */
 function networkReason(err: SdkError): string {
+  if (err.code && /CERT|SELF_SIGNED|ERR_TLS/.test(err.code)) return `the server's TLS certificate was refused (${err.code})`;
   if (err.code) return `cannot reach the server (${err.code})`;
   const line = (err.message ?? String(err)).split('\n')[0];
   return err.name && err.name !== 'Error' ? `${err.name}: ${line}` : line;

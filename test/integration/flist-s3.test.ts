@@ -134,6 +134,24 @@ if (missing.length > 0) {
     t.true(Buffer.from(await obj.Body!.transformToByteArray()).equals(datas[3]));
   });
 
+  test.serial('s3s:// is TLS: radosgw with a private certificate, trusted through the ca option, refused without it', async (t) => {
+    const id = randomBytes(32);
+    const data = randomBytes(700_000);
+    const store = openStore(rgw.storeUrl('chunks', true), { s3: { ca: rgw.ca } });
+    t.teardown(() => store.close());
+    await store.put(id, data);
+    t.true((await store.get(id))?.equals(data));
+    t.true(await store.has(id));
+    const untrusted = openStore(rgw.storeUrl('chunks', true));
+    t.teardown(() => untrusted.close());
+    const e = await t.throwsAsync(() => untrusted.get(id), { instanceOf: StoreError });
+    t.is(e!.message, `store s3s://${rgw.accessKey}@127.0.0.1:${rgw.tlsPort}/chunks: reading chunk ${id.toString('hex')}: the server's TLS certificate was refused (DEPTH_ZERO_SELF_SIGNED_CERT)`);
+    // plain HTTP to the TLS port is not S3 at all: no answer it can take for one
+    const plain = openStore(`s3://${rgw.accessKey}:${rgw.secretKey}@127.0.0.1:${rgw.tlsPort}/chunks`, { s3: { timeoutMs: 5000, attempts: 1 } });
+    t.teardown(() => plain.close());
+    await t.throwsAsync(() => plain.get(id), { instanceOf: StoreError });
+  });
+
   test.serial('a wrong secret or access key is one StoreAuthError line naming the S3 code, never the secret', async (t) => {
     const id = randomBytes(32);
     const cases: [string, RegExp][] = [
