@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf busybox-static udhcpc isc-dhcp-client
+DEBS=(qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf busybox-static udhcpc isc-dhcp-client ceph-mon ceph-osd radosgw ceph-common
   dnsmasq tftpd-hpa atftp tftp-hpa kea-admin nginx-light redis-tools redis-server
   tshark iproute2 nftables cpio binutils xz-utils zstd strace curl ca-certificates python3 make g++)
 # Debian's npm conflicts with a Node installed from elsewhere: only add it when npm is absent.

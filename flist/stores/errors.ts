@@ -12,14 +12,6 @@ export class StoreUrlError extends Error {
   }
 }
 
-/** A store kind that parses but that this build cannot open (s3 for now). */
-export class StoreUnsupportedError extends Error {
-  constructor(url: string, reason: string) {
-    super(`${reason} (store ${url})`);
-    this.name = 'StoreUnsupportedError';
-  }
-}
-
 /** A store failed one operation on one chunk: I/O, network, status, size, timeout. */
 export class StoreError extends Error {
   readonly store: string;

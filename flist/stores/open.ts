@@ -1,7 +1,7 @@
 // One store from one URL: the factory the CLI and the router use.
 import { DirStore } from './dir.ts';
-import { StoreUnsupportedError } from './errors.ts';
 import { HttpStore, type HttpStoreOptions } from './http.ts';
+import { S3Store, type S3StoreOptions } from './s3.ts';
 import type { ChunkStore } from './types.ts';
 import { parseStoreUrl, type StoreUrl } from './url.ts';
 import { ZdbStore, type ZdbStoreOptions } from './zdb.ts';
@@ -9,9 +9,10 @@ import { ZdbStore, type ZdbStoreOptions } from './zdb.ts';
 export interface StoreOptions {
   http?: HttpStoreOptions;
   zdb?: ZdbStoreOptions;
+  s3?: S3StoreOptions;
 }
 
-/** Opens (lazily: no I/O until the first operation) the store a URL names; throws StoreUrlError or StoreUnsupportedError. */
+/** Opens (lazily: no I/O until the first operation) the store a URL names; throws StoreUrlError. */
 export function openStore(url: string | StoreUrl, opts: StoreOptions = {}): ChunkStore {
   const desc = typeof url === 'string' ? parseStoreUrl(url) : url;
   switch (desc.kind) {
@@ -22,6 +23,6 @@ export function openStore(url: string | StoreUrl, opts: StoreOptions = {}): Chun
     case 'zdb':
       return new ZdbStore(desc, opts.zdb);
     case 's3':
-      throw new StoreUnsupportedError(desc.url, 's3 stores are not supported yet');
+      return new S3Store(desc, opts.s3);
   }
 }

@@ -43,8 +43,9 @@ export interface S3StoreUrl {
   port: number;
   bucket: string;
   region: string | undefined;
-  accessKey: string;
-  secretKey: string;
+  accessKey: string | undefined;
+  /** undefined: unsigned requests (a public bucket, or a route whose secret was stripped) */
+  secretKey: string | undefined;
 }
 
 export type StoreUrl = DirStoreUrl | ZdbStoreUrl | HttpStoreUrl | S3StoreUrl;
@@ -154,13 +155,18 @@ function parseHttp(u: URL, url: string): HttpStoreUrl {
   return { kind: 'http', url: redact(url), base, user, password };
 }
 
+/**
+ * rfs's form: s3://key:secret@host:port/bucket[?region=name], s3s:// (or
+ * s3+tls://) for TLS. The port is required, as rfs requires it, so every
+ * route we write can be read by rfs.
+ */
 function parseS3(u: URL, url: string, tls: boolean): S3StoreUrl {
   if (u.hash !== '') throw new StoreUrlError(shown(url), 'a #fragment has no meaning here');
   const host = hostOf(u, url);
-  const port = portOf(u, url, tls ? 443 : 80);
+  if (u.port === '') throw new StoreUrlError(shown(url), 's3 needs a port: s3://key:secret@host:port/bucket');
+  const port = portOf(u, url, 0);
   const accessKey = optional(u.username, url, 'access key');
   const secretKey = optional(u.password, url, 'secret key');
-  if (accessKey === undefined || secretKey === undefined) throw new StoreUrlError(shown(url), 's3 needs an access key and a secret: s3://key:secret@host:port/bucket');
   const rawBucket = u.pathname.replace(/^\//, '');
   if (rawBucket === '' || rawBucket.includes('/')) throw new StoreUrlError(shown(url), 's3 needs exactly one bucket: s3://key:secret@host:port/bucket');
   const bucket = decode(rawBucket, url, 'bucket');
@@ -196,6 +202,7 @@ export function parseStoreUrl(url: string): StoreUrl {
     case 's3':
       return parseS3(u, url, false);
     case 's3s':
+    case 's3+tls':
       return parseS3(u, url, true);
     default:
       throw new StoreUrlError(shown(url), `unknown scheme "${scheme[1]}" (dir, zdb, http, https, s3, s3s)`);

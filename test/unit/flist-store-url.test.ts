@@ -46,7 +46,11 @@ test('s3 and s3s', (t) => {
     accessKey: 'key',
     secretKey: 'secret',
   });
-  t.like(parseStoreUrl('s3s://k:s@h/b'), { tls: true, port: 443, region: undefined });
+  t.like(parseStoreUrl('s3s://k:s@h:443/b'), { tls: true, port: 443, region: undefined });
+  t.like(parseStoreUrl('s3+tls://k:s@h:9000/b'), { tls: true, port: 9000 });
+  // a route read back from an .fl has lost its secret: unsigned requests
+  t.like(parseStoreUrl('s3://k@h:9000/b'), { accessKey: 'k', secretKey: undefined });
+  t.like(parseStoreUrl('s3://h:9000/b'), { accessKey: undefined, secretKey: undefined });
 });
 
 test('redact strips the password and nothing else, parsable or not', (t) => {
@@ -77,9 +81,9 @@ const bad: [string, RegExp][] = [
   ['zdb:///', /no host and no unix socket/],
   ['zdb://h/ns#frag', /fragment/],
   ['http://', /not a valid URL|no host/],
-  ['s3://h:9000/bucket', /access key and a secret/],
+  ['s3://k:s@h/bucket', /needs a port/],
   ['s3://k:s@h:9000/', /exactly one bucket/],
-  ['s3://k:s@h/b?acl=1', /unknown query parameter "acl"/],
+  ['s3://k:s@h:1/b?acl=1', /unknown query parameter "acl"/],
   ['zdb://h/ns\nSET x y', /control characters/],
   ['zdb://h /ns', /spaces/],
   ['x'.repeat(MAX_STORE_URL_LENGTH + 1), /longer than 2048/],
