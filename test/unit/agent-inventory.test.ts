@@ -78,7 +78,7 @@ test('cross-check notes disagreements and fills a model sysfs lacks', (t) => {
 });
 
 test('bus from the device link, kind from the name', (t) => {
-  const cases: [string, string, string][] = [
+  const cases: [string, string, ReturnType<typeof busFromDevicePath>][] = [
     ['../devices/pci0000:00/0000:00:14.0/usb2/2-3/2-3:1.0/host6/target6:0:0/6:0:0:0/block/sdb', 'sdb', 'usb'],
     ['../devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0/nvme0n1', 'nvme0n1', 'nvme'],
     ['../devices/pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0/block/sda', 'sda', 'sata'],
