@@ -15,6 +15,9 @@ export interface ZdbHealth {
   socket: string;
   healthy: boolean;
   restarts: number;
+  /** How the last process ended (`exited SIGKILL`, `exited with code 1: <last stderr line>`). */
+  lastExit?: string;
+  /** The last failed health check, cleared by a good one. */
   lastError?: string;
 }
 
