@@ -5,8 +5,9 @@
 // reports (`diskless`), so the server does not record a new permanent
 // identity at every boot of a diskless machine.
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../lib/durable-file.ts';
 import { nodeIdOf, privateKeyFromSeed, rawPublicKey, seedOf } from '../lib/signed-report.ts';
 
 export const IDENTITY_FILE = '.zeroboot-identity';
@@ -59,15 +60,7 @@ async function readSeed(pool: string): Promise<Buffer | undefined> {
 }
 
 async function writeSeed(pool: string, seed: Buffer): Promise<void> {
-  const tmp = join(pool, `${IDENTITY_FILE}.tmp`);
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify({ format: 1, seed: seed.toString('base64') }) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(pool, IDENTITY_FILE));
+  await writeFileDurably(join(pool, IDENTITY_FILE), JSON.stringify({ format: 1, seed: seed.toString('base64') }) + '\n', 0o600);
 }
 
 /**

@@ -6,8 +6,9 @@
 // socket is killed (and so restarted). Health and restarts go into every report.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../lib/durable-file.ts';
 import { RespClient } from '../zdb/resp/client.ts';
 import type { ZdbHealth } from './report.ts';
 
@@ -40,13 +41,7 @@ export async function adminSecretOf(dir: string): Promise<string> {
   }
   const secret = randomBytes(16).toString('hex');
   await mkdir(dir, { recursive: true });
-  const fh = await open(join(dir, ADMIN_FILE), 'w', 0o600);
-  try {
-    await fh.writeFile(`${secret}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeFileDurably(join(dir, ADMIN_FILE), `${secret}\n`, 0o600);
   return secret;
 }
 

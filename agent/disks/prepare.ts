@@ -7,8 +7,9 @@
 // other disk is never opened for writing.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rename, rmdir, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../../lib/durable-file.ts';
 import { runCommand } from '../../lib/process.ts';
 import type { DiskInfo } from '../inventory/types.ts';
 import { classifyDisk, type Classification, type ClassifyOptions } from './classify.ts';
@@ -78,17 +79,7 @@ async function readMarker(dir: string): Promise<Marker | undefined> {
 }
 
 async function writeMarker(dir: string, label: string): Promise<void> {
-  const tmp = join(dir, `${MARKER_FILE}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(JSON.stringify({ format: 1, label, prepared: new Date().toISOString() } satisfies Marker) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, MARKER_FILE));
-  const d = await open(dir, 'r');
-  await d.sync().finally(() => d.close());
+  await writeFileDurably(join(dir, MARKER_FILE), JSON.stringify({ format: 1, label, prepared: new Date().toISOString() } satisfies Marker) + '\n');
 }
 
 function mountedAt(root: string, path: string, mountPoint: string): boolean {

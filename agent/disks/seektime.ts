@@ -15,8 +15,9 @@
 // latency to every sample. 128 reads of an HDD block the agent for about a
 // second, once per disk in its life.
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../../lib/durable-file.ts';
 
 export const SEEKTIME_FILE = '.seektime';
 /** zos's threshold: average random-read time below this is an SSD. */
@@ -138,15 +139,7 @@ export async function readSeekRecord(mountPoint: string): Promise<SeekRecord | u
 }
 
 export async function writeSeekRecord(mountPoint: string, rec: SeekRecord): Promise<void> {
-  const tmp = join(mountPoint, `${SEEKTIME_FILE}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(JSON.stringify(rec) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(mountPoint, SEEKTIME_FILE));
+  await writeFileDurably(join(mountPoint, SEEKTIME_FILE), JSON.stringify(rec) + '\n');
 }
 
 export interface PoolType {

@@ -3,8 +3,9 @@
 // atomically (temporary file, fsync, rename, fsync of the directory).
 // Diskless nodes are held in memory only: their keys die with their boot,
 // so writing them down would fill the file with throwaway identities.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { writeFileDurably } from '../../lib/durable-file.ts';
 import { NonceMemory } from './nonces.ts';
 import { DEFAULT_WINDOW_MS, verifyReport, type Binding, type RegistryView, type Verdict } from './verify.ts';
 
@@ -131,19 +132,8 @@ export class Registry implements RegistryView {
   }
 
   private async write(): Promise<void> {
-    const dir = join(this.file, '..');
-    await mkdir(dir, { recursive: true });
-    const tmp = `${this.file}.tmp`;
+    await mkdir(dirname(this.file), { recursive: true });
     const nodes = this.list().filter((n) => !n.diskless);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify({ version: 1, nodes }) + '\n');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.file);
-    const d = await open(dir, 'r');
-    await d.sync().finally(() => d.close());
+    await writeFileDurably(this.file, JSON.stringify({ version: 1, nodes }) + '\n', 0o600);
   }
 }
