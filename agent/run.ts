@@ -69,6 +69,8 @@ export class Agent {
       debugVm: cmdline.debugVm,
       ...(opts.systeminformation ?? root === '/' ? { si: await siSnapshot(), addresses: liveAddresses() } : {}),
     });
+    // Under a recorded tree, devices are looked for in it too (never the live machine's /dev).
+    if (root !== '/') for (const d of inventory.disks) d.path = join(root, 'dev', d.name);
     const candidates = opts.onlyDevices ? inventory.disks.filter((d) => opts.onlyDevices!.includes(d.path)) : inventory.disks;
     const reports = await setupDisks(candidates, { mountRoot, root, allowLoop: opts.allowLoop ?? false, ...(opts.minDiskBytes ? { minDiskBytes: opts.minDiskBytes } : {}) });
     const disks: PoolReport[] = [];

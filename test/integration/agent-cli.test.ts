@@ -36,3 +36,42 @@ test('usage errors are one line and exit 2', (t) => {
     t.regex(r.stderr, /^zeroboot: agent: [^\n]+\n$/, args.join(' '));
   }
 });
+
+test('the running agent on a recorded tree registers as a diskless node and stops on SIGTERM', async (t) => {
+  const { createServer } = await import('node:http');
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { Registry } = await import('../../boot/registry/store.ts');
+  const { handleReport } = await import('../../boot/registry/handler.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'agent-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const registry = await Registry.open(join(dir, 'state'));
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const r = await handleReport(registry, Buffer.concat(chunks));
+      res.writeHead(r.status).end(JSON.stringify(r.body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'cli/zeroboot.ts'), 'agent', '--server', url, '--interval', '5', '--root', join(ROOT, 'test/fixtures/agent/qemu-storage-uefi'), '--mount-root', join(dir, 'mnt'), '--run-dir', join(dir, 'run')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  const end = Date.now() + 60_000;
+  while (registry.list().length === 0) {
+    if (Date.now() > end || child.exitCode !== null) t.fail(`no report arrived; agent said: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const [node] = registry.list();
+  t.like(node, { diskless: true, macs: ['52:54:00:00:01:01'] });
+  t.like(node.lastReport, { capacity: { cru: 2, sru: 0, hru: 0 }, zdbs: [] });
+  t.regex(stderr, /diskless: key in memory only/);
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
+});
