@@ -43,18 +43,11 @@ test('the running agent on a recorded tree registers as a diskless node and stop
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { Registry } = await import('../../boot/registry/store.ts');
-  const { handleReport } = await import('../../boot/registry/handler.ts');
+  const { reportRequestHandler } = await import('../../boot/registry/http.ts');
   const dir = mkdtempSync(join(tmpdir(), 'agent-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const registry = await Registry.open(join(dir, 'state'));
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      const r = await handleReport(registry, Buffer.concat(chunks));
-      res.writeHead(r.status).end(JSON.stringify(r.body));
-    });
-  });
+  const server = createServer(reportRequestHandler(registry));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

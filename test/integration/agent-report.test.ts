@@ -11,25 +11,16 @@ import { capacity } from '../../agent/inventory/capacity.ts';
 import { loadOrCreateIdentity } from '../../agent/identity.ts';
 import { buildReport, ReportRejectedError, sendReport, signReport } from '../../agent/report.ts';
 import { Registry } from '../../boot/registry/store.ts';
-import { handleReport } from '../../boot/registry/handler.ts';
-import { REPORT_PATH } from '../../lib/signed-report.ts';
+import { reportRequestHandler } from '../../boot/registry/http.ts';
 
 const FIX = join(import.meta.dirname, '../fixtures/agent');
 
 async function serve(registry: Registry, failFirst: number): Promise<{ url: string; server: Server; hits: () => number }> {
   let hits = 0;
+  const handle = reportRequestHandler(registry);
   const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      hits++;
-      if (req.url !== REPORT_PATH || hits <= failFirst) {
-        res.writeHead(req.url !== REPORT_PATH ? 404 : 503).end('{"error":"busy"}');
-        return;
-      }
-      const r = await handleReport(registry, Buffer.concat(chunks));
-      res.writeHead(r.status, { 'content-type': 'application/json' }).end(JSON.stringify(r.body));
-    });
+    if (++hits <= failFirst) return void res.writeHead(503).end('{"error":"busy"}');
+    handle(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
@@ -86,4 +77,16 @@ test('no server: a clear error after the attempts', async (t) => {
   const inventory = collectInventory({ root: join(FIX, 'qemu-storage-uefi') });
   const make = () => signReport(buildReport({ identity, inventory, capacity: capacity(1, 1, []), disks: [], zdbs: [], runmode: 'prod' }), identity);
   await t.throwsAsync(sendReport('http://127.0.0.1:9', make, { attempts: 2, sleep: async () => undefined }), { message: /no answer from http:\/\/127.0.0.1:9\/api\/node\/report after 2 attempts/ });
+});
+
+test('the request handler: wrong path or method, an oversized body cut off', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { url, server } = await serve(await Registry.open(dir), 0);
+  t.teardown(() => server.close());
+  t.is((await fetch(`${url}/elsewhere`, { method: 'POST', body: '{}' })).status, 404);
+  t.is((await fetch(`${url}/api/node/report`)).status, 405);
+  t.is((await fetch(`${url}/api/node/report`, { method: 'POST', body: 'x'.repeat(600 * 1024) }).catch(() => ({ status: 413 }))).status, 413);
+  const bad = await fetch(`${url}/api/node/report`, { method: 'POST', body: '{"payload":{},"publicKey":"","signature":""}' });
+  t.is(bad.status, 400);
 });

@@ -12,7 +12,7 @@ import { Agent, type AgentOptions } from '../../agent/run.ts';
 import { agentCmdline } from '../../agent/cmdline.ts';
 import { parseMountinfo } from '../../agent/disks/users.ts';
 import { Registry } from '../../boot/registry/store.ts';
-import { handleReport } from '../../boot/registry/handler.ts';
+import { reportRequestHandler } from '../../boot/registry/http.ts';
 import { RespClient } from '../../zdb/resp/client.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -67,14 +67,7 @@ test('bring-up, a signed report accepted by the registry, and a reboot that keep
   loops.push(execFileSync('losetup', ['-f', '--show', foreign], { encoding: 'utf8' }).trim());
 
   const registry = await Registry.open(join(dir, 'state'));
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      const r = await handleReport(registry, Buffer.concat(chunks));
-      res.writeHead(r.status, { 'content-type': 'application/json' }).end(JSON.stringify(r.body));
-    });
-  });
+  const server = createServer(reportRequestHandler(registry));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
