@@ -11,6 +11,7 @@ Commands:
   qemu      start or stop emulated servers from hardware profiles, PXE-booting from the server
   flist     pack a directory into an flist (.fl + chunk store), list, cat, unpack, verify it
   zdb       run a 0-db compatible key-value server (same flags, protocol and files as 0-db v2)
+  agent     the node agent: inventory, disk safety, zdb per disk, signed reports (--once: a read-only look)
   demo      start the server in a private network namespace and boot a test client
 
 Run 'zeroboot <command> --help' for the options of a command.
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   qemu: async () => (await import('./commands/qemu.ts')).qemuCommand,
   zdb: async () => (await import('./commands/zdb.ts')).zdbCommand,
   flist: async () => (await import('./commands/flist.ts')).flistCommand,
+  agent: async () => (await import('./commands/agent.ts')).agentCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 DEBS=(qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf busybox-static udhcpc isc-dhcp-client ceph-mon ceph-osd radosgw ceph-common
   dnsmasq tftpd-hpa atftp tftp-hpa kea-admin nginx-light redis-tools redis-server
   tshark iproute2 nftables cpio binutils xz-utils zstd strace curl ca-certificates python3 make g++)
+# The node agent: pools are btrfs; its tests make disks of every kind the agent must leave alone.
+DEBS+=(btrfs-progs fdisk dosfstools xfsprogs cryptsetup-bin mount util-linux)
 # Debian's npm conflicts with a Node installed from elsewhere: only add it when npm is absent.
 command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)
 

@@ -1,0 +1,151 @@
+// The agent's bring-up and reporting, from the parts in agent/: inventory,
+// pools (prepare blank disks, reuse ours), SSD/HDD per pool, identity, one
+// supervised zdb per HDD pool, then a signed report now and at every
+// interval. Everything it needs comes in through AgentOptions; nothing is
+// read from globals, so tests run it on loop devices and loopback.
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { AgentCmdline } from './cmdline.ts';
+import { capacity, type Capacity, type Pool } from './inventory/capacity.ts';
+import { collectInventory, liveAddresses } from './inventory/index.ts';
+import { siSnapshot } from './inventory/si.ts';
+import type { Inventory } from './inventory/types.ts';
+import { setupDisks, ZDB_SUBVOLUME, type DiskReport } from './disks/prepare.ts';
+import { poolType, type PoolType } from './disks/seektime.ts';
+import { loadOrCreateIdentity, type Identity } from './identity.ts';
+import { buildReport, sendReport, signReport, type SendOptions } from './report.ts';
+import { adminSecretOf, zdbPools, ZdbSupervisor, type SupervisorOptions } from './zdb-supervisor.ts';
+import type { SignedEnvelope } from '../lib/signed-report.ts';
+
+export interface AgentOptions {
+  cmdline: AgentCmdline;
+  /** proc/ and sys/ are read under it (default /). */
+  root?: string;
+  /** Where pools are mounted (zos: /mnt). */
+  mountRoot?: string;
+  /** Where zdb sockets go. */
+  runDir?: string;
+  /** argv running `zeroboot` for the zdbs. */
+  zeroboot: string[];
+  basePort?: number;
+  /** Ask systeminformation too (default true; off when reading a recorded root). */
+  systeminformation?: boolean;
+  /** For tests on the host only: treat loop devices as disks... */
+  allowLoop?: boolean;
+  /** ...and look at these devices (/dev paths) only, never the host's others. */
+  onlyDevices?: string[];
+  minDiskBytes?: number;
+  supervisor?: Omit<SupervisorOptions, 'command'>;
+  send?: SendOptions;
+  log?: (msg: string) => void;
+}
+
+export type PoolReport = DiskReport & Partial<PoolType>;
+
+export class Agent {
+  readonly inventory: Inventory;
+  readonly disks: PoolReport[];
+  readonly identity: Identity;
+  readonly capacity: Capacity;
+  readonly zdbs: ZdbSupervisor[];
+  private readonly opts: AgentOptions;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(opts: AgentOptions, inventory: Inventory, disks: PoolReport[], identity: Identity, cap: Capacity, zdbs: ZdbSupervisor[]) {
+    this.opts = opts;
+    this.inventory = inventory;
+    this.disks = disks;
+    this.identity = identity;
+    this.capacity = cap;
+    this.zdbs = zdbs;
+  }
+
+  static async bringUp(opts: AgentOptions): Promise<Agent> {
+    const root = opts.root ?? '/';
+    const mountRoot = opts.mountRoot ?? '/mnt';
+    const { cmdline } = opts;
+    const inventory = collectInventory({
+      root,
+      debugVm: cmdline.debugVm,
+      ...(opts.systeminformation ?? root === '/' ? { si: await siSnapshot(), addresses: liveAddresses() } : {}),
+    });
+    // Under a recorded tree, devices are looked for in it too (never the live machine's /dev).
+    if (root !== '/') for (const d of inventory.disks) d.path = join(root, 'dev', d.name);
+    const candidates = opts.onlyDevices ? inventory.disks.filter((d) => opts.onlyDevices!.includes(d.path)) : inventory.disks;
+    const reports = await setupDisks(candidates, { mountRoot, root, allowLoop: opts.allowLoop ?? false, ...(opts.minDiskBytes ? { minDiskBytes: opts.minDiskBytes } : {}) });
+    const disks: PoolReport[] = [];
+    const pools: (Pool & { report: PoolReport })[] = [];
+    for (const r of reports) {
+      const d = inventory.disks.find((x) => x.name === r.name)!;
+      if (r.mountPoint === undefined) {
+        disks.push(r);
+        continue;
+      }
+      const t = await poolType(r.mountPoint, r.path, r.sizeBytes, { name: d.name, bus: d.bus, rotational: d.rotational, virtualized: inventory.virtualized, debugVm: cmdline.debugVm });
+      const full: PoolReport = { ...r, ...t };
+      disks.push(full);
+      pools.push({ sizeBytes: r.sizeBytes, type: t.type, report: full });
+    }
+    const { identity, conflicts } = await loadOrCreateIdentity(pools.map((p) => p.report.mountPoint!));
+    for (const c of conflicts) opts.log?.(`pool ${c} holds another node key; kept ${identity.nodeId}`);
+    const runDir = opts.runDir ?? '/run/zeroboot';
+    await mkdir(runDir, { recursive: true });
+    const zdbs: ZdbSupervisor[] = [];
+    for (const [i, p] of zdbPools(pools, cmdline.missingSsd).entries()) {
+      const dir = join(p.report.mountPoint!, ZDB_SUBVOLUME);
+      const sup = new ZdbSupervisor(
+        { disk: p.report.name, dir, port: (opts.basePort ?? 9900) + i, socket: join(runDir, `zdb-${basename(p.report.name)}.sock`), adminSecret: await adminSecretOf(dir) },
+        { command: opts.zeroboot, ...opts.supervisor, ...(opts.log ? { log: opts.log } : {}) },
+      );
+      sup.start();
+      zdbs.push(sup);
+    }
+    return new Agent(opts, inventory, disks, identity, capacity(inventory.cpu.logical, inventory.memoryBytes, pools), zdbs);
+  }
+
+  /** A signed report of the current state, with a fresh timestamp and nonce. */
+  report(now = Date.now()): SignedEnvelope {
+    const { cmdline } = this.opts;
+    const payload = buildReport(
+      {
+        identity: this.identity,
+        inventory: this.inventory,
+        capacity: this.capacity,
+        disks: this.disks as unknown as Record<string, unknown>[],
+        zdbs: this.zdbs.map((z) => z.health()),
+        ...(cmdline.bootMac ? { bootMac: cmdline.bootMac } : {}),
+        ...(cmdline.farmerId !== undefined ? { farmerId: cmdline.farmerId } : {}),
+        runmode: cmdline.runmode,
+      },
+      now,
+    );
+    return signReport(payload, this.identity);
+  }
+
+  /** Checks every zdb, then sends one report (with retries, each attempt signed afresh). */
+  async sendOnce(): Promise<unknown> {
+    const server = this.opts.cmdline.server;
+    if (!server) throw new Error('no server to report to: boot with zeroboot.server=<url>');
+    await Promise.all(this.zdbs.map((z) => z.check()));
+    return (await sendReport(server, () => this.report(), this.opts.send)).response;
+  }
+
+  /** Reports now and every `intervalMs`, logging failures and carrying on. */
+  startReporting(intervalMs: number): void {
+    const tick = async () => {
+      try {
+        await this.sendOnce();
+      } catch (e) {
+        this.opts.log?.(`report failed: ${(e as Error).message}`);
+      }
+      if (this.timer !== undefined) this.timer = setTimeout(() => void tick(), intervalMs);
+    };
+    this.timer = setTimeout(() => void tick(), 0);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await Promise.all(this.zdbs.map((z) => z.stop()));
+  }
+}
