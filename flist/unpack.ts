@@ -5,26 +5,35 @@
 // (entries already there are replaced, as tar does). Owners are set before
 // modes (chown clears set-uid bits); directory modes and times last,
 // deepest first, so that writing inside them is not refused or does not
-// bump their mtime.
+// bump their mtime. The filesystem calls run on the chunk pool's workers
+// (flist/unpack-ops.ts): folders in one op, then each small file in one op
+// (read its chunk, decode, create, write, owner, mode, times, rename); a
+// larger file's chunks are written at their offsets by several ops at once.
 // Hard links: .fl has no link table; pack gives every name of a linked inode
 // the same blocks and metadata, so non-empty files alike in blocks, mode,
 // owner and both times are linked again (two identical copies made in the
 // same second are linked too: the price of rfs's format).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, lchown, link, mkdir, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { CHUNK_SIZE } from './chunk.ts';
 import type { FlEntry, FlReader } from './fl-file.ts';
 import { orderedWindow } from './ordered.ts';
 import { mapLimit } from './stores/limit.ts';
 import type { ChunkReader } from './read-chunks.ts';
+import { DEFAULT_TRANSFERS } from './stores/limit.ts';
 import { TreeError } from './tree-errors.ts';
+import type { EntryMeta } from './unpack-ops.ts';
 
 const run = promisify(execFile);
 // Files in progress at once: small files are one chunk each, so this, not the
-// transfer limit, keeps the store busy; the transfers stay capped at 20.
-const FILES_AT_ONCE = 32;
+// transfer limit, keeps the store busy (the transfers stay capped at 20) and
+// the pool's batches full.
+const FILES_AT_ONCE = 64;
+/** Files of up to this many chunks are written by one op; larger ones chunk by chunk, several at once. */
+const WHOLE_FILE_CHUNKS = 2;
 
 export interface UnpackSummary {
   entries: number;
@@ -44,33 +53,49 @@ function target(dest: string, e: FlEntry): string {
   return p;
 }
 
-/** A directory already there (an earlier, interrupted unpack) is kept; anything else in its place is an error. */
-async function mkdirOrKeep(p: string): Promise<void> {
-  try {
-    await mkdir(p, { mode: 0o700 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstat(p)).isDirectory()) throw e;
-  }
-}
+const entryMeta = (e: FlEntry, chown: boolean): EntryMeta => ({ mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, chown });
 
 async function setOwnerMode(p: string, e: FlEntry, isRoot: boolean): Promise<void> {
   if (isRoot) await lchown(p, e.uid, e.gid);
   if (e.type !== 'symlink') await chmod(p, e.mode & 0o7777);
 }
 
-async function writeFile(p: string, e: FlEntry, reader: ChunkReader, isRoot: boolean): Promise<void> {
-  const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${randomBytes(4).toString('hex')}`);
-  const fh = await open(tmp, 'wx', 0o600);
+/** Writes a file under `tmp`, sets its metadata and renames it to `p`; on failure `tmp` is removed. */
+async function writeFile(p: string, tmp: string, e: FlEntry, reader: ChunkReader, isRoot: boolean): Promise<void> {
+  const finish = { ...entryMeta(e, isRoot), final: p };
+  if (e.blocks.length <= WHOLE_FILE_CHUNKS) {
+    await reader.runFile(e, e.blocks, { file: tmp, create: true, finish });
+    return;
+  }
   try {
-    for await (const plain of reader.chunks(e)) await fh.write(plain);
-    await fh.close();
-    await setOwnerMode(tmp, e, isRoot);
-    await utimes(tmp, e.mtime, e.mtime);
-    await rename(tmp, p);
+    await reader.runFile(e, [], { file: tmp, create: true });
+    if (!(await writeAtOffsets(tmp, e, reader))) await writeInOrder(tmp, e, reader);
+    await reader.runFile(e, [], { file: tmp, finish });
   } catch (err) {
-    await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;
+  }
+}
+
+/** Each chunk at i x 512 KiB (as pack cuts files), several at once; false, having written nothing, when the first chunk is not 512 KiB. */
+async function writeAtOffsets(tmp: string, e: FlEntry, reader: ChunkReader): Promise<boolean> {
+  const last = e.blocks.length - 1;
+  // checked alone first: a file cut otherwise is written in order instead
+  const first = await reader.runFile(e, [e.blocks[0]], { file: tmp, offset: 0, expect: CHUNK_SIZE });
+  if ('uneven' in first) return false;
+  const rest = e.blocks.slice(1).map((b, i) => ({ b, i: i + 1 }));
+  for await (const r of orderedWindow(rest, DEFAULT_TRANSFERS, ({ b, i }) => reader.runFile(e, [b], { file: tmp, offset: i * CHUNK_SIZE, expect: i === last ? undefined : CHUNK_SIZE }))) {
+    if ('uneven' in r) throw new TreeError(`${e.path}: a chunk in the middle of the file decodes to ${r.uneven} bytes where its first one has ${CHUNK_SIZE}`);
+  }
+  return true;
+}
+
+/** Chunks of any sizes, one after the other. */
+async function writeInOrder(tmp: string, e: FlEntry, reader: ChunkReader): Promise<void> {
+  let offset = 0;
+  for (const b of e.blocks) {
+    const r = await reader.runFile(e, [b], { file: tmp, offset });
+    if ('bytes' in r) offset += r.bytes;
   }
 }
 
@@ -89,6 +114,8 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
   const root = path.resolve(dest);
   await mkdir(root, { recursive: true });
   const dirs: { p: string; e: FlEntry }[] = [];
+  const symlinks: { p: string; e: FlEntry }[] = [];
+  const nodes: { p: string; e: FlEntry }[] = [];
   const groups = new Map<string, FlEntry[]>();
   const files: FlEntry[][] = [];
   const summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
@@ -96,7 +123,6 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
     summary.entries++;
     const p = target(root, e);
     if (e.type === 'dir') {
-      if (e.path !== '/') await mkdirOrKeep(p);
       dirs.push({ p, e });
     } else if (e.type === 'file') {
       summary.files++;
@@ -110,24 +136,31 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
         if (key !== undefined) groups.set(key, g);
       }
     } else if (e.type === 'symlink') {
-      await rm(p, { force: true });
-      await symlink(e.targetBytes ?? Buffer.alloc(0), p);
-      if (isRoot) await lchown(p, e.uid, e.gid);
-      await lutimes(p, e.mtime, e.mtime);
+      symlinks.push({ p, e });
     } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
-      await rm(p, { force: true });
-      await makeNode(p, e);
-      await setOwnerMode(p, e, isRoot);
-      await utimes(p, e.mtime, e.mtime);
+      nodes.push({ p, e });
     } else {
       throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
     }
   }
+  // folders in walk order (parents first), in one op
+  await reader.runTree({ op: 'mkdirs', paths: dirs.filter(({ e }) => e.path !== '/').map(({ p }) => p) }, 'creating the folders');
+  await mapLimit(symlinks, FILES_AT_ONCE, ({ p, e }) => reader.runTree({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path));
+  for (const { p, e } of nodes) {
+    await rm(p, { force: true });
+    await makeNode(p, e);
+    await setOwnerMode(p, e, isRoot);
+    await utimes(p, e.mtime, e.mtime);
+  }
   let doneFiles = 0;
   let doneBytes = 0;
+  // one random part per run, a counter per file: a name no earlier run left behind
+  const runId = randomBytes(4).toString('hex');
+  let n = 0;
   await mapLimit(files, FILES_AT_ONCE, async (group) => {
     const first = target(root, group[0]);
-    await writeFile(first, group[0], reader, isRoot);
+    const tmp = path.join(path.dirname(first), `.${path.basename(first)}.zb-partial-${runId}-${n++}`);
+    await writeFile(first, tmp, group[0], reader, isRoot);
     doneBytes += group[0].size;
     progress?.((doneFiles += group.length), doneBytes);
     for (const other of group.slice(1)) {
@@ -136,10 +169,7 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
       await link(first, p);
     }
   });
-  for (const { p, e } of dirs.reverse()) {
-    await setOwnerMode(p, e, isRoot);
-    await utimes(p, e.mtime, e.mtime);
-  }
+  await reader.runTree({ op: 'metas', list: dirs.reverse().map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, 'setting the folders\' owners, modes and times');
   return summary;
 }
 
@@ -164,7 +194,7 @@ export async function verifyTree(fl: FlReader, reader: ChunkReader): Promise<{ f
   }
   let chunks = 0;
   const checkFile = async (e: FlEntry): Promise<void> => {
-    for await (const _plain of reader.chunks(e)) chunks++;
+    for await (const _r of orderedWindow(e.blocks, DEFAULT_TRANSFERS, (b) => reader.runFile(e, [b], {}))) chunks++;
   };
   for await (const _done of orderedWindow(fresh, FILES_AT_ONCE, checkFile));
   return { files: fresh.length, chunks };
