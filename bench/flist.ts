@@ -39,7 +39,8 @@ const { values } = parseBenchArgs('bench/flist.ts', {
     keep: { type: 'boolean', default: false },
   },
 });
-const CLI = fileURLToPath(new URL('../cli/zeroboot.ts', import.meta.url));
+// the command as users run it (bin/zeroboot sets Node's compile cache)
+const BIN = fileURLToPath(new URL('../bin/zeroboot', import.meta.url));
 
 function fail(message: string): never {
   console.error(`bench/flist.ts: ${message}`);
@@ -201,12 +202,12 @@ try {
 
   console.error('pack:');
   await sideBySide([
-    { name: 'zeroboot flist pack (dir://)', prepare: async () => rm(store, { recursive: true, force: true }), cmd: () => [process.execPath, [CLI, 'flist', 'pack', top, '-o', fl, '--store', storeUrl]] },
+    { name: 'zeroboot flist pack (dir://)', prepare: async () => rm(store, { recursive: true, force: true }), cmd: () => [BIN, ['flist', 'pack', top, '-o', fl, '--store', storeUrl]] },
     { name: 'tar czf', prepare: async () => rm(tgz, { force: true }), cmd: () => ['tar', ['czf', tgz, '-C', top, '.']] },
   ]);
   console.error('unpack:');
   await sideBySide([
-    { name: 'zeroboot flist unpack (dir://)', prepare: fresh(ourOut), cmd: () => [process.execPath, [CLI, 'flist', 'unpack', fl, ourOut, '--store', storeUrl]] },
+    { name: 'zeroboot flist unpack (dir://)', prepare: fresh(ourOut), cmd: () => [BIN, ['flist', 'unpack', fl, ourOut, '--store', storeUrl]] },
     { name: 'tar xzf', prepare: fresh(tarOut), cmd: () => ['tar', ['xzf', tgz, '-C', tarOut]] },
   ]);
 
@@ -221,7 +222,7 @@ try {
     const cache = path.join(work, 'cache');
     console.error(`unpack from ${url}:`);
     const httpOut = path.join(work, 'out-http');
-    const cmd = (): [string, string[]] => [process.execPath, [CLI, 'flist', 'unpack', fl, httpOut, '--store', url, '--cache', cache]];
+    const cmd = (): [string, string[]] => [BIN, ['flist', 'unpack', fl, httpOut, '--store', url, '--cache', cache]];
     await sideBySide([
       {
         name: 'unpack http, cold cache',

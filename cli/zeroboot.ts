@@ -1,6 +1,5 @@
 // The `zeroboot` command: picks a subcommand and turns every failure into
 // one line on stderr and a non-zero exit code (2 for usage, 1 otherwise).
-import { enableCompileCache } from 'node:module';
 import { UsageError } from './args.ts';
 import { keepRunningWhenOutputCloses } from '../lib/stdio.ts';
 
@@ -38,10 +37,6 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(rest);
 }
 
-// The commands' modules are loaded after this: from the second run on, their
-// stripped and compiled code comes from Node's cache (NODE_COMPILE_CACHE,
-// else a folder in the temp dir), not from the type stripper again.
-enableCompileCache();
 keepRunningWhenOutputCloses();
 main(process.argv.slice(2)).then(
   (code) => {

@@ -50,7 +50,7 @@ export interface ChunkPoolOptions {
  */
 function compileCacheDir(opt: string | false | undefined): string | undefined {
   if (opt === false || process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
-  return opt ?? process.env.NODE_COMPILE_CACHE ?? path.join(tmpdir(), 'node-compile-cache');
+  return opt ?? process.env.NODE_COMPILE_CACHE ?? path.join(tmpdir(), 'zeroboot-compile-cache');
 }
 
 export interface ChunkToDecode {
