@@ -1,6 +1,9 @@
 // flist pack and unpack against tar, side by side in one run. The tree is a
-// copy of --src (default /usr): its files in sorted walk order until --mib
-// MiB, with their folders and symlinks, copied by tar into a temp folder.
+// copy of --src (default /usr) shrunk to about --mib MiB: the files and
+// symlinks of every k-th folder of a sorted walk (k = the source's size /
+// the cap), so it has the source's mix of small and large files and of files
+// per folder, with the folders on their paths; copied by tar into a temp
+// folder.
 // Then, --runs times, the two sides taking turns (the first of one run goes
 // last in the next):
 //   pack:   zeroboot flist pack TREE -o x.fl --store dir://STORE (STORE emptied first)
@@ -57,35 +60,59 @@ interface Tree {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** every k-th folder of the source */
+  stride: number;
   /** paths relative to the source's parent, for tar -T */
   list: string[];
 }
 
-/** Walks src in sorted order, keeping regular files until the cap; folders and symlinks along the way. */
+interface Found {
+  path: string;
+  size: number;
+  link: boolean;
+}
+
+/** The files and symlinks of each folder under dir, folders in sorted walk order. */
+async function walkAll(dir: string, out: { dir: string; entries: Found[] }[]): Promise<typeof out> {
+  const names = (await readdir(dir).catch(() => [] as string[])).sort();
+  const here: Found[] = [];
+  out.push({ dir, entries: here });
+  for (const name of names) {
+    const full = path.join(dir, name);
+    const st = await lstat(full).catch(() => undefined);
+    if (!st) continue;
+    if (st.isDirectory()) await walkAll(full, out);
+    else if (st.isSymbolicLink() || st.isFile()) here.push({ path: full, size: st.isFile() ? st.size : 0, link: st.isSymbolicLink() });
+  }
+  return out;
+}
+
 async function pickTree(src: string): Promise<Tree> {
-  const t: Tree = { files: 0, dirs: 0, symlinks: 0, bytes: 0, list: [] };
+  const all = await walkAll(src, []);
+  const total = all.reduce((n, d) => n + d.entries.reduce((m, f) => m + f.size, 0), 0);
+  const stride = Math.max(1, Math.floor(total / CAP));
+  const t: Tree = { files: 0, dirs: 0, symlinks: 0, bytes: 0, stride, list: [] };
   const base = path.dirname(src);
-  const walk = async (dir: string): Promise<void> => {
-    t.dirs++;
-    t.list.push(path.relative(base, dir));
-    const names = (await readdir(dir).catch(() => [] as string[])).sort();
-    for (const name of names) {
-      if (t.bytes >= CAP) return;
-      const full = path.join(dir, name);
-      const st = await lstat(full).catch(() => undefined);
-      if (!st) continue;
-      if (st.isDirectory()) await walk(full);
-      else if (st.isSymbolicLink()) {
-        t.symlinks++;
-        t.list.push(path.relative(base, full));
-      } else if (st.isFile() && t.bytes + st.size <= CAP * 1.02) {
+  const dirs = new Set<string>();
+  for (let i = 0; i < all.length && t.bytes < CAP; i += stride) {
+    // the folder and those above it first, each once: tar -T with --no-recursion copies their modes
+    const missing: string[] = [];
+    for (let d = all[i].dir; d.length >= src.length && !dirs.has(d); d = path.dirname(d)) missing.push(d);
+    for (const d of missing.reverse()) {
+      dirs.add(d);
+      t.list.push(path.relative(base, d));
+    }
+    for (const f of all[i].entries) {
+      if (!f.link && t.bytes + f.size > CAP * 1.05) continue;
+      t.list.push(path.relative(base, f.path));
+      if (f.link) t.symlinks++;
+      else {
         t.files++;
-        t.bytes += st.size;
-        t.list.push(path.relative(base, full));
+        t.bytes += f.size;
       }
     }
-  };
-  await walk(src);
+  }
+  t.dirs = dirs.size;
   return t;
 }
 
@@ -185,8 +212,7 @@ try {
     if ((e as { code?: number }).code !== 1) fail(`copying ${src}: ${(e as Error).message.split('\n')[0]}`);
   });
   const top = path.join(treeDir, path.basename(src));
-  const last = tree.list[tree.list.length - 1];
-  console.log(`tree: ${tree.files} files, ${tree.dirs} folders, ${tree.symlinks} symlinks, ${(tree.bytes / 1e6).toFixed(1)} MB copied from ${src} (sorted walk, up to ${last}) into ${top}`);
+  console.log(`tree: ${tree.files} files, ${tree.dirs} folders, ${tree.symlinks} symlinks, ${(tree.bytes / 1e6).toFixed(1)} MB copied from ${src} (the files and symlinks of every ${tree.stride}th folder of a sorted walk) into ${top}`);
   console.log(`runs: ${RUNS}, sides taking turns; page cache ${values['drop-caches'] ? 'dropped before every timed command' : 'equally warm (inputs just written, not dropped)'}; outputs on the filesystem of ${work}`);
 
   const fl = path.join(work, 'x.fl');

@@ -20,8 +20,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { CHUNK_SIZE } from './chunk.ts';
 import type { FlEntry, FlReader } from './fl-file.ts';
-import { orderedWindow } from './ordered.ts';
-import { mapLimit } from './stores/limit.ts';
+import { orderedWindow, TaskQueue } from './ordered.ts';
 import type { ChunkReader } from './read-chunks.ts';
 import { DEFAULT_TRANSFERS } from './stores/limit.ts';
 import { TreeError } from './tree-errors.ts';
@@ -32,6 +31,8 @@ const run = promisify(execFile);
 // transfer limit, keeps the store busy (the transfers stay capped at 20) and
 // the pool's batches full.
 const FILES_AT_ONCE = 64;
+/** Entries walked between two folder ops. */
+const WALK_BATCH = 256;
 /** Files of up to this many chunks are written by one op; larger ones chunk by chunk, several at once. */
 const WHOLE_FILE_CHUNKS = 2;
 
@@ -114,62 +115,88 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
   const root = path.resolve(dest);
   await mkdir(root, { recursive: true });
   const dirs: { p: string; e: FlEntry }[] = [];
-  const symlinks: { p: string; e: FlEntry }[] = [];
-  const nodes: { p: string; e: FlEntry }[] = [];
-  const groups = new Map<string, FlEntry[]>();
-  const files: FlEntry[][] = [];
+  const firsts = new Map<string, string>();
+  const links: { p: string; first: string }[] = [];
   const summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
-  for (const e of fl.walk()) {
-    summary.entries++;
-    const p = target(root, e);
-    if (e.type === 'dir') {
-      dirs.push({ p, e });
-    } else if (e.type === 'file') {
-      summary.files++;
-      summary.bytes += e.size;
-      const key = linkKey(e);
-      const group = key === undefined ? undefined : groups.get(key);
-      if (group) group.push(e);
-      else {
-        const g = [e];
-        files.push(g);
-        if (key !== undefined) groups.set(key, g);
-      }
-    } else if (e.type === 'symlink') {
-      symlinks.push({ p, e });
-    } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
-      nodes.push({ p, e });
-    } else {
-      throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
-    }
-  }
-  // folders in walk order (parents first), in one op
-  await reader.runTree({ op: 'mkdirs', paths: dirs.filter(({ e }) => e.path !== '/').map(({ p }) => p) }, 'creating the folders');
-  await mapLimit(symlinks, FILES_AT_ONCE, ({ p, e }) => reader.runTree({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path));
-  for (const { p, e } of nodes) {
-    await rm(p, { force: true });
-    await makeNode(p, e);
-    await setOwnerMode(p, e, isRoot);
-    await utimes(p, e.mtime, e.mtime);
-  }
+  const tasks = new TaskQueue(FILES_AT_ONCE);
   let doneFiles = 0;
   let doneBytes = 0;
   // one random part per run, a counter per file: a name no earlier run left behind
   const runId = randomBytes(4).toString('hex');
   let n = 0;
-  await mapLimit(files, FILES_AT_ONCE, async (group) => {
-    const first = target(root, group[0]);
-    const tmp = path.join(path.dirname(first), `.${path.basename(first)}.zb-partial-${runId}-${n++}`);
-    await writeFile(first, tmp, group[0], reader, isRoot);
-    doneBytes += group[0].size;
-    progress?.((doneFiles += group.length), doneBytes);
-    for (const other of group.slice(1)) {
-      const p = target(root, other);
-      await rm(p, { force: true });
-      await link(first, p);
+
+  // The walk is streamed: each WALK_BATCH entries, their folders go to a
+  // worker in one op, chained after the previous batch's (parents first),
+  // and their files and symlinks start once those folders exist, while the
+  // walk goes on (it waits only when FILES_AT_ONCE tasks are running).
+  let folders: Promise<void> = Promise.resolve();
+  let batchDirs: string[] = [];
+  let batch: (() => Promise<void>)[] = [];
+  const flush = async (): Promise<void> => {
+    const paths = batchDirs;
+    const ready = paths.length === 0 ? folders : folders.then(() => reader.runTree({ op: 'mkdirs', paths }, 'creating the folders'));
+    ready.catch(() => undefined);
+    folders = ready;
+    for (const work of batch) {
+      await tasks.add(async () => {
+        await ready;
+        await work();
+      });
     }
-  });
-  await reader.runTree({ op: 'metas', list: dirs.reverse().map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, 'setting the folders\' owners, modes and times');
+    batchDirs = [];
+    batch = [];
+  };
+
+  try {
+    for (const e of fl.walk()) {
+      summary.entries++;
+      const p = target(root, e);
+      if (e.type === 'dir') {
+        dirs.push({ p, e });
+        if (e.path !== '/') batchDirs.push(p);
+      } else if (e.type === 'file') {
+        summary.files++;
+        summary.bytes += e.size;
+        const key = linkKey(e);
+        const first = key === undefined ? undefined : firsts.get(key);
+        if (first !== undefined) {
+          links.push({ p, first });
+        } else {
+          if (key !== undefined) firsts.set(key, p);
+          batch.push(async () => {
+            const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
+            await writeFile(p, tmp, e, reader, isRoot);
+            doneBytes += e.size;
+            progress?.(++doneFiles, doneBytes);
+          });
+        }
+      } else if (e.type === 'symlink') {
+        batch.push(() => reader.runTree({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path));
+      } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
+        batch.push(async () => {
+          await rm(p, { force: true });
+          await makeNode(p, e);
+          await setOwnerMode(p, e, isRoot);
+          await utimes(p, e.mtime, e.mtime);
+        });
+      } else {
+        throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
+      }
+      if (summary.entries % WALK_BATCH === 0) await flush();
+    }
+    await flush();
+    await folders;
+  } finally {
+    // tasks already started finish (or fail) before the error goes up: none is cut off mid-file
+    await tasks.drain();
+  }
+  // hard links last: every first name is written by now
+  for (const { p, first } of links) {
+    await rm(p, { force: true });
+    await link(first, p);
+    progress?.(++doneFiles, doneBytes);
+  }
+  await reader.runTree({ op: 'metas', list: dirs.reverse().map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, "setting the folders' owners, modes and times");
   return summary;
 }
 
