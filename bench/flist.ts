@@ -1,7 +1,7 @@
 // flist pack and unpack against tar, side by side in one run. The tree is a
 // copy of --src (default /usr) shrunk to about --mib MiB: the files and
-// symlinks of every k-th folder of a sorted walk (k = the source's size /
-// the cap), so it has the source's mix of small and large files and of files
+// symlinks of every k-th folder of a sorted walk (the largest k that
+// reaches the size), so it has the source's mix of small and large files and of files
 // per folder, with the folders on their paths; copied by tar into a temp
 // folder.
 // Then, --runs times, the two sides taking turns (the first of one run goes
@@ -87,10 +87,8 @@ async function walkAll(dir: string, out: { dir: string; entries: Found[] }[]): P
   return out;
 }
 
-async function pickTree(src: string): Promise<Tree> {
-  const all = await walkAll(src, []);
-  const total = all.reduce((n, d) => n + d.entries.reduce((m, f) => m + f.size, 0), 0);
-  const stride = Math.max(1, Math.floor(total / CAP));
+/** The files of every stride-th folder, folders above them included, up to the cap. */
+function sample(src: string, all: { dir: string; entries: Found[] }[], stride: number): Tree {
   const t: Tree = { files: 0, dirs: 0, symlinks: 0, bytes: 0, stride, list: [] };
   const base = path.dirname(src);
   const dirs = new Set<string>();
@@ -114,6 +112,16 @@ async function pickTree(src: string): Promise<Tree> {
   }
   t.dirs = dirs.size;
   return t;
+}
+
+/** The largest folder stride whose sample reaches the cap (most folders hold little, so size / cap falls short). */
+async function pickTree(src: string): Promise<Tree> {
+  const all = await walkAll(src, []);
+  const total = all.reduce((n, d) => n + d.entries.reduce((m, f) => m + f.size, 0), 0);
+  for (let stride = Math.max(1, Math.floor(total / CAP)); ; stride--) {
+    const t = sample(src, all, stride);
+    if (t.bytes >= CAP * 0.95 || stride === 1) return t;
+  }
 }
 
 interface Measure {

@@ -83,9 +83,16 @@ const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLe
  * 32-byte hash in Node's 8 KiB Buffer pool, would otherwise copy all of it.
  */
 export function ownCopy(u: Uint8Array): Uint8Array<ArrayBuffer> {
-  const copy = new Uint8Array(u.byteLength);
+  // not zero-filled first: one pass over the bytes instead of two
+  const copy = Buffer.allocUnsafeSlow(u.byteLength);
   copy.set(u);
-  return copy;
+  return new Uint8Array(copy.buffer, 0, u.byteLength);
+}
+
+/** `u` itself when it spans all of its ArrayBuffer (Node's pooled small Buffers never do), else ownCopy(u): for buffers the sender drops after posting. */
+export function ownBuffer(u: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (u.byteOffset === 0 && u.byteLength === u.buffer.byteLength && u.buffer instanceof ArrayBuffer) return new Uint8Array(u.buffer);
+  return ownCopy(u);
 }
 
 function opBytes(op: UnpackOp): number {

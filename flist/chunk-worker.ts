@@ -4,7 +4,7 @@
 // of unpack ops (flist/unpack-ops.ts) answers one result per op.
 import { parentPort } from 'node:worker_threads';
 import { createChunkCodec } from './chunk.ts';
-import { ownCopy, type WorkerJob, type WorkerReply } from './chunk-pool.ts';
+import { ownBuffer, ownCopy, type WorkerJob, type WorkerReply } from './chunk-pool.ts';
 import { UnpackOps } from './unpack-ops.ts';
 
 const port = parentPort;
@@ -19,7 +19,8 @@ port.on('message', (job: WorkerJob) => {
       port.postMessage({ seq: job.seq, results: job.ops.map((o) => ops.run(o)) } satisfies WorkerReply);
     } else if (job.op === 'encode') {
       const c = codec.encode(job.plain);
-      const data = ownCopy(c.data);
+      // made here and dropped after posting: moved, not copied, when it has its ArrayBuffer to itself
+      const data = ownBuffer(c.data);
       port.postMessage({ seq: job.seq, encoded: { id: ownCopy(c.id), key: ownCopy(c.key), data } } as WorkerReply, [data.buffer]);
     } else {
       const plain = ownCopy(codec.decode(asBuffer(job.id), asBuffer(job.key), job.data));
