@@ -5,21 +5,23 @@
 // (entries already there are replaced, as tar does). Owners are set before
 // modes (chown clears set-uid bits); directory modes and times last,
 // deepest first, so that writing inside them is not refused or does not
-// bump their mtime. The filesystem calls run on the chunk pool's workers
-// (flist/unpack-ops.ts): folders in one op, then each small file in one op
-// (read its chunk, decode, create, write, owner, mode, times, rename); a
-// larger file's chunks are written at their offsets by several ops at once.
+// bump their mtime. With a ChunkReader (an .fl), the filesystem calls run on
+// the chunk pool's workers (flist/unpack-ops.ts): folders in one op per
+// batch of the walk, each small file in one op (read its chunk, decode,
+// create, write, owner, mode, times, rename), a larger file's chunks written
+// at their offsets by several ops at once. A reader with only chunks()
+// (another flist format's) writes through fs/promises, in the same order.
 // Hard links: .fl has no link table; pack gives every name of a linked inode
 // the same blocks and metadata, so non-empty files alike in blocks, mode,
 // owner and both times are linked again (two identical copies made in the
 // same second are linked too: the price of rfs's format).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lchown, link, mkdir, rm, utimes } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CHUNK_SIZE } from './chunk.ts';
-import type { FlEntry, FlReader } from './fl-file.ts';
+import type { FlEntry } from './fl-file.ts';
 import { orderedWindow, TaskQueue } from './ordered.ts';
 import type { ChunkReader } from './read-chunks.ts';
 import { DEFAULT_TRANSFERS } from './stores/limit.ts';
@@ -35,6 +37,19 @@ const FILES_AT_ONCE = 64;
 const WALK_BATCH = 256;
 /** Files of up to this many chunks are written by one op; larger ones chunk by chunk, several at once. */
 const WHOLE_FILE_CHUNKS = 2;
+
+/** The tree of an flist, whichever its format (an .fl's FlReader has this shape). */
+export interface UnpackTree {
+  /** the flist's path, for messages */
+  readonly file: string;
+  walk(): Iterable<FlEntry>;
+  lookup(path: string): FlEntry | undefined;
+}
+
+/** A reader that can only give a file's plain chunks, in order. */
+export interface PlainChunks {
+  chunks(entry: FlEntry): AsyncIterable<Buffer>;
+}
 
 export interface UnpackSummary {
   entries: number;
@@ -60,6 +75,70 @@ async function setOwnerMode(p: string, e: FlEntry, isRoot: boolean): Promise<voi
   if (isRoot) await lchown(p, e.uid, e.gid);
   if (e.type !== 'symlink') await chmod(p, e.mode & 0o7777);
 }
+
+/** The filesystem side of unpack: on the pool's workers, or through fs/promises. */
+interface TreeWriter {
+  /** folders in order, parents first; one already there (an interrupted unpack) is kept */
+  mkdirs(paths: string[]): Promise<void>;
+  symlink(p: string, e: FlEntry): Promise<void>;
+  /** the file under `tmp`, renamed to `p` once complete; `tmp` removed on failure */
+  file(p: string, tmp: string, e: FlEntry): Promise<void>;
+  /** owners, modes and times, in order */
+  metas(list: { p: string; e: FlEntry }[]): Promise<void>;
+}
+
+function poolWriter(reader: ChunkReader, isRoot: boolean): TreeWriter {
+  return {
+    mkdirs: (paths) => reader.runTree({ op: 'mkdirs', paths }, 'creating the folders'),
+    symlink: (p, e) => reader.runTree({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path),
+    file: (p, tmp, e) => writeFile(p, tmp, e, reader, isRoot),
+    metas: (list) => reader.runTree({ op: 'metas', list: list.map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, "setting the folders' owners, modes and times"),
+  };
+}
+
+async function mkdirOrKeep(p: string): Promise<void> {
+  try {
+    await mkdir(p, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstat(p)).isDirectory()) throw e;
+  }
+}
+
+function fsWriter(reader: PlainChunks, isRoot: boolean): TreeWriter {
+  return {
+    mkdirs: async (paths) => {
+      for (const p of paths) await mkdirOrKeep(p);
+    },
+    symlink: async (p, e) => {
+      await rm(p, { force: true });
+      await symlink(e.targetBytes ?? Buffer.alloc(0), p);
+      if (isRoot) await lchown(p, e.uid, e.gid);
+      await lutimes(p, e.mtime, e.mtime);
+    },
+    file: async (p, tmp, e) => {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        for await (const plain of reader.chunks(e)) await fh.write(plain);
+        await fh.close();
+        await setOwnerMode(tmp, e, isRoot);
+        await utimes(tmp, e.mtime, e.mtime);
+        await rename(tmp, p);
+      } catch (err) {
+        await fh.close().catch(() => undefined);
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    },
+    metas: async (list) => {
+      for (const { p, e } of list) {
+        await setOwnerMode(p, e, isRoot);
+        await utimes(p, e.mtime, e.mtime);
+      }
+    },
+  };
+}
+
+const hasOps = (r: ChunkReader | PlainChunks): r is ChunkReader => 'runFile' in r;
 
 /** Writes a file under `tmp`, sets its metadata and renames it to `p`; on failure `tmp` is removed. */
 async function writeFile(p: string, tmp: string, e: FlEntry, reader: ChunkReader, isRoot: boolean): Promise<void> {
@@ -110,10 +189,11 @@ async function makeNode(p: string, e: FlEntry): Promise<void> {
 }
 
 /** `progress` is called after each file is written, with the bytes done so far. */
-export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader, progress?: (files: number, bytes: number) => void): Promise<UnpackSummary> {
+export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkReader | PlainChunks, progress?: (files: number, bytes: number) => void): Promise<UnpackSummary> {
   const isRoot = process.getuid?.() === 0;
   const root = path.resolve(dest);
   await mkdir(root, { recursive: true });
+  const writer = hasOps(reader) ? poolWriter(reader, isRoot) : fsWriter(reader, isRoot);
   const dirs: { p: string; e: FlEntry }[] = [];
   const firsts = new Map<string, string>();
   const links: { p: string; first: string }[] = [];
@@ -134,7 +214,7 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
   let batch: (() => Promise<void>)[] = [];
   const flush = async (): Promise<void> => {
     const paths = batchDirs;
-    const ready = paths.length === 0 ? folders : folders.then(() => reader.runTree({ op: 'mkdirs', paths }, 'creating the folders'));
+    const ready = paths.length === 0 ? folders : folders.then(() => writer.mkdirs(paths));
     ready.catch(() => undefined);
     folders = ready;
     for (const work of batch) {
@@ -165,13 +245,13 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
           if (key !== undefined) firsts.set(key, p);
           batch.push(async () => {
             const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
-            await writeFile(p, tmp, e, reader, isRoot);
+            await writer.file(p, tmp, e);
             doneBytes += e.size;
             progress?.(++doneFiles, doneBytes);
           });
         }
       } else if (e.type === 'symlink') {
-        batch.push(() => reader.runTree({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path));
+        batch.push(() => writer.symlink(p, e));
       } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
         batch.push(async () => {
           await rm(p, { force: true });
@@ -196,12 +276,12 @@ export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader
     await link(first, p);
     progress?.(++doneFiles, doneBytes);
   }
-  await reader.runTree({ op: 'metas', list: dirs.reverse().map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, "setting the folders' owners, modes and times");
+  await writer.metas(dirs.reverse());
   return summary;
 }
 
 /** Writes one file's contents to out. */
-export async function catFile(fl: FlReader, inner: string, reader: ChunkReader, out: NodeJS.WritableStream): Promise<void> {
+export async function catFile(fl: UnpackTree, inner: string, reader: PlainChunks, out: NodeJS.WritableStream): Promise<void> {
   const e = fl.lookup(inner);
   if (e === undefined) throw new TreeError(`${fl.file}: ${inner}: no such path in the flist`);
   if (e.type !== 'file') throw new TreeError(`${fl.file}: ${inner}: a ${e.type}, not a regular file`);
@@ -211,7 +291,7 @@ export async function catFile(fl: FlReader, inner: string, reader: ChunkReader, 
 }
 
 /** Fetches and checks every chunk, several files at once; throws the first bad one in tree order. */
-export async function verifyTree(fl: FlReader, reader: ChunkReader): Promise<{ files: number; chunks: number }> {
+export async function verifyTree(fl: UnpackTree, reader: ChunkReader | PlainChunks): Promise<{ files: number; chunks: number }> {
   const seen = new Set<string>();
   const fresh: FlEntry[] = [];
   for (const e of fl.walk()) {
@@ -221,6 +301,10 @@ export async function verifyTree(fl: FlReader, reader: ChunkReader): Promise<{ f
   }
   let chunks = 0;
   const checkFile = async (e: FlEntry): Promise<void> => {
+    if (!hasOps(reader)) {
+      for await (const _plain of reader.chunks(e)) chunks++;
+      return;
+    }
     for await (const _r of orderedWindow(e.blocks, DEFAULT_TRANSFERS, (b) => reader.runFile(e, [b], {}))) chunks++;
   };
   for await (const _done of orderedWindow(fresh, FILES_AT_ONCE, checkFile));
