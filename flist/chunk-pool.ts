@@ -6,20 +6,27 @@
 // `capacity` chunks are in the pool, so a fast reader cannot run ahead of the
 // hashing without limit. A chunk below `inlineBelow` bytes is done in the
 // calling thread: posting it costs more than the work (about 0.1 ms of CPU
-// per message, measured with 2 KB chunks).
-import { availableParallelism } from 'node:os';
+// per message, measured with 2 KB chunks). Unpack ops (flist/unpack-ops.ts)
+// waiting in the queue go to a worker together, up to BATCH_OPS of them or
+// BATCH_BYTES of chunk data in one message, for the same reason: a tree of
+// small files would otherwise cost two messages per file.
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createChunkCodec, type ChunkCodec, type EncodedChunk } from './chunk.ts';
 import * as errors from './errors.ts';
 import { FlistError } from './errors.ts';
+import type { OpResult, UnpackOp } from './unpack-ops.ts';
 
-type JobMessage = { op: 'encode'; plain: Uint8Array } | { op: 'decode'; id: Uint8Array; key: Uint8Array; data: Uint8Array };
+type ChunkMessage = { op: 'encode'; plain: Uint8Array } | { op: 'decode'; id: Uint8Array; key: Uint8Array; data: Uint8Array };
+type JobMessage = ChunkMessage | { op: 'unpack'; item: UnpackOp };
 
-export type WorkerJob = JobMessage & { seq: number };
+export type WorkerJob = (ChunkMessage & { seq: number }) | { op: 'batch'; ops: UnpackOp[]; seq: number };
 
 export type WorkerReply =
   | { seq: number; encoded: EncodedChunk }
   | { seq: number; plain: Uint8Array }
+  | { seq: number; results: OpResult[] }
   | { seq: number; error: { name: string; message: string; id?: string } };
 
 export interface ChunkPoolOptions {
@@ -29,6 +36,21 @@ export interface ChunkPoolOptions {
   capacity?: number;
   /** Chunks smaller than this many bytes are done in the calling thread; default 16 KiB, 0 sends all to workers. */
   inlineBelow?: number;
+  /**
+   * Node's on-disk compile cache for the workers (NODE_COMPILE_CACHE), false
+   * for none; default: that variable's value, else Node's default folder.
+   */
+  compileCache?: string | false;
+}
+
+/**
+ * Each worker strips the types of its modules when it starts, which loads
+ * the stripper (about 100 ms of CPU per worker, more than unpacking 5 MB);
+ * with the compile cache, a worker after the first loads the stripped code.
+ */
+function compileCacheDir(opt: string | false | undefined): string | undefined {
+  if (opt === false || process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
+  return opt ?? process.env.NODE_COMPILE_CACHE ?? path.join(tmpdir(), 'zeroboot-compile-cache');
 }
 
 export interface ChunkToDecode {
@@ -39,16 +61,19 @@ export interface ChunkToDecode {
 
 interface Job {
   message: JobMessage;
-  resolve: (reply: WorkerReply) => void;
+  resolve: (reply: WorkerReply | OpResult) => void;
   reject: (e: Error) => void;
 }
 
 interface Slot {
   worker: Worker;
-  running: Map<number, Job>;
+  /** the jobs of each message in flight: one, or a batch of unpack ops */
+  running: Map<number, Job[]>;
 }
 
 const PER_WORKER = 2;
+const BATCH_OPS = 64;
+const BATCH_BYTES = 4 << 20;
 
 const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
@@ -58,13 +83,37 @@ const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLe
  * 32-byte hash in Node's 8 KiB Buffer pool, would otherwise copy all of it.
  */
 export function ownCopy(u: Uint8Array): Uint8Array<ArrayBuffer> {
-  const copy = new Uint8Array(u.byteLength);
+  // not zero-filled first: one pass over the bytes instead of two
+  const copy = Buffer.allocUnsafeSlow(u.byteLength);
   copy.set(u);
-  return copy;
+  return new Uint8Array(copy.buffer, 0, u.byteLength);
+}
+
+/** `u` itself when it spans all of its ArrayBuffer (Node's pooled small Buffers never do), else ownCopy(u): for buffers the sender drops after posting. */
+export function ownBuffer(u: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (u.byteOffset === 0 && u.byteLength === u.buffer.byteLength && u.buffer instanceof ArrayBuffer) return new Uint8Array(u.buffer);
+  return ownCopy(u);
+}
+
+function opBytes(op: UnpackOp): number {
+  return op.op === 'file' ? op.chunks.reduce((n, c) => n + (c.data?.byteLength ?? 0), 0) : 0;
+}
+
+/** The op as posted: every byte array in an ArrayBuffer of its own (chunk data transferred, see ownCopy). */
+function copyOp(op: UnpackOp, transfer: ArrayBuffer[]): UnpackOp {
+  if (op.op === 'symlink') return { ...op, target: ownCopy(op.target) };
+  if (op.op !== 'file') return op;
+  const chunks = op.chunks.map((c) => {
+    if (c.data === undefined) return { id: ownCopy(c.id), key: ownCopy(c.key), path: c.path };
+    const data = ownCopy(c.data);
+    transfer.push(data.buffer);
+    return { id: ownCopy(c.id), key: ownCopy(c.key), data };
+  });
+  return { ...op, chunks };
 }
 
 /** Rebuilds a worker's error as the same class from errors.ts, so callers can test instanceof. */
-function revive(e: { name: string; message: string; id?: string }): Error {
+export function revive(e: { name: string; message: string; id?: string }): Error {
   const cls = (errors as Record<string, unknown>)[e.name];
   if (typeof cls !== 'function' || !(cls.prototype instanceof Error)) return new FlistError(`chunk worker: ${e.message}`);
   // A native Error with the class's prototype: instanceof works, and the
@@ -80,6 +129,7 @@ export class ChunkPool {
   readonly threads: number;
   readonly capacity: number;
   readonly inlineBelow: number;
+  readonly #compileCache: string | undefined;
   readonly #inline: ChunkCodec;
   readonly #slots: Slot[] = [];
   readonly #queue: Job[] = [];
@@ -87,7 +137,8 @@ export class ChunkPool {
   #failure: Error | undefined;
   #closing = false;
 
-  private constructor(threads: number, capacity: number, inlineBelow: number, inline: ChunkCodec) {
+  private constructor(threads: number, capacity: number, inlineBelow: number, compileCache: string | undefined, inline: ChunkCodec) {
+    this.#compileCache = compileCache;
     this.threads = threads;
     this.capacity = capacity;
     this.inlineBelow = inlineBelow;
@@ -100,7 +151,7 @@ export class ChunkPool {
     const capacity = options.capacity ?? threads * 4;
     if (!Number.isInteger(capacity) || capacity < 1) throw new FlistError(`chunk pool: capacity must be a positive integer, got ${capacity}`);
     const inlineBelow = options.inlineBelow ?? 16 * 1024;
-    const pool = new ChunkPool(threads, capacity, inlineBelow, await createChunkCodec());
+    const pool = new ChunkPool(threads, capacity, inlineBelow, compileCacheDir(options.compileCache), await createChunkCodec());
     try {
       await Promise.all(Array.from({ length: threads }, () => pool.#start()));
     } catch (e) {
@@ -111,7 +162,8 @@ export class ChunkPool {
   }
 
   #start(): Promise<void> {
-    const worker = new Worker(new URL('./chunk-worker.ts', import.meta.url));
+    const env = this.#compileCache === undefined ? process.env : { ...process.env, NODE_COMPILE_CACHE: this.#compileCache };
+    const worker = new Worker(new URL('./chunk-worker.ts', import.meta.url), { env });
     const slot: Slot = { worker, running: new Map() };
     this.#slots.push(slot);
     return new Promise((resolve, reject) => {
@@ -123,11 +175,13 @@ export class ChunkPool {
           resolve();
           return;
         }
-        const job = slot.running.get(msg.seq);
-        if (job === undefined) return;
+        const jobs = slot.running.get(msg.seq);
+        if (jobs === undefined) return;
         slot.running.delete(msg.seq);
         if (slot.running.size === 0) worker.unref();
-        job.resolve(msg);
+        if ('results' in msg) jobs.forEach((job, i) => job.resolve(msg.results[i]));
+        else if (jobs[0].message.op === 'unpack') for (const job of jobs) job.resolve('error' in msg ? { error: msg.error } : { error: { name: 'FlistError', message: 'a reply of another kind to unpack ops' } });
+        else jobs[0].resolve(msg);
         this.#pump();
       });
       const die = (why: string) => {
@@ -143,7 +197,7 @@ export class ChunkPool {
   #fail(e: Error): void {
     this.#failure ??= e;
     for (const slot of this.#slots) {
-      for (const job of slot.running.values()) job.reject(e);
+      for (const jobs of slot.running.values()) for (const job of jobs) job.reject(e);
       slot.running.clear();
     }
     for (const job of this.#queue.splice(0)) job.reject(e);
@@ -154,9 +208,17 @@ export class ChunkPool {
       while (slot.running.size < PER_WORKER && this.#queue.length > 0) {
         const job = this.#queue.shift()!;
         const seq = this.#seq++;
-        slot.running.set(seq, job);
         slot.worker.ref();
         const m = job.message;
+        if (m.op === 'unpack') {
+          const jobs = [job, ...this.#moreUnpackOps(opBytes(m.item))];
+          slot.running.set(seq, jobs);
+          const transfer: ArrayBuffer[] = [];
+          const ops = jobs.map((j) => copyOp((j.message as { item: UnpackOp }).item, transfer));
+          slot.worker.postMessage({ op: 'batch', ops, seq } satisfies WorkerJob, transfer);
+          continue;
+        }
+        slot.running.set(seq, [job]);
         if (m.op === 'encode') {
           const plain = ownCopy(m.plain);
           slot.worker.postMessage({ op: 'encode', plain, seq } satisfies WorkerJob, [plain.buffer]);
@@ -168,12 +230,24 @@ export class ChunkPool {
     }
   }
 
+  /** Unpack ops from the head of the queue to go with one already taken, within the batch bounds. */
+  #moreUnpackOps(bytes: number): Job[] {
+    const more: Job[] = [];
+    while (more.length + 1 < BATCH_OPS && bytes < BATCH_BYTES) {
+      const next = this.#queue[0];
+      if (next === undefined || next.message.op !== 'unpack') break;
+      bytes += opBytes(next.message.item);
+      more.push(this.#queue.shift()!);
+    }
+    return more;
+  }
+
   /** False once closed or broken, so that small chunks are refused as large ones are. */
   #usable(): boolean {
     return this.#failure === undefined && !this.#closing;
   }
 
-  #submit(message: JobMessage): Promise<WorkerReply> {
+  #submit(message: JobMessage): Promise<WorkerReply | OpResult> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#closing) return Promise.reject(new FlistError('the chunk pool is closed'));
     return new Promise((resolve, reject) => {
@@ -190,6 +264,15 @@ export class ChunkPool {
     if (!('encoded' in reply)) throw new FlistError('chunk worker: a decode reply to an encode job');
     const { id, key, data } = reply.encoded;
     return { id: asBuffer(id), key: asBuffer(key), data: asBuffer(data) };
+  }
+
+  /**
+   * Runs one unpack op on a worker (batched with others waiting); resolves
+   * with its result, typed errors included; rejects only when the pool fails.
+   * Chunk data is copied, as for decode.
+   */
+  async unpack(op: UnpackOp): Promise<OpResult> {
+    return (await this.#submit({ op: 'unpack', item: op })) as OpResult;
   }
 
   async decode(id: Buffer, key: Buffer, data: Uint8Array): Promise<Buffer> {

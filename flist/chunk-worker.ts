@@ -1,20 +1,26 @@
 // A worker thread of flist/chunk-pool.ts: runs the chunk pipeline on the
 // jobs the pool posts, one at a time, and posts back the result or the
-// error's class name and fields (the pool rebuilds the typed error).
+// error's class name and fields (the pool rebuilds the typed error). A batch
+// of unpack ops (flist/unpack-ops.ts) answers one result per op.
 import { parentPort } from 'node:worker_threads';
 import { createChunkCodec } from './chunk.ts';
-import { ownCopy, type WorkerJob, type WorkerReply } from './chunk-pool.ts';
+import { ownBuffer, ownCopy, type WorkerJob, type WorkerReply } from './chunk-pool.ts';
+import { UnpackOps } from './unpack-ops.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('flist/chunk-worker.ts runs as a worker thread of flist/chunk-pool.ts');
 const codec = await createChunkCodec();
+const ops = new UnpackOps(codec);
 const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 port.on('message', (job: WorkerJob) => {
   try {
-    if (job.op === 'encode') {
+    if (job.op === 'batch') {
+      port.postMessage({ seq: job.seq, results: job.ops.map((o) => ops.run(o)) } satisfies WorkerReply);
+    } else if (job.op === 'encode') {
       const c = codec.encode(job.plain);
-      const data = ownCopy(c.data);
+      // made here and dropped after posting: moved, not copied, when it has its ArrayBuffer to itself
+      const data = ownBuffer(c.data);
       port.postMessage({ seq: job.seq, encoded: { id: ownCopy(c.id), key: ownCopy(c.key), data } } as WorkerReply, [data.buffer]);
     } else {
       const plain = ownCopy(codec.decode(asBuffer(job.id), asBuffer(job.key), job.data));

@@ -181,6 +181,10 @@ export class FlReader {
     }
     const reader = new FlReader(file, db);
     try {
+      // One shared lock held until close, instead of SQLite taking and
+      // dropping it around every query (4 fcntl, a journal stat and a header
+      // read each: a walk queries once per file and folder).
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
       reader.#checkSchema();
     } catch (e) {
       db.close();

@@ -1,16 +1,23 @@
 // Reading a file's contents back out of the chunk stores: the stores an .fl
 // names (or those given instead), an optional local cache in front, and the
-// chunks of one entry fetched DEFAULT_TRANSFERS at a time (shared by every
-// file being read), decoded on the pool and checked (id and key hashes).
-import type { ChunkPool } from './chunk-pool.ts';
+// chunks of one entry fetched DEFAULT_TRANSFERS at a time (shared by every file being read),
+// decoded on the pool and checked (id and key hashes). runFile() does the
+// same for unpack and verify without the bytes coming back: the worker reads
+// a chunk a store keeps as a local file itself (ChunkStore.localPath), and
+// writes the file; only chunks of other stores (or missing locally) are
+// fetched here and sent over.
+import { revive, type ChunkPool } from './chunk-pool.ts';
 import { FlistError } from './errors.ts';
-import type { FlEntry, FlReader } from './fl-file.ts';
+import type { FlBlock, FlEntry, FlReader } from './fl-file.ts';
 import { orderedWindow } from './ordered.ts';
 import { CachedStore, ChunkCache } from './stores/cache.ts';
 import { DEFAULT_TRANSFERS, Semaphore } from './stores/limit.ts';
 import { openRouter, parseStoreArg } from './stores/router.ts';
 import type { ChunkStore } from './stores/types.ts';
-import { ChunkPathError, MissingChunkError } from './tree-errors.ts';
+import { ChunkPathError, MissingChunkError, TreeError } from './tree-errors.ts';
+import type { ChunkSource, UnpackOp } from './unpack-ops.ts';
+
+export type FileOp = Omit<Extract<UnpackOp, { op: 'file' }>, 'op' | 'chunks'>;
 
 export interface ReadStoreOptions {
   /** --store arguments; without them, the routes in the .fl. */
@@ -30,25 +37,69 @@ export class ChunkReader {
   readonly #fl: FlReader;
   readonly #store: ChunkStore;
   readonly #pool: ChunkPool;
+  readonly #local: boolean;
   readonly #transfers = new Semaphore(DEFAULT_TRANSFERS);
 
   constructor(fl: FlReader, store: ChunkStore, pool: ChunkPool) {
     this.#fl = fl;
     this.#store = store;
     this.#pool = pool;
+    this.#local = typeof store.localPath === 'function';
+  }
+
+  /** A store's chunk as fetched here; refusals name the .fl, the path and the chunk id. */
+  async #fetch(entry: FlEntry, b: FlBlock): Promise<Buffer> {
+    const hex = b.id.toString('hex');
+    let data: Buffer | undefined;
+    try {
+      data = await this.#transfers.run(() => this.#store.get(b.id));
+    } catch (e) {
+      throw new ChunkPathError(this.#fl.file, entry.path, hex, e as Error);
+    }
+    if (data === undefined) throw new MissingChunkError(this.#fl.file, entry.path, hex);
+    return data;
+  }
+
+  async #source(entry: FlEntry, b: FlBlock): Promise<ChunkSource> {
+    let path: string | undefined;
+    try {
+      path = this.#local ? this.#store.localPath!(b.id) : undefined;
+    } catch (e) {
+      throw new ChunkPathError(this.#fl.file, entry.path, b.id.toString('hex'), e as Error);
+    }
+    return path === undefined ? { id: b.id, key: b.key, data: await this.#fetch(entry, b) } : { id: b.id, key: b.key, path };
+  }
+
+  /**
+   * Decodes `blocks` of `entry` on a worker and, as `out` says, writes them
+   * there (see UnpackOp 'file'); resolves with the plain bytes, or with
+   * `uneven` when they are not out.expect bytes (nothing written).
+   */
+  async runFile(entry: FlEntry, blocks: FlBlock[], out: FileOp): Promise<{ bytes: number } | { uneven: number }> {
+    const chunks = await Promise.all(blocks.map((b) => this.#source(entry, b)));
+    for (;;) {
+      const r = await this.#pool.unpack({ op: 'file', chunks, ...out });
+      if ('missing' in r) {
+        const b = blocks[r.missing];
+        chunks[r.missing] = { id: b.id, key: b.key, data: await this.#fetch(entry, b) };
+      } else if ('error' in r) {
+        if (r.chunk !== undefined) throw new ChunkPathError(this.#fl.file, entry.path, blocks[r.chunk].id.toString('hex'), revive(r.error));
+        throw new TreeError(`${this.#fl.file}: ${entry.path}: ${r.error.message.split('\n')[0]}`);
+      } else return r;
+    }
+  }
+
+  /** Runs a folder or symlink op on a worker; a failure names the .fl and `what`. */
+  async runTree(op: Exclude<UnpackOp, { op: 'file' }>, what: string): Promise<void> {
+    const r = await this.#pool.unpack(op);
+    if ('error' in r) throw new TreeError(`${this.#fl.file}: ${what}: ${r.error.message.split('\n')[0]}`);
   }
 
   /** The plain chunks of a file entry, in order; refusals name the .fl, the path and the chunk id. */
   chunks(entry: FlEntry): AsyncGenerator<Buffer> {
     return orderedWindow(entry.blocks, DEFAULT_TRANSFERS, async (b) => {
       const hex = b.id.toString('hex');
-      let data: Buffer | undefined;
-      try {
-        data = await this.#transfers.run(() => this.#store.get(b.id));
-      } catch (e) {
-        throw new ChunkPathError(this.#fl.file, entry.path, hex, e as Error);
-      }
-      if (data === undefined) throw new MissingChunkError(this.#fl.file, entry.path, hex);
+      const data = await this.#fetch(entry, b);
       try {
         return await this.#pool.decode(b.id, b.key, data);
       } catch (e) {

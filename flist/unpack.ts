@@ -5,7 +5,12 @@
 // (entries already there are replaced, as tar does). Owners are set before
 // modes (chown clears set-uid bits); directory modes and times last,
 // deepest first, so that writing inside them is not refused or does not
-// bump their mtime.
+// bump their mtime. With a ChunkReader (an .fl), the filesystem calls run on
+// the chunk pool's workers (flist/unpack-ops.ts): folders in one op per
+// batch of the walk, each small file in one op (read its chunk, decode,
+// create, write, owner, mode, times, rename), a larger file's chunks written
+// at their offsets by several ops at once. A reader with only chunks()
+// (another flist format's) writes through fs/promises, in the same order.
 // Hard links: .fl has no link table; pack gives every name of a linked inode
 // the same blocks and metadata, so non-empty files alike in blocks, mode,
 // owner and both times are linked again (two identical copies made in the
@@ -15,16 +20,30 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { CHUNK_SIZE } from './chunk.ts';
 import type { FlEntry } from './fl-file.ts';
-import { orderedWindow } from './ordered.ts';
-import { mapLimit } from './stores/limit.ts';
-import type { ChunkSource as ChunkReader, TreeSource as FlReader } from './tree-source.ts';
+import { orderedWindow, TaskQueue } from './ordered.ts';
+import type { ChunkReader } from './read-chunks.ts';
+import type { ChunkSource, TreeSource } from './tree-source.ts';
+import { DEFAULT_TRANSFERS } from './stores/limit.ts';
 import { TreeError } from './tree-errors.ts';
+import type { EntryMeta } from './unpack-ops.ts';
 
 const run = promisify(execFile);
 // Files in progress at once: small files are one chunk each, so this, not the
-// transfer limit, keeps the store busy; the transfers stay capped at 20.
-const FILES_AT_ONCE = 32;
+// transfer limit, keeps the store busy (the transfers stay capped at 20) and
+// the pool's batches full.
+const FILES_AT_ONCE = 64;
+/** Entries walked between two folder ops. */
+const WALK_BATCH = 256;
+/** Files of up to this many chunks are written by one op; larger ones chunk by chunk, several at once. */
+const WHOLE_FILE_CHUNKS = 2;
+
+/** The tree of an flist, whichever its format (an .fl's FlReader, a legacy .flist's reader). */
+export type UnpackTree = TreeSource;
+
+/** A reader that can only give a file's plain chunks, in order (the legacy .flist's). */
+export type PlainChunks = ChunkSource;
 
 export interface UnpackSummary {
   entries: number;
@@ -44,7 +63,33 @@ function target(dest: string, e: FlEntry): string {
   return p;
 }
 
-/** A directory already there (an earlier, interrupted unpack) is kept; anything else in its place is an error. */
+const entryMeta = (e: FlEntry, chown: boolean): EntryMeta => ({ mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, chown });
+
+async function setOwnerMode(p: string, e: FlEntry, isRoot: boolean): Promise<void> {
+  if (isRoot) await lchown(p, e.uid, e.gid);
+  if (e.type !== 'symlink') await chmod(p, e.mode & 0o7777);
+}
+
+/** The filesystem side of unpack: on the pool's workers, or through fs/promises. */
+interface TreeWriter {
+  /** folders in order, parents first; one already there (an interrupted unpack) is kept */
+  mkdirs(paths: string[]): Promise<void>;
+  symlink(p: string, e: FlEntry): Promise<void>;
+  /** the file under `tmp`, renamed to `p` once complete; `tmp` removed on failure */
+  file(p: string, tmp: string, e: FlEntry): Promise<void>;
+  /** owners, modes and times, in order */
+  metas(list: { p: string; e: FlEntry }[]): Promise<void>;
+}
+
+function poolWriter(reader: ChunkReader, isRoot: boolean): TreeWriter {
+  return {
+    mkdirs: (paths) => reader.runTree({ op: 'mkdirs', paths }, 'creating the folders'),
+    symlink: (p, e) => reader.runTree({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path),
+    file: (p, tmp, e) => writeFile(p, tmp, e, reader, isRoot),
+    metas: (list) => reader.runTree({ op: 'metas', list: list.map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, "setting the folders' owners, modes and times"),
+  };
+}
+
 async function mkdirOrKeep(p: string): Promise<void> {
   try {
     await mkdir(p, { mode: 0o700 });
@@ -53,24 +98,78 @@ async function mkdirOrKeep(p: string): Promise<void> {
   }
 }
 
-async function setOwnerMode(p: string, e: FlEntry, isRoot: boolean): Promise<void> {
-  if (isRoot) await lchown(p, e.uid, e.gid);
-  if (e.type !== 'symlink') await chmod(p, e.mode & 0o7777);
+function fsWriter(reader: PlainChunks, isRoot: boolean): TreeWriter {
+  return {
+    mkdirs: async (paths) => {
+      for (const p of paths) await mkdirOrKeep(p);
+    },
+    symlink: async (p, e) => {
+      await rm(p, { force: true });
+      await symlink(e.targetBytes ?? Buffer.alloc(0), p);
+      if (isRoot) await lchown(p, e.uid, e.gid);
+      await lutimes(p, e.mtime, e.mtime);
+    },
+    file: async (p, tmp, e) => {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        for await (const plain of reader.chunks(e)) await fh.write(plain);
+        await fh.close();
+        await setOwnerMode(tmp, e, isRoot);
+        await utimes(tmp, e.mtime, e.mtime);
+        await rename(tmp, p);
+      } catch (err) {
+        await fh.close().catch(() => undefined);
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    },
+    metas: async (list) => {
+      for (const { p, e } of list) {
+        await setOwnerMode(p, e, isRoot);
+        await utimes(p, e.mtime, e.mtime);
+      }
+    },
+  };
 }
 
-async function writeFile(p: string, e: FlEntry, reader: ChunkReader, isRoot: boolean): Promise<void> {
-  const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${randomBytes(4).toString('hex')}`);
-  const fh = await open(tmp, 'wx', 0o600);
+const hasOps = (r: ChunkReader | PlainChunks): r is ChunkReader => 'runFile' in r;
+
+/** Writes a file under `tmp`, sets its metadata and renames it to `p`; on failure `tmp` is removed. */
+async function writeFile(p: string, tmp: string, e: FlEntry, reader: ChunkReader, isRoot: boolean): Promise<void> {
+  const finish = { ...entryMeta(e, isRoot), final: p };
+  if (e.blocks.length <= WHOLE_FILE_CHUNKS) {
+    await reader.runFile(e, e.blocks, { file: tmp, create: true, finish });
+    return;
+  }
   try {
-    for await (const plain of reader.chunks(e)) await fh.write(plain);
-    await fh.close();
-    await setOwnerMode(tmp, e, isRoot);
-    await utimes(tmp, e.mtime, e.mtime);
-    await rename(tmp, p);
+    await reader.runFile(e, [], { file: tmp, create: true });
+    if (!(await writeAtOffsets(tmp, e, reader))) await writeInOrder(tmp, e, reader);
+    await reader.runFile(e, [], { file: tmp, finish });
   } catch (err) {
-    await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;
+  }
+}
+
+/** Each chunk at i x 512 KiB (as pack cuts files), several at once; false, having written nothing, when the first chunk is not 512 KiB. */
+async function writeAtOffsets(tmp: string, e: FlEntry, reader: ChunkReader): Promise<boolean> {
+  const last = e.blocks.length - 1;
+  // checked alone first: a file cut otherwise is written in order instead
+  const first = await reader.runFile(e, [e.blocks[0]], { file: tmp, offset: 0, expect: CHUNK_SIZE });
+  if ('uneven' in first) return false;
+  const rest = e.blocks.slice(1).map((b, i) => ({ b, i: i + 1 }));
+  for await (const r of orderedWindow(rest, DEFAULT_TRANSFERS, ({ b, i }) => reader.runFile(e, [b], { file: tmp, offset: i * CHUNK_SIZE, expect: i === last ? undefined : CHUNK_SIZE }))) {
+    if ('uneven' in r) throw new TreeError(`${e.path}: a chunk in the middle of the file decodes to ${r.uneven} bytes where its first one has ${CHUNK_SIZE}`);
+  }
+  return true;
+}
+
+/** Chunks of any sizes, one after the other. */
+async function writeInOrder(tmp: string, e: FlEntry, reader: ChunkReader): Promise<void> {
+  let offset = 0;
+  for (const b of e.blocks) {
+    const r = await reader.runFile(e, [b], { file: tmp, offset });
+    if ('bytes' in r) offset += r.bytes;
   }
 }
 
@@ -84,67 +183,99 @@ async function makeNode(p: string, e: FlEntry): Promise<void> {
 }
 
 /** `progress` is called after each file is written, with the bytes done so far. */
-export async function unpackTree(fl: FlReader, dest: string, reader: ChunkReader, progress?: (files: number, bytes: number) => void): Promise<UnpackSummary> {
+export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkReader | PlainChunks, progress?: (files: number, bytes: number) => void): Promise<UnpackSummary> {
   const isRoot = process.getuid?.() === 0;
   const root = path.resolve(dest);
   await mkdir(root, { recursive: true });
+  const writer = hasOps(reader) ? poolWriter(reader, isRoot) : fsWriter(reader, isRoot);
   const dirs: { p: string; e: FlEntry }[] = [];
-  const groups = new Map<string, FlEntry[]>();
-  const files: FlEntry[][] = [];
+  const firsts = new Map<string, string>();
+  const links: { p: string; first: string }[] = [];
   const summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
-  for (const e of fl.walk()) {
-    summary.entries++;
-    const p = target(root, e);
-    if (e.type === 'dir') {
-      if (e.path !== '/') await mkdirOrKeep(p);
-      dirs.push({ p, e });
-    } else if (e.type === 'file') {
-      summary.files++;
-      summary.bytes += e.size;
-      const key = linkKey(e);
-      const group = key === undefined ? undefined : groups.get(key);
-      if (group) group.push(e);
-      else {
-        const g = [e];
-        files.push(g);
-        if (key !== undefined) groups.set(key, g);
-      }
-    } else if (e.type === 'symlink') {
-      await rm(p, { force: true });
-      await symlink(e.targetBytes ?? Buffer.alloc(0), p);
-      if (isRoot) await lchown(p, e.uid, e.gid);
-      await lutimes(p, e.mtime, e.mtime);
-    } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
-      await rm(p, { force: true });
-      await makeNode(p, e);
-      await setOwnerMode(p, e, isRoot);
-      await utimes(p, e.mtime, e.mtime);
-    } else {
-      throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
-    }
-  }
+  const tasks = new TaskQueue(FILES_AT_ONCE);
   let doneFiles = 0;
   let doneBytes = 0;
-  await mapLimit(files, FILES_AT_ONCE, async (group) => {
-    const first = target(root, group[0]);
-    await writeFile(first, group[0], reader, isRoot);
-    doneBytes += group[0].size;
-    progress?.((doneFiles += group.length), doneBytes);
-    for (const other of group.slice(1)) {
-      const p = target(root, other);
-      await rm(p, { force: true });
-      await link(first, p);
+  // one random part per run, a counter per file: a name no earlier run left behind
+  const runId = randomBytes(4).toString('hex');
+  let n = 0;
+
+  // The walk is streamed: each WALK_BATCH entries, their folders go to a
+  // worker in one op, chained after the previous batch's (parents first),
+  // and their files and symlinks start once those folders exist, while the
+  // walk goes on (it waits only when FILES_AT_ONCE tasks are running).
+  let folders: Promise<void> = Promise.resolve();
+  let batchDirs: string[] = [];
+  let batch: (() => Promise<void>)[] = [];
+  const flush = async (): Promise<void> => {
+    const paths = batchDirs;
+    const ready = paths.length === 0 ? folders : folders.then(() => writer.mkdirs(paths));
+    ready.catch(() => undefined);
+    folders = ready;
+    for (const work of batch) {
+      await tasks.add(async () => {
+        await ready;
+        await work();
+      });
     }
-  });
-  for (const { p, e } of dirs.reverse()) {
-    await setOwnerMode(p, e, isRoot);
-    await utimes(p, e.mtime, e.mtime);
+    batchDirs = [];
+    batch = [];
+  };
+
+  try {
+    for (const e of fl.walk()) {
+      summary.entries++;
+      const p = target(root, e);
+      if (e.type === 'dir') {
+        dirs.push({ p, e });
+        if (e.path !== '/') batchDirs.push(p);
+      } else if (e.type === 'file') {
+        summary.files++;
+        summary.bytes += e.size;
+        const key = linkKey(e);
+        const first = key === undefined ? undefined : firsts.get(key);
+        if (first !== undefined) {
+          links.push({ p, first });
+        } else {
+          if (key !== undefined) firsts.set(key, p);
+          batch.push(async () => {
+            const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
+            await writer.file(p, tmp, e);
+            doneBytes += e.size;
+            progress?.(++doneFiles, doneBytes);
+          });
+        }
+      } else if (e.type === 'symlink') {
+        batch.push(() => writer.symlink(p, e));
+      } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
+        batch.push(async () => {
+          await rm(p, { force: true });
+          await makeNode(p, e);
+          await setOwnerMode(p, e, isRoot);
+          await utimes(p, e.mtime, e.mtime);
+        });
+      } else {
+        throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
+      }
+      if (summary.entries % WALK_BATCH === 0) await flush();
+    }
+    await flush();
+    await folders;
+  } finally {
+    // tasks already started finish (or fail) before the error goes up: none is cut off mid-file
+    await tasks.drain();
   }
+  // hard links last: every first name is written by now
+  for (const { p, first } of links) {
+    await rm(p, { force: true });
+    await link(first, p);
+    progress?.(++doneFiles, doneBytes);
+  }
+  await writer.metas(dirs.reverse());
   return summary;
 }
 
 /** Writes one file's contents to out. */
-export async function catFile(fl: FlReader, inner: string, reader: ChunkReader, out: NodeJS.WritableStream): Promise<void> {
+export async function catFile(fl: UnpackTree, inner: string, reader: PlainChunks, out: NodeJS.WritableStream): Promise<void> {
   const e = fl.lookup(inner);
   if (e === undefined) throw new TreeError(`${fl.file}: ${inner}: no such path in the flist`);
   if (e.type !== 'file') throw new TreeError(`${fl.file}: ${inner}: a ${e.type}, not a regular file`);
@@ -154,7 +285,7 @@ export async function catFile(fl: FlReader, inner: string, reader: ChunkReader, 
 }
 
 /** Fetches and checks every chunk, several files at once; throws the first bad one in tree order. */
-export async function verifyTree(fl: FlReader, reader: ChunkReader): Promise<{ files: number; chunks: number }> {
+export async function verifyTree(fl: UnpackTree, reader: ChunkReader | PlainChunks): Promise<{ files: number; chunks: number }> {
   const seen = new Set<string>();
   const fresh: FlEntry[] = [];
   for (const e of fl.walk()) {
@@ -164,7 +295,11 @@ export async function verifyTree(fl: FlReader, reader: ChunkReader): Promise<{ f
   }
   let chunks = 0;
   const checkFile = async (e: FlEntry): Promise<void> => {
-    for await (const _plain of reader.chunks(e)) chunks++;
+    if (!hasOps(reader)) {
+      for await (const _plain of reader.chunks(e)) chunks++;
+      return;
+    }
+    for await (const _r of orderedWindow(e.blocks, DEFAULT_TRANSFERS, (b) => reader.runFile(e, [b], {}))) chunks++;
   };
   for await (const _done of orderedWindow(fresh, FILES_AT_ONCE, checkFile));
   return { files: fresh.length, chunks };

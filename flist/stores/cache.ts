@@ -27,6 +27,10 @@ export class ChunkCache implements ChunkStore {
     return this.io('reading', hex, () => readIfExists(cachePath(this.root, hex)));
   }
 
+  localPath(id: Buffer): string {
+    return cachePath(this.root, chunkHex(id));
+  }
+
   async has(id: Buffer): Promise<boolean> {
     const hex = chunkHex(id);
     return this.io('looking for', hex, () => isFile(cachePath(this.root, hex)));
@@ -72,6 +76,11 @@ export class CachedStore implements ChunkStore {
     const data = await this.inner.get(id);
     if (data) await this.cache.put(id, data);
     return data;
+  }
+
+  /** The cached copy's path: when it is missing, get() fetches and keeps it. Not with a check, which get() runs on cached data. */
+  localPath(id: Buffer): string | undefined {
+    return this.check ? undefined : this.cache.localPath(id);
   }
 
   async has(id: Buffer): Promise<boolean> {

@@ -29,6 +29,10 @@ export class DirStore implements ChunkStore {
     }
   }
 
+  localPath(id: Buffer): string {
+    return dirChunkPath(this.root, chunkHex(id));
+  }
+
   async put(id: Buffer, data: Buffer): Promise<void> {
     const hex = chunkHex(id);
     try {

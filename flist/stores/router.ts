@@ -84,6 +84,14 @@ export class ChunkRouter implements ChunkStore {
     throw new RouteError(hex, `no store could give it: ${reasons.join('; ')}`);
   }
 
+  /** A local file of one matching store (picked as get() picks), when that store keeps files; a missing file falls back to get(). Not with a check. */
+  localPath(id: Buffer): string | undefined {
+    if (this.check) return undefined;
+    const stores = this.routes.filter((r) => id[0] >= r.start && id[0] <= r.end).map((r) => r.store);
+    if (stores.length === 0) return undefined;
+    return this.shuffled([...new Set(stores)])[0].localPath?.(id);
+  }
+
   async has(id: Buffer): Promise<boolean> {
     const hex = chunkHex(id);
     const reasons: string[] = [];

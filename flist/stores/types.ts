@@ -13,4 +13,10 @@ export interface ChunkStore {
    */
   sync(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Where the chunk would be as a file on this machine, for stores that keep
+   * chunks as files (dir, the cache): a reader may read it there itself (on
+   * a worker thread) and call get() only when the file is not there.
+   */
+  localPath?(id: Buffer): string | undefined;
 }
