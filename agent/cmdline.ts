@@ -3,11 +3,10 @@
 // read it. Flags are zos's own names; the boot server's URL has no zos
 // equivalent (zos finds its farm through the runmode), so it uses the
 // project's `zeroboot.` prefix like the image's other /init arguments.
-import { FarmerIdError, RUNMODES, RunmodeError, parseCmdline, type Runmode } from '../lib/cmdline.ts';
+import { FarmerIdError, RUNMODES, RunmodeError, SERVER_ARG, parseCmdline, type Runmode } from '../lib/cmdline.ts';
 import { macFromBootif } from '../lib/mac.ts';
 
-/** The kernel argument naming the boot server's base URL, e.g. `zeroboot.server=http://10.0.0.1:8080`. */
-export const SERVER_ARG = 'zeroboot.server';
+export { SERVER_ARG };
 
 export interface AgentCmdline {
   /** zos's runmode; `prod` when absent, as a zos node assumes. */

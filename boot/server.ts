@@ -31,9 +31,12 @@ import type { FlistsConfig } from './config.ts';
 import type { FlistOptions } from './http/index.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
+import { Registry } from './registry/store.ts';
 
 export interface BootServer {
   timeline: BootTimeline;
+  /** Nodes that reported (POST /api/node/report), kept in <stateDir>/nodes.json. */
+  registry: Registry;
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: HttpServer;
@@ -77,6 +80,9 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     const flists = config.flists && (await openFlists(config.flists));
     // Closed after HTTP (started closes in reverse), which may still be reading from it.
     if (flists) started.push(flists.chunks);
+    // Opened before anything listens (a broken nodes.json stops the start); closed after HTTP, which writes to it.
+    const registry = await Registry.open(config.stateDir);
+    started.push(registry);
     const http = await startHttpServer({
       store: httpStore,
       selector,
@@ -89,6 +95,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       acceptLabels: leased && ((mac, ip) => leased.ipOf(mac) === ip),
       limits: { maxConnections: config.http.maxConnections, maxPerAddress: config.http.maxConnectionsPerAddress, sendStallMs: config.http.sendStallMs },
       flists,
+      registry,
     });
     started.push(http);
     let management: ManagementServer | undefined;
@@ -97,7 +104,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
       started.push({ close: async () => index.close() });
       management = await startManagementServer({
-        api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date() },
+        api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date(), nodes: registry },
         host: config.management.host,
         port: config.management.port,
         token: apiToken?.token,
@@ -138,6 +145,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     }
     return {
       timeline,
+      registry,
       dhcp,
       tftp,
       http,

@@ -13,6 +13,9 @@ export type KernelArgs = Record<string, string | number | null>;
 export const RUNMODES = ['prod', 'test', 'dev', 'qa'] as const;
 export type Runmode = (typeof RUNMODES)[number];
 
+/** The kernel argument naming the boot server's base URL (`zeroboot.server=http://10.0.0.1:8080`): the server writes it, the node's agent reads it. */
+export const SERVER_ARG = 'zeroboot.server';
+
 /** Arguments printed first, in this order, when present. */
 export const LEADING_ARGS = ['nomodeset', 'version', 'runmode', 'panic'] as const;
 

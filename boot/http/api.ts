@@ -1,6 +1,7 @@
 // The JSON API: machines the server has seen (boot timeline, DHCP leases),
 // a page at a time, in a summary form or with the profile each one selects;
-// one machine's timeline; health. It is served on the management listener
+// one machine's timeline; nodes that sent signed reports (the registry),
+// listed and one by one with the last report; health. It is served on the management listener
 // only (management.ts); the node-facing port answers health and a refusal.
 // Every answer, errors included, is a JSON object.
 import type { ServerResponse } from 'node:http';
@@ -9,6 +10,7 @@ import { normalizeMac } from '../../lib/mac.ts';
 import type { Labels, Selector } from '../selection.ts';
 import type { IndexRow, Lease, MachineIndex } from './machine-index.ts';
 import { startAfter } from './machine-index.ts';
+import type { NodeRecord } from '../registry/store.ts';
 
 export type { Lease, MachineSummary } from './machine-index.ts';
 
@@ -38,6 +40,21 @@ export interface ApiContext {
   index: MachineIndex;
   labelsFor(mac: string): Labels | undefined;
   startedAt: Date;
+  /** The node registry (/api/nodes); absent: no registry, the routes answer 404. */
+  nodes?: { list(): NodeRecord[]; get(nodeId: string): NodeRecord | undefined };
+}
+
+export interface NodeSummary {
+  nodeId: string;
+  macs: string[];
+  /** From the report, else from the labels DHCP or iPXE gave for one of its MACs. */
+  hostname?: string;
+  diskless: boolean;
+  firstSeen: string;
+  lastReport: string;
+  reports: number;
+  /** CRU, MRU, SRU, HRU as the node computed them. */
+  capacity?: unknown;
 }
 
 /** Page sizes of /api/machines: the default, and the most one request may ask for. */
@@ -161,6 +178,35 @@ function joinJson(head: string, parts: string[], bytes: number, tail: string): B
   return body.subarray(0, off);
 }
 
+function nodeSummary(ctx: ApiContext, n: NodeRecord): NodeSummary {
+  const reported = n.lastReport.hostname;
+  const hostname = typeof reported === 'string' ? reported : n.macs.map((m) => ctx.labelsFor(m)?.hostname).find((h) => h !== undefined);
+  return {
+    nodeId: n.nodeId,
+    macs: n.macs,
+    ...(hostname !== undefined ? { hostname } : {}),
+    diskless: n.diskless,
+    firstSeen: new Date(n.firstSeen).toISOString(),
+    lastReport: new Date(n.lastSeen).toISOString(),
+    reports: n.reports,
+    ...(n.lastReport.capacity !== undefined ? { capacity: n.lastReport.capacity } : {}),
+  };
+}
+
+function nodesOf(ctx: ApiContext): NonNullable<ApiContext['nodes']> {
+  if (!ctx.nodes) throw new ApiError(404, 'this server keeps no node registry');
+  return ctx.nodes;
+}
+
+/** Path segment decoded, or a 400 naming what it should have been. */
+function segment(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, `the ${what} in the path is not valid percent-encoding`);
+  }
+}
+
 function health(startedAt: Date): { status: string; uptimeSeconds: number } {
   return { status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000) };
 }
@@ -180,23 +226,26 @@ export async function handleApi(ctx: ApiContext, method: string, path: string, q
     if (path === '/health') return sendJson(res, 200, health(ctx.startedAt), head);
     if (path === '/machines' || path === '/machines/') return sendJsonText(res, 200, await machinesPage(ctx, query), head);
     const m = /^\/machines\/([^/]+)\/?$/.exec(path);
-    if (m) {
-      let raw: string;
-      try {
-        raw = decodeURIComponent(m[1]);
-      } catch {
-        throw new ApiError(400, 'the MAC in the path is not valid percent-encoding');
-      }
-      return sendJson(res, 200, await machineDetail(ctx, raw), head);
+    if (m) return sendJson(res, 200, await machineDetail(ctx, segment(m[1], 'MAC')), head);
+    if (path === '/nodes' || path === '/nodes/') {
+      const nodes = nodesOf(ctx).list().sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+      return sendJson(res, 200, { total: nodes.length, nodes: nodes.map((n) => nodeSummary(ctx, n)) }, head);
     }
-    throw new ApiError(404, `no API endpoint ${path || '/'} (try /api/machines, /api/machines/<mac>, /api/health)`);
+    const n = /^\/nodes\/([^/]+)\/?$/.exec(path);
+    if (n) {
+      const id = segment(n[1], 'node id');
+      const node = nodesOf(ctx).get(id);
+      if (!node) throw new ApiError(404, `no node ${id.slice(0, 80)} has reported (list them at /api/nodes)`);
+      return sendJson(res, 200, { ...nodeSummary(ctx, node), publicKey: node.publicKey, report: node.lastReport }, head);
+    }
+    throw new ApiError(404, `no API endpoint ${path || '/'} (try /api/machines, /api/machines/<mac>, /api/nodes, /api/nodes/<id>, /api/health)`);
   } catch (e) {
     if (e instanceof ApiError) sendJson(res, e.status, { error: e.message }, head);
     else throw e;
   }
 }
 
-/** /api on the node-facing port: health for probes; the machine data lives on the management listener. */
+/** /api on the node-facing port: health for probes; the machine and node data live on the management listener (node reports are routed before this, routes.ts). */
 export function handleNodeApi(method: string, path: string, res: ServerResponse, startedAt: Date): void {
   const head = method === 'HEAD';
   try {

@@ -1,12 +1,16 @@
 // GET /ipxe?mac=...: the per-machine iPXE script. The labels iPXE reports
 // are stored for the MAC only when the request comes from that machine;
 // anyone still gets the script the labels select (scripts are no secret).
+// The kernel command line gains `zeroboot.server=<base>`: the node's agent
+// reports there, and the base is the one the node just fetched its kernel
+// from, so it is reachable from the node.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Labels, Selection } from '../selection.ts';
 import { LABELS, NoProfileError } from '../selection.ts';
 import { normalizeMac } from '../../lib/mac.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
-import { CmdlineError } from '../../lib/cmdline.ts';
+import { CmdlineError, SERVER_ARG, cmdlineWords } from '../../lib/cmdline.ts';
+import type { KernelArgs } from '../../lib/cmdline.ts';
 import { renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from '../../lib/ipxe-script.ts';
 import { sendText } from './route-context.ts';
 import type { RouteContext } from './route-context.ts';
@@ -34,7 +38,8 @@ export function serveMachineScript(ctx: RouteContext, req: IncomingMessage, res:
   let selection: Selection | undefined;
   try {
     selection = ctx.selector.select({ ...ctx.labels.get(mac), ...labels });
-    const text = renderMachineScript({ profile: selection.profile, args: selection.args, base: ctx.baseFor(req), mac, group: selection.group, reason: selection.reason });
+    const base = ctx.baseFor(req);
+    const text = renderMachineScript({ profile: selection.profile, args: withServer(selection.args, selection.profile.cmdline, base), base, mac, group: selection.group, reason: selection.reason });
     if (trusted) ctx.selections.set(mac, selection);
     sendText(res, 200, text, head);
     record(mac, 'http.script', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason, ...facts });
@@ -46,6 +51,23 @@ export function serveMachineScript(ctx: RouteContext, req: IncomingMessage, res:
     record(mac, 'http.error', { path: '/ipxe', status: 200, ...facts }, e.message);
     ctx.log.warn('no boot script for machine', { mac, error: e.message });
   }
+}
+
+/**
+ * The arguments plus `zeroboot.server=<base>`, unless the profile, group or
+ * machine already sets it (an operator's URL wins, e.g. behind a proxy), or
+ * the base holds a character a kernel argument may not (an IPv6 literal's
+ * brackets): then the node boots without it rather than not at all.
+ */
+export function withServer(args: KernelArgs, extra: string | undefined, base: string): KernelArgs {
+  if (Object.hasOwn(args, SERVER_ARG) || (extra ?? '').split(/[ \t]+/).some((w) => w.startsWith(`${SERVER_ARG}=`))) return args;
+  const withArg = { ...args, [SERVER_ARG]: base.replace(/\/+$/, '') };
+  try {
+    cmdlineWords({ [SERVER_ARG]: withArg[SERVER_ARG] });
+  } catch {
+    return args;
+  }
+  return withArg;
 }
 
 function reportedLabels(mac: string, query: URLSearchParams): Labels {

@@ -1,9 +1,13 @@
-// The node-facing routing table: the JSON API under /api, the chain script,
-// the per-machine script, flists and chunks, and store files for every other path.
+// The node-facing routing table: node reports (POST /api/node/report, the
+// one /api path served here: nodes send from the boot network), health and a
+// refusal for the rest of /api (the API is the management listener's), the
+// chain script, the per-machine script, flists and chunks, and store files
+// for every other path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleNodeApi } from './api.ts';
 import { renderChainScript } from '../../lib/ipxe-script.ts';
 import { splitUrl } from './listen.ts';
+import { REPORT_PATH } from '../../lib/signed-report.ts';
 import { serveArtifact } from './artifact-route.ts';
 import { serveMachineScript } from './machine-script.ts';
 import { sendText } from './route-context.ts';
@@ -20,6 +24,7 @@ export async function route(ctx: RouteContext, req: IncomingMessage, res: Server
   const method = req.method ?? 'GET';
   const head = method === 'HEAD';
   const { path, query } = splitUrl(req.url ?? '/');
+  if (path === REPORT_PATH && ctx.reports) return ctx.reports(req, res);
   if (path === '/api' || path.startsWith('/api/')) {
     handleNodeApi(method, path.slice(4), res, ctx.startedAt);
     return;

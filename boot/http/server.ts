@@ -19,6 +19,8 @@ import type { ConnectionLimits } from './connection-limits.ts';
 import { FlistRoutes } from './flist-routes.ts';
 import type { FlistOptions } from './flist-routes.ts';
 import { route } from './routes.ts';
+import { reportRequestHandler } from '../registry/http.ts';
+import type { Registry } from '../registry/store.ts';
 import { RememberedSelections, sendText } from './route-context.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -54,6 +56,8 @@ export interface HttpServerOptions {
   limits?: Partial<ConnectionLimits>;
   /** Flists and chunks for nodes (/flists, /chunks); the chunk store stays the caller's to close. */
   flists?: FlistOptions;
+  /** Node reports (POST /api/node/report) go to this registry; the caller closes it after the server. */
+  registry?: Registry;
 }
 
 export interface HttpServer {
@@ -87,6 +91,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     largeBuffers,
     startedAt: new Date(),
     flists: opts.flists && new FlistRoutes(opts.flists, log, largeBuffers),
+    reports: opts.registry && reportRequestHandler(opts.registry, { log }),
     baseFor: (req) => configuredBase ?? hostBase(opts.host, req) ?? boundUrl,
     record: (mac, kind, detail, reason) => {
       if (!mac) return;

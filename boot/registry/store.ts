@@ -124,6 +124,11 @@ export class Registry implements RegistryView {
     return true;
   }
 
+  /** Waits for the writes under way; the server calls it at stop, after the routes that accept reports are closed. */
+  async close(): Promise<void> {
+    await this.saving;
+  }
+
   private save(): Promise<void> {
     // One write at a time, in order; each writes the registry as it is then.
     const next = this.saving.then(() => this.write());

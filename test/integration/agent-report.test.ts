@@ -86,7 +86,9 @@ test('the request handler: wrong path or method, an oversized body cut off', asy
   t.teardown(() => server.close());
   t.is((await fetch(`${url}/elsewhere`, { method: 'POST', body: '{}' })).status, 404);
   t.is((await fetch(`${url}/api/node/report`)).status, 405);
-  t.is((await fetch(`${url}/api/node/report`, { method: 'POST', body: 'x'.repeat(600 * 1024) }).catch(() => ({ status: 413 }))).status, 413);
-  const bad = await fetch(`${url}/api/node/report`, { method: 'POST', body: '{"payload":{},"publicKey":"","signature":""}' });
+  const json = { 'content-type': 'application/json' };
+  t.is((await fetch(`${url}/api/node/report`, { method: 'POST', headers: json, body: 'x'.repeat(600 * 1024) }).catch(() => ({ status: 413 }))).status, 413);
+  t.is((await fetch(`${url}/api/node/report`, { method: 'POST', body: '{}' })).status, 415);
+  const bad = await fetch(`${url}/api/node/report`, { method: 'POST', headers: json, body: '{"payload":{},"publicKey":"","signature":""}' });
   t.is(bad.status, 400);
 });

@@ -281,8 +281,8 @@ test('machines in different groups get different kernels and arguments; a per-MA
   const b = (await curl([url(`/ipxe?mac=${hyp(MAC_B)}&serial=SN-QA&arch=x86_64`)])).body.toString();
   const o = (await curl([url(`/ipxe?mac=${MAC_OVERRIDE}&hostname=node-a`)])).body.toString();
   for (const s of [a, b, o]) t.true(s.startsWith('#!ipxe\n'));
-  t.true(kernelLine(a).startsWith(`imgfetch --name kernel ${server.url}/images/zos/vmlinuz?mac=${hyp(MAC_A)} nomodeset version=v3 runmode=prod panic=7200 farmer_id=101 BOOTIF=01-${hyp(MAC_A)} initrd=initrd0 `));
-  t.true(kernelLine(b).startsWith(`imgfetch --name kernel ${server.url}/images/qa/vmlinuz?mac=${hyp(MAC_B)} version=v3 runmode=qa panic=7200 farmer_id=202 console=ttyS0 BOOTIF=01-${hyp(MAC_B)} initrd=initrd0 `));
+  t.true(kernelLine(a).startsWith(`imgfetch --name kernel ${server.url}/images/zos/vmlinuz?mac=${hyp(MAC_A)} nomodeset version=v3 runmode=prod panic=7200 farmer_id=101 zeroboot.server=${server.url} BOOTIF=01-${hyp(MAC_A)} initrd=initrd0 `));
+  t.true(kernelLine(b).startsWith(`imgfetch --name kernel ${server.url}/images/qa/vmlinuz?mac=${hyp(MAC_B)} version=v3 runmode=qa panic=7200 farmer_id=202 zeroboot.server=${server.url} console=ttyS0 BOOTIF=01-${hyp(MAC_B)} initrd=initrd0 `));
   t.regex(kernelLine(o), / runmode=dev panic=7200 farmer_id=999 /);
   t.true(a.includes(`initrd --name initrd0 ${server.url}/images/zos/initramfs.img?mac=${hyp(MAC_A)}`));
 });
