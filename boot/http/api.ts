@@ -2,7 +2,8 @@
 // a page at a time, in a summary form or with the profile each one selects;
 // one machine's timeline; nodes that sent signed reports (the registry),
 // listed and one by one with the last report; health. It is served on the management listener
-// only (management.ts); the node-facing port answers health and a refusal.
+// only (management.ts); the node-facing port answers health and a refusal
+// (and node reports, routed before it: routes.ts).
 // Every answer, errors included, is a JSON object.
 import type { ServerResponse } from 'node:http';
 import type { BootEvent, BootTimeline } from '../timeline.ts';
