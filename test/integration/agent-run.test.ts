@@ -83,7 +83,8 @@ test('bring-up, a signed report accepted by the registry, and a reboot that keep
     allowLoop: true,
     onlyDevices: loops,
     minDiskBytes: 128 * MiB,
-    supervisor: { healthIntervalMs: 60_000, baseDelayMs: 200 },
+    // A PING may wait seconds on a loaded 2-core machine; the report must not call a live zdb unhealthy for that.
+    supervisor: { healthIntervalMs: 60_000, baseDelayMs: 200, pingTimeoutMs: 30_000 },
   };
   // zdb ports basePort and basePort + 1, both free now.
   opts.basePort = await freePair();
