@@ -158,3 +158,14 @@ test('a swapped .fl on the server (another sha256 than the image recorded) is re
   t.notRegex(r.out, MARKERS.layer);
   await t.throwsAsync(readFile(path.join(r.dir, 'bin/hello')));
 });
+
+test('the jitter is random: nodes that booted together do not retry in step', async (t) => {
+  const script = `${layerFetchFunctions()}
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do layer_random 1000; done
+`;
+  const { stdout } = await run('busybox', ['sh', '-c', script], { env: { PATH: `${bindir}:${process.env.PATH}` } });
+  const values = stdout.trim().split('\n').map(Number);
+  t.is(values.length, 20);
+  t.true(values.every((v) => Number.isInteger(v) && v >= 0 && v < 1000), stdout);
+  t.true(new Set(values).size >= 10, stdout);
+});
