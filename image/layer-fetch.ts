@@ -16,7 +16,8 @@
 // (half the delay plus a random part of the other half, so nodes that
 // booted together spread out), for at most `zeroboot.layerwait=<seconds>`
 // (default 120) per layer; then `ZEROBOOT-FAIL reason=layer-fetch name=<n>
-// error=<fetch|unpack|sha256-mismatch> tries=<n>`.
+// error=<fetch|unpack|sha256-mismatch> tries=<n> server=<url> said=<last
+// line of wget's or the unpack's errors>`.
 import { ZEROBOOT_PATH } from './node-runtime.ts';
 
 /** The list of at-boot layers in the initramfs, and where they are unpacked on the node. */
@@ -105,7 +106,8 @@ export function layerStep(): string {
   case "$SERVER" in http://*) ;; *) SERVER=http://$SERVER ;; esac
   ZEROBOOT=/${ZEROBOOT_PATH}
   for entry in $(cat /${LAYER_LIST_PATH}); do
-    layer_fetch "\${entry%%:*}" "\${entry#*:}" || fail "layer-fetch name=\${entry%%:*} error=$LAYER_ERROR tries=$LAYER_TRIES server=$SERVER"
+    # the last line wget or the unpack wrote, spaces as _, so the marker stays one line of words
+    layer_fetch "\${entry%%:*}" "\${entry#*:}" || fail "layer-fetch name=\${entry%%:*} error=$LAYER_ERROR tries=$LAYER_TRIES server=$SERVER said=$(tail -n 1 "\${LAYER_TMP:-/run/zeroboot/layers}/\${entry%%:*}.log" 2>/dev/null | tr ' ' _ | cut -c 1-160)"
   done
 fi`;
 }

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MARKERS } from '../../image/init.ts';
-import { layerFetchFunctions } from '../../image/layer-fetch.ts';
+import { LAYER_LIST_PATH, layerFetchFunctions, layerList, layerStep } from '../../image/layer-fetch.ts';
+import { ZEROBOOT_PATH } from '../../image/node-runtime.ts';
 
 const run = promisify(execFile);
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/zeroboot');
@@ -168,4 +169,31 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do layer_random 100
   t.is(values.length, 20);
   t.true(values.every((v) => Number.isInteger(v) && v >= 0 && v < 1000), stdout);
   t.true(new Set(values).size >= 10, stdout);
+});
+
+test('the /init step: the list baked in the image, then one ZEROBOOT-FAIL line (reason, name, error, what wget said) or ZEROBOOT-LAYER', async (t) => {
+  const s = await serve({ serve: other });
+  t.teardown(() => s.server.close());
+  const work = await mkdtemp(path.join(base, 'step-'));
+  const list = path.join(work, 'layers.list');
+  await writeFile(list, layerList([{ name: 'x', sha256: sha(fl) }]));
+  // The step as /init runs it, its two absolute paths pointed at the test's files.
+  const step = layerStep().replaceAll(`/${LAYER_LIST_PATH}`, list).replace(`/${ZEROBOOT_PATH}`, BIN);
+  const script = `${layerFetchFunctions()}
+say() { echo "$*"; }
+fail() { say "ZEROBOOT-FAIL reason=$*"; exit 3; }
+${step}
+echo step-done
+`;
+  const env = { PATH: `${bindir}:${process.env.PATH}`, SERVER: s.url.replace('http://', ''), LAYER_WAIT: '5', LAYERS_DIR: path.join(work, 'layers'), LAYER_TMP: path.join(work, 'tmp'), LAYER_NO_TMPFS: '1' };
+  const bad = await run('busybox', ['sh', '-c', script], { env }).then((r) => ({ code: 0, stdout: r.stdout }), (e: { code: number; stdout: string }) => e);
+  t.is(bad.code, 3);
+  t.regex(bad.stdout, new RegExp(`^ZEROBOOT-FAIL reason=layer-fetch name=x error=sha256-mismatch tries=1 server=${s.url} said=\\S*$`, 'm'));
+  t.regex(bad.stdout, MARKERS.fail);
+
+  s.server.close();
+  const good = await serve({});
+  t.teardown(() => good.server.close());
+  const ok = await run('busybox', ['sh', '-c', script], { env: { ...env, SERVER: good.url } });
+  t.regex(ok.stdout, /^ZEROBOOT-LAYER name=x files=3 bytes=700005\nstep-done$/m);
 });
