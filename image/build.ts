@@ -6,7 +6,9 @@
 // Node and zeroboot's sources (node-runtime.ts, npm.ts), then the
 // description's layers; under them the skeleton, over them the modules and
 // /init. Layers marked `at: boot` are written beside the image as <name>.fl
-// with their chunks under chunks/. The output depends only on the
+// with their chunks under chunks/, and their names and .fl sha256 go into
+// the initramfs (etc/zeroboot/layers) for /init to fetch and check them
+// (layer-fetch.ts). The output depends only on the
 // description, the resolved package files and the compressor's library
 // version, so two builds give the same bytes.
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,6 +24,7 @@ import { ChunkPool } from '../flist/chunk-pool.ts';
 import { DebianCache, DEFAULT_CACHE_DIR, runCommand } from './debian.ts';
 import type { AptRecord, DebianCacheOptions } from './debian.ts';
 import { initScript, LOAD_ORDER_FILE, UDHCPC_SCRIPT_PATH, udhcpcScript } from './init.ts';
+import { LAYER_LIST_PATH, layerList } from './layer-fetch.ts';
 import { checkPackageClashes, DEFAULT_STRIP, exportLayer, LayerBuilder, mergeLayers, treeEntries } from './layers.ts';
 import type { Layer, LayerInfo } from './layers.ts';
 import { extractFromTarball, npmTarball } from './npm.ts';
@@ -306,6 +309,9 @@ async function writeImage(spec: ImageSpec, options: BuildOptions, a: Assembled):
   if (builtinList) add({ type: 'file', path: `${modDir}/modules.builtin`, data: builtinList }, 'the kernel modules');
   add({ type: 'file', path: 'init', mode: 0o755, data: Buffer.from(initScript({ imageName: spec.name })) }, 'the image init');
   add({ type: 'file', path: UDHCPC_SCRIPT_PATH, mode: 0o755, data: Buffer.from(udhcpcScript()) }, 'the image init');
+  // The .fl hashes the node checks what the server hands it against.
+  const atBoot = a.layers.filter((l) => l.at === 'boot');
+  if (atBoot.length > 0) add({ type: 'file', path: LAYER_LIST_PATH, mode: 0o644, data: Buffer.from(layerList(atBoot)) }, 'the image init');
 
   progress(`writing the initramfs (${entries.length} entries, ${spec.compression})`);
   const cpio = writeCpio(entries, { mtime });

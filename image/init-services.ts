@@ -10,13 +10,18 @@
 //     argument cannot hold) in the background, its output on the console;
 //     prints `ZEROBOOT-RUN pid=<pid>`, or `ZEROBOOT-FAIL reason=no-runtime`
 //     when the image carries no Node runtime (spec key `node`).
-// Both read $MOUNT and $RUN, set by /init's command-line loop.
+//   zeroboot.exec=<path>,<arg>,...  after zeroboot.run (and after the
+//     at: boot layers are fetched, so the program may come from one:
+//     /layers/<name>/...), starts <path> <arg> ... in the background, its
+//     output on the console; prints `ZEROBOOT-EXEC pid=<pid> cmd=<...>`.
+// They read $MOUNT, $RUN and $EXEC, set by /init's command-line loop.
 import { ZEROBOOT_PATH } from './node-runtime.ts';
 
 /** Lines for /init's `case "$w"` over the command line words. */
 export function serviceArgCases(): string {
   return `    zeroboot.mount=*) MOUNT=\${w#zeroboot.mount=} ;;
-    zeroboot.run=*) RUN=\${w#zeroboot.run=} ;;`;
+    zeroboot.run=*) RUN=\${w#zeroboot.run=} ;;
+    zeroboot.exec=*) EXEC=\${w#zeroboot.exec=} ;;`;
 }
 
 /** The mount step; `waitTenths` bounds the wait for the device to appear. */
@@ -53,5 +58,10 @@ export function runStep(): string {
   else
     fail "no-runtime cmd=$RUN"
   fi
+fi
+if [ -n "$EXEC" ]; then
+  # Commas stand for spaces; the words are split on purpose.
+  $(echo "$EXEC" | tr ',' ' ') </dev/null >/dev/console 2>&1 &
+  say "ZEROBOOT-EXEC pid=$! cmd=$EXEC"
 fi`;
 }

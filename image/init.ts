@@ -8,8 +8,10 @@
 //   the first interface (by name) with carrier;
 //   runs udhcpc on it and prints `ZEROBOOT-UP ip=<ip> mac=<mac>`, or
 //   `ZEROBOOT-FAIL reason=<no-nic|no-carrier|bootif-not-found|dhcp-failed> ...`;
-//   with zeroboot.mount= / zeroboot.run= mounts a disk after the modules and
-//   starts `zeroboot <command>` once the network is up (init-services.ts);
+//   with zeroboot.mount= / zeroboot.run= / zeroboot.exec= mounts a disk after
+//   the modules and starts `zeroboot <command>` or a program once the network
+//   is up (init-services.ts); before those, fetches the image's at: boot
+//   layers from the boot server into /layers/<name> (layer-fetch.ts);
 //   then follows the kernel command line: `zeroboot.after=poweroff` (or the
 //   bare word `zeroboot.poweroff`) powers off, `zeroboot.after=reboot`
 //   reboots, anything else keeps the lease renewed and a shell on the console.
@@ -19,6 +21,7 @@
 // zeroboot.debug) so a driver's link message cannot split a marker line.
 
 import { mountStep, runStep, serviceArgCases } from './init-services.ts';
+import { DEFAULT_LAYER_WAIT_SECONDS, layerArgCases, layerFetchFunctions, layerStep } from './layer-fetch.ts';
 
 /** Markers /init prints; a harness matches these. */
 export const MARKERS = {
@@ -27,9 +30,11 @@ export const MARKERS = {
   fail: /ZEROBOOT-FAIL reason=([a-z-]+)([^\r\n]*)/,
   mount: /ZEROBOOT-MOUNT dev=(\S+) dir=(\S+)/,
   run: /ZEROBOOT-RUN pid=(\d+)/,
+  exec: /ZEROBOOT-EXEC pid=(\d+) cmd=(\S+)/,
+  layer: /ZEROBOOT-LAYER name=(\S+) files=(\d+) bytes=(\d+)/,
 } as const;
 
-export const FAIL_REASONS = ['no-nic', 'no-carrier', 'bootif-not-found', 'dhcp-failed', 'mount-failed', 'no-runtime'] as const;
+export const FAIL_REASONS = ['no-nic', 'no-carrier', 'bootif-not-found', 'dhcp-failed', 'mount-failed', 'no-runtime', 'layer-fetch'] as const;
 
 /** Where the image keeps its files (paths inside the initramfs). */
 export const UDHCPC_SCRIPT_PATH = 'etc/zeroboot/udhcpc.script';
@@ -74,6 +79,9 @@ BOOTIF=
 QUIET=yes
 MOUNT=
 RUN=
+EXEC=
+SERVER=
+LAYER_WAIT=${DEFAULT_LAYER_WAIT_SECONDS}
 for w in $CMDLINE; do
   case "$w" in
     zeroboot.poweroff) AFTER=poweroff ;;
@@ -81,6 +89,7 @@ for w in $CMDLINE; do
     BOOTIF=*) BOOTIF=\${w#BOOTIF=} ;;
     loglevel=*|zeroboot.debug) QUIET= ;;
 ${serviceArgCases()}
+${layerArgCases()}
   esac
 done
 [ -n "$QUIET" ] && echo 4 > /proc/sys/kernel/printk
@@ -149,6 +158,8 @@ nic_with_mac() {
   return 1
 }
 
+${layerFetchFunctions()}
+
 REL=$(uname -r)
 say "ZEROBOOT-INIT kernel=$REL image=${options.imageName}"
 MODDIR=/lib/modules/$REL
@@ -201,6 +212,7 @@ if udhcpc -i "$IF" -n -q -t ${tries} -T ${timeout} -s /${UDHCPC_SCRIPT_PATH} >/r
 else
   fail "dhcp-failed if=$IF mac=$MAC"
 fi
+${layerStep()}
 ${runStep()}
 finish
 `;

@@ -1,14 +1,19 @@
 // The image's Node runtime (spec key `node`): the Node binary that runs the
 // build (byte for byte), zeroboot's TypeScript sources for the commands the
 // image must run, and /usr/bin/zeroboot, which runs them. The sources are
-// the static import closure of cli/zeroboot.ts and cli/commands/<command>.ts,
-// so an image that runs `zeroboot zdb` carries zdb/ but not the boot server.
+// the import closure of cli/zeroboot.ts and cli/commands/<command>.ts
+// (static imports, worker modules, and a command's literal import() of its
+// subcommands' modules), so an image that runs `zeroboot zdb` carries zdb/
+// but not the boot server. npm packages those files import are carried
+// whole from node_modules with their dependencies (`flist`: hash-wasm,
+// snappy and its native binding, tar-stream; the S3 client is loaded only
+// for an s3:// store, so it is not carried and s3:// does not work there).
 // The program's shared libraries come from the image's Debian packages
 // (libc6, libstdc++6, libgcc-s1); checkProgramNeeds refuses an image in
 // which the loader or a DT_NEEDED library is missing, naming it.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, realpath } from 'node:fs/promises';
+import { readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -53,18 +58,63 @@ export interface NodeRuntime {
 // import/export ... from '<spec>' (multi-line braces included) and bare `import '<spec>'`.
 const FROM = /(?:^|[\n;])[ \t]*((?:import|export)\b[^;'"`]*?)\bfrom\s*['"]([^'"\n]+)['"]/g;
 const SIDE_EFFECT = /(?:^|[\n;])[ \t]*import\s*['"]([^'"\n]+)['"]/g;
+// A worker's module: new Worker(new URL('./chunk-worker.ts', import.meta.url)).
+const WORKER_URL = /new URL\(\s*['"](\.{1,2}\/[^'"\n]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
+// import('<literal>'): a command's subcommands load their modules this way.
+const DYNAMIC = /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g;
+/** Files whose dynamic imports are followed: the commands (cli/zeroboot.ts's are the command table, chosen by node.commands). */
+const FOLLOW_DYNAMIC = /^cli\/commands\//;
 
 /** The module specifiers a TypeScript file imports at run time (type-only imports are erased by Node, so left out). */
-export function runtimeImports(source: string): string[] {
+export function runtimeImports(source: string, dynamic = false): string[] {
   const out: string[] = [];
   for (const m of source.matchAll(FROM)) if (!/^(?:import|export)\s+type\b/.test(m[1])) out.push(m[2]);
   for (const m of source.matchAll(SIDE_EFFECT)) out.push(m[1]);
+  for (const m of source.matchAll(WORKER_URL)) out.push(m[1]);
+  if (dynamic) for (const m of source.matchAll(DYNAMIC)) out.push(m[1]);
   return out;
 }
 
-/** Paths (relative to `root`, sorted) of the entry files and every file they import, transitively. */
+/** `name` of a bare specifier: `snappy`, `@scope/pkg` (a subpath dropped). */
+function packageName(spec: string): string {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+/** Every file of the installed npm packages `names` and of their (installed optional) dependencies, under root/node_modules. */
+async function packageFiles(root: string, names: Iterable<string>, importer: Map<string, string>): Promise<string[]> {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const queue = [...names];
+  while (queue.length > 0) {
+    const name = queue.pop()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const dir = join(root, 'node_modules', name);
+    const manifest = await readFile(join(dir, 'package.json'), 'utf8').catch(() => undefined);
+    if (manifest === undefined) {
+      const by = importer.get(name);
+      // An optional dependency for another platform is simply absent.
+      if (by === undefined) continue;
+      throw new NodeRuntimeError(`${by} imports the npm package "${name}", which is not installed in ${join(root, 'node_modules')}: run npm install, or drop the import`);
+    }
+    const pkg = JSON.parse(manifest) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    queue.push(...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {}));
+    for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      if (e.isFile()) out.push(relative(root, join(e.parentPath, e.name)).split(sep).join('/'));
+    }
+  }
+  return out;
+}
+
+/**
+ * Paths (relative to `root`, sorted) of the entry files and every file they
+ * import, transitively, and of the npm packages they import (whole, with
+ * their dependencies, from root/node_modules).
+ */
 export async function importClosure(root: string, entries: readonly string[]): Promise<string[]> {
   const seen = new Set<string>();
+  const packages = new Map<string, string>();
   const queue = [...entries];
   while (queue.length > 0) {
     const rel = queue.pop()!;
@@ -73,17 +123,19 @@ export async function importClosure(root: string, entries: readonly string[]): P
       throw new NodeRuntimeError(`cannot read ${rel} in ${root}: ${e.code ?? e.message}`);
     });
     seen.add(rel);
-    for (const spec of runtimeImports(text)) {
+    for (const spec of runtimeImports(text, FOLLOW_DYNAMIC.test(rel))) {
       if (spec.startsWith('node:')) continue;
       if (!spec.startsWith('./') && !spec.startsWith('../')) {
-        throw new NodeRuntimeError(`${rel} imports the npm package "${spec}", which the image does not carry (only zeroboot's own files and node: modules)`);
+        const name = packageName(spec);
+        if (!packages.has(name)) packages.set(name, rel);
+        continue;
       }
       const target = relative(root, resolve(root, dirname(rel), spec));
       if (target.startsWith('..') || target.split(sep).includes('node_modules')) throw new NodeRuntimeError(`${rel} imports ${spec}, outside the zeroboot sources`);
       queue.push(target.split(sep).join('/'));
     }
   }
-  return [...seen].sort();
+  return [...seen, ...(await packageFiles(root, packages.keys(), packages))].sort();
 }
 
 function wrapper(): string {

@@ -209,6 +209,14 @@ function layersSpec(v: unknown, baseDir: string | undefined): LayerSpec[] {
   });
 }
 
+/** The node fetches `at: boot` layers with `zeroboot flist unpack` (image/layer-fetch.ts): the image must carry Node and that command. */
+function checkAtBootFetcher(layers: readonly LayerSpec[], node: NodeSpec | undefined): void {
+  const i = layers.findIndex((l) => l.at === 'boot');
+  if (i < 0 || node?.commands.includes('flist')) return;
+  const how = node ? 'add flist to node.commands' : 'add node: { commands: [flist] } (and the libraries Node needs: libc6, libstdc++6, libgcc-s1)';
+  throw new ImageSpecError(`layers[${i}].at`, `${layers[i].name} is fetched at boot by \`zeroboot flist unpack\` on the node, which this image cannot run: ${how}`);
+}
+
 /** `strip:` path prefixes (relative, as in the initramfs: "usr/share/zoneinfo/") left out besides the defaults. */
 function stripSpec(v: unknown): string[] {
   if (v === undefined || v === null) return [];
@@ -281,6 +289,7 @@ export function parseImageSpec(doc: unknown, baseDir?: string): ImageSpec {
   if (secureBoot) spec.secureBoot = secureBoot;
   const node = nodeSpec(doc.node);
   if (node) spec.node = node;
+  checkAtBootFetcher(layers, node);
   return spec;
 }
 

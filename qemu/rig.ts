@@ -4,7 +4,7 @@
 // process exit and (by default) on SIGINT/SIGTERM, so a failing test or a
 // Ctrl-C leaves no namespace, tap or QEMU behind.
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -140,8 +140,12 @@ export function mergeDocs(base: Doc, over: Doc): Doc {
   return out;
 }
 
-/** The server configuration for a rig: the rig's defaults, the caller's config over them, the network facts last. */
-export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; secureBoot?: boolean; serverConfig?: Doc | string }): Doc {
+/**
+ * The server configuration for a rig: the rig's defaults, the caller's config over them, the network facts last.
+ * With `layers` (the image has at: boot layers: <name>.fl and chunks/ beside it) the server offers the image
+ * folder's flists and chunks (key `flists`), and the profile tells /init where the server is (zeroboot.server).
+ */
+export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; secureBoot?: boolean; serverConfig?: Doc | string; layers?: boolean }): Doc {
   let user: Doc = {};
   if (typeof opts.serverConfig === 'string') {
     const parsed = parseYaml(opts.serverConfig) as unknown;
@@ -150,7 +154,9 @@ export function rigServerConfig(opts: { address: string; bridge: string; pool: {
   } else if (opts.serverConfig) {
     user = opts.serverConfig;
   }
+  const port = ((user.server as Doc | undefined)?.http as Doc | undefined)?.port ?? 8080;
   const base: Doc = {
+    ...(opts.layers ? { flists: { dir: opts.imageDir, store: `dir://${path.join(opts.imageDir, 'chunks')}` } } : {}),
     server: {
       stateDir: opts.stateDir,
       dhcp: { mode: 'full' },
@@ -166,7 +172,7 @@ export function rigServerConfig(opts: { address: string; bridge: string; pool: {
         // no_timer_check: under TCG on a loaded host the kernel's IO-APIC
         // timer self-test can miss its window and panic ("IO-APIC + timer
         // doesn't work!"); the emulated timer is fine, the check is not.
-        args: { console: 'ttyS0', runmode: 'test', version: 'v3', no_timer_check: null, ...opts.kernelArgs },
+        args: { console: 'ttyS0', runmode: 'test', version: 'v3', no_timer_check: null, ...(opts.layers ? { 'zeroboot.server': `${opts.address}:${String(port)}` } : {}), ...opts.kernelArgs },
         // UEFI x64 PXE nodes take the signed chain (shim and GRUB from the image).
         ...(opts.secureBoot ? { secureBoot: true } : {}),
       },
@@ -315,6 +321,7 @@ export class Rig {
       kernelArgs: this.opts.kernelArgs,
       secureBoot: this.opts.secureBoot,
       serverConfig: this.opts.serverConfig,
+      layers: existsSync(path.join(imageDir, 'chunks')),
     });
     const file = path.join(this.workDir, 'zeroboot.yaml');
     await writeFile(file, toYaml(doc));

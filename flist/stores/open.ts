@@ -1,7 +1,8 @@
 // One store from one URL: the factory the CLI and the router use.
 import { DirStore } from './dir.ts';
 import { HttpStore, type HttpStoreOptions } from './http.ts';
-import { S3Store, type S3StoreOptions } from './s3.ts';
+import { LazyS3Store } from './lazy-s3.ts';
+import type { S3StoreOptions } from './s3.ts';
 import type { ChunkStore } from './types.ts';
 import { parseStoreUrl, type StoreUrl } from './url.ts';
 import { ZdbStore, type ZdbStoreOptions } from './zdb.ts';
@@ -23,6 +24,6 @@ export function openStore(url: string | StoreUrl, opts: StoreOptions = {}): Chun
     case 'zdb':
       return new ZdbStore(desc, opts.zdb);
     case 's3':
-      return new S3Store(desc, opts.s3);
+      return new LazyS3Store(desc, opts.s3);
   }
 }

