@@ -172,7 +172,7 @@ export function rigServerConfig(opts: { address: string; bridge: string; pool: {
         // no_timer_check: under TCG on a loaded host the kernel's IO-APIC
         // timer self-test can miss its window and panic ("IO-APIC + timer
         // doesn't work!"); the emulated timer is fine, the check is not.
-        args: { console: 'ttyS0', runmode: 'test', version: 'v3', no_timer_check: null, ...(opts.layers ? { 'zeroboot.server': `${opts.address}:${String(port)}` } : {}), ...opts.kernelArgs },
+        args: { console: 'ttyS0', runmode: 'test', version: 'v3', no_timer_check: null, ...(opts.layers ? { 'zeroboot.server': `http://${opts.address}:${String(port)}` } : {}), ...opts.kernelArgs },
         // UEFI x64 PXE nodes take the signed chain (shim and GRUB from the image).
         ...(opts.secureBoot ? { secureBoot: true } : {}),
       },

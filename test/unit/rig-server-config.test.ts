@@ -11,12 +11,12 @@ type Profile = { args: Record<string, unknown> };
 test('an image with at: boot layers: flists from the image folder, zeroboot.server on the profile', (t) => {
   const doc = rigServerConfig({ ...NET, layers: true });
   t.deepEqual(doc.flists, { dir: '/img', store: 'dir:///img/chunks' });
-  t.is((doc.profiles as Profile[])[0].args['zeroboot.server'], '10.0.0.1:8080');
+  t.is((doc.profiles as Profile[])[0].args['zeroboot.server'], 'http://10.0.0.1:8080');
 });
 
 test('the server URL follows the configured HTTP port; a caller\'s kernel argument wins', (t) => {
   const doc = rigServerConfig({ ...NET, layers: true, serverConfig: { server: { http: { port: 8181 } } } });
-  t.is((doc.profiles as Profile[])[0].args['zeroboot.server'], '10.0.0.1:8181');
+  t.is((doc.profiles as Profile[])[0].args['zeroboot.server'], 'http://10.0.0.1:8181');
   const own = rigServerConfig({ ...NET, layers: true, kernelArgs: { 'zeroboot.server': 'http://elsewhere' } });
   t.is((own.profiles as Profile[])[0].args['zeroboot.server'], 'http://elsewhere');
 });
