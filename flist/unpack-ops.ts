@@ -181,7 +181,7 @@ function mkdirOrKeep(p: string): void {
 
 const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-function errorFields(e: unknown): { name: string; message: string; id?: string } {
+export function errorFields(e: unknown): { name: string; message: string; id?: string } {
   const err = e as Error & { id?: string };
   return { name: err.name, message: err.message, id: err.id };
 }
