@@ -141,19 +141,18 @@ export class ChunkPool {
   readonly capacity: number;
   readonly inlineBelow: number;
   readonly #compileCache: string | undefined;
-  readonly #inline: ChunkCodec;
+  #inline: ChunkCodec | undefined;
   readonly #slots: Slot[] = [];
   readonly #queue: Job[] = [];
   #seq = 0;
   #failure: Error | undefined;
   #closing = false;
 
-  private constructor(threads: number, capacity: number, inlineBelow: number, compileCache: string | undefined, inline: ChunkCodec) {
+  private constructor(threads: number, capacity: number, inlineBelow: number, compileCache: string | undefined) {
     this.#compileCache = compileCache;
     this.threads = threads;
     this.capacity = capacity;
     this.inlineBelow = inlineBelow;
-    this.#inline = inline;
   }
 
   static async create(options: ChunkPoolOptions = {}): Promise<ChunkPool> {
@@ -162,9 +161,14 @@ export class ChunkPool {
     const capacity = options.capacity ?? threads * 4;
     if (!Number.isInteger(capacity) || capacity < 1) throw new FlistError(`chunk pool: capacity must be a positive integer, got ${capacity}`);
     const inlineBelow = options.inlineBelow ?? 16 * 1024;
-    const pool = new ChunkPool(threads, capacity, inlineBelow, compileCacheDir(options.compileCache), await createChunkCodec());
+    const pool = new ChunkPool(threads, capacity, inlineBelow, compileCacheDir(options.compileCache));
     try {
-      await Promise.all(Array.from({ length: threads }, () => pool.#start()));
+      // the threads first: they start while this one sets up its own codec (and its caller goes on)
+      const started = Promise.all(Array.from({ length: threads }, () => pool.#start()));
+      // awaited below; this only keeps a failure from counting as unhandled if the codec fails first
+      started.catch(() => undefined);
+      pool.#inline = await createChunkCodec();
+      await started;
     } catch (e) {
       await pool.close();
       throw e;
@@ -269,7 +273,7 @@ export class ChunkPool {
 
   /** One chunk; callers that submit many should bound themselves or use encodeAll. */
   async encode(plain: Uint8Array): Promise<EncodedChunk> {
-    if (plain.length < this.inlineBelow && this.#usable()) return this.#inline.encode(plain);
+    if (plain.length < this.inlineBelow && this.#usable()) return this.#inline!.encode(plain);
     const reply = await this.#submit({ op: 'encode', plain });
     if ('error' in reply) throw revive(reply.error);
     if (!('encoded' in reply)) throw new FlistError('chunk worker: a decode reply to an encode job');
@@ -296,7 +300,7 @@ export class ChunkPool {
   }
 
   async decode(id: Buffer, key: Buffer, data: Uint8Array): Promise<Buffer> {
-    if (data.length < this.inlineBelow && this.#usable()) return this.#inline.decode(id, key, data);
+    if (data.length < this.inlineBelow && this.#usable()) return this.#inline!.decode(id, key, data);
     const reply = await this.#submit({ op: 'decode', id, key, data });
     if ('error' in reply) throw revive(reply.error);
     if (!('plain' in reply)) throw new FlistError('chunk worker: an encode reply to a decode job');
