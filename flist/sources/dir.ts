@@ -24,9 +24,12 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
 
   const walk = async (src: string, parent: FlWriterNode): Promise<void> => {
     const names = (await readdir(src)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    for (const name of names) {
+    // a folder's entries are looked at all at once: one at a time, the walk waited on each round trip
+    // through libuv's pool while the chunk workers ran out of pieces
+    const stats = await Promise.all(names.map((name) => lstat(path.join(src, name))));
+    for (const [i, name] of names.entries()) {
       const full = path.join(src, name);
-      const st = await lstat(full);
+      const st = stats[i];
       const type = entryType(st.mode);
       if (type === 'dir') {
         await walk(full, packer.add(parent, name, meta(st, 0)));
