@@ -6,7 +6,7 @@
 // `capacity` chunks are in the pool, so a fast reader cannot run ahead of the
 // hashing without limit. A chunk below `inlineBelow` bytes is done in the
 // calling thread: posting it costs more than the work (about 0.1 ms of CPU
-// per message, measured with 2 KB chunks). Unpack ops (flist/unpack-ops.ts)
+// per message, measured with 2 KB chunks). Unpack and pack ops (flist/unpack-ops.ts, pack-ops.ts)
 // waiting in the queue go to a worker together, up to BATCH_OPS of them or
 // BATCH_BYTES of chunk data in one message, for the same reason: a tree of
 // small files would otherwise cost two messages per file.
@@ -16,17 +16,20 @@ import { Worker } from 'node:worker_threads';
 import { createChunkCodec, type ChunkCodec, type EncodedChunk } from './chunk.ts';
 import * as errors from './errors.ts';
 import { FlistError } from './errors.ts';
+import type { PackOp, PackResult } from './pack-ops.ts';
 import type { OpResult, UnpackOp } from './unpack-ops.ts';
 
 type ChunkMessage = { op: 'encode'; plain: Uint8Array } | { op: 'decode'; id: Uint8Array; key: Uint8Array; data: Uint8Array };
-type JobMessage = ChunkMessage | { op: 'unpack'; item: UnpackOp };
+/** The filesystem ops of unpack and pack, run on a worker in batches. */
+export type FsOp = UnpackOp | PackOp;
+type JobMessage = ChunkMessage | { op: 'fs'; item: FsOp };
 
-export type WorkerJob = (ChunkMessage & { seq: number }) | { op: 'batch'; ops: UnpackOp[]; seq: number };
+export type WorkerJob = (ChunkMessage & { seq: number }) | { op: 'batch'; ops: FsOp[]; seq: number };
 
 export type WorkerReply =
   | { seq: number; encoded: EncodedChunk }
   | { seq: number; plain: Uint8Array }
-  | { seq: number; results: OpResult[] }
+  | { seq: number; results: (OpResult | PackResult)[] }
   | { seq: number; error: { name: string; message: string; id?: string } };
 
 export interface ChunkPoolOptions {
@@ -61,13 +64,13 @@ export interface ChunkToDecode {
 
 interface Job {
   message: JobMessage;
-  resolve: (reply: WorkerReply | OpResult) => void;
+  resolve: (reply: WorkerReply | OpResult | PackResult) => void;
   reject: (e: Error) => void;
 }
 
 interface Slot {
   worker: Worker;
-  /** the jobs of each message in flight: one, or a batch of unpack ops */
+  /** the jobs of each message in flight: one, or a batch of filesystem ops */
   running: Map<number, Job[]>;
 }
 
@@ -95,12 +98,20 @@ export function ownBuffer(u: Uint8Array): Uint8Array<ArrayBuffer> {
   return ownCopy(u);
 }
 
-function opBytes(op: UnpackOp): number {
+/** The chunk bytes an op moves across threads (a pack op's piece comes back encoded when no dir takes it). */
+function opBytes(op: FsOp): number {
+  if (op.op === 'pack') return op.plain?.byteLength ?? op.file!.length;
   return op.op === 'file' ? op.chunks.reduce((n, c) => n + (c.data?.byteLength ?? 0), 0) : 0;
 }
 
 /** The op as posted: every byte array in an ArrayBuffer of its own (chunk data transferred, see ownCopy). */
-function copyOp(op: UnpackOp, transfer: ArrayBuffer[]): UnpackOp {
+function copyOp(op: FsOp, transfer: ArrayBuffer[]): FsOp {
+  if (op.op === 'pack') {
+    if (op.plain === undefined) return op;
+    const plain = ownCopy(op.plain);
+    transfer.push(plain.buffer);
+    return { ...op, plain };
+  }
   if (op.op === 'symlink') return { ...op, target: ownCopy(op.target) };
   if (op.op !== 'file') return op;
   const chunks = op.chunks.map((c) => {
@@ -130,19 +141,18 @@ export class ChunkPool {
   readonly capacity: number;
   readonly inlineBelow: number;
   readonly #compileCache: string | undefined;
-  readonly #inline: ChunkCodec;
+  #inline: ChunkCodec | undefined;
   readonly #slots: Slot[] = [];
   readonly #queue: Job[] = [];
   #seq = 0;
   #failure: Error | undefined;
   #closing = false;
 
-  private constructor(threads: number, capacity: number, inlineBelow: number, compileCache: string | undefined, inline: ChunkCodec) {
+  private constructor(threads: number, capacity: number, inlineBelow: number, compileCache: string | undefined) {
     this.#compileCache = compileCache;
     this.threads = threads;
     this.capacity = capacity;
     this.inlineBelow = inlineBelow;
-    this.#inline = inline;
   }
 
   static async create(options: ChunkPoolOptions = {}): Promise<ChunkPool> {
@@ -151,9 +161,14 @@ export class ChunkPool {
     const capacity = options.capacity ?? threads * 4;
     if (!Number.isInteger(capacity) || capacity < 1) throw new FlistError(`chunk pool: capacity must be a positive integer, got ${capacity}`);
     const inlineBelow = options.inlineBelow ?? 16 * 1024;
-    const pool = new ChunkPool(threads, capacity, inlineBelow, compileCacheDir(options.compileCache), await createChunkCodec());
+    const pool = new ChunkPool(threads, capacity, inlineBelow, compileCacheDir(options.compileCache));
     try {
-      await Promise.all(Array.from({ length: threads }, () => pool.#start()));
+      // the threads first: they start while this one sets up its own codec (and its caller goes on)
+      const started = Promise.all(Array.from({ length: threads }, () => pool.#start()));
+      // awaited below; this only keeps a failure from counting as unhandled if the codec fails first
+      started.catch(() => undefined);
+      pool.#inline = await createChunkCodec();
+      await started;
     } catch (e) {
       await pool.close();
       throw e;
@@ -180,7 +195,7 @@ export class ChunkPool {
         slot.running.delete(msg.seq);
         if (slot.running.size === 0) worker.unref();
         if ('results' in msg) jobs.forEach((job, i) => job.resolve(msg.results[i]));
-        else if (jobs[0].message.op === 'unpack') for (const job of jobs) job.resolve('error' in msg ? { error: msg.error } : { error: { name: 'FlistError', message: 'a reply of another kind to unpack ops' } });
+        else if (jobs[0].message.op === 'fs') for (const job of jobs) job.resolve('error' in msg ? { error: msg.error } : { error: { name: 'FlistError', message: 'a reply of another kind to filesystem ops' } });
         else jobs[0].resolve(msg);
         this.#pump();
       });
@@ -210,11 +225,11 @@ export class ChunkPool {
         const seq = this.#seq++;
         slot.worker.ref();
         const m = job.message;
-        if (m.op === 'unpack') {
-          const jobs = [job, ...this.#moreUnpackOps(opBytes(m.item))];
+        if (m.op === 'fs') {
+          const jobs = [job, ...this.#moreFsOps(opBytes(m.item))];
           slot.running.set(seq, jobs);
           const transfer: ArrayBuffer[] = [];
-          const ops = jobs.map((j) => copyOp((j.message as { item: UnpackOp }).item, transfer));
+          const ops = jobs.map((j) => copyOp((j.message as { item: FsOp }).item, transfer));
           slot.worker.postMessage({ op: 'batch', ops, seq } satisfies WorkerJob, transfer);
           continue;
         }
@@ -230,12 +245,12 @@ export class ChunkPool {
     }
   }
 
-  /** Unpack ops from the head of the queue to go with one already taken, within the batch bounds. */
-  #moreUnpackOps(bytes: number): Job[] {
+  /** Filesystem ops from the head of the queue to go with one already taken, within the batch bounds. */
+  #moreFsOps(bytes: number): Job[] {
     const more: Job[] = [];
     while (more.length + 1 < BATCH_OPS && bytes < BATCH_BYTES) {
       const next = this.#queue[0];
-      if (next === undefined || next.message.op !== 'unpack') break;
+      if (next === undefined || next.message.op !== 'fs') break;
       bytes += opBytes(next.message.item);
       more.push(this.#queue.shift()!);
     }
@@ -247,7 +262,7 @@ export class ChunkPool {
     return this.#failure === undefined && !this.#closing;
   }
 
-  #submit(message: JobMessage): Promise<WorkerReply | OpResult> {
+  #submit(message: JobMessage): Promise<WorkerReply | OpResult | PackResult> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#closing) return Promise.reject(new FlistError('the chunk pool is closed'));
     return new Promise((resolve, reject) => {
@@ -258,7 +273,7 @@ export class ChunkPool {
 
   /** One chunk; callers that submit many should bound themselves or use encodeAll. */
   async encode(plain: Uint8Array): Promise<EncodedChunk> {
-    if (plain.length < this.inlineBelow && this.#usable()) return this.#inline.encode(plain);
+    if (plain.length < this.inlineBelow && this.#usable()) return this.#inline!.encode(plain);
     const reply = await this.#submit({ op: 'encode', plain });
     if ('error' in reply) throw revive(reply.error);
     if (!('encoded' in reply)) throw new FlistError('chunk worker: a decode reply to an encode job');
@@ -272,11 +287,20 @@ export class ChunkPool {
    * Chunk data is copied, as for decode.
    */
   async unpack(op: UnpackOp): Promise<OpResult> {
-    return (await this.#submit({ op: 'unpack', item: op })) as OpResult;
+    return (await this.#submit({ op: 'fs', item: op })) as OpResult;
+  }
+
+  /**
+   * Encodes one piece on a worker (batched with other ops waiting), read
+   * there from its file when given as one, and written to the op's dirs;
+   * resolves with its result, errors included; rejects only when the pool fails.
+   */
+  async pack(op: PackOp): Promise<PackResult> {
+    return (await this.#submit({ op: 'fs', item: op })) as PackResult;
   }
 
   async decode(id: Buffer, key: Buffer, data: Uint8Array): Promise<Buffer> {
-    if (data.length < this.inlineBelow && this.#usable()) return this.#inline.decode(id, key, data);
+    if (data.length < this.inlineBelow && this.#usable()) return this.#inline!.decode(id, key, data);
     const reply = await this.#submit({ op: 'decode', id, key, data });
     if ('error' in reply) throw revive(reply.error);
     if (!('plain' in reply)) throw new FlistError('chunk worker: an encode reply to a decode job');

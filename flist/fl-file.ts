@@ -161,6 +161,24 @@ interface InodeRow {
   data: Uint8Array | string | null;
 }
 
+interface BlockRow {
+  ino?: number;
+  id: unknown;
+  key: unknown;
+}
+
+/** Rows in runs of equal keys (as ORDER BY gives them), by key. */
+function groupBy<T>(rows: T[], key: (row: T) => number): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const run = out.get(k);
+    if (run) run.push(r);
+    else out.set(k, [r]);
+  }
+  return out;
+}
+
 /** A `.fl` file opened read-only. Every SQLite failure comes out as a FlFileError naming the file. */
 export class FlReader {
   readonly file: string;
@@ -249,24 +267,32 @@ export class FlReader {
       if (row === undefined) return undefined;
     }
     const blocks = this.#db.prepare('SELECT id, key FROM block WHERE ino = ? ORDER BY rowid');
-    return this.#entry(row, names.length === 0 ? '/' : `/${names.join('/')}`, blocks);
+    return this.#entry(row, names.length === 0 ? '/' : `/${names.join('/')}`, (ino) => this.#query(() => blocks.all(ino)) as unknown as BlockRow[]);
   }
 
-  /** The tree, depth first from the root; children in name order (SQLite's binary collation: UTF-8 bytes). */
+  /**
+   * The tree, depth first from the root; children in name order (SQLite's
+   * binary collation: UTF-8 bytes). Two queries in all, the inodes grouped by
+   * parent and the blocks by inode (a query per folder and per file cost as
+   * much as the rest of the walk).
+   */
   *walk(): Generator<FlEntry> {
     const inode = this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino WHERE inode.ino = ?');
-    const children = this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino WHERE inode.parent = ? ORDER BY inode.name, inode.ino');
-    const blocks = this.#db.prepare('SELECT id, key FROM block WHERE ino = ? ORDER BY rowid');
     const root = this.#query(() => inode.get(ROOT_INO)) as InodeRow | undefined;
     if (root === undefined) throw new BadTreeError(this.file, `no root inode (ino ${ROOT_INO})`);
     if (entryType(root.mode) !== 'dir') throw new BadTreeError(this.file, `the root inode has mode 0o${root.mode.toString(8)}, not a directory`);
+    const childrenOf = groupBy(
+      this.#query(() => this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino ORDER BY inode.parent, inode.name, inode.ino').all()) as unknown as InodeRow[],
+      (r) => r.parent,
+    );
+    const blocksOf = groupBy(this.#query(() => this.#db.prepare('SELECT ino, id, key FROM block ORDER BY ino, rowid').all()) as unknown as BlockRow[], (b) => b.ino!);
     const seen = new Set<number>([ROOT_INO]);
     const stack: { row: InodeRow; path: string }[] = [{ row: root, path: '/' }];
     while (stack.length > 0) {
       const { row, path } = stack.pop()!;
-      yield this.#entry(row, path, blocks);
+      yield this.#entry(row, path, (ino) => blocksOf.get(ino) ?? []);
       if (entryType(row.mode) !== 'dir') continue;
-      const kids = this.#query(() => children.all(row.ino)) as unknown as InodeRow[];
+      const kids = childrenOf.get(row.ino) ?? [];
       for (let i = kids.length - 1; i >= 0; i--) {
         const kid = kids[i];
         if (seen.has(kid.ino)) throw new BadTreeError(this.file, `inode ${kid.ino} is reached twice (a loop in parent links)`);
@@ -278,7 +304,7 @@ export class FlReader {
     }
   }
 
-  #entry(row: InodeRow, path: string, blocks: ReturnType<DatabaseSync['prepare']>): FlEntry {
+  #entry(row: InodeRow, path: string, blocksOf: (ino: number) => BlockRow[]): FlEntry {
     const entry: FlEntry = {
       ino: row.ino,
       parent: row.parent,
@@ -299,8 +325,7 @@ export class FlReader {
       entry.target = entry.targetBytes.toString('utf8');
     }
     if (entry.type === 'file') {
-      const rows = this.#query(() => blocks.all(row.ino)) as { id: unknown; key: unknown }[];
-      for (const b of rows) entry.blocks.push({ id: this.#hash(path, 'id', b.id), key: this.#hash(path, 'key', b.key) });
+      for (const b of blocksOf(row.ino)) entry.blocks.push({ id: this.#hash(path, 'id', b.id), key: this.#hash(path, 'key', b.key) });
     }
     return entry;
   }

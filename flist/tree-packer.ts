@@ -7,13 +7,15 @@
 // memory. Each block lands at its index, so a file's blocks stay in order
 // whatever order the encodings finish in; the writer numbers inodes at write
 // time, so two packs of one tree give byte-identical .fl files.
+import { CHUNK_SIZE, type EncodedChunk } from './chunk.ts';
 import type { ChunkPool } from './chunk-pool.ts';
 import { FlistError } from './errors.ts';
 import { entryType, FlWriter, type FlMeta, type FlWriterNode } from './fl-file.ts';
 import { TaskQueue } from './ordered.ts';
 import { DEFAULT_TRANSFERS } from './stores/limit.ts';
 import type { RouteSpec } from './stores/router.ts';
-import type { ChunkStore } from './stores/types.ts';
+import type { PackOp } from './pack-ops.ts';
+import type { ChunkDir, ChunkStore } from './stores/types.ts';
 import { TreeError } from './tree-errors.ts';
 
 /** How far a source is through its input, when it can tell (a tarball's bytes read of its size). */
@@ -39,6 +41,13 @@ export interface PackSummary {
   chunks: number;
   uploaded: number;
 }
+
+/**
+ * Pieces read by the workers from their files, in flight at once, when the
+ * chunks go to files too (no bytes held here): enough for full batches on
+ * every worker.
+ */
+const PATH_PIECES_PER_THREAD = 128;
 
 /** A counting semaphore: acquire() waits while `limit` are held. */
 class Slots {
@@ -69,6 +78,10 @@ export class TreePacker {
   readonly #opts: PackOptions;
   readonly #uploads = new TaskQueue(DEFAULT_TRANSFERS);
   readonly #slots: Slots;
+  /** Pieces given by path; bounded by the memory of returned chunks only when the store is not local. */
+  readonly #pathSlots: Slots;
+  /** The store's chunk folders (dir://): the workers write the chunks there themselves. */
+  readonly #dirs: ChunkDir[] | undefined;
   readonly #pending = new Set<Promise<void>>();
   readonly #seen = new Set<string>();
   readonly #links: [FlWriterNode, FlWriterNode][] = [];
@@ -79,6 +92,8 @@ export class TreePacker {
   constructor(rootMeta: FlMeta, opts: PackOptions) {
     this.#opts = opts;
     this.#slots = new Slots(opts.pool.capacity);
+    this.#dirs = opts.store.chunkDirs?.();
+    this.#pathSlots = new Slots(this.#dirs ? opts.pool.threads * PATH_PIECES_PER_THREAD : opts.pool.capacity);
     this.writer = new FlWriter(rootMeta);
     for (const [k, v] of opts.tags ?? []) this.writer.setTag(k, v);
     for (const r of opts.routes) this.writer.addRoute(r.start, r.end, r.url);
@@ -124,22 +139,61 @@ export class TreePacker {
       await this.#slots.acquire();
       const at = index++;
       bytes += piece.length;
-      const p: Promise<void> = this.#chunk(node, at, piece, label)
-        .catch((e: unknown) => {
-          this.#failure ??= e instanceof FlistError ? e : new TreeError(`${label}: ${(e as Error).message.split('\n')[0]}`);
-        })
-        .finally(() => {
-          this.#slots.release();
-          this.#pending.delete(p);
-        });
-      this.#pending.add(p);
+      this.#track(this.#chunk(node, at, piece, label), this.#slots, label);
     }
     if (this.#failure) throw this.#failure;
     this.#fileDone(bytes);
   }
 
+  /**
+   * A file of `size` bytes on this machine: its pieces are read, encoded and
+   * (dir store) written by the workers. Returns once every piece is handed
+   * to the pool.
+   */
+  async addFileAt(node: FlWriterNode, file: string, size: number, label: string): Promise<void> {
+    for (let at = 0, offset = 0; offset < size; at++, offset += CHUNK_SIZE) {
+      if (this.#failure) throw this.#failure;
+      await this.#pathSlots.acquire();
+      const op: PackOp = { op: 'pack', file: { path: file, offset, length: Math.min(CHUNK_SIZE, size - offset) }, dirs: this.#dirs ?? [] };
+      this.#track(this.#packOp(node, at, op, label), this.#pathSlots, label);
+    }
+    if (this.#failure) throw this.#failure;
+    this.#fileDone(size);
+  }
+
+  #track(work: Promise<void>, slots: Slots, label: string): void {
+    const p: Promise<void> = work
+      .catch((e: unknown) => {
+        this.#failure ??= e instanceof FlistError ? e : new TreeError(`${label}: ${(e as Error).message.split('\n')[0]}`);
+      })
+      .finally(() => {
+        slots.release();
+        this.#pending.delete(p);
+      });
+    this.#pending.add(p);
+  }
+
+  async #packOp(node: FlWriterNode, at: number, op: PackOp, label: string): Promise<void> {
+    const r = await this.#opts.pool.pack(op);
+    if ('error' in r) throw new TreeError(`${label}: ${r.error.message.split('\n')[0]}`);
+    const id = Buffer.from(r.id.buffer, r.id.byteOffset, r.id.byteLength);
+    const key = Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength);
+    if (r.data !== undefined) return this.#stored(node, at, { id, key, data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength) }, label);
+    node.blocks[at] = { id, key };
+    this.summary.chunks++;
+    const hex = id.toString('hex');
+    if (this.#seen.has(hex)) return;
+    this.#seen.add(hex);
+    if (r.fresh) this.summary.uploaded++;
+  }
+
   async #chunk(node: FlWriterNode, at: number, piece: Buffer, label: string): Promise<void> {
-    const c = await this.#opts.pool.encode(piece);
+    if (this.#dirs) return this.#packOp(node, at, { op: 'pack', plain: piece, dirs: this.#dirs }, label);
+    return this.#stored(node, at, await this.#opts.pool.encode(piece), label);
+  }
+
+  /** An encoded chunk the store does not hold as a file we can write: put() unless it has it. */
+  async #stored(node: FlWriterNode, at: number, c: EncodedChunk, label: string): Promise<void> {
     node.blocks[at] = { id: c.id, key: c.key };
     this.summary.chunks++;
     const hex = c.id.toString('hex');

@@ -61,6 +61,8 @@ class ChunkFailure {
 export class UnpackOps {
   readonly #codec: ChunkCodec;
   #buf = Buffer.allocUnsafe(1 << 20);
+  /** read once: a new file's mode is the open mode less these bits */
+  readonly #umask = process.umask();
 
   constructor(codec: ChunkCodec) {
     this.#codec = codec;
@@ -112,9 +114,12 @@ export class UnpackOps {
           this.#buf.copy(bigger);
           this.#buf = bigger;
         }
-        const got = readSync(fd, this.#buf, n, this.#buf.length - n, null);
-        if (got === 0) return this.#buf.subarray(0, n);
+        const room = this.#buf.length - n;
+        const got = readSync(fd, this.#buf, n, room, null);
         n += got;
+        // a regular file reads short only at its end, which saves the read that would return 0; were it
+        // ever short elsewhere, the id's hash check refuses the chunk
+        if (got < room) return this.#buf.subarray(0, n);
       }
     } finally {
       closeSync(fd);
@@ -137,7 +142,11 @@ export class UnpackOps {
     }
     if (op.expect !== undefined && bytes !== op.expect) return { uneven: bytes };
     if (op.file === undefined) return { ok: true, bytes };
-    const fd = openSync(op.file, op.create ? constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL : constants.O_WRONLY, 0o600);
+    // A file made and finished by this one op is created with its mode when the umask leaves it whole
+    // and it has no set-id bits (the owner change below would clear them): no fchmod then.
+    const perm = op.finish ? op.finish.mode & 0o7777 : 0;
+    const modeAtOpen = op.create && op.finish !== undefined && (perm & 0o7000) === 0 && (perm & this.#umask) === 0;
+    const fd = openSync(op.file, op.create ? constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL : constants.O_WRONLY, modeAtOpen ? perm : 0o600);
     let open = true;
     try {
       let pos = op.offset ?? 0;
@@ -148,7 +157,7 @@ export class UnpackOps {
       if (op.finish) {
         const m = op.finish;
         if (m.chown) fchownSync(fd, m.uid, m.gid);
-        fchmodSync(fd, m.mode & 0o7777);
+        if (!modeAtOpen) fchmodSync(fd, m.mode & 0o7777);
         futimesSync(fd, m.mtime, m.mtime);
       }
       open = false;
@@ -181,7 +190,7 @@ function mkdirOrKeep(p: string): void {
 
 const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-function errorFields(e: unknown): { name: string; message: string; id?: string } {
+export function errorFields(e: unknown): { name: string; message: string; id?: string } {
   const err = e as Error & { id?: string };
   return { name: err.name, message: err.message, id: err.id };
 }

@@ -46,10 +46,24 @@ async function withReader<T>(file: string, p: Parsed, fn: (ctx: { fl: import('..
   const { FlReader } = await import('../../flist/fl-file.ts');
   const { ChunkPool } = await import('../../flist/chunk-pool.ts');
   const { ChunkReader, openReadStore } = await import('../../flist/read-chunks.ts');
-  const fl = FlReader.open(file);
+  // the worker threads start (about 0.2 s each) while this thread opens the .fl
+  const starting = ChunkPool.create();
+  let fl: import('../../flist/fl-file.ts').FlReader;
   try {
-    const store = openReadStore(fl, { stores: listOpt(p, 'store'), cache: stringOpt(p, 'cache') });
-    const pool = await ChunkPool.create();
+    fl = FlReader.open(file);
+  } catch (e) {
+    await starting.then((pool) => pool.close()).catch(() => undefined);
+    throw e;
+  }
+  try {
+    let store: import('../../flist/stores/types.ts').ChunkStore;
+    try {
+      store = openReadStore(fl, { stores: listOpt(p, 'store'), cache: stringOpt(p, 'cache') });
+    } catch (e) {
+      await starting.then((pool) => pool.close()).catch(() => undefined);
+      throw e;
+    }
+    const pool = await starting;
     try {
       return await fn({ fl, reader: new ChunkReader(fl, store, pool) });
     } finally {

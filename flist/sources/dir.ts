@@ -1,37 +1,17 @@
 // `flist pack` from a directory: walks the tree (names in byte order, so the
-// result does not depend on readdir's order) and feeds each regular file to
-// the tree packer in 512 KiB pieces. Several files are read at once, for the
-// disk's latency. Hard links share their first name's blocks (the file is
-// read once).
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+// result does not depend on readdir's order) and gives each regular file to
+// the tree packer by path: the chunk workers read its 512 KiB pieces
+// themselves, many at once. Hard links share their first name's blocks (the
+// file is read once).
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
-import { CHUNK_SIZE } from '../chunk.ts';
 import { entryType, type FlMeta, type FlWriterNode } from '../fl-file.ts';
-import { TaskQueue } from '../ordered.ts';
 import { TreeError } from '../tree-errors.ts';
 import { TreePacker, type PackOptions, type PackSummary } from '../tree-packer.ts';
 
-/** Files read at once. */
-const FILES_AT_ONCE = 8;
-
 function meta(st: Stats, size: number): FlMeta {
   return { mode: st.mode, uid: st.uid, gid: st.gid, size, mtime: Math.floor(st.mtimeMs / 1000), ctime: Math.floor(st.ctimeMs / 1000), rdev: st.rdev };
-}
-
-async function* fileChunks(file: string, size: number): AsyncGenerator<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    for (let pos = 0; pos < size; ) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK_SIZE, size - pos));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) throw new TreeError(`${file}: shrank while being packed (${pos} of ${size} bytes)`);
-      pos += bytesRead;
-      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
 }
 
 export async function packDir(dir: string, outFile: string, opts: PackOptions): Promise<PackSummary> {
@@ -40,14 +20,16 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
   });
   if (!rootStat.isDirectory()) throw new TreeError(`${dir}: not a directory`);
   const packer = new TreePacker(meta(rootStat, 0), opts);
-  const files = new TaskQueue(FILES_AT_ONCE);
   const firstNames = new Map<string, FlWriterNode>();
 
   const walk = async (src: string, parent: FlWriterNode): Promise<void> => {
     const names = (await readdir(src)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    for (const name of names) {
+    // a folder's entries are looked at all at once: one at a time, the walk waited on each round trip
+    // through libuv's pool while the chunk workers ran out of pieces
+    const stats = await Promise.all(names.map((name) => lstat(path.join(src, name))));
+    for (const [i, name] of names.entries()) {
       const full = path.join(src, name);
-      const st = await lstat(full);
+      const st = stats[i];
       const type = entryType(st.mode);
       if (type === 'dir') {
         await walk(full, packer.add(parent, name, meta(st, 0)));
@@ -63,7 +45,7 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
           continue;
         }
         if (st.nlink > 1) firstNames.set(inode, node);
-        await files.add(() => packer.addFile(node, fileChunks(full, st.size), full));
+        await packer.addFileAt(node, full, st.size, full);
       } else if (type === 'unknown') {
         throw new TreeError(`${full}: unknown file type (mode 0o${st.mode.toString(8)})`);
       } else {
@@ -73,10 +55,8 @@ export async function packDir(dir: string, outFile: string, opts: PackOptions): 
   };
   try {
     await walk(dir, packer.root);
-    await files.drain();
   } catch (e) {
-    // files and uploads already started finish (or fail) before the error goes up
-    await files.drain().catch(() => undefined);
+    // pieces and uploads already started finish (or fail) before the error goes up
     await packer.settle();
     throw e;
   }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { writeFileAtomic, readIfExists, isFile } from './atomic-file.ts';
 import { chunkHex } from './chunk-id.ts';
 import { StoreError } from './errors.ts';
-import type { ChunkStore } from './types.ts';
+import type { ChunkDir, ChunkStore } from './types.ts';
 import { runCommand } from '../../lib/process.ts';
 
 export function dirChunkPath(root: string, hex: string): string {
@@ -31,6 +31,10 @@ export class DirStore implements ChunkStore {
 
   localPath(id: Buffer): string {
     return dirChunkPath(this.root, chunkHex(id));
+  }
+
+  chunkDirs(): ChunkDir[] {
+    return [{ start: 0, end: 255, root: this.root, url: this.url }];
   }
 
   async put(id: Buffer, data: Buffer): Promise<void> {

@@ -5,7 +5,7 @@
 import { chunkHex } from './chunk-id.ts';
 import { RouteError, RouteRangeError } from './errors.ts';
 import { openStore, type StoreOptions } from './open.ts';
-import type { ChunkStore } from './types.ts';
+import type { ChunkDir, ChunkStore } from './types.ts';
 
 export interface Route {
   start: number;
@@ -90,6 +90,21 @@ export class ChunkRouter implements ChunkStore {
     const stores = this.routes.filter((r) => id[0] >= r.start && id[0] <= r.end).map((r) => r.store);
     if (stores.length === 0) return undefined;
     return this.shuffled([...new Set(stores)])[0].localPath?.(id);
+  }
+
+  /** Every route's folders, cut to its range; undefined when a route's store does not keep plain chunk files. */
+  chunkDirs(): ChunkDir[] | undefined {
+    const out: ChunkDir[] = [];
+    for (const r of this.routes) {
+      const dirs = r.store.chunkDirs?.();
+      if (dirs === undefined) return undefined;
+      for (const d of dirs) {
+        const start = Math.max(d.start, r.start);
+        const end = Math.min(d.end, r.end);
+        if (start <= end) out.push({ ...d, start, end });
+      }
+    }
+    return out;
   }
 
   async has(id: Buffer): Promise<boolean> {

@@ -19,4 +19,19 @@ export interface ChunkStore {
    * a worker thread) and call get() only when the file is not there.
    */
   localPath?(id: Buffer): string | undefined;
+  /**
+   * For a store whose put() only writes files `<root>/<h[0:2]>/<h>` (dir):
+   * the folders a put writes to, by the id's first byte. A writer may write
+   * a chunk there itself (temporary name, then rename; sync() still makes it
+   * durable) instead of calling put(). Undefined when a put may go elsewhere.
+   */
+  chunkDirs?(): ChunkDir[] | undefined;
+}
+
+/** Chunks whose id starts with a byte in start..end (inclusive) are files under `root`; `url` names the store in messages. */
+export interface ChunkDir {
+  start: number;
+  end: number;
+  root: string;
+  url: string;
 }

@@ -80,3 +80,19 @@ test('the pool runs queued unpack ops in batches and answers each op', async (t)
   t.deepEqual(names, Array.from({ length: 40 }, (_, i) => String(i)).filter((_, i) => i % 5 !== 0));
   t.is(await readFile(path.join(dir, '7'), 'utf8'), 'file 7');
 });
+
+test('modes the umask would cut (0666, 0777) and set-id modes come out whole, as the flist says', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'zb-unpack-ops-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const codec = await createChunkCodec();
+  const c = codec.encode(Buffer.from('x'));
+  const old = process.umask(0o022);
+  t.teardown(() => process.umask(old));
+  const ops = new UnpackOps(codec);
+  for (const mode of [0o644, 0o666, 0o777, 0o4755, 0o2711, 0o400]) {
+    const final = path.join(dir, `m${mode.toString(8)}`);
+    const r = ops.run({ op: 'file', chunks: [{ ...c }], file: `${final}.tmp`, create: true, finish: { ...meta(final), mode: 0o100000 | mode } });
+    t.deepEqual(r, { ok: true, bytes: 1 });
+    t.is((await stat(final)).mode & 0o7777, mode, mode.toString(8));
+  }
+});
