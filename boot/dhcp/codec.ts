@@ -54,7 +54,12 @@ const FILE_OFFSET = 108;
 const FILE_SIZE = 128;
 const CHADDR_SIZE = 16;
 
-export function decodeDhcp(buf: Buffer): DhcpPacket {
+/**
+ * Decodes a packet. Option values and chaddr are views of a private copy of
+ * `buf`, or of `buf` itself when the caller hands it over (`owned`: nothing
+ * else will write to it, as with a received datagram).
+ */
+export function decodeDhcp(buf: Buffer, owned = false): DhcpPacket {
   if (buf.length < HEADER_SIZE) {
     throw new DhcpDecodeError(`DHCP packet is ${buf.length} bytes; a BOOTP header plus magic cookie needs ${HEADER_SIZE}`);
   }
@@ -67,7 +72,7 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
 
   // One private copy of the packet: option values and chaddr are views of it, so a decoded
   // packet never changes with the buffer it came from, at one copy per packet, not one per option.
-  buf = Buffer.from(buf);
+  if (!owned) buf = Buffer.from(buf);
   const options = new Map<number, Buffer>();
   parseOptionArea(buf, HEADER_SIZE, buf.length, 'options', options, true);
 

@@ -163,6 +163,9 @@ export class PacketHandler {
   private readonly main: DhcpHandler;
   private readonly bootServer: DhcpHandler;
   private readonly file: LeaseFile | undefined;
+  private lastHost = '';
+  private lastPort = 0;
+  private lastTo = '';
 
   constructor(opts: DhcpServerOptions, main: DhcpHandler, bootServer: DhcpHandler, file: LeaseFile | undefined) {
     this.opts = opts;
@@ -175,7 +178,8 @@ export class PacketHandler {
     if (this.closing) return;
     let p: DhcpPacket;
     try {
-      p = decodeDhcp(buf);
+      // Node gives each datagram its own memory, which nothing else writes to: no copy needed.
+      p = decodeDhcp(buf, true);
     } catch (e) {
       if (!(e instanceof DhcpDecodeError)) throw e;
       // The chaddr may still be readable from a damaged packet: it names the timeline.
@@ -249,6 +253,16 @@ export class PacketHandler {
     }
   }
 
+  /** "host:port" of a reply, one string per destination while it repeats (relays and broadcast do), not one per event kept. */
+  private destination(host: string, port: number): string {
+    if (host !== this.lastHost || port !== this.lastPort) {
+      this.lastHost = host;
+      this.lastPort = port;
+      this.lastTo = `${host}:${port}`;
+    }
+    return this.lastTo;
+  }
+
   private persist(record: LeaseRecord): Promise<void> {
     return this.file ? this.file.append(record) : Promise.resolve();
   }
@@ -259,7 +273,7 @@ export class PacketHandler {
     socket.send(built.bytes, built.port, built.host);
     const nak = a.type === MessageType.NAK;
     const d = a.decision;
-    const detail: Record<string, string | number | boolean> = { to: `${built.host}:${built.port}`, iface: iface.name };
+    const detail: Record<string, string | number | boolean> = { to: this.destination(built.host, built.port), iface: iface.name };
     if (a.yiaddr) detail.ip = a.yiaddr;
     if (d?.bootfile && !nak) detail.bootfile = d.bootfile;
     if (d) detail.class = d.rule;
