@@ -65,9 +65,9 @@ export class LeaseFile {
   private closed = false;
   /** The last write failed and may have left part of a line: the next write starts a new line. */
   private torn = false;
-  private readonly snapshot: () => LeaseRecord[];
+  private readonly snapshot: () => Iterable<LeaseRecord>;
 
-  private constructor(path: string, snapshot: () => LeaseRecord[]) {
+  private constructor(path: string, snapshot: () => Iterable<LeaseRecord>) {
     this.path = path;
     this.journalPath = `${path}.journal`;
     this.snapshot = snapshot;
@@ -118,7 +118,7 @@ export class LeaseFile {
    * Opens the file for appending, after folding the current state (from
    * `snapshot`) into a fresh snapshot so the journal starts empty.
    */
-  static async open(path: string, snapshot: () => LeaseRecord[]): Promise<LeaseFile> {
+  static async open(path: string, snapshot: () => Iterable<LeaseRecord>): Promise<LeaseFile> {
     try {
       await mkdir(dirname(path), { recursive: true });
     } catch (e) {
@@ -220,15 +220,38 @@ export class LeaseFile {
     });
   }
 
+  /**
+   * The snapshot document, as JSON.stringify would write it, built one record
+   * at a time: the records of a large table are never all alive at once.
+   */
+  private snapshotText(): Buffer {
+    const head: Omit<Snapshot, 'records'> = { version: 1, written: new Date().toISOString() };
+    let out = Buffer.allocUnsafe(64 * 1024);
+    let used = out.write(`${JSON.stringify(head).slice(0, -1)},"records":[`);
+    let count = 0;
+    for (const r of this.snapshot()) {
+      const line = JSON.stringify(r);
+      if (used + line.length * 3 + 3 > out.length) {
+        const bigger = Buffer.allocUnsafe(2 * out.length + line.length * 3);
+        out.copy(bigger, 0, 0, used);
+        out = bigger;
+      }
+      if (count++ > 0) out[used++] = 0x2c; // ','
+      used += out.write(line, used);
+    }
+    used += out.write(']}', used);
+    this.snapshotRecords = count;
+    return out.subarray(0, used);
+  }
+
   /** Writes the whole state as the new snapshot, atomically. */
   private async compact(): Promise<void> {
-    const doc: Snapshot = { version: 1, written: new Date().toISOString(), records: this.snapshot() };
-    this.snapshotRecords = doc.records.length;
+    const text = this.snapshotText();
     const tmp = `${this.path}.tmp-${process.pid}`;
     try {
       const fh = await open(tmp, 'w');
       try {
-        await fh.writeFile(JSON.stringify(doc));
+        await fh.writeFile(text);
         await fh.sync();
       } finally {
         await fh.close();

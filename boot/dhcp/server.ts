@@ -82,7 +82,7 @@ async function openLeases(settings: DhcpSettings, served: ServedInterface[], our
     const loaded = await LeaseFile.load(path);
     const dropped = pool.restore(loaded.records);
     if (loaded.skipped || dropped) log.warn('dhcp: some stored leases were not restored', { file: path, unreadable: loaded.skipped, outsideSubnet: dropped });
-    return { pool, file: await LeaseFile.open(path, () => pool.records()) };
+    return { pool, file: await LeaseFile.open(path, () => pool.eachRecord()) };
   } catch (e) {
     if (e instanceof LeaseFileError) throw new DhcpServerError(e.message);
     throw e;
