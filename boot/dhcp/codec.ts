@@ -54,7 +54,12 @@ const FILE_OFFSET = 108;
 const FILE_SIZE = 128;
 const CHADDR_SIZE = 16;
 
-export function decodeDhcp(buf: Buffer): DhcpPacket {
+/**
+ * Decodes a packet. Option values and chaddr are views of a private copy of
+ * `buf`, or of `buf` itself when the caller hands it over (`owned`: nothing
+ * else will write to it, as with a received datagram).
+ */
+export function decodeDhcp(buf: Buffer, owned = false): DhcpPacket {
   if (buf.length < HEADER_SIZE) {
     throw new DhcpDecodeError(`DHCP packet is ${buf.length} bytes; a BOOTP header plus magic cookie needs ${HEADER_SIZE}`);
   }
@@ -67,7 +72,7 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
 
   // One private copy of the packet: option values and chaddr are views of it, so a decoded
   // packet never changes with the buffer it came from, at one copy per packet, not one per option.
-  buf = Buffer.from(buf);
+  if (!owned) buf = Buffer.from(buf);
   const options = new Map<number, Buffer>();
   parseOptionArea(buf, HEADER_SIZE, buf.length, 'options', options, true);
 
@@ -132,7 +137,11 @@ function parseOptionArea(buf: Buffer, start: number, end: number, area: string, 
   // A missing end option is tolerated: several clients pad to the end instead.
 }
 
+const ZERO_IP = '0.0.0.0';
+
 function ipAt(buf: Buffer, off: number): string {
+  // Most address fields of a request are zero: one shared string instead of a new one per field.
+  if ((buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3]) === 0) return ZERO_IP;
   return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
 }
 
@@ -192,13 +201,14 @@ export function encodeDhcp(p: DhcpPacket, opts: { maxSize?: number } = {}): Buff
   if (!Number.isInteger(maxSize)) throw new DhcpEncodeError(`maxSize must be an integer, got ${opts.maxSize}`);
 
   let total = 0;
-  for (const [code, value] of p.options) {
+  // forEach, not for-of: for-of made a [code, value] array per option per reply.
+  p.options.forEach((value, code) => {
     if (!Number.isInteger(code) || code < 1 || code > 254) {
       throw new DhcpEncodeError(`option code ${code} is not a valid code (1-254; pad and end are written by the encoder)`);
     }
     if (!(value instanceof Uint8Array)) throw new DhcpEncodeError(`option ${code} value must be a Buffer`);
     if (code !== OPT_OVERLOAD) total += tlvSize(value.length);
-  }
+  });
   const mainCapacity = maxSize - HEADER_SIZE - 1;
   // The common case: every option fits the options field, so the packet is written in one buffer.
   if (total <= mainCapacity) {
@@ -206,26 +216,9 @@ export function encodeDhcp(p: DhcpPacket, opts: { maxSize?: number } = {}): Buff
     const out = Buffer.allocUnsafe(Math.max(BOOTP_MIN_SIZE, HEADER_SIZE + total + 1)).fill(0);
     writeHeader(out, p);
     let off = HEADER_SIZE;
-    for (const [code, value] of p.options) {
-      if (code === OPT_OVERLOAD) continue;
-      if (value.length <= 255) {
-        out[off] = code;
-        out[off + 1] = value.length;
-        out.set(value, off + 2);
-        off += value.length + 2;
-        continue;
-      }
-      // Same layout as pack(): longer values as consecutive 255-byte pieces (RFC 3396).
-      let from = 0;
-      do {
-        const n = Math.min(255, value.length - from);
-        out[off] = code;
-        out[off + 1] = n;
-        out.set(value.subarray(from, from + n), off + 2);
-        off += n + 2;
-        from += n;
-      } while (from < value.length);
-    }
+    p.options.forEach((value, code) => {
+      if (code !== OPT_OVERLOAD) off = putOption(out, off, code, value);
+    });
     out[off] = OPT_END;
     return out;
   }
@@ -256,6 +249,20 @@ export function encodeDhcp(p: DhcpPacket, opts: { maxSize?: number } = {}): Buff
     field.copy(header, a.name === 'file' ? FILE_OFFSET : SNAME_OFFSET);
   }
   return assemble(header, main, overload);
+}
+
+/** One option at `off` (a value over 255 bytes as consecutive pieces, RFC 3396, as pack() lays it out); returns the next offset. */
+function putOption(out: Buffer, off: number, code: number, value: Uint8Array): number {
+  let from = 0;
+  do {
+    const n = Math.min(255, value.length - from);
+    out[off] = code;
+    out[off + 1] = n;
+    out.set(n === value.length ? value : value.subarray(from, from + n), off + 2);
+    off += n + 2;
+    from += n;
+  } while (from < value.length);
+  return off;
 }
 
 /** The fixed BOOTP fields and the magic cookie into the first 240 bytes of `buf`, checked. */

@@ -22,7 +22,7 @@ import { FullHandler } from './full.ts';
 import { ProxyHandler } from './proxy.ts';
 import { BootServerHandler } from './boot-server.ts';
 import { buildReply, networkOptions, replyIface } from './reply.ts';
-import type { Answer, ReplyIface } from './reply.ts';
+import type { Answer, Built, ReplyIface } from './reply.ts';
 import { describeClient, screen } from './request.ts';
 import { macFromBytes } from '../../lib/mac.ts';
 import { DhcpServerError, openSocket, resolveInterfaces } from './sockets.ts';
@@ -47,7 +47,7 @@ export interface DhcpServer {
   eachLease(): Iterable<LeaseInfo>;
 }
 
-interface Iface {
+export interface Iface {
   reply: ReplyIface;
   /** What handlers see of it, built once. */
   facts: Exchange['iface'];
@@ -82,7 +82,7 @@ async function openLeases(settings: DhcpSettings, served: ServedInterface[], our
     const loaded = await LeaseFile.load(path);
     const dropped = pool.restore(loaded.records);
     if (loaded.skipped || dropped) log.warn('dhcp: some stored leases were not restored', { file: path, unreadable: loaded.skipped, outsideSubnet: dropped });
-    return { pool, file: await LeaseFile.open(path, () => pool.records()) };
+    return { pool, file: await LeaseFile.open(path, () => pool.eachRecord()) };
   } catch (e) {
     if (e instanceof LeaseFileError) throw new DhcpServerError(e.message);
     throw e;
@@ -154,7 +154,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
 }
 
 /** One packet's way: decode, screen, classify, dispatch to a handler, store, send. */
-class PacketHandler {
+export class PacketHandler {
   /** No new packets, but ACKs whose leases are being written still go out. */
   closing = false;
   /** Sockets gone. */
@@ -163,6 +163,9 @@ class PacketHandler {
   private readonly main: DhcpHandler;
   private readonly bootServer: DhcpHandler;
   private readonly file: LeaseFile | undefined;
+  private lastHost = '';
+  private lastPort = 0;
+  private lastTo = '';
 
   constructor(opts: DhcpServerOptions, main: DhcpHandler, bootServer: DhcpHandler, file: LeaseFile | undefined) {
     this.opts = opts;
@@ -175,7 +178,8 @@ class PacketHandler {
     if (this.closing) return;
     let p: DhcpPacket;
     try {
-      p = decodeDhcp(buf);
+      // Node gives each datagram its own memory, which nothing else writes to: no copy needed.
+      p = decodeDhcp(buf, true);
     } catch (e) {
       if (!(e instanceof DhcpDecodeError)) throw e;
       // The chaddr may still be readable from a damaged packet: it names the timeline.
@@ -216,19 +220,22 @@ class PacketHandler {
       return;
     }
     const arrival = { proxyPort, address: rinfo.address, port: rinfo.port };
-    if (!out.persist) return this.send(socket, p, mac, out.answer, iface.reply, arrival);
-    // The ACK leaves only once its lease is on disk.
-    this.persist(out.persist).then(
-      () => {
-        if (this.closed) return;
-        try {
-          this.send(socket, p, mac, out.answer, iface.reply, arrival);
-        } catch (e) {
-          this.opts.log.error('dhcp: failed to send an ACK', { mac, error: (e as Error).message });
-        }
-      },
-      (e: Error) => this.ignore(mac, `lease not stored, ACK withheld: ${e.message}`),
-    );
+    const built = buildReply(p, out.answer, iface.reply, arrival);
+    if (!out.persist) return this.send(socket, mac, out.answer, built, iface.reply);
+    // The ACK leaves only once its lease is on disk. It is built before the wait, so only its
+    // bytes wait, not the request it answers (which would then outlive a young-generation collection).
+    if (!this.file) return this.send(socket, mac, out.answer, built, iface.reply);
+    const answer = out.answer;
+    const reply = iface.reply;
+    this.file.store(out.persist, (e) => {
+      if (e) return this.ignore(mac, `lease not stored, ACK withheld: ${e.message}`);
+      if (this.closed) return;
+      try {
+        this.send(socket, mac, answer, built, reply);
+      } catch (err) {
+        this.opts.log.error('dhcp: failed to send an ACK', { mac, error: (err as Error).message });
+      }
+    });
   }
 
   /** Shim's TFTP path when this UEFI x64 PXE client's profile boots the signed chain; selection runs only for those clients. */
@@ -246,18 +253,27 @@ class PacketHandler {
     }
   }
 
+  /** "host:port" of a reply, one string per destination while it repeats (relays and broadcast do), not one per event kept. */
+  private destination(host: string, port: number): string {
+    if (host !== this.lastHost || port !== this.lastPort) {
+      this.lastHost = host;
+      this.lastPort = port;
+      this.lastTo = `${host}:${port}`;
+    }
+    return this.lastTo;
+  }
+
   private persist(record: LeaseRecord): Promise<void> {
     return this.file ? this.file.append(record) : Promise.resolve();
   }
 
-  private send(socket: Socket, req: DhcpPacket, mac: string, a: Answer, iface: ReplyIface, arrival: { proxyPort: boolean; address: string; port: number }): void {
-    const built = buildReply(req, a, iface, arrival);
+  private send(socket: Socket, mac: string, a: Answer, built: Built, iface: ReplyIface): void {
     if (!built.ok) return this.ignore(mac, built.reason);
     // Send errors surface as the socket's 'error' event (logged there).
     socket.send(built.bytes, built.port, built.host);
     const nak = a.type === MessageType.NAK;
     const d = a.decision;
-    const detail: Record<string, string | number | boolean> = { to: `${built.host}:${built.port}`, iface: iface.name };
+    const detail: Record<string, string | number | boolean> = { to: this.destination(built.host, built.port), iface: iface.name };
     if (a.yiaddr) detail.ip = a.yiaddr;
     if (d?.bootfile && !nak) detail.bootfile = d.bootfile;
     if (d) detail.class = d.rule;

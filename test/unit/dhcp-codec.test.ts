@@ -219,6 +219,14 @@ test('golden: decoded packets do not alias the input buffer', (t) => {
   t.is(optString(p, Opt.VENDOR_CLASS), 'PXEClient:Arch:00000:UNDI:002001');
 });
 
+test('golden: a buffer handed over (owned) is decoded in place, with the same result', (t) => {
+  const wire = Buffer.from(golden('ipxe-bios-discover'));
+  const p = decodeDhcp(wire, true);
+  t.deepEqual(p, decodeDhcp(Buffer.from(wire)));
+  wire[28] = 0xaa;
+  t.is(p.chaddr[0], 0xaa, 'views of the given buffer, not of a copy');
+});
+
 // ---------------------------------------------------------------- encoding
 
 test('encode: header fields, cookie, options in Map order, end, padding to 300', (t) => {
