@@ -3,8 +3,11 @@
 // S3 server (Ceph radosgw, MinIO, Garage) answers. A missing object is a
 // missing chunk; every other failure is a StoreError naming the store
 // (password stripped) and the chunk, on one line.
-import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { HttpRequest } from '@aws-sdk/types';
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { chunkHex } from './chunk-id.ts';
 import { StoreAuthError, StoreError } from './errors.ts';
 import { DEFAULT_TRANSFERS } from './limit.ts';
@@ -44,9 +47,9 @@ interface SdkError {
 
 export class S3Store implements ChunkStore {
   readonly url: string;
-  /** The SDK is loaded on first use: it costs every flist command about 0.1 s of CPU to load, and most never touch S3. */
-  private sdk: Promise<{ client: S3Client; lib: typeof import('@aws-sdk/client-s3') }> | undefined;
-  private readonly config: (libs: { http: typeof import('node:http'); https: typeof import('node:https'); tls: typeof import('node:tls') }) => S3ClientConfig;
+  // This module (and the SDK with it, about 0.1 s of CPU to load) is only
+  // imported by lazy-s3.ts when an s3:// store is first used.
+  private readonly client: S3Client;
   private readonly bucket: string;
   private readonly anonymous: boolean;
   private readonly timeoutMs: number;
@@ -62,7 +65,7 @@ export class S3Store implements ChunkStore {
     // a route read from an .fl has its secret stripped: such a store reads a public bucket, unsigned
     this.anonymous = desc.secretKey === undefined;
     const host = desc.host.includes(':') ? `[${desc.host}]` : desc.host;
-    this.config = ({ http, https, tls }) => ({
+    this.client = new S3Client({
       endpoint: `${desc.tls ? 'https' : 'http'}://${host}:${desc.port}`,
       region: desc.region || DEFAULT_REGION,
       forcePathStyle: true,
@@ -84,20 +87,11 @@ export class S3Store implements ChunkStore {
     });
   }
 
-  private client(): Promise<{ client: S3Client; lib: typeof import('@aws-sdk/client-s3') }> {
-    this.sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('node:http'), import('node:https'), import('node:tls')]).then(([lib, http, https, tls]) => ({
-      client: new lib.S3Client(this.config({ http, https, tls })),
-      lib,
-    }));
-    return this.sdk;
-  }
-
   async get(id: Buffer): Promise<Buffer | undefined> {
     const hex = chunkHex(id);
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
-      const { client, lib } = await this.client();
-      const res = await client.send(new lib.GetObjectCommand({ Bucket: this.bucket, Key: hex }), { abortSignal: signal });
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: hex }), { abortSignal: signal });
       const body = res.Body;
       if (!body) throw new StoreError(this.url, `reading chunk ${hex}: an answer without a body`);
       if ((res.ContentLength ?? 0) > this.maxBytes) {
@@ -117,8 +111,7 @@ export class S3Store implements ChunkStore {
     const hex = chunkHex(id);
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
-      const { client, lib } = await this.client();
-      await client.send(new lib.HeadObjectCommand({ Bucket: this.bucket, Key: hex }), { abortSignal: signal });
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: hex }), { abortSignal: signal });
       return true;
     } catch (e) {
       // a HEAD answer has no body, so no error code: 404 is all it says (a missing bucket too)
@@ -132,8 +125,7 @@ export class S3Store implements ChunkStore {
     const hex = chunkHex(id);
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
-      const { client, lib } = await this.client();
-      await client.send(new lib.PutObjectCommand({ Bucket: this.bucket, Key: hex, Body: data, ContentLength: data.length }), { abortSignal: signal });
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: hex, Body: data, ContentLength: data.length }), { abortSignal: signal });
     } catch (e) {
       throw this.failure('writing', hex, e, signal);
     }
@@ -143,7 +135,7 @@ export class S3Store implements ChunkStore {
   async sync(): Promise<void> {}
 
   async close(): Promise<void> {
-    if (this.sdk) (await this.sdk).client.destroy();
+    this.client.destroy();
   }
 
   private failure(doing: string, hex: string, e: unknown, signal: AbortSignal): StoreError {
