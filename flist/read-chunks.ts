@@ -8,13 +8,14 @@
 // fetched here and sent over.
 import { revive, type ChunkPool } from './chunk-pool.ts';
 import { FlistError } from './errors.ts';
+import { fetchChunk } from './fetch-chunk.ts';
 import type { FlBlock, FlEntry, FlReader } from './fl-file.ts';
 import { orderedWindow } from './ordered.ts';
 import { CachedStore, ChunkCache } from './stores/cache.ts';
 import { DEFAULT_TRANSFERS, Semaphore } from './stores/limit.ts';
 import { openRouter, parseStoreArg } from './stores/router.ts';
 import type { ChunkStore } from './stores/types.ts';
-import { ChunkPathError, MissingChunkError, TreeError } from './tree-errors.ts';
+import { ChunkPathError, TreeError } from './tree-errors.ts';
 import type { ChunkSource, UnpackOp } from './unpack-ops.ts';
 
 export type FileOp = Omit<Extract<UnpackOp, { op: 'file' }>, 'op' | 'chunks'>;
@@ -48,16 +49,8 @@ export class ChunkReader {
   }
 
   /** A store's chunk as fetched here; refusals name the .fl, the path and the chunk id. */
-  async #fetch(entry: FlEntry, b: FlBlock): Promise<Buffer> {
-    const hex = b.id.toString('hex');
-    let data: Buffer | undefined;
-    try {
-      data = await this.#transfers.run(() => this.#store.get(b.id));
-    } catch (e) {
-      throw new ChunkPathError(this.#fl.file, entry.path, hex, e as Error);
-    }
-    if (data === undefined) throw new MissingChunkError(this.#fl.file, entry.path, hex);
-    return data;
+  #fetch(entry: FlEntry, b: FlBlock): Promise<Buffer> {
+    return fetchChunk(this.#store, this.#transfers, this.#fl.file, entry, b.id);
   }
 
   async #source(entry: FlEntry, b: FlBlock): Promise<ChunkSource> {

@@ -4,6 +4,7 @@
 // DEFAULT_TRANSFERS at a time, checked and decoded (XXTEA is cheap next to
 // the network: it runs on the calling thread).
 import path from 'node:path';
+import { fetchChunk } from '../fetch-chunk.ts';
 import { orderedWindow } from '../ordered.ts';
 import type { FlEntry } from '../fl-file.ts';
 import { FlistError } from '../errors.ts';
@@ -17,7 +18,7 @@ import { openStore } from '../stores/open.ts';
 import { ChunkRouter, parseStoreArg, type ChunkCheck, type RouteSpec } from '../stores/router.ts';
 import type { ChunkStore } from '../stores/types.ts';
 import { parseStoreUrl } from '../stores/url.ts';
-import { ChunkPathError, MissingChunkError } from '../tree-errors.ts';
+import { ChunkPathError } from '../tree-errors.ts';
 import type { LegacyChunkCodec } from './chunk.ts';
 import { createBlake2b } from './hash.ts';
 import type { LegacyBackend, LegacyFlist } from './reader.ts';
@@ -92,18 +93,11 @@ export class LegacyChunkReader {
   /** The plain chunks of a file entry, in order; refusals name the .flist, the path and the chunk hash. */
   chunks(entry: FlEntry): AsyncGenerator<Buffer> {
     return orderedWindow(entry.blocks, DEFAULT_TRANSFERS, async (b) => {
-      const hex = b.id.toString('hex');
-      let data: Buffer | undefined;
-      try {
-        data = await this.#transfers.run(() => this.#store.get(b.id));
-      } catch (e) {
-        throw new ChunkPathError(this.#file, entry.path, hex, e as Error);
-      }
-      if (data === undefined) throw new MissingChunkError(this.#file, entry.path, hex);
+      const data = await fetchChunk(this.#store, this.#transfers, this.#file, entry, b.id);
       try {
         return this.#codec.decode(b.id, b.key, data);
       } catch (e) {
-        throw new ChunkPathError(this.#file, entry.path, hex, e as Error);
+        throw new ChunkPathError(this.#file, entry.path, b.id.toString('hex'), e as Error);
       }
     });
   }
