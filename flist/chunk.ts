@@ -43,6 +43,26 @@ export function snappyLength(data: Uint8Array): number {
   return -1;
 }
 
+/**
+ * The plain bytes of a decrypted chunk (both flist formats): Snappy's length
+ * preamble is checked against `max` before inflating, so a small chunk cannot
+ * make us allocate gigabytes; then `hash` of the result must equal `key`.
+ */
+export function inflateChecked(id: Buffer, key: Buffer, compressed: Buffer, max: number, hash: (data: Uint8Array) => Buffer): Buffer {
+  const length = snappyLength(compressed);
+  if (length < 0) throw new ChunkDecompressError(id, 'bad length preamble');
+  if (length > max) throw new ChunkSizeError(id, `decompresses to ${length} bytes, more than the ${max} of a chunk`);
+  let plain: Buffer;
+  try {
+    plain = uncompressSync(compressed) as Buffer;
+  } catch (e) {
+    throw new ChunkDecompressError(id, (e as Error).message.split('\n')[0]);
+  }
+  const plainHash = hash(plain);
+  if (!plainHash.equals(key)) throw new ChunkKeyMismatchError(id, plainHash);
+  return plain;
+}
+
 /** Creates a codec; async only because the WebAssembly hash instantiates once. */
 export async function createChunkCodec(): Promise<ChunkCodec> {
   const blake = await createBLAKE2b(HASH_LENGTH * 8);
@@ -78,19 +98,7 @@ export async function createChunkCodec(): Promise<ChunkCodec> {
     } catch {
       throw new ChunkDecryptError(id);
     }
-    // Checked before inflating: a small chunk must not make us allocate gigabytes.
-    const length = snappyLength(compressed);
-    if (length < 0) throw new ChunkDecompressError(id, 'bad length preamble');
-    if (length > CHUNK_SIZE) throw new ChunkSizeError(id, `decompresses to ${length} bytes, more than the ${CHUNK_SIZE} of a chunk`);
-    let plain: Buffer;
-    try {
-      plain = uncompressSync(compressed) as Buffer;
-    } catch (e) {
-      throw new ChunkDecompressError(id, (e as Error).message.split('\n')[0]);
-    }
-    const plainHash = hash(plain);
-    if (!plainHash.equals(key)) throw new ChunkKeyMismatchError(id, plainHash);
-    return plain;
+    return inflateChecked(id, key, compressed, CHUNK_SIZE, hash);
   };
 
   return { hash, encode, decode };

@@ -1,9 +1,9 @@
 // 0-flist's chunk pipeline, per 512 KiB of a file: key = blake2b-128(plain),
 // Snappy raw, XXTEA with `key` (xxtea-c framing), hash = blake2b-128(ciphertext),
 // stored in the backend under the raw 16-byte hash. Decoding checks both hashes.
-import { compressSync, uncompressSync } from 'snappy';
-import { snappyLength } from '../chunk.ts';
-import { ChunkDecompressError, ChunkError, ChunkIdMismatchError, ChunkKeyMismatchError, ChunkSizeError } from '../errors.ts';
+import { compressSync } from 'snappy';
+import { inflateChecked } from '../chunk.ts';
+import { ChunkError, ChunkIdMismatchError } from '../errors.ts';
 import { createBlake2b } from './hash.ts';
 import { XxteaError, xxteaDecrypt, xxteaEncrypt } from './xxtea.ts';
 
@@ -39,19 +39,7 @@ export async function createLegacyCodec(): Promise<LegacyChunkCodec> {
         if (e instanceof XxteaError) throw new ChunkError(hash, `XXTEA decryption with the key from the flist failed (${e.message})`);
         throw e;
       }
-      // checked before inflating: a small chunk must not make us allocate gigabytes
-      const length = snappyLength(compressed);
-      if (length < 0) throw new ChunkDecompressError(hash, 'bad length preamble');
-      if (length > LEGACY_CHUNK_SIZE) throw new ChunkSizeError(hash, `decompresses to ${length} bytes, more than the ${LEGACY_CHUNK_SIZE} of a chunk`);
-      let plain: Buffer;
-      try {
-        plain = uncompressSync(compressed) as Buffer;
-      } catch (e) {
-        throw new ChunkDecompressError(hash, (e as Error).message.split('\n')[0]);
-      }
-      const plainHash = blake(plain);
-      if (!plainHash.equals(key)) throw new ChunkKeyMismatchError(hash, plainHash);
-      return plain;
+      return inflateChecked(hash, key, compressed, LEGACY_CHUNK_SIZE, blake);
     },
   };
 }
