@@ -3,19 +3,25 @@
 // fsync'd (a plain write can leave an empty file after a crash on ext4 or
 // btrfs). zdb/engine/durable-write.ts is the synchronous twin the 0-db
 // engine uses between commands.
-import { open, rename } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export async function writeFileDurably(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    // a full disk must not also leave a half-written temporary file behind
+    await rm(tmp, { force: true });
+    throw e;
   }
-  await rename(tmp, file);
   const dir = await open(dirname(file), 'r');
   try {
     await dir.sync();

@@ -13,11 +13,12 @@
 // plain callbacks: whatever waits for the sync outlives a young-generation
 // collection or two, and copying it into the old generation was a large part
 // of the server's time per lease.
-import { open, readFile, rename, mkdir, rm } from 'node:fs/promises';
+import { readFile, mkdir, rm } from 'node:fs/promises';
 import { close as closeFd, fdatasync, ftruncate, open as openFd, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import type { LeaseRecord } from './leases.ts';
+import { writeFileDurably } from '../../lib/durable-file.ts';
 
 export class LeaseFileError extends Error {}
 
@@ -247,24 +248,9 @@ export class LeaseFile {
   /** Writes the whole state as the new snapshot, atomically. */
   private async compact(): Promise<void> {
     const text = this.snapshotText();
-    const tmp = `${this.path}.tmp-${process.pid}`;
     try {
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
-      const dir = await open(dirname(this.path), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await writeFileDurably(this.path, text);
     } catch (e) {
-      await rm(tmp, { force: true });
       throw new LeaseFileError(`cannot write leases file ${this.path}: ${(e as Error).message}`);
     }
     if (!this.journal) {
