@@ -9,7 +9,9 @@ import { dirname } from 'node:path';
 export async function writeFileDurably(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = `${file}.tmp`;
   try {
-    const fh = await open(tmp, 'w', mode);
+    // a temporary file left by a crash would keep its own mode: start afresh so `mode` holds
+    await rm(tmp, { force: true });
+    const fh = await open(tmp, 'wx', mode);
     try {
       await fh.writeFile(data);
       await fh.sync();
