@@ -112,12 +112,20 @@ function diskArgs(plan: VmPlan): string[] {
   }
   const out: string[] = [];
   if (disks.some((d) => d.spec.bus === 'scsi')) out.push('-device', 'virtio-scsi-pci,id=scsi0');
+  // Our own AHCI controller on either machine type (pc's built-in is IDE), one port per SATA disk.
+  if (disks.some((d) => d.spec.bus === 'sata')) out.push('-device', 'ahci,id=ahci0');
+  let sataPort = 0;
   disks.forEach((d, i) => {
     out.push('-drive', `if=none,id=disk${i},file=${qv(d.path)},format=${d.spec.format},cache=${d.cache ?? 'unsafe'},discard=unmap`);
     const serial = `zb${i}-${instance.macs[0]?.replace(/:/g, '').slice(6) ?? '0'}`;
+    // rotation_rate 1 is "non-rotating" (SSD) in SCSI's block device characteristics page and ATA's IDENTIFY word 217.
+    const rotation = d.spec.type === 'ssd' ? 1 : 7200;
     if (d.spec.bus === 'scsi') {
-      // rotation_rate 1 is "non-rotating" (SSD) in the SCSI block device characteristics page.
-      out.push('-device', `scsi-hd,drive=disk${i},bus=scsi0.0,channel=0,scsi-id=0,lun=${i},rotation_rate=${d.spec.type === 'ssd' ? 1 : 7200},serial=${serial}`);
+      out.push('-device', `scsi-hd,drive=disk${i},bus=scsi0.0,channel=0,scsi-id=0,lun=${i},rotation_rate=${rotation},serial=${serial}`);
+    } else if (d.spec.bus === 'sata') {
+      out.push('-device', `ide-hd,drive=disk${i},bus=ahci0.${sataPort++},rotation_rate=${rotation},serial=${serial}`);
+    } else if (d.spec.bus === 'nvme') {
+      out.push('-device', `nvme,drive=disk${i},serial=${serial}`);
     } else {
       out.push('-device', `virtio-blk-pci,drive=disk${i},serial=${serial}`);
     }
@@ -131,14 +139,17 @@ function nicArgs(plan: VmPlan, firmware: Firmware, paths: FirmwarePaths): string
     throw new QemuArgsError(`${instance.name}: the profile has ${instance.profile.nics.length} NIC(s) but ${taps.length} tap(s) were given`);
   }
   const out: string[] = [];
+  let bootIndex = 0;
   instance.profile.nics.forEach((nic, i) => {
     const dev = NIC_DEVICES[nic.model];
     // QEMU's iPXE ROMs are unsigned: Secure Boot firmware would refuse them
     // (a real NIC's ROM is signed), so those VMs use the firmware's own PXE.
-    const rom = plan.noIpxeRom || firmware === 'uefi-secureboot' ? '' : nicRom(nic.model, firmware, paths);
+    // A NIC that does not boot gets no ROM at all, as a port with PXE off.
+    const rom = !nic.boot || plan.noIpxeRom || firmware === 'uefi-secureboot' ? '' : nicRom(nic.model, firmware, paths);
     out.push('-netdev', `tap,id=net${i},ifname=${qv(taps[i])},script=no,downscript=no`);
-    // bootindex puts the NICs first, in profile order, ahead of any disk.
-    out.push('-device', [dev.device, `netdev=net${i}`, `mac=${instance.macs[i]}`, ...dev.extra, `romfile=${qv(rom)}`, `bootindex=${i + 1}`].join(','));
+    // bootindex puts the booting NICs first, in profile order, ahead of any disk.
+    const boot = nic.boot ? [`bootindex=${++bootIndex}`] : [];
+    out.push('-device', [dev.device, `netdev=net${i}`, `mac=${instance.macs[i]}`, ...dev.extra, `romfile=${qv(rom)}`, ...boot].join(','));
   });
   return out;
 }

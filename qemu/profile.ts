@@ -19,7 +19,9 @@ export const FIRMWARES = ['bios', 'uefi', 'uefi-secureboot'] as const;
 export const MACHINES = ['pc', 'q35'] as const;
 export const NIC_MODELS = ['virtio', 'e1000', 'e1000e'] as const;
 export const DISK_TYPES = ['ssd', 'hdd'] as const;
-export const DISK_BUSES = ['scsi', 'virtio'] as const;
+export const DISK_BUSES = ['scsi', 'virtio', 'sata', 'nvme'] as const;
+/** Ports of one AHCI controller: the most SATA disks a profile may have. */
+export const SATA_PORTS = 6;
 export const DISK_FORMATS = ['qcow2', 'raw'] as const;
 
 export type Firmware = (typeof FIRMWARES)[number];
@@ -33,6 +35,12 @@ export interface NicSpec {
   model: NicModel;
   /** Fixed MAC (lower-case, colons); derived per instance when absent. */
   mac?: string;
+  /**
+   * Network-boots (default true). false is a port with PXE off in the
+   * firmware setup: no option ROM and no boot entry, so the firmware never
+   * tries it; the booted OS still sees the NIC.
+   */
+  boot: boolean;
 }
 
 export interface DiskSpec {
@@ -101,9 +109,10 @@ export function parseMac(v: unknown): string | undefined {
 }
 
 function parseNic(raw: unknown, where: string): NicSpec {
-  if (!isObj(raw)) throw new ProfileError(`${where} must be a mapping with model (and optionally mac)`);
-  for (const k of Object.keys(raw)) if (k !== 'model' && k !== 'mac') throw new ProfileError(`${where}.${k}: unknown key (use model, mac)`);
-  const nic: NicSpec = { model: oneOf(raw, 'model', where, NIC_MODELS, 'virtio') };
+  if (!isObj(raw)) throw new ProfileError(`${where} must be a mapping with model (and optionally mac, boot)`);
+  for (const k of Object.keys(raw)) if (!['model', 'mac', 'boot'].includes(k)) throw new ProfileError(`${where}.${k}: unknown key (use model, mac, boot)`);
+  if (raw.boot !== undefined && raw.boot !== null && typeof raw.boot !== 'boolean') throw new ProfileError(`${where}.boot must be true or false, got ${JSON.stringify(raw.boot)}`);
+  const nic: NicSpec = { model: oneOf(raw, 'model', where, NIC_MODELS, 'virtio'), boot: raw.boot !== false };
   if (raw.mac !== undefined && raw.mac !== null) {
     const mac = parseMac(raw.mac);
     if (!mac) throw new ProfileError(`${where}.mac: ${JSON.stringify(raw.mac)} is not a unicast MAC address (aa:bb:cc:dd:ee:ff)`);
@@ -125,6 +134,7 @@ function parseDisk(raw: unknown, where: string): DiskSpec {
     // virtio-blk has no rotation rate: the guest would see an SSD-looking disk.
     throw new ProfileError(`${where}: bus virtio cannot present an HDD (virtio-blk has no rotation rate); use bus scsi`);
   }
+  if (bus === 'nvme' && type === 'hdd') throw new ProfileError(`${where}: bus nvme cannot present an HDD (NVMe drives are flash); use bus sata or scsi`);
   return { sizeBytes, type, bus, format: oneOf(raw, 'format', where, DISK_FORMATS, 'qcow2') };
 }
 
@@ -149,6 +159,7 @@ export function parseProfile(doc: unknown, source = 'profile'): HwProfile {
   if (!Array.isArray(doc.nics) || doc.nics.length === 0) throw new ProfileError(`${source}.nics must be a list with at least one NIC`);
   if (doc.nics.length > 8) throw new ProfileError(`${source}.nics: at most 8 NICs`);
   const nics = doc.nics.map((n, i) => parseNic(n, `${source}.nics[${i}]`));
+  if (!nics.some((n) => n.boot)) throw new ProfileError(`${source}.nics: at least one NIC must network-boot (boot: false on every NIC)`);
   const macs = nics.map((n) => n.mac).filter((m): m is string => !!m);
   if (new Set(macs).size !== macs.length) throw new ProfileError(`${source}.nics: the same MAC is given twice`);
   const rawDisks = doc.disks === undefined || doc.disks === null ? [] : doc.disks;
@@ -163,6 +174,7 @@ export function parseProfile(doc: unknown, source = 'profile'): HwProfile {
     nics,
     disks: rawDisks.map((d, i) => parseDisk(d, `${source}.disks[${i}]`)),
   };
+  if (profile.disks.filter((d) => d.bus === 'sata').length > SATA_PORTS) throw new ProfileError(`${source}.disks: at most ${SATA_PORTS} SATA disks (the ports of one AHCI controller)`);
   if (doc.description !== undefined) profile.description = String(doc.description);
   return profile;
 }
@@ -214,6 +226,8 @@ export interface Instance {
   /** `<profile>-<index>`: names the VM, its console log and its disks. */
   name: string;
   macs: string[];
+  /** The MAC of the first NIC that network-boots: the one the node comes up on (BOOTIF). */
+  bootMac: string;
 }
 
 /**
@@ -233,10 +247,6 @@ export function deriveMac(name: string, index: number, nic: number): string {
  */
 export function instanceOf(profile: HwProfile, index: number): Instance {
   if (!Number.isInteger(index) || index < 0) throw new ProfileError(`instance index must be a non-negative integer, got ${index}`);
-  return {
-    profile,
-    index,
-    name: `${profile.name}-${index}`,
-    macs: profile.nics.map((nic, i) => (nic.mac ? addToMac(nic.mac, index) : deriveMac(profile.name, index, i))),
-  };
+  const macs = profile.nics.map((nic, i) => (nic.mac ? addToMac(nic.mac, index) : deriveMac(profile.name, index, i)));
+  return { profile, index, name: `${profile.name}-${index}`, macs, bootMac: macs[Math.max(0, profile.nics.findIndex((n) => n.boot))] };
 }

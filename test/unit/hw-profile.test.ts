@@ -26,6 +26,11 @@ test('the shipped profiles load and match the issue', async (t) => {
   t.true(multi.nics.length >= 2);
   t.true(multi.nics.some((n) => n.model === 'e1000'));
   t.is(byName.get('secureboot-uefi')!.firmware, 'uefi-secureboot');
+  const nvme = byName.get('nvme-uefi')!;
+  t.is(nvme.firmware, 'uefi');
+  t.deepEqual(nvme.nics.map((n) => n.boot), [false, true]);
+  t.deepEqual(nvme.disks.map((d) => `${d.type}/${d.bus}`), ['ssd/nvme', 'hdd/sata', 'hdd/sata']);
+  t.is(instanceOf(nvme, 0).bootMac, instanceOf(nvme, 0).macs[1]);
 });
 
 test('defaults: 1 CPU, 1G, scsi qcow2 disks, pc for bios, q35 for uefi', (t) => {
@@ -57,6 +62,10 @@ const bad: [string, Record<string, unknown>, RegExp][] = [
   ['disk size unit', { disks: [{ size: '8X', type: 'ssd' }] }, /p\.yaml\.disks\[0\]\.size: "8X" is not a size/],
   ['disk type', { disks: [{ size: '8G', type: 'nvme' }] }, /p\.yaml\.disks\[0\]\.type must be one of ssd, hdd/],
   ['disk bus', { disks: [{ size: '8G', type: 'ssd', bus: 'ide' }] }, /p\.yaml\.disks\[0\]\.bus must be one of scsi, virtio/],
+  ['NIC boot not a boolean', { nics: [{ boot: 'no' }] }, /p\.yaml\.nics\[0\]\.boot must be true or false, got "no"/],
+  ['no NIC boots', { nics: [{ boot: false }, { boot: false }] }, /p\.yaml\.nics: at least one NIC must network-boot/],
+  ['NVMe HDD', { disks: [{ size: '8G', type: 'hdd', bus: 'nvme' }] }, /p\.yaml\.disks\[0\]: bus nvme cannot present an HDD/],
+  ['too many SATA disks', { disks: Array.from({ length: 7 }, () => ({ size: '1G', type: 'hdd', bus: 'sata' })) }, /p\.yaml\.disks: at most 6 SATA disks/],
   ['virtio HDD', { disks: [{ size: '8G', type: 'ssd' }, { size: '8G', type: 'hdd', bus: 'virtio' }] }, /p\.yaml\.disks\[1\]: bus virtio cannot present an HDD/],
   ['secure boot on pc', { firmware: 'uefi-secureboot', machine: 'pc' }, /machine must be q35 for uefi-secureboot/],
   ['disks not a list', { disks: { size: '8G' } }, /p\.yaml\.disks must be a list/],

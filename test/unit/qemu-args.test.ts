@@ -127,8 +127,8 @@ test('identity: stable UUID and SMBIOS from the instance', (t) => {
   // documented derivation: the first 16 bytes of sha256("<name>/<macs joined by ,>")
   // as a version 4, RFC 4122 variant UUID:
   //   uuid.UUID(bytes=hashlib.sha256(b'b-0/52:54:00:12:34:01,52:54:00:12:34:02').digest()[:16], version=4)
-  const first = { profile: bios, index: 0, name: 'b-0', macs: ['52:54:00:12:34:01', '52:54:00:12:34:02'] };
-  const second = { profile: bios, index: 1, name: 'b-1', macs: ['52:54:00:12:34:03', '52:54:00:12:34:04'] };
+  const first = { profile: bios, index: 0, name: 'b-0', macs: ['52:54:00:12:34:01', '52:54:00:12:34:02'], bootMac: '52:54:00:12:34:01' };
+  const second = { profile: bios, index: 1, name: 'b-1', macs: ['52:54:00:12:34:03', '52:54:00:12:34:04'], bootMac: '52:54:00:12:34:03' };
   const a = qemuArgs(plan(bios, { instance: first }));
   t.deepEqual(values(a, '-uuid'), ['b1d66ec6-1b04-4719-a1b7-664e90eba92f']);
   t.deepEqual(values(qemuArgs(plan(bios, { instance: second })), '-uuid'), ['7d8c7e28-961d-4447-afac-13ec6d5e1573']);
@@ -142,6 +142,68 @@ test('the shipped storage profile: 1 SSD + 4 HDD on SCSI, 2 NICs', async (t) => 
   t.is(devs.filter((d) => d.includes('rotation_rate=1,')).length, 1);
   t.is(devs.filter((d) => d.includes('rotation_rate=7200,')).length, 4);
   t.is(devs.filter((d) => d.startsWith('virtio-net-pci')).length, 2);
+});
+
+test('the shipped nvme-uefi profile: the whole argv, written out by hand', async (t) => {
+  const p = await loadProfile('nvme-uefi');
+  const instance = { profile: p, index: 0, name: 'nvme-uefi-0', macs: ['52:54:00:aa:00:01', '52:54:00:aa:00:02'], bootMac: '52:54:00:aa:00:02' };
+  // UUID as in the identity test, with python3:
+  //   uuid.UUID(bytes=hashlib.sha256(b'nvme-uefi-0/52:54:00:aa:00:01,52:54:00:aa:00:02').digest()[:16], version=4)
+  t.deepEqual(qemuArgs(plan(p, { instance })), [
+    '-name', 'nvme-uefi-0',
+    '-accel', 'tcg',
+    '-machine', 'q35',
+    '-smp', '2',
+    '-m', '2048',
+    '-uuid', '8bd19951-2715-4997-84fc-001023e7cace',
+    '-smbios', 'type=1,manufacturer=zeroboot,product=nvme-uefi,serial=nvme-uefi-0',
+    '-nodefaults',
+    '-nographic',
+    '-monitor', 'none',
+    '-serial', 'stdio',
+    '-no-reboot',
+    '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+    '-drive', 'if=pflash,format=raw,unit=1,file=/w/vars.fd',
+    // The first NIC does not boot: no ROM, no boot entry. The second is the only boot entry.
+    '-netdev', 'tap,id=net0,ifname=tap0,script=no,downscript=no',
+    '-device', 'e1000e,netdev=net0,mac=52:54:00:aa:00:01,romfile=',
+    '-netdev', 'tap,id=net1,ifname=tap1,script=no,downscript=no',
+    '-device', 'virtio-net-pci,netdev=net1,mac=52:54:00:aa:00:02,disable-legacy=on,romfile=/usr/lib/ipxe/qemu/efi-virtio.rom,bootindex=1',
+    '-device', 'ahci,id=ahci0',
+    '-drive', 'if=none,id=disk0,file=/w/disk0.qcow2,format=qcow2,cache=unsafe,discard=unmap',
+    '-device', 'nvme,drive=disk0,serial=zb0-aa0001',
+    '-drive', 'if=none,id=disk1,file=/w/disk1.qcow2,format=qcow2,cache=unsafe,discard=unmap',
+    '-device', 'ide-hd,drive=disk1,bus=ahci0.0,rotation_rate=7200,serial=zb1-aa0001',
+    '-drive', 'if=none,id=disk2,file=/w/disk2.qcow2,format=qcow2,cache=unsafe,discard=unmap',
+    '-device', 'ide-hd,drive=disk2,bus=ahci0.1,rotation_rate=7200,serial=zb2-aa0001',
+  ]);
+  // The boot MAC is the second NIC's; derived MACs computed apart with python3:
+  //   h = bytearray(hashlib.sha256(b'zeroboot-hw/nvme-uefi/0/1').digest()); h[0] = (h[0] & 0xfc) | 2
+  t.deepEqual(instanceOf(p, 0).macs, ['6a:d8:81:09:25:6b', '66:54:b2:ea:ab:47']);
+  t.is(instanceOf(p, 0).bootMac, '66:54:b2:ea:ab:47');
+});
+
+test('SATA: SSD and HDD rotation rates on one AHCI controller, ports counted apart from other buses', (t) => {
+  const p = parseProfile({ name: 'q', firmware: 'bios', nics: [{}], disks: [{ size: '8G', type: 'ssd', bus: 'sata' }, { size: '8G', type: 'ssd' }, { size: '8G', type: 'hdd', bus: 'sata', format: 'raw' }] });
+  const instance = { profile: p, index: 0, name: 'q-0', macs: ['52:54:00:aa:00:01'], bootMac: '52:54:00:aa:00:01' };
+  const devs = values(qemuArgs(plan(p, { instance })), '-device');
+  t.deepEqual(devs.filter((d) => /^(ahci|ide-hd|scsi-hd|virtio-scsi)/.test(d)), [
+    'virtio-scsi-pci,id=scsi0',
+    'ahci,id=ahci0',
+    'ide-hd,drive=disk0,bus=ahci0.0,rotation_rate=1,serial=zb0-aa0001',
+    'scsi-hd,drive=disk1,bus=scsi0.0,channel=0,scsi-id=0,lun=1,rotation_rate=1,serial=zb1-aa0001',
+    'ide-hd,drive=disk2,bus=ahci0.1,rotation_rate=7200,serial=zb2-aa0001',
+  ]);
+});
+
+test('boot: false on the first NIC: no ROM, no bootindex; the next NIC is boot entry 1', (t) => {
+  const p = parseProfile({ name: 'n', firmware: 'bios', nics: [{ model: 'virtio', boot: false }, { model: 'e1000' }, { model: 'virtio' }] });
+  const instance = { profile: p, index: 0, name: 'n-0', macs: ['52:54:00:aa:00:01', '52:54:00:aa:00:02', '52:54:00:aa:00:03'], bootMac: '52:54:00:aa:00:02' };
+  t.deepEqual(values(qemuArgs(plan(p, { instance })), '-device'), [
+    'virtio-net-pci,netdev=net0,mac=52:54:00:aa:00:01,disable-legacy=on,romfile=',
+    'e1000,netdev=net1,mac=52:54:00:aa:00:02,romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom,bootindex=1',
+    'virtio-net-pci,netdev=net2,mac=52:54:00:aa:00:03,disable-legacy=on,romfile=/usr/lib/ipxe/qemu/pxe-virtio.rom,bootindex=2',
+  ]);
 });
 
 test('accelerator: TCG when forced by env or option, KVM only when the probe says so', async (t) => {
