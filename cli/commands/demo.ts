@@ -1,38 +1,70 @@
-// `zeroboot demo`, the main job: build the default image, start a private
+// `zeroboot demo`, the main job: build the node image, start a private
 // network with the server, PXE-boot a node of the default hardware profile
 // under QEMU until the image reports it is up, show what the server recorded
-// for it, and tear everything down.
+// for it (boot timeline, then the node agent's signed report from the
+// registry), and tear everything down.
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommand, stringOpt, intOpt, UsageError } from '../args.ts';
+import { nodeView, renderNodeView, type NodeView } from './node-report-view.ts';
 
 export const DEMO_HELP = `Usage: zeroboot demo [options]
 
-Builds the default image (images/default.yaml, into images/default), starts a
-private network namespace with 'zeroboot serve' (full DHCP, TFTP, HTTP) and
-PXE-boots one QEMU node of the default hardware profile from it: DHCP, the
-iPXE script, kernel and initramfs over HTTP, until the image prints
-ZEROBOOT-UP. Then it prints the node's boot-event timeline and tears
-everything down. Needs root (network namespaces).
+Builds the node image (images/node.yaml, into images/node: the default image
+plus Node and the node agent), starts a private network namespace with
+'zeroboot serve' (full DHCP, TFTP, HTTP) and PXE-boots one QEMU node of the
+default hardware profile from it: DHCP, the iPXE script, kernel and
+initramfs over HTTP, until the image prints ZEROBOOT-UP. It prints the
+node's boot-event timeline, then waits for the agent's first signed report
+and prints it as the server's registry holds it (GET /api/nodes/<id>):
+CPU, memory, NICs (the boot NIC marked), disks with their SSD/HDD type and
+state (a foreign disk with its reason), capacity (CRU, MRU, SRU, HRU) and
+the zdb endpoints. Then it tears everything down. Needs root (network
+namespaces).
 
+With --profile storage-uefi the node has 1 SSD and 4 HDDs, so 4 zdbs.
 With --profile secureboot-uefi the node has Secure Boot on and Microsoft's
 keys enrolled, and boots the signed chain instead: the firmware's PXE fetches
 shim, shim fetches GRUB, GRUB its configuration, then Debian's signed kernel
-and the initramfs over TFTP.
+and the initramfs over TFTP. It boots the default image (images/default.yaml)
+when the node image has no signed loaders, and that image has no agent: no
+report then.
 
 Options:
   --profile NAME   hardware profile to boot (default small-bios)
   --timeout S      give up after S seconds (default 300)
-  --keep           keep the rig running after the node is up, until Ctrl-C
+  --json           print one JSON document on stdout (boot, timeline, node
+                   report); progress goes to stderr
+  --keep           keep the rig running after the report, until Ctrl-C
   -h, --help       show this help
 `;
+
+/** The demo's result; --json prints it as is. */
+export interface DemoResult {
+  profile: string;
+  vm: { name: string; macs: string[]; bootMac: string };
+  up: { seconds: number; ip: string; mac: string };
+  timeline: { time: string; kind: string; detail?: Record<string, unknown>; reason?: string }[];
+  /** Seconds from QEMU start until the server held the node's first signed report. */
+  firstReportSeconds?: number;
+  node?: NodeView;
+  /** Why there is no node report (an image without the agent). */
+  noReport?: string;
+}
+
+export class DemoError extends Error {
+  constructor(message: string) {
+    super(`demo: ${message}`);
+    this.name = 'DemoError';
+  }
+}
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  const p = parseCommand('demo', argv, { profile: { type: 'string' }, timeout: { type: 'string' }, keep: { type: 'boolean' } });
+  const p = parseCommand('demo', argv, { profile: { type: 'string' }, timeout: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' } });
   if (p.values.help) {
     process.stdout.write(DEMO_HELP);
     return 0;
@@ -45,20 +77,28 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const { buildImage, parseImageYaml } = await import('../../image/index.ts');
   const { startRig, loadProfile } = await import('../../qemu/index.ts');
   const { untilSignal } = await import('./serve.ts');
-  const say = (s: string) => process.stdout.write(s + '\n');
+  const json = p.values.json === true;
+  // With --json, stdout carries the one document; the progress goes to stderr.
+  const say = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
   const step = (s: string) => say(`\n== ${s}`);
   const started = Date.now();
   const secs = () => ((Date.now() - started) / 1000).toFixed(1);
 
   // Fail on a bad profile name before anything slow starts.
   const hw = await loadProfile(profileName);
-  // Secure Boot firmware runs only signed code: the signed chain, not iPXE (the default image carries shim and GRUB).
+  // Secure Boot firmware runs only signed code: the signed chain, not iPXE (the image must carry shim and GRUB).
   const secureBoot = hw.firmware === 'uefi-secureboot';
+  const specOf = async (name: string) => {
+    const file = path.join(ROOT, `images/${name}.yaml`);
+    return { name, file, spec: parseImageYaml(await readFile(file, 'utf8'), file) };
+  };
+  let image = await specOf('node');
+  if (secureBoot && !image.spec.secureBoot) image = await specOf('default');
+  const hasAgent = image.spec.node?.commands.includes('agent') ?? false;
 
-  step('image: images/default.yaml -> images/default');
-  const specFile = path.join(ROOT, 'images/default.yaml');
-  const imageDir = path.join(ROOT, 'images/default');
-  const manifest = await buildImage(parseImageYaml(await readFile(specFile, 'utf8'), specFile), {
+  step(`image: images/${image.name}.yaml -> images/${image.name}`);
+  const imageDir = path.join(ROOT, `images/${image.name}`);
+  const manifest = await buildImage(image.spec, {
     outDir: imageDir,
     progress: process.stderr.isTTY ? (msg: string) => process.stderr.write(`  ${msg}\n`) : undefined,
   });
@@ -66,42 +106,100 @@ export async function demoCommand(argv: string[]): Promise<number> {
 
   step('network and server');
   const logDir = path.join(tmpdir(), `zeroboot-demo-${process.pid}`);
-  const rig = await startRig({ imageDir, dhcp: 'full', logDir, kernelArgs: p.values.keep ? undefined : { 'zeroboot.after': 'poweroff' }, secureBoot, handleSignals: true });
+  // The agent reports after the network is up: a node that powered off once up would never report.
+  const poweroff = !p.values.keep && !hasAgent;
+  const rig = await startRig({ imageDir, dhcp: 'full', logDir, kernelArgs: poweroff ? { 'zeroboot.after': 'poweroff' } : undefined, secureBoot, handleSignals: true });
   try {
     say(`  namespace ${rig.ns.name}, server ${rig.serverUrl}, ${rig.accel} (${rig.accelReason})`);
 
     step(`node: ${profileName} PXE-boots (QEMU, console in ${logDir})`);
     const [vm] = await rig.boot(profileName);
-    say(`  ${vm.name}  MAC ${vm.mac}`);
+    const mac = vm.instance.bootMac;
+    say(`  ${vm.name}  MAC ${vm.macs.map((m) => (m === mac ? `${m} (boot NIC)` : m)).join(', ')}`);
     vm.console.onLine((line) => {
       const l = line.trim();
       if (/^(ZEROBOOT-|zeroboot: |iPXE |net\d: |NBP filename|Fetching Netboot|Welcome to GRUB)/.test(l)) say(`  [console ${secs()} s] ${l.slice(0, 160)}`);
     });
     const up = await Promise.race([
-      vm.console.waitFor(/ZEROBOOT-UP ip=\S+ mac=\S+|ZEROBOOT-FAIL[^\n]*/, timeoutMs),
+      vm.console.waitFor(/ZEROBOOT-UP ip=(\S+) mac=(\S+)|ZEROBOOT-FAIL[^\n]*/, timeoutMs),
       vm.console.exited.then(() => null),
-    ]);
-    if (!up || up[0].startsWith('ZEROBOOT-FAIL')) throw new Error(`demo: the node did not come up: ${up ? up[0] : 'QEMU stopped'} (console log ${vm.console.path})`);
-    say(`  up after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s from QEMU start: ${up[0]}`);
+    ]).catch((e: Error) => {
+      throw new DemoError(`the node did not come up: ${e.message.split('\n')[0]} (console log ${vm.console.path})`);
+    });
+    if (!up || up[0].startsWith('ZEROBOOT-FAIL')) throw new DemoError(`the node did not come up: ${up ? up[0] : 'QEMU stopped'} (console log ${vm.console.path})`);
+    const upSeconds = (Date.now() - vm.startedAt) / 1000;
+    say(`  up after ${upSeconds.toFixed(1)} s from QEMU start: ${up[0]}`);
 
-    step(`timeline for ${vm.mac} (GET ${rig.apiUrl}/machines/${vm.mac}, the management API inside the namespace)`);
-    const tl = await rig.timeline(vm.mac);
+    step(`timeline for ${mac} (GET ${rig.apiUrl}/machines/${mac}, the management API inside the namespace)`);
+    const tl = await rig.timeline(mac);
     for (const e of tl?.timeline ?? []) {
       const detail = e.detail ? Object.entries(e.detail).filter(([k]) => ['ip', 'bootfile', 'file', 'path', 'profile', 'status', 'bytes', 'class'].includes(k)) : [];
       say(`  ${e.time}  ${e.kind.padEnd(14)} ${detail.map(([k, v]) => `${k}=${v}`).join(' ')}${e.reason ? `  reason: ${e.reason}` : ''}`);
     }
+    const result: DemoResult = {
+      profile: profileName,
+      vm: { name: vm.name, macs: vm.macs, bootMac: mac },
+      up: { seconds: Number(upSeconds.toFixed(1)), ip: up[1], mac: up[2] },
+      timeline: (tl?.timeline ?? []).map((e) => ({ time: e.time, kind: e.kind, ...(e.detail ? { detail: e.detail } : {}), ...(e.reason ? { reason: e.reason } : {}) })),
+    };
+
+    if (hasAgent) {
+      const deadline = vm.startedAt + timeoutMs;
+      const { nodeId, seconds } = await waitForReport(rig, vm, mac, deadline);
+      result.firstReportSeconds = Number(seconds.toFixed(1));
+      step(`node report (GET ${rig.apiUrl}/nodes/${nodeId}: signed by the node, verified by the server) after ${seconds.toFixed(1)} s from QEMU start`);
+      const detail = await rig.api(`/nodes/${encodeURIComponent(nodeId)}`);
+      if (!detail) throw new DemoError(`the server lost node ${nodeId} between two requests`);
+      result.node = nodeView(detail);
+      for (const l of renderNodeView(result.node)) say(l);
+    } else {
+      result.noReport = `images/${image.name} has no node agent`;
+      say(`\n  no node report: ${result.noReport}`);
+    }
+    if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 
     if (p.values.keep) {
       say(`\nThe node stays up; its console is ${vm.console.path}. Enter the network with: ip netns exec ${rig.ns.name} bash. Ctrl-C stops.`);
       await untilSignal();
-    } else {
+    } else if (poweroff) {
       // unref: a pending wait must not keep the process alive after teardown.
       await Promise.race([vm.console.exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
       say(`  the node powered off (zeroboot.after=poweroff); ${secs()} s in all`);
+    } else {
+      say(`  the node is stopped with the rig (its agent keeps reporting until then); ${secs()} s in all`);
     }
     return 0;
   } finally {
     await rig.stop();
     say(`\n== torn down: namespace ${rig.ns.name}, QEMU, server and taps (logs in ${logDir})`);
+  }
+}
+
+type DemoRig = Awaited<ReturnType<typeof import('../../qemu/index.ts').startRig>>;
+type DemoVm = DemoRig['vms'][number];
+
+/**
+ * Polls the registry (GET /api/nodes) until a node bound to `mac` has
+ * reported; its id and the seconds since QEMU started. Fails early, with the
+ * agent's last console line, when QEMU stops or the deadline passes.
+ */
+async function waitForReport(rig: DemoRig, vm: DemoVm, mac: string, deadline: number): Promise<{ nodeId: string; seconds: number }> {
+  let lastAgentLine = '';
+  let stopped = false;
+  void vm.console.exited.then(() => (stopped = true));
+  const off = vm.console.onLine((line) => {
+    if (/zeroboot agent|ZEROBOOT-AGENT/.test(line)) lastAgentLine = line.trim().slice(0, 200);
+  });
+  try {
+    for (;;) {
+      const page = await rig.api<{ nodes: { nodeId: string; macs: string[] }[] }>('/nodes');
+      const node = page?.nodes.find((n) => n.macs.includes(mac));
+      if (node) return { nodeId: node.nodeId, seconds: (Date.now() - vm.startedAt) / 1000 };
+      const why = stopped ? 'QEMU stopped' : Date.now() > deadline ? 'timed out' : '';
+      if (why) throw new DemoError(`no signed report from ${mac} (${why}); the agent's last line: ${lastAgentLine || 'none'} (console log ${vm.console.path})`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    off();
   }
 }
