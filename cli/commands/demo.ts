@@ -144,12 +144,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
     };
 
     if (hasAgent) {
-      const deadline = vm.startedAt + timeoutMs;
-      const { nodeId, seconds } = await waitForReport(rig, vm, mac, deadline);
+      const remaining = Math.max(1000, vm.startedAt + timeoutMs - Date.now());
+      const detail = await rig.waitForReport(vm, remaining).catch((e: Error) => {
+        throw new DemoError(`no signed report from ${mac}: ${e.message.split('\n')[0]} (console log ${vm.console.path})`);
+      });
+      // The server's clock stamped firstSeen when it accepted the first report: the same clock as vm.startedAt.
+      const seconds = (Date.parse(detail.firstSeen) - vm.startedAt) / 1000;
       result.firstReportSeconds = Number(seconds.toFixed(1));
-      step(`node report (GET ${rig.apiUrl}/nodes/${nodeId}: signed by the node, verified by the server) after ${seconds.toFixed(1)} s from QEMU start`);
-      const detail = await rig.api(`/nodes/${encodeURIComponent(nodeId)}`);
-      if (!detail) throw new DemoError(`the server lost node ${nodeId} between two requests`);
+      step(`node report (GET ${rig.apiUrl}/nodes/${detail.nodeId}: signed by the node, verified by the server), first accepted ${seconds.toFixed(1)} s after QEMU start`);
       result.node = nodeView(detail);
       for (const l of renderNodeView(result.node)) say(l);
     } else {
@@ -172,34 +174,5 @@ export async function demoCommand(argv: string[]): Promise<number> {
   } finally {
     await rig.stop();
     say(`\n== torn down: namespace ${rig.ns.name}, QEMU, server and taps (logs in ${logDir})`);
-  }
-}
-
-type DemoRig = Awaited<ReturnType<typeof import('../../qemu/index.ts').startRig>>;
-type DemoVm = DemoRig['vms'][number];
-
-/**
- * Polls the registry (GET /api/nodes) until a node bound to `mac` has
- * reported; its id and the seconds since QEMU started. Fails early, with the
- * agent's last console line, when QEMU stops or the deadline passes.
- */
-async function waitForReport(rig: DemoRig, vm: DemoVm, mac: string, deadline: number): Promise<{ nodeId: string; seconds: number }> {
-  let lastAgentLine = '';
-  let stopped = false;
-  void vm.console.exited.then(() => (stopped = true));
-  const off = vm.console.onLine((line) => {
-    if (/zeroboot agent|ZEROBOOT-AGENT/.test(line)) lastAgentLine = line.trim().slice(0, 200);
-  });
-  try {
-    for (;;) {
-      const page = await rig.api<{ nodes: { nodeId: string; macs: string[] }[] }>('/nodes');
-      const node = page?.nodes.find((n) => n.macs.includes(mac));
-      if (node) return { nodeId: node.nodeId, seconds: (Date.now() - vm.startedAt) / 1000 };
-      const why = stopped ? 'QEMU stopped' : Date.now() > deadline ? 'timed out' : '';
-      if (why) throw new DemoError(`no signed report from ${mac} (${why}); the agent's last line: ${lastAgentLine || 'none'} (console log ${vm.console.path})`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } finally {
-    off();
   }
 }
