@@ -37,7 +37,7 @@ test.serial('zeroboot demo boots a node, shows every stage and its signed report
   t.regex(timeline, /http\.kernel\s+path=image\/vmlinuz status=200/);
   const report = out.stdout.slice(out.stdout.indexOf('== node report'));
   const mac = instanceOf(await loadProfile('small-bios'), 0).bootMac;
-  t.regex(report, /first accepted [\d.]+ s after QEMU start/);
+  t.regex(out.stdout, /first signed report accepted [\d.]+ s after QEMU start/);
   t.regex(report, /cpu {7}2 x /);
   t.regex(report, /memory {4}1\.\d GiB/);
   t.regex(report, new RegExp(`\\* eth0 +${mac} +virtio_net +link up +10\\.77\\.0\\.\\d+`));
@@ -65,6 +65,7 @@ test.serial('zeroboot demo --profile storage-uefi --json: one document, 1 SSD an
   t.deepEqual(node.nics.filter((n) => n.boot).map((n) => n.mac), [instanceOf(hw, 0).bootMac]);
   t.deepEqual(node.disks.map((d) => d.type).sort(), ['hdd', 'hdd', 'hdd', 'hdd', 'ssd']);
   t.is(node.zdbs.length, 4);
+  t.true(node.zdbs.every((z) => z.healthy), 'the demo shows a report in which every zdb answers');
   t.true(node.zdbs.every((z) => /^10\.77\.0\.\d+:99\d\d$/.test(z.endpoint)), JSON.stringify(node.zdbs));
   t.is(node.capacity.sru, 16 * 2 ** 30);
   t.is(node.capacity.hru, 4 * 32 * 2 ** 30);
