@@ -49,7 +49,8 @@ Options:
   --log-dir DIR      console and server logs (default ${path.join(tmpdir(), 'zeroboot-qemu')})
   --subnet CIDR      the private IPv4 subnet (default 10.77.0.0/24)
   --accel MODE       auto (default) | tcg | kvm
-  --until-up         exit once every VM printed ZEROBOOT-UP (1 if one fails first)
+  --until-up         exit once every VM printed ZEROBOOT-UP on its boot NIC
+                     (1 if one fails first or comes up on another NIC)
   --timeout S        with --until-up: give up after S seconds (default 300)
   --profiles DIR     hardware profile folder (default ${DEFAULT_PROFILES_DIR})
   --state-dir DIR    where the rig's state is kept for 'qemu down' (default ${RIG_STATE_DIR})
@@ -147,6 +148,9 @@ function allUp(vms: Vm[], timeoutMs: number): Promise<void> {
     vms.map(async (vm) => {
       const m = await Promise.race([vm.console.waitFor(/ZEROBOOT-UP[^\n]*\n|ZEROBOOT-FAIL reason=\S+/, timeoutMs), vm.console.exited.then(() => null)]);
       if (!m || m[0].startsWith('ZEROBOOT-FAIL')) throw new Error(`${vm.name}: ${m ? m[0] : 'stopped before ZEROBOOT-UP'} (console: ${vm.console.path})`);
+      // Up is up on the NIC the profile boots from (BOOTIF), not on whichever NIC got an address.
+      const mac = / mac=(\S+)/.exec(m[0])?.[1];
+      if (mac && mac !== vm.instance.bootMac) throw new Error(`${vm.name}: came up on ${mac}, not on its boot NIC ${vm.instance.bootMac} (console: ${vm.console.path})`);
     }),
   ).then(() => undefined);
 }
@@ -223,7 +227,7 @@ async function upCommand(argv: string[]): Promise<number> {
     const vms: Vm[] = [];
     for (const prof of profiles) vms.push(...(await rig.boot(prof, { count, noIpxeRom, firmware: firmware as Firmware | undefined })));
     for (const vm of vms) {
-      say(`${vm.name.padEnd(20)} ${vm.macs.join(',')}  console ${vm.console.path}`);
+      say(`${vm.name.padEnd(20)} ${vm.macs.map((m) => (m === vm.instance.bootMac && vm.macs.length > 1 ? `${m}(boot)` : m)).join(',')}  console ${vm.console.path}`);
       vm.console.onLine((line) => {
         if (MARKER_LINE.test(line.trim())) say(`[${vm.name}] ${line.trim()}`);
       });
