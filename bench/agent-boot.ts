@@ -101,7 +101,11 @@ try {
 } finally {
   await rig.stop();
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
 console.log('\nprofile         first report (median s)  goal    up (median s)  agent RSS (median MiB)');
 for (const profile of values.profile) {
   const rs = runs.filter((r) => r.profile === profile);
