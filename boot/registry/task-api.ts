@@ -106,7 +106,7 @@ export class TaskApi {
     if (!node) throw new HttpError(404, `no node ${nodeId.slice(0, 80)} has reported (list them at /api/nodes)`);
     const zdbs = node.lastReport.zdbs;
     if (!Array.isArray(zdbs) || zdbs.length === 0) throw new HttpError(409, `node ${nodeId} runs no zdb (its last report lists none): it has no disk for a namespace`);
-    const request = parseNamespaceRequest(await this.body(req));
+    const request = parseNamespaceRequest(await this.body(req, res));
     if (request.disk !== undefined && !zdbs.some((z) => (z as { disk?: unknown }).disk === request.disk)) {
       throw new HttpError(409, `node ${nodeId} runs no zdb on disk ${request.disk} (its zdbs are on ${zdbs.map((z) => (z as { disk?: unknown }).disk).join(', ')})`);
     }
@@ -118,7 +118,7 @@ export class TaskApi {
     send(res, t.state === 'pending' ? 202 : 200, taskView(t));
   }
 
-  private body(req: IncomingMessage): Promise<unknown> {
+  private body(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const max = this.limits.maxBodyBytes;
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (type !== 'application/json') return Promise.reject(new HttpError(415, `a namespace request is application/json, got ${JSON.stringify(type.slice(0, 60))}`));
@@ -127,13 +127,17 @@ export class TaskApi {
       const chunks: Buffer[] = [];
       let size = 0;
       req.on('data', (c: Buffer) => {
+        if (size > max) return;
         size += c.length;
         if (size > max) {
-          req.destroy();
+          // The client may still be sending: answer, then close rather than read the rest.
+          res.setHeader('Connection', 'close');
+          res.on('finish', () => req.socket.destroy());
           reject(new HttpError(413, `a namespace request may hold at most ${max} bytes`));
         } else chunks.push(c);
       });
       req.on('end', () => {
+        if (size > max) return;
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
         } catch {

@@ -69,9 +69,10 @@ interface Answer {
   body: string;
 }
 
-function call(url: string, opts: { from: string; method?: string; body?: string; type?: string; signal?: AbortSignal }): Promise<Answer> {
+/** With `chunked`, the body goes as a stream of unknown length (no Content-Length to refuse it by). */
+function call(url: string, opts: { from: string; method?: string; body?: string; type?: string; signal?: AbortSignal; chunked?: boolean }): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? 'POST', localAddress: opts.from, agent: false, headers: { 'content-type': opts.type ?? 'application/json' }, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+    const req = request(url, { method: opts.method ?? 'POST', localAddress: opts.from, agent: false, headers: { 'content-type': opts.type ?? 'application/json', ...(opts.chunked ? { 'transfer-encoding': 'chunked' } : {}) }, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
@@ -103,7 +104,8 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 test('a held poll is answered by a task made through the management API; a poll whose client left gives its place back', async (t) => {
-  const r = await rig(t);
+  // Held far longer than the wait below: only the closed connection can give the place back in time.
+  const r = await rig(t, { poll: { holdMs: 120_000 } });
   const from = '127.0.0.31';
   const a = await registered(r, from);
   const held = call(`${r.node}${TASKS_PATH}`, { from, body: poll(a, 60_000) });
@@ -178,6 +180,7 @@ test('a poll or result larger than the cap is refused with 413', async (t) => {
   const r = await rig(t);
   const big = await call(`${r.node}${TASKS_PATH}`, { from: '127.0.0.36', body: JSON.stringify({ pad: 'x'.repeat(MAX_TASK_MESSAGE_BYTES) }) });
   t.is(big.status, 413);
+  t.is((await call(`${r.node}${TASKS_PATH}`, { from: '127.0.0.36', body: JSON.stringify({ pad: 'x'.repeat(MAX_TASK_MESSAGE_BYTES) }), chunked: true })).status, 413);
   t.is((await call(`${r.node}${TASKS_PATH}`, { from: '127.0.0.36', body: '{}', type: 'text/plain' })).status, 415);
 });
 
@@ -200,6 +203,7 @@ test('waiting management requests are capped; a request body is capped', async (
   r.board.finish(a.nodeId, id, { ok: false, error: 'no room' }, Date.now());
   const w = await waiting;
   t.like(JSON.parse(w.body), { state: 'failed', error: 'no room' });
-  const big = await call(`${r.manage}/nodes/${a.nodeId}/namespaces`, { from: '127.0.0.1', body: JSON.stringify({ maxsize: 1, name: 'x'.repeat(300) }) });
-  t.is(big.status, 413);
+  const body = JSON.stringify({ maxsize: 1, name: 'x'.repeat(300) });
+  t.is((await call(`${r.manage}/nodes/${a.nodeId}/namespaces`, { from: '127.0.0.1', body })).status, 413);
+  t.is((await call(`${r.manage}/nodes/${a.nodeId}/namespaces`, { from: '127.0.0.1', body, chunked: true })).status, 413);
 });
