@@ -13,7 +13,8 @@ import { POLL_DOMAIN, REPORT_PATH, RESULT_DOMAIN, TASK_RESULT_PATH, TASKS_PATH }
 import { clientIpv4 } from '../leased-addresses.ts';
 import type { Logger } from '../log.ts';
 import { handleReport, MAX_REPORT_BYTES, REJECT_STATUS } from './handler.ts';
-import { PollRefusedError, type PollHolds } from './long-poll.ts';
+import type { PollHolds } from './long-poll.ts';
+import { Refusal } from './refusal.ts';
 import type { Outcome, Task, TaskBoard } from './tasks.ts';
 import { RateLimit, type RateLimitOptions } from './rate-limit.ts';
 import type { Registry } from './store.ts';
@@ -175,7 +176,7 @@ export function reportRequestHandler(registry: Registry, opts: ReportHandlerOpti
         // Before the body is read: a stranger's connections cost no signature check once its address is full.
         holds.checkAddress(from);
       } catch (e) {
-        return refuse((e as PollRefusedError).status, 'poll-slots', (e as Error).message);
+        return refuse((e as Refusal).status, 'poll-slots', (e as Error).message);
       }
     }
     readBody(req, res, MAX_TASK_MESSAGE_BYTES, path === TASKS_PATH ? 'a poll' : 'a task result', refuse)
@@ -189,7 +190,7 @@ export function reportRequestHandler(registry: Registry, opts: ReportHandlerOpti
             const cancel = holds.poll(v.nodeId, from, waitMs, (ts) => send(res, 200, { tasks: ts.map(taskForNode) }));
             res.on('close', cancel);
           } catch (e) {
-            if (!(e instanceof PollRefusedError)) throw e;
+            if (!(e instanceof Refusal)) throw e;
             refuse(e.status, 'poll-slots', e.message);
           }
           return;

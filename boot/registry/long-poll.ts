@@ -4,6 +4,7 @@
 // one, empty: it is the same agent after a restart or a lost connection).
 // The node network is hostile, so holds are bounded per client address (one
 // host with many self-made identities) and in all.
+import { Refusal } from './refusal.ts';
 import type { Task, TaskBoard } from './tasks.ts';
 
 export interface PollLimits {
@@ -18,15 +19,6 @@ export interface PollLimits {
 }
 
 export const DEFAULT_POLL_LIMITS: PollLimits = { maxHeld: 1024, maxPerAddress: 4, holdMs: 25_000, batch: 8 };
-
-export class PollRefusedError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'PollRefusedError';
-    this.status = status;
-  }
-}
 
 interface Hold {
   nodeId: string;
@@ -57,10 +49,10 @@ export class PollHolds {
     return this.byNode.size;
   }
 
-  /** Throws PollRefusedError when `address` holds its most polls already: checked before a body is read and verified. */
+  /** Throws a Refusal when `address` holds its most polls already: checked before a body is read and verified. */
   checkAddress(address: string): void {
     const n = this.perAddress.get(address) ?? 0;
-    if (n >= this.limits.maxPerAddress) throw new PollRefusedError(429, `${address} holds ${n} polls already (the most one address may)`);
+    if (n >= this.limits.maxPerAddress) throw new Refusal(429, `${address} holds ${n} polls already (the most one address may)`);
   }
 
   /**
@@ -77,7 +69,7 @@ export class PollHolds {
       return () => undefined;
     }
     this.checkAddress(address);
-    if (this.byNode.size >= this.limits.maxHeld) throw new PollRefusedError(503, `the server holds ${this.byNode.size} polls (the most it may); retry later`);
+    if (this.byNode.size >= this.limits.maxHeld) throw new Refusal(503, `the server holds ${this.byNode.size} polls (the most it may); retry later`);
     const hold: Hold = { nodeId, address, answer, timer: setTimeout(() => this.end(hold, []), Math.min(waitMs, this.limits.holdMs)) };
     this.byNode.set(nodeId, hold);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);

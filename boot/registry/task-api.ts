@@ -7,7 +7,8 @@
 // number of waiting requests is bounded, as the request body is.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseNamespaceRequest, TaskInputError } from './namespace-request.ts';
-import { TaskRefusedError, taskView, type Task, type TaskBoard } from './tasks.ts';
+import { Refusal } from './refusal.ts';
+import { taskView, type Task, type TaskBoard } from './tasks.ts';
 
 export interface TaskApiLimits {
   /** Requests waiting for a task at once. */
@@ -21,14 +22,6 @@ export const DEFAULT_TASK_API_LIMITS: TaskApiLimits = { maxWaiters: 256, maxWait
 
 const ROUTE = /^\/nodes\/([^/]+)\/namespaces(?:\/([^/]*))?\/?$/;
 
-class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2) + '\n';
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }).end(text);
@@ -38,7 +31,7 @@ function decoded(raw: string, what: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw new HttpError(400, `the ${what} in the path is not valid percent-encoding`);
+    throw new Refusal(400, `the ${what} in the path is not valid percent-encoding`);
   }
 }
 
@@ -76,18 +69,18 @@ export class TaskApi {
       if (taskId === undefined && method === 'POST') return await this.create(req, res, nodeId, wait);
       if (method !== 'GET') {
         res.setHeader('Allow', taskId === undefined ? 'GET, POST' : 'GET');
-        throw new HttpError(405, `${method} is not supported here; ${taskId === undefined ? 'POST asks for a namespace, GET lists the tasks' : 'GET reads the task'}`);
+        throw new Refusal(405, `${method} is not supported here; ${taskId === undefined ? 'POST asks for a namespace, GET lists the tasks' : 'GET reads the task'}`);
       }
       if (taskId === undefined) {
         this.board.expire(this.now());
         return send(res, 200, { nodeId, tasks: this.board.forNode(nodeId).map(taskView) });
       }
       const task = this.board.get(taskId, this.now());
-      if (!task || task.nodeId !== nodeId) throw new HttpError(404, `node ${nodeId.slice(0, 80)} has no task ${taskId.slice(0, 40)} (tasks are kept in memory, for an hour after they finish)`);
+      if (!task || task.nodeId !== nodeId) throw new Refusal(404, `node ${nodeId.slice(0, 80)} has no task ${taskId.slice(0, 40)} (tasks are kept in memory, for an hour after they finish)`);
       const t = await this.waitFor(req, task, wait);
       send(res, 200, taskView(t));
     } catch (e) {
-      if (e instanceof HttpError || e instanceof TaskRefusedError) return send(res, e.status, { error: e.message });
+      if (e instanceof Refusal) return send(res, e.status, { error: e.message });
       if (e instanceof TaskInputError) return send(res, 400, { error: e.message });
       throw e;
     }
@@ -97,18 +90,18 @@ export class TaskApi {
     const raw = query.get('wait');
     if (raw === null) return 0;
     const max = this.limits.maxWaitS;
-    if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) > max) throw new HttpError(400, `wait must be whole seconds from 0 to ${max}, got "${raw.slice(0, 20)}"`);
+    if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) > max) throw new Refusal(400, `wait must be whole seconds from 0 to ${max}, got "${raw.slice(0, 20)}"`);
     return Number(raw);
   }
 
   private async create(req: IncomingMessage, res: ServerResponse, nodeId: string, wait: number): Promise<void> {
     const node = this.nodes.get(nodeId);
-    if (!node) throw new HttpError(404, `no node ${nodeId.slice(0, 80)} has reported (list them at /api/nodes)`);
+    if (!node) throw new Refusal(404, `no node ${nodeId.slice(0, 80)} has reported (list them at /api/nodes)`);
     const zdbs = node.lastReport.zdbs;
-    if (!Array.isArray(zdbs) || zdbs.length === 0) throw new HttpError(409, `node ${nodeId} runs no zdb (its last report lists none): it has no disk for a namespace`);
+    if (!Array.isArray(zdbs) || zdbs.length === 0) throw new Refusal(409, `node ${nodeId} runs no zdb (its last report lists none): it has no disk for a namespace`);
     const request = parseNamespaceRequest(await this.body(req, res));
     if (request.disk !== undefined && !zdbs.some((z) => (z as { disk?: unknown }).disk === request.disk)) {
-      throw new HttpError(409, `node ${nodeId} runs no zdb on disk ${request.disk} (its zdbs are on ${zdbs.map((z) => (z as { disk?: unknown }).disk).join(', ')})`);
+      throw new Refusal(409, `node ${nodeId} runs no zdb on disk ${request.disk} (its zdbs are on ${zdbs.map((z) => (z as { disk?: unknown }).disk).join(', ')})`);
     }
     // Checked again after the body: no task is made for a request that is then refused.
     this.checkWaiters(wait);
@@ -121,8 +114,8 @@ export class TaskApi {
   private body(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const max = this.limits.maxBodyBytes;
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (type !== 'application/json') return Promise.reject(new HttpError(415, `a namespace request is application/json, got ${JSON.stringify(type.slice(0, 60))}`));
-    if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new HttpError(413, `a namespace request may hold at most ${max} bytes`));
+    if (type !== 'application/json') return Promise.reject(new Refusal(415, `a namespace request is application/json, got ${JSON.stringify(type.slice(0, 60))}`));
+    if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new Refusal(413, `a namespace request may hold at most ${max} bytes`));
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -133,7 +126,7 @@ export class TaskApi {
           // The client may still be sending: answer, then close rather than read the rest.
           res.setHeader('Connection', 'close');
           res.on('finish', () => req.socket.destroy());
-          reject(new HttpError(413, `a namespace request may hold at most ${max} bytes`));
+          reject(new Refusal(413, `a namespace request may hold at most ${max} bytes`));
         } else chunks.push(c);
       });
       req.on('end', () => {
@@ -141,7 +134,7 @@ export class TaskApi {
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
         } catch {
-          reject(new HttpError(400, 'the body is not JSON'));
+          reject(new Refusal(400, 'the body is not JSON'));
         }
       });
       req.on('error', reject);
@@ -149,7 +142,7 @@ export class TaskApi {
   }
 
   private checkWaiters(wait: number): void {
-    if (wait > 0 && this.waiters >= this.limits.maxWaiters) throw new HttpError(503, `${this.waiters} requests are waiting for tasks already (the most allowed); ask again without wait, or later`);
+    if (wait > 0 && this.waiters >= this.limits.maxWaiters) throw new Refusal(503, `${this.waiters} requests are waiting for tasks already (the most allowed); ask again without wait, or later`);
   }
 
   /** The task once finished, or as it is after `seconds` (or when the client goes). */

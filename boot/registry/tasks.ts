@@ -7,6 +7,7 @@
 // change, so waiting (long polls, `wait=`) lives outside.
 import { randomBytes } from 'node:crypto';
 import type { NamespaceRequest } from './namespace-request.ts';
+import { Refusal } from './refusal.ts';
 
 export type TaskState = 'pending' | 'done' | 'failed';
 
@@ -45,16 +46,6 @@ export interface TaskLimits {
 
 export const DEFAULT_TASK_LIMITS: TaskLimits = { perNodePending: 16, total: 4096, pendingMs: 10 * 60_000, keepMs: 60 * 60_000 };
 
-/** Why a task was not created: status and message for the API. */
-export class TaskRefusedError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'TaskRefusedError';
-    this.status = status;
-  }
-}
-
 export type Outcome = { ok: true; result: NamespaceResult } | { ok: false; error: string };
 
 export class TaskBoard {
@@ -81,14 +72,14 @@ export class TaskBoard {
     this.expire(now);
     const pending = this.forNode(nodeId).filter((t) => t.state === 'pending');
     if (pending.length >= this.limits.perNodePending) {
-      throw new TaskRefusedError(429, `node ${nodeId} already has ${pending.length} pending tasks (the most allowed); wait for them to finish`);
+      throw new Refusal(429, `node ${nodeId} already has ${pending.length} pending tasks (the most allowed); wait for them to finish`);
     }
     const id = randomBytes(8).toString('hex');
     const name = request.name ?? `ns-${id}`;
     const same = pending.find((t) => t.request.name === name);
-    if (same) throw new TaskRefusedError(409, `task ${same.id} for namespace ${name} on node ${nodeId} is still pending`);
+    if (same) throw new Refusal(409, `task ${same.id} for namespace ${name} on node ${nodeId} is still pending`);
     if (this.tasks.size >= this.limits.total && !this.evictFinished()) {
-      throw new TaskRefusedError(503, `the server holds ${this.tasks.size} tasks, all pending (the most allowed); retry later`);
+      throw new Refusal(503, `the server holds ${this.tasks.size} tasks, all pending (the most allowed); retry later`);
     }
     const task: Task = { id, nodeId, kind: 'namespace', request: { ...request, name }, state: 'pending', createdAt: now, updatedAt: now, deliveries: 0 };
     this.tasks.set(id, task);

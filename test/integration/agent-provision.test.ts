@@ -9,7 +9,6 @@ import test from 'ava';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../agent/run.ts';
@@ -22,6 +21,7 @@ import { collectInventory } from '../../agent/inventory/index.ts';
 import { capacity } from '../../agent/inventory/capacity.ts';
 import { POLL_DOMAIN, REPORT_PATH, RESULT_DOMAIN, signPayload, SIGNING_DOMAIN, TASK_RESULT_PATH, TASKS_PATH } from '../../lib/signed-report.ts';
 import { RespClient } from '../../zdb/resp/client.ts';
+import { freePortPair } from '../../harness/listening.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
@@ -32,23 +32,6 @@ let serverProc: ChildProcess | undefined;
 let http = '';
 let api = '';
 let token = '';
-
-async function free(port: number): Promise<boolean> {
-  const s = createServer();
-  const ok = await new Promise<boolean>((r) => {
-    s.once('error', () => r(false));
-    s.listen(port, '127.0.0.1', () => r(true));
-  });
-  if (ok) await new Promise((r) => s.close(r));
-  return ok;
-}
-
-async function freePair(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    if ((await free(base)) && (await free(base + 1))) return base;
-  }
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
   const end = Date.now() + ms;
@@ -128,7 +111,7 @@ profiles:
     mountRoot: join(dir, 'mnt'),
     runDir: join(dir, 'run'),
     zeroboot: [process.execPath, '--disable-warning=ExperimentalWarning', join(ROOT, 'cli/zeroboot.ts')],
-    basePort: await freePair(),
+    basePort: await freePortPair(),
     systeminformation: false,
     allowLoop: true,
     onlyDevices: loops,

@@ -2,8 +2,9 @@
 // clock passed in: every limit refuses at its bound and not before.
 import test from 'ava';
 import { parseNamespaceRequest, TaskInputError } from '../../boot/registry/namespace-request.ts';
-import { TaskBoard, TaskRefusedError, taskView, type Task } from '../../boot/registry/tasks.ts';
-import { PollHolds, PollRefusedError } from '../../boot/registry/long-poll.ts';
+import { TaskBoard, taskView, type Task } from '../../boot/registry/tasks.ts';
+import { PollHolds } from '../../boot/registry/long-poll.ts';
+import { Refusal } from '../../boot/registry/refusal.ts';
 
 const req = (over: Record<string, unknown> = {}) => parseNamespaceRequest({ maxsize: 1024, ...over });
 const T0 = 1_000_000;
@@ -49,7 +50,7 @@ test('every field is checked with one line naming it', (t) => {
 test('pending tasks per node are capped; another node is not affected; a finished task frees its place', (t) => {
   const board = new TaskBoard({ perNodePending: 3 });
   const made = [1, 2, 3].map((i) => board.create('n1', req({ name: `a${i}` }), T0));
-  const e = t.throws(() => board.create('n1', req({ name: 'a4' }), T0), { instanceOf: TaskRefusedError });
+  const e = t.throws(() => board.create('n1', req({ name: 'a4' }), T0), { instanceOf: Refusal });
   t.is(e!.status, 429);
   t.regex(e!.message, /already has 3 pending tasks/);
   t.notThrows(() => board.create('n2', req({ name: 'b1' }), T0));
@@ -60,7 +61,7 @@ test('pending tasks per node are capped; another node is not affected; a finishe
 test('a second pending task for the same name on the same node is refused', (t) => {
   const board = new TaskBoard();
   const first = board.create('n1', req({ name: 'same' }), T0);
-  const e = t.throws(() => board.create('n1', req({ name: 'same' }), T0), { instanceOf: TaskRefusedError });
+  const e = t.throws(() => board.create('n1', req({ name: 'same' }), T0), { instanceOf: Refusal });
   t.is(e!.status, 409);
   t.regex(e!.message, new RegExp(first.id));
   t.notThrows(() => board.create('n2', req({ name: 'same' }), T0));
@@ -71,7 +72,7 @@ test('tasks in all are capped: finished ones make room (oldest first), pending o
   const a = board.create('n1', req(), T0);
   board.create('n2', req(), T0);
   board.create('n3', req(), T0);
-  const e = t.throws(() => board.create('n4', req(), T0), { instanceOf: TaskRefusedError });
+  const e = t.throws(() => board.create('n4', req(), T0), { instanceOf: Refusal });
   t.is(e!.status, 503);
   board.finish('n1', a.id, { ok: true, result: { address: '10.0.0.5', port: 9900, namespace: a.request.name, disk: 'sdb' } }, T0);
   t.notThrows(() => board.create('n4', req(), T0));
@@ -151,9 +152,9 @@ test('held polls per address are capped; a cancelled poll frees its place', (t) 
   const { holds, poll } = holdsWith({ maxPerAddress: 2 });
   poll('n1', '10.0.0.9');
   const cancel = poll('n2', '10.0.0.9');
-  const e = t.throws(() => poll('n3', '10.0.0.9'), { instanceOf: PollRefusedError });
+  const e = t.throws(() => poll('n3', '10.0.0.9'), { instanceOf: Refusal });
   t.is(e!.status, 429);
-  t.throws(() => holds.checkAddress('10.0.0.9'), { instanceOf: PollRefusedError });
+  t.throws(() => holds.checkAddress('10.0.0.9'), { instanceOf: Refusal });
   t.notThrows(() => poll('n4', '10.0.0.10'));
   cancel();
   t.notThrows(() => poll('n3', '10.0.0.9'));
@@ -164,7 +165,7 @@ test('held polls in all are capped', (t) => {
   const { holds, poll } = holdsWith({ maxHeld: 2 });
   poll('n1', '10.0.0.1');
   poll('n2', '10.0.0.2');
-  const e = t.throws(() => poll('n3', '10.0.0.3'), { instanceOf: PollRefusedError });
+  const e = t.throws(() => poll('n3', '10.0.0.3'), { instanceOf: Refusal });
   t.is(e!.status, 503);
   holds.close();
 });
