@@ -15,6 +15,7 @@ import { poolType, type PoolType } from './disks/seektime.ts';
 import { loadOrCreateIdentity, type Identity } from './identity.ts';
 import { buildReport, sendReport, signReport, type SendOptions } from './report.ts';
 import { adminSecretOf, zdbPools, ZdbSupervisor, type SupervisorOptions } from './zdb-supervisor.ts';
+import { Provisioner } from './provision.ts';
 import type { SignedEnvelope } from '../lib/signed-report.ts';
 
 export interface AgentOptions {
@@ -50,6 +51,7 @@ export class Agent {
   readonly zdbs: ZdbSupervisor[];
   private readonly opts: AgentOptions;
   private timer: NodeJS.Timeout | undefined;
+  private provisioner: Provisioner | undefined;
 
   private constructor(opts: AgentOptions, inventory: Inventory, disks: PoolReport[], identity: Identity, cap: Capacity, zdbs: ZdbSupervisor[]) {
     this.opts = opts;
@@ -142,11 +144,15 @@ export class Agent {
       if (this.timer !== undefined) this.timer = setTimeout(() => void tick(), intervalMs);
     };
     this.timer = setTimeout(() => void tick(), 0);
+    // Namespace tasks: the node long-polls the server for them (agent/provision.ts), when it has a zdb to make them in.
+    const server = this.opts.cmdline.server;
+    if (server && this.zdbs.length > 0) (this.provisioner = new Provisioner({ server, identity: this.identity, zdbs: () => this.zdbs.map((z) => z.spec), ...(this.opts.log ? { log: this.opts.log } : {}) })).start();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.provisioner?.stop();
     await Promise.all(this.zdbs.map((z) => z.stop()));
   }
 }

@@ -32,11 +32,16 @@ import type { FlistOptions } from './http/index.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
 import { Registry } from './registry/store.ts';
+import { TaskBoard } from './registry/tasks.ts';
+import { PollHolds } from './registry/long-poll.ts';
+import { TaskApi } from './registry/task-api.ts';
 
 export interface BootServer {
   timeline: BootTimeline;
   /** Nodes that reported (POST /api/node/report), kept in <stateDir>/nodes.json. */
   registry: Registry;
+  /** Namespace tasks for nodes (management: POST /api/nodes/<id>/namespaces; nodes: POST /api/node/tasks), in memory. */
+  tasks: TaskBoard;
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: HttpServer;
@@ -83,6 +88,8 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     // Opened before anything listens (a broken nodes.json stops the start); closed after HTTP, which writes to it.
     const registry = await Registry.open(config.stateDir);
     started.push(registry);
+    const tasks = new TaskBoard();
+    const holds = new PollHolds(tasks);
     const http = await startHttpServer({
       store: httpStore,
       selector,
@@ -96,15 +103,18 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       limits: { maxConnections: config.http.maxConnections, maxPerAddress: config.http.maxConnectionsPerAddress, sendStallMs: config.http.sendStallMs },
       flists,
       registry,
+      tasks: { board: tasks, holds },
     });
     started.push(http);
+    // Closed before HTTP: held polls are answered (empty) rather than cut.
+    started.push({ close: async () => holds.close() });
     let management: ManagementServer | undefined;
     if (config.management.enabled) {
       const leases = () => dhcp?.eachLease() ?? [];
       const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
       started.push({ close: async () => index.close() });
       management = await startManagementServer({
-        api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date(), nodes: registry },
+        api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date(), nodes: registry, tasks: new TaskApi(tasks, registry) },
         host: config.management.host,
         port: config.management.port,
         token: apiToken?.token,
@@ -146,6 +156,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     return {
       timeline,
       registry,
+      tasks,
       dhcp,
       tftp,
       http,

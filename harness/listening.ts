@@ -14,6 +14,24 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+async function canListen(port: number): Promise<boolean> {
+  const srv = net.createServer();
+  const ok = await new Promise<boolean>((r) => {
+    srv.once('error', () => r(false));
+    srv.listen(port, '127.0.0.1', () => r(true));
+  });
+  if (ok) await new Promise<void>((r) => srv.close(() => r()));
+  return ok;
+}
+
+/** A port p such that p and p + 1 are both free on 127.0.0.1 now (for servers numbered from a base port). */
+export async function freePortPair(): Promise<number> {
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    if ((await canListen(base)) && (await canListen(base + 1))) return base;
+  }
+}
+
 /** Resolves once `port` on 127.0.0.1 accepts a connection; throws when `child` exits first or after START_DEADLINE_MS. */
 export async function waitListening(port: number, child: ChildProcess, output: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + START_DEADLINE_MS;

@@ -8,6 +8,9 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 
 export const SIGNING_DOMAIN = 'zeroboot-node-report-v1\n';
+/** A node's long poll for its tasks, and the result of one task: each its own domain, so no signed message passes for another kind. */
+export const POLL_DOMAIN = 'zeroboot-node-poll-v1\n';
+export const RESULT_DOMAIN = 'zeroboot-node-task-result-v1\n';
 
 export interface SignedEnvelope {
   payload: Record<string, unknown>;
@@ -77,19 +80,19 @@ export function seedOf(key: KeyObject): Buffer {
   return Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url');
 }
 
-function signedBytes(payload: Record<string, unknown>): Buffer {
-  return Buffer.from(SIGNING_DOMAIN + canonicalJson(payload));
+function signedBytes(payload: Record<string, unknown>, domain: string): Buffer {
+  return Buffer.from(domain + canonicalJson(payload));
 }
 
-export function signPayload(payload: Record<string, unknown>, privateKey: KeyObject): SignedEnvelope {
+export function signPayload(payload: Record<string, unknown>, privateKey: KeyObject, domain = SIGNING_DOMAIN): SignedEnvelope {
   const publicKey = rawPublicKey(createPublicKey(privateKey));
-  return { payload, publicKey: publicKey.toString('base64'), signature: sign(null, signedBytes(payload), privateKey).toString('base64') };
+  return { payload, publicKey: publicKey.toString('base64'), signature: sign(null, signedBytes(payload, domain), privateKey).toString('base64') };
 }
 
-/** Whether the signature is the public key's over the payload (shape checked by the caller). */
-export function signatureValid(env: SignedEnvelope): boolean {
+/** Whether the signature is the public key's over the payload in `domain` (shape checked by the caller). */
+export function signatureValid(env: SignedEnvelope, domain = SIGNING_DOMAIN): boolean {
   try {
-    return verify(null, signedBytes(env.payload), publicKeyFromRaw(Buffer.from(env.publicKey, 'base64')), Buffer.from(env.signature, 'base64'));
+    return verify(null, signedBytes(env.payload, domain), publicKeyFromRaw(Buffer.from(env.publicKey, 'base64')), Buffer.from(env.signature, 'base64'));
   } catch {
     return false;
   }
@@ -97,3 +100,6 @@ export function signatureValid(env: SignedEnvelope): boolean {
 
 /** Where a node POSTs its signed reports, on the server's node-facing HTTP port. */
 export const REPORT_PATH = '/api/node/report';
+/** Where a node long-polls for its tasks (namespace provisioning), and where it posts a task's result. */
+export const TASKS_PATH = '/api/node/tasks';
+export const TASK_RESULT_PATH = '/api/node/task-result';

@@ -12,6 +12,7 @@ import type { Labels, Selector } from '../selection.ts';
 import type { IndexRow, Lease, MachineIndex } from './machine-index.ts';
 import { startAfter } from './machine-index.ts';
 import type { NodeRecord } from '../registry/store.ts';
+import type { TaskApi } from '../registry/task-api.ts';
 
 export type { Lease, MachineSummary } from './machine-index.ts';
 
@@ -43,6 +44,8 @@ export interface ApiContext {
   startedAt: Date;
   /** The node registry (/api/nodes); absent: no registry, the routes answer 404. */
   nodes?: { list(): NodeRecord[]; get(nodeId: string): NodeRecord | undefined };
+  /** Namespace tasks (/api/nodes/<id>/namespaces, boot/registry/task-api.ts); absent: those routes answer 404. */
+  tasks?: TaskApi;
 }
 
 export interface NodeSummary {

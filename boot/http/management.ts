@@ -10,6 +10,7 @@ import { handleApi, sendJson } from './api.ts';
 import type { ApiContext } from './api.ts';
 import { bearerMatches } from './api-token.ts';
 import { closeNow, listenOn, splitUrl } from './listen.ts';
+import { TaskApi } from '../registry/task-api.ts';
 
 export interface ManagementOptions {
   api: ApiContext;
@@ -39,6 +40,8 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
         const why = req.headers.authorization ? 'the bearer token is wrong' : 'this API needs "Authorization: Bearer <token>"';
         return sendJson(res, 401, { error: `${why}; the token is in the file api-token of the server's state directory` }, method === 'HEAD');
       }
+      // The one API route that writes: node namespace tasks, with a request body.
+      if (opts.api.tasks && TaskApi.owns(path.slice(4))) return opts.api.tasks.serve(req, res, path.slice(4), query);
       if (path === '/api' || path.startsWith('/api/')) return handleApi(opts.api, method, path.slice(4), query, res);
       sendJson(res, 404, { error: `nothing at ${path.slice(0, 100)}; the API is under /api (try /api/machines)` }, method === 'HEAD');
     };

@@ -22,7 +22,7 @@ export interface RouteContext {
   startedAt: Date;
   /** /flists and /chunks, when the server offers flists (flist-routes.ts). */
   flists?: { serve(req: IncomingMessage, res: ServerResponse, path: string, head: boolean): Promise<void> };
-  /** POST /api/node/report (boot/registry/http.ts), when the server keeps a node registry. */
+  /** POST /api/node/* (reports, task polls and results: boot/registry/http.ts), when the server keeps a node registry. */
   reports?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The base URL for scripts answering this request. */
   baseFor(req: IncomingMessage): string;

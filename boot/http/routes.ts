@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleNodeApi } from './api.ts';
 import { renderChainScript } from '../../lib/ipxe-script.ts';
 import { splitUrl } from './listen.ts';
-import { REPORT_PATH } from '../../lib/signed-report.ts';
 import { serveArtifact } from './artifact-route.ts';
 import { serveMachineScript } from './machine-script.ts';
 import { sendText } from './route-context.ts';
@@ -24,7 +23,7 @@ export async function route(ctx: RouteContext, req: IncomingMessage, res: Server
   const method = req.method ?? 'GET';
   const head = method === 'HEAD';
   const { path, query } = splitUrl(req.url ?? '/');
-  if (path === REPORT_PATH && ctx.reports) return ctx.reports(req, res);
+  if (path.startsWith('/api/node/') && ctx.reports) return ctx.reports(req, res);
   if (path === '/api' || path.startsWith('/api/')) {
     handleNodeApi(method, path.slice(4), res, ctx.startedAt);
     return;

@@ -21,6 +21,8 @@ import type { FlistOptions } from './flist-routes.ts';
 import { route } from './routes.ts';
 import { reportRequestHandler } from '../registry/http.ts';
 import type { Registry } from '../registry/store.ts';
+import type { PollHolds } from '../registry/long-poll.ts';
+import type { TaskBoard } from '../registry/tasks.ts';
 import { RememberedSelections, sendText } from './route-context.ts';
 import type { RouteContext } from './route-context.ts';
 
@@ -58,6 +60,8 @@ export interface HttpServerOptions {
   flists?: FlistOptions;
   /** Node reports (POST /api/node/report) go to this registry; the caller closes it after the server. */
   registry?: Registry;
+  /** Namespace tasks nodes long-poll for (POST /api/node/tasks) and answer; with the registry only. */
+  tasks?: { board: TaskBoard; holds: PollHolds };
 }
 
 export interface HttpServer {
@@ -91,7 +95,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     largeBuffers,
     startedAt: new Date(),
     flists: opts.flists && new FlistRoutes(opts.flists, log, largeBuffers),
-    reports: opts.registry && reportRequestHandler(opts.registry, { log }),
+    reports: opts.registry && reportRequestHandler(opts.registry, { log, ...(opts.tasks ? { tasks: opts.tasks } : {}) }),
     baseFor: (req) => configuredBase ?? hostBase(opts.host, req) ?? boundUrl,
     record: (mac, kind, detail, reason) => {
       if (!mac) return;

@@ -6,13 +6,15 @@ import type { RejectCode } from './verify.ts';
 /** Largest report body accepted (a node with many disks and NICs stays far below). */
 export const MAX_REPORT_BYTES = 512 * 1024;
 
-const STATUS: Record<RejectCode, number> = {
+/** The HTTP status of each refusal of a signed node message. */
+export const REJECT_STATUS: Record<RejectCode, number> = {
   malformed: 400,
   'bad-signature': 403,
   'node-id-mismatch': 403,
   'mac-bound-to-another-key': 403,
   stale: 409,
   replayed: 409,
+  'unknown-node': 403,
 };
 
 export async function handleReport(registry: Registry, body: Buffer, now = Date.now()): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -24,6 +26,6 @@ export async function handleReport(registry: Registry, body: Buffer, now = Date.
     return { status: 400, body: { error: 'the report is not JSON' } };
   }
   const v = await registry.accept(doc, now);
-  if (!v.ok) return { status: STATUS[v.code], body: { error: v.reason, code: v.code } };
+  if (!v.ok) return { status: REJECT_STATUS[v.code], body: { error: v.reason, code: v.code } };
   return { status: 200, body: { nodeId: v.nodeId, firstContact: v.firstContact } };
 }

@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileDurably } from '../../lib/durable-file.ts';
 import { NonceMemory } from './nonces.ts';
-import { DEFAULT_WINDOW_MS, verifyReport, type Binding, type RegistryView, type Verdict } from './verify.ts';
+import { DEFAULT_WINDOW_MS, verifyNodeRequest, verifyReport, type Binding, type RegistryView, type RequestVerdict, type Verdict } from './verify.ts';
 
 export const REGISTRY_FILE = 'nodes.json';
 
@@ -106,6 +106,13 @@ export class Registry implements RegistryView {
       lastReport: v.payload,
     });
     if (!v.diskless || (old && !old.diskless)) await this.save();
+    return v;
+  }
+
+  /** Verifies a registered node's signed request (poll, task result) in `domain`; a valid one uses up its nonce. */
+  verifyRequest(body: unknown, domain: string, now = Date.now()): RequestVerdict {
+    const v = verifyNodeRequest(body, domain, (id) => this.nodes.get(id)?.publicKey, this.nonces, now, this.windowMs);
+    if (v.ok) this.nonces.remember(v.nodeId, v.nonce, v.timestamp, now - this.windowMs);
     return v;
   }
 

@@ -14,29 +14,13 @@ import { parseMountinfo } from '../../agent/disks/users.ts';
 import { Registry } from '../../boot/registry/store.ts';
 import { reportRequestHandler } from '../../boot/registry/http.ts';
 import { RespClient } from '../../zdb/resp/client.ts';
+import { freePortPair } from '../../harness/listening.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'agent-run-'));
 const loops: string[] = [];
 let agent: Agent | undefined;
-
-async function free(port: number): Promise<boolean> {
-  const s = createServer();
-  const ok = await new Promise<boolean>((r) => {
-    s.once('error', () => r(false));
-    s.listen(port, '127.0.0.1', () => r(true));
-  });
-  if (ok) await new Promise((r) => s.close(r));
-  return ok;
-}
-
-async function freePair(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    if ((await free(base)) && (await free(base + 1))) return base;
-  }
-}
 
 function unmountAll(): void {
   const ours = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint.startsWith(`${dir}/`));
@@ -87,7 +71,7 @@ test('bring-up, a signed report accepted by the registry, and a reboot that keep
     supervisor: { healthIntervalMs: 60_000, baseDelayMs: 200, pingTimeoutMs: 30_000 },
   };
   // zdb ports basePort and basePort + 1, both free now.
-  opts.basePort = await freePair();
+  opts.basePort = await freePortPair();
   const only = (a: Agent) => a.disks;
 
   agent = await Agent.bringUp(opts);
