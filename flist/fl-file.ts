@@ -263,6 +263,12 @@ export class FlReader {
     return rows.map((r) => ({ start: r.start, end: r.end, url: String(r.url) }));
   }
 
+  /** The bytes of all regular files (hard links counted per name), for sizing the work ahead. */
+  fileBytes(): number {
+    const row = this.#query(() => this.#db.prepare('SELECT total(size) AS n FROM inode WHERE (mode & 61440) = 32768').get()) as { n: number };
+    return row.n;
+  }
+
   /** One entry by its absolute path ("/" is the root), or undefined; for `cat` without walking the tree. */
   lookup(path: string): FlEntry | undefined {
     const inode = this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino WHERE inode.ino = ?');
