@@ -9,6 +9,10 @@
 // from the native addon (flist/codec-addon.ts) when it is built, else
 // hash-wasm and JavaScript (same results, tested).
 import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
+// imported statically although only the fallback uses it: the node image
+// carries the npm packages of static imports (image/node-runtime.ts), and a
+// node has no addon, so the fallback is its path
+import { createBLAKE2b } from 'hash-wasm';
 import { compressSync, uncompressSync } from 'snappy';
 import { loadCodecAddon, NativeFailure, type CodecAddon } from './codec-addon.ts';
 import { ChunkDecompressError, ChunkDecryptError, ChunkError, ChunkIdMismatchError, ChunkKeyMismatchError, ChunkSizeError, FlistError } from './errors.ts';
@@ -134,9 +138,8 @@ export async function createChunkCodec(options: ChunkCodecOptions = {}): Promise
   return { native: false, hash, encode, decode, decodeTo: (id, key, data) => decode(id, key, data) };
 }
 
+/** Only without the addon: instantiating the WebAssembly costs every thread. */
 async function wasmHash(): Promise<(data: Uint8Array) => Buffer> {
-  // loaded only without the addon: instantiating the WebAssembly costs every thread
-  const { createBLAKE2b } = await import('hash-wasm');
   const blake = await createBLAKE2b(HASH_LENGTH * 8);
   return (data) => {
     blake.init();

@@ -250,6 +250,16 @@ NAPI_MODULE_INIT() {
     napi_throw_error(env, NULL, "flistcodec: Node's OpenSSL lacks BLAKE2B-512 or AES-256-GCM");
     return NULL;
   }
+  // OpenSSL before 3.2 (Node 22's) has no settable BLAKE2b length: refuse to
+  // load there (the caller falls back to hash-wasm) rather than fail per chunk
+  static const uint8_t abc256[HASH_LEN] = {0xbd, 0xdd, 0x81, 0x3c, 0x63, 0x42, 0x39, 0x72, 0x31, 0x71, 0xef, 0x3f, 0xee, 0x98, 0x57, 0x9b,
+                                           0x94, 0x96, 0x4e, 0x3b, 0xb1, 0xcb, 0x3e, 0x42, 0x72, 0x62, 0xc8, 0xc0, 0x68, 0xd5, 0x23, 0x19};
+  uint8_t probe[HASH_LEN];
+  if (!digest(s, (const uint8_t *)"abc", 3, probe, HASH_LEN) || memcmp(probe, abc256, HASH_LEN) != 0) {
+    free_state(env, s, NULL);
+    napi_throw_error(env, NULL, "flistcodec: Node's OpenSSL cannot give a 32-byte BLAKE2b (it needs OpenSSL 3.2 or later)");
+    return NULL;
+  }
   if (napi_set_instance_data(env, s, free_state, NULL) != napi_ok) {
     free_state(env, s, NULL);
     return NULL;
