@@ -9,6 +9,11 @@
       "sources": ["boot/tftp/native/tftp_data.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lm", "-lpthread"]
+    },
+    {
+      "target_name": "flistcodec",
+      "sources": ["flist/native/chunk_codec.c"],
+      "cflags": ["-Wall", "-Wextra"]
     }
   ]
 }

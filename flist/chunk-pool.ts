@@ -104,8 +104,31 @@ function opBytes(op: FsOp): number {
   return op.op === 'file' ? op.chunks.reduce((n, c) => n + (c.data?.byteLength ?? 0), 0) : 0;
 }
 
-/** The op as posted: every byte array in an ArrayBuffer of its own (chunk data transferred, see ownCopy). */
-function copyOp(op: FsOp, transfer: ArrayBuffer[]): FsOp {
+/**
+ * The ids and keys of a batch's chunks, copied into one ArrayBuffer that is
+ * transferred: cloning two 32-byte ArrayBuffers per chunk cost twice the
+ * CPU of the rest of the message (measured: 390 against 180 us per 64 ops).
+ */
+class HashArena {
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  #used = 0;
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+  }
+  take(u: Uint8Array): Uint8Array<ArrayBuffer> {
+    const view = new Uint8Array(this.bytes.buffer, this.#used, u.byteLength);
+    view.set(u);
+    this.#used += u.byteLength;
+    return view;
+  }
+}
+
+function hashBytes(op: FsOp): number {
+  return op.op === 'file' ? op.chunks.reduce((n, c) => n + c.id.byteLength + c.key.byteLength, 0) : 0;
+}
+
+/** The op as posted: chunk data in an ArrayBuffer of its own (transferred, see ownCopy), ids and keys in the batch's arena. */
+function copyOp(op: FsOp, transfer: ArrayBuffer[], hashes: HashArena): FsOp {
   if (op.op === 'pack') {
     if (op.plain === undefined) return op;
     const plain = ownCopy(op.plain);
@@ -115,10 +138,10 @@ function copyOp(op: FsOp, transfer: ArrayBuffer[]): FsOp {
   if (op.op === 'symlink') return { ...op, target: ownCopy(op.target) };
   if (op.op !== 'file') return op;
   const chunks = op.chunks.map((c) => {
-    if (c.data === undefined) return { id: ownCopy(c.id), key: ownCopy(c.key), path: c.path };
+    if (c.data === undefined) return { id: hashes.take(c.id), key: hashes.take(c.key), path: c.path };
     const data = ownCopy(c.data);
     transfer.push(data.buffer);
-    return { id: ownCopy(c.id), key: ownCopy(c.key), data };
+    return { id: hashes.take(c.id), key: hashes.take(c.key), data };
   });
   return { ...op, chunks };
 }
@@ -147,6 +170,7 @@ export class ChunkPool {
   #seq = 0;
   #failure: Error | undefined;
   #closing = false;
+  #pumpScheduled = false;
 
   private constructor(threads: number, capacity: number, inlineBelow: number, compileCache: string | undefined) {
     this.#compileCache = compileCache;
@@ -197,7 +221,7 @@ export class ChunkPool {
         if ('results' in msg) jobs.forEach((job, i) => job.resolve(msg.results[i]));
         else if (jobs[0].message.op === 'fs') for (const job of jobs) job.resolve('error' in msg ? { error: msg.error } : { error: { name: 'FlistError', message: 'a reply of another kind to filesystem ops' } });
         else jobs[0].resolve(msg);
-        this.#pump();
+        this.#schedulePump();
       });
       const die = (why: string) => {
         const e = new FlistError(`a chunk worker thread stopped: ${why}`);
@@ -218,37 +242,67 @@ export class ChunkPool {
     for (const job of this.#queue.splice(0)) job.reject(e);
   }
 
+  /**
+   * Posts once the callers woken by a reply (or the current caller) have
+   * queued what they will: a pump at once sent the first op alone and
+   * averaged 4.6 unpack ops per message on a tree of 6000 files.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  /**
+   * Sends queued jobs to the workers with room, least busy first, one
+   * message per worker per round, so that a burst of filesystem ops is
+   * shared between the workers (each message takes its share of the queue)
+   * instead of going to the first one in a single batch.
+   */
   #pump(): void {
-    for (const slot of this.#slots) {
-      while (slot.running.size < PER_WORKER && this.#queue.length > 0) {
-        const job = this.#queue.shift()!;
-        const seq = this.#seq++;
-        slot.worker.ref();
-        const m = job.message;
-        if (m.op === 'fs') {
-          const jobs = [job, ...this.#moreFsOps(opBytes(m.item))];
-          slot.running.set(seq, jobs);
-          const transfer: ArrayBuffer[] = [];
-          const ops = jobs.map((j) => copyOp((j.message as { item: FsOp }).item, transfer));
-          slot.worker.postMessage({ op: 'batch', ops, seq } satisfies WorkerJob, transfer);
-          continue;
-        }
-        slot.running.set(seq, [job]);
-        if (m.op === 'encode') {
-          const plain = ownCopy(m.plain);
-          slot.worker.postMessage({ op: 'encode', plain, seq } satisfies WorkerJob, [plain.buffer]);
-        } else {
-          const data = ownCopy(m.data);
-          slot.worker.postMessage({ op: 'decode', id: ownCopy(m.id), key: ownCopy(m.key), data, seq } satisfies WorkerJob, [data.buffer]);
-        }
+    let room = this.#slots.reduce((n, s) => n + Math.max(0, PER_WORKER - s.running.size), 0);
+    while (room > 0 && this.#queue.length > 0) {
+      for (const slot of [...this.#slots].sort((a, b) => a.running.size - b.running.size)) {
+        if (slot.running.size >= PER_WORKER || this.#queue.length === 0) continue;
+        this.#post(slot, Math.ceil(this.#queue.length / room));
+        room--;
       }
     }
   }
 
-  /** Filesystem ops from the head of the queue to go with one already taken, within the batch bounds. */
-  #moreFsOps(bytes: number): Job[] {
+  /** Posts the job at the head of the queue to `slot`; filesystem ops go with up to `share` - 1 more. */
+  #post(slot: Slot, share: number): void {
+    const job = this.#queue.shift()!;
+    const seq = this.#seq++;
+    slot.worker.ref();
+    const m = job.message;
+    if (m.op === 'fs') {
+      const jobs = [job, ...this.#moreFsOps(opBytes(m.item), share)];
+      slot.running.set(seq, jobs);
+      const items = jobs.map((j) => (j.message as { item: FsOp }).item);
+      const hashes = new HashArena(items.reduce((n, op) => n + hashBytes(op), 0));
+      const transfer: ArrayBuffer[] = [hashes.bytes.buffer];
+      const ops = items.map((op) => copyOp(op, transfer, hashes));
+      slot.worker.postMessage({ op: 'batch', ops, seq } satisfies WorkerJob, transfer);
+      return;
+    }
+    slot.running.set(seq, [job]);
+    if (m.op === 'encode') {
+      const plain = ownCopy(m.plain);
+      slot.worker.postMessage({ op: 'encode', plain, seq } satisfies WorkerJob, [plain.buffer]);
+    } else {
+      const data = ownCopy(m.data);
+      slot.worker.postMessage({ op: 'decode', id: ownCopy(m.id), key: ownCopy(m.key), data, seq } satisfies WorkerJob, [data.buffer]);
+    }
+  }
+
+  /** Filesystem ops from the head of the queue to go with one already taken, within the batch bounds and `share`. */
+  #moreFsOps(bytes: number, share: number): Job[] {
     const more: Job[] = [];
-    while (more.length + 1 < BATCH_OPS && bytes < BATCH_BYTES) {
+    while (more.length + 1 < Math.min(BATCH_OPS, share) && bytes < BATCH_BYTES) {
       const next = this.#queue[0];
       if (next === undefined || next.message.op !== 'fs') break;
       bytes += opBytes(next.message.item);
@@ -267,7 +321,7 @@ export class ChunkPool {
     if (this.#closing) return Promise.reject(new FlistError('the chunk pool is closed'));
     return new Promise((resolve, reject) => {
       this.#queue.push({ message, resolve, reject });
-      this.#pump();
+      this.#schedulePump();
     });
   }
 

@@ -4,11 +4,17 @@
 // Convergent: the same plain data gives the same id, so stores dedupe. The
 // reverse checks both hashes. It knows nothing about stores.
 // Libraries (chosen by bench/flist-libs.ts, figures in docs/flist.md):
-// hash-wasm for BLAKE2b, and snappy, which wraps the Rust `snap` crate that
-// rfs uses too, so the compressed bytes, hence the ids, are rfs's.
+// snappy, which wraps the Rust `snap` crate that rfs uses too, so the
+// compressed bytes, hence the ids, are rfs's; BLAKE2b and the whole decode
+// from the native addon (flist/codec-addon.ts) when it is built, else
+// hash-wasm and JavaScript (same results, tested).
 import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
+// imported statically although only the fallback uses it: the node image
+// carries the npm packages of static imports (image/node-runtime.ts), and a
+// node has no addon, so the fallback is its path
 import { createBLAKE2b } from 'hash-wasm';
 import { compressSync, uncompressSync } from 'snappy';
+import { loadCodecAddon, NativeFailure, type CodecAddon } from './codec-addon.ts';
 import { ChunkDecompressError, ChunkDecryptError, ChunkError, ChunkIdMismatchError, ChunkKeyMismatchError, ChunkSizeError, FlistError } from './errors.ts';
 
 export const CHUNK_SIZE = 512 * 1024;
@@ -27,10 +33,22 @@ export interface EncodedChunk {
 
 /** One pipeline instance; its hash state is not shared, so use one per thread. */
 export interface ChunkCodec {
+  /** true: the native addon's BLAKE2b and decode; false: hash-wasm and JavaScript */
+  readonly native: boolean;
   hash(data: Uint8Array): Buffer;
   encode(plain: Uint8Array): EncodedChunk;
   /** Plain data of a chunk fetched by `id`, or a ChunkError naming the id. */
   decode(id: Buffer, key: Buffer, data: Uint8Array): Buffer;
+  /**
+   * As decode, but the result may be a view of `scratch` (CHUNK_SIZE bytes
+   * or more), valid until the next call with it: no fresh memory per chunk.
+   */
+  decodeTo(id: Buffer, key: Buffer, data: Uint8Array, scratch: Buffer): Buffer;
+}
+
+export interface ChunkCodecOptions {
+  /** false: hash-wasm and JavaScript even when the addon is built (tests compare both); default: the addon when built */
+  native?: boolean;
 }
 
 /** Length announced by a Snappy raw block's varint preamble, or -1 when it is malformed. */
@@ -63,14 +81,16 @@ export function inflateChecked(id: Buffer, key: Buffer, compressed: Buffer, max:
   return plain;
 }
 
-/** Creates a codec; async only because the WebAssembly hash instantiates once. */
-export async function createChunkCodec(): Promise<ChunkCodec> {
-  const blake = await createBLAKE2b(HASH_LENGTH * 8);
-  const hash = (data: Uint8Array): Buffer => {
-    blake.init();
-    blake.update(data);
-    return Buffer.from(blake.digest('binary'));
-  };
+function checkLengths(id: Buffer, key: Buffer): void {
+  if (id.length !== HASH_LENGTH) throw new ChunkError(id, `the id is ${id.length} bytes, not ${HASH_LENGTH}`);
+  if (key.length !== HASH_LENGTH) throw new ChunkError(id, `the key is ${key.length} bytes, not ${HASH_LENGTH}`);
+}
+
+/** Creates a codec; async only because the WebAssembly hash instantiates once (without the addon). */
+export async function createChunkCodec(options: ChunkCodecOptions = {}): Promise<ChunkCodec> {
+  const loaded = options.native === false ? undefined : loadCodecAddon();
+  const addon = loaded !== undefined && 'addon' in loaded ? loaded.addon : undefined;
+  const hash = addon !== undefined ? (data: Uint8Array) => addon.hash(data) : await wasmHash();
 
   const encode = (plain: Uint8Array): EncodedChunk => {
     if (plain.length > CHUNK_SIZE) throw new FlistError(`a chunk holds at most ${CHUNK_SIZE} bytes, got ${plain.length}; cut files into 512 KiB pieces`);
@@ -81,9 +101,23 @@ export async function createChunkCodec(): Promise<ChunkCodec> {
     return { id: hash(data), key, data };
   };
 
+  if (addon !== undefined) {
+    const decodeTo = (id: Buffer, key: Buffer, data: Uint8Array, scratch: Buffer): Buffer => {
+      checkLengths(id, key);
+      if (scratch.length < CHUNK_SIZE) throw new FlistError(`decodeTo needs a scratch buffer of ${CHUNK_SIZE} bytes, got ${scratch.length}`);
+      const out = scratch.subarray(0, CHUNK_SIZE);
+      const r = addon.decode(id, key, data, out);
+      if (typeof r === 'number') return out.subarray(0, r);
+      return nativeFailure(r, id, data, out, hash);
+    };
+    const own = Buffer.allocUnsafeSlow(CHUNK_SIZE);
+    // a copy of the exact size: callers of decode keep the result
+    const decode = (id: Buffer, key: Buffer, data: Uint8Array): Buffer => Buffer.from(decodeTo(id, key, data, own));
+    return { native: true, hash, encode, decode, decodeTo };
+  }
+
   const decode = (id: Buffer, key: Buffer, data: Uint8Array): Buffer => {
-    if (id.length !== HASH_LENGTH) throw new ChunkError(id, `the id is ${id.length} bytes, not ${HASH_LENGTH}`);
-    if (key.length !== HASH_LENGTH) throw new ChunkError(id, `the key is ${key.length} bytes, not ${HASH_LENGTH}`);
+    checkLengths(id, key);
     const actual = hash(data);
     if (!actual.equals(id)) throw new ChunkIdMismatchError(id, actual);
     if (data.length < TAG_LENGTH) throw new ChunkDecryptError(id);
@@ -101,5 +135,35 @@ export async function createChunkCodec(): Promise<ChunkCodec> {
     return inflateChecked(id, key, compressed, CHUNK_SIZE, hash);
   };
 
-  return { hash, encode, decode };
+  return { native: false, hash, encode, decode, decodeTo: (id, key, data) => decode(id, key, data) };
+}
+
+/** Only without the addon: instantiating the WebAssembly costs every thread. */
+async function wasmHash(): Promise<(data: Uint8Array) => Buffer> {
+  const blake = await createBLAKE2b(HASH_LENGTH * 8);
+  return (data) => {
+    blake.init();
+    blake.update(data);
+    return Buffer.from(blake.digest('binary'));
+  };
+}
+
+/** The error the JavaScript decode throws for the same chunk. */
+function nativeFailure(r: { failure: number; length: number }, id: Buffer, data: Uint8Array, out: Buffer, hash: (d: Uint8Array) => Buffer): never {
+  switch (r.failure) {
+    case NativeFailure.idMismatch:
+      throw new ChunkIdMismatchError(id, hash(data));
+    case NativeFailure.decrypt:
+      throw new ChunkDecryptError(id);
+    case NativeFailure.badPreamble:
+      throw new ChunkDecompressError(id, 'bad length preamble');
+    case NativeFailure.tooLarge:
+      throw new ChunkSizeError(id, `decompresses to ${r.length} bytes, more than the ${CHUNK_SIZE} of a chunk`);
+    case NativeFailure.corrupt:
+      throw new ChunkDecompressError(id, 'the Snappy data is malformed or does not match its announced length');
+    case NativeFailure.keyMismatch:
+      throw new ChunkKeyMismatchError(id, hash(out.subarray(0, r.length)));
+    default:
+      throw new ChunkError(id, `the native decoder failed with code ${r.failure}`);
+  }
 }

@@ -167,6 +167,16 @@ interface BlockRow {
   key: unknown;
 }
 
+/** The inode columns, in the order the walk selects them (a foreign .fl may have more, in any order). */
+const INODE_COLUMNS = ['ino', 'parent', 'name', 'size', 'uid', 'gid', 'mode', 'rdev', 'ctime', 'mtime'] as const;
+
+/** All rows of a query, each as an array of its columns. */
+function arrayRows(db: DatabaseSync, sql: string): unknown[][] {
+  const stmt = db.prepare(sql);
+  stmt.setReturnArrays(true);
+  return stmt.all() as unknown as unknown[][];
+}
+
 /** Rows in runs of equal keys (as ORDER BY gives them), by key. */
 function groupBy<T>(rows: T[], key: (row: T) => number): Map<number, T[]> {
   const out = new Map<number, T[]>();
@@ -253,6 +263,12 @@ export class FlReader {
     return rows.map((r) => ({ start: r.start, end: r.end, url: String(r.url) }));
   }
 
+  /** The bytes of all regular files (hard links counted per name), for sizing the work ahead. */
+  fileBytes(): number {
+    const row = this.#query(() => this.#db.prepare('SELECT total(size) AS n FROM inode WHERE (mode & 61440) = 32768').get()) as { n: number };
+    return row.n;
+  }
+
   /** One entry by its absolute path ("/" is the root), or undefined; for `cat` without walking the tree. */
   lookup(path: string): FlEntry | undefined {
     const inode = this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino WHERE inode.ino = ?');
@@ -281,11 +297,19 @@ export class FlReader {
     const root = this.#query(() => inode.get(ROOT_INO)) as InodeRow | undefined;
     if (root === undefined) throw new BadTreeError(this.file, `no root inode (ino ${ROOT_INO})`);
     if (entryType(root.mode) !== 'dir') throw new BadTreeError(this.file, `the root inode has mode 0o${root.mode.toString(8)}, not a directory`);
+    // Rows as arrays, made into objects here: node:sqlite builds an object
+    // row about 3x slower (bench/flist-sqlite.ts), which made these two
+    // queries the whole cost of the walk.
+    const inodeRows = this.#query(() => arrayRows(this.#db, `SELECT ${INODE_COLUMNS.map((c) => `inode.${c}`).join(', ')}, extra.data FROM inode LEFT JOIN extra ON inode.ino = extra.ino ORDER BY inode.parent, inode.name, inode.ino`));
     const childrenOf = groupBy(
-      this.#query(() => this.#db.prepare('SELECT inode.*, extra.data AS data FROM inode LEFT JOIN extra ON inode.ino = extra.ino ORDER BY inode.parent, inode.name, inode.ino').all()) as unknown as InodeRow[],
+      inodeRows.map((r): InodeRow => ({ ino: r[0], parent: r[1], name: r[2], size: r[3], uid: r[4], gid: r[5], mode: r[6], rdev: r[7], ctime: r[8], mtime: r[9], data: r[10] }) as InodeRow),
       (r) => r.parent,
     );
-    const blocksOf = groupBy(this.#query(() => this.#db.prepare('SELECT ino, id, key FROM block ORDER BY ino, rowid').all()) as unknown as BlockRow[], (b) => b.ino!);
+    const blockRows = this.#query(() => arrayRows(this.#db, 'SELECT ino, id, key FROM block ORDER BY ino, rowid'));
+    const blocksOf = groupBy(
+      blockRows.map((b): BlockRow => ({ ino: b[0] as number, id: b[1], key: b[2] })),
+      (b) => b.ino!,
+    );
     const seen = new Set<number>([ROOT_INO]);
     const stack: { row: InodeRow; path: string }[] = [{ row: root, path: '/' }];
     while (stack.length > 0) {

@@ -6,6 +6,7 @@
 // a chunk a store keeps as a local file itself (ChunkStore.localPath), and
 // writes the file; only chunks of other stores (or missing locally) are
 // fetched here and sent over.
+import { availableParallelism } from 'node:os';
 import { revive, type ChunkPool } from './chunk-pool.ts';
 import { FlistError } from './errors.ts';
 import { fetchChunk } from './fetch-chunk.ts';
@@ -32,6 +33,14 @@ export function openReadStore(fl: FlReader, opts: ReadStoreOptions): ChunkStore 
   if (specs.length === 0) throw new FlistError(`${fl.file}: the flist names no chunk store; give one with --store URL`);
   const router = openRouter(specs);
   return opts.cache ? new CachedStore(new ChunkCache(opts.cache), router) : router;
+}
+
+/** Below this many bytes of files, one worker reads a tree: each costs about 0.1 s of CPU to start, more than a second one saves. */
+export const SMALL_TREE_BYTES = 32 << 20;
+
+/** Worker threads for reading `fl`: one for a small tree, else one per core. */
+export function readThreads(fl: FlReader, cores = availableParallelism()): number {
+  return fl.fileBytes() < SMALL_TREE_BYTES ? 1 : cores;
 }
 
 export class ChunkReader {

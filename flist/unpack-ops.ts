@@ -7,7 +7,7 @@
 // a temporary name, its owner, mode and times set on the open descriptor,
 // then renamed: no partial file ever has its final name.
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, mkdirSync, lstatSync, openSync, readSync, renameSync, rmSync, symlinkSync, chmodSync, utimesSync, writeSync } from 'node:fs';
-import type { ChunkCodec } from './chunk.ts';
+import { CHUNK_SIZE, type ChunkCodec } from './chunk.ts';
 
 export interface ChunkSource {
   id: Uint8Array;
@@ -61,6 +61,8 @@ class ChunkFailure {
 export class UnpackOps {
   readonly #codec: ChunkCodec;
   #buf = Buffer.allocUnsafe(1 << 20);
+  /** where chunk i of an op is decoded (native codec): the same memory every op, no fresh pages per chunk */
+  readonly #plainBufs: Buffer[] = [];
   /** read once: a new file's mode is the open mode less these bits */
   readonly #umask = process.umask();
 
@@ -134,7 +136,8 @@ export class UnpackOps {
       const data = c.data ?? (c.path === undefined ? undefined : this.#readLocal(c.path));
       if (data === undefined) return { missing: i };
       try {
-        plains.push(this.#codec.decode(asBuffer(c.id), asBuffer(c.key), data));
+        const scratch = (this.#plainBufs[i] ??= Buffer.allocUnsafeSlow(CHUNK_SIZE));
+        plains.push(this.#codec.decodeTo(asBuffer(c.id), asBuffer(c.key), data, scratch));
       } catch (e) {
         throw new ChunkFailure(i, e);
       }

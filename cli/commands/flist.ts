@@ -45,17 +45,11 @@ function parse(name: string, argv: string[], options: OptionSpec, positionals: s
 async function withReader<T>(file: string, p: Parsed, fn: (ctx: { fl: import('../../flist/fl-file.ts').FlReader; reader: import('../../flist/read-chunks.ts').ChunkReader }) => Promise<T>): Promise<T> {
   const { FlReader } = await import('../../flist/fl-file.ts');
   const { ChunkPool } = await import('../../flist/chunk-pool.ts');
-  const { ChunkReader, openReadStore } = await import('../../flist/read-chunks.ts');
-  // the worker threads start (about 0.2 s each) while this thread opens the .fl
-  const starting = ChunkPool.create();
-  let fl: import('../../flist/fl-file.ts').FlReader;
+  const { ChunkReader, openReadStore, readThreads } = await import('../../flist/read-chunks.ts');
+  const fl = FlReader.open(file);
   try {
-    fl = FlReader.open(file);
-  } catch (e) {
-    await starting.then((pool) => pool.close()).catch(() => undefined);
-    throw e;
-  }
-  try {
+    // the worker threads start (about 0.1 s each) while this thread opens the store
+    const starting = ChunkPool.create({ threads: readThreads(fl) });
     let store: import('../../flist/stores/types.ts').ChunkStore;
     try {
       store = openReadStore(fl, { stores: listOpt(p, 'store'), cache: stringOpt(p, 'cache') });

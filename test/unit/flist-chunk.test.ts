@@ -102,8 +102,9 @@ test('the same plain data gives the same id (convergent), different data another
   t.notDeepEqual(codec.encode(Buffer.from('other')).id, a.id);
 });
 
-test('decode refuses, naming the chunk id: wrong data, wrong key, damaged ciphertext, a bomb, bad snappy', async (t) => {
-  const codec = await createChunkCodec();
+for (const native of [true, false]) test(`decode refuses, naming the chunk id: wrong data, wrong key, damaged ciphertext, a bomb, bad snappy (${native ? 'native addon' : 'hash-wasm + JavaScript'})`, async (t) => {
+  const codec = await createChunkCodec({ native });
+  t.is(codec.native, native, native ? 'build/Release/flistcodec.node (bash scripts/setup.sh builds it)' : 'native: false is honoured');
   const id = Buffer.from(HELLO.id, 'hex');
   const key = Buffer.from(HELLO.key, 'hex');
   const data = Buffer.from(HELLO.data, 'hex');
@@ -131,6 +132,14 @@ test('decode refuses, naming the chunk id: wrong data, wrong key, damaged cipher
 
   const garbage = seal(Buffer.from([0x05, 0xff, 0xff]), wrongKey);
   t.throws(() => codec.decode(codec.hash(garbage), wrongKey, garbage), { instanceOf: ChunkDecompressError });
+  // a copy reaching back before the start of the output
+  const backwards = seal(Buffer.from([0x08, 0x00, 0x61, 0x0d, 0x05]), wrongKey);
+  t.throws(() => codec.decode(codec.hash(backwards), wrongKey, backwards), { instanceOf: ChunkDecompressError });
+  // fewer bytes than the preamble announces
+  const short = seal(Buffer.from([0x05, 0x04, 0x61, 0x62]), wrongKey);
+  t.throws(() => codec.decode(codec.hash(short), wrongKey, short), { instanceOf: ChunkDecompressError });
+  const tiny = Buffer.alloc(10);
+  t.throws(() => codec.decode(codec.hash(tiny), key, tiny), { instanceOf: ChunkDecryptError });
 
   t.throws(() => codec.encode(Buffer.alloc(CHUNK_SIZE + 1)), { instanceOf: FlistError, message: /at most 524288 bytes/ });
 });

@@ -268,3 +268,29 @@ test('the writer refuses what rfs could not store', (t) => {
   t.throws(() => w.add(w.root, 'a/b', DIR), { message: /invalid entry name/ });
   t.throws(() => w.add(f, 'x', DIR), { message: /not a directory/ });
 });
+
+test('fileBytes sums regular files only; readThreads gives one worker to a small tree, one per core to a large one', async (t) => {
+  const { readThreads, SMALL_TREE_BYTES } = await import('../../flist/read-chunks.ts');
+  const dir = mkdtempSync(path.join(tmpdir(), 'flist-bytes-'));
+  try {
+    const meta = (mode: number, size: number): FlMeta => ({ mode, uid: 0, gid: 0, size, mtime: 1, ctime: 1, rdev: 0 });
+    const write = (sizes: number[]) => {
+      const w = new FlWriter(meta(0o40755, 4096));
+      const d = w.add(w.root, 'd', meta(0o40755, 4096));
+      sizes.forEach((n, i) => w.add(d, `f${i}`, meta(0o100644, n)));
+      w.add(d, 'link', meta(0o120777, 1 << 30), 'f0');
+      const file = path.join(dir, `${sizes.length}.fl`);
+      w.write(file);
+      return FlReader.open(file);
+    };
+    const small = write([1000, SMALL_TREE_BYTES - 2000]);
+    t.is(small.fileBytes(), SMALL_TREE_BYTES - 1000, 'folders and the symlink not counted');
+    t.is(readThreads(small, 2), 1);
+    small.close();
+    const large = write([1000, SMALL_TREE_BYTES, 5]);
+    t.is(readThreads(large, 2), 2);
+    large.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
