@@ -130,11 +130,12 @@ export class Agent {
     return (await sendReport(server, () => this.report(), this.opts.send)).response;
   }
 
-  /** Reports now and every `intervalMs`, logging failures and carrying on. */
-  startReporting(intervalMs: number): void {
+  /** Reports now and every `intervalMs`, logging failures and carrying on; `onSent` hears each accepted report's answer. */
+  startReporting(intervalMs: number, onSent?: (response: unknown) => void): void {
     const tick = async () => {
       try {
-        await this.sendOnce();
+        const response = await this.sendOnce();
+        onSent?.(response);
       } catch (e) {
         this.opts.log?.(`report failed: ${(e as Error).message}`);
       }

@@ -14,14 +14,34 @@
 //     at: boot layers are fetched, so the program may come from one:
 //     /layers/<name>/...), starts <path> <arg> ... in the background, its
 //     output on the console; prints `ZEROBOOT-EXEC pid=<pid> cmd=<...>`.
-// They read $MOUNT, $RUN and $EXEC, set by /init's command-line loop.
-import { ZEROBOOT_PATH } from './node-runtime.ts';
+//   the agent: once the network is up (after the steps above), when the
+//     image carries `zeroboot agent` (node.commands lists `agent`), starts
+//     `zeroboot agent --server <url> --interval <s>` in the background, its
+//     lines on the console (prefixed `zeroboot agent:` by the agent, which
+//     prints `ZEROBOOT-AGENT node=<id> report=accepted n=<k>` for each
+//     report the server took); prints `ZEROBOOT-AGENT-START pid=<pid>
+//     server=<url>`. The URL is zeroboot.server= (the boot server writes it
+//     into every node's command line), else the DHCP server on port 80.
+//     zeroboot.agent=off keeps it from starting; zeroboot.agentinterval=<s>
+//     sets the report interval (default 60, at least 5).
+// They read $MOUNT, $RUN, $EXEC, $SERVER, $AGENT and $AGENT_INTERVAL, set by /init's command-line loop.
+import { SOURCES_DIR, ZEROBOOT_PATH } from './node-runtime.ts';
+
+/** What the agent step and the agent print on the console; a harness matches these. */
+export const AGENT_MARKERS = {
+  start: /ZEROBOOT-AGENT-START pid=(\d+) server=(\S+)/,
+  accepted: /ZEROBOOT-AGENT node=(\S+) report=accepted n=(\d+)/,
+} as const;
+
+export const DEFAULT_AGENT_INTERVAL_SECONDS = 60;
 
 /** Lines for /init's `case "$w"` over the command line words. */
 export function serviceArgCases(): string {
   return `    zeroboot.mount=*) MOUNT=\${w#zeroboot.mount=} ;;
     zeroboot.run=*) RUN=\${w#zeroboot.run=} ;;
-    zeroboot.exec=*) EXEC=\${w#zeroboot.exec=} ;;`;
+    zeroboot.exec=*) EXEC=\${w#zeroboot.exec=} ;;
+    zeroboot.agent=*) AGENT=\${w#zeroboot.agent=} ;;
+    zeroboot.agentinterval=*) AGENT_INTERVAL=\${w#zeroboot.agentinterval=} ;;`;
 }
 
 /** The mount step; `waitTenths` bounds the wait for the device to appear. */
@@ -63,5 +83,20 @@ if [ -n "$EXEC" ]; then
   # Commas stand for spaces; the words are split on purpose.
   $(echo "$EXEC" | tr ',' ' ') </dev/null >/dev/console 2>&1 &
   say "ZEROBOOT-EXEC pid=$! cmd=$EXEC"
+fi`;
+}
+
+/** The agent step: last before /init settles, so zeroboot.run/exec and the at: boot layers come first. */
+export function agentStep(): string {
+  return `if [ -x /${ZEROBOOT_PATH} ] && [ -f /${SOURCES_DIR}/cli/commands/agent.ts ] && [ "$AGENT" != off ]; then
+  ASERVER=\${SERVER:-$serverid}
+  case "$ASERVER" in http://*|https://*|'') ;; *) ASERVER=http://$ASERVER ;; esac
+  case "$AGENT_INTERVAL" in ''|*[!0-9]*) AGENT_INTERVAL=${DEFAULT_AGENT_INTERVAL_SECONDS} ;; esac
+  if [ -n "$ASERVER" ]; then
+    /${ZEROBOOT_PATH} agent --server "$ASERVER" --interval "$AGENT_INTERVAL" </dev/null >/dev/console 2>&1 &
+    say "ZEROBOOT-AGENT-START pid=$! server=$ASERVER"
+  else
+    say "zeroboot: agent not started: no zeroboot.server= and no DHCP server address"
+  fi
 fi`;
 }

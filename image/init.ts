@@ -12,6 +12,8 @@
 //   the modules and starts `zeroboot <command>` or a program once the network
 //   is up (init-services.ts); before those, fetches the image's at: boot
 //   layers from the boot server into /layers/<name> (layer-fetch.ts);
+//   after them starts the node agent when the image carries it
+//   (`zeroboot agent`, reporting to zeroboot.server=; init-services.ts);
 //   then follows the kernel command line: `zeroboot.after=poweroff` (or the
 //   bare word `zeroboot.poweroff`) powers off, `zeroboot.after=reboot`
 //   reboots, anything else keeps the lease renewed and a shell on the console.
@@ -20,7 +22,7 @@
 // kept off the console (unless the command line sets loglevel= or
 // zeroboot.debug) so a driver's link message cannot split a marker line.
 
-import { mountStep, runStep, serviceArgCases } from './init-services.ts';
+import { agentStep, mountStep, runStep, serviceArgCases } from './init-services.ts';
 import { DEFAULT_LAYER_WAIT_SECONDS, layerArgCases, layerFetchFunctions, layerStep } from './layer-fetch.ts';
 
 /** Markers /init prints; a harness matches these. */
@@ -81,6 +83,8 @@ MOUNT=
 RUN=
 EXEC=
 SERVER=
+AGENT=
+AGENT_INTERVAL=
 LAYER_WAIT=${DEFAULT_LAYER_WAIT_SECONDS}
 for w in $CMDLINE; do
   case "$w" in
@@ -214,6 +218,7 @@ else
 fi
 ${layerStep()}
 ${runStep()}
+${agentStep()}
 finish
 `;
 }

@@ -73,7 +73,9 @@ async function runAgent(p: import('../args.ts').Parsed): Promise<number> {
     log,
   });
   log(`node ${agent.identity.nodeId}${agent.identity.diskless ? ' (diskless: key in memory only)' : ''}, ${agent.zdbs.length} zdb(s), reporting to ${server} every ${interval} s`);
-  agent.startReporting(interval * 1000);
+  // One line per accepted report on stdout (the node's console), for a harness or a person watching it.
+  let sent = 0;
+  agent.startReporting(interval * 1000, () => process.stdout.write(`ZEROBOOT-AGENT node=${agent.identity.nodeId} report=accepted n=${++sent}\n`));
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

@@ -17,7 +17,8 @@ const RELEASE = '6.1.0-test';
 const APPLETS = ['sh', 'cat', 'echo', 'mkdir', 'sleep', 'tr', 'sed', 'sync', 'test', '['];
 
 interface Nic { name: string; mac: string; carrier?: 0 | 1 }
-interface Machine { cmdline: string; nics: Nic[]; pci?: { vendor: string; device: string; driver: boolean }[]; dhcp?: 'ok' | 'fail' }
+/** agent: the image carries `zeroboot agent` (a stub /usr/bin/zeroboot that logs its arguments). */
+interface Machine { cmdline: string; nics: Nic[]; pci?: { vendor: string; device: string; driver: boolean }[]; dhcp?: 'ok' | 'fail'; agent?: boolean }
 
 /** Runs /init in a chroot built for `m`; returns the console output and the stubs' log. */
 async function runInit(m: Machine): Promise<{ console: string; log: string[] }> {
@@ -44,6 +45,13 @@ async function runInit(m: Machine): Promise<{ console: string; log: string[] }> 
     }
     await writeFile(path.join(root, `lib/modules/${RELEASE}/zeroboot.load`), 'kernel/drivers/net/virtio_net.ko\n');
     await writeFile(path.join(root, 'dev/null'), '');
+    if (m.agent) {
+      await mkdir(path.join(root, 'opt/zeroboot/cli/commands'), { recursive: true });
+      await writeFile(path.join(root, 'opt/zeroboot/cli/commands/agent.ts'), '');
+      await mkdir(path.join(root, 'usr/bin'), { recursive: true });
+      await writeFile(path.join(root, 'usr/bin/zeroboot'), '#!/bin/busybox.real sh\necho "zeroboot $*" >> /stub.log\necho "zeroboot agent: a line"\n');
+      await chmod(path.join(root, 'usr/bin/zeroboot'), 0o755);
+    }
 
     await writeFile(path.join(root, 'bin/busybox.real'), await readFile(BUSYBOX));
     await chmod(path.join(root, 'bin/busybox.real'), 0o755);
@@ -54,7 +62,7 @@ async function runInit(m: Machine): Promise<{ console: string; log: string[] }> 
     // The rest are shell functions: busybox sh runs its own applets before anything on PATH, but
     // functions come first. An end state (reboot, poweroff, the shell) ends /init, as the real
     // command would never return.
-    const lease = 'mkdir -p /run/zeroboot; echo ip=10.9.0.5 > /run/zeroboot/dhcp.env; return 0';
+    const lease = 'mkdir -p /run/zeroboot; printf "ip=10.9.0.5\\nserverid=10.9.0.1\\n" > /run/zeroboot/dhcp.env; return 0';
     const dhcp = m.dhcp === 'fail' ? 'case "$*" in *-n*) return 1 ;; esac' : `case "$*" in *-n*) ${lease} ;; esac`;
     await writeFile(path.join(root, 'stubs.sh'), [
       'log() { echo "$*" >> /stub.log; }',
@@ -66,7 +74,8 @@ async function runInit(m: Machine): Promise<{ console: string; log: string[] }> 
       `udhcpc() { log udhcpc "$@"; ${dhcp}; return 0; }`,
       'reboot() { log reboot "$@"; exit 0; }',
       'poweroff() { log poweroff "$@"; exit 0; }',
-      'setsid() { log setsid "$@"; exit 0; }',
+      // wait: a program /init started in the background has run before /init ends.
+      'setsid() { wait; log setsid "$@"; exit 0; }',
       '',
     ].join('\n'));
     await writeFile(path.join(root, 'init'), initScript({ imageName: 'test-image', nicWaitSeconds: 1 }));
@@ -76,7 +85,7 @@ async function runInit(m: Machine): Promise<{ console: string; log: string[] }> 
       execFile('unshare', ['--uts', '--net', '--mount', '--ipc', '--pid', '--fork', 'chroot', root, '/bin/busybox.real', 'sh', '-c', '. /stubs.sh; . /init'], { timeout: 60_000 }, (_err, stdout, stderr) => resolve(stdout + stderr));
     });
     const log = (await readFile(path.join(root, 'stub.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
-    return { console: out, log };
+    return { console: out + (await readFile(path.join(root, 'dev/console'), 'utf8').catch(() => '')), log };
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -127,4 +136,23 @@ test('DHCP fails: FAIL dhcp-failed names the NIC, and zeroboot.poweroff powers o
   const r = await runInit({ cmdline: 'zeroboot.poweroff', nics: [{ name: 'eth0', mac: '52:54:00:00:00:09' }], dhcp: 'fail' });
   t.regex(r.console, /^ZEROBOOT-FAIL reason=dhcp-failed if=eth0 mac=52:54:00:00:00:09$/m);
   t.is(r.log[r.log.length - 1], 'poweroff -f');
+});
+
+test('an image carrying the agent starts it after UP with zeroboot.server and the interval; its lines reach the console', async (t) => {
+  const r = await runInit({ cmdline: 'zeroboot.server=http://10.9.0.1:8080 zeroboot.agentinterval=7', nics: [{ name: 'eth0', mac: '52:54:00:00:00:0a' }], agent: true });
+  t.regex(r.console, /^ZEROBOOT-AGENT-START pid=\d+ server=http:\/\/10\.9\.0\.1:8080$/m);
+  t.regex(r.console, /^zeroboot agent: a line$/m);
+  t.true(r.log.includes('zeroboot agent --server http://10.9.0.1:8080 --interval 7'), r.log.join('\n'));
+  t.true(r.console.indexOf('ZEROBOOT-UP') < r.console.indexOf('ZEROBOOT-AGENT-START'), 'after the network');
+});
+
+test('the agent reports to the DHCP server when zeroboot.server is absent; zeroboot.agent=off and an image without it start nothing', async (t) => {
+  const nics = [{ name: 'eth0', mac: '52:54:00:00:00:0b' }];
+  const byDhcp = await runInit({ cmdline: 'quiet', nics, agent: true });
+  t.true(byDhcp.log.includes('zeroboot agent --server http://10.9.0.1 --interval 60'), byDhcp.log.join('\n'));
+  const off = await runInit({ cmdline: 'zeroboot.agent=off', nics, agent: true });
+  t.false(off.log.some((l) => l.startsWith('zeroboot')), off.log.join('\n'));
+  t.notRegex(off.console, /ZEROBOOT-AGENT-START/);
+  const none = await runInit({ cmdline: 'zeroboot.server=http://10.9.0.1:8080', nics });
+  t.notRegex(none.console, /ZEROBOOT-AGENT-START/);
 });
