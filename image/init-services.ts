@@ -20,7 +20,8 @@
 //     lines on the console (prefixed `zeroboot agent:` by the agent, which
 //     prints `ZEROBOOT-AGENT node=<id> report=accepted n=<k>` for each
 //     report the server took); prints `ZEROBOOT-AGENT-START pid=<pid>
-//     server=<url>`. The URL is zeroboot.server= (the boot server writes it
+//     server=<url>` (the pid of the subshell watching it) and, should the
+//     agent end, `ZEROBOOT-AGENT-EXIT code=<n>`. The URL is zeroboot.server= (the boot server writes it
 //     into every node's command line), else the DHCP server on port 80.
 //     zeroboot.agent=off keeps it from starting; zeroboot.agentinterval=<s>
 //     sets the report interval (default 60, at least 5).
@@ -31,6 +32,7 @@ import { SOURCES_DIR, ZEROBOOT_PATH } from './node-runtime.ts';
 export const AGENT_MARKERS = {
   start: /ZEROBOOT-AGENT-START pid=(\d+) server=(\S+)/,
   accepted: /ZEROBOOT-AGENT node=(\S+) report=accepted n=(\d+)/,
+  exit: /ZEROBOOT-AGENT-EXIT code=(\d+)/,
 } as const;
 
 export const DEFAULT_AGENT_INTERVAL_SECONDS = 60;
@@ -93,7 +95,11 @@ export function agentStep(): string {
   case "$ASERVER" in http://*|https://*|'') ;; *) ASERVER=http://$ASERVER ;; esac
   case "$AGENT_INTERVAL" in ''|*[!0-9]*) AGENT_INTERVAL=${DEFAULT_AGENT_INTERVAL_SECONDS} ;; esac
   if [ -n "$ASERVER" ]; then
-    /${ZEROBOOT_PATH} agent --server "$ASERVER" --interval "$AGENT_INTERVAL" </dev/null >/dev/console 2>&1 &
+    # In a subshell that says when the agent ended, so a harness need not wait out its deadline.
+    (
+      /${ZEROBOOT_PATH} agent --server "$ASERVER" --interval "$AGENT_INTERVAL" </dev/null >/dev/console 2>&1
+      say "ZEROBOOT-AGENT-EXIT code=$?"
+    ) &
     say "ZEROBOOT-AGENT-START pid=$! server=$ASERVER"
   else
     say "zeroboot: agent not started: no zeroboot.server= and no DHCP server address"

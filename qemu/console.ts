@@ -228,6 +228,12 @@ export class SerialConsole {
     return this.exit === undefined;
   }
 
+  /** Types `text` on the console (the guest's serial input), e.g. a command for its shell. */
+  write(text: string): void {
+    if (this.exit) throw new ConsoleExitError(`${this.name}: exited (${this.describeExit()}); cannot type on its console`, this.tail());
+    this.pty.write(text);
+  }
+
   /** Sends a signal to the process on the console (by pid). */
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.exit) return;

@@ -28,6 +28,8 @@ import { chooseAccel } from './kvm-probe.ts';
 import type { Accel, AccelMode } from './kvm-probe.ts';
 import { SerialConsole } from './console.ts';
 import { writeRigState } from './rig-state.ts';
+import { MARKERS } from '../image/init.ts';
+import { AGENT_MARKERS } from '../image/init-services.ts';
 import type { RigState } from './rig-state.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -86,6 +88,25 @@ export interface BootOptions {
    * guest flushed is in the file.
    */
   diskFiles?: string[];
+  /**
+   * Boot this instance of the profile again (its MACs, name and folder)
+   * instead of a new one: a reboot of the same machine, whose previous VM
+   * must have been stopped. Needs count 1.
+   */
+  instance?: number;
+}
+
+/** What GET /api/nodes/<id> returns: the registry's summary, the node's key and its last signed report's payload. */
+export interface NodeView {
+  nodeId: string;
+  macs: string[];
+  diskless: boolean;
+  firstSeen: string;
+  lastReport: string;
+  reports: number;
+  capacity?: Record<string, unknown>;
+  publicKey: string;
+  report: Record<string, unknown>;
 }
 
 /** What GET /api/machines/<mac> returns. */
@@ -382,10 +403,15 @@ export class Rig {
     const profile = typeof profileRef === 'string' ? await this.profile(profileRef) : profileRef;
     const count = opts.count ?? 1;
     if (!Number.isInteger(count) || count < 1 || count > 32) throw new RigError(`count must be an integer between 1 and 32, got ${count}`);
+    if (opts.instance !== undefined) {
+      if (count !== 1) throw new RigError('boot: instance goes with count 1');
+      const again = instanceOf(profile, opts.instance).name;
+      if (this.vmList.some((v) => v.name === again && v.console.running)) throw new RigError(`boot: ${again} is still running; stop it before booting it again`);
+    }
     const started: Vm[] = [];
     for (let k = 0; k < count; k++) {
-      const index = this.instances.get(profile.name) ?? 0;
-      this.instances.set(profile.name, index + 1);
+      const index = opts.instance ?? this.instances.get(profile.name) ?? 0;
+      this.instances.set(profile.name, Math.max(index + 1, this.instances.get(profile.name) ?? 0));
       started.push(await this.startVm(instanceOf(profile, index), opts));
     }
     await this.saveState();
@@ -475,6 +501,27 @@ export class Rig {
     }
     const seen = last?.timeline.map((e) => e.kind + (e.reason ? `(${e.reason})` : '')).join(', ') || 'nothing';
     throw new RigError(`${mac}: no ${typeof match === 'string' ? match : 'matching'} event within ${timeoutMs} ms; the server saw: ${seen}`);
+  }
+
+  /**
+   * Waits until the agent on `vm` has had a report accepted by the server
+   * (its console line `ZEROBOOT-AGENT node=<id> report=accepted n=<k>`, seen
+   * after console position `from`, default the start), then reads the
+   * node's record from the registry (GET /api/nodes/<id>). A failure marker
+   * or the agent's exit ends the wait at once, with the console's tail.
+   */
+  async waitForReport(vm: Vm, timeoutMs: number, opts: { from?: number } = {}): Promise<NodeView> {
+    const hit = await vm.console.waitFor(new RegExp(`${AGENT_MARKERS.accepted.source}|${AGENT_MARKERS.exit.source}|${MARKERS.fail.source}`), timeoutMs, opts);
+    const m = AGENT_MARKERS.accepted.exec(hit[0]);
+    if (!m) throw new RigError(`${vm.name}: ${hit[0].trim()}; the console's last lines:\n${vm.console.tail(1500)}`);
+    const node = await this.node(m[1]);
+    if (!node) throw new RigError(`${vm.name}: the console says report ${m[2]} of node ${m[1]} was accepted, but the server has no such node`);
+    return node;
+  }
+
+  /** The registry's record of a node (GET /api/nodes/<id>); undefined when it has none. */
+  node(nodeId: string): Promise<NodeView | undefined> {
+    return this.api<NodeView>(`/nodes/${encodeURIComponent(nodeId)}`);
   }
 
   /** Stops every VM, the server and dnsmasq (by pid), deletes the namespace and the work files. Safe to call twice. */

@@ -142,6 +142,7 @@ test('an image carrying the agent starts it after UP with zeroboot.server and th
   const r = await runInit({ cmdline: 'zeroboot.server=http://10.9.0.1:8080 zeroboot.agentinterval=7', nics: [{ name: 'eth0', mac: '52:54:00:00:00:0a' }], agent: true });
   t.regex(r.console, /^ZEROBOOT-AGENT-START pid=\d+ server=http:\/\/10\.9\.0\.1:8080$/m);
   t.regex(r.console, /^zeroboot agent: a line$/m);
+  t.regex(r.console, /^ZEROBOOT-AGENT-EXIT code=0$/m, 'the agent ending is said');
   t.true(r.log.includes('zeroboot agent --server http://10.9.0.1:8080 --interval 7'), r.log.join('\n'));
   t.true(r.console.indexOf('ZEROBOOT-UP') < r.console.indexOf('ZEROBOOT-AGENT-START'), 'after the network');
 });
