@@ -8,10 +8,9 @@
 //     node booted from (BOOTIF), binds the key to it, and that NIC holds the
 //     address DHCP gave while the other two hold none.
 import test from 'ava';
-import { loadavg } from 'node:os';
 import { cachedImage } from '../../harness/qemu-image.ts';
 import { startRig, type Rig } from '../../qemu/rig.ts';
-import { checkInventory, guestDisk, reportOf, vmAddress, waitForNode } from '../helpers/agent-node.ts';
+import { bootToReport, checkInventory, guestDisk, reportOf, waitForNode } from '../helpers/agent-node.ts';
 
 // TCG on a loaded 2-core machine: a 42 MB initramfs through iPXE (UEFI is slower), Node, the agent's bring-up.
 const REPORT_MS = 12 * 60_000;
@@ -31,10 +30,7 @@ test.after.always(async (t) => {
 
 test.serial('storage-uefi: the report matches the profile; 1 SSD + 4 HDD pools give 4 zdbs, healthy in the report and reachable from the host', async (t) => {
   t.timeout(REPORT_MS + 8 * 60_000);
-  const [vm] = await rig.boot('storage-uefi');
-  const ip = await vmAddress(vm, REPORT_MS);
-  const node = await rig.waitForReport(vm, REPORT_MS);
-  guestSeconds.push(`${vm.name}: first report ${((Date.now() - vm.startedAt) / 1000).toFixed(0)} s after QEMU started (${rig.accel}, load ${loadavg()[0].toFixed(1)})`);
+  const { vm, ip, node } = await bootToReport(rig, 'storage-uefi', {}, REPORT_MS, guestSeconds);
   checkInventory(t, vm, node);
   const r = reportOf(node);
   const hdds = vm.instance.profile.disks.flatMap((d, i) => (d.type === 'hdd' ? [guestDisk(node, i)] : []));
@@ -52,10 +48,7 @@ test.serial('storage-uefi: the report matches the profile; 1 SSD + 4 HDD pools g
 
 test.serial('multi-nic-bios: the report names the boot NIC, binds the key to it, and only that NIC holds the DHCP address', async (t) => {
   t.timeout(REPORT_MS + 60_000);
-  const [vm] = await rig.boot('multi-nic-bios');
-  const ip = await vmAddress(vm, REPORT_MS);
-  const node = await rig.waitForReport(vm, REPORT_MS);
-  guestSeconds.push(`${vm.name}: first report ${((Date.now() - vm.startedAt) / 1000).toFixed(0)} s after QEMU started (${rig.accel}, load ${loadavg()[0].toFixed(1)})`);
+  const { vm, ip, node } = await bootToReport(rig, 'multi-nic-bios', {}, REPORT_MS, guestSeconds);
   checkInventory(t, vm, node);
   const r = reportOf(node);
   t.is(r.bootMac, vm.mac, 'BOOTIF: the NIC the node booted from');

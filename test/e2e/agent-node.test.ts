@@ -19,14 +19,14 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { cachedImage } from '../../harness/qemu-image.ts';
 import { nodeIdOf, rawPublicKey, signPayload, type SignedEnvelope } from '../../lib/signed-report.ts';
 import { loadProfile, type HwProfile } from '../../qemu/profile.ts';
 import { startRig, type NodeView, type Rig, type Vm } from '../../qemu/rig.ts';
-import { checkInventory, consoleRun, guestDisk, postReport, ReportCapture, reportOf, vmAddress, waitForNode } from '../helpers/agent-node.ts';
+import { bootToReport, checkInventory, consoleRun, guestDisk, postReport, ReportCapture, reportOf, waitForNode } from '../helpers/agent-node.ts';
 
 const run = promisify(execFile);
 // TCG on a loaded 2-core machine: a 42 MB initramfs through iPXE, Node, the agent's bring-up.
@@ -67,12 +67,10 @@ async function redis(commands: string): Promise<string> {
 }
 
 async function bootNode(instance?: number): Promise<NodeView> {
-  const [v] = await rig.boot(profile, { diskFiles: disks, ...(instance !== undefined ? { instance } : {}) });
-  vm = v;
-  ip = await vmAddress(vm, REPORT_MS);
-  const node = await rig.waitForReport(vm, REPORT_MS);
-  guestSeconds.push(`${vm.name}: first report ${((Date.now() - vm.startedAt) / 1000).toFixed(0)} s after QEMU started (load ${loadavg()[0].toFixed(1)})`);
-  return node;
+  const booted = await bootToReport(rig, profile, { diskFiles: disks, ...(instance !== undefined ? { instance } : {}) }, REPORT_MS, guestSeconds);
+  vm = booted.vm;
+  ip = booted.ip;
+  return booted.node;
 }
 
 test.before(async (t) => {

@@ -7,7 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import { MARKERS } from '../../image/init.ts';
 import { REPORT_PATH, type SignedEnvelope } from '../../lib/signed-report.ts';
 import { killPid } from '../../lib/process.ts';
-import type { NodeView, Rig, Vm } from '../../qemu/rig.ts';
+import { loadavg } from 'node:os';
+import type { HwProfile } from '../../qemu/profile.ts';
+import type { BootOptions, NodeView, Rig, Vm } from '../../qemu/rig.ts';
 
 export interface ReportDisk {
   name: string;
@@ -93,6 +95,15 @@ export async function consoleRun(vm: Vm, command: string, timeoutMs = 120_000): 
   vm.console.write(`echo HOOK-BEGIN-$((${n}+0)); ${command}; echo HOOK-END-$((${n}+0))\r`);
   const m = await vm.console.waitFor(new RegExp(`HOOK-BEGIN-${n}\\r?\\n([\\s\\S]*?)HOOK-END-${n}`), timeoutMs, { from });
   return m[1].replace(/\r/g, '');
+}
+
+/** Boots one VM and waits for its agent's first accepted report; notes the guest seconds it took in `times`. */
+export async function bootToReport(rig: Rig, profile: string | HwProfile, opts: BootOptions, timeoutMs: number, times: string[]): Promise<{ vm: Vm; ip: string; node: NodeView }> {
+  const [vm] = await rig.boot(profile, opts);
+  const ip = await vmAddress(vm, timeoutMs);
+  const node = await rig.waitForReport(vm, timeoutMs);
+  times.push(`${vm.name}: first report ${((Date.now() - vm.startedAt) / 1000).toFixed(0)} s after QEMU started (${rig.accel}, load ${loadavg()[0].toFixed(1)})`);
+  return { vm, ip, node };
 }
 
 /** A packet capture of the reports (TCP to the server's HTTP port) on the rig's bridge. */
