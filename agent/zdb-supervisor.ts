@@ -64,6 +64,13 @@ export interface SupervisorOptions {
   unhealthyLimit?: number;
   /** Failed checks this soon after a start do not count: the process may still be opening its files. */
   startGraceMs?: number;
+  /**
+   * A process that has not answered once yet is still starting for this
+   * long: opening a large index takes minutes on a slow disk (four zdbs
+   * starting at once on a slow node took over a minute), and killing it
+   * then would only start the wait again.
+   */
+  firstAnswerMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -77,12 +84,14 @@ export class ZdbSupervisor {
   private restartTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private failedChecks = 0;
+  /** Whether the current process has answered a PING. */
+  private answered = false;
   private state: ZdbHealth;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(spec: ZdbSpec, opts: SupervisorOptions) {
     this.spec = spec;
-    this.opts = { baseDelayMs: 500, maxDelayMs: 30_000, stableMs: 30_000, healthIntervalMs: 10_000, pingTimeoutMs: 3_000, unhealthyLimit: 3, startGraceMs: 30_000, ...opts };
+    this.opts = { baseDelayMs: 500, maxDelayMs: 30_000, stableMs: 30_000, healthIntervalMs: 10_000, pingTimeoutMs: 3_000, unhealthyLimit: 3, startGraceMs: 30_000, firstAnswerMs: 300_000, ...opts };
     this.state = { disk: spec.disk, port: spec.port, socket: spec.socket, healthy: false, restarts: 0 };
   }
 
@@ -105,6 +114,7 @@ export class ZdbSupervisor {
     const child = spawn(cmd, [...rest, 'zdb', ...zdbArgs(this.spec)], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.startedAt = Date.now();
+    this.answered = false;
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
     this.exited = new Promise((resolve) => {
@@ -149,7 +159,8 @@ export class ZdbSupervisor {
       client?.close();
     }
     this.state.healthy = ok && this.child !== undefined;
-    const starting = Date.now() - this.startedAt < this.opts.startGraceMs;
+    if (ok) this.answered = true;
+    const starting = Date.now() - this.startedAt < (this.answered ? this.opts.startGraceMs : this.opts.firstAnswerMs);
     this.failedChecks = ok || starting ? 0 : this.failedChecks + 1;
     if (!ok && this.child && this.failedChecks >= this.opts.unhealthyLimit) {
       this.opts.log?.(`zdb on ${this.spec.disk} failed ${this.failedChecks} health checks; killing pid ${this.child.pid}`);

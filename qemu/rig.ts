@@ -96,6 +96,9 @@ export interface BootOptions {
   instance?: number;
 }
 
+/** What busybox prints when /init, its steps done, starts the console shell. */
+const SHELL_BANNER = /built-in shell \(ash\)/;
+
 /** What GET /api/nodes/<id> returns: the registry's summary, the node's key and its last signed report's payload. */
 export interface NodeView {
   nodeId: string;
@@ -511,7 +514,13 @@ export class Rig {
    * or the agent's exit ends the wait at once, with the console's tail.
    */
   async waitForReport(vm: Vm, timeoutMs: number, opts: { from?: number } = {}): Promise<NodeView> {
-    const hit = await vm.console.waitFor(new RegExp(`${AGENT_MARKERS.accepted.source}|${AGENT_MARKERS.exit.source}|${MARKERS.fail.source}`), timeoutMs, opts);
+    const until = Date.now() + timeoutMs;
+    let hit = await vm.console.waitFor(new RegExp(`${AGENT_MARKERS.accepted.source}|${AGENT_MARKERS.exit.source}|${MARKERS.fail.source}|${SHELL_BANNER.source}`), timeoutMs, opts);
+    if (SHELL_BANNER.test(hit[0])) {
+      // /init starts its console shell after every step: no agent by then means none is coming.
+      if (!AGENT_MARKERS.start.test(vm.console.log())) throw new RigError(`${vm.name}: /init reached its console shell without starting the agent (does the image carry \`zeroboot agent\`? is zeroboot.agent=off set?)`);
+      hit = await vm.console.waitFor(new RegExp(`${AGENT_MARKERS.accepted.source}|${AGENT_MARKERS.exit.source}|${MARKERS.fail.source}`), Math.max(1, until - Date.now()), opts);
+    }
     const m = AGENT_MARKERS.accepted.exec(hit[0]);
     if (!m) throw new RigError(`${vm.name}: ${hit[0].trim()}; the console's last lines:\n${vm.console.tail(1500)}`);
     const node = await this.node(m[1]);

@@ -5,7 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { parseCpuinfo, parseMeminfo } from './procfs.ts';
 import { crossCheck, siSnapshot, type SiSnapshot } from './si.ts';
-import { readBlockDevices, readDmi, readNics, readSecureBoot } from './sysfs.ts';
+import { readBlockDevices, readDmi, readInstalledMemory, readNics, readSecureBoot } from './sysfs.ts';
 import type { DmiInfo, Inventory } from './types.ts';
 
 export type { Inventory } from './types.ts';
@@ -37,9 +37,11 @@ export function collectInventory(opts: InventoryOptions = {}): Inventory {
   const cpu = parseCpuinfo(readFileSync(join(root, 'proc/cpuinfo'), 'utf8'));
   const dmi = readDmi(root);
   const why = virtualizedBy(cpu.hypervisorFlag, dmi, opts.debugVm ?? false);
+  const installed = readInstalledMemory(root);
   const inv: Inventory = {
     cpu,
     memoryBytes: parseMeminfo(readFileSync(join(root, 'proc/meminfo'), 'utf8')),
+    ...(installed !== undefined ? { memoryInstalledBytes: installed } : {}),
     dmi,
     nics: readNics(root, opts.addresses),
     disks: readBlockDevices(root),

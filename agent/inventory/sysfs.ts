@@ -147,6 +147,20 @@ export function readNics(root: string, addresses: Record<string, string[]> = {})
 }
 
 // Firmware fills unset DMI strings with placeholders; they name nothing.
+/** Online memory blocks times block_size_bytes (hex), as lsmem counts; undefined when the kernel has no memory-block sysfs. */
+export function readInstalledMemory(root: string): number | undefined {
+  const dir = join(root, 'sys/devices/system/memory');
+  const size = text(join(dir, 'block_size_bytes'));
+  if (!size || !/^[0-9a-f]+$/i.test(size)) return undefined;
+  let blocks = 0;
+  try {
+    for (const e of readdirSync(dir)) if (/^memory\d+$/.test(e) && text(join(dir, e, 'online')) === '1') blocks++;
+  } catch {
+    return undefined;
+  }
+  return blocks > 0 ? blocks * parseInt(size, 16) : undefined;
+}
+
 const DMI_PLACEHOLDER = /^(to be filled by o\.e\.m\.|default string|not specified|system serial number|none|0+|-)$/i;
 
 export function readDmi(root: string): DmiInfo {

@@ -59,7 +59,10 @@ export type SecureBootState = 'enabled' | 'disabled' | 'no-efi' | 'unknown';
 
 export interface Inventory {
   cpu: CpuInfo;
+  /** MemTotal: what the kernel can hand out (zos's MRU), below the RAM by what the kernel keeps (~6% of 1 GiB). */
   memoryBytes: number;
+  /** The RAM the machine has: online memory blocks in sysfs times their size; absent without memory-block sysfs. */
+  memoryInstalledBytes?: number;
   dmi: DmiInfo;
   nics: NicInfo[];
   disks: DiskInfo[];
