@@ -9,6 +9,11 @@
       "sources": ["boot/tftp/native/tftp_data.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lm", "-lpthread"]
+    },
+    {
+      "target_name": "dhcpsend",
+      "sources": ["boot/dhcp/native/dhcp_send.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

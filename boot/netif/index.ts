@@ -41,7 +41,7 @@ export function bindSocketToDevice(socket: Socket, ifname: string): void {
  * (the public-looking `_handle` getter is deprecated and warns), so look the
  * state up by shape rather than by a private name.
  */
-function socketFd(socket: Socket): number | undefined {
+export function socketFd(socket: Socket): number | undefined {
   const holder = socket as unknown as Record<symbol, unknown>;
   for (const sym of Object.getOwnPropertySymbols(socket)) {
     const state = holder[sym] as { handle?: { fd?: unknown } } | undefined;
