@@ -11,8 +11,8 @@
       "libraries": ["-lm", "-lpthread"]
     },
     {
-      "target_name": "dhcpsend",
-      "sources": ["boot/dhcp/native/dhcp_send.c"],
+      "target_name": "dhcpio",
+      "sources": ["boot/dhcp/native/dhcp_io.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]

@@ -1,35 +1,19 @@
 // How replies leave a DHCP socket. dgram's send costs, per reply, an address
 // lookup that answers on the next tick, a send request object and one
 // sendmsg(); under a flood that was close to a third of the server's busy
-// time. With the dhcpsend addon (boot/dhcp/native/dhcp_send.c) the replies
+// time. With the dhcpio addon (io-addon.ts) the replies
 // of one event-loop turn are copied into one buffer and go out with one
 // sendmmsg() on the same socket, at the end of the turn (setImmediate) or
 // when the batch is full. Without it, each reply goes through dgram as before.
 import type { Socket } from 'node:dgram';
-import { createRequire } from 'node:module';
 import { getSystemErrorName } from 'node:util';
 import { intToIp, ipToInt } from '../../lib/ipv4.ts';
 import { socketFd } from '../netif/index.ts';
+import type { DhcpIoAddon } from './io-addon.ts';
 
 /** Where the packet handler puts a reply; a dgram Socket is one. */
 export interface ReplyOut {
   send(bytes: Buffer, port: number, host: string): void;
-}
-
-export interface DhcpSendAddon {
-  /** Sends replies [0, count); returns how many were dealt with (fewer: the socket buffer is full); errors[i] = errno or 0. */
-  sendBatch(fd: number, bytes: Buffer, meta: Uint32Array, count: number, errors: Int32Array): number;
-  maxBatch: number;
-}
-
-/** The addon, or why it is not there (one line). */
-export function loadDhcpSendAddon(file = '../../build/Release/dhcpsend.node'): { addon: DhcpSendAddon } | { missing: string } {
-  const require = createRequire(import.meta.url);
-  try {
-    return { addon: require(file) as DhcpSendAddon };
-  } catch (e) {
-    return { missing: (e as Error).message.split('\n')[0]! };
-  }
 }
 
 /** A DHCP reply is at most an interface MTU; 1500 covers Ethernet, larger ones make the batch flush sooner. */
@@ -37,7 +21,7 @@ const STAGING_BYTES = 64 * 1500;
 
 export class ReplySender implements ReplyOut {
   private readonly socket: Socket;
-  private readonly addon: DhcpSendAddon | undefined;
+  private readonly addon: DhcpIoAddon | undefined;
   private readonly fd: number;
   private readonly onError: (e: Error) => void;
   private readonly max: number;
@@ -58,7 +42,7 @@ export class ReplySender implements ReplyOut {
   };
 
   /** `addon` undefined: plain dgram sends. `onError` hears each reply the kernel refused. */
-  constructor(socket: Socket, addon: DhcpSendAddon | undefined, onError: (e: Error) => void) {
+  constructor(socket: Socket, addon: DhcpIoAddon | undefined, onError: (e: Error) => void) {
     this.socket = socket;
     this.onError = onError;
     const fd = addon ? socketFd(socket) : undefined;

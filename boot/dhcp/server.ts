@@ -1,9 +1,10 @@
 // The DHCP server of `zeroboot serve`: the socket side only. One socket per
 // interface on :67 and on :4011 (PXE boot-server discovery); each packet is
 // decoded, screened (request.ts), classified, handed to its handler (full.ts,
-// proxy.ts, boot-server.ts), built into a reply (reply.ts) and sent
-// (reply-sender.ts: batched with sendmmsg when the dhcpsend addon is built),
-// with timeline events on the way. A packet never stops the server.
+// proxy.ts, boot-server.ts), built into a reply (reply.ts) and sent, with
+// timeline events on the way. With the dhcpio addon, datagrams are read
+// (batch-receiver.ts) and replies sent (reply-sender.ts) in batches. A
+// packet never stops the server.
 import type { RemoteInfo } from 'node:dgram';
 import type { Logger } from '../log.ts';
 import { NoProfileError } from '../selection.ts';
@@ -29,7 +30,9 @@ import { macFromBytes } from '../../lib/mac.ts';
 import { DhcpServerError, openSocket, resolveInterfaces } from './sockets.ts';
 import type { ServedInterface } from './sockets.ts';
 import type { DhcpSettings } from './settings.ts';
-import { loadDhcpSendAddon, ReplySender } from './reply-sender.ts';
+import { ReplySender } from './reply-sender.ts';
+import { BatchReceiver } from './batch-receiver.ts';
+import { loadDhcpIoAddon } from './io-addon.ts';
 import type { ReplyOut } from './reply-sender.ts';
 
 export { DhcpServerError } from './sockets.ts';
@@ -112,12 +115,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     : new ProxyHandler(settings.port);
   const packets = new PacketHandler(opts, main, new BootServerHandler(settings.proxyPort), leases?.file);
 
-  const loaded = loadDhcpSendAddon();
-  if ('missing' in loaded) log.warn('dhcp: the dhcpsend addon is not built; replies go out one send at a time (run: bash scripts/setup.sh)', { error: loaded.missing });
+  const loaded = loadDhcpIoAddon();
+  if ('missing' in loaded) log.warn('dhcp: the dhcpio addon is not built; packets are read and sent one at a time (run: bash scripts/setup.sh)', { error: loaded.missing });
   const addon = 'addon' in loaded ? loaded.addon : undefined;
-  const senders: ReplySender[] = [];
+  const open: { receiver: BatchReceiver; sender: ReplySender }[] = [];
   const closeSockets = () => {
-    for (const s of senders) s.close();
+    for (const o of open) {
+      o.receiver.stop();
+      o.sender.close();
+    }
   };
   try {
     for (const iface of ifaces) {
@@ -125,8 +131,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         const socket = await openSocket(port, iface.reply.name);
         const onError = (e: Error) => log.warn('dhcp: socket error', { iface: iface.reply.name, port, error: e.message });
         const sender = new ReplySender(socket, addon, onError);
-        senders.push(sender);
-        socket.on('message', (buf, rinfo) => packets.receive(sender, buf, rinfo, iface, proxyPort));
+        const receiver = new BatchReceiver(socket, addon, (buf, rinfo) => packets.receive(sender, buf, rinfo, iface, proxyPort));
+        open.push({ receiver, sender });
         socket.on('error', onError);
       }
     }

@@ -1,14 +1,15 @@
 // The DHCP reply sender over real loopback sockets, on both paths: batched
-// through the dhcpsend addon (sendmmsg) and plain dgram. Replies must arrive
+// through the dhcpio addon (sendmmsg) and plain dgram. Replies must arrive
 // whole, in order, at their own destinations; a reply the kernel refuses is
 // reported and does not stop the rest; close() sends what is queued.
 import test from 'ava';
 import dgram from 'node:dgram';
 import type { Socket } from 'node:dgram';
-import { loadDhcpSendAddon, ReplySender } from '../../boot/dhcp/reply-sender.ts';
-import type { DhcpSendAddon } from '../../boot/dhcp/reply-sender.ts';
+import { ReplySender } from '../../boot/dhcp/reply-sender.ts';
+import { loadDhcpIoAddon } from '../../boot/dhcp/io-addon.ts';
+import type { DhcpIoAddon } from '../../boot/dhcp/io-addon.ts';
 
-const loaded = loadDhcpSendAddon();
+const loaded = loadDhcpIoAddon();
 const addon = 'addon' in loaded ? loaded.addon : undefined;
 
 async function udp(): Promise<{ socket: Socket; port: number; got: Buffer[]; waitFor(n: number): Promise<Buffer[]> }> {
@@ -36,9 +37,9 @@ function packet(i: number, size: number): Buffer {
   return b;
 }
 
-for (const [name, use] of [['batched (sendmmsg)', addon], ['dgram', undefined]] as [string, DhcpSendAddon | undefined][]) {
+for (const [name, use] of [['batched (sendmmsg)', addon], ['dgram', undefined]] as [string, DhcpIoAddon | undefined][]) {
   test(`${name}: 200 replies of mixed sizes arrive whole and in order, each at its own destination`, async (t) => {
-    if (name.startsWith('batched') && !use) return t.fail(`the dhcpsend addon is not built: ${'missing' in loaded ? loaded.missing : ''}`);
+    if (name.startsWith('batched') && !use) return t.fail(`the dhcpio addon is not built: ${'missing' in loaded ? loaded.missing : ''}`);
     const a = await udp();
     const b = await udp();
     const from = dgram.createSocket('udp4');
@@ -67,7 +68,7 @@ for (const [name, use] of [['batched (sendmmsg)', addon], ['dgram', undefined]] 
   });
 
   test(`${name}: a reply the kernel refuses is reported and the next ones still go; close() sends what is queued`, async (t) => {
-    if (name.startsWith('batched') && !use) return t.fail('the dhcpsend addon is not built');
+    if (name.startsWith('batched') && !use) return t.fail('the dhcpio addon is not built');
     const a = await udp();
     const from = dgram.createSocket('udp4');
     await new Promise<void>((r) => from.bind(0, '127.0.0.1', r));
