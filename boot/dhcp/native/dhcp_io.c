@@ -22,13 +22,6 @@
 
 #define MAX_BATCH 256
 
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_throw_error(env, NULL, msg);
-  return NULL;
-}
-
 /* sendBatch(fd, bytes, meta, count, errors) -> how many replies were dealt with.
  * Reply i is bytes[meta[4i] .. meta[4i]+meta[4i+1]) to meta[4i+2] (IPv4,
  * host order) port meta[4i+3]. errors[i] gets 0 or the errno that refused
@@ -201,7 +194,12 @@ static napi_value recv_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int dfd = dup(fd);
-  if (dfd < 0) return throw_errno(env, "recvStart: dup", errno);
+  if (dfd < 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "recvStart: dup: %s", strerror(errno));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
   rx_t *r = calloc(1, sizeof *r);
   r->env = env;
   r->fd = dfd;
