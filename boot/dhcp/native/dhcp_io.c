@@ -102,7 +102,7 @@ typedef struct {
   int stopped;
   uint8_t *bytes;
   uint32_t *meta;
-  napi_ref bytes_ref, meta_ref, on_batch;
+  napi_ref bytes_ref, meta_ref, on_batch, self_ref;
   napi_async_context async;
 } rx_t;
 
@@ -112,6 +112,7 @@ static void rx_closed(uv_handle_t *h) {
   napi_delete_reference(r->env, r->bytes_ref);
   napi_delete_reference(r->env, r->meta_ref);
   napi_delete_reference(r->env, r->on_batch);
+  if (r->self_ref) napi_delete_reference(r->env, r->self_ref);
   napi_async_destroy(r->env, r->async);
   free(r);
 }
@@ -154,16 +155,6 @@ static void rx_readable(uv_poll_t *p, int status, int events) {
     }
     napi_close_handle_scope(r->env, scope);
     if (n < RX_BATCH) return;
-  }
-}
-
-static void rx_finalize(napi_env env, void *data, void *hint) {
-  /* The JavaScript handle is gone: stop reading if recvStop() was never called. */
-  rx_t *r = data;
-  if (!r->stopped) {
-    r->stopped = 1;
-    uv_poll_stop(&r->poll);
-    uv_close((uv_handle_t *)&r->poll, rx_closed);
   }
 }
 
@@ -226,8 +217,12 @@ static napi_value recv_start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, msg);
     return NULL;
   }
+  /* Reading goes on until recvStop(), like a dgram socket's, whether or not JavaScript still holds the
+   * handle: the handle is kept alive from here, and freed with the rest once the poll handle is closed.
+   * So recvStop() is called once per handle (BatchReceiver forgets it). */
   napi_value handle;
-  napi_create_external(env, r, rx_finalize, NULL, &handle);
+  napi_create_external(env, r, NULL, NULL, &handle);
+  napi_create_reference(env, handle, 1, &r->self_ref);
   return handle;
 }
 
