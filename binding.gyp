@@ -14,6 +14,11 @@
       "target_name": "flistcodec",
       "sources": ["flist/native/chunk_codec.c"],
       "cflags": ["-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "dhcpio",
+      "sources": ["boot/dhcp/native/dhcp_io.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

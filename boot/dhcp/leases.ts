@@ -74,9 +74,18 @@ interface Bound extends Hold {
   hostname?: string;
 }
 
-/** The key of a client's lease and offer: the client-id when there is one, else the MAC. */
+/**
+ * The key of a client's lease and offer: the client-id (hex) when there is
+ * one, else the MAC. They cannot collide (a MAC key has colons, hex has
+ * none), so the packet's own hex string is the key: no prefixed copy to
+ * build and hash per packet.
+ */
 function keyOf(c: ClientRef): string {
-  return c.clientId ? `id:${c.clientId}` : c.mac;
+  return c.clientId ? c.clientId : c.mac;
+}
+
+function describeKey(key: string): string {
+  return key.includes(':') ? key : `client-id ${key}`;
 }
 
 function ref(c: string | ClientRef): ClientRef {
@@ -357,7 +366,7 @@ export class LeasePool {
     const until = this.declined.get(n);
     if (until !== undefined && until > now) return 'was declined (in use on the network)';
     const holder = this.holders.get(n);
-    if (holder !== undefined && holder !== key && this.active(holder, n, now)) return `is leased to ${holder.startsWith('id:') ? `client-id ${holder.slice(3)}` : holder}`;
+    if (holder !== undefined && holder !== key && this.active(holder, n, now)) return `is leased to ${describeKey(holder)}`;
     return undefined;
   }
 

@@ -2,8 +2,10 @@
 // interface on :67 and on :4011 (PXE boot-server discovery); each packet is
 // decoded, screened (request.ts), classified, handed to its handler (full.ts,
 // proxy.ts, boot-server.ts), built into a reply (reply.ts) and sent, with
-// timeline events on the way. A packet never stops the server.
-import type { RemoteInfo, Socket } from 'node:dgram';
+// timeline events on the way. With the dhcpio addon, datagrams are read
+// (batch-receiver.ts) and replies sent (reply-sender.ts) in batches. A
+// packet never stops the server.
+import type { RemoteInfo } from 'node:dgram';
 import type { Logger } from '../log.ts';
 import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
@@ -28,6 +30,10 @@ import { macFromBytes } from '../../lib/mac.ts';
 import { DhcpServerError, openSocket, resolveInterfaces } from './sockets.ts';
 import type { ServedInterface } from './sockets.ts';
 import type { DhcpSettings } from './settings.ts';
+import { ReplySender } from './reply-sender.ts';
+import { BatchReceiver } from './batch-receiver.ts';
+import { loadDhcpIoAddon } from './io-addon.ts';
+import type { ReplyOut } from './reply-sender.ts';
 
 export { DhcpServerError } from './sockets.ts';
 
@@ -109,17 +115,25 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     : new ProxyHandler(settings.port);
   const packets = new PacketHandler(opts, main, new BootServerHandler(settings.proxyPort), leases?.file);
 
-  const sockets: Socket[] = [];
+  const loaded = loadDhcpIoAddon();
+  if ('missing' in loaded) log.warn('dhcp: the dhcpio addon is not built; packets are read and sent one at a time (run: bash scripts/setup.sh)', { error: loaded.missing });
+  const addon = 'addon' in loaded ? loaded.addon : undefined;
+  const open: { receiver: BatchReceiver; sender: ReplySender }[] = [];
   const closeSockets = () => {
-    for (const s of sockets) s.close();
+    for (const o of open) {
+      o.receiver.stop();
+      o.sender.close();
+    }
   };
   try {
     for (const iface of ifaces) {
       for (const [port, proxyPort] of [[settings.port, false], [settings.proxyPort, true]] as const) {
         const socket = await openSocket(port, iface.reply.name);
-        sockets.push(socket);
-        socket.on('message', (buf, rinfo) => packets.receive(socket, buf, rinfo, iface, proxyPort));
-        socket.on('error', (e) => log.warn('dhcp: socket error', { iface: iface.reply.name, port, error: e.message }));
+        const onError = (e: Error) => log.warn('dhcp: socket error', { iface: iface.reply.name, port, error: e.message });
+        const sender = new ReplySender(socket, addon, onError);
+        const receiver = new BatchReceiver(socket, addon, (buf, rinfo) => packets.receive(sender, buf, rinfo, iface, proxyPort));
+        open.push({ receiver, sender });
+        socket.on('error', onError);
       }
     }
   } catch (e) {
@@ -174,7 +188,7 @@ export class PacketHandler {
     this.file = file;
   }
 
-  receive(socket: Socket, buf: Buffer, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean): void {
+  receive(replies: ReplyOut, buf: Buffer, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean): void {
     if (this.closing) return;
     let p: DhcpPacket;
     try {
@@ -189,7 +203,7 @@ export class PacketHandler {
     }
     const mac = p.htype === 1 && p.hlen === 6 ? macFromBytes(p.chaddr) : 'unknown';
     try {
-      this.dispatch(socket, p, mac, rinfo, iface, proxyPort);
+      this.dispatch(replies, p, mac, rinfo, iface, proxyPort);
     } catch (e) {
       // A bug must cost one packet, not the server.
       this.opts.log.error('dhcp: failed to handle a packet', { mac, error: (e as Error).stack ?? String(e) });
@@ -203,7 +217,7 @@ export class PacketHandler {
     this.opts.log.debug('dhcp: ignored', { mac, reason });
   }
 
-  private dispatch(socket: Socket, p: DhcpPacket, mac: string, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean): void {
+  private dispatch(replies: ReplyOut, p: DhcpPacket, mac: string, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean): void {
     const s = screen(p, rinfo.address);
     if ('ignore' in s) return this.ignore(mac, s.ignore, p.op !== 1 ? { iface: iface.reply.name } : undefined);
     const { selector, labels, timeline, settings } = this.opts;
@@ -221,17 +235,17 @@ export class PacketHandler {
     }
     const arrival = { proxyPort, address: rinfo.address, port: rinfo.port };
     const built = buildReply(p, out.answer, iface.reply, arrival);
-    if (!out.persist) return this.send(socket, mac, out.answer, built, iface.reply);
+    if (!out.persist) return this.send(replies, mac, out.answer, built, iface.reply);
     // The ACK leaves only once its lease is on disk. It is built before the wait, so only its
     // bytes wait, not the request it answers (which would then outlive a young-generation collection).
-    if (!this.file) return this.send(socket, mac, out.answer, built, iface.reply);
+    if (!this.file) return this.send(replies, mac, out.answer, built, iface.reply);
     const answer = out.answer;
     const reply = iface.reply;
     this.file.store(out.persist, (e) => {
       if (e) return this.ignore(mac, `lease not stored, ACK withheld: ${e.message}`);
       if (this.closed) return;
       try {
-        this.send(socket, mac, answer, built, reply);
+        this.send(replies, mac, answer, built, reply);
       } catch (err) {
         this.opts.log.error('dhcp: failed to send an ACK', { mac, error: (err as Error).message });
       }
@@ -267,10 +281,10 @@ export class PacketHandler {
     return this.file ? this.file.append(record) : Promise.resolve();
   }
 
-  private send(socket: Socket, mac: string, a: Answer, built: Built, iface: ReplyIface): void {
+  private send(replies: ReplyOut, mac: string, a: Answer, built: Built, iface: ReplyIface): void {
     if (!built.ok) return this.ignore(mac, built.reason);
-    // Send errors surface as the socket's 'error' event (logged there).
-    socket.send(built.bytes, built.port, built.host);
+    // Send errors reach the sender's error callback, which logs them.
+    replies.send(built.bytes, built.port, built.host);
     const nak = a.type === MessageType.NAK;
     const d = a.decision;
     const detail: Record<string, string | number | boolean> = { to: this.destination(built.host, built.port), iface: iface.name };

@@ -36,19 +36,31 @@ export function bindSocketToDevice(socket: Socket, ifname: string): void {
   }
 }
 
+/** What this project uses of a dgram socket's native handle. */
+export interface UdpHandle {
+  fd: number;
+  /** Stops Node's own reading (the DHCP server reads in batches instead). */
+  recvStop?: () => number;
+}
+
 /**
- * The fd of a bound dgram socket. It lives on the socket's internal state
- * (the public-looking `_handle` getter is deprecated and warns), so look the
- * state up by shape rather than by a private name.
+ * The native handle of a bound dgram socket. It lives on the socket's
+ * internal state (the public-looking `_handle` getter is deprecated and
+ * warns), so look the state up by shape rather than by a private name.
  */
-function socketFd(socket: Socket): number | undefined {
+export function socketHandle(socket: Socket): UdpHandle | undefined {
   const holder = socket as unknown as Record<symbol, unknown>;
   for (const sym of Object.getOwnPropertySymbols(socket)) {
-    const state = holder[sym] as { handle?: { fd?: unknown } } | undefined;
-    const fd = state && typeof state === 'object' ? state.handle?.fd : undefined;
-    if (typeof fd === 'number') return fd;
+    const state = holder[sym] as { handle?: UdpHandle } | undefined;
+    const handle = state && typeof state === 'object' ? state.handle : undefined;
+    if (handle && typeof handle.fd === 'number') return handle;
   }
   return undefined;
+}
+
+/** The fd of a bound dgram socket. */
+export function socketFd(socket: Socket): number | undefined {
+  return socketHandle(socket)?.fd;
 }
 
 export interface InterfaceInfo {
