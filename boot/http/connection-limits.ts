@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 
 export interface ConnectionLimits {
   /** Connections open at once, all clients together; more are closed as they arrive. 0: no cap. */
@@ -21,7 +22,7 @@ export interface ConnectionLimits {
 
 export const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 1024, maxPerAddress: 32, sendStallMs: 30_000 };
 
-/** Refusals are logged at most this often, with the count since the last line. */
+/** Refusals are logged at most this often per limit, with the count since the last line. */
 const REFUSAL_LOG_MS = 10_000;
 
 interface Watched {
@@ -49,20 +50,18 @@ export function limitConnections(server: Server, limits: ConnectionLimits, idleM
   if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
   const perAddress = new Map<string, number>();
   const watched = new Map<Socket, Watched>();
-  let refused = { total: 0, perAddress: 0, loggedAt: 0 };
+  const refusals = new LogThrottle(REFUSAL_LOG_MS);
 
-  const noteRefusal = (kind: 'total' | 'perAddress', address: string) => {
-    refused[kind]++;
-    const now = Date.now();
-    if (now - refused.loggedAt < REFUSAL_LOG_MS) return;
+  const noteRefusal = (limit: 'total' | 'perAddress', address: string) => {
+    const count = refusals.note(limit);
+    if (count === undefined) return;
     log.warn('http connections refused at the limits', {
-      total: refused.total,
-      perAddress: refused.perAddress,
+      limit,
+      refusedSinceLastLine: count,
       last: address,
       maxConnections: limits.maxConnections,
       maxPerAddress: limits.maxPerAddress,
     });
-    refused = { total: 0, perAddress: 0, loggedAt: now };
   };
 
   server.on('drop', (data?: { remoteAddress?: string }) => noteRefusal('total', data?.remoteAddress ?? ''));

@@ -16,6 +16,7 @@ import { sendText } from './route-context.ts';
 import { FlistCatalog, judgeFlistName } from './flist-catalog.ts';
 import { ChunkBusyError, ChunkSource, chunkHexFromPath } from './chunk-source.ts';
 import type { ChunkSourceOptions } from './chunk-source.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 
 /** What the server is given to offer flists: the folder of .fl files and the chunk store, opened (and closed) by its owner. */
 export interface FlistOptions extends ChunkSourceOptions {
@@ -33,7 +34,7 @@ export class FlistRoutes {
   private readonly chunks: ChunkSource;
   private readonly log: Logger;
   private readonly buffers: BufferBudget;
-  private failures = { count: 0, loggedAt: 0 };
+  private readonly failures = new LogThrottle(FAILURE_LOG_MS);
   private readonly sockets = new WeakMap<Socket, AbortSignal>();
 
   constructor(opts: FlistOptions, log: Logger, buffers: BufferBudget) {
@@ -127,11 +128,8 @@ export class FlistRoutes {
 
   /** One warn line per failure, but no more than one per FAILURE_LOG_MS: a store down under a crowd of nodes must not flood the log. */
   private storeFailed(message: string, fields: Record<string, unknown>): void {
-    this.failures.count++;
-    const now = Date.now();
-    if (now - this.failures.loggedAt < FAILURE_LOG_MS) return;
-    this.log.warn(message, { ...fields, failures: this.failures.count });
-    this.failures = { count: 0, loggedAt: now };
+    const failures = this.failures.note();
+    if (failures !== undefined) this.log.warn(message, { ...fields, failures });
   }
 }
 

@@ -18,6 +18,7 @@ import { Refusal } from './refusal.ts';
 import type { Outcome, Task, TaskBoard } from './tasks.ts';
 import { RateLimit, type RateLimitOptions } from './rate-limit.ts';
 import type { Registry } from './store.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 
 export const REFUSAL_LOG_MS = 10_000;
 
@@ -44,23 +45,16 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
 }
 
-/** Counts refusals per kind and logs each kind at most once per REFUSAL_LOG_MS. */
+/** Logs each kind of refusal at most once per REFUSAL_LOG_MS, with the count since its last line. */
 class RefusalLog {
-  private readonly kinds = new Map<string, { count: number; loggedAt: number }>();
+  private readonly throttle = new LogThrottle(REFUSAL_LOG_MS);
   private readonly log: Logger | undefined;
   constructor(log: Logger | undefined) {
     this.log = log;
   }
   note(kind: string, from: string, reason: string): void {
-    const k = this.kinds.get(kind) ?? { count: 0, loggedAt: -Infinity };
-    k.count++;
-    const now = Date.now();
-    if (now - k.loggedAt >= REFUSAL_LOG_MS) {
-      this.log?.warn('node report refused', { kind, refusedSinceLastLine: k.count, lastFrom: from, reason: reason.slice(0, 200) });
-      k.count = 0;
-      k.loggedAt = now;
-    }
-    this.kinds.set(kind, k);
+    const count = this.throttle.note(kind);
+    if (count !== undefined) this.log?.warn('node report refused', { kind, refusedSinceLastLine: count, lastFrom: from, reason: reason.slice(0, 200) });
   }
 }
 
