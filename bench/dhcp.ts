@@ -5,7 +5,10 @@
 // rate, so neither always gets the quieter (or the warmer) moment of a loaded
 // machine. Reports completed 4-way exchanges (DISCOVER-OFFER-REQUEST-ACK) per
 // second, the drops, and the server's CPU time per lease (perfdhcp shares the
-// machine's cores, so the achieved rate alone can hide where the time goes).
+// machine's cores, so the achieved rate alone can hide where the time goes),
+// and the datagrams each side's kernel dropped for a full receive buffer: a
+// drop at perfdhcp's socket means the load generator, not the server, fell
+// behind.
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
 //                      [--only zeroboot] [--cpu-prof DIR] [--node-options '...']
 // --only zeroboot skips dnsmasq; --cpu-prof writes zeroboot's V8 CPU profile to DIR when it stops;
@@ -46,6 +49,9 @@ interface Step {
   dropsDO: number;
   dropsRA: number;
   cpuUsPerLease: number;
+  /** Datagrams the kernel dropped at the server's sockets and at perfdhcp's (full receive buffers). */
+  serverRcvbuf: number;
+  clientRcvbuf: number;
 }
 
 async function cpuSeconds(pid: number): Promise<number> {
@@ -54,7 +60,15 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
-async function perfdhcp(host: Netns, rate: number): Promise<Omit<Step, 'cpuUsPerLease'>> {
+/** UDP datagrams a namespace's kernel dropped for a full socket buffer (RcvbufErrors in /proc/net/snmp): who could not keep up. */
+async function udpRcvbufErrors(net: Netns): Promise<number> {
+  const lines = (await net.exec('cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[names.indexOf('RcvbufErrors')] ?? 0);
+}
+
+async function perfdhcp(host: Netns, rate: number): Promise<Omit<Step, 'cpuUsPerLease' | 'serverRcvbuf' | 'clientRcvbuf'>> {
   const r = await host.exec('perfdhcp', ['-4', '-l', 'eth0', '-r', String(rate), '-p', String(PERIOD), '-R', String(CLIENTS), '-W', '1000000'], {
     timeout: (PERIOD + 30) * 1000,
   });
@@ -68,6 +82,8 @@ async function perfdhcp(host: Netns, rate: number): Promise<Omit<Step, 'cpuUsPer
 
 interface Subject {
   name: string;
+  /** The namespace the server runs in, and perfdhcp's. */
+  server: Netns;
   host: Netns;
   pid: number;
   steps: Step[];
@@ -79,14 +95,18 @@ async function warmUp(x: Subject): Promise<void> {
 }
 
 async function step(x: Subject, rate: number): Promise<void> {
+  const [serverBefore, clientBefore] = [await udpRcvbufErrors(x.server), await udpRcvbufErrors(x.host)];
   const before = await cpuSeconds(x.pid);
   const s = await perfdhcp(x.host, rate);
   const cpu = (await cpuSeconds(x.pid)) - before;
-  const st = { ...s, cpuUsPerLease: s.acks ? (cpu * 1e6) / s.acks : 0 };
+  const serverRcvbuf = (await udpRcvbufErrors(x.server)) - serverBefore;
+  const clientRcvbuf = (await udpRcvbufErrors(x.host)) - clientBefore;
+  const st = { ...s, cpuUsPerLease: s.acks ? (cpu * 1e6) / s.acks : 0, serverRcvbuf, clientRcvbuf };
   x.steps.push(st);
   console.log(
     `${x.name.padEnd(9)} offered ${String(rate).padStart(6)}/s  completed ${st.achieved.toFixed(0).padStart(6)}/s  ` +
-      `drops DO ${st.dropsDO} RA ${st.dropsRA}  server CPU ${st.cpuUsPerLease.toFixed(0)} us/lease`,
+      `drops DO ${st.dropsDO} RA ${st.dropsRA}  server CPU ${st.cpuUsPerLease.toFixed(0)} us/lease  ` +
+      `full-buffer drops: server ${st.serverRcvbuf} perfdhcp ${st.clientRcvbuf}`,
   );
 }
 
@@ -112,7 +132,7 @@ async function main(): Promise<void> {
         stateDir: tmp.dir,
       },
     }, { quiet: true, wrap: NODE_OPTIONS ? ['env', `NODE_OPTIONS=${NODE_OPTIONS}`] : undefined });
-    const zbs: Subject = { name: 'zeroboot', host: zbHost, pid: ours.child.pid!, steps: [] };
+    const zbs: Subject = { name: 'zeroboot', server: ns, host: zbHost, pid: ours.child.pid!, steps: [] };
     await warmUp(zbs);
     if (ONLY === 'zeroboot') {
       for (const rate of RATES) await step(zbs, rate);
@@ -123,7 +143,7 @@ async function main(): Promise<void> {
       '--dhcp-authoritative', '--no-ping', '--dhcp-lease-max=70000', '--quiet-dhcp', `--dhcp-leasefile=${join(tmp.dir, 'dnsmasq.leases')}`, '--pid-file=',
     ]);
     await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively to interface br1/);
-    const dms: Subject = { name: 'dnsmasq', host: dmHost, pid: dnsmasq.pid!, steps: [] };
+    const dms: Subject = { name: 'dnsmasq', server: ns, host: dmHost, pid: dnsmasq.pid!, steps: [] };
     await warmUp(dms);
     for (const [i, rate] of RATES.entries()) {
       for (const x of i % 2 === 0 ? [zbs, dms] : [dms, zbs]) await step(x, rate);
