@@ -6,10 +6,11 @@
 // folder.
 // Then, --runs times, the two sides taking turns (the first of one run goes
 // last in the next):
-//   pack:   zeroboot flist pack TREE -o x.fl --store dir://STORE (STORE emptied first)
+//   pack:   zeroboot flist pack TREE -o x.fl --store dir://STORE (a new STORE)
 //     vs   tar czf x.tgz -C TREE .
 //   unpack: zeroboot flist unpack x.fl OUT --store dir://STORE
-//     vs   tar xzf x.tgz -C OUT            (OUT emptied first, same filesystem)
+//     vs   tar xzf x.tgz -C OUT            (a new OUT, same filesystem)
+// Each timed run writes to a new path; outputs are removed at the end only.
 // Page cache: by default equally warm, the inputs of both sides were just
 // written (the machine has RAM to spare); --drop-caches drops it (root)
 // before every timed command instead. Wall and CPU time (user + system of
@@ -224,25 +225,39 @@ try {
   console.log(`runs: ${RUNS}, sides taking turns; page cache ${values['drop-caches'] ? 'dropped before every timed command' : 'equally warm (inputs just written, not dropped)'}; outputs on the filesystem of ${work}`);
 
   const fl = path.join(work, 'x.fl');
-  const tgz = path.join(work, 'x.tgz');
-  const store = path.join(work, 'store');
-  const storeUrl = `dir://${store}`;
-  const ourOut = path.join(work, 'out-zeroboot');
-  const tarOut = path.join(work, 'out-tar');
-  const fresh = (dir: string) => async () => {
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir);
+  // Every timed run writes to a new path and the outputs go only at the end:
+  // ext4 pays, at the next allocations, for the inodes of a tree removed just
+  // before, so emptying the last run's output right before a timed run would
+  // charge whichever side runs next.
+  let seq = 0;
+  const fresh = (base: string, folder: boolean) => {
+    let current = '';
+    return {
+      prepare: async () => {
+        current = `${base}-${++seq}`;
+        if (folder) await mkdir(current);
+      },
+      path: () => current,
+    };
   };
+  const packStore = fresh(path.join(work, 'store'), false);
+  const packTgz = fresh(path.join(work, 'x.tgz'), false);
+  const ourOut = fresh(path.join(work, 'out-zeroboot'), true);
+  const tarOut = fresh(path.join(work, 'out-tar'), true);
 
   console.error('pack:');
   await sideBySide([
-    { name: 'zeroboot flist pack (dir://)', prepare: async () => rm(store, { recursive: true, force: true }), cmd: () => [BIN, ['flist', 'pack', top, '-o', fl, '--store', storeUrl]] },
-    { name: 'tar czf', prepare: async () => rm(tgz, { force: true }), cmd: () => ['tar', ['czf', tgz, '-C', top, '.']] },
+    { name: 'zeroboot flist pack (dir://)', prepare: packStore.prepare, cmd: () => [BIN, ['flist', 'pack', top, '-o', fl, '--store', `dir://${packStore.path()}`]] },
+    { name: 'tar czf', prepare: packTgz.prepare, cmd: () => ['tar', ['czf', packTgz.path(), '-C', top, '.']] },
   ]);
+  // Unpack reads what the last runs wrote (the .fl of the last pack names chunks every store holds).
+  const store = packStore.path();
+  const storeUrl = `dir://${store}`;
+  const tgz = packTgz.path();
   console.error('unpack:');
   await sideBySide([
-    { name: 'zeroboot flist unpack (dir://)', prepare: fresh(ourOut), cmd: () => [BIN, ['flist', 'unpack', fl, ourOut, '--store', storeUrl]] },
-    { name: 'tar xzf', prepare: fresh(tarOut), cmd: () => ['tar', ['xzf', tgz, '-C', tarOut]] },
+    { name: 'zeroboot flist unpack (dir://)', prepare: ourOut.prepare, cmd: () => [BIN, ['flist', 'unpack', fl, ourOut.path(), '--store', storeUrl]] },
+    { name: 'tar xzf', prepare: tarOut.prepare, cmd: () => ['tar', ['xzf', tgz, '-C', tarOut.path()]] },
   ]);
 
   let served: Server | undefined;
@@ -255,19 +270,19 @@ try {
     }
     const cache = path.join(work, 'cache');
     console.error(`unpack from ${url}:`);
-    const httpOut = path.join(work, 'out-http');
-    const cmd = (): [string, string[]] => [BIN, ['flist', 'unpack', fl, httpOut, '--store', url, '--cache', cache]];
+    const httpOut = fresh(path.join(work, 'out-http'), true);
+    const cmd = (): [string, string[]] => [BIN, ['flist', 'unpack', fl, httpOut.path(), '--store', url, '--cache', cache]];
     await sideBySide([
       {
         name: 'unpack http, cold cache',
         prepare: async () => {
-          await fresh(httpOut)();
+          await httpOut.prepare();
           await rm(cache, { recursive: true, force: true });
         },
         cmd,
       },
     ]);
-    await sideBySide([{ name: 'unpack http, warm cache', prepare: fresh(httpOut), cmd }]);
+    await sideBySide([{ name: 'unpack http, warm cache', prepare: httpOut.prepare, cmd }]);
   }
   served?.close();
 
