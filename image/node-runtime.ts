@@ -62,16 +62,22 @@ const SIDE_EFFECT = /(?:^|[\n;])[ \t]*import\s*['"]([^'"\n]+)['"]/g;
 const WORKER_URL = /new URL\(\s*['"](\.{1,2}\/[^'"\n]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
 // import('<literal>'): a command's subcommands load their modules this way.
 const DYNAMIC = /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g;
-/** Files whose dynamic imports are followed: the commands (cli/zeroboot.ts's are the command table, chosen by node.commands). */
+/** Files whose relative dynamic imports are followed: the commands (cli/zeroboot.ts's are the command table, chosen by node.commands). */
 const FOLLOW_DYNAMIC = /^cli\/commands\//;
 
-/** The module specifiers a TypeScript file imports at run time (type-only imports are erased by Node, so left out). */
+/**
+ * The module specifiers a TypeScript file imports at run time (type-only
+ * imports are erased by Node, so left out). An npm package imported on
+ * demand (the agent's systeminformation) is always one; a relative dynamic
+ * import only with `dynamic` (elsewhere it is a choice made at run time,
+ * such as the S3 client of an s3:// store).
+ */
 export function runtimeImports(source: string, dynamic = false): string[] {
   const out: string[] = [];
   for (const m of source.matchAll(FROM)) if (!/^(?:import|export)\s+type\b/.test(m[1])) out.push(m[2]);
   for (const m of source.matchAll(SIDE_EFFECT)) out.push(m[1]);
   for (const m of source.matchAll(WORKER_URL)) out.push(m[1]);
-  if (dynamic) for (const m of source.matchAll(DYNAMIC)) out.push(m[1]);
+  for (const m of source.matchAll(DYNAMIC)) if (dynamic || !m[1].startsWith('.')) out.push(m[1]);
   return out;
 }
 
@@ -136,6 +142,11 @@ export async function importClosure(root: string, entries: readonly string[]): P
     }
   }
   return [...seen, ...(await packageFiles(root, packages.keys(), packages))].sort();
+}
+
+/** How the image's /usr/bin/zeroboot starts `zeroboot agent`: Node's flags and the entry script, relative to the image root. */
+export function agentLaunch(): { flags: string[]; script: string } {
+  return { flags: ['--disable-warning=ExperimentalWarning'], script: `${SOURCES_DIR}/cli/zeroboot.ts` };
 }
 
 function wrapper(): string {

@@ -30,7 +30,7 @@ test('--once on this host prints lines; the mounted system disk is in use, never
 });
 
 test('usage errors are one line and exit 2', (t) => {
-  for (const args of [[], ['--once', 'extra'], ['--bogus'], ['--once', '--root', '/nonexistent']]) {
+  for (const args of [[], ['--once', 'extra'], ['--bogus'], ['--once', '--root', '/nonexistent'], ['--once', '--disk', '/dev/loop0'], ['--disk', 'loop0', '--server', 'http://127.0.0.1:1']]) {
     const r = run(...args);
     t.is(r.status, 2, args.join(' '));
     t.regex(r.stderr, /^zeroboot: agent: [^\n]+\n$/, args.join(' '));

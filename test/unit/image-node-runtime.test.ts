@@ -68,6 +68,13 @@ test('the flist command carries the chunk codec\'s npm packages and its worker, 
   t.false(files.some((f) => f.startsWith('node_modules/@aws-sdk/') || f === 'flist/stores/s3.ts'));
 });
 
+test('the agent command carries systeminformation, which it imports on demand', async (t) => {
+  const files = await importClosure(SOURCE_ROOT, ['cli/zeroboot.ts', 'cli/commands/agent.ts']);
+  t.true(files.includes('agent/inventory/si.ts'));
+  t.true(files.includes('node_modules/systeminformation/package.json'));
+  t.false(files.some((f) => f.startsWith('boot/') || f.startsWith('image/')));
+});
+
 test('Node needs its loader and libc, libstdc++, libm, libgcc_s (read from .interp and DT_NEEDED)', async (t) => {
   const needs = elfNeeds(await readFile(process.execPath));
   t.is(needs.interpreter, '/lib64/ld-linux-x86-64.so.2');
