@@ -3,6 +3,7 @@
 // a rack that booted together does not retry in step).
 import { randomBytes } from 'node:crypto';
 import { REPORT_PATH, signPayload, type SignedEnvelope } from '../lib/signed-report.ts';
+import { postJson } from './http-post.ts';
 import type { Capacity } from './inventory/capacity.ts';
 import type { Inventory } from './inventory/types.ts';
 import type { Identity } from './identity.ts';
@@ -114,14 +115,9 @@ export async function sendReport(server: string, make: () => SignedEnvelope, opt
   let last = '';
   for (let i = 1; i <= attempts; i++) {
     try {
-      const res = await fetch(`${server}${REPORT_PATH}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(make()),
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
-      });
-      const text = await res.text();
-      if (res.ok) return { attempts: i, response: text ? JSON.parse(text) : null };
+      const res = await postJson(`${server}${REPORT_PATH}`, JSON.stringify(make()), opts.timeoutMs ?? 10_000);
+      const text = res.text;
+      if (res.status >= 200 && res.status < 300) return { attempts: i, response: text ? JSON.parse(text) : null };
       const reason = (() => {
         try {
           return String((JSON.parse(text) as { error?: unknown }).error ?? text);
@@ -133,7 +129,7 @@ export async function sendReport(server: string, make: () => SignedEnvelope, opt
       last = `${res.status} ${reason}`;
     } catch (e) {
       if (e instanceof ReportRejectedError) throw e;
-      last = (e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message;
+      last = (e as Error).message;
     }
     if (i < attempts) await sleep(Math.floor(random() * Math.min(max, base * 2 ** (i - 1))));
   }
