@@ -22,7 +22,7 @@ import { parseMountinfo } from '../agent/disks/users.ts';
 import { Registry } from '../boot/registry/store.ts';
 import { reportRequestHandler } from '../boot/registry/http.ts';
 import { parseBenchArgs } from '../harness/bench-args.ts';
-import { agentLaunch, nodeRuntime, SOURCES_DIR } from '../image/node-runtime.ts';
+import { commandLaunch, nodeRuntime, SOURCES_DIR } from '../image/node-runtime.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: a } = parseBenchArgs('bench/agent-rss.ts', {
@@ -104,7 +104,7 @@ async function launcher(form: string): Promise<string[]> {
     mkdirSync(join(stage, dirname(e.path)), { recursive: true });
     writeFileSync(join(stage, e.path), e.data);
   }
-  const { flags, script } = agentLaunch();
+  const { flags, script } = commandLaunch('agent');
   return [process.execPath, ...flags, ...extra, join(stage, script)];
 }
 
