@@ -29,6 +29,14 @@ test('--once on this host prints lines; the mounted system disk is in use, never
   for (const line of r.stdout.split('\n').filter((l) => l.startsWith('disk'))) t.notRegex(line, / blank:| candidate:/, line);
 });
 
+test('--once on this host loads only the five systeminformation modules it reads, not the package index', (t) => {
+  // Node's CommonJS cache, read at exit, lists every module file loaded.
+  const probe = "import { createRequire } from 'node:module'; const r = createRequire(process.cwd() + \"/\"); process.on('exit', () => process.stderr.write(Object.keys(r.cache).filter((f) => f.includes('/systeminformation/')).map((f) => f.replace(/.*\\/systeminformation\\//, '')).sort().join(' ')));";
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', `data:text/javascript,${encodeURIComponent(probe)}`, join(ROOT, 'cli/zeroboot.ts'), 'agent', '--once'], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr, 'lib/cpu.js lib/filesystem.js lib/memory.js lib/network.js lib/system.js lib/util.js');
+});
+
 test('usage errors are one line and exit 2', (t) => {
   for (const args of [[], ['--once', 'extra'], ['--bogus'], ['--once', '--root', '/nonexistent'], ['--once', '--disk', '/dev/loop0'], ['--disk', 'loop0', '--server', 'http://127.0.0.1:1']]) {
     const r = run(...args);
