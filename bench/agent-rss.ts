@@ -4,7 +4,7 @@
 // never looks at the host's), a real registry on loopback to report to, and
 // `missing-ssd` so the loop devices (measured as SSDs) still get one zdb
 // each. Forms:
-//   source  the checkout's TypeScript, as bin/zeroboot runs it;
+//   source  the checkout's TypeScript, as bin/zeroboot runs it (its flags);
 //   image   the image's code layer (image/node-runtime.ts) staged in a
 //           folder and run with the flags of its /usr/bin/zeroboot.
 // After the first signed report it waits --settle seconds, then measures
@@ -19,6 +19,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseMountinfo } from '../agent/disks/users.ts';
+import { AGENT_NODE_FLAGS } from '../agent/runtime-flags.ts';
 import { Registry } from '../boot/registry/store.ts';
 import { reportRequestHandler } from '../boot/registry/http.ts';
 import { parseBenchArgs } from '../harness/bench-args.ts';
@@ -96,7 +97,7 @@ function cleanup(): void {
 /** The argv that runs `zeroboot agent` in this form (the image's: its wrapper's flags, its staged sources). */
 async function launcher(form: string): Promise<string[]> {
   const extra = a['node-flag'];
-  if (form === 'source') return [process.execPath, '--disable-warning=ExperimentalWarning', ...extra, join(ROOT, 'cli/zeroboot.ts')];
+  if (form === 'source') return [process.execPath, '--disable-warning=ExperimentalWarning', ...AGENT_NODE_FLAGS, ...extra, join(ROOT, 'cli/zeroboot.ts')];
   const stage = join(dir, 'image');
   const rt = await nodeRuntime(['agent', 'zdb']);
   for (const e of rt.entries) {

@@ -19,7 +19,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CpioEntry } from './cpio.ts';
-import { AGENT_NODE_FLAGS } from '../agent/runtime-flags.ts';
+import { AGENT_JS_NODE_FLAGS } from '../agent/runtime-flags.ts';
 import { elfNeeds } from './elf-needs.ts';
 
 export class NodeRuntimeError extends Error {}
@@ -175,7 +175,7 @@ export function carriedPath(rel: string): string {
 }
 
 /** Node's flags per command in the image's /usr/bin/zeroboot (bin/zeroboot passes the same). */
-const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = { agent: AGENT_NODE_FLAGS };
+const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = { agent: AGENT_JS_NODE_FLAGS };
 
 /** How the image's /usr/bin/zeroboot starts `zeroboot <command>`: Node's flags and the entry script, relative to the image root. */
 export function commandLaunch(command: string): { flags: string[]; script: string } {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AGENT_JS_NODE_FLAGS } from '../../agent/runtime-flags.ts';
 import { elfNeeds } from '../../image/elf-needs.ts';
 import { MARKERS } from '../../image/init.ts';
 import { runStep } from '../../image/init-services.ts';
@@ -111,6 +112,10 @@ test('nodeRuntime: the running Node byte for byte, the wrapper, package.json and
   t.is(rt.info.sources.files, paths.length - 2);
   const wrapper = rt.entries[1];
   t.true(wrapper.type === 'file' && wrapper.mode === 0o755 && /exec \/usr\/bin\/node .* \/opt\/zeroboot\/cli\/zeroboot\.js "\$@"/.test(Buffer.from(wrapper.data).toString()));
+  t.true(wrapper.type === 'file' && !Buffer.from(wrapper.data).toString().includes('lite-mode'), 'zdb runs without the agent\'s flags');
+  const agent = (await nodeRuntime(['agent', 'zdb'])).entries[1];
+  const line = `[ "$1" = agent ] && exec /usr/bin/node --disable-warning=ExperimentalWarning ${AGENT_JS_NODE_FLAGS.join(' ')} /opt/zeroboot/cli/zeroboot.js "$@"\n`;
+  t.true(agent.type === 'file' && Buffer.from(agent.data).toString().includes(line));
   await t.throwsAsync(nodeRuntime(['no-such-command']), { instanceOf: NodeRuntimeError, message: /cannot read cli\/commands\/no-such-command\.ts/ });
 });
 
@@ -149,7 +154,7 @@ test('the carried agent runs as JavaScript: --help answers, and Node never loads
   t.regex(r.stdout, /^Usage: zeroboot agent/);
   t.is(r.stderr, '\n');
   // The same probe sees the stripper load for the .ts sources, so it can tell.
-  const ts = spawnSync(process.execPath, [...flags, '--import', probe, path.join(SOURCE_ROOT, 'cli/zeroboot.ts'), 'agent', '--help'], { encoding: 'utf8' });
+  const ts = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', probe, path.join(SOURCE_ROOT, 'cli/zeroboot.ts'), 'agent', '--help'], { encoding: 'utf8' });
   t.regex(ts.stderr, /amaro/);
 });
 
