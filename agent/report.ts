@@ -22,6 +22,26 @@ export interface ZdbHealth {
   lastError?: string;
 }
 
+/** The agent process's own footprint (issue 12's goal: RSS under 80 MB, idle CPU under 1%), readable off any node's report. */
+export interface AgentUsage {
+  rssBytes: number;
+  /** The highest RSS since the agent started (bring-up included). */
+  peakRssBytes: number;
+  /** User + system CPU time since start: idle CPU is its growth between two reports over theirs of uptimeSeconds. */
+  cpuSeconds: number;
+  uptimeSeconds: number;
+}
+
+export function agentUsage(): AgentUsage {
+  const cpu = process.cpuUsage();
+  return {
+    rssBytes: process.memoryUsage.rss(),
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
+  };
+}
+
 export interface ReportInput {
   identity: Identity;
   inventory: Inventory;
@@ -32,6 +52,7 @@ export interface ReportInput {
   bootMac?: string;
   farmerId?: number;
   runmode: string;
+  agent?: AgentUsage;
 }
 
 export interface ReportPayload extends Record<string, unknown> {
@@ -82,6 +103,7 @@ export function buildReport(input: ReportInput, now = Date.now(), nonce = random
     capacity: input.capacity as unknown as Record<string, unknown>,
     disks: input.disks,
     zdbs: input.zdbs,
+    ...(input.agent ? { agent: input.agent as unknown as Record<string, unknown> } : {}),
   };
 }
 

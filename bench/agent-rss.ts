@@ -138,11 +138,13 @@ async function measure(form: string): Promise<void> {
     const cpu = cpuSeconds(pid) - c0;
     const wall = (performance.now() - w0) / 1000;
     const s = status(pid);
+    const reported = registry.list()[0].lastReport.agent as { rssBytes: number; peakRssBytes: number } | undefined;
     const zdbs = children(pid).map((c) => status(c).VmRSS);
     console.log(
       `${form.padEnd(7)} VmRSS ${s.VmRSS.toFixed(1)} MB (anon ${s.RssAnon.toFixed(1)}, file ${s.RssFile.toFixed(1)})  VmHWM ${s.VmHWM.toFixed(1)} MB  ` +
         `idle CPU ${((100 * cpu) / wall).toFixed(2)}% (${cpu.toFixed(2)} s in ${wall.toFixed(0)} s)  first report ${firstReport.toFixed(1)} s  ` +
-        `bring-up CPU ${c0.toFixed(2)} s  zdbs ${zdbs.length} (${zdbs.map((r) => r.toFixed(0)).join(', ')} MB)`,
+        `bring-up CPU ${c0.toFixed(2)} s  zdbs ${zdbs.length} (${zdbs.map((r) => r.toFixed(0)).join(', ')} MB)  ` +
+        `last report says RSS ${reported ? `${(reported.rssBytes / 2 ** 20).toFixed(1)} MB, peak ${(reported.peakRssBytes / 2 ** 20).toFixed(1)} MB` : 'nothing'}`,
     );
   } finally {
     if (child.exitCode === null) child.kill('SIGTERM');
