@@ -2,6 +2,7 @@
 // to the boot server with retries (exponential backoff with full jitter, so
 // a rack that booted together does not retry in step).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { REPORT_PATH, signPayload, type SignedEnvelope } from '../lib/signed-report.ts';
 import { postJson } from './http-post.ts';
 import type { Capacity } from './inventory/capacity.ts';
@@ -32,11 +33,26 @@ export interface AgentUsage {
   uptimeSeconds: number;
 }
 
+/**
+ * VmHWM from /proc/self/status, not getrusage's ru_maxrss: the kernel keeps
+ * that across exec, so it counts the peak of whichever process forked us
+ * (148 MB for the benchmark's child, whose own peak was 62 MB).
+ */
+function peakRss(): number | undefined {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
 export function agentUsage(): AgentUsage {
   const cpu = process.cpuUsage();
+  const rss = process.memoryUsage.rss();
   return {
-    rssBytes: process.memoryUsage.rss(),
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    rssBytes: rss,
+    peakRssBytes: peakRss() ?? rss,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
   };

@@ -59,6 +59,8 @@ test('the running agent on a recorded tree registers as a diskless node and stop
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  // 200 MiB touched here, in the process that forks the agent: the peak RSS the agent reports must be its own, not this one's.
+  const ballast = Buffer.alloc(200 * 2 ** 20, 1);
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'cli/zeroboot.ts'), 'agent', '--server', url, '--interval', '5', '--root', join(ROOT, 'test/fixtures/agent/qemu-storage-uefi'), '--mount-root', join(dir, 'mnt'), '--run-dir', join(dir, 'run')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
@@ -72,6 +74,8 @@ test('the running agent on a recorded tree registers as a diskless node and stop
   const [node] = registry.list();
   t.like(node, { diskless: true, macs: ['52:54:00:00:01:01'] });
   t.like(node.lastReport, { capacity: { cru: 2, sru: 0, hru: 0 }, zdbs: [] });
+  const usage = node.lastReport.agent as { rssBytes: number; peakRssBytes: number };
+  t.true(usage.peakRssBytes >= usage.rssBytes && usage.peakRssBytes < ballast.length, JSON.stringify(usage));
   t.regex(stderr, /diskless: key in memory only/);
   child.kill('SIGTERM');
   t.is(await exited, 0);
