@@ -12,7 +12,7 @@
 // --window seconds, in which it sends reports every --interval seconds.
 // VmRSS is read at the end, VmHWM is the peak since start (bring-up
 // included). The zdb children are separate processes, listed apart.
-// Usage: node bench/agent-rss.ts [--form source|image|both] [--window S] [--interval S] [--settle S] [--disks N] [--node-flag F]...
+// Usage (as root: loop devices, mkfs.btrfs, mount): node --disable-warning=ExperimentalWarning bench/agent-rss.ts [--form source|image|both] [--window S] [--interval S] [--settle S] [--disks N] [--node-flag F]...
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
