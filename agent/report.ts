@@ -2,7 +2,9 @@
 // to the boot server with retries (exponential backoff with full jitter, so
 // a rack that booted together does not retry in step).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { REPORT_PATH, signPayload, type SignedEnvelope } from '../lib/signed-report.ts';
+import { postJson } from './http-post.ts';
 import type { Capacity } from './inventory/capacity.ts';
 import type { Inventory } from './inventory/types.ts';
 import type { Identity } from './identity.ts';
@@ -21,6 +23,41 @@ export interface ZdbHealth {
   lastError?: string;
 }
 
+/** The agent process's own footprint (issue 12's goal: RSS under 80 MB, idle CPU under 1%), readable off any node's report. */
+export interface AgentUsage {
+  rssBytes: number;
+  /** The highest RSS since the agent started (bring-up included). */
+  peakRssBytes: number;
+  /** User + system CPU time since start: idle CPU is its growth between two reports over theirs of uptimeSeconds. */
+  cpuSeconds: number;
+  uptimeSeconds: number;
+}
+
+/**
+ * VmHWM from /proc/self/status, not getrusage's ru_maxrss: the kernel keeps
+ * that across exec, so it counts the peak of whichever process forked us
+ * (148 MB for the benchmark's child, whose own peak was 62 MB).
+ */
+function peakRss(): number | undefined {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+export function agentUsage(): AgentUsage {
+  const cpu = process.cpuUsage();
+  const rss = process.memoryUsage.rss();
+  return {
+    rssBytes: rss,
+    peakRssBytes: peakRss() ?? rss,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
+  };
+}
+
 export interface ReportInput {
   identity: Identity;
   inventory: Inventory;
@@ -31,6 +68,7 @@ export interface ReportInput {
   bootMac?: string;
   farmerId?: number;
   runmode: string;
+  agent?: AgentUsage;
 }
 
 export interface ReportPayload extends Record<string, unknown> {
@@ -81,6 +119,7 @@ export function buildReport(input: ReportInput, now = Date.now(), nonce = random
     capacity: input.capacity as unknown as Record<string, unknown>,
     disks: input.disks,
     zdbs: input.zdbs,
+    ...(input.agent ? { agent: input.agent as unknown as Record<string, unknown> } : {}),
   };
 }
 
@@ -114,14 +153,9 @@ export async function sendReport(server: string, make: () => SignedEnvelope, opt
   let last = '';
   for (let i = 1; i <= attempts; i++) {
     try {
-      const res = await fetch(`${server}${REPORT_PATH}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(make()),
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
-      });
-      const text = await res.text();
-      if (res.ok) return { attempts: i, response: text ? JSON.parse(text) : null };
+      const res = await postJson(`${server}${REPORT_PATH}`, JSON.stringify(make()), opts.timeoutMs ?? 10_000);
+      const text = res.text;
+      if (res.status >= 200 && res.status < 300) return { attempts: i, response: text ? JSON.parse(text) : null };
       const reason = (() => {
         try {
           return String((JSON.parse(text) as { error?: unknown }).error ?? text);
@@ -133,7 +167,7 @@ export async function sendReport(server: string, make: () => SignedEnvelope, opt
       last = `${res.status} ${reason}`;
     } catch (e) {
       if (e instanceof ReportRejectedError) throw e;
-      last = (e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message;
+      last = (e as Error).message;
     }
     if (i < attempts) await sleep(Math.floor(random() * Math.min(max, base * 2 ** (i - 1))));
   }

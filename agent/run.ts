@@ -13,7 +13,7 @@ import type { Inventory } from './inventory/types.ts';
 import { setupDisks, ZDB_SUBVOLUME, type DiskReport } from './disks/prepare.ts';
 import { poolType, type PoolType } from './disks/seektime.ts';
 import { loadOrCreateIdentity, type Identity } from './identity.ts';
-import { buildReport, sendReport, signReport, type SendOptions } from './report.ts';
+import { agentUsage, buildReport, sendReport, signReport, type SendOptions } from './report.ts';
 import { adminSecretOf, zdbPools, ZdbSupervisor, type SupervisorOptions } from './zdb-supervisor.ts';
 import { Provisioner } from './provision.ts';
 import type { SignedEnvelope } from '../lib/signed-report.ts';
@@ -118,6 +118,7 @@ export class Agent {
         ...(cmdline.bootMac ? { bootMac: cmdline.bootMac } : {}),
         ...(cmdline.farmerId !== undefined ? { farmerId: cmdline.farmerId } : {}),
         runmode: cmdline.runmode,
+        agent: agentUsage(),
       },
       now,
     );

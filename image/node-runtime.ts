@@ -1,6 +1,6 @@
 // The image's Node runtime (spec key `node`): the Node binary that runs the
-// build (byte for byte), zeroboot's TypeScript sources for the commands the
-// image must run, and /usr/bin/zeroboot, which runs them. The sources are
+// build (byte for byte), zeroboot's sources for the commands the image must
+// run (type-stripped to .js), and /usr/bin/zeroboot, which runs them. The sources are
 // the import closure of cli/zeroboot.ts and cli/commands/<command>.ts
 // (static imports, worker modules, and a command's literal import() of its
 // subcommands' modules), so an image that runs `zeroboot zdb` carries zdb/
@@ -14,10 +14,12 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, realpath } from 'node:fs/promises';
+import { stripTypeScriptTypes } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CpioEntry } from './cpio.ts';
+import { AGENT_JS_NODE_FLAGS } from '../agent/runtime-flags.ts';
 import { elfNeeds } from './elf-needs.ts';
 
 export class NodeRuntimeError extends Error {}
@@ -62,16 +64,22 @@ const SIDE_EFFECT = /(?:^|[\n;])[ \t]*import\s*['"]([^'"\n]+)['"]/g;
 const WORKER_URL = /new URL\(\s*['"](\.{1,2}\/[^'"\n]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
 // import('<literal>'): a command's subcommands load their modules this way.
 const DYNAMIC = /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g;
-/** Files whose dynamic imports are followed: the commands (cli/zeroboot.ts's are the command table, chosen by node.commands). */
+/** Files whose relative dynamic imports are followed: the commands (cli/zeroboot.ts's are the command table, chosen by node.commands). */
 const FOLLOW_DYNAMIC = /^cli\/commands\//;
 
-/** The module specifiers a TypeScript file imports at run time (type-only imports are erased by Node, so left out). */
+/**
+ * The module specifiers a TypeScript file imports at run time (type-only
+ * imports are erased by Node, so left out). An npm package imported on
+ * demand (the agent's systeminformation) is always one; a relative dynamic
+ * import only with `dynamic` (elsewhere it is a choice made at run time,
+ * such as the S3 client of an s3:// store).
+ */
 export function runtimeImports(source: string, dynamic = false): string[] {
   const out: string[] = [];
   for (const m of source.matchAll(FROM)) if (!/^(?:import|export)\s+type\b/.test(m[1])) out.push(m[2]);
   for (const m of source.matchAll(SIDE_EFFECT)) out.push(m[1]);
   for (const m of source.matchAll(WORKER_URL)) out.push(m[1]);
-  if (dynamic) for (const m of source.matchAll(DYNAMIC)) out.push(m[1]);
+  for (const m of source.matchAll(DYNAMIC)) if (dynamic || !m[1].startsWith('.')) out.push(m[1]);
   return out;
 }
 
@@ -138,10 +146,51 @@ export async function importClosure(root: string, entries: readonly string[]): P
   return [...seen, ...(await packageFiles(root, packages.keys(), packages))].sort();
 }
 
-function wrapper(): string {
+// Where a carried file names another by a relative specifier: from '…', import '…', import('…'), new URL('…', import.meta.url).
+const RELATIVE_TS = /(\bfrom\s*|\bimport\s*\(?\s*|\bnew URL\(\s*)(['"])(\.{1,2}\/[^'"\n]*?)\.ts\2/g;
+
+/**
+ * A carried TypeScript file as the image holds it, a .js module: types
+ * blanked out by Node's own stripper (lines and columns stay, so stack
+ * traces still point into the .ts sources) and relative `.ts` specifiers
+ * made `.js`. Node then runs plain JavaScript and never loads its type
+ * stripper, which kept ~17 MB of RSS in every zeroboot process.
+ */
+export function strippedModule(rel: string, source: string): string {
+  let js: string;
+  try {
+    js = stripTypeScriptTypes(source, { mode: 'strip' });
+  } catch (e) {
+    throw new NodeRuntimeError(`${rel}: Node cannot strip its types: ${(e as Error).message.split('\n')[0]}`);
+  }
+  js = js.replace(RELATIVE_TS, (_m, before: string, q: string, spec: string) => `${before}${q}${spec}.js${q}`);
+  const left = runtimeImports(js, true).find((spec) => spec.startsWith('.') && spec.endsWith('.ts'));
+  if (left !== undefined) throw new NodeRuntimeError(`${rel}: the import of ${left} was not made .js`);
+  return js;
+}
+
+/** A carried file's path in the image: zeroboot's .ts sources become .js. */
+export function carriedPath(rel: string): string {
+  return rel.endsWith('.ts') && !rel.startsWith('node_modules/') ? `${rel.slice(0, -3)}.js` : rel;
+}
+
+/** Node's flags per command in the image's /usr/bin/zeroboot (bin/zeroboot passes the same). */
+const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = { agent: AGENT_JS_NODE_FLAGS };
+
+/** How the image's /usr/bin/zeroboot starts `zeroboot <command>`: Node's flags and the entry script, relative to the image root. */
+export function commandLaunch(command: string): { flags: string[]; script: string } {
+  return { flags: ['--disable-warning=ExperimentalWarning', ...(COMMAND_FLAGS[command] ?? [])], script: `${SOURCES_DIR}/${carriedPath('cli/zeroboot.ts')}` };
+}
+
+function wrapper(commands: readonly string[]): string {
+  const line = (c: string) => {
+    const { flags, script } = commandLaunch(c);
+    return `exec /${NODE_PATH} ${flags.join(' ')} /${script} "$@"`;
+  };
+  const special = commands.filter((c) => (COMMAND_FLAGS[c] ?? []).length > 0);
   return `#!/bin/busybox sh
-# zeroboot in the image (generated by image/node-runtime.ts): Node runs the TypeScript sources under /${SOURCES_DIR}.
-exec /${NODE_PATH} --disable-warning=ExperimentalWarning /${SOURCES_DIR}/cli/zeroboot.ts "$@"
+# zeroboot in the image (generated by image/node-runtime.ts): Node runs the type-stripped sources under /${SOURCES_DIR}.
+${special.map((c) => `[ "$1" = ${c} ] && ${line(c)}\n`).join('')}${line('')}
 `;
 }
 
@@ -160,14 +209,16 @@ export async function nodeRuntime(commands: readonly string[], options: NodeRunt
   const files = await importClosure(root, ['cli/zeroboot.ts', ...commands.map((c) => `cli/commands/${c}.ts`)]);
   const entries: CpioEntry[] = [
     { type: 'file', path: NODE_PATH, mode: 0o755, data: program },
-    { type: 'file', path: ZEROBOOT_PATH, mode: 0o755, data: Buffer.from(wrapper()) },
+    { type: 'file', path: ZEROBOOT_PATH, mode: 0o755, data: Buffer.from(wrapper(commands)) },
   ];
   let size = 0;
-  // package.json says "type": "module", so Node reads the .ts files as ES modules.
+  // package.json says "type": "module", so Node reads the .js files as ES modules.
   for (const rel of ['package.json', ...files]) {
-    const data = await readFile(join(root, rel));
+    let data = await readFile(join(root, rel));
+    const path = carriedPath(rel);
+    if (path !== rel) data = Buffer.from(strippedModule(rel, data.toString('utf8')));
     size += data.length;
-    entries.push({ type: 'file', path: `${SOURCES_DIR}/${rel}`, mode: 0o644, data });
+    entries.push({ type: 'file', path: `${SOURCES_DIR}/${path}`, mode: 0o644, data });
   }
   const info: NodeRuntimeInfo = {
     version,

@@ -16,11 +16,21 @@ export interface SiSnapshot {
   networkInterfaces: { iface: string; mac?: string; ip4?: string; ip6?: string; internal?: boolean; speed?: number | null }[];
 }
 
-/** Asks systeminformation (imported on demand: it is big and the unit tests do not need it). */
+/**
+ * Asks systeminformation, imported on demand (the unit tests do not need it)
+ * and only the five of its modules the agent reads: its index loads all 23,
+ * ~1 MB more RSS kept for the agent's life and more to compile at boot.
+ */
 export async function siSnapshot(): Promise<SiSnapshot> {
-  const si = (await import('systeminformation')).default;
-  const [cpu, mem, system, blockDevices, diskLayout, nets] = await Promise.all([si.cpu(), si.mem(), si.system(), si.blockDevices(), si.diskLayout(), si.networkInterfaces()]);
-  return { cpu, mem, system, blockDevices, diskLayout, networkInterfaces: Array.isArray(nets) ? nets : [nets] };
+  const [{ cpu }, { mem }, { system }, { blockDevices, diskLayout }, { networkInterfaces }] = await Promise.all([
+    import('systeminformation/lib/cpu.js'),
+    import('systeminformation/lib/memory.js'),
+    import('systeminformation/lib/system.js'),
+    import('systeminformation/lib/filesystem.js'),
+    import('systeminformation/lib/network.js'),
+  ]);
+  const [c, m, s, blocks, layout, nets] = await Promise.all([cpu(), mem(), system(), blockDevices(), diskLayout(), networkInterfaces()]);
+  return { cpu: c, mem: m, system: s, blockDevices: blocks, diskLayout: layout, networkInterfaces: Array.isArray(nets) ? nets : [nets] };
 }
 
 const usable = (v: string | undefined): string | undefined => (v && v.trim() !== '' && v.trim() !== '-' ? v.trim() : undefined);

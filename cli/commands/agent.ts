@@ -1,9 +1,10 @@
 // `zeroboot agent`: the node agent (agent/run.ts), or with --once its
 // read-only look (agent/once.ts).
 import { existsSync } from 'node:fs';
-import { intOpt, parseCommand, stringOpt, UsageError } from '../args.ts';
+import { intOpt, listOpt, parseCommand, stringOpt, UsageError } from '../args.ts';
 
 export const AGENT_HELP = `Usage: zeroboot agent [--server URL] [--interval S] [--mount-root DIR] [--run-dir DIR]
+                      [--disk DEV]... [--cmdline TEXT]
        zeroboot agent --once [--json] [--root DIR]
 
   Without --once: prepares blank disks as pools (never one holding any
@@ -13,6 +14,9 @@ export const AGENT_HELP = `Usage: zeroboot agent [--server URL] [--interval S] [
   zdbs). Settings come from /proc/cmdline; --server replaces zeroboot.server.
   --mount-root  where pools are mounted (default /mnt)
   --run-dir     where zdb sockets go (default /run/zeroboot)
+  --disk DEV    look at this block device only (repeatable); loop devices
+                are then allowed: for tests and benchmarks on a host
+  --cmdline T   settings from T instead of /proc/cmdline
   --root DIR    read proc/, sys/ and dev/ under DIR (a recorded tree: its
                 disks cannot be opened, so the node runs diskless)
 
@@ -34,6 +38,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
     interval: { type: 'string' },
     'mount-root': { type: 'string' },
     'run-dir': { type: 'string' },
+    disk: { type: 'string', multiple: true },
+    cmdline: { type: 'string' },
   });
   if (p.values.help) {
     process.stdout.write(AGENT_HELP);
@@ -41,6 +47,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   if (p.positionals.length > 0) throw new UsageError(`agent: unexpected argument "${p.positionals[0]}"`);
   if (!p.values.once) return runAgent(p);
+  if (p.values.disk !== undefined || p.values.cmdline !== undefined) throw new UsageError('agent: --disk and --cmdline go without --once');
   const root = checkedRoot(p);
   const { lookOnce, onceLines } = await import('../../agent/once.ts');
   const view = await lookOnce({ root });
@@ -57,8 +64,11 @@ function checkedRoot(p: import('../args.ts').Parsed): string | undefined {
 async function runAgent(p: import('../args.ts').Parsed): Promise<number> {
   if (p.values.json !== undefined) throw new UsageError('agent: --json goes with --once');
   const root = checkedRoot(p);
-  const { readAgentCmdline, serverUrlOf } = await import('../../agent/cmdline.ts');
-  const cmdline = await readAgentCmdline();
+  const { agentCmdline, readAgentCmdline, serverUrlOf } = await import('../../agent/cmdline.ts');
+  const text = stringOpt(p, 'cmdline');
+  const cmdline = text === undefined ? await readAgentCmdline() : agentCmdline(text);
+  const disks = listOpt(p, 'disk');
+  for (const d of disks) if (!d.startsWith('/dev/')) throw new UsageError(`agent: --disk ${d}: give a /dev path`);
   const server = serverUrlOf(stringOpt(p, 'server'), 'agent: --server') ?? cmdline.server;
   if (!server) throw new UsageError('agent: no server to report to: boot with zeroboot.server=<url> or pass --server URL');
   const interval = intOpt(p, 'agent', 'interval', 5, 86_400) ?? 60;
@@ -69,6 +79,7 @@ async function runAgent(p: import('../args.ts').Parsed): Promise<number> {
     ...(root ? { root } : {}),
     mountRoot: stringOpt(p, 'mount-root') ?? '/mnt',
     runDir: stringOpt(p, 'run-dir') ?? '/run/zeroboot',
+    ...(disks.length > 0 ? { onlyDevices: disks, allowLoop: true } : {}),
     zeroboot: [process.execPath, '--disable-warning=ExperimentalWarning', process.argv[1]],
     log,
   });

@@ -29,8 +29,16 @@ test('--once on this host prints lines; the mounted system disk is in use, never
   for (const line of r.stdout.split('\n').filter((l) => l.startsWith('disk'))) t.notRegex(line, / blank:| candidate:/, line);
 });
 
+test('--once on this host loads only the five systeminformation modules it reads, not the package index', (t) => {
+  // Node's CommonJS cache, read at exit, lists every module file loaded.
+  const probe = "import { createRequire } from 'node:module'; const r = createRequire(process.cwd() + \"/\"); process.on('exit', () => process.stderr.write(Object.keys(r.cache).filter((f) => f.includes('/systeminformation/')).map((f) => f.replace(/.*\\/systeminformation\\//, '')).sort().join(' ')));";
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', `data:text/javascript,${encodeURIComponent(probe)}`, join(ROOT, 'cli/zeroboot.ts'), 'agent', '--once'], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr, 'lib/cpu.js lib/filesystem.js lib/memory.js lib/network.js lib/system.js lib/util.js');
+});
+
 test('usage errors are one line and exit 2', (t) => {
-  for (const args of [[], ['--once', 'extra'], ['--bogus'], ['--once', '--root', '/nonexistent']]) {
+  for (const args of [[], ['--once', 'extra'], ['--bogus'], ['--once', '--root', '/nonexistent'], ['--once', '--disk', '/dev/loop0'], ['--disk', 'loop0', '--server', 'http://127.0.0.1:1']]) {
     const r = run(...args);
     t.is(r.status, 2, args.join(' '));
     t.regex(r.stderr, /^zeroboot: agent: [^\n]+\n$/, args.join(' '));
@@ -51,6 +59,8 @@ test('the running agent on a recorded tree registers as a diskless node and stop
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  // 200 MiB touched here, in the process that forks the agent: the peak RSS the agent reports must be its own, not this one's.
+  const ballast = Buffer.alloc(200 * 2 ** 20, 1);
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'cli/zeroboot.ts'), 'agent', '--server', url, '--interval', '5', '--root', join(ROOT, 'test/fixtures/agent/qemu-storage-uefi'), '--mount-root', join(dir, 'mnt'), '--run-dir', join(dir, 'run')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
@@ -64,6 +74,8 @@ test('the running agent on a recorded tree registers as a diskless node and stop
   const [node] = registry.list();
   t.like(node, { diskless: true, macs: ['52:54:00:00:01:01'] });
   t.like(node.lastReport, { capacity: { cru: 2, sru: 0, hru: 0 }, zdbs: [] });
+  const usage = node.lastReport.agent as { rssBytes: number; peakRssBytes: number };
+  t.true(usage.peakRssBytes >= usage.rssBytes && usage.peakRssBytes < ballast.length, JSON.stringify(usage));
   t.regex(stderr, /diskless: key in memory only/);
   child.kill('SIGTERM');
   t.is(await exited, 0);

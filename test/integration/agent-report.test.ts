@@ -92,3 +92,25 @@ test('the request handler: wrong path or method, an oversized body cut off', asy
   const bad = await fetch(`${url}/api/node/report`, { method: 'POST', headers: json, body: '{"payload":{},"publicKey":"","signature":""}' });
   t.is(bad.status, 400);
 });
+
+test('a server that never answers, or answers without end: each attempt ends, with the reason', async (t) => {
+  const { identity } = await loadOrCreateIdentity([]);
+  const inventory = collectInventory({ root: join(FIX, 'qemu-storage-uefi') });
+  const make = () => signReport(buildReport({ identity, inventory, capacity: capacity(1, 1, []), disks: [], zdbs: [], runmode: 'prod' }), identity);
+  const silent = createServer(() => undefined);
+  const endless = createServer((_req, res) => {
+    res.writeHead(200);
+    const more = () => void (res.write(Buffer.alloc(64 * 1024)) ? setImmediate(more) : res.once('drain', more));
+    more();
+  });
+  for (const s of [silent, endless]) {
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    t.teardown(() => {
+      s.closeAllConnections();
+      s.close();
+    });
+  }
+  const at = (s: Server) => `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+  await t.throwsAsync(sendReport(at(silent), make, { attempts: 1, timeoutMs: 500 }), { message: /after 1 attempts \(last: no answer from .* within 500 ms\)/ });
+  await t.throwsAsync(sendReport(at(endless), make, { attempts: 1, timeoutMs: 30_000 }), { message: /after 1 attempts \(last: .* answered more than 1048576 bytes\)/ });
+});

@@ -90,8 +90,10 @@ test('bring-up, a signed report accepted by the registry, and a reboot that keep
   t.deepEqual(await agent.sendOnce(), { nodeId: agent.identity.nodeId, firstContact: true });
   const rec = registry.get(agent.identity.nodeId)!;
   t.like(rec.lastReport, { farmerId: 7, runmode: 'dev', diskless: false });
+  const usage = rec.lastReport.agent as { rssBytes: number; peakRssBytes: number; cpuSeconds: number; uptimeSeconds: number };
+  t.true(usage.rssBytes > 10 * MiB && usage.peakRssBytes >= usage.rssBytes && usage.cpuSeconds > 0 && usage.uptimeSeconds > 0, JSON.stringify(usage));
   const reported = rec.lastReport.zdbs as { healthy: boolean }[];
-  t.true(reported.length >= 2 && reported.every((z) => z.healthy));
+  t.true(reported.length >= 2 && reported.every((z) => z.healthy), JSON.stringify(reported));
 
   const z = agent.zdbs.find((s) => s.spec.disk === first[0].name)!;
   const c = await RespClient.connect({ path: z.spec.socket });

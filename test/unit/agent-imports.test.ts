@@ -32,3 +32,14 @@ test('boot/registry/ imports only itself and lib/ (http.ts also boot/log.ts and 
   const glue = new Set(['boot/log.ts', 'boot/leased-addresses.ts']);
   t.deepEqual(all.filter(([from, to]) => !/^(boot\/registry|lib)\//.test(to) && !(from === 'boot/registry/http.ts' && glue.has(to))), []);
 });
+
+// fetch() loads undici on first use, ~17 MB of RSS kept for the agent's whole life (bench/agent-rss.ts).
+test('agent/ sends over node:http, never fetch()', (t) => {
+  const calls: string[] = [];
+  for (const e of readdirSync(join(ROOT, 'agent'), { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || !e.name.endsWith('.ts')) continue;
+    const file = join(e.parentPath, e.name);
+    if (/\bfetch\s*\(/.test(readFileSync(file, 'utf8').replace(/^\s*(\/\/|\*).*$/gm, ''))) calls.push(relative(ROOT, file));
+  }
+  t.deepEqual(calls, []);
+});

@@ -2,15 +2,16 @@
 // the commands), what the Node binary needs (its ELF loader and libraries),
 // the refusal of an image that lacks one, and the spec key.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AGENT_JS_NODE_FLAGS } from '../../agent/runtime-flags.ts';
 import { elfNeeds } from '../../image/elf-needs.ts';
 import { MARKERS } from '../../image/init.ts';
 import { runStep } from '../../image/init-services.ts';
-import { checkProgramNeeds, importClosure, nodeRuntime, NodeRuntimeError, runtimeImports, SOURCE_ROOT } from '../../image/node-runtime.ts';
+import { checkProgramNeeds, commandLaunch, importClosure, nodeRuntime, NodeRuntimeError, runtimeImports, SOURCE_ROOT, strippedModule } from '../../image/node-runtime.ts';
 import type { CpioEntry } from '../../image/cpio.ts';
 import { parseImageYaml, ImageSpecError } from '../../image/spec.ts';
 
@@ -68,6 +69,13 @@ test('the flist command carries the chunk codec\'s npm packages and its worker, 
   t.false(files.some((f) => f.startsWith('node_modules/@aws-sdk/') || f === 'flist/stores/s3.ts'));
 });
 
+test('the agent command carries systeminformation, which it imports on demand', async (t) => {
+  const files = await importClosure(SOURCE_ROOT, ['cli/zeroboot.ts', 'cli/commands/agent.ts']);
+  t.true(files.includes('agent/inventory/si.ts'));
+  t.true(files.includes('node_modules/systeminformation/package.json'));
+  t.false(files.some((f) => f.startsWith('boot/') || f.startsWith('image/')));
+});
+
 test('Node needs its loader and libc, libstdc++, libm, libgcc_s (read from .interp and DT_NEEDED)', async (t) => {
   const needs = elfNeeds(await readFile(process.execPath));
   t.is(needs.interpreter, '/lib64/ld-linux-x86-64.so.2');
@@ -97,13 +105,57 @@ test('nodeRuntime: the running Node byte for byte, the wrapper, package.json and
   const rt = await nodeRuntime(['zdb']);
   const paths = rt.entries.map((e) => e.path);
   t.deepEqual(paths.slice(0, 3), ['usr/bin/node', 'usr/bin/zeroboot', 'opt/zeroboot/package.json']);
-  t.true(paths.includes('opt/zeroboot/cli/commands/zdb.ts'));
+  t.true(paths.includes('opt/zeroboot/cli/commands/zdb.js'));
+  t.false(paths.some((p) => p.endsWith('.ts')), 'zeroboot\'s sources are carried as .js');
   t.is(rt.info.version, process.version);
   t.is(rt.info.size, rt.program.length);
   t.is(rt.info.sources.files, paths.length - 2);
   const wrapper = rt.entries[1];
-  t.true(wrapper.type === 'file' && wrapper.mode === 0o755 && /exec \/usr\/bin\/node .* \/opt\/zeroboot\/cli\/zeroboot\.ts "\$@"/.test(Buffer.from(wrapper.data).toString()));
+  t.true(wrapper.type === 'file' && wrapper.mode === 0o755 && /exec \/usr\/bin\/node .* \/opt\/zeroboot\/cli\/zeroboot\.js "\$@"/.test(Buffer.from(wrapper.data).toString()));
+  t.true(wrapper.type === 'file' && !Buffer.from(wrapper.data).toString().includes('lite-mode'), 'zdb runs without the agent\'s flags');
+  const agent = (await nodeRuntime(['agent', 'zdb'])).entries[1];
+  const line = `[ "$1" = agent ] && exec /usr/bin/node --disable-warning=ExperimentalWarning ${AGENT_JS_NODE_FLAGS.join(' ')} /opt/zeroboot/cli/zeroboot.js "$@"\n`;
+  t.true(agent.type === 'file' && Buffer.from(agent.data).toString().includes(line));
   await t.throwsAsync(nodeRuntime(['no-such-command']), { instanceOf: NodeRuntimeError, message: /cannot read cli\/commands\/no-such-command\.ts/ });
+});
+
+test('strippedModule: types blanked in place, relative .ts specifiers made .js, bare and node: ones kept', (t) => {
+  const src = [
+    "import { a, type T } from './a.ts';",
+    "import type { U } from './u.ts';",
+    "export * from '../e.ts';",
+    "import './side.ts';",
+    "import { x } from 'yaml';",
+    "const w = new URL('./worker.ts', import.meta.url);",
+    "export const f = async (n: number): Promise<T> => (await import('./lazy.ts')).g(n as number);",
+  ].join('\n');
+  const js = strippedModule('x.ts', src);
+  t.is(js.split('\n').length, 7);
+  t.deepEqual(runtimeImports(js, true), ['./a.js', '../e.js', 'yaml', './side.js', './worker.js', './lazy.js']);
+  t.notRegex(js, /: number|Promise<T>|as number|type T|import type/);
+  t.throws(() => strippedModule('bad.ts', 'enum E { A }'), { instanceOf: NodeRuntimeError, message: /^bad\.ts: Node cannot strip its types/ });
+});
+
+test('the carried agent runs as JavaScript: --help answers, and Node never loads its type stripper', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'zb-stripped-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const rt = await nodeRuntime(['agent']);
+  for (const e of rt.entries) {
+    if (e.type !== 'file' || !e.path.startsWith('opt/zeroboot/')) continue;
+    await mkdir(path.join(dir, path.dirname(e.path)), { recursive: true });
+    await writeFile(path.join(dir, e.path), e.data);
+  }
+  const { flags, script } = commandLaunch('agent');
+  // Node's own list of its internal modules, read at exit: amaro is its type stripper.
+  const probe = path.join(dir, 'probe.mjs');
+  await writeFile(probe, "process.on('exit', () => process.stderr.write(process.moduleLoadList.filter((m) => m.includes('amaro')).join(',') + '\\n'));\n");
+  const r = spawnSync(process.execPath, [...flags, '--import', probe, path.join(dir, script), 'agent', '--help'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^Usage: zeroboot agent/);
+  t.is(r.stderr, '\n');
+  // The same probe sees the stripper load for the .ts sources, so it can tell.
+  const ts = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', probe, path.join(SOURCE_ROOT, 'cli/zeroboot.ts'), 'agent', '--help'], { encoding: 'utf8' });
+  t.regex(ts.stderr, /amaro/);
 });
 
 test('spec key node: commands listed once, by name; absent means no Node', (t) => {
