@@ -7,6 +7,8 @@ import type { IncomingMessage, RequestOptions } from 'node:http';
 export interface HttpAnswer {
   status: number;
   text: string;
+  /** The Retry-After header in ms (seconds form only), 0 when absent. */
+  retryAfterMs: number;
 }
 
 export class HttpPostError extends Error {
@@ -16,14 +18,17 @@ export class HttpPostError extends Error {
 /** An answer longer than this is cut off: the server's replies are a few hundred bytes. */
 const MAX_ANSWER = 1024 * 1024;
 
-/** POSTs `body` as JSON to `url`; the whole exchange (connect to the last byte of the answer) ends within `timeoutMs`. */
-export async function postJson(url: string, body: string, timeoutMs: number): Promise<HttpAnswer> {
+/**
+ * POSTs `body` as JSON to `url`; the whole exchange (connect to the last byte
+ * of the answer) ends within `timeoutMs`, or earlier when `cancel` aborts.
+ */
+export async function postJson(url: string, body: string, timeoutMs: number, cancel?: AbortSignal): Promise<HttpAnswer> {
   const target = new URL(url);
   const { request } = target.protocol === 'https:' ? await import('node:https') : await import('node:http');
   const opts: RequestOptions = {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: cancel ? AbortSignal.any([cancel, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
   };
   return new Promise<HttpAnswer>((resolve, reject) => {
     const req = request(target, opts, (res: IncomingMessage) => {
@@ -34,10 +39,16 @@ export async function postJson(url: string, body: string, timeoutMs: number): Pr
         if (size > MAX_ANSWER) req.destroy(new HttpPostError(`${url} answered more than ${MAX_ANSWER} bytes`));
         else parts.push(d);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+      res.on('end', () => {
+        const retryAfter = Number(res.headers['retry-after'] ?? 0);
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8'), retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 0 });
+      });
       res.on('error', reject);
     });
-    req.on('error', (e: Error) => reject(e.name === 'AbortError' ? new HttpPostError(`no answer from ${url} within ${timeoutMs} ms`) : e));
+    req.on('error', (e: Error) => {
+      if (e.name !== 'AbortError') return reject(e);
+      reject(new HttpPostError(cancel?.aborted ? `request to ${url} cancelled` : `no answer from ${url} within ${timeoutMs} ms`));
+    });
     req.end(body);
   });
 }

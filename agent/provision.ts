@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { POLL_DOMAIN, RESULT_DOMAIN, signPayload, TASK_RESULT_PATH, TASKS_PATH } from '../lib/signed-report.ts';
 import type { Identity } from './identity.ts';
 import { provisionNamespace, type NamespaceTaskRequest, type ZdbTarget } from './provision-zdb.ts';
+import { postJson } from './http-post.ts';
 
 export interface ProvisionerOptions {
   /** Base URL of the boot server. */
@@ -108,20 +109,15 @@ export class Provisioner {
   }
 
   private async post(path: string, body: string, timeoutMs: number): Promise<unknown> {
-    const res = await fetch(`${this.opts.server}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]),
-    });
-    const text = await res.text();
+    const res = await postJson(`${this.opts.server}${path}`, body, timeoutMs, this.abort.signal);
+    const text = res.text;
     let doc: { error?: unknown } | undefined;
     try {
       doc = JSON.parse(text);
     } catch {
       doc = undefined;
     }
-    if (!res.ok) throw new ServerAnswerError(path, res.status, String(doc?.error ?? text.slice(0, 200)), Number(res.headers.get('retry-after') ?? 0) * 1000);
+    if (res.status < 200 || res.status > 299) throw new ServerAnswerError(path, res.status, String(doc?.error ?? text.slice(0, 200)), res.retryAfterMs);
     return doc;
   }
 
