@@ -26,7 +26,7 @@
 //     zeroboot.agent=off keeps it from starting; zeroboot.agentinterval=<s>
 //     sets the report interval (default 60, at least 5).
 // They read $MOUNT, $RUN, $EXEC, $SERVER, $AGENT and $AGENT_INTERVAL, set by /init's command-line loop.
-import { SOURCES_DIR, ZEROBOOT_PATH } from './node-runtime.ts';
+import { carriedPath, SOURCES_DIR, ZEROBOOT_PATH } from './node-runtime.ts';
 
 /** What the agent step and the agent print on the console; a harness matches these. */
 export const AGENT_MARKERS = {
@@ -90,7 +90,7 @@ fi`;
 
 /** The agent step: last before /init settles, so zeroboot.run/exec and the at: boot layers come first. */
 export function agentStep(): string {
-  return `if [ -x /${ZEROBOOT_PATH} ] && [ -f /${SOURCES_DIR}/cli/commands/agent.ts ] && [ "$AGENT" != off ]; then
+  return `if [ -x /${ZEROBOOT_PATH} ] && [ -f /${SOURCES_DIR}/${carriedPath('cli/commands/agent.ts')} ] && [ "$AGENT" != off ]; then
   ASERVER=\${SERVER:-$serverid}
   case "$ASERVER" in http://*|https://*|'') ;; *) ASERVER=http://$ASERVER ;; esac
   case "$AGENT_INTERVAL" in ''|*[!0-9]*) AGENT_INTERVAL=${DEFAULT_AGENT_INTERVAL_SECONDS} ;; esac

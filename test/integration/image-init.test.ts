@@ -47,7 +47,7 @@ async function runInit(m: Machine): Promise<{ console: string; log: string[] }> 
     await writeFile(path.join(root, 'dev/null'), '');
     if (m.agent) {
       await mkdir(path.join(root, 'opt/zeroboot/cli/commands'), { recursive: true });
-      await writeFile(path.join(root, 'opt/zeroboot/cli/commands/agent.ts'), '');
+      await writeFile(path.join(root, 'opt/zeroboot/cli/commands/agent.js'), '');
       await mkdir(path.join(root, 'usr/bin'), { recursive: true });
       await writeFile(path.join(root, 'usr/bin/zeroboot'), '#!/bin/busybox.real sh\necho "zeroboot $*" >> /stub.log\necho "zeroboot agent: a line"\n');
       await chmod(path.join(root, 'usr/bin/zeroboot'), 0o755);
