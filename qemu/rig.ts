@@ -473,6 +473,19 @@ export class Rig {
     return JSON.parse(body) as T;
   }
 
+  /** POST a JSON body to a path of the server's JSON API from inside the namespace; the status and the parsed answer. */
+  async apiPost<T>(apiPath: string, body: unknown, timeoutMs = 60_000): Promise<{ status: number; answer: T }> {
+    if (!this.apiUrl) throw new RigError(this.serverUrl ? "this rig's server has its management API turned off" : 'this rig runs no zeroboot server');
+    const auth = this.apiToken ? ['-H', `Authorization: Bearer ${this.apiToken}`] : [];
+    const seconds = String(Math.ceil(timeoutMs / 1000));
+    const args = ['-sS', '--max-time', seconds, ...auth, '-H', 'Content-Type: application/json', '--data-binary', '@-', '-w', '\n%{http_code}', `${this.apiUrl}${apiPath}`];
+    const r = await this.ns.exec('curl', args, { input: JSON.stringify(body), timeout: timeoutMs + 5000 });
+    const nl = r.stdout.lastIndexOf('\n');
+    const status = Number(r.stdout.slice(nl + 1));
+    if (!status) throw new RigError(`POST /api${apiPath}: ${r.stderr.trim()}`);
+    return { status, answer: JSON.parse(r.stdout.slice(0, nl)) as T };
+  }
+
   /** Every machine the server has seen (GET /api/machines?view=full, page by page). */
   async machines(): Promise<MachineView[]> {
     const out: MachineView[] = [];

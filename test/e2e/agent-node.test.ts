@@ -13,7 +13,8 @@
 //     through the console (the test hook) and the next reports show it
 //     restarted and healthy;
 //   boot 2 (same machine, same MAC, same disk files): same node id, same
-//     pool label, same type, the key reads back; the foreign disk's sha256
+//     pool label, same type, the key reads back (and the one written through
+//     the namespace the server provisioned); the foreign disk's sha256
 //     is the one it had before the first boot.
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -34,6 +35,8 @@ const REPORT_MS = 12 * 60_000;
 const ZDB_PORT = 9900;
 // A namespace is public unless made otherwise: anyone may read it.
 const READ_BACK = 'SELECT e2e\nGET agent-e2e\n';
+const PROVISIONED = 'workload';
+const PROVISIONED_PASSWORD = 'e2e-secret';
 
 let rig: Rig;
 let work = '';
@@ -156,11 +159,40 @@ test.serial('a key written through the zdb from the host; a zdb killed through t
   t.is(await redis(READ_BACK), 'OK\nkept-across-the-reboot');
 
   // busybox has no pkill here: find the zdb serving the port by its command line.
-  const killed = await consoleRun(vm, `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in *"zeroboot.ts zdb "*"--port ${ZDB_PORT} "*) kill -9 \${p#/proc/} && echo killed;; esac; done`);
+  const killed = await consoleRun(vm, `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in *"/cli/zeroboot."*" zdb "*"--port ${ZDB_PORT} "*) kill -9 \${p#/proc/} && echo killed;; esac; done`);
   t.regex(killed, /^killed$/m);
   const after = await waitForNode(rig, first.nodeId, (n) => reportOf(n).zdbs[0]?.restarts >= 1 && reportOf(n).zdbs[0].healthy, 5 * 60_000, 'a restarted, healthy zdb');
   t.regex(reportOf(after).zdbs[0].lastExit ?? '', /SIGKILL/);
   t.is(await redis(READ_BACK), 'OK\nkept-across-the-reboot', 'the restarted zdb serves the key');
+});
+
+interface NamespaceTask {
+  id: string;
+  state: 'pending' | 'done' | 'failed';
+  error?: string;
+  result?: { address: string; port: number; namespace: string; disk: string };
+}
+
+test.serial('namespace provisioning: the server asks the node for a namespace over its long poll; redis-cli writes and reads through the answer', async (t) => {
+  t.timeout(10 * 60_000);
+  t.truthy(first, 'boot 1 passed');
+  const asked = await rig.apiPost<NamespaceTask>(`/nodes/${first.nodeId}/namespaces?wait=30`, { name: PROVISIONED, mode: 'user', password: PROVISIONED_PASSWORD, public: false, maxsize: 64 << 20 });
+  t.true(asked.status === 200 || asked.status === 202, JSON.stringify(asked));
+  let task = asked.answer;
+  // Under TCG the node's answer may take longer than one wait; read the task until it is finished.
+  const until = Date.now() + 5 * 60_000;
+  while (task.state === 'pending' && Date.now() < until) {
+    task = (await rig.api<NamespaceTask>(`/nodes/${first.nodeId}/namespaces/${task.id}?wait=30`))!;
+  }
+  t.is(task.state, 'done', JSON.stringify(task));
+  const { address, port, namespace, disk } = task.result!;
+  t.is(namespace, PROVISIONED);
+  t.is(address, ip, 'where the server reaches the node');
+  t.is(port, ZDB_PORT);
+  t.is(disk, guestDisk(first, 0));
+  const cli = (input: string) => rig.ns.exec('redis-cli', ['-h', address, '-p', String(port)], { input, timeout: 60_000 }).then((r) => r.stdout.trim());
+  t.is(await cli(`SELECT ${PROVISIONED} ${PROVISIONED_PASSWORD}\nSET workload provisioned\nGET workload\n`), 'OK\nworkload\nprovisioned');
+  t.regex(await cli(`SELECT ${PROVISIONED}\n`), /protected|denied/i, 'not readable without its password');
 });
 
 test.serial('boot 2 on the same disks: same node id, pool label and type; the key reads back; the foreign disk is unchanged', async (t) => {
@@ -183,6 +215,7 @@ test.serial('boot 2 on the same disks: same node id, pool label and type; the ke
   t.is(reportOf(second).disks.find((d) => d.name === guestDisk(second, 1))!.state, 'foreign');
   await waitForNode(rig, second.nodeId, (n) => reportOf(n).zdbs[0]?.healthy === true && n.reports > second.reports, 5 * 60_000, 'a healthy zdb after the reboot');
   t.is(await redis(READ_BACK), 'OK\nkept-across-the-reboot', 'the key written before the reboot');
+  t.is(await redis(`SELECT ${PROVISIONED} ${PROVISIONED_PASSWORD}\nGET workload\n`), 'OK\nprovisioned', 'the provisioned namespace and its key after the reboot');
 
   await vm.stop();
   t.is(await sha256(disks[1]), foreignSum, 'the foreign disk was never written');
