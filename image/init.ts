@@ -3,8 +3,10 @@
 // What /init does, in order:
 //   mounts proc, sys, devtmpfs, devpts and /run; installs the busybox applets;
 //   prints `ZEROBOOT-INIT kernel=<release> image=<name>`;
-//   insmods /lib/modules/<release>/zeroboot.load in order;
-//   picks the boot NIC: the MAC in BOOTIF=01-aa-bb-.. (iPXE passes it), else
+//   insmods /lib/modules/<release>/zeroboot.load in order; mounts efivarfs on
+//   a UEFI boot (when the image carries the module);
+//   picks the boot NIC: the MAC in BOOTIF=01-aa-bb-.. (iPXE passes it; the
+//   other NICs are set up too, without an address, so their links show), else
 //   the first interface (by name) with carrier;
 //   runs udhcpc on it and prints `ZEROBOOT-UP ip=<ip> mac=<mac>`, or
 //   `ZEROBOOT-FAIL reason=<no-nic|no-carrier|bootif-not-found|dhcp-failed> ...`;
@@ -175,6 +177,8 @@ if [ -f "$MODDIR/${LOAD_ORDER_FILE}" ]; then
 else
   say "zeroboot: no modules for kernel $REL in this image"
 fi
+# UEFI variables (the Secure Boot state the agent reports), when booted through UEFI and the image has efivarfs.
+[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
 ${mountStep(nicWait * 10)}
 
 IF=
@@ -189,6 +193,8 @@ if [ -n "$BOOTIF" ]; then
     waited=$((waited + 1))
   done
   ip link set "$IF" up
+  # The other NICs up too (no address): their link state is then known, for the agent's report.
+  for n in $(nics); do [ "$n" = "$IF" ] || ip link set "$n" up; done
 else
   # A driver may still be probing; with no network controller on the bus there is nothing to wait for.
   until [ -n "$(nics)" ]; do

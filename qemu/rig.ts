@@ -141,9 +141,9 @@ export class Vm {
     return this.console.pid;
   }
 
-  /** The first NIC's MAC: the one the profile boots from. */
+  /** The MAC of the NIC the profile boots from (the first, unless a profile marks another `boot`). */
   get mac(): string {
-    return this.macs[0];
+    return this.instance.bootMac;
   }
 
   /** Kills QEMU (by pid) and removes its taps. */

@@ -6,7 +6,12 @@
 //     report) and accept a connection from the host side;
 //   multi-nic-bios (3 NICs of two models): the report names the NIC the
 //     node booted from (BOOTIF), binds the key to it, and that NIC holds the
-//     address DHCP gave while the other two hold none.
+//     address DHCP gave while the other two hold none;
+//   nvme-uefi (NVMe SSD, 2 SATA HDDs, an e1000e with PXE off first and the
+//     virtio boot NIC second): the report matches the profile, names the
+//     second NIC as the boot NIC, shows both NICs with their links up, and
+//     the two HDD pools run two zdbs.
+// The UEFI profiles report Secure Boot as disabled (OVMF without enrolled keys).
 import test from 'ava';
 import { cachedImage } from '../../harness/qemu-image.ts';
 import { startRig, type Rig } from '../../qemu/rig.ts';
@@ -37,6 +42,7 @@ test.serial('storage-uefi: the report matches the profile; 1 SSD + 4 HDD pools g
   t.is(hdds.length, 4);
   t.deepEqual(r.zdbs.map((z) => z.disk).sort(), [...hdds].sort(), 'one zdb per HDD pool, none on the SSD');
   t.deepEqual(r.zdbs.map((z) => z.port).sort(), [9900, 9901, 9902, 9903]);
+  t.is(r.inventory.secureBoot, 'disabled', 'efivarfs mounted: OVMF without enrolled keys');
   const healthy = await waitForNode(rig, node.nodeId, (n) => reportOf(n).zdbs.length === 4 && reportOf(n).zdbs.every((z) => z.healthy), 5 * 60_000, 'four healthy zdbs');
   t.true(reportOf(healthy).zdbs.every((z) => z.restarts === 0), JSON.stringify(reportOf(healthy).zdbs));
   for (const z of r.zdbs) {
@@ -58,5 +64,25 @@ test.serial('multi-nic-bios: the report names the boot NIC, binds the key to it,
   t.deepEqual(nics.filter((n) => n.addresses.includes(ip)).map((n) => n.mac), [vm.mac], 'the DHCP address is on the boot NIC');
   t.true(nics.filter((n) => n.mac !== vm.mac).every((n) => !n.addresses.some((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a))), JSON.stringify(nics));
   t.is(r.zdbs.length, 0, 'one SSD and no missing-ssd: no zdb');
+  await vm.stop();
+});
+
+test.serial('nvme-uefi: the report names the second NIC as the boot NIC, shows both NICs with their links, NVMe SSD + 2 SATA HDD pools give 2 zdbs', async (t) => {
+  t.timeout(REPORT_MS + 60_000);
+  const { vm, ip, node } = await bootToReport(rig, 'nvme-uefi', {}, REPORT_MS, guestSeconds);
+  t.is(vm.mac, vm.macs[1], 'the profile boots from its second NIC');
+  checkInventory(t, vm, node);
+  const r = reportOf(node);
+  t.is(r.bootMac, vm.macs[1], 'BOOTIF: the second NIC');
+  t.is(r.mac, vm.macs[1], 'the key is bound to the boot NIC');
+  const nics = r.inventory.nics.filter((n) => n.physical);
+  t.deepEqual(nics.map((n) => [n.mac, n.link]).sort(), vm.macs.map((m) => [m, 'up']).sort(), 'both NICs, links up');
+  t.deepEqual(nics.filter((n) => n.addresses.includes(ip)).map((n) => n.mac), [vm.macs[1]], 'the DHCP address is on the boot NIC');
+  const ssd = r.inventory.disks.find((d) => d.name === guestDisk(node, 0))!;
+  t.regex(ssd.name, /^nvme\d+n\d+$/, 'the SSD is the NVMe disk');
+  t.is(r.inventory.secureBoot, 'disabled');
+  const hdds = [guestDisk(node, 1), guestDisk(node, 2)];
+  await waitForNode(rig, node.nodeId, (n) => reportOf(n).zdbs.length === 2 && reportOf(n).zdbs.every((z) => z.healthy), 5 * 60_000, 'two healthy zdbs');
+  t.deepEqual(r.zdbs.map((z) => z.disk).sort(), [...hdds].sort(), 'one zdb per HDD pool, none on the NVMe SSD');
   await vm.stop();
 });

@@ -35,6 +35,7 @@ interface ReportInventory {
   memoryInstalledBytes?: number;
   nics: { name: string; mac: string; physical: boolean; link?: unknown; addresses: string[] }[];
   disks: { name: string; sizeBytes: number; serial?: string; rotational: boolean }[];
+  secureBoot?: string;
 }
 
 export const reportOf = (n: NodeView) =>
