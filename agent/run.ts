@@ -52,6 +52,8 @@ export class Agent {
   private readonly opts: AgentOptions;
   private timer: NodeJS.Timeout | undefined;
   private provisioner: Provisioner | undefined;
+  /** How long the last report's zdb checks took (logged with the first report). */
+  private lastCheckMs = 0;
 
   private constructor(opts: AgentOptions, inventory: Inventory, disks: PoolReport[], identity: Identity, cap: Capacity, zdbs: ZdbSupervisor[]) {
     this.opts = opts;
@@ -66,6 +68,14 @@ export class Agent {
     const root = opts.root ?? '/';
     const mountRoot = opts.mountRoot ?? '/mnt';
     const { cmdline } = opts;
+    // Phase times go to the log: on a slow node (TCG, a slow disk) they say where bring-up went.
+    let mark = performance.now();
+    const phases: string[] = [];
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases.push(`${name} ${Math.round(now - mark)} ms`);
+      mark = now;
+    };
     const inventory = collectInventory({
       root,
       debugVm: cmdline.debugVm,
@@ -73,8 +83,10 @@ export class Agent {
     });
     // Under a recorded tree, devices are looked for in it too (never the live machine's /dev).
     if (root !== '/') for (const d of inventory.disks) d.path = join(root, 'dev', d.name);
+    phase('inventory');
     const candidates = opts.onlyDevices ? inventory.disks.filter((d) => opts.onlyDevices!.includes(d.path)) : inventory.disks;
     const reports = await setupDisks(candidates, { mountRoot, root, allowLoop: opts.allowLoop ?? false, ...(opts.minDiskBytes ? { minDiskBytes: opts.minDiskBytes } : {}) });
+    phase('disks');
     const disks: PoolReport[] = [];
     const pools: (Pool & { report: PoolReport })[] = [];
     for (const r of reports) {
@@ -88,6 +100,7 @@ export class Agent {
       disks.push(full);
       pools.push({ sizeBytes: r.sizeBytes, type: t.type, report: full });
     }
+    phase('disk types');
     const { identity, conflicts } = await loadOrCreateIdentity(pools.map((p) => p.report.mountPoint!));
     for (const c of conflicts) opts.log?.(`pool ${c} holds another node key; kept ${identity.nodeId}`);
     const runDir = opts.runDir ?? '/run/zeroboot';
@@ -102,6 +115,8 @@ export class Agent {
       sup.start();
       zdbs.push(sup);
     }
+    phase('identity and zdb start');
+    opts.log?.(`bring-up: ${phases.join(', ')}`);
     return new Agent(opts, inventory, disks, identity, capacity(inventory.cpu.logical, inventory.memoryBytes, pools), zdbs);
   }
 
@@ -129,15 +144,24 @@ export class Agent {
   async sendOnce(): Promise<unknown> {
     const server = this.opts.cmdline.server;
     if (!server) throw new Error('no server to report to: boot with zeroboot.server=<url>');
+    const start = performance.now();
     await Promise.all(this.zdbs.map((z) => z.check()));
+    this.lastCheckMs = performance.now() - start;
     return (await sendReport(server, () => this.report(), this.opts.send)).response;
   }
 
   /** Reports now and every `intervalMs`, logging failures and carrying on; `onSent` hears each accepted report's answer. */
   startReporting(intervalMs: number, onSent?: (response: unknown) => void): void {
+    let accepted = false;
     const tick = async () => {
+      const start = performance.now();
       try {
         const response = await this.sendOnce();
+        if (!accepted) {
+          accepted = true;
+          this.opts.log?.(`first report accepted in ${Math.round(performance.now() - start)} ms (zdb checks ${Math.round(this.lastCheckMs)} ms)`);
+          this.startTaskPolls();
+        }
         onSent?.(response);
       } catch (e) {
         this.opts.log?.(`report failed: ${(e as Error).message}`);
@@ -145,9 +169,16 @@ export class Agent {
       if (this.timer !== undefined) this.timer = setTimeout(() => void tick(), intervalMs);
     };
     this.timer = setTimeout(() => void tick(), 0);
-    // Namespace tasks: the node long-polls the server for them (agent/provision.ts), when it has a zdb to make them in.
+  }
+
+  /**
+   * Namespace tasks: the node long-polls the server for them (agent/provision.ts) when it has a zdb to make
+   * them in; from its first accepted report on, since the server refuses polls from a node it does not know.
+   */
+  private startTaskPolls(): void {
     const server = this.opts.cmdline.server;
-    if (server && this.zdbs.length > 0) (this.provisioner = new Provisioner({ server, identity: this.identity, zdbs: () => this.zdbs.map((z) => z.spec), ...(this.opts.log ? { log: this.opts.log } : {}) })).start();
+    if (!server || this.zdbs.length === 0 || this.provisioner || this.timer === undefined) return;
+    (this.provisioner = new Provisioner({ server, identity: this.identity, zdbs: () => this.zdbs.map((z) => z.spec), ...(this.opts.log ? { log: this.opts.log } : {}) })).start();
   }
 
   async stop(): Promise<void> {

@@ -83,7 +83,7 @@ async function runAgent(p: import('../args.ts').Parsed): Promise<number> {
     zeroboot: [process.execPath, '--disable-warning=ExperimentalWarning', process.argv[1]],
     log,
   });
-  log(`node ${agent.identity.nodeId}${agent.identity.diskless ? ' (diskless: key in memory only)' : ''}, ${agent.zdbs.length} zdb(s), reporting to ${server} every ${interval} s`);
+  log(`node ${agent.identity.nodeId}${agent.identity.diskless ? ' (diskless: key in memory only)' : ''}, ${agent.zdbs.length} zdb(s), reporting to ${server} every ${interval} s (up ${Math.round(process.uptime() * 1000)} ms after Node started)`);
   // One line per accepted report on stdout (the node's console), for a harness or a person watching it.
   let sent = 0;
   agent.startReporting(interval * 1000, () => process.stdout.write(`ZEROBOOT-AGENT node=${agent.identity.nodeId} report=accepted n=${++sent}\n`));
