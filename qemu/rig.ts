@@ -461,29 +461,30 @@ export class Rig {
   }
 
   /** GET a path of the server's JSON API (its management listener) from inside the namespace; undefined on 404. */
-  async api<T>(apiPath: string): Promise<T | undefined> {
-    if (!this.apiUrl) throw new RigError(this.serverUrl ? "this rig's server has its management API turned off" : 'this rig runs no zeroboot server');
-    const auth = this.apiToken ? ['-H', `Authorization: Bearer ${this.apiToken}`] : [];
-    const r = await this.ns.exec('curl', ['-sS', '--max-time', '5', ...auth, '-w', '\n%{http_code}', `${this.apiUrl}${apiPath}`], { timeout: 10_000 });
-    const nl = r.stdout.lastIndexOf('\n');
-    const status = Number(r.stdout.slice(nl + 1));
-    const body = r.stdout.slice(0, nl);
+  async api<T>(apiPath: string, timeoutMs = 5_000): Promise<T | undefined> {
+    const { status, body } = await this.apiRequest('GET', apiPath, undefined, timeoutMs);
     if (status === 404) return undefined;
-    if (status !== 200) throw new RigError(`GET /api${apiPath}: ${status ? `status ${status}: ${body.slice(0, 200)}` : r.stderr.trim()}`);
+    if (status !== 200) throw new RigError(`GET /api${apiPath}: status ${status}: ${body.slice(0, 200)}`);
     return JSON.parse(body) as T;
   }
 
   /** POST a JSON body to a path of the server's JSON API from inside the namespace; the status and the parsed answer. */
   async apiPost<T>(apiPath: string, body: unknown, timeoutMs = 60_000): Promise<{ status: number; answer: T }> {
+    const r = await this.apiRequest('POST', apiPath, JSON.stringify(body), timeoutMs);
+    return { status: r.status, answer: JSON.parse(r.body) as T };
+  }
+
+  /** One request to the JSON API with curl inside the namespace (with the token when there is one); no answer is an error. */
+  private async apiRequest(method: 'GET' | 'POST', apiPath: string, json: string | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
     if (!this.apiUrl) throw new RigError(this.serverUrl ? "this rig's server has its management API turned off" : 'this rig runs no zeroboot server');
     const auth = this.apiToken ? ['-H', `Authorization: Bearer ${this.apiToken}`] : [];
-    const seconds = String(Math.ceil(timeoutMs / 1000));
-    const args = ['-sS', '--max-time', seconds, ...auth, '-H', 'Content-Type: application/json', '--data-binary', '@-', '-w', '\n%{http_code}', `${this.apiUrl}${apiPath}`];
-    const r = await this.ns.exec('curl', args, { input: JSON.stringify(body), timeout: timeoutMs + 5000 });
+    const send = json === undefined ? [] : ['-H', 'Content-Type: application/json', '--data-binary', '@-'];
+    const args = ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), ...auth, ...send, '-w', '\n%{http_code}', `${this.apiUrl}${apiPath}`];
+    const r = await this.ns.exec('curl', args, { ...(json === undefined ? {} : { input: json }), timeout: timeoutMs + 5000 });
     const nl = r.stdout.lastIndexOf('\n');
     const status = Number(r.stdout.slice(nl + 1));
-    if (!status) throw new RigError(`POST /api${apiPath}: ${r.stderr.trim()}`);
-    return { status, answer: JSON.parse(r.stdout.slice(0, nl)) as T };
+    if (!status) throw new RigError(`${method} /api${apiPath}: ${r.stderr.trim()}`);
+    return { status, body: r.stdout.slice(0, nl) };
   }
 
   /** Every machine the server has seen (GET /api/machines?view=full, page by page). */

@@ -182,7 +182,7 @@ test.serial('namespace provisioning: the server asks the node for a namespace ov
   // Under TCG the node's answer may take longer than one wait; read the task until it is finished.
   const until = Date.now() + 5 * 60_000;
   while (task.state === 'pending' && Date.now() < until) {
-    task = (await rig.api<NamespaceTask>(`/nodes/${first.nodeId}/namespaces/${task.id}?wait=30`))!;
+    task = (await rig.api<NamespaceTask>(`/nodes/${first.nodeId}/namespaces/${task.id}?wait=30`, 45_000))!;
   }
   t.is(task.state, 'done', JSON.stringify(task));
   const { address, port, namespace, disk } = task.result!;
