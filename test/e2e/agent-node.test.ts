@@ -101,6 +101,9 @@ test.serial('boot 1: the first signed report matches the profile; the pre-filled
   const capture = await ReportCapture.start(rig, path.join(work, 'reports.pcap'));
   try {
     first = await bootNode();
+    // Stopped right at the first report, the capture could miss its packets (dumpcap writes behind); with a
+    // second report accepted (every 5 s here) the first is long on file, and well inside the server's time window.
+    await waitForNode(rig, first.nodeId, (n) => n.reports >= 2, 2 * 60_000, 'a second report');
   } finally {
     captured = await capture.stop();
   }
