@@ -9,6 +9,8 @@ DEBS=(qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf busybox-static udhcpc isc-d
   tshark iproute2 nftables cpio binutils xz-utils zstd strace curl ca-certificates python3 make g++)
 # The node agent: pools are btrfs; its tests make disks of every kind the agent must leave alone.
 DEBS+=(btrfs-progs fdisk dosfstools xfsprogs cryptsetup-bin mount util-linux)
+# Boot media (UKI, hybrid ISO, USB image): the EFI stub, xorriso, FAT tools, isolinux/syslinux and GRUB's BIOS/EFI modules.
+DEBS+=(systemd-boot-efi xorriso mtools isolinux syslinux syslinux-common grub-efi-amd64-bin grub-pc-bin)
 # Debian's npm conflicts with a Node installed from elsewhere: only add it when npm is absent.
 command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)
 
