@@ -7,7 +7,6 @@
 // tells the node where the server is. Each test posts from its own
 // 127.0.0.x address, as the rate limit counts per address.
 import test from 'ava';
-import { request } from 'node:http';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { buildReport, signReport } from '../../agent/report.ts';
 import { REPORT_PATH, type SignedEnvelope } from '../../lib/signed-report.ts';
 import { MAX_REPORT_BYTES } from '../../boot/registry/handler.ts';
 import { DEFAULT_REPORT_RATE } from '../../boot/registry/http.ts';
+import { httpCall } from '../helpers/http-call.ts';
 
 const FIX = join(import.meta.dirname, '../fixtures/agent');
 const inventory = collectInventory({ root: join(FIX, 'qemu-storage-uefi') });
@@ -47,28 +47,7 @@ function config() {
   });
 }
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** One request from `from` (a 127.0.0.x address); with `transfer-encoding: chunked` the body goes as a stream of unknown length. */
-function call(url: string, opts: { method?: string; from: string; body?: string | Buffer; headers?: Record<string, string>; token?: string }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    const req = request(url, { method: opts.method ?? 'GET', localAddress: opts.from, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    // The server may answer and close before a refused body is all sent.
-    req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e)));
-    req.end(opts.body);
-  });
-}
+const call = httpCall;
 
 const json = { 'content-type': 'application/json' };
 const post = (env: SignedEnvelope | string, from: string) =>

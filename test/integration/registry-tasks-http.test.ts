@@ -5,7 +5,7 @@
 // agent's own code; each test posts from its own 127.0.0.x address.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { collectInventory } from '../../agent/inventory/index.ts';
 import { capacity } from '../../agent/inventory/capacity.ts';
 import { POLL_DOMAIN, REPORT_PATH, signPayload, TASKS_PATH } from '../../lib/signed-report.ts';
 import type { RateLimitOptions } from '../../boot/registry/rate-limit.ts';
+import { httpCall, type HttpAnswer } from '../helpers/http-call.ts';
 
 const inventory = collectInventory({ root: join(import.meta.dirname, '../fixtures/agent/qemu-storage-uefi') });
 const cap = capacity(inventory.cpu.logical, inventory.memoryBytes, []);
@@ -63,25 +64,9 @@ async function rig(t: import('ava').ExecutionContext, opts: { poll?: Partial<Pol
   return { registry, board, holds, node, manage };
 }
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** With `chunked`, the body goes as a stream of unknown length (no Content-Length to refuse it by). */
-function call(url: string, opts: { from: string; method?: string; body?: string; type?: string; signal?: AbortSignal; chunked?: boolean }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? 'POST', localAddress: opts.from, agent: false, headers: { 'content-type': opts.type ?? 'application/json', ...(opts.chunked ? { 'transfer-encoding': 'chunked' } : {}) }, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e)));
-    req.end(opts.body);
-  });
-}
+// Node and management calls here are JSON POSTs unless told otherwise.
+const call = (url: string, opts: { from: string; method?: string; body?: string; type?: string; signal?: AbortSignal; chunked?: boolean }) =>
+  httpCall(url, { ...opts, method: opts.method ?? 'POST', headers: { 'content-type': opts.type ?? 'application/json' } });
 
 let n = 0;
 async function registered(r: Rig, from: string): Promise<Identity> {
@@ -165,7 +150,7 @@ test('polls and results are rate-limited per address, with Retry-After', async (
   const r = await rig(t, { taskRate: { burst: 3, perSecond: 0.01 } });
   const from = '127.0.0.35';
   const statuses: number[] = [];
-  let last: Answer | undefined;
+  let last: HttpAnswer | undefined;
   for (let i = 0; i < 4; i++) {
     last = await call(`${r.node}${TASKS_PATH}`, { from, body: '{}' });
     statuses.push(last.status);
