@@ -57,7 +57,7 @@ export interface ServerConfig {
     /** Full mode: NAK or answer REQUESTs from clients without a record, as the only server of the segment (RFC 2131 4.3.2 silence otherwise). */
     authoritative: boolean;
   };
-  tftp: { enabled: boolean; port: number; maxTransfers: number; maxTransfersPerClient: number; timeoutMs: number; retries: number; firstRetries: number };
+  tftp: { enabled: boolean; port: number; maxTransfers: number; maxTransfersPerClient: number; maxWaiting: number; timeoutMs: number; retries: number; firstRetries: number };
   http: { port: number; host: string; publicUrl?: string; maxConnections: number; maxConnectionsPerAddress: number; sendStallMs: number };
   /** Where the JSON API listens: apart from the node-facing HTTP port. */
   management: ManagementConfig;
@@ -286,6 +286,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       port: num(tftpIn, 'port', 'server.tftp', 69, 1, 65535),
       maxTransfers: num(tftpIn, 'maxTransfers', 'server.tftp', 64, 1, 10_000),
       maxTransfersPerClient: num(tftpIn, 'maxTransfersPerClient', 'server.tftp', 4, 1, 10_000),
+      maxWaiting: num(tftpIn, 'maxWaiting', 'server.tftp', 1024, 0, 100_000),
       timeoutMs: num(tftpIn, 'timeoutMs', 'server.tftp', 1000, 10, 60_000),
       retries: num(tftpIn, 'retries', 'server.tftp', 5, 0, 100),
       firstRetries: num(tftpIn, 'firstRetries', 'server.tftp', 3, 0, 100),

@@ -131,6 +131,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
         mtu: interfaces[0] ? interfaceMtu(interfaces[0]) : undefined,
         maxTransfers: config.tftp.maxTransfers,
         maxTransfersPerClient: config.tftp.maxTransfersPerClient,
+        maxWaiting: config.tftp.maxWaiting,
         timeoutMs: config.tftp.timeoutMs,
         retries: config.tftp.retries,
         firstRetries: config.tftp.firstRetries,

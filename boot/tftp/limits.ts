@@ -6,6 +6,10 @@ export class TftpServerError extends Error {}
 
 export const DEFAULT_MAX_TRANSFERS_PER_CLIENT = 4;
 export const DEFAULT_FIRST_RETRIES = 3;
+/** Requests that may wait for a slot when all are taken (a few hundred bytes each). */
+export const DEFAULT_MAX_WAITING = 1024;
+/** A waiting request is served only if its client sent it (or a retransmission) this recently. */
+export const WAIT_FRESH_MS = 10_000;
 
 export interface LimitOptions {
   /** IPv4 bind address, e.g. '0.0.0.0' or the interface address. */
@@ -31,6 +35,12 @@ export interface LimitOptions {
    * 1 s timeout). Frees the slots of spoofed or abandoned requests quickly.
    */
   firstRetries?: number;
+  /**
+   * Requests that wait for a slot when all are taken, instead of getting
+   * ERROR "server busy" (on which PXE firmware abandons the boot); default
+   * 1024, at most maxTransfersPerClient per client address. Beyond it: ERROR.
+   */
+  maxWaiting?: number;
 }
 
 /** The limits with their defaults filled in. */
@@ -41,6 +51,8 @@ export interface TftpLimits {
   timeoutMs: number;
   retries: number;
   firstRetries: number;
+  maxWaiting: number;
+  waitFreshMs: number;
 }
 
 export function resolveLimits(opts: LimitOptions): TftpLimits {
@@ -51,8 +63,10 @@ export function resolveLimits(opts: LimitOptions): TftpLimits {
   if (!Number.isInteger(perClient) || perClient < 1) throw new TftpServerError(`maxTransfersPerClient must be a positive integer, got ${perClient}`);
   const firstRetries = opts.firstRetries ?? DEFAULT_FIRST_RETRIES;
   if (!Number.isInteger(firstRetries) || firstRetries < 0) throw new TftpServerError(`firstRetries must be a non-negative integer, got ${firstRetries}`);
+  const maxWaiting = opts.maxWaiting ?? DEFAULT_MAX_WAITING;
+  if (!Number.isInteger(maxWaiting) || maxWaiting < 0) throw new TftpServerError(`maxWaiting must be a non-negative integer, got ${maxWaiting}`);
   const mtu = opts.mtu ?? defaultMtu(opts.address);
-  return { mtu, maxTransfers: opts.maxTransfers, perClient, timeoutMs: opts.timeoutMs, retries: opts.retries, firstRetries };
+  return { mtu, maxTransfers: opts.maxTransfers, perClient, timeoutMs: opts.timeoutMs, retries: opts.retries, firstRetries, maxWaiting, waitFreshMs: WAIT_FRESH_MS };
 }
 
 function defaultMtu(address: string): number {

@@ -16,6 +16,7 @@ import { NativeTransfer } from './native-transfer.ts';
 import type { ReadTransfer, TransferParams, TransferResult } from './read-transfer.ts';
 import type { TftpDataAddon } from './native-addon.ts';
 import { TransferSlots } from './slots.ts';
+import { WaitQueue } from './wait-queue.ts';
 import type { TftpLimits } from './limits.ts';
 import { StoreNotFoundError, StorePathError } from '../store.ts';
 import type { ImageStore, StoreEntry } from '../store.ts';
@@ -42,10 +43,17 @@ export interface RequestContext {
 export class ReadRequests {
   private readonly ctx: RequestContext;
   private readonly transfers = new TransferSlots<ReadTransfer | 'opening'>();
+  private readonly waiting: WaitQueue<TftpRequest>;
   private closing = false;
 
   constructor(ctx: RequestContext) {
     this.ctx = ctx;
+    this.waiting = new WaitQueue(ctx.limits.maxWaiting, ctx.limits.perClient);
+  }
+
+  /** Requests waiting for a slot. */
+  get queued(): number {
+    return this.waiting.size;
   }
 
   get active(): number {
@@ -76,6 +84,7 @@ export class ReadRequests {
   /** Stops taking requests and ends every running transfer. */
   async close(): Promise<void> {
     this.closing = true;
+    this.waiting.clear();
     const running: Promise<unknown>[] = [];
     for (const t of this.transfers.values()) {
       if (t === 'opening') continue;
@@ -104,7 +113,7 @@ export class ReadRequests {
     const entry = await this.open(req, from);
     if (!entry) return;
     if (this.closing) {
-      this.transfers.delete(from);
+      this.free(from);
       await entry.close().catch(() => undefined);
       return;
     }
@@ -126,7 +135,7 @@ export class ReadRequests {
     const mac = this.macKey(from.address);
     this.ctx.timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
     void transfer.done.then((r) => {
-      if (this.transfers.get(from) === transfer) this.transfers.delete(from);
+      if (this.transfers.get(from) === transfer) this.free(from);
       this.recordOutcome(r, { transfer, entry, from, mac, n });
     });
     try {
@@ -160,11 +169,28 @@ export class ReadRequests {
       return false;
     }
     if (this.transfers.size >= limits.maxTransfers) {
-      this.refuse(from, req.filename, ErrorCode.NotDefined, 'server busy', `server busy (${this.transfers.size} transfers)`);
+      if (this.waiting.offer(req, from, Date.now())) {
+        log.debug('tftp request waits for a slot', { from: `${from.address}:${from.port}`, file: req.filename, waiting: this.waiting.size });
+        return false;
+      }
+      this.refuse(from, req.filename, ErrorCode.NotDefined, 'server busy', `server busy (${this.transfers.size} transfers, ${this.waiting.size} waiting)`);
       return false;
     }
+    this.waiting.delete(from);
     this.transfers.set(from, 'opening');
     return true;
+  }
+
+  /** Frees a slot and hands it to the oldest waiting request whose client is still asking. */
+  private free(from: RemoteInfo): void {
+    this.transfers.delete(from);
+    const { limits, log } = this.ctx;
+    while (!this.closing && this.transfers.size < limits.maxTransfers) {
+      const next = this.waiting.take(Date.now(), limits.waitFreshMs);
+      if (!next) return;
+      const rinfo = { address: next.from.address, port: next.from.port, family: 'IPv4' as const, size: 0 };
+      this.handleRead(next.req, rinfo).catch((e: unknown) => log.error('tftp request failed', { from: rinfo.address, error: String(e) }));
+    }
   }
 
   /** Opens the requested file; on failure frees the slot, refuses, and gives undefined. */
@@ -172,7 +198,7 @@ export class ReadRequests {
     try {
       return await this.ctx.store.open(req.filename);
     } catch (e) {
-      this.transfers.delete(from);
+      this.free(from);
       if (e instanceof StorePathError) this.refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', e.message);
       else if (e instanceof StoreNotFoundError) this.refuse(from, req.filename, ErrorCode.FileNotFound, 'file not found', e.message);
       else if ((e as NodeJS.ErrnoException).code === 'EACCES') this.refuse(from, req.filename, ErrorCode.AccessViolation, 'access violation', String(e));

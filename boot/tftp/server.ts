@@ -37,6 +37,8 @@ export interface TftpServer {
   close(): Promise<void>;
   port: number;
   activeTransfers(): number;
+  /** Requests waiting for a slot. */
+  waitingRequests(): number;
 }
 
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
@@ -59,12 +61,13 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   socket.on('message', (msg, rinfo) => requests.onDatagram(msg, rinfo));
   await bind(socket, opts.address, opts.port);
   const port = socket.address().port;
-  log.info('tftp listening', { address: opts.address, port, dataPath: native ? 'native' : 'js', mtu: limits.mtu, maxTransfers: limits.maxTransfers, maxTransfersPerClient: limits.perClient });
+  log.info('tftp listening', { address: opts.address, port, dataPath: native ? 'native' : 'js', mtu: limits.mtu, maxTransfers: limits.maxTransfers, maxTransfersPerClient: limits.perClient, maxWaiting: limits.maxWaiting });
 
   let closing = false;
   return {
     port,
     activeTransfers: () => requests.active,
+    waitingRequests: () => requests.queued,
     async close() {
       if (closing) return;
       closing = true;

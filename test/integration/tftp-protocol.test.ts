@@ -412,8 +412,8 @@ both('window: a duplicate ACK resends the window once, a second duplicate gets n
   c.send(encodeError(0, 'done'), oack.port);
 });
 
-both('transfer limit: beyond maxTransfers a request gets ERROR 0 "server busy" (tftp-hpa sees it); slots free again', async (t, dataPath) => {
-  const { server, files, dir } = await withServer(t, dataPath, { maxTransfers: 2, timeoutMs: 300, retries: 1 });
+both('transfer limit: beyond maxTransfers and a full wait queue a request gets ERROR 0 "server busy" (tftp-hpa sees it); slots free again', async (t, dataPath) => {
+  const { server, files, dir } = await withServer(t, dataPath, { maxTransfers: 2, maxWaiting: 0, timeoutMs: 300, retries: 1 });
   const holders = [await RawClient.open(), await RawClient.open()];
   t.teardown(() => holders.forEach((h) => h.close()));
   // Two clients that never ACK hold both slots until they time out.
@@ -428,6 +428,41 @@ both('transfer limit: beyond maxTransfers a request gets ERROR 0 "server busy" (
   await run('curl', ['-sS', '--max-time', '5', `tftp://${HOST}:${server.port}/small.bin`, '-o', out]);
   const { readFile } = await import('node:fs/promises');
   t.true((await readFile(out)).equals(files.small));
+});
+
+both('transfer limit: beyond maxTransfers a request waits for a slot (no ERROR: PXE firmware would give up), is served when one frees, keeps its place when retransmitted; the queue is bounded', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath, { maxTransfers: 1, maxWaiting: 2, firstRetries: 1, timeoutMs: 400, retries: 1 });
+  const holder = await RawClient.open();
+  const waiters = [await RawClient.open(), await RawClient.open()];
+  const late = await RawClient.open();
+  t.teardown(() => [holder, ...waiters, late].forEach((c) => c.close()));
+  // The holder never ACKs: its slot frees after the first packet's retries.
+  holder.send(encodeRequest('rrq', 'small.bin'), server.port);
+  t.is((await holder.next()).pkt?.op, 'data');
+  for (const w of waiters) w.send(encodeRequest('rrq', 'small.bin'), server.port);
+  await waitFor(() => server.waitingRequests() === 2, 5000);
+  // A retransmission refreshes its entry, it does not take a second place.
+  waiters[0].send(encodeRequest('rrq', 'small.bin'), server.port);
+  late.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const refused = await late.next();
+  t.is(refused.pkt?.op, 'error', 'a third waiter finds the queue full');
+  t.regex(refused.pkt?.op === 'error' ? refused.pkt.message : '', /server busy/);
+  t.true(await waiters[0].silent(100), 'waiting requests get no ERROR');
+  // The first waiter gets the slot when the holder's transfer is dropped, and the second after it.
+  for (const w of waiters) {
+    const first = await w.next(10_000);
+    t.is(first.pkt?.op === 'data' ? first.pkt.block : first.pkt?.op, 1);
+    let got = first.pkt?.op === 'data' ? first.pkt.data : Buffer.alloc(0);
+    w.send(encodeAck(1), first.port);
+    for (let block = 2; got.length < files.small.length; block++) {
+      const r = await w.next();
+      if (r.pkt?.op !== 'data' || r.pkt.block !== block) continue;
+      got = Buffer.concat([got, r.pkt.data]);
+      w.send(encodeAck(block), r.port);
+    }
+    t.true(got.equals(files.small));
+  }
+  t.is(server.waitingRequests(), 0);
 });
 
 both('timeline: request and done events with file, options and bytes, under the MAC the resolver gives', async (t, dataPath) => {
