@@ -242,17 +242,61 @@ export const LARGE_BUFFER_BUDGET = 128 * 2 * CHUNK_BYTES;
 
 /**
  * How many bytes of large copy buffers a server's downloads may hold at
- * once. Large buffers make a download fast; small ones keep the memory of
- * a crowd of clients that stop reading at 128 KiB each.
+ * once, and the copy buffers downloads leave behind for the next ones.
+ * Large buffers make a download fast; small ones keep the memory of a crowd
+ * of clients that stop reading at 128 KiB each.
  */
 export interface BufferBudget {
   /** True (and the bytes are counted) if they fit. */
   take(bytes: number): boolean;
   give(bytes: number): void;
+  /** A copy buffer of `bytes` (CHUNK_BYTES or SMALL_CHUNK_BYTES), reused when one is free. */
+  acquire(bytes: number): Buffer;
+  /** Gives a buffer from acquire() back: kept for reuse, or its memory returned to the OS. */
+  recycle(buf: Buffer): void;
 }
 
+/**
+ * Free copy buffers kept per size: as many large ones as the budget lets
+ * downloads hold (64 MiB by default), 256 small ones (16 MiB); beyond that a
+ * released buffer gives its memory back at once.
+ */
+const KEEP_SMALL = 256;
+/** Free buffers untouched for this long give their memory back, a slice per tick (each shrink is an mprotect). */
+const IDLE_TRIM_MS = 5000;
+const TRIM_SLICE = 4;
+const TRIM_TICK_MS = 20;
+
+/** ES2024's resizable ArrayBuffer (Node 24 has it; the project's TypeScript lib predates it). */
+type Resizable = ArrayBuffer & { resize(size: number): void };
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (size: number, opts: { maxByteLength: number }) => Resizable;
+
+/**
+ * Copy buffers are resizable ArrayBuffers: shrinking one to 0 decommits its
+ * pages at once, where a dropped Buffer waits for a GC and then often stays
+ * in the malloc heap (thousands of stalled downloads left the server's RSS
+ * high long after their clients had gone). But allocating and shrinking them
+ * per download cost a fifth of the server's CPU in a boot storm (an mmap and
+ * an mprotect each, bench/boot-storm.ts), so a few free ones are kept and
+ * handed to the next download; idle ones are still given back after 5 s.
+ */
 export function bufferBudget(bytes: number): BufferBudget {
   let left = bytes;
+  const keep: Record<number, number> = { [CHUNK_BYTES]: Math.floor(bytes / CHUNK_BYTES), [SMALL_CHUNK_BYTES]: KEEP_SMALL };
+  const free = new Map<number, Buffer[]>();
+  let used = false;
+  let timer: NodeJS.Timeout | undefined;
+  const trim = () => {
+    timer = undefined;
+    if (used) {
+      used = false;
+      timer = setTimeout(trim, IDLE_TRIM_MS).unref();
+      return;
+    }
+    let n = 0;
+    for (const list of free.values()) while (list.length > 0 && n++ < TRIM_SLICE) (list.pop()!.buffer as Resizable).resize(0);
+    if ([...free.values()].some((l) => l.length > 0)) timer = setTimeout(trim, TRIM_TICK_MS).unref();
+  };
   return {
     take(n) {
       if (n > left) return false;
@@ -261,6 +305,20 @@ export function bufferBudget(bytes: number): BufferBudget {
     },
     give(n) {
       left += n;
+    },
+    acquire(n) {
+      used = true;
+      return free.get(n)?.pop() ?? Buffer.from(new ResizableArrayBuffer(n, { maxByteLength: n }), 0, n);
+    },
+    recycle(buf) {
+      const list = free.get(buf.length) ?? [];
+      free.set(buf.length, list);
+      if (list.length >= (keep[buf.length] ?? 0)) {
+        (buf.buffer as Resizable).resize(0);
+        return;
+      }
+      list.push(buf);
+      timer ??= setTimeout(trim, IDLE_TRIM_MS).unref();
     },
   };
 }
@@ -276,32 +334,26 @@ function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => res.once('drain', resolve));
 }
 
-/**
- * The two copy buffers of one download. Their memory goes back to the OS on
- * release(): shrinking a resizable ArrayBuffer decommits its pages at once,
- * where a dropped Buffer waits for a GC and then often stays in the malloc
- * heap (thousands of stalled downloads left the server's RSS high long
- * after their clients had gone).
- */
+/** The two copy buffers of one download, given back by release(). */
 interface CopyBuffers {
   bufs: [Buffer, Buffer];
   release(): void;
 }
 
-/** ES2024's resizable ArrayBuffer (Node 24 has it; the project's TypeScript lib predates it). */
-const ResizableArrayBuffer = ArrayBuffer as unknown as new (size: number, opts: { maxByteLength: number }) => ArrayBuffer & { resize(size: number): void };
-
 /** Large buffers when the budget allows (and the parts need them), small ones otherwise. */
 function copyBuffers(longest: number, budget: BufferBudget | undefined): CopyBuffers {
   const large = Math.min(CHUNK_BYTES, longest);
-  const taken = large > SMALL_CHUNK_BYTES && budget?.take(2 * large) === true;
-  const size = taken ? large : Math.min(SMALL_CHUNK_BYTES, longest);
-  const backing = [0, 1].map(() => new ResizableArrayBuffer(size, { maxByteLength: size }));
+  const taken = large > SMALL_CHUNK_BYTES && budget?.take(2 * CHUNK_BYTES) === true;
+  const size = taken ? CHUNK_BYTES : SMALL_CHUNK_BYTES;
+  const whole = budget ? [budget.acquire(size), budget.acquire(size)] : [0, 1].map(() => Buffer.allocUnsafeSlow(size));
+  // A short file needs only its own length of each buffer.
+  const use = Math.min(size, longest);
   return {
-    bufs: [Buffer.from(backing[0], 0, size), Buffer.from(backing[1], 0, size)],
+    bufs: [whole[0].subarray(0, use), whole[1].subarray(0, use)],
     release: () => {
-      backing.forEach((b) => b.resize(0));
-      if (taken) budget!.give(2 * size);
+      if (!budget) return;
+      whole.forEach((b) => budget.recycle(b));
+      if (taken) budget.give(2 * size);
     },
   };
 }
