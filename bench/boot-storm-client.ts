@@ -10,10 +10,11 @@
 // Retries follow the firmware: DHCP 4, 8, 16 s; a TFTP packet 5 times; a
 // download 3 times (the zeroboot scripts' DOWNLOAD_ATTEMPTS).
 // Input: one JSON argument (StormPlan); output: one JSON line (StormResult).
-import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import { createSocket, type RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { decodeMessage, encodeMessage, type DhcpMessage } from '../harness/dhcp-packet.ts';
+import { Worker } from 'node:worker_threads';
+import type { DhcpAnswer } from './boot-storm-dhcp.ts';
 import { signPayload } from '../lib/signed-report.ts';
 import { generateKeyPairSync } from 'node:crypto';
 import { nodeIdOf, rawPublicKey, REPORT_PATH } from '../lib/signed-report.ts';
@@ -57,90 +58,40 @@ export interface StormResult {
 
 class StageError extends Error {}
 
-const PXE_VENDOR = Buffer.from('PXEClient:Arch:00000:UNDI:002001');
-const ARCH_BIOS = Buffer.from([0, 0]);
-const PARAMS = Buffer.from([1, 3, 6, 43, 54, 60, 66, 67, 175]);
-const DHCP_WAITS = [4000, 8000, 16000];
+/** The DHCP side runs on its own thread (boot-storm-dhcp.ts), so its timings are not the wait of this busy loop. */
+class DhcpWorker {
+  private readonly worker = new Worker(new URL('./boot-storm-dhcp.ts', import.meta.url));
+  private readonly pending = new Map<number, { resolve: (r: DhcpAnswer) => void; reject: (e: Error) => void }>();
+  private next = 0;
 
-/** One socket on :68 for every client; replies come back as broadcasts and are told apart by xid. */
-class DhcpPort {
-  private readonly waiting = new Map<number, (m: DhcpMessage) => void>();
-  readonly socket: Socket;
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('message', (buf: Buffer) => {
-      let m: DhcpMessage;
-      try {
-        m = decodeMessage(buf);
-      } catch {
-        return;
-      }
-      if (m.op === 2) this.waiting.get(m.xid)?.(m);
+  constructor() {
+    this.worker.on('message', (m: DhcpAnswer & { id: number; error?: string }) => {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error !== undefined) p?.reject(new StageError(m.error));
+      else p?.resolve(m);
     });
   }
 
-  /** Sends `packet` and waits for a reply of `type` to `xid`, retransmitting on the firmware's schedule. */
-  async exchange(xid: number, packet: Buffer, type: number, onRetry: () => void): Promise<DhcpMessage> {
-    for (const wait of DHCP_WAITS) {
-      const reply = await new Promise<DhcpMessage | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiting.delete(xid);
-          resolve(undefined);
-        }, wait);
-        this.waiting.set(xid, (m) => {
-          const t = m.options.find(([c]) => c === 53)?.[1][0];
-          if (t !== type && t !== 6) return;
-          clearTimeout(timer);
-          this.waiting.delete(xid);
-          resolve(m);
-        });
-        this.socket.send(packet, 67, '255.255.255.255');
-      });
-      if (reply) {
-        if (reply.options.find(([c]) => c === 53)?.[1][0] === 6) throw new StageError('DHCP NAK');
-        return reply;
-      }
-      onRetry();
-    }
-    throw new StageError(`no DHCP ${type === 2 ? 'OFFER' : 'ACK'} after ${DHCP_WAITS.length} tries`);
+  ready(): Promise<void> {
+    return new Promise((resolve) => this.worker.once('message', () => resolve()));
   }
-}
 
-function option(m: DhcpMessage, code: number): Buffer | undefined {
-  return m.options.find(([c]) => c === code)?.[1];
-}
+  exchange(mac: string, uuid: Buffer, ipxe: boolean, r: ClientResult): Promise<DhcpAnswer> {
+    const id = this.next++;
+    return new Promise<DhcpAnswer>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, mac, uuid: uuid.toString('hex'), ipxe });
+    }).then((a) => {
+      r.retries += a.retries;
+      r.dhcpMs.push(a.ms);
+      return a;
+    });
+  }
 
-function ipOf(b: Buffer | undefined): string | undefined {
-  return b && b.length >= 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : undefined;
-}
-
-function ipBytes(ip: string): Buffer {
-  return Buffer.from(ip.split('.').map(Number));
-}
-
-/** A 4-way exchange as a PXE ROM (ipxe=false) or as iPXE (user class "iPXE"). */
-async function dhcp(port: DhcpPort, mac: string, uuid: Buffer, ipxe: boolean, r: ClientResult): Promise<{ ip: string; file: string; next: string }> {
-  const xid = randomBytes(4).readUInt32BE(0);
-  const common: [number, Buffer][] = [
-    [55, PARAMS],
-    [60, PXE_VENDOR],
-    ...(ipxe ? ([[77, Buffer.from('iPXE')]] as [number, Buffer][]) : []),
-    [93, ARCH_BIOS],
-    [97, Buffer.concat([Buffer.from([0]), uuid])],
-  ];
-  const t0 = performance.now();
-  const discover = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([1])], ...common] });
-  const offer = await port.exchange(xid, discover, 2, () => r.retries++);
-  const server = ipOf(option(offer, 54));
-  if (!server) throw new StageError('OFFER without a server identifier');
-  const req = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([3])], [50, ipBytes(offer.yiaddr)], [54, ipBytes(server)], ...common] });
-  const ack = await port.exchange(xid, req, 5, () => r.retries++);
-  r.dhcpMs.push(performance.now() - t0);
-  const file = option(ack, 67)?.toString('latin1').replace(/\0.*$/s, '') || ack.file;
-  const next = ack.siaddr !== '0.0.0.0' ? ack.siaddr : server;
-  if (!file) throw new StageError('ACK without a boot file');
-  return { ip: ack.yiaddr, file, next };
+  close(): Promise<number> {
+    return this.worker.terminate();
+  }
 }
 
 /** RRQ with blksize and tsize; ACKs every block from the leased address. Returns the bytes received. */
@@ -264,7 +215,7 @@ function urlsOf(script: string, commands: string[]): string[] {
   return out;
 }
 
-async function boot(i: number, plan: StormPlan, port: DhcpPort, base: { http: string }, reportBody: (mac: string) => string, bytes: { n: number }): Promise<ClientResult> {
+async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: string }, reportBody: (mac: string) => string, bytes: { n: number }): Promise<ClientResult> {
   const mac = `02:5a:${plan.macPrefix}:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
   const uuid = randomBytes(16);
   const r: ClientResult = { mac, ok: false, stages: {}, dhcpMs: [], retries: 0, startedAt: Date.now(), endedAt: 0 };
@@ -279,10 +230,10 @@ async function boot(i: number, plan: StormPlan, port: DhcpPort, base: { http: st
   // iPXE keeps its connection for the downloads of one image; a fresh agent per machine.
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   try {
-    const pxe = await timed('dhcpPxe', () => dhcp(port, mac, uuid, false, r));
+    const pxe = await timed('dhcpPxe', () => port.exchange(mac, uuid, false, r));
     const add = (n: number) => (bytes.n += n);
     add(await timed('tftp', () => tftpGet(pxe.next, pxe.file, pxe.ip, plan.blksize, r)));
-    const ipxe = await timed('dhcpIpxe', () => dhcp(port, mac, uuid, true, r));
+    const ipxe = await timed('dhcpIpxe', () => port.exchange(mac, uuid, true, r));
     if (!/^https?:\/\//.test(ipxe.file)) throw new StageError(`iPXE was given ${ipxe.file}, not an http URL`);
     const script = await timed('script', async () => {
       const chain = await http(ipxe.file, ipxe.ip, agent, 'text', r);
@@ -353,11 +304,8 @@ function reportMaker(): (mac: string) => string {
 
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2]) as StormPlan & { httpBase: string };
-  const socket = createSocket({ type: 'udp4', reuseAddr: true });
-  await new Promise<void>((res) => socket.bind(68, '0.0.0.0', res));
-  socket.setBroadcast(true);
-  socket.setRecvBufferSize(8 << 20);
-  const port = new DhcpPort(socket);
+  const port = new DhcpWorker();
+  await port.ready();
   const bytes = { n: 0 };
   const report = reportMaker();
   const deadline = setTimeout(() => {
@@ -370,7 +318,7 @@ async function main(): Promise<void> {
   );
   const clients = await Promise.all(runs);
   clearTimeout(deadline);
-  socket.close();
+  await port.close();
   process.stdout.write(JSON.stringify({ clients, bytes: bytes.n, wallMs: Date.now() - started } satisfies StormResult & { wallMs: number }) + '\n');
 }
 

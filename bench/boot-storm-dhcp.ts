@@ -1,0 +1,124 @@
+// The DHCP side of bench/boot-storm-client.ts, on a worker thread: one
+// socket on :68 for every simulated machine (replies come back as
+// broadcasts, told apart by xid), the firmware's retransmission schedule,
+// and the DISCOVER-to-ACK time of each exchange taken here, on a loop that
+// does nothing else, so it is the server's latency and not the wait of the
+// client's busy download loop.
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+import { decodeMessage, encodeMessage, type DhcpMessage } from '../harness/dhcp-packet.ts';
+
+export interface DhcpAnswer {
+  ip: string;
+  file: string;
+  next: string;
+  /** DISCOVER to ACK, ms */
+  ms: number;
+  retries: number;
+}
+
+const PXE_VENDOR = Buffer.from('PXEClient:Arch:00000:UNDI:002001');
+const ARCH_BIOS = Buffer.from([0, 0]);
+const PARAMS = Buffer.from([1, 3, 6, 43, 54, 60, 66, 67, 175]);
+const DHCP_WAITS = [4000, 8000, 16000];
+
+/** One socket on :68 for every client; replies come back as broadcasts and are told apart by xid. */
+class DhcpPort {
+  private readonly waiting = new Map<number, (m: DhcpMessage) => void>();
+  readonly socket: Socket;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('message', (buf: Buffer) => {
+      let m: DhcpMessage;
+      try {
+        m = decodeMessage(buf);
+      } catch {
+        return;
+      }
+      if (m.op === 2) this.waiting.get(m.xid)?.(m);
+    });
+  }
+
+  /** Sends `packet` and waits for a reply of `type` to `xid`, retransmitting on the firmware's schedule. */
+  async exchange(xid: number, packet: Buffer, type: number, onRetry: () => void): Promise<DhcpMessage> {
+    for (const wait of DHCP_WAITS) {
+      const reply = await new Promise<DhcpMessage | undefined>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiting.delete(xid);
+          resolve(undefined);
+        }, wait);
+        this.waiting.set(xid, (m) => {
+          const t = m.options.find(([c]) => c === 53)?.[1][0];
+          if (t !== type && t !== 6) return;
+          clearTimeout(timer);
+          this.waiting.delete(xid);
+          resolve(m);
+        });
+        this.socket.send(packet, 67, '255.255.255.255');
+      });
+      if (reply) {
+        if (reply.options.find(([c]) => c === 53)?.[1][0] === 6) throw new Error('DHCP NAK');
+        return reply;
+      }
+      onRetry();
+    }
+    throw new Error(`no DHCP ${type === 2 ? 'OFFER' : 'ACK'} after ${DHCP_WAITS.length} tries`);
+  }
+}
+
+function option(m: DhcpMessage, code: number): Buffer | undefined {
+  return m.options.find(([c]) => c === code)?.[1];
+}
+
+function ipOf(b: Buffer | undefined): string | undefined {
+  return b && b.length >= 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : undefined;
+}
+
+function ipBytes(ip: string): Buffer {
+  return Buffer.from(ip.split('.').map(Number));
+}
+
+/** A 4-way exchange as a PXE ROM (ipxe=false) or as iPXE (user class "iPXE"). */
+async function dhcp(port: DhcpPort, mac: string, uuid: Buffer, ipxe: boolean): Promise<DhcpAnswer> {
+  const r = { retries: 0 };
+  const xid = randomBytes(4).readUInt32BE(0);
+  const common: [number, Buffer][] = [
+    [55, PARAMS],
+    [60, PXE_VENDOR],
+    ...(ipxe ? ([[77, Buffer.from('iPXE')]] as [number, Buffer][]) : []),
+    [93, ARCH_BIOS],
+    [97, Buffer.concat([Buffer.from([0]), uuid])],
+  ];
+  const t0 = performance.now();
+  const discover = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([1])], ...common] });
+  const offer = await port.exchange(xid, discover, 2, () => r.retries++);
+  const server = ipOf(option(offer, 54));
+  if (!server) throw new Error('OFFER without a server identifier');
+  const req = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([3])], [50, ipBytes(offer.yiaddr)], [54, ipBytes(server)], ...common] });
+  const ack = await port.exchange(xid, req, 5, () => r.retries++);
+  const ms = performance.now() - t0;
+  const file = option(ack, 67)?.toString('latin1').replace(/\0.*$/s, '') || ack.file;
+  const next = ack.siaddr !== '0.0.0.0' ? ack.siaddr : server;
+  if (!file) throw new Error('ACK without a boot file');
+  return { ip: ack.yiaddr, file, next, ms, retries: r.retries };
+}
+
+
+async function main(): Promise<void> {
+  const socket = createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((res) => socket.bind(68, '0.0.0.0', res));
+  socket.setBroadcast(true);
+  socket.setRecvBufferSize(8 << 20);
+  const port = new DhcpPort(socket);
+  parentPort!.on('message', (m: { id: number; mac: string; uuid: string; ipxe: boolean }) => {
+    dhcp(port, m.mac, Buffer.from(m.uuid, 'hex'), m.ipxe).then(
+      (a) => parentPort!.postMessage({ id: m.id, ...a }),
+      (e: Error) => parentPort!.postMessage({ id: m.id, error: e.message }),
+    );
+  });
+  parentPort!.postMessage('ready');
+}
+
+if (parentPort) await main();
