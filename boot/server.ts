@@ -114,7 +114,13 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
       started.push({ close: async () => index.close() });
       management = await startManagementServer({
-        api: { timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date(), nodes: registry, tasks: new TaskApi(tasks, registry) },
+        api: {
+          timeline, selector, index, labelsFor: (m) => labels.get(m), startedAt: new Date(), nodes: registry, tasks: new TaskApi(tasks, registry),
+          reportedAt: (m) => {
+            const bound = registry?.bindingOf(m);
+            return bound && registry?.get(bound.nodeId)?.lastSeen;
+          },
+        },
         host: config.management.host,
         port: config.management.port,
         token: apiToken?.token,

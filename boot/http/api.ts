@@ -13,6 +13,7 @@ import type { IndexRow, Lease, MachineIndex } from './machine-index.ts';
 import { startAfter } from './machine-index.ts';
 import type { NodeRecord } from '../registry/store.ts';
 import type { TaskApi } from '../registry/task-api.ts';
+import { diagnose, DEFAULT_QUIET_MS, DEFAULT_REPORT_MS, type Diagnosis } from '../diagnosis.ts';
 
 export type { Lease, MachineSummary } from './machine-index.ts';
 
@@ -46,6 +47,8 @@ export interface ApiContext {
   nodes?: { list(): NodeRecord[]; get(nodeId: string): NodeRecord | undefined };
   /** Namespace tasks (/api/nodes/<id>/namespaces, boot/registry/task-api.ts); absent: those routes answer 404. */
   tasks?: TaskApi;
+  /** When the node booted with this MAC last sent an accepted report (ms), for /api/machines/<mac>/why. */
+  reportedAt?(mac: string): number | undefined;
 }
 
 export interface NodeSummary {
@@ -113,6 +116,17 @@ export async function machineDetail(ctx: ApiContext, rawMac: string): Promise<Ma
   const lease = await ctx.index.lease(mac);
   if (timeline.length === 0 && !lease) throw new ApiError(404, `no events or lease recorded for ${mac}`);
   return { ...view(ctx, mac, timeline.length, timeline[timeline.length - 1] ?? null, lease), timeline };
+}
+
+/** /api/machines/<mac>/why: the stage reached and, if it stopped, the likely cause (boot/diagnosis.ts). */
+export function machineWhy(ctx: ApiContext, rawMac: string, query: URLSearchParams): Diagnosis & { mac: string } {
+  const mac = normalizeMac(rawMac);
+  if (!mac) throw new ApiError(400, `"${rawMac}" is not a MAC address (use aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff)`);
+  const events = ctx.timeline.events(mac);
+  if (events.length === 0) throw new ApiError(404, `no events recorded for ${mac}: the server has seen nothing from it (is it on this segment, and does it PXE-boot?)`);
+  const quietMs = intParam(query, 'quietSeconds', DEFAULT_QUIET_MS / 1000, 86_400) * 1000;
+  const reportMs = intParam(query, 'reportSeconds', DEFAULT_REPORT_MS / 1000, 86_400) * 1000;
+  return { mac, ...diagnose({ events, reportedAt: ctx.reportedAt?.(mac), now: Date.now(), quietMs, reportMs }) };
 }
 
 function intParam(query: URLSearchParams, key: string, fallback: number, max: number): number {
@@ -231,6 +245,8 @@ export async function handleApi(ctx: ApiContext, method: string, path: string, q
     if (path === '/machines' || path === '/machines/') return sendJsonText(res, 200, await machinesPage(ctx, query), head);
     const m = /^\/machines\/([^/]+)\/?$/.exec(path);
     if (m) return sendJson(res, 200, await machineDetail(ctx, segment(m[1], 'MAC')), head);
+    const w = /^\/machines\/([^/]+)\/why\/?$/.exec(path);
+    if (w) return sendJson(res, 200, machineWhy(ctx, segment(w[1], 'MAC'), query), head);
     if (path === '/nodes' || path === '/nodes/') {
       const nodes = nodesOf(ctx).list().sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
       return sendJson(res, 200, { total: nodes.length, nodes: nodes.map((n) => nodeSummary(ctx, n)) }, head);
@@ -242,7 +258,7 @@ export async function handleApi(ctx: ApiContext, method: string, path: string, q
       if (!node) throw new ApiError(404, `no node ${id.slice(0, 80)} has reported (list them at /api/nodes)`);
       return sendJson(res, 200, { ...nodeSummary(ctx, node), publicKey: node.publicKey, report: node.lastReport }, head);
     }
-    throw new ApiError(404, `no API endpoint ${path || '/'} (try /api/machines, /api/machines/<mac>, /api/nodes, /api/nodes/<id>, /api/health)`);
+    throw new ApiError(404, `no API endpoint ${path || '/'} (try /api/machines, /api/machines/<mac>, /api/machines/<mac>/why, /api/nodes, /api/nodes/<id>, /api/health)`);
   } catch (e) {
     if (e instanceof ApiError) sendJson(res, e.status, { error: e.message }, head);
     else throw e;
