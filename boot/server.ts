@@ -120,6 +120,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
             const bound = registry?.bindingOf(m);
             return bound && registry?.get(bound.nodeId)?.lastSeen;
           },
+          nodeIdOf: (m) => registry?.bindingOf(m)?.nodeId,
         },
         host: config.management.host,
         port: config.management.port,

@@ -49,6 +49,8 @@ export interface ApiContext {
   tasks?: TaskApi;
   /** When the node booted with this MAC last sent an accepted report (ms), for /api/machines/<mac>/why. */
   reportedAt?(mac: string): number | undefined;
+  /** The node id bound to this MAC, if its node reported. */
+  nodeIdOf?(mac: string): string | undefined;
 }
 
 export interface NodeSummary {

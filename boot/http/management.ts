@@ -11,6 +11,27 @@ import type { ApiContext } from './api.ts';
 import { bearerMatches } from './api-token.ts';
 import { closeNow, listenOn, splitUrl } from './listen.ts';
 import { TaskApi } from '../registry/task-api.ts';
+import { DashboardFeed } from './dashboard-feed.ts';
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.ts';
+
+const TOKEN_COOKIE = 'zeroboot_token';
+
+/** The token from the dashboard's cookie; honoured for reads only, so another site cannot make a browser write. */
+function cookieToken(header: string | undefined): string | undefined {
+  const m = /(?:^|;\s*)zeroboot_token=([A-Za-z0-9_-]+)/.exec(header ?? '');
+  return m?.[1];
+}
+
+function serveDashboard(res: import('node:http').ServerResponse, head: boolean): void {
+  res.writeHead(200, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-security-policy': DASHBOARD_CSP,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-store',
+  });
+  res.end(head ? undefined : DASHBOARD_HTML);
+}
 
 export interface ManagementOptions {
   api: ApiContext;
@@ -31,17 +52,32 @@ export interface ManagementServer {
 
 export async function startManagementServer(opts: ManagementOptions): Promise<ManagementServer> {
   const { log } = opts;
+  const feed = new DashboardFeed({ index: opts.api.index, timeline: opts.api.timeline, reportedAt: opts.api.reportedAt, nodeIdOf: opts.api.nodeIdOf });
   const server = createServer({ keepAlive: true, keepAliveTimeout: 5_000, headersTimeout: 10_000, requestTimeout: 30_000, noDelay: true }, (req, res) => {
     const method = req.method ?? 'GET';
     const { path, query } = splitUrl(req.url ?? '/');
     const run = async () => {
-      if (path !== '/api/health' && opts.token !== undefined && !bearerMatches(req.headers.authorization, opts.token)) {
+      const read = method === 'GET' || method === 'HEAD';
+      // The dashboard opened as /dashboard/?token=<token> keeps the token in a cookie, as a browser cannot send a bearer header.
+      if (opts.token !== undefined && read && path === '/dashboard/' && query.get('token') !== null && bearerMatches(`Bearer ${query.get('token')}`, opts.token)) {
+        res.writeHead(303, { location: '/dashboard/', 'set-cookie': `${TOKEN_COOKIE}=${opts.token}; Path=/; HttpOnly; SameSite=Strict`, 'cache-control': 'no-store' });
+        return res.end();
+      }
+      const cookie = read ? cookieToken(req.headers.cookie) : undefined;
+      const authorized = opts.token === undefined || bearerMatches(req.headers.authorization, opts.token) || (cookie !== undefined && bearerMatches(`Bearer ${cookie}`, opts.token));
+      if (path !== '/api/health' && !authorized) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="zeroboot"');
         const why = req.headers.authorization ? 'the bearer token is wrong' : 'this API needs "Authorization: Bearer <token>"';
         return sendJson(res, 401, { error: `${why}; the token is in the file api-token of the server's state directory` }, method === 'HEAD');
       }
       // The one API route that writes: node namespace tasks, with a request body.
       if (opts.api.tasks && TaskApi.owns(path.slice(4))) return opts.api.tasks.serve(req, res, path.slice(4), query);
+      if (read && (path === '/' || path === '/dashboard')) {
+        res.writeHead(302, { location: '/dashboard/' });
+        return res.end();
+      }
+      if (read && path === '/dashboard/') return serveDashboard(res, method === 'HEAD');
+      if (method === 'GET' && path === '/api/events') return feed.serve(req, res);
       if (path === '/api' || path.startsWith('/api/')) return handleApi(opts.api, method, path.slice(4), query, res);
       sendJson(res, 404, { error: `nothing at ${path.slice(0, 100)}; the API is under /api (try /api/machines)` }, method === 'HEAD');
     };
@@ -62,6 +98,9 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
   return {
     port,
     url,
-    close: () => closeNow(server),
+    close: () => {
+      feed.close();
+      return closeNow(server);
+    },
   };
 }
