@@ -11,6 +11,8 @@ DEBS=(qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf busybox-static udhcpc isc-d
 DEBS+=(btrfs-progs fdisk dosfstools xfsprogs cryptsetup-bin mount util-linux)
 # Boot media (UKI, hybrid ISO, USB image): the EFI stub, xorriso, FAT tools, isolinux/syslinux and GRUB's BIOS/EFI modules.
 DEBS+=(systemd-boot-efi xorriso mtools isolinux syslinux syslinux-common grub-efi-amd64-bin grub-pc-bin)
+# The dashboard's browser test: Debian's chromium, driven by playwright-core.
+DEBS+=(chromium)
 # Debian's npm conflicts with a Node installed from elsewhere: only add it when npm is absent.
 command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)
 
