@@ -35,6 +35,7 @@ import { Registry } from './registry/store.ts';
 import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
+import { ServerMetrics } from './metrics/index.ts';
 
 export interface BootServer {
   timeline: BootTimeline;
@@ -42,6 +43,8 @@ export interface BootServer {
   registry: Registry;
   /** Namespace tasks for nodes (management: POST /api/nodes/<id>/namespaces; nodes: POST /api/node/tasks), in memory. */
   tasks: TaskBoard;
+  /** Counts for GET /metrics on the management port, in this server's own prom-client registry. */
+  metrics: ServerMetrics;
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: HttpServer;
@@ -88,6 +91,8 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     // Opened before anything listens (a broken nodes.json stops the start); closed after HTTP, which writes to it.
     const registry = await Registry.open(config.stateDir);
     started.push(registry);
+    const metrics = new ServerMetrics({ timeline, nodes: registry });
+    started.push({ close: async () => metrics.close() });
     const tasks = new TaskBoard();
     const holds = new PollHolds(tasks);
     const http = await startHttpServer({
@@ -104,6 +109,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       flists,
       registry,
       tasks: { board: tasks, holds },
+      metrics,
     });
     started.push(http);
     // Closed before HTTP: held polls are answered (empty) rather than cut.
@@ -118,6 +124,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
         host: config.management.host,
         port: config.management.port,
         token: apiToken?.token,
+        metrics,
         log,
       });
       started.push(management);
@@ -157,6 +164,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       timeline,
       registry,
       tasks,
+      metrics,
       dhcp,
       tftp,
       http,
