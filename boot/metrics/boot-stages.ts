@@ -1,13 +1,12 @@
 // Boots by stage, from the timeline: a boot starts at a machine's DHCP
 // DISCOVER and moves through the stages below; the seconds from the
 // DISCOVER to the first arrival at each stage go into one histogram per
-// stage. The state kept per MAC is two numbers, bounded like the timeline
-// (a machine the timeline drops is dropped here too) and by its own cap,
-// and MACs never become labels: a client claiming any number of MACs moves
-// counts, never the series count.
+// stage. The state kept per MAC is two numbers, kept only for machines the
+// timeline holds (each one it drops is dropped here), so it is bounded by
+// the timeline's own bounds; and MACs never become labels: a client
+// claiming any number of MACs moves counts, never the series count.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { RecencyMap } from '../recency-map.ts';
 import type { BootEvent, BootEventKind } from '../timeline.ts';
 
 /** In boot order; `config` is the iPXE script or GRUB's per-machine configuration. */
@@ -28,32 +27,47 @@ const REPORT = BOOT_STAGES.indexOf('report');
 export const BOOT_WINDOW_MS = 30 * 60_000;
 
 interface Boot {
-  mac: string;
   startMs: number;
   /** Index of the furthest stage reached; -1 before the first. */
   stage: number;
 }
 
 export interface BootStageOptions {
-  /** Machines followed at once (default 10,000, the timeline's default); the least recently active go first. */
-  machines?: number;
   now?: () => number;
 }
 
 export class BootStages {
-  private readonly boots = new RecencyMap<Boot>();
-  private readonly max: number;
+  /** A plain Map: entries leave when the timeline drops their machine, so no recency order is needed here. */
+  private readonly boots = new Map<string, Boot>();
   private readonly now: () => number;
-  private readonly started: Counter;
-  private readonly reached: Counter<'stage'>;
+  private started = 0;
+  /** Per stage index; plain numbers, as DISCOVERs come at packet rate (prom-client hashes labels per inc). */
+  private readonly reached = new Array<number>(BOOT_STAGES.length).fill(0);
   private readonly seconds: Histogram<'stage'>;
 
   constructor(register: Registry, opts: BootStageOptions = {}) {
-    this.max = opts.machines ?? 10_000;
     this.now = opts.now ?? Date.now;
     const registers = [register];
-    this.started = new Counter({ name: 'zeroboot_boots_started_total', help: 'Boots started (a DHCP DISCOVER from a machine not already booting)', registers });
-    this.reached = new Counter({ name: 'zeroboot_boot_stage_reached_total', help: 'Boots that reached each stage', labelNames: ['stage'], registers });
+    const self = this;
+    new Counter({
+      name: 'zeroboot_boots_started_total',
+      help: 'Boots started (a DHCP DISCOVER from a machine not already booting)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.started);
+      },
+    });
+    new Counter({
+      name: 'zeroboot_boot_stage_reached_total',
+      help: 'Boots that reached each stage',
+      labelNames: ['stage'],
+      registers,
+      collect() {
+        this.reset();
+        BOOT_STAGES.forEach((stage, i) => this.inc({ stage }, self.reached[i]));
+      },
+    });
     this.seconds = new Histogram({
       name: 'zeroboot_boot_stage_seconds',
       help: 'Seconds from a boot\'s DHCP DISCOVER to its first arrival at each stage',
@@ -69,15 +83,12 @@ export class BootStages {
       registers,
       collect() {
         const counts = new Array<number>(BOOT_STAGES.length + 1).fill(0);
-        for (const [, b] of boots.entries()) counts[b.stage + 1]++;
+        for (const b of boots.values()) counts[b.stage + 1]++;
         this.set({ stage: 'none' }, counts[0]);
         BOOT_STAGES.forEach((stage, i) => this.set({ stage }, counts[i + 1]));
       },
     });
-    for (const stage of BOOT_STAGES) {
-      this.reached.inc({ stage }, 0);
-      this.seconds.zero({ stage });
-    }
+    for (const stage of BOOT_STAGES) this.seconds.zero({ stage });
   }
 
   observe(e: BootEvent): void {
@@ -98,20 +109,18 @@ export class BootStages {
 
   private discover(mac: string): void {
     const now = this.now();
-    const b = this.boots.use(mac);
+    const b = this.boots.get(mac);
     // iPXE asks for an address again after the ROM's loader: the same boot until the kernel was fetched.
     if (b && b.stage < KERNEL && now - b.startMs < BOOT_WINDOW_MS) return;
-    if (!b && this.boots.size >= this.max) this.boots.delete(this.boots.oldest()!.mac);
-    this.boots.set(mac, { mac, startMs: now, stage: -1 });
-    this.started.inc();
+    this.boots.set(mac, { startMs: now, stage: -1 });
+    this.started++;
   }
 
   private reach(mac: string, stage: number): void {
-    const b = this.boots.use(mac);
+    const b = this.boots.get(mac);
     if (!b || stage <= b.stage) return;
     b.stage = stage;
-    const name = BOOT_STAGES[stage];
-    this.reached.inc({ stage: name });
-    this.seconds.observe({ stage: name }, (this.now() - b.startMs) / 1000);
+    this.reached[stage]++;
+    this.seconds.observe({ stage: BOOT_STAGES[stage] }, (this.now() - b.startMs) / 1000);
   }
 }

@@ -21,8 +21,6 @@ export interface ServerMetricsOptions {
   timeline: BootTimeline;
   /** The node registry: nodes and zdb health come from its last reports. */
   nodes?: NodeSource & { get(nodeId: string): { lastReport: Record<string, unknown> } | undefined };
-  /** Machines whose boot stages are followed at once (default 10,000). */
-  machines?: number;
   now?: () => number;
 }
 
@@ -45,7 +43,7 @@ export class ServerMetrics implements HttpMetrics {
     const { timeline } = opts;
     this.nodes = opts.nodes;
     const protocols = new ProtocolCounts(this.register, timeline);
-    this.stages = new BootStages(this.register, { machines: opts.machines, now: opts.now });
+    this.stages = new BootStages(this.register, { now: opts.now });
     this.http = new HttpRequests(this.register);
     if (opts.nodes) nodeHealthMetrics(this.register, opts.nodes, opts.now);
     this.stops.push(processMetrics(this.register));
