@@ -47,7 +47,7 @@ export class ProtocolCounts {
     mirroredCounter(register, 'zeroboot_dhcp_replies_total', 'DHCP replies sent, by message type', 'type', REPLY_TYPES, () => this.replies);
     mirroredCounter(register, 'zeroboot_dhcp_ignored_total', 'DHCP packets ignored, by reason (malformed: could not be decoded)', 'reason', DHCP_IGNORE_REASONS, () => {
       const totals = { ...this.ignoredSeen };
-      for (const c of timeline.ignored()) totals[ignoreReason(c.reason)] += c.count;
+      for (const c of timeline.ignored()) if (c.kind === 'dhcp.ignored') totals[ignoreReason(c.reason)] += c.count;
       return totals;
     });
     mirroredCounter(register, 'zeroboot_tftp_transfers_total', 'TFTP requests ended, by result (probe: a tsize probe ended by the client; error: refused or failed)', 'result', TFTP_RESULTS, () => this.tftp);
