@@ -52,7 +52,7 @@ export interface BootServer {
   /** The management API's token, when it asks for one. */
   apiToken?: ApiToken;
   /** Where each part listens, for people and for `--json`. */
-  endpoints: { http: string; api?: string; apiTokenFile?: string; tftp?: string; dhcp?: string; interfaces: string[] };
+  endpoints: { http: string; api?: string; metrics?: string; apiTokenFile?: string; tftp?: string; dhcp?: string; interfaces: string[] };
   close(): Promise<void>;
 }
 
@@ -173,6 +173,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       endpoints: {
         http: http.url,
         api: management?.url,
+        metrics: management?.url.replace(/\/api$/, '/metrics'),
         apiTokenFile: apiToken?.file,
         tftp: tftp ? `${config.address}:${tftp.port}` : undefined,
         dhcp: dhcp ? `${config.dhcp.mode} on ${interfaces.join(',')}:${config.dhcp.port}` : undefined,

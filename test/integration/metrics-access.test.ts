@@ -34,7 +34,7 @@ test.before(async () => {
     }),
     silentLogger,
   );
-  metricsUrl = server.management!.url.replace(/\/api$/, '/metrics');
+  metricsUrl = server.endpoints.metrics!;
 });
 
 test.after.always(async () => {
@@ -50,6 +50,7 @@ async function curl(args: string[]): Promise<{ status: string; body: string; typ
 }
 
 test('behind the bearer token; GET and HEAD only', async (t) => {
+  t.regex(metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   t.is((await curl([metricsUrl])).status, '401');
   t.is((await curl(['-H', 'Authorization: Bearer wrong-token-0123456789', metricsUrl])).status, '401');
   const auth = ['-H', `Authorization: Bearer ${server.apiToken!.token}`];
