@@ -62,7 +62,7 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
       if (opts.api.tasks && TaskApi.owns(path.slice(4))) return opts.api.tasks.serve(req, res, path.slice(4), query);
       if (path === '/api' || path.startsWith('/api/')) return handleApi(opts.api, method, path.slice(4), query, res);
       if (path === '/metrics' && opts.metrics) return sendMetrics(opts.metrics, method, res);
-      sendJson(res, 404, { error: `nothing at ${path.slice(0, 100)}; the API is under /api (try /api/machines)` }, method === 'HEAD');
+      sendJson(res, 404, { error: `nothing at ${path.slice(0, 100)}; the API is under /api (try /api/machines), metrics at /metrics` }, method === 'HEAD');
     };
     run().catch((e: unknown) => {
       log.error('management request failed', { url: req.url, error: e instanceof Error ? e.message : String(e) });
