@@ -43,8 +43,8 @@ export interface BootServer {
   registry: Registry;
   /** Namespace tasks for nodes (management: POST /api/nodes/<id>/namespaces; nodes: POST /api/node/tasks), in memory. */
   tasks: TaskBoard;
-  /** Counts for GET /metrics on the management port, in this server's own prom-client registry. */
-  metrics: ServerMetrics;
+  /** Counts for GET /metrics on the management port, in this server's own prom-client registry; none without that port. */
+  metrics?: ServerMetrics;
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: HttpServer;
@@ -91,8 +91,9 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     // Opened before anything listens (a broken nodes.json stops the start); closed after HTTP, which writes to it.
     const registry = await Registry.open(config.stateDir);
     started.push(registry);
-    const metrics = new ServerMetrics({ timeline, nodes: registry });
-    started.push({ close: async () => metrics.close() });
+    // Only where someone can read them: counting costs the DHCP path a little per packet.
+    const metrics = config.management.enabled ? new ServerMetrics({ timeline, nodes: registry }) : undefined;
+    if (metrics) started.push({ close: async () => metrics.close() });
     const tasks = new TaskBoard();
     const holds = new PollHolds(tasks);
     const http = await startHttpServer({
