@@ -35,6 +35,7 @@ import { Registry } from './registry/store.ts';
 import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
+import { ServerMetrics } from './metrics/index.ts';
 
 export interface BootServer {
   timeline: BootTimeline;
@@ -42,6 +43,8 @@ export interface BootServer {
   registry: Registry;
   /** Namespace tasks for nodes (management: POST /api/nodes/<id>/namespaces; nodes: POST /api/node/tasks), in memory. */
   tasks: TaskBoard;
+  /** Counts for GET /metrics on the management port, in this server's own prom-client registry; none without that port. */
+  metrics?: ServerMetrics;
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: HttpServer;
@@ -49,7 +52,7 @@ export interface BootServer {
   /** The management API's token, when it asks for one. */
   apiToken?: ApiToken;
   /** Where each part listens, for people and for `--json`. */
-  endpoints: { http: string; api?: string; apiTokenFile?: string; tftp?: string; dhcp?: string; interfaces: string[] };
+  endpoints: { http: string; api?: string; metrics?: string; apiTokenFile?: string; tftp?: string; dhcp?: string; interfaces: string[] };
   close(): Promise<void>;
 }
 
@@ -88,6 +91,9 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     // Opened before anything listens (a broken nodes.json stops the start); closed after HTTP, which writes to it.
     const registry = await Registry.open(config.stateDir);
     started.push(registry);
+    // Only where someone can read them: counting costs the DHCP path a little per packet.
+    const metrics = config.management.enabled ? new ServerMetrics({ timeline, nodes: registry }) : undefined;
+    if (metrics) started.push({ close: async () => metrics.close() });
     const tasks = new TaskBoard();
     const holds = new PollHolds(tasks);
     const http = await startHttpServer({
@@ -104,6 +110,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       flists,
       registry,
       tasks: { board: tasks, holds },
+      metrics,
     });
     started.push(http);
     // Closed before HTTP: held polls are answered (empty) rather than cut.
@@ -125,6 +132,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
         host: config.management.host,
         port: config.management.port,
         token: apiToken?.token,
+        metrics,
         log,
       });
       started.push(management);
@@ -165,6 +173,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       timeline,
       registry,
       tasks,
+      metrics,
       dhcp,
       tftp,
       http,
@@ -173,6 +182,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       endpoints: {
         http: http.url,
         api: management?.url,
+        metrics: management?.url.replace(/\/api$/, '/metrics'),
         apiTokenFile: apiToken?.file,
         tftp: tftp ? `${config.address}:${tftp.port}` : undefined,
         dhcp: dhcp ? `${config.dhcp.mode} on ${interfaces.join(',')}:${config.dhcp.port}` : undefined,

@@ -1,8 +1,10 @@
-// The management listener: the JSON API (and the coming dashboard) on its
-// own address, loopback by default, apart from the node-facing port that
-// every node on the boot network reaches. With a token, every request but
-// /api/health must carry it as a bearer token.
+// The management listener: the JSON API, the Prometheus metrics (/metrics)
+// and the coming dashboard on its own address, loopback by default, apart
+// from the node-facing port that every node on the boot network reaches.
+// With a token, every request but /api/health must carry it as a bearer
+// token (a Prometheus scrape job sends it with `authorization`).
 import { createServer } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../log.ts';
@@ -40,7 +42,13 @@ export interface ManagementOptions {
   port: number;
   /** When set, required as `Authorization: Bearer <token>`. */
   token?: string;
+  /** Serves GET /metrics when set. */
+  metrics?: MetricsSource;
   log: Logger;
+}
+
+export interface MetricsSource {
+  scrape(): Promise<{ contentType: string; text: string }>;
 }
 
 export interface ManagementServer {
@@ -48,6 +56,16 @@ export interface ManagementServer {
   /** Base URL of the API, e.g. http://127.0.0.1:8081/api. */
   url: string;
   close(): Promise<void>;
+}
+
+async function sendMetrics(metrics: MetricsSource, method: string, res: ServerResponse): Promise<void> {
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendJson(res, 405, { error: `${method} is not supported on /metrics` }, false);
+  }
+  const { contentType, text } = await metrics.scrape();
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(method === 'HEAD' ? undefined : text);
 }
 
 export async function startManagementServer(opts: ManagementOptions): Promise<ManagementServer> {
@@ -79,7 +97,8 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
       if (read && path === '/dashboard/') return serveDashboard(res, method === 'HEAD');
       if (method === 'GET' && path === '/api/events') return feed.serve(req, res);
       if (path === '/api' || path.startsWith('/api/')) return handleApi(opts.api, method, path.slice(4), query, res);
-      sendJson(res, 404, { error: `nothing at ${path.slice(0, 100)}; the API is under /api (try /api/machines)` }, method === 'HEAD');
+      if (path === '/metrics' && opts.metrics) return sendMetrics(opts.metrics, method, res);
+      sendJson(res, 404, { error: `nothing at ${path.slice(0, 100)}; the API is under /api (try /api/machines), metrics at /metrics` }, method === 'HEAD');
     };
     run().catch((e: unknown) => {
       log.error('management request failed', { url: req.url, error: e instanceof Error ? e.message : String(e) });

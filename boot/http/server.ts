@@ -20,6 +20,7 @@ import { FlistRoutes } from './flist-routes.ts';
 import type { FlistOptions } from './flist-routes.ts';
 import { route } from './routes.ts';
 import { reportRequestHandler } from '../registry/http.ts';
+import type { HttpMetrics } from '../metrics/index.ts';
 import type { Registry } from '../registry/store.ts';
 import type { PollHolds } from '../registry/long-poll.ts';
 import type { TaskBoard } from '../registry/tasks.ts';
@@ -62,6 +63,8 @@ export interface HttpServerOptions {
   registry?: Registry;
   /** Namespace tasks nodes long-poll for (POST /api/node/tasks) and answer; with the registry only. */
   tasks?: { board: TaskBoard; holds: PollHolds };
+  /** Told of every request and of accepted reports (GET /metrics on the management port). */
+  metrics?: HttpMetrics;
 }
 
 export interface HttpServer {
@@ -95,7 +98,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     largeBuffers,
     startedAt: new Date(),
     flists: opts.flists && new FlistRoutes(opts.flists, log, largeBuffers),
-    reports: opts.registry && reportRequestHandler(opts.registry, { log, ...(opts.tasks ? { tasks: opts.tasks } : {}) }),
+    reports: opts.registry && reportRequestHandler(opts.registry, { log, ...(opts.tasks ? { tasks: opts.tasks } : {}), accepted: opts.metrics && ((id) => opts.metrics!.reportAccepted(id)) }),
     baseFor: (req) => configuredBase ?? hostBase(opts.host, req) ?? boundUrl,
     record: (mac, kind, detail, reason) => {
       if (!mac) return;
@@ -118,6 +121,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       noDelay: true,
     },
     (req, res) => {
+      opts.metrics?.request(req, res);
       route(ctx, req, res).catch((e: unknown) => answerFailure(log, req, res, e));
     },
   );

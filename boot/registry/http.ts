@@ -32,6 +32,8 @@ export interface ReportHandlerOptions {
   tasks?: { board: TaskBoard; holds: PollHolds };
   /** Per client address, polls and results together; default DEFAULT_TASK_RATE. */
   taskRate?: Partial<RateLimitOptions>;
+  /** Told the node id of each accepted report (for the metrics). */
+  accepted?: (nodeId: string) => void;
 }
 
 /** A node reports every few minutes and retries with backoff: 10 at once, then one per 2 s, is far above that. */
@@ -159,6 +161,7 @@ export function reportRequestHandler(registry: Registry, opts: ReportHandlerOpti
           if (!body) return;
           const r = await handleReport(registry, body, now());
           if (r.status >= 400) refusals.note(String(r.body.code ?? r.status), from, String(r.body.error));
+          else opts.accepted?.(String(r.body.nodeId));
           send(res, r.status, r.body);
         })
         .catch(failed);
