@@ -87,6 +87,14 @@ test('--check: every problem against the host and the files, one line each', asy
   ]);
 });
 
+test('a host problem stops the start, with the same line as --check', async (t) => {
+  const file = await config('host-start.yaml', LOOPBACK.replace('address: 127.0.0.1', 'address: 127.0.0.1\n  interfaces: [lo9]'));
+  // Without the check this server would start (DHCP is off, nothing binds to lo9) and run until the timeout.
+  const r = await runCommand(BIN, ['serve', '--config', file], { timeout: 30_000 });
+  t.is(r.code, 1);
+  t.deepEqual(lines(r.stderr), [`zeroboot: ${file}: server.interfaces[0]: no interface "lo9" on this host (did you mean "lo"?)`]);
+});
+
 test('a missing kernel is a warning when serving (it may be built later), not a refusal', async (t) => {
   const file = await config('nokernel.yaml', LOOPBACK.replace('zos/vmlinuz', 'zos/bzImage'));
   const child = spawn(BIN, ['serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
