@@ -178,6 +178,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // Where log lines go can change once running: above the live status block on a terminal.
   const sink: LogSink = { write: (line) => process.stderr.write(line + '\n') };
   const log = createLogger({ level: logLevel(p, 'serve'), json, write: (line) => sink.write(line) });
+  if (json) warningsAsRecords(log);
   try {
     return await serve(p, json, log, sink);
   } catch (e) {
@@ -186,6 +187,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log.error((e instanceof Error ? e.message : String(e)).split('\n')[0], { error: e instanceof Error ? e.name : 'Error' });
     return e instanceof UsageError ? 2 : 1;
   }
+}
+
+/** Node's own warnings (deprecations, listener leaks) as log records instead of its plain `(node:pid) Warning:` lines. */
+function warningsAsRecords(log: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn(w.message, { warning: w.name }));
 }
 
 interface LogSink {

@@ -156,7 +156,9 @@ async function onTerminal(t: ExecutionContext, args: string[]): Promise<{ child:
 
 test('--log-format json: every line a running server writes is one JSON object', async (t) => {
   const file = await config('json-run.yaml', LOOPBACK.replace('zos/vmlinuz', 'zos/bzImage'));
-  const child = spawn(BIN, ['serve', '--config', file, '--log-format', 'json', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Node's own warnings too: this one is emitted on SIGUSR2, once the server runs (NODE_OPTIONS splits at spaces: none in it).
+  const probe = `--import=data:text/javascript,process.on('SIGUSR2',()=>process.emitWarning('probe-warning','DeprecationWarning'))`;
+  const child = spawn(BIN, ['serve', '--config', file, '--log-format', 'json', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: probe } });
   t.teardown(() => stop(child, 'SIGKILL'));
   let out = '';
   let err = '';
@@ -167,6 +169,9 @@ test('--log-format json: every line a running server writes is one JSON object',
   const url = `${listening.listening.http}/ipxe?mac=${MAC}&hostname=${encodeURIComponent('evil\n"x')}`;
   t.is((await runCommand('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', url])).stdout, '200');
   await runCommand('curl', ['-s', '-o', '/dev/null', `${listening.listening.http}/images/zos/bzImage`]);
+  const warned = waitForOutput(child, /"msg":"probe-warning"[^\n]*/, 30_000);
+  killPid(child.pid!, 'SIGUSR2');
+  await warned;
   await stop(child);
   const all = [...lines(out), ...lines(err)];
   t.true(all.length >= 4, all.join('\n'));
@@ -179,6 +184,7 @@ test('--log-format json: every line a running server writes is one JSON object',
   t.true(records.every((r) => typeof r.time === 'string' && typeof r.level === 'string' && typeof r.msg === 'string'));
   t.true(records.some((r) => r.level === 'warn' && /profiles\[0\]\.kernel/.test(r.msg)));
   t.true(records.some((r) => r.msg === 'stopping'));
+  t.true(records.some((r) => r.level === 'warn' && r.msg === 'probe-warning' && r.warning === 'DeprecationWarning'));
 });
 
 test('on a terminal: one live status line per machine (MAC, hostname, IP, age, stage), logs above it', async (t) => {
