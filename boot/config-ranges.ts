@@ -1,7 +1,7 @@
-// Address checks across keys of the configuration: the pool's range and
-// subnet, and the MAC reservations against each other, the pool and the
-// addresses that are not a client's to hold. Each refusal names the keys
-// involved, so the farmer knows which two lines disagree.
+// Checks across keys of the configuration: the pool's range and subnet, the
+// MAC reservations against each other, the pool and the addresses that are
+// not a client's to hold, and listeners sharing a port. Each refusal names
+// the keys involved, so the farmer knows which two lines disagree.
 import { ipToInt, intToIp } from '../lib/ipv4.ts';
 import { ConfigError } from './config-error.ts';
 import type { ServerConfig } from './config.ts';
@@ -21,8 +21,27 @@ export function subnetOf(ip: string, mask: string): { net: number; broadcast: nu
   return { net, broadcast: (net | ~m) >>> 0 };
 }
 
-/** Throws the first disagreement between the pool and the reservations. */
+/** Two listeners of one protocol on one port: the second would fail to bind, later and with less to say. */
+function checkPorts(c: ServerConfig): void {
+  const udp: [string, number][] = [];
+  if (c.dhcp.mode !== 'off') udp.push(['server.dhcp.port', c.dhcp.port], ['server.dhcp.proxyPort', c.dhcp.proxyPort]);
+  if (c.tftp.enabled) udp.push(['server.tftp.port', c.tftp.port]);
+  for (const [i, [key, port]] of udp.entries()) {
+    const other = udp.slice(0, i).find(([, p]) => p === port);
+    if (other) throw new ConfigError(`${key}: UDP port ${port} is also ${other[0]}`);
+  }
+  const any = (host: string) => host === '0.0.0.0' || host === '::';
+  const m = c.management;
+  const sameHost = m.host === c.http.host || any(m.host) || any(c.http.host);
+  // Port 0 is any free port: never a clash.
+  if (m.enabled && m.port !== 0 && m.port === c.http.port && sameHost) {
+    throw new ConfigError(`server.management.port: TCP port ${m.port} on ${m.host} is also server.http.port on ${c.http.host}`);
+  }
+}
+
+/** Throws the first disagreement between the pool, the reservations and the ports. */
 export function checkRanges(c: ServerConfig): void {
+  checkPorts(c);
   const pool = c.dhcp.pool;
   let net: { net: number; broadcast: number } | undefined;
   let cidr = '';

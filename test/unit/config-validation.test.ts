@@ -57,6 +57,9 @@ const refusals: [string, (d: Record<string, any>) => void, string][] = [
   ['pool across two subnets', (d) => (d.server.dhcp.pool.end = '10.77.1.20'), 'server.dhcp.pool: start 10.77.0.100 and end 10.77.1.20 are not in one subnet (10.77.0.0/24 by subnetMask 255.255.255.0)'],
   ['pool over the network address', (d) => (d.server.dhcp.pool.start = '10.77.0.0'), 'server.dhcp.pool: 10.77.0.0-10.77.0.200 includes the network or broadcast address of 10.77.0.0/24'],
   ['router outside the subnet', (d) => (d.server.dhcp.pool.router = '10.1.0.1'), "server.dhcp.pool.router: 10.1.0.1 is outside the pool's subnet 10.77.0.0/24"],
+  ['two UDP listeners on one port', (d) => (d.server.tftp.port = 67), 'server.tftp.port: UDP port 67 is also server.dhcp.port'],
+  ['the proxy port on the DHCP port', (d) => (d.server.dhcp.proxyPort = 67), 'server.dhcp.proxyPort: UDP port 67 is also server.dhcp.port'],
+  ['the API on the HTTP port', (d) => (d.server.management = { host: '0.0.0.0', port: 8080 }), 'server.management.port: TCP port 8080 on 0.0.0.0 is also server.http.port on 10.77.0.1'],
   ['mask with a hole', (d) => (d.server.dhcp.pool.subnetMask = '255.0.255.0'), 'server.dhcp.pool.subnetMask: 255.0.255.0 is not a subnet mask (its ones must come first, as in 255.255.255.0)'],
 ];
 
@@ -73,6 +76,19 @@ test('the base configuration is valid, reservations included', (t) => {
   const c = parseConfig(base(), '/etc/zeroboot');
   t.is(c.machines.length, 2);
   t.is(summary(c), 'address 10.77.0.1 on br0, dhcp full 10.77.0.100-10.77.0.200 (101 addresses), http :8080, tftp :69, api 127.0.0.1:8081, 1 profile(s), 1 group(s), 2 machine(s) (2 reservation(s))');
+});
+
+test('ports: off listeners and port 0 never clash; different hosts may share a TCP port', (t) => {
+  const d = base();
+  d.server.dhcp = { mode: 'off' };
+  d.machines = [];
+  d.server.tftp = { enabled: false, port: 67 };
+  d.server.http = { port: 0 };
+  d.server.management = { port: 0 };
+  t.notThrows(() => parseConfig(d));
+  d.server.http = { port: 9000 };
+  d.server.management = { host: '127.0.0.1', port: 9000 };
+  t.notThrows(() => parseConfig(d));
 });
 
 test('prefix lengths of masks, holes refused', (t) => {
