@@ -1,7 +1,8 @@
 // `zeroboot serve`: loads the YAML configuration (or the embedded default),
 // applies command-line overrides, starts DHCP/TFTP/HTTP and runs until a signal.
 import { parseConfig, configError, ConfigError } from '../../boot/config.ts';
-import { readYamlFile, parseYamlText } from '../../lib/yaml.ts';
+import { readYamlText, parseYamlText } from '../../lib/yaml.ts';
+import { keyPath, lineOfKey } from '../../boot/config-lines.ts';
 import type { ServerConfig } from '../../boot/config.ts';
 import { DEFAULT_CONFIG_YAML } from '../../boot/default-config.ts';
 import type { BootServer } from '../../boot/server.ts';
@@ -78,12 +79,20 @@ function sub(doc: Doc, key: string): Doc {
 }
 
 /** Reads the config document and lays the command-line flags over it. */
-export async function resolveServeConfig(p: Parsed, command = 'serve'): Promise<ServerConfig> {
+export interface ResolvedConfig {
+  config: ServerConfig;
+  /** Where a problem (a message starting with its key path) is: `<file>:<line>`, `<file>`, or the embedded configuration. */
+  where(problem: string): string;
+}
+
+export async function resolveServeConfig(p: Parsed, command = 'serve'): Promise<ResolvedConfig> {
   const file = stringOpt(p, 'config');
   let doc: unknown;
   let baseDir = process.cwd();
+  let text = '';
   if (file) {
-    doc = await readYamlFile(file, configError);
+    text = await readYamlText(file, configError);
+    doc = parseYamlText(text, file, configError);
     const abs = file.startsWith('/') ? file : `${process.cwd()}/${file}`;
     baseDir = abs.slice(0, abs.lastIndexOf('/')) || '/';
   } else {
@@ -118,16 +127,21 @@ export async function resolveServeConfig(p: Parsed, command = 'serve'): Promise<
   if (dhcpPort !== undefined) sub(server, 'dhcp').port = dhcpPort;
   const stateDir = stringOpt(p, 'state-dir');
   if (stateDir) server.stateDir = stateDir;
+  const where = (problem: string) => {
+    if (!file) return 'the embedded configuration';
+    const line = lineOfKey(text, keyPath(problem) ?? []);
+    return line === undefined ? file : `${file}:${line}`;
+  };
   let config: ServerConfig;
   try {
     config = parseConfig(doc, baseDir);
   } catch (e) {
-    // The file's name first, so the line says where as well as what.
-    if (e instanceof ConfigError && file && !e.source) throw new ConfigError(e.detail, { source: file, key: e.key });
+    // The file's name and line first, so the line says where as well as what.
+    if (e instanceof ConfigError && file && !e.source) throw new ConfigError(e.detail, { source: where(e.detail), key: e.key });
     throw e;
   }
   if (!config.dhcp.leasesFile) config.dhcp.leasesFile = `${config.stateDir}/leases.json`;
-  return config;
+  return { config, where };
 }
 
 export function logLevel(p: Parsed, command: string): Level {
@@ -201,14 +215,14 @@ interface LogSink {
 
 async function serve(p: Parsed, json: boolean, log: Logger, sink: LogSink): Promise<number> {
   if (p.positionals.length > 0) throw new UsageError(`serve: unexpected argument "${p.positionals[0]}"`);
-  const config = await resolveServeConfig(p);
+  const { config, where } = await resolveServeConfig(p);
   const source = stringOpt(p, 'config') ?? 'the embedded configuration';
   const hostIssues = hostProblems(config, networkInterfaces());
   if (p.values.check) {
     const problems = [...hostIssues, ...(await fileProblems(config))];
     for (const problem of problems) {
-      if (json) log.error(problem, { config: source });
-      else process.stderr.write(`zeroboot: ${source}: ${problem}\n`);
+      if (json) log.error(problem, { config: where(problem) });
+      else process.stderr.write(`zeroboot: ${where(problem)}: ${problem}\n`);
     }
     if (problems.length > 0) return 1;
     if (json) process.stdout.write(JSON.stringify({ check: 'ok', config: source, summary: summary(config) }) + '\n');
@@ -216,9 +230,9 @@ async function serve(p: Parsed, json: boolean, log: Logger, sink: LogSink): Prom
     return 0;
   }
   // These would only fail later, at a bind or on the wire, with less to say.
-  if (hostIssues.length > 0) throw new ConfigError(hostIssues[0], { source });
+  if (hostIssues.length > 0) throw new ConfigError(hostIssues[0], { source: where(hostIssues[0]) });
   // A kernel may be built after the server starts (it reads files per request): a warning, not a refusal.
-  for (const problem of await fileProblems(config)) log.warn(problem);
+  for (const problem of await fileProblems(config)) log.warn(problem, { config: where(problem) });
   const { startBootServer } = await import('../../boot/server.ts');
   const server = await startBootServer(config, log);
   if (json) process.stdout.write(JSON.stringify({ listening: server.endpoints }) + '\n');

@@ -62,19 +62,19 @@ test('--check: a valid configuration prints its summary and exits 0', async (t) 
   t.is(r.stdout, `${path.join(dir, 'ok.yaml')}: valid: address 127.0.0.1, dhcp off, http :0, tftp off, api 127.0.0.1:0, 1 profile(s), 1 group(s), 1 machine(s) (0 reservation(s))\n`);
 });
 
-test('--check: an unknown key is one line naming the file, the key and the likely fix; exit 1', async (t) => {
+test('--check: an unknown key is one line naming the file and line, the key and the likely fix; exit 1', async (t) => {
   const file = await config('typo.yaml', LOOPBACK.replace('dhcp: { mode: off }', 'dhcp: { mode: off, pol: {} }'));
   const r = await serve('--config', file, '--check');
   t.is(r.code, 1);
   t.is(r.stdout, '');
-  t.deepEqual(lines(r.stderr), [`zeroboot: ${file}: server.dhcp.pol: unknown key (did you mean "pool"?)`]);
+  t.deepEqual(lines(r.stderr), [`zeroboot: ${file}:3: server.dhcp.pol: unknown key (did you mean "pool"?)`]);
 });
 
 test('an invalid configuration stops the start too, with the same line', async (t) => {
   const file = await config('typo-start.yaml', LOOPBACK.replace('  - { name: zos,', '  - { nmae: x, name: zos,'));
   const r = await serve('--config', file);
   t.is(r.code, 1);
-  t.deepEqual(lines(r.stderr), [`zeroboot: ${file}: profiles[0].nmae: unknown key (did you mean "name"?)`]);
+  t.deepEqual(lines(r.stderr), [`zeroboot: ${file}:11: profiles[0].nmae: unknown key (did you mean "name"?)`]);
 });
 
 test('--check: every problem against the host and the files, one line each', async (t) => {
@@ -82,17 +82,17 @@ test('--check: every problem against the host and the files, one line each', asy
   const r = await serve('--config', file, '--check');
   t.is(r.code, 1);
   t.deepEqual(lines(r.stderr), [
-    `zeroboot: ${file}: server.interfaces[0]: no interface "lo9" on this host (did you mean "lo"?)`,
-    `zeroboot: ${file}: profiles[0].kernel: images/zos/bzImage is not in the store (mounts: images -> ${dir}/images); used by group all`,
+    `zeroboot: ${file}:3: server.interfaces[0]: no interface "lo9" on this host (did you mean "lo"?)`,
+    `zeroboot: ${file}:12: profiles[0].kernel: images/zos/bzImage is not in the store (mounts: images -> ${dir}/images); used by group all`,
   ]);
 });
 
 test('a host problem stops the start, with the same line as --check', async (t) => {
   const file = await config('host-start.yaml', LOOPBACK.replace('address: 127.0.0.1', 'address: 127.0.0.1\n  interfaces: [lo9]'));
   // Without the check this server would start (DHCP is off, nothing binds to lo9) and run until the timeout.
-  const r = await runCommand(BIN, ['serve', '--config', file], { timeout: 30_000 });
+  const r = await runCommand(BIN, ['serve', '--config', file], { timeout: 90_000 });
   t.is(r.code, 1);
-  t.deepEqual(lines(r.stderr), [`zeroboot: ${file}: server.interfaces[0]: no interface "lo9" on this host (did you mean "lo"?)`]);
+  t.deepEqual(lines(r.stderr), [`zeroboot: ${file}:3: server.interfaces[0]: no interface "lo9" on this host (did you mean "lo"?)`]);
 });
 
 test('a missing kernel is a warning when serving (it may be built later), not a refusal', async (t) => {
@@ -100,8 +100,8 @@ test('a missing kernel is a warning when serving (it may be built later), not a 
   const child = spawn(BIN, ['serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => killPid(child.pid!));
   // Checked before anything listens, so the warning comes first.
-  const listening = waitForOutput(child, /zeroboot serve: listening/, 30_000);
-  t.regex(await waitForOutput(child, /warn +profiles\[0\]\.kernel: .*/, 30_000), /images\/zos\/bzImage is not in the store/);
+  const listening = waitForOutput(child, /zeroboot serve: listening/, 60_000);
+  t.regex(await waitForOutput(child, /warn +profiles\[0\]\.kernel: .*/, 60_000), /images\/zos\/bzImage is not in the store/);
   await listening;
 });
 
@@ -122,7 +122,7 @@ test('--log-format json: a refused configuration is JSON records too, one per li
   t.is(r.code, 1);
   const records = lines(r.stderr).map((l) => JSON.parse(l));
   t.is(records.length, 2);
-  t.like(records[0], { level: 'error', msg: 'server.interfaces[0]: no interface "lo9" on this host (did you mean "lo"?)', config: file });
+  t.like(records[0], { level: 'error', msg: 'server.interfaces[0]: no interface "lo9" on this host (did you mean "lo"?)', config: `${file}:3` });
   const typo = await serve('--config', await config('json-typo.yaml', LOOPBACK.replace('http: {', 'htp: {')), '--log-format', 'json');
   t.is(typo.code, 1);
   t.like(JSON.parse(typo.stderr), { level: 'error', error: 'ConfigError' });
@@ -146,7 +146,7 @@ async function onTerminal(t: ExecutionContext, args: string[]): Promise<{ child:
   const child = spawn('script', ['-qfec', `echo "server pid $$"; exec ${BIN} serve ${args.join(' ')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
   child.stdout!.on('data', (d) => (screen += d));
-  const pid = Number((await waitForOutput(child, /server pid \d+/, 30_000)).split(' ')[2]);
+  const pid = Number((await waitForOutput(child, /server pid \d+/, 60_000)).split(' ')[2]);
   t.teardown(async () => {
     killPid(pid, 'SIGKILL');
     await stop(child, 'SIGKILL');
@@ -164,12 +164,12 @@ test('--log-format json: every line a running server writes is one JSON object',
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
-  const listening = JSON.parse(await waitForOutput(child, /\{"listening".*\}/, 30_000));
+  const listening = JSON.parse(await waitForOutput(child, /\{"listening".*\}/, 60_000));
   // A request from a node with a newline and a quote in what it sends: still one object per line.
   const url = `${listening.listening.http}/ipxe?mac=${MAC}&hostname=${encodeURIComponent('evil\n"x')}`;
   t.is((await runCommand('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', url])).stdout, '200');
   await runCommand('curl', ['-s', '-o', '/dev/null', `${listening.listening.http}/images/zos/bzImage`]);
-  const warned = waitForOutput(child, /"msg":"probe-warning"[^\n]*/, 30_000);
+  const warned = waitForOutput(child, /"msg":"probe-warning"[^\n]*/, 60_000);
   killPid(child.pid!, 'SIGUSR2');
   await warned;
   await stop(child);
@@ -190,15 +190,15 @@ test('--log-format json: every line a running server writes is one JSON object',
 test('on a terminal: one live status line per machine (MAC, hostname, IP, age, stage), logs above it', async (t) => {
   // script(1) gives the server a pseudo-terminal as stdout and stderr.
   const { child, screen } = await onTerminal(t, ['--log-level', 'debug', '--config', path.join(dir, 'ok.yaml')]);
-  const http = (await waitForOutput(child, /http +http:\/\/127\.0\.0\.1:\d+/, 30_000)).split(/\s+/)[1];
-  await waitForOutput(child, /MAC +HOSTNAME +IP +AGE +STAGE/, 30_000);
+  const http = (await waitForOutput(child, /http +http:\/\/127\.0\.0\.1:\d+/, 60_000)).split(/\s+/)[1];
+  await waitForOutput(child, /MAC +HOSTNAME +IP +AGE +STAGE/, 60_000);
   t.is((await runCommand('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${http}/ipxe?mac=${MAC}`])).stdout, '200');
   // HTTP events carry no address (DHCP's and TFTP's do): "-".
-  await waitForOutput(child, new RegExp(`${MAC} +node-07 +- +\\d+s +http\\.script`), 30_000);
+  await waitForOutput(child, new RegExp(`${MAC} +node-07 +- +\\d+s +http\\.script`), 60_000);
   t.regex(screen(), /STAGE +\(1 machine\)/);
   // A log line while the block is up (a malformed request, logged at debug): the block is
   // erased (cursor up over it, CSI n F, then clear, CSI J), the line written, the block drawn again.
-  const logged = waitForOutput(child, /\x1b\[2F\x1b\[Jdebug +bad http request[^\n]*\n+MAC +HOSTNAME/, 30_000);
+  const logged = waitForOutput(child, /\x1b\[2F\x1b\[Jdebug +bad http request[^\n]*\n+MAC +HOSTNAME/, 60_000);
   const socket = connect(Number(new URL(http).port), '127.0.0.1', () => socket.end('NOT HTTP\r\n\r\n'));
   socket.on('error', () => undefined);
   await logged;
@@ -211,11 +211,11 @@ test('on a terminal with --no-status, and off a terminal: plain lines, no status
   t.teardown(() => stop(r, 'SIGKILL'));
   let out = '';
   r.stdout!.on('data', (d) => (out += d));
-  await waitForOutput(r, /dhcp +off/, 30_000);
+  await waitForOutput(r, /dhcp +off/, 60_000);
   await stop(r);
   t.notRegex(out, /HOSTNAME|\x1b\[/);
   const { child, screen } = await onTerminal(t, ['--no-status', '--config', path.join(dir, 'ok.yaml')]);
-  await waitForOutput(child, /dhcp +off/, 30_000);
+  await waitForOutput(child, /dhcp +off/, 60_000);
   await stop(child);
   t.notRegex(screen(), /HOSTNAME|\x1b\[\d+F/);
 });
