@@ -78,13 +78,13 @@ function sub(doc: Doc, key: string): Doc {
   return fresh;
 }
 
-/** Reads the config document and lays the command-line flags over it. */
 export interface ResolvedConfig {
   config: ServerConfig;
   /** Where a problem (a message starting with its key path) is: `<file>:<line>`, `<file>`, or the embedded configuration. */
   where(problem: string): string;
 }
 
+/** Reads the config document and lays the command-line flags over it. */
 export async function resolveServeConfig(p: Parsed, command = 'serve'): Promise<ResolvedConfig> {
   const file = stringOpt(p, 'config');
   let doc: unknown;
