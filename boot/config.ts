@@ -5,20 +5,17 @@ import type { Group, Labels, MachineOverride, Profile } from './selection.ts';
 import { LABELS } from './selection.ts';
 import { normalizeMac } from '../lib/mac.ts';
 import { shimPath } from '../lib/loaders.ts';
-import { readYamlFile, YamlError } from '../lib/yaml.ts';
+import { readYamlFile } from '../lib/yaml.ts';
 import { ipToInt } from '../lib/ipv4.ts';
-import type { YamlErrorFactory } from '../lib/yaml.ts';
+import { ConfigError, configError } from './config-error.ts';
+import { checkRanges } from './config-ranges.ts';
 import { DHCP_MODES } from './dhcp/settings.ts';
 import type { DhcpPoolSettings, DhcpServeMode } from './dhcp/settings.ts';
 import { parseStoreUrl } from '../flist/stores/url.ts';
 import { StoreUrlError } from '../flist/stores/errors.ts';
+import { didYouMean } from '../lib/suggest.ts';
 
-export class ConfigError extends YamlError {
-  override name = 'ConfigError';
-}
-
-/** Reader failures (unreadable file, invalid YAML) as ConfigError. */
-export const configError: YamlErrorFactory = (detail, where) => new ConfigError(detail, where);
+export { ConfigError, configError };
 
 // the DHCP server's own definitions: the config names them, it does not repeat them
 export { DHCP_MODES };
@@ -112,11 +109,31 @@ function ipv4(o: Obj, key: string, where: string, fallback?: string): string {
   return v;
 }
 
-function section(o: Obj, key: string, where: string): Obj {
+/** `where` joined with a key: top-level keys ("config") stand alone. */
+function at(where: string, key: string): string {
+  return where === 'config' ? key : `${where}.${key}`;
+}
+
+/** Refuses a key the mapping does not have, naming the likely intended one: a typo must not silently mean a default. */
+function knownKeys(o: Obj, where: string, known: readonly string[]): Obj {
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new ConfigError(`${at(where, k)}: unknown key${didYouMean(k, known)}`);
+  return o;
+}
+
+function section(o: Obj, key: string, where: string, known: readonly string[]): Obj {
   const v = o[key];
   if (v === undefined || v === null) return {};
-  if (!isObj(v)) throw new ConfigError(`${where}.${key} must be a mapping`);
-  return v;
+  if (!isObj(v)) throw new ConfigError(`${at(where, key)} must be a mapping`);
+  return knownKeys(v, at(where, key), known);
+}
+
+/** Each entry of a list of mappings, its keys checked. */
+function entries(o: Obj, key: string, known: readonly string[]): { raw: Obj; where: string; i: number }[] {
+  return list(o, key, 'config').map((raw, i) => {
+    const where = `${key}[${i}]`;
+    if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping`);
+    return { raw: knownKeys(raw, where, known), where, i };
+  });
 }
 
 function list(o: Obj, key: string, where: string): unknown[] {
@@ -144,7 +161,7 @@ function labels(v: unknown, where: string): Labels {
   if (!isObj(v)) throw new ConfigError(`${where} must be a mapping of labels`);
   const out: Labels = {};
   for (const [k, val] of Object.entries(v)) {
-    if (!(LABELS as readonly string[]).includes(k)) throw new ConfigError(`${where}.${k}: unknown label (use ${LABELS.join(', ')})`);
+    if (!(LABELS as readonly string[]).includes(k)) throw new ConfigError(`${where}.${k}: unknown label${didYouMean(k, LABELS)}`);
     out[k as keyof Labels] = String(val);
   }
   return out;
@@ -168,7 +185,7 @@ export function managementNeedsToken(m: ManagementConfig): boolean {
 
 function management(server: Obj): ManagementConfig {
   const where = 'server.management';
-  const m = section(server, 'management', 'server');
+  const m = section(server, 'management', 'server', ['enabled', 'host', 'port', 'auth']);
   const host = str(m, 'host', where, '127.0.0.1');
   if (!isIP(host)) throw new ConfigError(`${where}.host must be an IP address, got "${host}"`);
   const auth = str(m, 'auth', where, 'auto');
@@ -181,7 +198,7 @@ function management(server: Obj): ManagementConfig {
 
 function flists(doc: Obj, resolve: (p: string) => string): FlistsConfig | undefined {
   if (doc.flists === undefined || doc.flists === null) return undefined;
-  const f = section(doc, 'flists', 'config');
+  const f = section(doc, 'flists', 'config', ['dir', 'store']);
   const dir = resolve(str(f, 'dir', 'flists'));
   const store = str(f, 'store', 'flists');
   try {
@@ -196,14 +213,15 @@ function flists(doc: Obj, resolve: (p: string) => string): FlistsConfig | undefi
 export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig {
   if (doc === undefined || doc === null) doc = {};
   if (!isObj(doc)) throw new ConfigError('the configuration must be a YAML mapping');
-  const server = section(doc, 'server', 'config');
+  knownKeys(doc, 'config', ['server', 'store', 'profiles', 'groups', 'machines', 'flists']);
+  const server = section(doc, 'server', 'config', ['address', 'interfaces', 'dhcp', 'tftp', 'http', 'management', 'ipxeDir', 'stateDir']);
   const address = ipv4(server, 'address', 'server');
-  const dhcpIn = section(server, 'dhcp', 'server');
+  const dhcpIn = section(server, 'dhcp', 'server', ['mode', 'port', 'proxyPort', 'pool', 'leasesFile', 'authoritative']);
   const mode = str(dhcpIn, 'mode', 'server.dhcp', 'proxy');
   if (!(DHCP_MODES as readonly string[]).includes(mode)) throw new ConfigError(`server.dhcp.mode must be full, proxy or off, got "${mode}"`);
   let pool: PoolConfig | undefined;
   if (dhcpIn.pool !== undefined) {
-    const p = section(dhcpIn, 'pool', 'server.dhcp');
+    const p = section(dhcpIn, 'pool', 'server.dhcp', ['start', 'end', 'subnetMask', 'router', 'dns', 'domain', 'leaseSeconds']);
     pool = {
       start: ipv4(p, 'start', 'server.dhcp.pool'),
       end: ipv4(p, 'end', 'server.dhcp.pool'),
@@ -216,13 +234,11 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     if (ipToInt(pool.start) > ipToInt(pool.end)) throw new ConfigError('server.dhcp.pool.start must not be after pool.end');
   }
   if (mode === 'full' && !pool) throw new ConfigError('server.dhcp.pool is required when server.dhcp.mode is full');
-  const tftpIn = section(server, 'tftp', 'server');
-  const httpIn = section(server, 'http', 'server');
+  const tftpIn = section(server, 'tftp', 'server', ['enabled', 'port', 'maxTransfers', 'maxTransfersPerClient', 'timeoutMs', 'retries', 'firstRetries']);
+  const httpIn = section(server, 'http', 'server', ['port', 'host', 'publicUrl', 'maxConnections', 'maxConnectionsPerAddress', 'sendStallMs']);
   const resolve = (p: string) => (p.startsWith('/') ? p : `${baseDir}/${p}`);
 
-  const profiles: Profile[] = list(doc, 'profiles', 'config').map((raw, i) => {
-    const where = `profiles[${i}]`;
-    if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping`);
+  const profiles: Profile[] = entries(doc, 'profiles', ['name', 'kernel', 'initrd', 'args', 'cmdline', 'script', 'secureBoot']).map(({ raw, where }) => {
     const initrd = raw.initrd === undefined ? [] : Array.isArray(raw.initrd) ? raw.initrd.map(String) : [String(raw.initrd)];
     return {
       name: str(raw, 'name', where),
@@ -247,9 +263,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     if (!names.has(name)) throw new ConfigError(`${where}: profile "${name}" is not defined`);
     return name;
   };
-  const groups: Group[] = list(doc, 'groups', 'config').map((raw, i) => {
-    const where = `groups[${i}]`;
-    if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping`);
+  const groups: Group[] = entries(doc, 'groups', ['name', 'profile', 'selector', 'args']).map(({ raw, where, i }) => {
     return {
       name: str(raw, 'name', where, `group-${i}`),
       profile: known(str(raw, 'profile', where), `${where}.profile`),
@@ -257,9 +271,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       args: args(raw.args, `${where}.args`),
     };
   });
-  const machines: MachineOverride[] = list(doc, 'machines', 'config').map((raw, i) => {
-    const where = `machines[${i}]`;
-    if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping`);
+  const machines: MachineOverride[] = entries(doc, 'machines', ['mac', 'profile', 'args', 'bootfile', 'hostname', 'ip']).map(({ raw, where }) => {
     return {
       mac: mac(raw, where),
       profile: raw.profile === undefined ? undefined : known(str(raw, 'profile', where), `${where}.profile`),
@@ -270,7 +282,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     };
   });
 
-  return {
+  const config: ServerConfig = {
     interfaces: list(server, 'interfaces', 'server').map(String),
     address,
     dhcp: {
@@ -302,9 +314,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     },
     management: management(server),
     ipxeDir: resolve(str(server, 'ipxeDir', 'server', '/usr/lib/ipxe')),
-    mounts: list(doc, 'store', 'config').map((raw, i) => {
-      const where = `store[${i}]`;
-      if (!isObj(raw)) throw new ConfigError(`${where} must be a mapping with prefix and dir`);
+    mounts: entries(doc, 'store', ['prefix', 'dir']).map(({ raw, where }) => {
       return { prefix: str(raw, 'prefix', where, ''), dir: resolve(str(raw, 'dir', where)) };
     }),
     profiles,
@@ -313,6 +323,8 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     stateDir: resolve(str(server, 'stateDir', 'server', '/var/lib/zeroboot')),
     flists: flists(doc, resolve),
   };
+  checkRanges(config);
+  return config;
 }
 
 export async function loadConfig(file: string): Promise<ServerConfig> {
