@@ -60,7 +60,8 @@ async function bootsToUp(t: ExecutionContext, name: string, firmware: Firmware, 
   const [vm] = await rig!.boot(profile, { medium });
   t.teardown(() => vm.stop());
   t.false(vm.args.some((a) => /romfile=[^,]/.test(a)), 'no network boot ROM');
-  const got = await vm.console.waitFor(new RegExp(`${MARKERS.up.source}|${MARKERS.fail.source}`), BOOT_MS);
+  // A panic (no initramfs, no root) ends the wait at once instead of at the deadline.
+  const got = await vm.console.waitFor(new RegExp(`${MARKERS.up.source}|${MARKERS.fail.source}|Kernel panic[^\\r\\n]*`), BOOT_MS);
   t.regex(got[0], MARKERS.up, got[0]);
   t.is(MARKERS.up.exec(got[0])![2], vm.mac);
   const line = /Command line: ([^\r\n]*)/.exec(vm.console.log());
