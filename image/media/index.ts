@@ -2,7 +2,7 @@
 // (zos.efi), the hybrid ISO (zos.iso) and the USB disk image (zos-usb.img).
 // Each builder is self-contained (reads its inputs, writes one file through
 // a temporary name), so a server can build media per request.
-export { buildUki, ukiBytes, readStub, DEFAULT_EFI_STUB } from './uki.ts';
+export { buildUki, buildUefiImg, ukiBytes, readStub, DEFAULT_EFI_STUB } from './uki.ts';
 export type { UkiOptions } from './uki.ts';
 export { buildIso, isolinuxConfig, ISO_VOLUME_ID } from './iso.ts';
 export { buildUsb, PARTITION_START } from './usb.ts';

@@ -6,13 +6,12 @@
 // give the same bytes.
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fatImage } from './fat.ts';
 import { loadInput } from './input.ts';
 import type { MediaInput } from './input.ts';
-import { EFI_BOOT_PATH, MEDIA_INITRD, MEDIA_KERNEL, mediaTime } from './options.ts';
+import { MEDIA_INITRD, MEDIA_KERNEL, mediaTime } from './options.ts';
 import type { MediaOptions } from './options.ts';
 import { requireFile, runTool } from './tools.ts';
-import { readStub, ukiBytes } from './uki.ts';
+import { efiFat, readStub, ukiBytes } from './uki.ts';
 
 export const ISOLINUX_DIR = '/usr/lib/ISOLINUX';
 export const SYSLINUX_BIOS_DIR = '/usr/lib/syslinux/modules/bios';
@@ -36,11 +35,6 @@ export function isolinuxConfig(cmdline: string): string {
 /** xorriso's date format for --modification-date: YYYYMMDDhhmmsscc, UTC. */
 function isoDate(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14) + '00';
-}
-
-/** The El Torito EFI image: a FAT file system holding the UKI where removable-media firmware looks. */
-function fatImageFor(uki: Buffer, mtime: number): Buffer {
-  return fatImage([{ path: EFI_BOOT_PATH, data: uki }], { mtime, label: 'ZEROBOOTEFI' });
 }
 
 /** Sets every file's and directory's dates below `dir` (directories after their contents). */
@@ -70,7 +64,7 @@ export async function buildIso(input: MediaInput, outPath: string, opts: MediaOp
       if (data instanceof Uint8Array) await writeFile(join(tree, path), data);
       else await copyFile(data.from, join(tree, path));
     };
-    await put(EFI_IMAGE, await fatImageFor(uki, mtime));
+    await put(EFI_IMAGE, efiFat(uki, mtime));
     await put('isolinux/isolinux.bin', { from: isolinux });
     await put('isolinux/ldlinux.c32', { from: ldlinux });
     await put('isolinux/isolinux.cfg', Buffer.from(isolinuxConfig(loaded.cmdline)));

@@ -10,6 +10,9 @@ import { addPeSections } from './pe-sections.ts';
 import { PeFormatError } from '../pe-signature.ts';
 import { MediaToolError, MediaInputError } from './errors.ts';
 import { loadInput } from './input.ts';
+import { fatImage } from './fat.ts';
+import { EFI_BOOT_PATH, mediaTime } from './options.ts';
+import type { MediaOptions } from './options.ts';
 import type { LoadedInput, MediaInput } from './input.ts';
 
 /** Debian's systemd-boot-efi package puts its stub here. */
@@ -60,4 +63,16 @@ export async function buildUki(input: MediaInput, outPath: string, opts: UkiOpti
   const loaded = await loadInput(input);
   const stub = await readStub(opts.stub);
   await writeWhole(outPath, ukiBytes(stub, loaded, opts.osRelease));
+}
+
+/** A FAT file system holding the UKI where removable-media firmware looks (the ISO's El Torito EFI image, `uefimg`). */
+export function efiFat(uki: Uint8Array, mtime: number): Buffer {
+  return fatImage([{ path: EFI_BOOT_PATH, data: uki }], { mtime, label: 'ZEROBOOTEFI' });
+}
+
+/** The bootstrap service's `uefimg`: a small FAT image holding the UKI as EFI/BOOT/BOOTX64.EFI, for a stick or a VM's disk. */
+export async function buildUefiImg(input: MediaInput, outPath: string, opts: MediaOptions = {}): Promise<void> {
+  const loaded = await loadInput(input);
+  const uki = ukiBytes(await readStub(opts.stub), loaded);
+  await writeWhole(outPath, efiFat(uki, mediaTime(opts)));
 }

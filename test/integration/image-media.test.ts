@@ -10,7 +10,7 @@ import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildIso, buildUki, buildUsb, MediaInputError, MediaToolError } from '../../image/media/index.ts';
+import { buildIso, buildUefiImg, buildUki, buildUsb, MediaInputError, MediaToolError } from '../../image/media/index.ts';
 import type { MediaInput } from '../../image/media/index.ts';
 import { GRUB_PC_DIR } from '../../image/media/grub-bios.ts';
 
@@ -118,6 +118,17 @@ test('USB: one active 0xEF partition from 1 MiB, a clean FAT with the UKI, kerne
   t.is(a.readUInt16LE(0x66), 0x9090, 'the hard-disk drive check, as grub-bios-setup sets it');
   const diskboot = await readFile(join(GRUB_PC_DIR, 'diskboot.img'));
   t.deepEqual(a.subarray(512, 512 + 0x100), diskboot.subarray(0, 0x100), 'core.img from sector 1');
+});
+
+test('uefimg: a clean FAT image holding only the UKI at EFI/BOOT/BOOTX64.EFI; same bytes twice', async (t) => {
+  const [a, b] = await twice(buildUefiImg, 'uefi.img');
+  t.is(sha(a), sha(b));
+  const img = join(dir, 'uefi.img.1');
+  await run('fsck.fat', ['-n', img]);
+  const { stdout: bootx } = await run('mtype', ['-i', img, '::/EFI/BOOT/BOOTX64.EFI'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+  t.deepEqual(bootx, await readFile(join(dir, 'ref.efi')));
+  const { stdout: all } = await run('mdir', ['-i', img, '-/', '-b', '::/'], { encoding: 'utf8' });
+  t.deepEqual(all.trim().split('\n').sort(), ['::/EFI/', '::/EFI/BOOT/', '::/EFI/BOOT/BOOTX64.EFI']);
 });
 
 test('missing tools and inputs: one clear error naming what to install or fix, and no output file', async (t) => {
