@@ -35,7 +35,7 @@ import type { NodeRuntimeInfo, NodeRuntimeOptions } from './node-runtime.ts';
 import { KernelModuleTree, loadOrderFile, modulesDep, readModuleFile, resolveModules } from './modules.ts';
 import type { ModuleResolution } from './modules.ts';
 import { ImageBuildError } from './errors.ts';
-import { buildMedia } from './media/all.ts';
+import { buildMedia, mediaTools } from './media/all.ts';
 import { requireSigned, secureBootLoaders, unsignedKernelHint } from './secure-boot.ts';
 import { ImageSpecError } from './spec.ts';
 import type { Compression, ImageSpec, LayerPlace, NodeSpec } from './spec.ts';
@@ -75,8 +75,8 @@ export interface ImageManifest {
   mtime: number;
   /** With node: the carried Node binary (version, size, sha256) and zeroboot sources (absent otherwise). */
   node?: NodeRuntimeInfo;
-  /** Library versions the initramfs bytes depend on. */
-  tools: { zlib: string; zstd?: string };
+  /** Library versions the initramfs bytes depend on; with media, also the EFI stub, isolinux and tool versions the media depend on. */
+  tools: { zlib: string; zstd?: string } & Record<string, string>;
   artifacts: Record<string, ArtifactInfo>;
 }
 
@@ -329,8 +329,10 @@ async function writeImage(spec: ImageSpec, options: BuildOptions, a: Assembled):
     await writeAtomic(options.outDir, name, data);
     artifacts[name] = { size: data.length, sha256: sha256(data) };
   }
+  let mediaDeps: Record<string, string> = {};
   if (options.media ?? true) {
     progress('writing the boot media (UKI, ISO, USB image)');
+    mediaDeps = await mediaTools();
     const input = { kernel: join(options.outDir, KERNEL_FILE), initrd: join(options.outDir, INITRD_FILE), cmdline: buildCmdline(spec.cmdline) };
     for (const name of await buildMedia(input, options.outDir, { mtime })) {
       const data = await readFile(join(options.outDir, name));
@@ -350,7 +352,7 @@ async function writeImage(spec: ImageSpec, options: BuildOptions, a: Assembled):
     compression: spec.compression,
     mtime,
     ...(a.node ? { node: a.node.info } : {}),
-    tools: spec.compression === 'zstd' ? { zlib: process.versions.zlib, zstd: process.versions.zstd ?? 'unknown' } : { zlib: process.versions.zlib },
+    tools: { ...(spec.compression === 'zstd' ? { zlib: process.versions.zlib, zstd: process.versions.zstd ?? 'unknown' } : { zlib: process.versions.zlib }), ...mediaDeps },
     artifacts,
   };
   await writeAtomic(options.outDir, MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n');

@@ -1,6 +1,5 @@
-// Writes a FAT file system (fat.ts) into a file at an offset: the metadata
-// blocks, then each source file's bytes at its clusters.
-import { open } from 'node:fs/promises';
+// Writes a FAT file system (fat.ts) into an open file at an offset (the USB
+// image's partition): the metadata blocks, then each file's bytes at its clusters.
 import type { FileHandle } from 'node:fs/promises';
 import { fatLayout } from './fat.ts';
 import type { FatOptions } from './fat.ts';
@@ -20,12 +19,3 @@ export async function writeFat(fh: FileHandle, base: number, files: readonly Fat
   return layout.size;
 }
 
-/** A FAT file system image file holding `files`. */
-export async function writeFatFile(outPath: string, files: readonly FatSource[], opts: FatOptions = {}): Promise<number> {
-  const fh = await open(outPath, 'w');
-  try {
-    return await writeFat(fh, 0, files, opts);
-  } finally {
-    await fh.close();
-  }
-}

@@ -13,4 +13,4 @@ export { EFI_BOOT_PATH, MEDIA_INITRD, MEDIA_KERNEL } from './options.ts';
 export type { MediaOptions } from './options.ts';
 export { fatLayout, fatImage } from './fat.ts';
 export { addPeSections, peSections, peSectionData } from './pe-sections.ts';
-export { buildMedia, UKI_FILE, ISO_FILE, USB_FILE } from './all.ts';
+export { buildMedia, mediaTools, UKI_FILE, ISO_FILE, USB_FILE } from './all.ts';

@@ -17,14 +17,14 @@ export interface MediaInput {
 
 /** The x86 kernel's COMMAND_LINE_SIZE, NUL included. */
 export const MAX_CMDLINE = 2047;
-const UNSAFE = /[^\x20-\x7e]|["'`$\\;{}]/;
+const UNSAFE = /[^\x20-\x7e]|["'`$\\;{}#|&<>]/;
 
 export function checkCmdline(cmdline: string): string {
   if (typeof cmdline !== 'string') throw new MediaInputError('cmdline must be a string');
   const line = cmdline.trim();
   if (line.length > MAX_CMDLINE) throw new MediaInputError(`the kernel command line is ${line.length} bytes; the kernel keeps at most ${MAX_CMDLINE}`);
   const bad = UNSAFE.exec(line);
-  if (bad) throw new MediaInputError(`the kernel command line has ${JSON.stringify(bad[0])} at ${bad.index}: only printable ASCII without quotes, $, \\, ;, { or } survives every boot loader's configuration`);
+  if (bad) throw new MediaInputError(`the kernel command line has ${JSON.stringify(bad[0])} at ${bad.index}: only printable ASCII without quotes, $, \\, ;, {, }, #, |, &, < or > survives every boot loader's configuration`);
   return line;
 }
 

@@ -1,6 +1,7 @@
 // `zeroboot image build` writes the media next to vmlinuz (a real build of
 // the small test image): each in the manifest with its size and sha256, the
-// UKI's command line the manifest's, and `media: false` leaves them out.
+// UKI's command line the manifest's, the stub and tool versions in
+// manifest.tools, and `media: false` leaves them out.
 // That two builds give the same media is test/integration/image-build.test.ts
 // (it compares every artifact of two builds).
 import test from 'ava';
@@ -31,6 +32,9 @@ test('the build writes zos.efi, zos.iso and zos-usb.img, each in the manifest; t
     const data = await readFile(join(dir, f));
     t.deepEqual(m.artifacts[f], { size: data.length, sha256: createHash('sha256').update(data).digest('hex') }, f);
   }
+  t.regex(m.tools.efiStub, /^[0-9a-f]{64}$/);
+  t.regex(m.tools.xorriso, /^xorriso \d+\.\d+/);
+  t.regex(m.tools.grubMkimage, /^grub-mkimage \(GRUB\) /);
   const uki = await readFile(join(dir, UKI_FILE));
   t.is(peSectionData(uki, '.cmdline')!.toString(), m.cmdline);
   t.regex(m.cmdline, /farmer_id=9/);
@@ -50,4 +54,5 @@ test('media: false builds without them', async (t) => {
     t.false(files.includes(f), f);
     t.false(f in m.artifacts, f);
   }
+  t.false('xorriso' in m.tools);
 });

@@ -84,7 +84,7 @@ test('FAT16 grows its clusters with the data and refuses what it cannot hold or 
 
 test('the command line: trimmed; quotes, $, backslash, newline and an over-long line are refused', (t) => {
   t.is(checkCmdline('  console=ttyS0 farmer_id=7 '), 'console=ttyS0 farmer_id=7');
-  for (const bad of ['a="b c"', "a='b'", 'a=$x', 'a\\b', 'a\nb', 'a;reboot', 'a={b}', 'a\u00e9']) {
+  for (const bad of ['a="b c"', "a='b'", 'a=$x', 'a\\b', 'a\nb', 'a;reboot', 'a={b}', 'a\u00e9', '#x', 'a|b', 'a&b', 'a<b', 'a>b']) {
     t.throws(() => checkCmdline(bad), { instanceOf: MediaInputError }, JSON.stringify(bad));
   }
   t.throws(() => checkCmdline('x'.repeat(MAX_CMDLINE + 1)), { instanceOf: MediaInputError, message: /at most 2047/ });
