@@ -21,7 +21,7 @@ async function stamp(specFile: string): Promise<string> {
   const spec = await readFile(specFile, 'utf8');
   const h = createHash('sha256').update(spec);
   // The builder, and the flist code it packs and merges layers with.
-  for (const sub of ['image', 'flist', 'flist/stores']) {
+  for (const sub of ['image', 'image/media', 'flist', 'flist/stores']) {
     const dir = path.join(ROOT, sub);
     for (const f of (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()) h.update(`${sub}/${f}`).update(await readFile(path.join(dir, f)));
   }

@@ -133,7 +133,7 @@ test('secureBoot: shimx64.efi and grubx64.efi are the signed package files, list
   t.log(`warm Secure Boot rebuild: ${(performance.now() - started).toFixed(0)} ms`);
   t.deepEqual(commands, []);
   t.deepEqual(second, first);
-  t.deepEqual(Object.keys(first.artifacts), ['vmlinuz', 'initramfs.img', 'boot.ipxe', SHIM_FILE, GRUB_FILE]);
+  t.deepEqual(Object.keys(first.artifacts), ['vmlinuz', 'initramfs.img', 'boot.ipxe', SHIM_FILE, GRUB_FILE, 'zos.efi', 'zos.iso', 'zos-usb.img']);
   for (const name of [...Object.keys(first.artifacts), 'manifest.json']) {
     t.is(sha(await readFile(join(two, name))), sha(await readFile(join(one, name))), name);
   }
@@ -158,7 +158,7 @@ test('secureBoot: shimx64.efi and grubx64.efi are the signed package files, list
   // Without secureBoot nothing of it appears.
   const plain = await buildImage(testImageSpec(), { cacheDir: TEST_CACHE_DIR, outDir: join(base, 'sb-off') });
   t.false('secureBoot' in plain);
-  t.deepEqual(Object.keys(plain.artifacts), ['vmlinuz', 'initramfs.img', 'boot.ipxe']);
+  t.deepEqual(Object.keys(plain.artifacts), ['vmlinuz', 'initramfs.img', 'boot.ipxe', 'zos.efi', 'zos.iso', 'zos-usb.img']);
   t.deepEqual(plain.kernel, first.kernel);
   t.is(plain.artifacts['initramfs.img'].sha256, first.artifacts['initramfs.img'].sha256);
 });
@@ -208,8 +208,8 @@ test('secureBoot refuses an unsigned kernel, and an unsigned GRUB, in one line a
   const e = await t.throwsAsync(buildImage(testImageSpec({ secureBoot: true }), { cacheDir: TEST_CACHE_DIR, treeDir: kernelTrees, outDir: out }), { instanceOf: ImageBuildError });
   t.is(e!.message, `linux-image-${release}: /boot/vmlinuz-${release} is not signed: Secure Boot needs Debian's signed kernel package linux-image-${release}, not the -unsigned one`);
   t.is(await readdir(out).catch(() => 'absent'), 'absent');
-  // The same kernel is fine without Secure Boot.
-  const m = await buildImage(testImageSpec(), { cacheDir: TEST_CACHE_DIR, treeDir: kernelTrees, outDir: join(base, 'unsigned-kernel-ok') });
+  // The same kernel is fine without Secure Boot (no media: the stand-in is an EFI program, not a Linux kernel).
+  const m = await buildImage(testImageSpec(), { cacheDir: TEST_CACHE_DIR, treeDir: kernelTrees, outDir: join(base, 'unsigned-kernel-ok'), media: false });
   t.is(m.artifacts.vmlinuz.sha256, await sha256File(unsigned));
 
   const grubTrees = join(base, 'unsigned-grub-trees');
