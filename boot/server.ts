@@ -104,6 +104,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       flists,
       registry,
       tasks: { board: tasks, holds },
+      bootstrap: { profiles: config.profiles },
     });
     started.push(http);
     // Closed before HTTP: held polls are answered (empty) rather than cut.

@@ -1,8 +1,9 @@
 // The node-facing routing table: node reports (POST /api/node/report, the
 // one /api path served here: nodes send from the boot network), health and a
 // refusal for the rest of /api (the API is the management listener's), the
-// chain script, the per-machine script, flists and chunks, and store files
-// for every other path.
+// chain script, the per-machine script, flists and chunks, the bootstrap
+// grammar (when offered: it then owns /ipxe/..., /uefi/..., /iso/...,
+// /usb/..., /uefimg/... and /kernel/...), and store files for every other path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleNodeApi } from './api.ts';
 import { renderChainScript } from '../../lib/ipxe-script.ts';
@@ -11,6 +12,7 @@ import { serveArtifact } from './artifact-route.ts';
 import { serveMachineScript } from './machine-script.ts';
 import { sendText } from './route-context.ts';
 import { FlistRoutes } from './flist-routes.ts';
+import { ownsBootstrapPath } from './bootstrap-grammar.ts';
 import type { RouteContext, RouteHandler } from './route-context.ts';
 
 /** Exact paths with their own handler (GET and HEAD); anything else is a store file. */
@@ -37,6 +39,7 @@ export async function route(ctx: RouteContext, req: IncomingMessage, res: Server
     if (ctx.flists) return ctx.flists.serve(req, res, path, head);
     return sendText(res, 404, 'not found: this server offers no flists (configuration key flists)\n', head);
   }
+  if (ctx.bootstrap && ownsBootstrapPath(path)) return ctx.bootstrap.serve(req, res, path, ctx.baseFor(req), head);
   const handler = SCRIPT_ROUTES.get(path) ?? serveArtifact;
   await handler(ctx, req, res, path, query, head);
 }
