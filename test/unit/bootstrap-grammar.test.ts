@@ -7,7 +7,7 @@ import { renderBootstrapScript } from '../../boot/http/bootstrap-script.ts';
 
 function refused(t: import('ava').ExecutionContext, path: string, status: number, message?: RegExp): void {
   const e = t.throws(() => parseBootstrapPath(path), { instanceOf: BootstrapRequestError }, path);
-  t.is(e?.status, status, path);
+  t.is(e?.status as number | undefined, status, path);
   if (message) t.regex(e!.message, message, path);
 }
 
