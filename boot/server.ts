@@ -29,12 +29,17 @@ import { LeasedAddresses } from './leased-addresses.ts';
 import { ConfigError, managementNeedsToken } from './config.ts';
 import type { FlistsConfig } from './config.ts';
 import type { FlistOptions } from './http/index.ts';
+import type { MediaBuilders } from './http/bootstrap-routes.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
 import { Registry } from './registry/store.ts';
 import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
+import { buildIso, buildUki, buildUsb } from '../image/media/index.ts';
+
+/** The bootstrap grammar's media (/uefi, /iso, /usb): image/media's builders with their defaults (Debian's EFI stub, mtime 0). */
+const MEDIA_BUILDERS: MediaBuilders = { uki: buildUki, iso: buildIso, usb: buildUsb };
 
 export interface BootServer {
   timeline: BootTimeline;
@@ -104,7 +109,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       flists,
       registry,
       tasks: { board: tasks, holds },
-      bootstrap: { profiles: config.profiles },
+      bootstrap: { profiles: config.profiles, builders: MEDIA_BUILDERS },
     });
     started.push(http);
     // Closed before HTTP: held polls are answered (empty) rather than cut.

@@ -6,7 +6,6 @@
 // real builders have their own test file), so the farm id and command line
 // a medium would embed can be read back.
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,10 +17,10 @@ import { BootTimeline } from '../../boot/timeline.ts';
 import { createSelector } from '../../boot/selection.ts';
 import type { Profile } from '../../boot/selection.ts';
 import { silentLogger } from '../../boot/log.ts';
+import { curl } from '../helpers/curl.ts';
 
 let dir = '';
 let server: HttpServer;
-let seq = 0;
 const built: { builder: string; cmdline: string }[] = [];
 const KERNEL = Buffer.from('fake kernel bytes\n'.repeat(100));
 const INITRD_A = Buffer.from('initrd A\n'.repeat(50));
@@ -42,29 +41,7 @@ const profiles: Profile[] = [
   { name: 'noinitrd', kernel: 'images/zos/vmlinuz', initrd: ['images/zos/missing.img'], args: {} },
 ];
 
-interface CurlResult {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** curl with the path as written (--path-as-is): status, last response's headers, body bytes. */
-function curl(url: string, extra: string[] = []): Promise<CurlResult> {
-  const bfile = path.join(dir, `curl-${seq++}.b`);
-  return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', '--max-time', '60', '--path-as-is', '-o', bfile, '-w', '%{http_code} %{header_json}', ...extra, url], async (err, stdout) => {
-      if (err) return reject(err);
-      const space = stdout.indexOf(' ');
-      const json = JSON.parse(stdout.slice(space + 1)) as Record<string, string[]>;
-      const headers = Object.fromEntries(Object.entries(json).map(([k, v]) => [k.toLowerCase(), v[v.length - 1]]));
-      const body = await readFile(bfile).catch(() => Buffer.alloc(0));
-      await rm(bfile, { force: true });
-      resolve({ status: Number(stdout.slice(0, space)), headers, body });
-    });
-  });
-}
-
-const get = (p: string, extra: string[] = []) => curl(`${server.url}${p}`, extra);
+const get = (p: string, extra: string[] = []) => curl(dir, `${server.url}${p}`, extra);
 
 test.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'zb-bootstrap-'));
@@ -118,7 +95,7 @@ test('ipxe: the URLs in the script fetch the kernel set (/kernel/<name>, /kernel
   const text = (await get('/ipxe/prod/7')).body.toString();
   const urls = [...text.matchAll(/(?:imgfetch --name kernel|initrd --name initrd[0-9]) (\S+)/g)].map((m) => m[1]);
   t.deepEqual([...new Set(urls)], [`${server.url}/kernel/zos`, `${server.url}/kernel/zos/initrd/0`, `${server.url}/kernel/zos/initrd/1`]);
-  const bodies = await Promise.all([...new Set(urls)].map((u) => curl(u)));
+  const bodies = await Promise.all([...new Set(urls)].map((u) => curl(dir, u)));
   t.deepEqual(bodies.map((b) => b.status), [200, 200, 200]);
   t.true(bodies[0].body.equals(KERNEL));
   t.true(bodies[1].body.equals(INITRD_A));
