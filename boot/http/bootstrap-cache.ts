@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fileEntry } from '../store.ts';
 import type { StoreEntry } from '../store.ts';
 import { RecencyMap } from '../recency-map.ts';
 
@@ -164,21 +165,5 @@ export class MediaCache {
 async function openEntry(file: string, name: string): Promise<StoreEntry> {
   const fh = await open(file, 'r');
   const st = await fh.stat();
-  return {
-    path: name,
-    size: st.size,
-    mtime: st.mtime,
-    etag: `"${name.slice(0, 32)}-${st.size.toString(16)}"`,
-    async read(offset, length) {
-      const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, st.size - offset)));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-      return buf.subarray(0, bytesRead);
-    },
-    async readInto(buf, position) {
-      const want = Math.max(0, Math.min(buf.length, st.size - position));
-      if (want === 0) return 0;
-      return (await fh.read(buf, 0, want, position)).bytesRead;
-    },
-    close: () => fh.close(),
-  };
+  return fileEntry(name, st, `"${name.slice(0, 32)}-${st.size.toString(16)}"`, async () => fh, () => fh.close());
 }

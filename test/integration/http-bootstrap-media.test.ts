@@ -5,18 +5,14 @@
 // (cached), two farms give two media. The kernel is Debian's ipxe.lkrn, a
 // real x86 bzImage small enough to build media from in a test.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { killPid } from '../../lib/process.ts';
 import { peSectionData } from '../../image/media/index.ts';
 import { curl } from '../helpers/curl.ts';
+import { startServe, stopServe } from '../helpers/serve-process.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/zeroboot');
 const KERNEL = '/boot/ipxe.lkrn';
 let dir = '';
 let proc: ChildProcess | undefined;
@@ -48,30 +44,13 @@ test.before(async () => {
       '',
     ].join('\n'),
   );
-  proc = spawn(BIN, ['serve', '--config', config, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: dir } });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = /"listening":\{"http":"([^"]+)"/.exec(out);
-    if (m) {
-      url = m[1];
-      break;
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const served = await startServe(config, { ...process.env, TMPDIR: dir });
+  proc = served.proc;
+  url = served.url;
 });
 
 test.after.always(async () => {
-  if (proc?.pid && proc.exitCode === null && proc.signalCode === null) {
-    const closed = new Promise((r) => proc!.once('close', r));
-    killPid(proc.pid, 'SIGTERM');
-    const timer = setTimeout(() => proc?.pid && killPid(proc.pid), 20_000);
-    await closed;
-    clearTimeout(timer);
-  }
+  if (proc) await stopServe(proc);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
