@@ -52,7 +52,11 @@ export interface BootstrapOptions {
   maxBuilds?: number;
   /** Media builds waiting for a slot before requests are refused with 503 (default 8). */
   maxQueuedBuilds?: number;
+  /** Media requests one client address may have waiting at once (default 2): one node cannot fill the build queue for the others. */
+  maxMediaPerAddress?: number;
 }
+
+export const DEFAULT_MEDIA_PER_ADDRESS = 2;
 
 /** Which builder and file name each media format uses; usb and uefimg are the same image (one cache entry). */
 const MEDIA: Record<Exclude<BootstrapFormat, 'ipxe'>, { builder: keyof MediaBuilders; ext: string }> = {
@@ -72,6 +76,8 @@ export class BootstrapRoutes {
   private readonly buffers: BufferBudget;
   private readonly cache: MediaCache;
   private readonly throttle = new LogThrottle(LOG_EVERY_MS);
+  /** Media requests waiting (built or cached) per client address; an address leaves the map at 0. */
+  private readonly perAddress = new Map<string, number>();
 
   private constructor(opts: BootstrapOptions, store: ImageStore, log: Logger, buffers: BufferBudget, cache: MediaCache) {
     this.opts = opts;
@@ -147,6 +153,15 @@ export class BootstrapRoutes {
       return sendText(res, 501, `this server builds no boot media (no media builders given); /ipxe/${request.runmode}/... still works\n`, head);
     }
     const key = [media.builder, set.name, ...files.map((f) => `${f.path}:${f.etag}`), cmdline].join('\n');
+    const address = req.socket.remoteAddress ?? '';
+    const mine = this.perAddress.get(address) ?? 0;
+    if (mine >= (this.opts.maxMediaPerAddress ?? DEFAULT_MEDIA_PER_ADDRESS)) {
+      await closeAll(files);
+      this.note('address', 'media request refused: too many from one address', { address, waiting: mine });
+      res.setHeader('Retry-After', String(RETRY_AFTER_S));
+      return sendText(res, 503, `busy: ${mine} boot media requests from your address are still being answered; retry in ${RETRY_AFTER_S} seconds\n`, head);
+    }
+    this.perAddress.set(address, mine + 1);
     let entry: StoreEntry;
     try {
       entry = await this.cache.get(key, async (out, work) => {
@@ -154,7 +169,9 @@ export class BootstrapRoutes {
         await writeEntries([files[0]], input.kernel);
         // Linux unpacks concatenated initramfs archives in order: a set's initrds become one.
         await writeEntries(files.slice(1), input.initrd);
+        const started = Date.now();
         await builder(input, out);
+        this.log.info('boot medium built', { format: request.format, kernel: set.name, farm: request.farmId ?? 0, ms: Date.now() - started });
       }, `.${media.ext}`);
     } catch (e) {
       if (e instanceof MediaBusyError) {
@@ -166,6 +183,9 @@ export class BootstrapRoutes {
       return sendText(res, 500, `building the ${request.format} medium failed; see the server log\n`, head);
     } finally {
       await closeAll(files);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
     }
     const farm = request.farmId === undefined ? '' : `-${request.farmId}`;
     res.setHeader('Content-Disposition', `attachment; filename="zos-${request.runmode}${farm}.${media.ext}"`);

@@ -61,10 +61,10 @@ interface Answer {
   body: Buffer;
 }
 
-function request(url: string, onResponse?: () => void): Promise<Answer> {
+/** GET from `from` (a loopback address: all of 127/8 is local), body collected. */
+function request(url: string, from = '127.0.0.1'): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    httpGet(url, { agent: false }, (res) => {
-      onResponse?.();
+    httpGet(url, { agent: false, localAddress: from }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
@@ -105,7 +105,7 @@ async function withServer(t: { teardown(fn: () => Promise<void>): void }, bootst
 
 test('single flight: 12 requests for one medium at once make one build, and all get it', async (t) => {
   const builder = new GatedBuilder();
-  const { url } = await withServer(t, { maxBuilds: 4, maxQueuedBuilds: 4 }, builder);
+  const { url } = await withServer(t, { maxBuilds: 4, maxQueuedBuilds: 4, maxMediaPerAddress: 100 }, builder);
   const answers = Array.from({ length: 12 }, () => request(`${url}/iso/prod/7`));
   await builder.held(1);
   // Give the other requests time to arrive and join (they would start their own builds if unshared).
@@ -122,7 +122,7 @@ test('single flight: 12 requests for one medium at once make one build, and all 
 
 test('build concurrency: with maxBuilds 2, five farms build two at a time, and all finish', async (t) => {
   const builder = new GatedBuilder();
-  const { url } = await withServer(t, { maxBuilds: 2, maxQueuedBuilds: 10 }, builder);
+  const { url } = await withServer(t, { maxBuilds: 2, maxQueuedBuilds: 10, maxMediaPerAddress: 100 }, builder);
   const answers = [1, 2, 3, 4, 5].map((farm) => request(`${url}/uefi/prod/${farm}`));
   await builder.held(2);
   await new Promise((r) => setTimeout(r, 300));
@@ -136,7 +136,7 @@ test('build concurrency: with maxBuilds 2, five farms build two at a time, and a
 
 test('saturation: past maxBuilds running and maxQueuedBuilds waiting, a new medium is a 503 with Retry-After at once', async (t) => {
   const builder = new GatedBuilder();
-  const { url } = await withServer(t, { maxBuilds: 1, maxQueuedBuilds: 2 }, builder);
+  const { url } = await withServer(t, { maxBuilds: 1, maxQueuedBuilds: 2, maxMediaPerAddress: 100 }, builder);
   const accepted = [1, 2, 3].map((farm) => request(`${url}/usb/prod/${farm}`));
   await builder.held(1);
   await new Promise((r) => setTimeout(r, 300));
@@ -155,6 +155,25 @@ test('saturation: past maxBuilds running and maxQueuedBuilds waiting, a new medi
   t.is(builder.calls, 3);
   // Once the builds are done, the refused one is accepted.
   t.is((await request(`${url}/usb/prod/4`)).status, 200);
+});
+
+test('per address: a third medium waiting from one address is a 503, another address still gets its own', async (t) => {
+  const builder = new GatedBuilder();
+  const { url } = await withServer(t, { maxBuilds: 1, maxQueuedBuilds: 8, maxMediaPerAddress: 2 }, builder);
+  const mine = [1, 2].map((farm) => request(`${url}/iso/prod/${farm}`));
+  await builder.held(1);
+  await new Promise((r) => setTimeout(r, 300));
+  const third = await Promise.race([request(`${url}/iso/prod/3`), new Promise<Answer>((r) => setTimeout(() => r({ status: -1, headers: {}, body: Buffer.alloc(0) }), 10_000))]);
+  t.is(third.status, 503, 'refused rather than queued');
+  t.is(third.headers['retry-after'], '5');
+  t.regex(third.body.toString(), /2 boot media requests from your address/);
+  const other = request(`${url}/iso/prod/3`, '127.0.0.2');
+  // A script is no medium: never counted.
+  t.is((await request(`${url}/ipxe/prod/3`)).status, 200);
+  builder.release();
+  t.deepEqual((await Promise.all([...mine, other])).map((a) => a.status), [200, 200, 200]);
+  // Answered: the address may ask again.
+  t.is((await request(`${url}/iso/prod/4`)).status, 200);
 });
 
 test('bytes: the kept media stay under maxCacheBytes, least recently used first; an evicted medium is rebuilt', async (t) => {
@@ -179,7 +198,7 @@ test('bytes: the kept media stay under maxCacheBytes, least recently used first;
 test('bytes: a medium larger than the whole cache is served in full, then dropped', async (t) => {
   const builder = new GatedBuilder();
   builder.release();
-  const { url, cacheDir } = await withServer(t, { maxCacheBytes: MEDIUM_BYTES / 2 }, builder);
+  const { url, cacheDir } = await withServer(t, { maxCacheBytes: MEDIUM_BYTES / 2, maxMediaPerAddress: 100 }, builder);
   const a = await request(`${url}/uefi/prod/9`);
   t.is(a.status, 200);
   t.is(a.body.length, MEDIUM_BYTES);
