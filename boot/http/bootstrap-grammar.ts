@@ -6,8 +6,13 @@
 import { cmdlineWords, CmdlineError, LEADING_ARGS, REFERENCE_ARGS, RUNMODES, SERVER_ARG } from '../../lib/cmdline.ts';
 import type { KernelArgs, Runmode } from '../../lib/cmdline.ts';
 
-/** Formats built per request (script or media). `uefimg` is the USB image: it is the FAT image with EFI/BOOT/BOOTX64.EFI the reference's uefimg is. */
-export const BOOTSTRAP_FORMATS = ['ipxe', 'uefi', 'iso', 'usb', 'uefimg'] as const;
+/**
+ * Formats built per request (script or media). `uefimg` is the USB image: it
+ * holds the FAT file system with EFI/BOOT/BOOTX64.EFI the reference's uefimg
+ * is. `krn` (iPXE as a Linux kernel with the script inside) is parsed so its
+ * URLs get the same answers, but it is not offered (501).
+ */
+export const BOOTSTRAP_FORMATS = ['ipxe', 'uefi', 'iso', 'usb', 'uefimg', 'krn'] as const;
 export type BootstrapFormat = (typeof BOOTSTRAP_FORMATS)[number];
 
 /** The kernel's COMMAND_LINE_SIZE on x86 (bytes, with the NUL): a longer line is cut by the boot loader. */

@@ -1,6 +1,6 @@
 // The bootstrap grammar on the node-facing port (bootstrap-grammar.ts):
 // /ipxe/... answers the script, /uefi/... a UKI, /iso/... a hybrid ISO,
-// /usb/... and /uefimg/... the USB disk image, each with the farm id in its
+// /usb/... and /uefimg/... the USB disk image (/krn/... 501: not offered), each with the farm id in its
 // kernel command line, built per request through the media builders and
 // kept in a bounded cache (bootstrap-cache.ts); /kernel/<name> serves a
 // kernel set's kernel and /kernel/<name>/initrd/<n> its initrds. A kernel
@@ -59,7 +59,7 @@ export interface BootstrapOptions {
 export const DEFAULT_MEDIA_PER_ADDRESS = 2;
 
 /** Which builder and file name each media format uses; usb and uefimg are the same image (one cache entry). */
-const MEDIA: Record<Exclude<BootstrapFormat, 'ipxe'>, { builder: keyof MediaBuilders; ext: string }> = {
+const MEDIA: Record<Exclude<BootstrapFormat, 'ipxe' | 'krn'>, { builder: keyof MediaBuilders; ext: string }> = {
   uefi: { builder: 'uki', ext: 'efi' },
   iso: { builder: 'iso', ext: 'iso' },
   usb: { builder: 'usb', ext: 'img' },
@@ -145,6 +145,11 @@ export class BootstrapRoutes {
         if (e instanceof ScriptValueError) return sendText(res, 400, e.message + '\n', head);
         throw e;
       }
+    }
+    if (request.format === 'krn') {
+      await closeAll(files);
+      // Embedding a script in iPXE means building iPXE; the UKI and the ISO boot the kernel with no iPXE at all.
+      return sendText(res, 501, `krn (iPXE as a Linux kernel) is not offered here: use /iso/${request.runmode}/... or /usb/${request.runmode}/... for BIOS machines\n`, head);
     }
     const media = MEDIA[request.format];
     const builder = this.opts.builders?.[media.builder];

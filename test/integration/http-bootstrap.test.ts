@@ -107,7 +107,7 @@ test('ipxe: the URLs in the script fetch the kernel set (/kernel/<name>, /kernel
 });
 
 test('401 for an unknown runmode, on every format', async (t) => {
-  for (const f of ['ipxe', 'uefi', 'iso', 'usb', 'uefimg']) {
+  for (const f of ['ipxe', 'uefi', 'iso', 'usb', 'uefimg', 'krn']) {
     for (const rm of ['staging', 'PROD', '..', '%2e%2e']) {
       const r = await get(`/${f}/${rm}/1`);
       t.is(r.status, 401, `${f} ${rm}`);
@@ -198,6 +198,14 @@ test('media: each format built once per key with the farm id and extra embedded,
   const part = await get('/iso/test/4242/zos-debug', ['-r', '0-3']);
   t.is(part.status, 206);
   t.is(part.body.toString(), 'iso\n');
+});
+
+test('krn: parsed like the others (401, 404 first), then 501 not offered', async (t) => {
+  t.is((await get('/krn/staging')).status, 401);
+  t.is((await get('/krn/prod/1/x/nosuch')).status, 404);
+  const r = await get('/krn/prod/1');
+  t.is(r.status, 501);
+  t.regex(r.body.toString(), /not offered here: use \/iso\/prod\//);
 });
 
 test('HEAD and other methods on the grammar', async (t) => {

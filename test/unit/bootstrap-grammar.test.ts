@@ -12,7 +12,7 @@ function refused(t: import('ava').ExecutionContext, path: string, status: number
 }
 
 test('each format with 1 to 4 segments, trailing slash allowed', (t) => {
-  for (const format of ['ipxe', 'uefi', 'iso', 'usb', 'uefimg'] as const) {
+  for (const format of ['ipxe', 'uefi', 'iso', 'usb', 'uefimg', 'krn'] as const) {
     t.deepEqual(parseBootstrapPath(`/${format}/prod`), { kind: 'build', format, runmode: 'prod', extra: [] });
     t.deepEqual(parseBootstrapPath(`/${format}/test/`), { kind: 'build', format, runmode: 'test', extra: [] });
     t.deepEqual(parseBootstrapPath(`/${format}/dev/42`), { kind: 'build', format, runmode: 'dev', farmId: 42, extra: [] });
@@ -74,7 +74,7 @@ test('ownsBootstrapPath: the exact /ipxe stays the machine script', (t) => {
   t.false(ownsBootstrapPath('/kernel'));
   t.false(ownsBootstrapPath('/images/zos/vmlinuz'));
   t.false(ownsBootstrapPath('/boot.ipxe'));
-  for (const p of ['/ipxe/', '/ipxe/prod', '/uefi/x', '/iso/prod/1', '/usb/a', '/uefimg/b', '/kernel/zos']) t.true(ownsBootstrapPath(p), p);
+  for (const p of ['/ipxe/', '/ipxe/prod', '/uefi/x', '/iso/prod/1', '/usb/a', '/uefimg/b', '/krn/prod', '/kernel/zos']) t.true(ownsBootstrapPath(p), p);
 });
 
 const SET = { args: { runmode: 'dev', version: 'v4', farmer_id: 99, console: 'ttyS0', nomodeset: null, panic: 1 }, cmdline: 'quiet' };
