@@ -38,6 +38,8 @@ interface Flight {
 }
 
 interface Kept {
+  id: string;
+  /** <id>.<build number>: a new build of a dropped id never shares a name with the file being removed. */
   file: string;
   bytes: number;
   /** Requests between "kept" and "file open": not dropped meanwhile. */
@@ -53,8 +55,6 @@ export class MediaCache {
   private running = 0;
   private keptBytes = 0;
   private seq = 0;
-  /** Builds started since the cache opened (for tests and logs). */
-  builds = 0;
 
   private constructor(dir: string, opts: MediaCacheOptions) {
     this.dir = dir;
@@ -64,10 +64,6 @@ export class MediaCache {
   static async open(opts: MediaCacheOptions): Promise<MediaCache> {
     await mkdir(opts.parent, { recursive: true });
     return new MediaCache(await mkdtemp(path.join(opts.parent, 'zeroboot-media-')), opts);
-  }
-
-  get bytes(): number {
-    return this.keptBytes;
   }
 
   /** The medium for `key`, built by `build` unless kept or being built; an entry (named <hash><ext>) the caller closes. */
@@ -111,12 +107,11 @@ export class MediaCache {
     const work = path.join(this.dir, `work-${n}`);
     const out = path.join(this.dir, `out-${n}`);
     try {
-      this.builds++;
       await mkdir(work);
       await build(out, work);
-      const file = path.join(this.dir, id);
+      const file = path.join(this.dir, `${id}.${n}`);
       await rename(out, file);
-      const kept: Kept = { file, bytes: (await stat(file)).size, pins: flight.waiters };
+      const kept: Kept = { id, file, bytes: (await stat(file)).size, pins: flight.waiters };
       this.kept.set(id, kept);
       this.keptBytes += kept.bytes;
       return kept;
@@ -148,14 +143,13 @@ export class MediaCache {
     while (this.keptBytes > this.opts.maxBytes) {
       const oldest = this.kept.oldest();
       if (!oldest) break;
-      const id = path.basename(oldest.file);
-      this.kept.delete(id);
+      this.kept.delete(oldest.id);
       this.keptBytes -= oldest.bytes;
       if (oldest.pins > 0) pinned.push(oldest);
       else void rm(oldest.file, { force: true });
     }
     for (const kept of pinned) {
-      this.kept.set(path.basename(kept.file), kept);
+      this.kept.set(kept.id, kept);
       this.keptBytes += kept.bytes;
     }
   }

@@ -97,11 +97,6 @@ export class BootstrapRoutes {
     return new BootstrapRoutes(opts, store, log, buffers, cache);
   }
 
-  /** The media cache (its size and build count, for tests and logs). */
-  get media(): MediaCache {
-    return this.cache;
-  }
-
   close(): Promise<void> {
     return this.cache.close();
   }

@@ -34,6 +34,7 @@ class GatedBuilder {
     this.maxRunning = Math.max(this.maxRunning, this.running);
     try {
       if (!this.open) await new Promise<void>((r) => this.waiters.push(r));
+      if (input.cmdline.includes('farmer_id=13 ')) throw new Error('farm 13 fails to build');
       const body = Buffer.alloc(MEDIUM_BYTES, 0x2e);
       body.write(`${input.cmdline}\n`);
       await writeFile(out, body);
@@ -95,10 +96,10 @@ async function withServer(t: { teardown(fn: () => Promise<void>): void }, bootst
   });
   return {
     url: server.url,
-    // The media kept: the cache's own folder, without its build folders.
+    // Everything in the cache's own folder: media kept, and any build folder left behind.
     cacheDir: async () => {
       const [own] = await readdir(cacheParent);
-      return (await readdir(path.join(cacheParent, own))).filter((f) => !f.startsWith('work-') && !f.startsWith('out-'));
+      return readdir(path.join(cacheParent, own));
     },
   };
 }
@@ -174,6 +175,20 @@ test('per address: a third medium waiting from one address is a 503, another add
   t.deepEqual((await Promise.all([...mine, other])).map((a) => a.status), [200, 200, 200]);
   // Answered: the address may ask again.
   t.is((await request(`${url}/iso/prod/4`)).status, 200);
+});
+
+test('a failed build: 500, nothing kept, its slot and work folder freed; asked again, it is built again', async (t) => {
+  const builder = new GatedBuilder();
+  builder.release();
+  const { url, cacheDir } = await withServer(t, { maxBuilds: 1, maxQueuedBuilds: 0 }, builder);
+  const failed = await request(`${url}/usb/prod/13`);
+  t.is(failed.status, 500);
+  t.regex(failed.body.toString(), /building the usb medium failed; see the server log/);
+  t.deepEqual(await cacheDir(), []);
+  // With one build slot and no queue, a slot still held would make this a 503.
+  t.is((await request(`${url}/usb/prod/14`)).status, 200);
+  t.is((await request(`${url}/usb/prod/13`)).status, 500);
+  t.is(builder.calls, 3, 'the failure was not kept');
 });
 
 test('bytes: the kept media stay under maxCacheBytes, least recently used first; an evicted medium is rebuilt', async (t) => {
