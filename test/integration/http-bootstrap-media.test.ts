@@ -3,7 +3,8 @@
 // section, an ISO and a USB image whose boot loader configurations carry the
 // farm id and extra of the URL; the same request twice gives the same bytes
 // (cached), two farms give two media. The kernel is Debian's ipxe.lkrn, a
-// real x86 bzImage small enough to build media from in a test.
+// real x86 bzImage small enough to build media from in a test. Serial: the
+// server lets one address wait for 2 media at a time (the rest get 503).
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -57,7 +58,7 @@ test.after.always(async () => {
 const get = (p: string) => curl(dir, `${url}${p}`);
 const line = (farm: number, extra: string) => `nomodeset version=v3 runmode=test panic=7200 farmer_id=${farm} console=ttyS0 zeroboot.server=${url} ${extra}`;
 
-test('/uefi/: a UKI with the farm id and extra in its .cmdline section, the same bytes when asked again', async (t) => {
+test.serial('/uefi/: a UKI with the farm id and extra in its .cmdline section, the same bytes when asked again', async (t) => {
   const a = await get('/uefi/test/31337/zos-debug');
   t.is(a.status, 200, a.body.toString().slice(0, 200));
   t.is(a.body.subarray(0, 2).toString(), 'MZ');
@@ -69,7 +70,7 @@ test('/uefi/: a UKI with the farm id and extra in its .cmdline section, the same
   t.is(peSectionData(other.body, '.cmdline')?.toString(), line(31338, 'zos-debug'));
 });
 
-test('/iso/: a hybrid ISO whose isolinux configuration carries the command line', async (t) => {
+test.serial('/iso/: a hybrid ISO whose isolinux configuration carries the command line', async (t) => {
   const r = await get('/iso/test/4242/ssh-user=farmer');
   t.is(r.status, 200, r.body.toString().slice(0, 200));
   t.is(r.body.subarray(0x8001, 0x8006).toString(), 'CD001');
@@ -78,7 +79,7 @@ test('/iso/: a hybrid ISO whose isolinux configuration carries the command line'
   t.is(r.headers['content-disposition'], 'attachment; filename="zos-test-4242.iso"');
 });
 
-test('/usb/ and /uefimg/: the USB disk image with the command line inside, one build for both names', async (t) => {
+test.serial('/usb/ and /uefimg/: the USB disk image with the command line inside, one build for both names', async (t) => {
   const usb = await get('/usb/test/77/zos-debug');
   t.is(usb.status, 200, usb.body.toString().slice(0, 200));
   t.is(usb.body.readUInt16BE(510), 0x55aa);
@@ -87,7 +88,7 @@ test('/usb/ and /uefimg/: the USB disk image with the command line inside, one b
   t.true(img.body.equals(usb.body));
 });
 
-test('the grammar and its errors on the served configuration', async (t) => {
+test.serial('the grammar and its errors on the served configuration', async (t) => {
   t.is((await get('/iso/staging/1')).status, 401);
   t.is((await get('/iso/test/1/x/nosuch')).status, 404);
   t.is((await get('/kernel/zos')).status, 200);
