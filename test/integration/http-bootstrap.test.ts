@@ -6,7 +6,7 @@
 // real builders have their own test file), so the farm id and command line
 // a medium would embed can be read back.
 import test from 'ava';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startHttpServer } from '../../boot/http/index.ts';
@@ -50,11 +50,14 @@ test.before(async () => {
   await writeFile(path.join(store, 'images/zos/vmlinuz'), KERNEL);
   await writeFile(path.join(store, 'images/zos/a.img'), INITRD_A);
   await writeFile(path.join(store, 'images/zos/b.img'), INITRD_B);
-  // A store file under a grammar prefix: the grammar owns the path, the file is not served.
-  await mkdir(path.join(store, 'kernel'), { recursive: true });
-  await copyFile(path.join(store, 'images/zos/vmlinuz'), path.join(store, 'kernel/raw'));
+  // Store files under grammar prefixes: served where the grammar refuses the path (the iPXE binaries UEFI HTTP boot fetches from /ipxe/).
+  await mkdir(path.join(store, 'kernel/sub'), { recursive: true });
+  await writeFile(path.join(store, 'kernel/sub/raw.bin'), 'raw store file\n');
+  await mkdir(path.join(dir, 'ipxe'), { recursive: true });
+  await writeFile(path.join(dir, 'ipxe/snponly.efi'), 'fake snponly\n');
+  await writeFile(path.join(dir, 'ipxe/prod'), 'shadowed by the grammar\n');
   server = await startHttpServer({
-    store: new MountedStore([{ prefix: '', dir: store }]),
+    store: new MountedStore([{ prefix: 'ipxe', dir: path.join(dir, 'ipxe') }, { prefix: '', dir: store }]),
     selector: createSelector(profiles, [], []),
     timeline: new BootTimeline(),
     log: silentLogger,
@@ -144,7 +147,7 @@ test('hostile requests: bad farm ids, traversal, encoded slashes, huge extra, me
     ['/ipxe/prod/1/x/%2e%2e', 400],
     ['/kernel/..%2Fkernel%2Fraw', 400],
     ['/kernel/../images/zos/vmlinuz', 404],
-    ['/kernel/raw', 404],
+    ['/kernel/nosuchfile', 404],
     ['/ipxe/prod/1/x/zos/extra', 404],
     ['/ipxe//1', 404],
     ['/ipxe/prod/1/%24%7Bnet0%2Fip%7D', 400],
@@ -198,6 +201,17 @@ test('media: each format built once per key with the farm id and extra embedded,
   const part = await get('/iso/test/4242/zos-debug', ['-r', '0-3']);
   t.is(part.status, 206);
   t.is(part.body.toString(), 'iso\n');
+});
+
+test('store files at paths the grammar refuses are served: the iPXE binaries under /ipxe/', async (t) => {
+  const efi = await get('/ipxe/snponly.efi');
+  t.is(efi.status, 200);
+  t.is(efi.body.toString(), 'fake snponly\n');
+  t.is((await get('/kernel/sub/raw.bin')).body.toString(), 'raw store file\n');
+  // A path the grammar answers stays the grammar's, and a refused path with no file keeps the grammar's status.
+  t.true((await get('/ipxe/prod')).body.toString().startsWith('#!ipxe\n'));
+  t.is((await get('/ipxe/nosuch.efi')).status, 401);
+  t.is((await get('/ipxe/%2e%2e%2fsecret')).status, 401);
 });
 
 test('krn: parsed like the others (401, 404 first), then 501 not offered', async (t) => {
