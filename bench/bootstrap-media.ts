@@ -5,16 +5,9 @@
 // for one farm's ISO arriving at once (one build, shared).
 //   node bench/bootstrap-media.ts --kernel build/vmlinuz --initrd build/initramfs.img [--crowd 20]
 import { get } from 'node:http';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parseBenchArgs } from '../harness/bench-args.ts';
-import { startHttpServer } from '../boot/http/index.ts';
-import { MountedStore } from '../boot/store.ts';
-import { BootTimeline } from '../boot/timeline.ts';
-import { createSelector } from '../boot/selection.ts';
-import type { Profile } from '../boot/selection.ts';
-import { silentLogger } from '../boot/log.ts';
+import { startBootstrapServer } from '../harness/bootstrap-server.ts';
 import { buildIso, buildUki, buildUsb } from '../image/media/index.ts';
 
 const { values } = parseBenchArgs('bench/bootstrap-media.ts', {
@@ -26,20 +19,8 @@ if (!values.kernel || !values.initrd) {
 }
 const crowd = Number(values.crowd);
 
-const dir = await mkdtemp(path.join(tmpdir(), 'zb-bench-bootstrap-'));
-await mkdir(path.join(dir, 'store/zos'), { recursive: true });
-await copyFile(values.kernel, path.join(dir, 'store/zos/vmlinuz'));
-await copyFile(values.initrd, path.join(dir, 'store/zos/initrd.img'));
-const profiles: Profile[] = [{ name: 'zos', kernel: 'zos/vmlinuz', initrd: ['zos/initrd.img'], args: {} }];
-const server = await startHttpServer({
-  store: new MountedStore([{ prefix: '', dir: path.join(dir, 'store') }]),
-  selector: createSelector(profiles, [], []),
-  timeline: new BootTimeline(),
-  log: silentLogger,
-  host: '127.0.0.1',
-  port: 0,
-  bootstrap: { profiles, builders: { uki: buildUki, iso: buildIso, usb: buildUsb }, cacheParent: dir, maxMediaPerAddress: crowd },
-});
+const [kernel, initrd] = await Promise.all([readFile(values.kernel), readFile(values.initrd)]);
+const server = await startBootstrapServer(kernel, initrd, { builders: { uki: buildUki, iso: buildIso, usb: buildUsb }, maxMediaPerAddress: crowd });
 
 function fetch(p: string): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {
@@ -72,5 +53,4 @@ try {
   );
 } finally {
   await server.close();
-  await rm(dir, { recursive: true, force: true });
 }

@@ -6,20 +6,12 @@
 // gate, so "at once" is exact rather than a race against a real build.
 import test from 'ava';
 import { get as httpGet } from 'node:http';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startHttpServer } from '../../boot/http/index.ts';
-import type { HttpServer } from '../../boot/http/index.ts';
 import type { BootstrapOptions, MediaBuilder, MediaInput } from '../../boot/http/bootstrap-routes.ts';
-import { MountedStore } from '../../boot/store.ts';
-import { BootTimeline } from '../../boot/timeline.ts';
-import { createSelector } from '../../boot/selection.ts';
-import type { Profile } from '../../boot/selection.ts';
-import { silentLogger } from '../../boot/log.ts';
+import { startBootstrapServer } from '../../harness/bootstrap-server.ts';
 
 const MEDIUM_BYTES = 256 * 1024;
-const profiles: Profile[] = [{ name: 'zos', kernel: 'zos/vmlinuz', initrd: ['zos/initrd.img'], args: {} }];
 
 /** A builder held at a gate: counts calls and the most running at once; each medium is MEDIUM_BYTES with the command line first. */
 class GatedBuilder {
@@ -75,24 +67,11 @@ function request(url: string, from = '127.0.0.1'): Promise<Answer> {
 }
 
 async function withServer(t: { teardown(fn: () => Promise<void>): void }, bootstrap: Partial<BootstrapOptions>, builder: GatedBuilder): Promise<{ url: string; cacheDir: () => Promise<string[]> }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'zb-bootstrap-limits-'));
-  await mkdir(path.join(dir, 'store/zos'), { recursive: true });
-  await writeFile(path.join(dir, 'store/zos/vmlinuz'), 'kernel');
-  await writeFile(path.join(dir, 'store/zos/initrd.img'), 'initrd');
-  const cacheParent = path.join(dir, 'cache');
-  const server: HttpServer = await startHttpServer({
-    store: new MountedStore([{ prefix: '', dir: path.join(dir, 'store') }]),
-    selector: createSelector(profiles, [], []),
-    timeline: new BootTimeline(),
-    log: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    bootstrap: { profiles, builders: { uki: builder.build, iso: builder.build, usb: builder.build }, cacheParent, ...bootstrap },
-  });
+  const server = await startBootstrapServer(Buffer.from('kernel'), Buffer.from('initrd'), { builders: { uki: builder.build, iso: builder.build, usb: builder.build }, ...bootstrap });
+  const { cacheParent } = server;
   t.teardown(async () => {
     builder.release();
     await server.close();
-    await rm(dir, { recursive: true, force: true });
   });
   return {
     url: server.url,
