@@ -29,6 +29,7 @@ import { LeasedAddresses } from './leased-addresses.ts';
 import { ConfigError, managementNeedsToken } from './config.ts';
 import type { FlistsConfig } from './config.ts';
 import type { FlistOptions } from './http/index.ts';
+import type { MediaBuilders } from './http/bootstrap-routes.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
 import { Registry } from './registry/store.ts';
@@ -36,6 +37,10 @@ import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
 import { ServerMetrics } from './metrics/index.ts';
+import { buildIso, buildUki, buildUsb } from '../image/media/index.ts';
+
+/** The bootstrap grammar's media (/uefi, /iso, /usb): image/media's builders with their defaults (Debian's EFI stub, mtime 0). */
+const MEDIA_BUILDERS: MediaBuilders = { uki: buildUki, iso: buildIso, usb: buildUsb };
 
 export interface BootServer {
   timeline: BootTimeline;
@@ -111,6 +116,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       registry,
       tasks: { board: tasks, holds },
       metrics,
+      bootstrap: { profiles: config.profiles, builders: MEDIA_BUILDERS },
     });
     started.push(http);
     // Closed before HTTP: held polls are answered (empty) rather than cut.

@@ -126,12 +126,20 @@ async function openInDir(dir: string, rest: string, virtualPath: string, followS
   const st = await stat(full);
   if (!st.isFile()) return undefined;
   let fh: FileHandle | undefined;
-  const handle = async () => (fh ??= await open(full, 'r'));
+  const etag = `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+  return fileEntry(virtualPath, st, etag, async () => (fh ??= await open(full, 'r')), async () => {
+    if (fh) await fh.close();
+    fh = undefined;
+  });
+}
+
+/** A store entry reading a file of `st`'s size through `handle()` (opened on first use, or already open); `close` lets it go. */
+export function fileEntry(virtualPath: string, st: { size: number; mtime: Date }, etag: string, handle: () => Promise<FileHandle>, close: () => Promise<void>): StoreEntry {
   return {
     path: virtualPath,
     size: st.size,
     mtime: st.mtime,
-    etag: `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
+    etag,
     async read(offset, length) {
       const h = await handle();
       const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, st.size - offset)));
@@ -149,9 +157,6 @@ async function openInDir(dir: string, rest: string, virtualPath: string, followS
       if (want === 0) return 0;
       return (await h.read(buf, 0, want, position)).bytesRead;
     },
-    async close() {
-      if (fh) await fh.close();
-      fh = undefined;
-    },
+    close,
   };
 }

@@ -66,14 +66,8 @@ export function renderChainScript(base: string): string {
     '# zeroboot chain script: asks the server for this machine\'s boot script.',
     'isset ${netX/ip} && goto online || echo zeroboot: no address yet, trying DHCP on every interface',
   ];
-  for (let i = 0; i < MAX_INTERFACES; i++) {
-    lines.push(`isset \${net${i}/mac} || goto ${i === 0 ? 'no_nic' : 'dhcp_failed'}`);
-    lines.push(`echo zeroboot: net${i} \${net${i}/mac} \${net${i}/chip}`);
-    const tries = Array.from({ length: DOWNLOAD_ATTEMPTS }, () => `dhcp net${i} && goto online`).join(' || ');
-    lines.push(`${tries} || echo zeroboot: DHCP failed on net${i}`);
-  }
   lines.push(
-    'goto dhcp_failed',
+    ...dhcpLines('online'),
     ':online',
     'echo zeroboot: ${netX/mac} has ${netX/ip}, fetching its boot script from ' + b,
   );
@@ -94,6 +88,23 @@ export function renderChainScript(base: string): string {
     ...rebootLines(),
   );
   return lines.join('\n') + '\n';
+}
+
+/**
+ * DHCP on net0, net1, ... (DOWNLOAD_ATTEMPTS tries each) until one gets an
+ * address, then `goto <online>`; no first interface goes to `no_nic`, none
+ * answered to `dhcp_failed` (the caller writes both labels).
+ */
+export function dhcpLines(online: string): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < MAX_INTERFACES; i++) {
+    lines.push(`isset \${net${i}/mac} || goto ${i === 0 ? 'no_nic' : 'dhcp_failed'}`);
+    lines.push(`echo zeroboot: net${i} \${net${i}/mac} \${net${i}/chip}`);
+    const tries = Array.from({ length: DOWNLOAD_ATTEMPTS }, () => `dhcp net${i} && goto ${online}`).join(' || ');
+    lines.push(`${tries} || echo zeroboot: DHCP failed on net${i}`);
+  }
+  lines.push('goto dhcp_failed');
+  return lines;
 }
 
 /** The `:reboot` label: a pause a person can read the console in, then reboot. */

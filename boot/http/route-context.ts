@@ -22,6 +22,8 @@ export interface RouteContext {
   startedAt: Date;
   /** /flists and /chunks, when the server offers flists (flist-routes.ts). */
   flists?: { serve(req: IncomingMessage, res: ServerResponse, path: string, head: boolean): Promise<void> };
+  /** The bootstrap grammar (/ipxe/<runmode>/..., /iso/..., /kernel/...: bootstrap-routes.ts), when the server offers it. */
+  bootstrap?: { serve(req: IncomingMessage, res: ServerResponse, path: string, base: string, head: boolean): Promise<void> };
   /** POST /api/node/* (reports, task polls and results: boot/registry/http.ts), when the server keeps a node registry. */
   reports?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The base URL for scripts answering this request. */

@@ -19,6 +19,8 @@ import type { ConnectionLimits } from './connection-limits.ts';
 import { FlistRoutes } from './flist-routes.ts';
 import type { FlistOptions } from './flist-routes.ts';
 import { route } from './routes.ts';
+import { BootstrapRoutes } from './bootstrap-routes.ts';
+import type { BootstrapOptions } from './bootstrap-routes.ts';
 import { reportRequestHandler } from '../registry/http.ts';
 import type { HttpMetrics } from '../metrics/index.ts';
 import type { Registry } from '../registry/store.ts';
@@ -59,6 +61,8 @@ export interface HttpServerOptions {
   limits?: Partial<ConnectionLimits>;
   /** Flists and chunks for nodes (/flists, /chunks); the chunk store stays the caller's to close. */
   flists?: FlistOptions;
+  /** The bootstrap grammar (/ipxe/<runmode>/<farmid>/..., media per request); absent: those paths are store files. */
+  bootstrap?: BootstrapOptions;
   /** Node reports (POST /api/node/report) go to this registry; the caller closes it after the server. */
   registry?: Registry;
   /** Namespace tasks nodes long-poll for (POST /api/node/tasks) and answer; with the registry only. */
@@ -87,6 +91,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const configuredBase = opts.publicUrl === undefined ? undefined : checkBase(opts.publicUrl);
   let boundUrl = '';
   const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET);
+  const bootstrap = opts.bootstrap && (await BootstrapRoutes.open(opts.bootstrap, opts.store, log, largeBuffers));
   const ctx: RouteContext = {
     store: opts.store,
     selector: opts.selector,
@@ -98,6 +103,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     largeBuffers,
     startedAt: new Date(),
     flists: opts.flists && new FlistRoutes(opts.flists, log, largeBuffers),
+    bootstrap,
     reports: opts.registry && reportRequestHandler(opts.registry, { log, ...(opts.tasks ? { tasks: opts.tasks } : {}), accepted: opts.metrics && ((id) => opts.metrics!.reportAccepted(id)) }),
     baseFor: (req) => configuredBase ?? hostBase(opts.host, req) ?? boundUrl,
     record: (mac, kind, detail, reason) => {
@@ -131,7 +137,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   Object.assign(server, { httpAllowHalfOpen: true });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(log, err, socket));
 
-  const port = await listenOn(server, opts.port, opts.host);
+  const port = await listenOn(server, opts.port, opts.host).catch(async (e: unknown) => {
+    await bootstrap?.close();
+    throw e;
+  });
   server.on('error', (e) => log.error('http server error', { error: e.message }));
   boundUrl = `http://${hostForUrl(isWildcard(opts.host) ? '127.0.0.1' : opts.host)}:${port}`;
   const url = configuredBase ?? boundUrl;
@@ -140,9 +149,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   return {
     port,
     url,
-    close: () => {
+    close: async () => {
       limits.stop();
-      return closeNow(server);
+      await closeNow(server);
+      await bootstrap?.close();
     },
   };
 }

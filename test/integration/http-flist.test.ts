@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { killPid } from '../../lib/process.ts';
+import { curl as curlIn } from '../helpers/curl.ts';
+import { startServe as serve, stopServe as stop } from '../helpers/serve-process.ts';
 import { startHttpServer } from '../../boot/http/index.ts';
 import type { FlistOptions, HttpServer } from '../../boot/http/index.ts';
 import { MountedStore } from '../../boot/store.ts';
@@ -34,29 +36,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/zeroboot');
 let dir = '';
 
-interface CurlResult {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-let seq = 0;
-
-/** curl with the path sent as written (--path-as-is); status and headers of the last response (curl's own JSON of them), body as bytes. */
-function curl(url: string, extra: string[] = []): Promise<CurlResult> {
-  const bfile = path.join(dir, `curl-${seq++}.b`);
-  return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', '--max-time', '120', '--path-as-is', '-o', bfile, '-w', '%{http_code} %{header_json}', ...extra, url], async (err, stdout) => {
-      if (err) return reject(err);
-      const space = stdout.indexOf(' ');
-      const json = JSON.parse(stdout.slice(space + 1)) as Record<string, string[]>;
-      const headers = Object.fromEntries(Object.entries(json).map(([k, v]) => [k.toLowerCase(), v[v.length - 1]]));
-      const body = await readFile(bfile).catch(() => Buffer.alloc(0));
-      await rm(bfile, { force: true });
-      resolve({ status: Number(stdout.slice(0, space)), headers, body });
-    });
-  });
-}
+/** curl with the path sent as written; the body passes through this test's folder. */
+const curl = (url: string, extra: string[] = []) => curlIn(dir, url, extra);
 
 function zeroboot(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -64,31 +45,6 @@ function zeroboot(args: string[]): Promise<{ code: number; stdout: string; stder
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
-}
-
-/** `zeroboot serve --json` with this config; resolves with its HTTP URL once it listens. */
-async function serve(config: string): Promise<{ url: string; proc: ChildProcess; output: () => string }> {
-  const proc = spawn(BIN, ['serve', '--config', config, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = /"listening":\{"http":"([^"]+)"/.exec(out);
-    if (m) return { url: m[1], proc, output: () => out };
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** SIGTERM by pid, SIGKILL if it is still there after a generous wait. */
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) return;
-  const closed = new Promise((r) => proc.once('close', r));
-  killPid(proc.pid, 'SIGTERM');
-  const timer = setTimeout(() => proc.pid && killPid(proc.pid), 20_000);
-  await closed;
-  clearTimeout(timer);
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
