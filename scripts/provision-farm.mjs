@@ -12,8 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { EXIT, ProvisionError } from './provision/exit-codes.ts';
 import { parseFarmCsv } from './provision/farm-csv.ts';
 import { checkInterface, checkPorts } from './provision/host-checks.ts';
-import { probeDhcp, proxyAdvice } from './provision/dhcp-probe.ts';
-import { checkRows, renderFarmConfig, RUNMODES } from './provision/farm-config.ts';
+import { probeDhcp, probeMac, proxyAdvice } from './provision/dhcp-probe.ts';
+import { checkRows, farmKernelArgs, renderFarmConfig, RUNMODES } from './provision/farm-config.ts';
+import { farmMedia, mediaBuilders, mediaCurrent, mediaStamp } from './provision/farm-media.ts';
+import { buildCmdline } from '../lib/cmdline.ts';
 import { serviceUnit, UNIT_NAME } from './provision/systemd-unit.ts';
 import { nodeRows, renderTable } from './provision/node-table.ts';
 import { buildCurrentImage, isImageCurrent } from '../harness/qemu-image.ts';
@@ -49,6 +51,8 @@ Options:
   --http-port N        node-facing HTTP port (default 8080)
   --api-port N         management API port on 127.0.0.1 (default 8081)
   --unit-dir DIR       where the systemd unit goes (default /etc/systemd/system)
+  --media-dir DIR      where the ISO and USB images go (default <state-dir>/media)
+  --no-media           do not write boot media
   --kernel-arg K[=V]   extra kernel argument (repeatable)
   --probe-ms N         how long the DHCP probe listens (default 3000)
   --wait-timeout S     how long to wait for the reports, in seconds (default 1800)
@@ -58,8 +62,8 @@ Options:
 Exit codes: ${Object.entries(EXIT).map(([k, v]) => `${v} ${k}`).join(', ')}
 `;
 
-const STRINGS = ['farm-id', 'interface', 'runmode', 'csv', 'dhcp', 'pool', 'config', 'state-dir', 'image', 'image-dir', 'http-port', 'api-port', 'unit-dir', 'kernel-arg', 'probe-ms', 'wait-timeout'];
-const BOOLEANS = ['foreground', 'dry-run', 'json', 'wait', 'help'];
+const STRINGS = ['farm-id', 'interface', 'runmode', 'csv', 'dhcp', 'pool', 'config', 'state-dir', 'image', 'image-dir', 'http-port', 'api-port', 'unit-dir', 'media-dir', 'kernel-arg', 'probe-ms', 'wait-timeout'];
+const BOOLEANS = ['foreground', 'dry-run', 'json', 'wait', 'media', 'help'];
 
 function usage(msg) {
   return new ProvisionError('usage', `${msg} (see --help)`);
@@ -73,7 +77,7 @@ function intArg(v, name, min, max, fallback) {
 }
 
 function parseArgs(argv) {
-  const a = minimist(argv, { string: STRINGS, boolean: BOOLEANS, alias: { h: 'help' }, default: { wait: true } });
+  const a = minimist(argv, { string: STRINGS, boolean: BOOLEANS, alias: { h: 'help' }, default: { wait: true, media: true } });
   const unknown = Object.keys(a).filter((k) => k !== '_' && k !== 'h' && !STRINGS.includes(k) && !BOOLEANS.includes(k));
   if (unknown.length > 0) throw usage(`unknown option --${unknown[0]}`);
   if (a._.length > 0) throw usage(`unexpected argument "${a._[0]}"`);
@@ -113,6 +117,8 @@ function parseArgs(argv) {
     httpPort: intArg(a['http-port'], 'http-port', 1, 65535, 8080),
     apiPort: intArg(a['api-port'], 'api-port', 1, 65535, 8081),
     unitDir: path.resolve(a['unit-dir'] ?? '/etc/systemd/system'),
+    mediaDir: path.resolve(a['media-dir'] ?? path.join(stateDir, 'media')),
+    media: a.media,
     kernelArgs,
     probeMs: intArg(a['probe-ms'], 'probe-ms', 100, 60_000, 3000),
     waitSeconds: intArg(a['wait-timeout'], 'wait-timeout', 1, 7 * 86400, 1800),
@@ -218,6 +224,38 @@ async function imageStep(ctx, o) {
   return true;
 }
 
+/** The ISO and USB image with the farm's command line, for servers that cannot boot from the network. */
+async function mediaStep(ctx, o, iface) {
+  if (!o.media) return;
+  const builders = await mediaBuilders(ROOT);
+  if (!builders) {
+    ctx.say('media: this checkout has no media builders (image/media); servers boot from the network only');
+    return;
+  }
+  const cmdline = buildCmdline(farmKernelArgs({ farmId: o.farmId, runmode: o.runmode, iface, httpPort: o.httpPort, kernelArgs: o.kernelArgs }));
+  const m = farmMedia(o.mediaDir, o.farmId);
+  const want = await mediaStamp(o.imageDir, cmdline);
+  if (await mediaCurrent(m, want)) {
+    ctx.say(`media: up to date (${m.iso}, ${m.usb})`);
+    return;
+  }
+  ctx.changes.push({ step: 'media', action: 'write', file: `${m.iso} ${m.usb}` });
+  if (ctx.dryRun) {
+    ctx.say(`media: would write ${m.iso} and ${m.usb} (command line: ${cmdline})`);
+    return;
+  }
+  await fs.mkdir(o.mediaDir, { recursive: true });
+  const input = { kernel: path.join(o.imageDir, 'vmlinuz'), initrd: path.join(o.imageDir, 'initramfs.img'), cmdline };
+  try {
+    await builders.buildIso(input, m.iso);
+    await builders.buildUsb(input, m.usb);
+  } catch (e) {
+    throw new ProvisionError('imageBuild', `writing the boot media failed: ${e.message.split('\n')[0]}`);
+  }
+  await fs.writeFile(m.stamp, want);
+  ctx.say(`media: wrote ${m.iso} (CD or virtual media; BIOS and UEFI) and ${m.usb} (USB stick: dd if=${m.usb} of=/dev/sdX bs=4M)`);
+}
+
 async function systemctl(...args) {
   return $({ nothrow: true, quiet: true })`systemctl ${args}`;
 }
@@ -276,7 +314,7 @@ async function api(o, p) {
   return res.json();
 }
 
-async function currentRows(o, listed) {
+async function currentRows(o, listed, iface) {
   const machines = [];
   let cursor = null;
   do {
@@ -290,7 +328,8 @@ async function currentRows(o, listed) {
     const d = await api(o, `/nodes/${encodeURIComponent(n.nodeId)}`);
     if (d) details.set(n.nodeId, d);
   }
-  return nodeRows(listed, machines, nodes, details);
+  const probe = probeMac(iface.mac).toString('hex').match(/../g).join(':');
+  return nodeRows(listed, machines, nodes, details, [probe]);
 }
 
 /** Redraws the table in place on a terminal; elsewhere prints it when it changes. */
@@ -313,7 +352,7 @@ function tablePrinter(ctx) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function waitForReports(ctx, o, listed, server) {
+async function waitForReports(ctx, o, listed, iface, server) {
   const print = tablePrinter(ctx);
   const until = Date.now() + o.waitSeconds * 1000;
   let rows = [];
@@ -322,7 +361,7 @@ async function waitForReports(ctx, o, listed, server) {
   for (;;) {
     if (exited !== undefined) throw new ProvisionError('serverExited', `zeroboot serve exited (${exited}) while waiting; see ${path.join(o.stateDir, 'serve.log')}`);
     try {
-      rows = await currentRows(o, listed);
+      rows = await currentRows(o, listed, iface);
       print(rows);
     } catch (e) {
       if (Date.now() > until) throw new ProvisionError('timeout', `the management API on 127.0.0.1:${o.apiPort} did not answer: ${e.message}`);
@@ -375,12 +414,12 @@ async function main() {
     } else {
       await serviceStep(ctx, o, configChanged || imageChanged);
     }
-    ctx.say('media: USB/ISO media are not built by this version (PXE only)');
+    await mediaStep(ctx, o, c.iface);
     result.changes = ctx.changes;
     ctx.say(ctx.changes.length === 0 ? 'nothing to change: the host is provisioned as asked' : `${ctx.changes.length} change(s)${ctx.dryRun ? ' would be made (dry run: none made)' : ' made'}`);
     if (!ctx.dryRun && o.wait) {
       if (c.nodes.length > 0) ctx.say(`waiting for ${c.nodes.length} listed server(s) to send their signed report (up to ${o.waitSeconds} s)`);
-      result.nodes = await waitForReports(ctx, o, c.nodes, server);
+      result.nodes = await waitForReports(ctx, o, c.nodes, c.iface, server);
       if (c.nodes.length > 0) ctx.say(`all ${c.nodes.length} listed server(s) reported`);
     }
     result.ok = true;
@@ -395,7 +434,7 @@ async function main() {
       });
       for (let done = false; !done; ) {
         done = await Promise.race([stop.then(() => true), sleep(3000).then(() => false)]);
-        if (!done) await currentRows(o, c.nodes).then(print, () => undefined);
+        if (!done) await currentRows(o, c.nodes, c.iface).then(print, () => undefined);
       }
       if (server.exitCode === null) server.kill('SIGTERM');
     }

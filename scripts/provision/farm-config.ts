@@ -44,9 +44,9 @@ export function checkRows(s: Pick<FarmSettings, 'nodes' | 'iface' | 'signedChain
   }
 }
 
-export function farmConfig(s: FarmSettings): Record<string, unknown> {
-  const address = s.iface.address;
-  const args = {
+/** The farm's kernel arguments: the profile's, and the command line written into its boot media. */
+export function farmKernelArgs(s: Pick<FarmSettings, 'farmId' | 'runmode' | 'iface' | 'httpPort' | 'kernelArgs'>): Record<string, string | number | null> {
+  return {
     nomodeset: null,
     version: 'v3',
     runmode: s.runmode,
@@ -54,9 +54,14 @@ export function farmConfig(s: FarmSettings): Record<string, unknown> {
     farmer_id: s.farmId,
     console: 'ttyS0',
     // Where /init's agent sends its signed reports: this server, whatever DHCP said.
-    'zeroboot.server': `http://${address}:${s.httpPort}`,
+    'zeroboot.server': `http://${s.iface.address}:${s.httpPort}`,
     ...s.kernelArgs,
   };
+}
+
+export function farmConfig(s: FarmSettings): Record<string, unknown> {
+  const address = s.iface.address;
+  const args = farmKernelArgs(s);
   const profile = { kernel: 'image/vmlinuz', initrd: 'image/initramfs.img', args };
   const pool = s.pool ?? defaultPool(s.iface);
   return {

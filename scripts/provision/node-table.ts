@@ -51,7 +51,9 @@ function addressOf(d: NodeDetailLike | undefined, mac: string): string | undefin
   return nic?.addresses?.find((a) => /^\d+\.\d+\.\d+\.\d+/.test(a))?.split('/')[0];
 }
 
-export function nodeRows(listed: FarmNode[], machines: MachineLike[], nodes: NodeSummaryLike[], details: Map<string, NodeDetailLike>): NodeRow[] {
+/** `hidden`: MACs that are no server (the DHCP probe's own, which this farm's server answers on a second run). */
+export function nodeRows(listed: FarmNode[], machines: MachineLike[], nodes: NodeSummaryLike[], details: Map<string, NodeDetailLike>, hidden: string[] = []): NodeRow[] {
+  machines = machines.filter((m) => !hidden.includes(m.mac) || listed.some((n) => n.mac === m.mac));
   const byMac = new Map(machines.map((m) => [m.mac, m]));
   const macs = [...listed.map((n) => n.mac), ...machines.map((m) => m.mac).filter((mac) => !listed.some((n) => n.mac === mac)).sort()];
   return macs.map((mac) => {

@@ -129,6 +129,7 @@ test('the table: listed machines in CSV order, then unlisted; stage from the las
     ['52:54:00:aa:00:03', 'node-3', 'not seen', '-', '-', '-', '-', true, false],
     ['52:54:00:aa:00:09', '-', 'dhcp', '10.77.0.130', 'NODE9', '-', '-', false, false],
   ]);
+  t.deepEqual(nodeRows(listed, machines, nodes, details, ['52:54:00:aa:00:09']).map((r) => r.mac), listed.map((n) => n.mac), "the probe's MAC is no server");
   const table = renderTable(rows).split('\n');
   t.regex(table[0], /^MAC {16}HOSTNAME +STAGE +IP +NODE ID +DISKS +ZDBS$/);
   t.regex(table[4], /^52:54:00:aa:00:09 {2}- \(unlisted\) +dhcp +10\.77\.0\.130 +NODE9 +- +-$/);
