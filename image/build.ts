@@ -5,7 +5,9 @@
 // initramfs is the merge of flist layers (layers.ts): the packages, then
 // Node and zeroboot's sources (node-runtime.ts, npm.ts), then the
 // description's layers; under them the skeleton, over them the modules and
-// /init. Layers marked `at: boot` are written beside the image as <name>.fl
+// /init. The boot media (media/: the UKI zos.efi, the hybrid ISO zos.iso,
+// the USB image zos-usb.img) embed the kernel, the initramfs and the
+// description's command line. Layers marked `at: boot` are written beside the image as <name>.fl
 // with their chunks under chunks/, and their names and .fl sha256 go into
 // the initramfs (etc/zeroboot/layers) for /init to fetch and check them
 // (layer-fetch.ts). The output depends only on the
@@ -33,6 +35,7 @@ import type { NodeRuntimeInfo, NodeRuntimeOptions } from './node-runtime.ts';
 import { KernelModuleTree, loadOrderFile, modulesDep, readModuleFile, resolveModules } from './modules.ts';
 import type { ModuleResolution } from './modules.ts';
 import { ImageBuildError } from './errors.ts';
+import { buildMedia } from './media/all.ts';
 import { requireSigned, secureBootLoaders, unsignedKernelHint } from './secure-boot.ts';
 import { ImageSpecError } from './spec.ts';
 import type { Compression, ImageSpec, LayerPlace, NodeSpec } from './spec.ts';
@@ -85,6 +88,8 @@ export interface BuildOptions extends DebianCacheOptions {
   node?: NodeRuntimeOptions;
   /** Packed layers and their chunk store (default `<cacheDir>/layers`). */
   layerDir?: string;
+  /** Also write the boot media zos.efi, zos.iso and zos-usb.img (default true). */
+  media?: boolean;
 }
 
 const RELEASE = /^[A-Za-z0-9._+-]+$/;
@@ -323,6 +328,14 @@ async function writeImage(spec: ImageSpec, options: BuildOptions, a: Assembled):
   for (const [name, data] of files) {
     await writeAtomic(options.outDir, name, data);
     artifacts[name] = { size: data.length, sha256: sha256(data) };
+  }
+  if (options.media ?? true) {
+    progress('writing the boot media (UKI, ISO, USB image)');
+    const input = { kernel: join(options.outDir, KERNEL_FILE), initrd: join(options.outDir, INITRD_FILE), cmdline: buildCmdline(spec.cmdline) };
+    for (const name of await buildMedia(input, options.outDir, { mtime })) {
+      const data = await readFile(join(options.outDir, name));
+      artifacts[name] = { size: data.length, sha256: sha256(data) };
+    }
   }
   for (const l of a.layers) if (l.file) artifacts[l.file] = { size: l.size, sha256: l.sha256 };
   const manifest: ImageManifest = {

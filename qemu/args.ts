@@ -59,6 +59,16 @@ export interface DiskFile {
   cache?: 'unsafe' | 'writeback';
 }
 
+/**
+ * A boot medium instead of the network: a CD (an ISO), a USB stick (a raw
+ * disk image, opened copy-on-write so the file is never changed), or an EFI
+ * program handed to OVMF as its kernel (a UKI, started by the firmware).
+ */
+export interface BootMedium {
+  kind: 'cdrom' | 'usb' | 'efi';
+  path: string;
+}
+
 export interface VmPlan {
   instance: Instance;
   /** One tap device per NIC, in NIC order. */
@@ -78,6 +88,8 @@ export interface VmPlan {
   /** The serial console backend; stdio when QEMU runs under a pty. */
   serial?: string;
   paths?: FirmwarePaths;
+  /** Boot from this medium; the NICs then carry no boot ROM and no boot entry. */
+  medium?: BootMedium;
 }
 
 /** A QEMU option value with commas doubled, as QEMU's option parser wants. */
@@ -93,7 +105,7 @@ export function vmUuid(name: string, macs: string[]): string {
 }
 
 function firmwareArgs(firmware: Firmware, plan: VmPlan, paths: FirmwarePaths): string[] {
-  if (firmware === 'bios') return ['-boot', 'n'];
+  if (firmware === 'bios') return plan.medium ? [] : ['-boot', 'n'];
   if (!plan.varsFile) throw new QemuArgsError(`${plan.instance.name}: firmware ${firmware} needs a private copy of the OVMF variable store (varsFile)`);
   const code = firmware === 'uefi' ? paths.ovmfCode : paths.ovmfSecureCode;
   const out = [
@@ -145,13 +157,29 @@ function nicArgs(plan: VmPlan, firmware: Firmware, paths: FirmwarePaths): string
     // QEMU's iPXE ROMs are unsigned: Secure Boot firmware would refuse them
     // (a real NIC's ROM is signed), so those VMs use the firmware's own PXE.
     // A NIC that does not boot gets no ROM at all, as a port with PXE off.
-    const rom = !nic.boot || plan.noIpxeRom || firmware === 'uefi-secureboot' ? '' : nicRom(nic.model, firmware, paths);
+    const netBoot = nic.boot && !plan.medium;
+    const rom = !netBoot || plan.noIpxeRom || firmware === 'uefi-secureboot' ? '' : nicRom(nic.model, firmware, paths);
     out.push('-netdev', `tap,id=net${i},ifname=${qv(taps[i])},script=no,downscript=no`);
     // bootindex puts the booting NICs first, in profile order, ahead of any disk.
-    const boot = nic.boot ? [`bootindex=${++bootIndex}`] : [];
+    const boot = netBoot ? [`bootindex=${++bootIndex}`] : [];
     out.push('-device', [dev.device, `netdev=net${i}`, `mac=${instance.macs[i]}`, ...dev.extra, `romfile=${qv(rom)}`, ...boot].join(','));
   });
   return out;
+}
+
+function mediumArgs(plan: VmPlan, firmware: Firmware): string[] {
+  const m = plan.medium;
+  if (!m) return [];
+  if (m.kind === 'efi') {
+    if (firmware === 'bios') throw new QemuArgsError(`${plan.instance.name}: an EFI program boots only with UEFI firmware, not bios`);
+    return ['-kernel', m.path];
+  }
+  if (m.kind === 'cdrom') return ['-drive', `if=none,id=medium,file=${qv(m.path)},media=cdrom,readonly=on`, '-device', 'ide-cd,drive=medium,bootindex=0'];
+  return [
+    '-device', 'qemu-xhci,id=xhci',
+    '-drive', `if=none,id=medium,file=${qv(m.path)},format=raw,snapshot=on`,
+    '-device', 'usb-storage,bus=xhci.0,drive=medium,removable=on,bootindex=0',
+  ];
 }
 
 /** The complete argv (without the binary) for one VM. */
@@ -185,5 +213,6 @@ export function qemuArgs(plan: VmPlan): string[] {
     ...firmwareArgs(firmware, plan, paths),
     ...nicArgs(plan, firmware, paths),
     ...diskArgs(plan),
+    ...mediumArgs(plan, firmware),
   ];
 }

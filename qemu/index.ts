@@ -6,7 +6,7 @@ export type { DhcpMode } from '../boot/config.ts';
 export { loadProfile, listProfiles, listProfileNames, parseProfile, parseProfileYaml, instanceOf, deriveMac, parseSize, ProfileError, DEFAULT_PROFILES_DIR } from './profile.ts';
 export type { HwProfile, Instance, NicSpec, DiskSpec, Firmware, NicModel, DiskType, DiskBus, DiskFormat, MachineType } from './profile.ts';
 export { qemuArgs, nicRom, varsTemplate, vmUuid, QemuArgsError, DEBIAN_FIRMWARE, QEMU_BINARY } from './args.ts';
-export type { VmPlan, DiskFile, FirmwarePaths } from './args.ts';
+export type { VmPlan, DiskFile, FirmwarePaths, BootMedium } from './args.ts';
 export { probeKvm, chooseAccel, ACCEL_ENV } from './kvm-probe.ts';
 export type { Accel, AccelMode, KvmProbeResult } from './kvm-probe.ts';
 export { SerialConsole, ConsoleTimeoutError, ConsoleExitError, cleanTerminalText } from './console.ts';

@@ -23,7 +23,7 @@ import type { RigNetworkOptions } from './network.ts';
 import { instanceOf, loadProfile, DEFAULT_PROFILES_DIR } from './profile.ts';
 import type { Firmware, HwProfile, Instance } from './profile.ts';
 import { qemuArgs, varsTemplate, QEMU_BINARY } from './args.ts';
-import type { DiskFile } from './args.ts';
+import type { BootMedium, DiskFile } from './args.ts';
 import { chooseAccel } from './kvm-probe.ts';
 import type { Accel, AccelMode } from './kvm-probe.ts';
 import { SerialConsole } from './console.ts';
@@ -94,6 +94,8 @@ export interface BootOptions {
    * must have been stopped. Needs count 1.
    */
   instance?: number;
+  /** Boot from a CD, a USB stick or an EFI program instead of the network (see BootMedium). */
+  medium?: BootMedium;
 }
 
 /** What busybox prints when /init, its steps done, starts the console shell. */
@@ -447,7 +449,7 @@ export class Rig {
     }
     const taps: string[] = [];
     for (let i = 0; i < instance.profile.nics.length; i++) taps.push(await this.network.addTap());
-    const args = qemuArgs({ instance, taps, disks, varsFile, accel: this.accel, noIpxeRom: opts.noIpxeRom, firmware });
+    const args = qemuArgs({ instance, taps, disks, varsFile, accel: this.accel, noIpxeRom: opts.noIpxeRom, firmware, medium: opts.medium && { ...opts.medium, path: path.resolve(opts.medium.path) } });
     await writeFile(path.join(dir, 'qemu.argv'), [QEMU_BINARY, ...args].join('\n') + '\n');
     const startedAt = Date.now();
     // `ip netns exec` execs QEMU in place: the pty's pid is QEMU's pid.

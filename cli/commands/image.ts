@@ -11,8 +11,9 @@ kernel modules the description lists (with their dependencies, from each
 module's depends=), the zeroboot /init, and the description's flist layers
 (Debian packages, directories, .fl files; later layers win, .wh. whiteouts
 apply) merged into the initramfs. Writes <dir>/vmlinuz, initramfs.img,
-boot.ipxe and manifest.json (sha256 of each, every layer with the sha256 of
-its .fl); layers marked 'at: boot' go beside them as <name>.fl with chunks/.
+boot.ipxe, the boot media zos.efi (UKI), zos.iso (BIOS+UEFI) and zos-usb.img
+(BIOS+UEFI; dd it to a stick), and manifest.json (sha256 of each, every layer
+with the sha256 of its .fl); layers marked 'at: boot' go beside them as <name>.fl with chunks/.
 The same description and inputs give byte-identical files.
 
 Options:
