@@ -40,7 +40,7 @@ async function fakeImage(dir: string): Promise<void> {
 function farmArgs(name: string, extra: string[] = []): string[] {
   const dir = path.join(work, name);
   return ['--farm-id', '42', '--interface', BRIDGE, '--runmode', 'test', '--image', path.join(ROOT, 'images/default.yaml'), '--image-dir', imageDir,
-    '--config', path.join(dir, 'zeroboot.yaml'), '--state-dir', path.join(dir, 'state'), '--unit-dir', path.join(dir, 'systemd'), '--probe-ms', '1500', ...extra];
+    '--config', path.join(dir, 'zeroboot.yaml'), '--state-dir', path.join(dir, 'state'), '--unit-dir', path.join(dir, 'systemd'), '--probe-ms', '1500', '--no-media', ...extra];
 }
 
 async function provision(args: string[], where: Netns = ns) {
