@@ -397,6 +397,8 @@ async function main() {
       farmId: o.farmId, runmode: o.runmode, iface: c.iface, dhcpMode: c.mode, nodes: c.nodes, imageDir: o.imageDir,
       stateDir: o.stateDir, httpPort: o.httpPort, apiPort: o.apiPort, signedChain: c.signedChain, kernelArgs: o.kernelArgs, pool: o.pool,
     });
+    // The media before the server: files first, the process that serves them last.
+    await mediaStep(ctx, o, c.iface);
     const stale = `zeroboot serve (pid ${c.ownServer?.pid}) runs with the previous configuration: stop it and run again to start one with the new`;
     // Refused before writing: a later run must still see the change and start the new server.
     if (o.foreground && c.ownServer && !ctx.dryRun && (imageChanged || (await readOr(o.config, '')) !== configText)) throw new ProvisionError('portBusy', stale);
@@ -414,7 +416,6 @@ async function main() {
     } else {
       await serviceStep(ctx, o, configChanged || imageChanged);
     }
-    await mediaStep(ctx, o, c.iface);
     result.changes = ctx.changes;
     ctx.say(ctx.changes.length === 0 ? 'nothing to change: the host is provisioned as asked' : `${ctx.changes.length} change(s)${ctx.dryRun ? ' would be made (dry run: none made)' : ' made'}`);
     if (!ctx.dryRun && o.wait) {

@@ -2,12 +2,13 @@
 // the rig gives a private network and nothing else (no server); the script,
 // run inside its namespace on the bridge, checks the host, builds the node
 // image (into the test's own folder), writes the configuration with the
-// CSV's reservation and runs `zeroboot serve` in the foreground. Two nodes
-// boot, one after the other (one guest's boot at a time on a loaded host):
-// the listed one, whose MAC has a reservation, and one the CSV does not
-// name. The script prints its table and says every listed node reported;
-// both nodes are in the registry, the listed one at its reserved address.
-// A second run changes nothing and says so.
+// CSV's reservation, writes the farm's ISO and USB image, and runs
+// `zeroboot serve` in the foreground. Three nodes boot, one after the other
+// (one guest's boot at a time on a loaded host): a listed one, whose MAC
+// has a reservation; one the CSV does not name; a listed one booting from
+// the generated ISO instead of the network. The script prints its table
+// and says every listed node reported; all three are in the registry, the
+// reserved one at its address. A second run changes nothing and says so.
 import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,7 @@ let args: string[] = [];
 let reservedMac = '';
 let unknownMac = '';
 let reservedIp = '';
+let isoMac = '';
 const vms: Vm[] = [];
 
 async function api<T>(p: string): Promise<T> {
@@ -66,12 +68,13 @@ test.before(async (t) => {
   // The rig numbers instances from 0: the first VM is the listed one, the second is not in the CSV.
   reservedMac = instanceOf(profile, 0).bootMac;
   unknownMac = instanceOf(profile, 1).bootMac;
+  isoMac = instanceOf(profile, 2).bootMac;
   reservedIp = rig.address.replace(/\.\d+$/, '.50');
   const csv = path.join(work, 'farm.csv');
-  await writeFile(csv, `mac,hostname,ip\n${reservedMac},node-1,${reservedIp}\n`);
+  await writeFile(csv, `mac,hostname,ip\n${reservedMac},node-1,${reservedIp}\n${isoMac},node-3\n`);
   args = ['--farm-id', '7', '--interface', rig.network.bridge, '--runmode', 'test', '--csv', csv, '--foreground',
     '--image', path.join(ROOT, 'images/node.yaml'), '--image-dir', path.join(work, 'image'),
-    '--config', path.join(work, 'zeroboot.yaml'), '--state-dir', path.join(work, 'state'), '--probe-ms', '2000',
+    '--config', path.join(work, 'zeroboot.yaml'), '--state-dir', path.join(work, 'state'), '--media-dir', path.join(work, 'media'), '--probe-ms', '2000',
     // The emulated timer is fine; the kernel's check of it can miss its window under TCG.
     '--kernel-arg', 'no_timer_check', '--wait-timeout', String(3 * REPORT_MS / 1000)];
   script = rig.ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', SCRIPT, ...args]);
@@ -96,6 +99,7 @@ test.serial('the first run: checks, the image built, the configuration with the 
   t.regex(output, /zeroboot answers in full mode/);
   t.regex(output, /image: built/);
   t.regex(output, /configuration: created/);
+  t.regex(output, /media: wrote .*zos-farm7\.iso/);
   const config = await readFile(path.join(work, 'zeroboot.yaml'), 'utf8');
   t.regex(config, new RegExp(`- mac: ${reservedMac}\\n {4}hostname: node-1\\n {4}ip: ${reservedIp.replace(/\./g, '\\.')}\\n`));
   t.regex(config, /farmer_id: 7\n/);
@@ -108,10 +112,10 @@ test.serial('the listed node boots at its reserved address and reports; the scri
   t.is(vm.mac, reservedMac);
   t.is(await vmAddress(vm, REPORT_MS), reservedIp, 'the reservation');
   const nodeId = await reported(vm);
-  await printed(/all 1 listed server\(s\) reported/, 2 * 60_000);
   const row = new RegExp(`${reservedMac}\\s+node-1\\s+reported\\s+${reservedIp.replace(/\./g, '\\.')}\\s+${nodeId.slice(0, 15)}`);
+  await printed(row, 2 * 60_000);
   t.regex(output, row, 'the table row: MAC, hostname, stage, IP, node id');
-  t.regex(output, /zeroboot serve keeps running in the foreground/);
+  t.notRegex(output, /all \d+ listed server\(s\) reported/, 'node-3 is still to come');
 });
 
 test.serial('a node the CSV does not name boots from the default group and reports too', async (t) => {
@@ -127,16 +131,35 @@ test.serial('a node the CSV does not name boots from the default group and repor
   t.true(nodes.nodes.some((n) => n.nodeId === nodeId));
 });
 
+test.serial('a listed node booting from the farm ISO (no network boot) reports; the script says every listed node reported', async (t) => {
+  t.timeout(REPORT_MS + 2 * 60_000);
+  const [vm] = await rig.boot(PROFILE, { medium: { kind: 'cdrom', path: path.join(work, 'media', 'zos-farm7.iso') } });
+  vms.push(vm);
+  t.is(vm.mac, isoMac);
+  // The ISO's embedded command line, not the network's.
+  const cmdline = await vm.console.waitFor(/Command line: .*/, REPORT_MS);
+  t.regex(cmdline[0], /farmer_id=7 .*zeroboot\.server=http:\/\//);
+  await vmAddress(vm, REPORT_MS);
+  const nodeId = await reported(vm);
+  await printed(/all 2 listed server\(s\) reported/, 2 * 60_000);
+  t.regex(output, /zeroboot serve keeps running in the foreground/);
+  const nodes = await api<{ nodes: { nodeId: string; macs: string[] }[] }>('/nodes');
+  t.true(nodes.nodes.some((n) => n.nodeId === nodeId && n.macs.includes(isoMac)));
+  const timeline = await api<{ timeline: { kind: string }[] }>(`/machines/${isoMac}`);
+  t.false(timeline.timeline.some((e) => e.kind.startsWith('tftp.') || e.kind === 'http.kernel'), 'no network boot: no TFTP, no kernel download');
+});
+
 test.serial('a second run changes nothing and says so; its table has both nodes reported', async (t) => {
   t.timeout(5 * 60_000);
   const again = await rig.ns.exec(process.execPath, ['--disable-warning=ExperimentalWarning', SCRIPT, ...args, '--json'], { timeout: 4 * 60_000 });
   t.is(again.code, 0, again.stderr);
   t.regex(again.stderr, /image: up to date/);
   t.regex(again.stderr, /configuration: unchanged/);
+  t.regex(again.stderr, /media: up to date/);
   t.regex(again.stderr, /zeroboot serve already runs/);
   t.regex(again.stderr, /nothing to change: the host is provisioned as asked/);
   const out = JSON.parse(again.stdout) as { changes: unknown[]; dhcpMode: string; nodes: { mac: string; stage: string; listed: boolean }[] };
   t.deepEqual(out.changes, []);
   t.is(out.dhcpMode, 'full');
-  t.deepEqual(out.nodes.map((n) => [n.mac, n.stage, n.listed]).sort(), [[reservedMac, 'reported', true], [unknownMac, 'reported', false]].sort());
+  t.deepEqual(out.nodes.map((n) => [n.mac, n.stage, n.listed]).sort(), [[reservedMac, 'reported', true], [unknownMac, 'reported', false], [isoMac, 'reported', true]].sort());
 });
