@@ -382,6 +382,7 @@ async function main() {
   let ctx = { ...reporter(process.argv.includes('--json')), changes: [], dryRun: false };
   const result = { ok: false };
   let server;
+  let jsonDone = false;
   try {
     o = parseArgs(process.argv.slice(2));
     if (o.help) {
@@ -411,7 +412,17 @@ async function main() {
       else {
         ctx.changes.push({ step: 'server', action: 'run zeroboot serve in the foreground' });
         if (ctx.dryRun) ctx.say('server: would run zeroboot serve in the foreground');
-        else server = await startForeground(ctx, o);
+        else {
+          server = await startForeground(ctx, o);
+          // Stopped before the wait is over: the server goes with the script, never left behind.
+          const early = (sig) => {
+            if (server.exitCode === null) server.kill('SIGTERM');
+            process.exit(sig === 'SIGINT' ? 130 : 143);
+          };
+          process.once('SIGINT', early);
+          process.once('SIGTERM', early);
+          server.stopEarly = () => (process.off('SIGINT', early), process.off('SIGTERM', early));
+        }
       }
     } else {
       await serviceStep(ctx, o, configChanged || imageChanged);
@@ -425,18 +436,22 @@ async function main() {
     }
     result.ok = true;
     if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    jsonDone = true;
     if (server) {
       ctx.say(`zeroboot serve keeps running in the foreground (pid ${server.pid}); Ctrl-C stops it`);
       const print = tablePrinter(ctx);
+      server.stopEarly();
       const stop = new Promise((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-        server.once('exit', resolve);
+        process.once('SIGINT', () => resolve('signal'));
+        process.once('SIGTERM', () => resolve('signal'));
+        server.once('exit', () => resolve('exit'));
       });
-      for (let done = false; !done; ) {
-        done = await Promise.race([stop.then(() => true), sleep(3000).then(() => false)]);
-        if (!done) await currentRows(o, c.nodes, c.iface).then(print, () => undefined);
+      let why;
+      while (!why) {
+        why = await Promise.race([stop, sleep(3000).then(() => undefined)]);
+        if (!why) await currentRows(o, c.nodes, c.iface).then(print, () => undefined);
       }
+      if (why === 'exit') throw new ProvisionError('serverExited', `zeroboot serve exited (${server.exitCode}); see ${path.join(o.stateDir, 'serve.log')}`);
       if (server.exitCode === null) server.kill('SIGTERM');
     }
     return EXIT.ok;
@@ -446,7 +461,7 @@ async function main() {
     if (e?.rows) result.nodes = e.rows;
     process.stderr.write(`provision-farm: ${err.message}\n`);
     if (ctx.changes.length > 0) result.changes = ctx.changes;
-    if (o?.json || process.argv.includes('--json')) process.stdout.write(JSON.stringify({ ...result, ok: false, error: err.message, check: err.exit, exitCode: err.code }, null, 2) + '\n');
+    if (!jsonDone && (o?.json || process.argv.includes('--json'))) process.stdout.write(JSON.stringify({ ...result, ok: false, error: err.message, check: err.exit, exitCode: err.code }, null, 2) + '\n');
     return err.code;
   }
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { Netns, waitForOutput } from '../helpers/netns.ts';
-import { killPid } from '../../lib/process.ts';
+import { isAlive, killPid } from '../../lib/process.ts';
 import { buildStamp } from '../../harness/qemu-image.ts';
 import { EXIT } from '../../scripts/provision/exit-codes.ts';
 
@@ -211,4 +211,22 @@ test.serial('a real run writes the configuration and runs the server; a second r
   killPid(first.pid!, 'SIGTERM');
   const code = await new Promise((r) => (first.exitCode === null ? first.once('exit', r) : r(first.exitCode)));
   t.is(code, 0);
+});
+
+test.serial('stopped while it waits for the reports, the script takes its server down with it', async (t) => {
+  const file = await csv('wait.csv', '52:54:00:00:00:01,node-1\n');
+  const child = ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', SCRIPT, ...farmArgs('wait'), '--csv', file, '--foreground']);
+  started.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitForOutput(child, /waiting for 1 listed server\(s\)/, RUN_MS);
+  const pid = Number(/zeroboot serve runs in the foreground \(pid (\d+)/.exec(out)![1]);
+  t.true(isAlive(pid), 'the server runs while the script waits');
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  killPid(child.pid!, 'SIGTERM');
+  t.is(await exited, 143);
+  const until = Date.now() + 30_000;
+  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+  t.false(isAlive(pid), 'no server left behind');
 });
