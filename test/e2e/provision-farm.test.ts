@@ -149,7 +149,7 @@ test.serial('a listed node booting from the farm ISO (no network boot) reports; 
   t.false(timeline.timeline.some((e) => e.kind.startsWith('tftp.') || e.kind === 'http.kernel'), 'no network boot: no TFTP, no kernel download');
 });
 
-test.serial('a second run changes nothing and says so; its table has both nodes reported', async (t) => {
+test.serial('a second run changes nothing and says so; its table has all three nodes reported', async (t) => {
   t.timeout(5 * 60_000);
   const again = await rig.ns.exec(process.execPath, ['--disable-warning=ExperimentalWarning', SCRIPT, ...args, '--json'], { timeout: 4 * 60_000 });
   t.is(again.code, 0, again.stderr);
