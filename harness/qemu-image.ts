@@ -17,7 +17,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const IMAGE_CACHE = process.env.ZEROBOOT_IMAGE_CACHE ?? '/var/cache/zeroboot';
 const STAMP = '.zeroboot-build-stamp';
 
-async function stamp(specFile: string): Promise<string> {
+/** What decides whether a build of `specFile` is current: its text, the builder's sources and (for Node images) what it carries. */
+export async function buildStamp(specFile: string): Promise<string> {
   const spec = await readFile(specFile, 'utf8');
   const h = createHash('sha256').update(spec);
   // The builder, and the flist code it packs and merges layers with.
@@ -43,10 +44,19 @@ export function defaultImage(): Promise<string> {
 }
 
 /** The folder holding the build of images/<name>.yaml, built if missing or stale. */
-export async function cachedImage(name: string): Promise<string> {
-  const specFile = path.join(ROOT, `images/${name}.yaml`);
-  const out = path.join(IMAGE_CACHE, `images/${name}`);
-  const want = await stamp(specFile);
+export function cachedImage(name: string): Promise<string> {
+  return buildCurrentImage(path.join(ROOT, `images/${name}.yaml`), path.join(IMAGE_CACHE, `images/${name}`));
+}
+
+/** Whether `out` holds a current build of `specFile` (its stamp matches). */
+export async function isImageCurrent(specFile: string, out: string): Promise<boolean> {
+  const have = await readFile(path.join(out, STAMP), 'utf8').catch(() => '');
+  return have === (await buildStamp(specFile));
+}
+
+/** Builds `specFile` into `out` unless `out` holds a current build already; returns `out`. */
+export async function buildCurrentImage(specFile: string, out: string, cacheDir = IMAGE_CACHE): Promise<string> {
+  const want = await buildStamp(specFile);
   const have = await readFile(path.join(out, STAMP), 'utf8').catch(() => '');
   // World-readable: reference servers (nginx workers) run as another user.
   if (have === want) {
@@ -56,7 +66,7 @@ export async function cachedImage(name: string): Promise<string> {
   await mkdir(path.dirname(out), { recursive: true });
   const tmp = await mkdtemp(`${out}.build-`);
   try {
-    await buildImage(parseImageYaml(await readFile(specFile, 'utf8'), specFile), { cacheDir: IMAGE_CACHE, outDir: tmp });
+    await buildImage(parseImageYaml(await readFile(specFile, 'utf8'), specFile), { cacheDir, outDir: tmp });
     await writeFile(path.join(tmp, STAMP), want);
     await chmod(tmp, 0o755);
     await rm(out, { recursive: true, force: true });
