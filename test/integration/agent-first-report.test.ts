@@ -12,13 +12,11 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../agent/run.ts';
-import { agentCmdline } from '../../agent/cmdline.ts';
 import { parseMountinfo } from '../../agent/disks/users.ts';
 import { Registry } from '../../boot/registry/store.ts';
 import { reportRequestHandler } from '../../boot/registry/http.ts';
-import { freePortPair } from '../../harness/listening.ts';
+import { hostAgentOptions } from '../helpers/agent-host.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'agent-first-report-'));
 let loop = '';
@@ -53,20 +51,7 @@ async function listen(server: Server): Promise<string> {
 }
 
 async function options(url: string): Promise<AgentOptions> {
-  return {
-    cmdline: agentCmdline(`runmode=dev missing-ssd zeroboot.server=${url}`),
-    mountRoot: join(dir, 'mnt'),
-    runDir: join(dir, 'run'),
-    zeroboot: [process.execPath, '--disable-warning=ExperimentalWarning', join(ROOT, 'cli/zeroboot.ts')],
-    basePort: await freePortPair(),
-    systeminformation: false,
-    allowLoop: true,
-    onlyDevices: [loop],
-    minDiskBytes: 128 * MiB,
-    deferZdbs: true,
-    // A PING may wait seconds on a loaded 2-core machine.
-    supervisor: { healthIntervalMs: 60_000, pingTimeoutMs: 30_000 },
-  };
+  return { ...(await hostAgentOptions(dir, url, [loop], 'missing-ssd')), deferZdbs: true };
 }
 
 async function until<T>(what: string, get: () => T | undefined, ms = 60_000): Promise<T> {
