@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import type { AgentCmdline } from './cmdline.ts';
 import { capacity, type Capacity, type Pool } from './inventory/capacity.ts';
 import { collectInventory, liveAddresses } from './inventory/index.ts';
-import { siSnapshot } from './inventory/si.ts';
+import { crossCheck, siSnapshot } from './inventory/si.ts';
 import type { Inventory } from './inventory/types.ts';
 import { setupDisks, ZDB_SUBVOLUME, type DiskReport } from './disks/prepare.ts';
 import { poolType, type PoolType } from './disks/seektime.ts';
@@ -80,10 +80,10 @@ export class Agent {
     const root = opts.root ?? '/';
     const mountRoot = opts.mountRoot ?? '/mnt';
     const { cmdline } = opts;
-    // Phase times go to the log: on a slow node (TCG, a slow disk) they say where bring-up went.
     // The first report's HTTP client is loaded while the disks are prepared (mkfs and the seek
     // measurements leave the event loop idle), not on its critical path after them.
     if (opts.cmdline.server) warmUpPost(opts.cmdline.server);
+    // Phase times go to the log: on a slow node (TCG, a slow disk) they say where bring-up went.
     let mark = performance.now();
     const phases: string[] = [];
     const phase = (name: string) => {
@@ -91,17 +91,20 @@ export class Agent {
       phases.push(`${name} ${Math.round(now - mark)} ms`);
       mark = now;
     };
-    const inventory = collectInventory({
-      root,
-      debugVm: cmdline.debugVm,
-      ...(opts.systeminformation ?? root === '/' ? { si: await siSnapshot(), addresses: liveAddresses() } : {}),
-    });
+    // systeminformation's view is asked for beside the disk preparation (mkfs runs in child processes):
+    // the disks are decided from sysfs alone, and its answers only fill details and notes afterwards.
+    const live = opts.systeminformation ?? root === '/';
+    const si = live ? siSnapshot() : undefined;
+    si?.catch(() => undefined);
+    const inventory = collectInventory({ root, debugVm: cmdline.debugVm, ...(live ? { addresses: liveAddresses() } : {}) });
     // Under a recorded tree, devices are looked for in it too (never the live machine's /dev).
     if (root !== '/') for (const d of inventory.disks) d.path = join(root, 'dev', d.name);
     phase('inventory');
     const candidates = opts.onlyDevices ? inventory.disks.filter((d) => opts.onlyDevices!.includes(d.path)) : inventory.disks;
     const reports = await setupDisks(candidates, { mountRoot, root, allowLoop: opts.allowLoop ?? false, ...(opts.minDiskBytes ? { minDiskBytes: opts.minDiskBytes } : {}) });
     phase('disks');
+    if (si) crossCheck(inventory, await si);
+    phase('systeminformation');
     const disks: PoolReport[] = [];
     const pools: (Pool & { report: PoolReport })[] = [];
     for (const r of reports) {

@@ -15,6 +15,8 @@ import { Agent, type AgentOptions } from '../../agent/run.ts';
 import { parseMountinfo } from '../../agent/disks/users.ts';
 import { Registry } from '../../boot/registry/store.ts';
 import { reportRequestHandler } from '../../boot/registry/http.ts';
+import { collectInventory, liveAddresses } from '../../agent/inventory/index.ts';
+import { siSnapshot } from '../../agent/inventory/si.ts';
 import { hostAgentOptions } from '../helpers/agent-host.ts';
 
 const MiB = 1024 * 1024;
@@ -74,7 +76,9 @@ test.serial('the first report leaves before any zdb runs and names it; the zdb s
     handle(req, res);
   });
   t.teardown(() => server.close());
-  agent = await Agent.bringUp(await options(await listen(server)));
+  // systeminformation on: it is asked beside the disk preparation, and the result must be what asking first gives.
+  agent = await Agent.bringUp({ ...(await options(await listen(server))), systeminformation: true });
+  t.deepEqual(agent.inventory, collectInventory({ si: await siSnapshot(), addresses: liveAddresses() }));
   t.is(agent.zdbs.length, 1);
   t.is(agent.zdbs[0].pid, undefined, 'bring-up leaves the zdb to the first report');
 
