@@ -201,7 +201,8 @@ export class Agent {
   /** Starts the zdbs once `first` settles, or after firstReportHoldMs. */
   private async startZdbsAfter(first: Promise<unknown>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const hold = new Promise<void>((r) => (timer = setTimeout(r, this.opts.firstReportHoldMs ?? 10_000)));
+    // Unref'd: the report in flight keeps the process up meanwhile; a stopped agent need not wait for it.
+    const hold = new Promise<void>((r) => (timer = setTimeout(r, this.opts.firstReportHoldMs ?? 10_000).unref()));
     await Promise.race([first.catch(() => undefined), hold]);
     clearTimeout(timer);
     this.startZdbs();
