@@ -18,13 +18,24 @@ export class HttpPostError extends Error {
 /** An answer longer than this is cut off: the server's replies are a few hundred bytes. */
 const MAX_ANSWER = 1024 * 1024;
 
+const client = (target: URL) => (target.protocol === 'https:' ? import('node:https') : import('node:http'));
+
+/** Loads the client module for `url` now (the first POST then skips it); a failure surfaces at that POST. */
+export function warmUpPost(url: string): void {
+  try {
+    client(new URL(url)).catch(() => undefined);
+  } catch {
+    // a bad URL: the first POST says so
+  }
+}
+
 /**
  * POSTs `body` as JSON to `url`; the whole exchange (connect to the last byte
  * of the answer) ends within `timeoutMs`, or earlier when `cancel` aborts.
  */
 export async function postJson(url: string, body: string, timeoutMs: number, cancel?: AbortSignal): Promise<HttpAnswer> {
   const target = new URL(url);
-  const { request } = target.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  const { request } = await client(target);
   const opts: RequestOptions = {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },

@@ -95,6 +95,11 @@ export class ZdbSupervisor {
     this.state = { disk: spec.disk, port: spec.port, socket: spec.socket, healthy: false, restarts: 0 };
   }
 
+  /** Whether start() was called (the process may be between restarts). */
+  get started(): boolean {
+    return this.healthTimer !== undefined;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }

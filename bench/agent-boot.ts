@@ -6,7 +6,8 @@
 // report the server accepted (the registry's firstSeen, stamped by the
 // server on the host's clock, the clock QEMU's start was read on). Then,
 // through the node's console shell, the agent's VmRSS and VmHWM (peak)
-// from /proc/<pid>/status, when the shell answers.
+// from /proc/<pid>/status, when the shell answers. Last, the agent's own
+// log lines: its bring-up phases and how long its first report took.
 //   node bench/agent-boot.ts [--profile small-bios --profile storage-uefi] [--runs N] [--image DIR] [--timeout S]
 // --image: a built images/node.yaml (default: built into the image cache).
 import { parseBenchArgs } from '../harness/bench-args.ts';
@@ -40,6 +41,8 @@ interface Run {
   hwmKiB?: number;
   zdbs: number;
   disks: string;
+  /** The agent's `bring-up: …` and `first report accepted in …` lines from the console. */
+  agentLog: string[];
 }
 
 /**
@@ -71,6 +74,7 @@ async function oneBoot(rig: Rig, profile: string): Promise<Run> {
     const report = node.report as { disks?: { type?: string }[]; zdbs?: unknown[] };
     const types = (report.disks ?? []).map((d) => d.type ?? '-');
     const mem = await agentMemory(vm);
+    const agentLog = vm.console.log().split('\n').flatMap((l) => /zeroboot agent: ((bring-up|first report accepted).*)/.exec(l)?.[1].trim() ?? []);
     return {
       profile,
       upS,
@@ -79,6 +83,7 @@ async function oneBoot(rig: Rig, profile: string): Promise<Run> {
       ...(mem ?? {}),
       zdbs: report.zdbs?.length ?? 0,
       disks: `${types.filter((t) => t === 'ssd').length} SSD + ${types.filter((t) => t === 'hdd').length} HDD`,
+      agentLog,
     };
   } finally {
     await vm.stop();
@@ -96,6 +101,7 @@ try {
       runs.push(r);
       const mem = r.rssKiB !== undefined ? `agent (pid ${r.pid}) RSS ${(r.rssKiB / 1024).toFixed(1)} MiB, peak ${(r.hwmKiB! / 1024).toFixed(1)} MiB` : 'agent RSS: console shell did not answer';
       console.log(`${profile.padEnd(14)} up ${r.upS.toFixed(1)} s  agent start ${r.agentStartS.toFixed(1)} s  first report ${r.firstReportS.toFixed(1)} s  ${r.disks}, ${r.zdbs} zdb(s)  ${mem}`);
+      for (const line of r.agentLog) console.log(`${''.padEnd(14)} agent: ${line}`);
     }
   }
 } finally {

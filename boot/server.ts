@@ -72,7 +72,8 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
   // rendered per machine on the way.
   const mounts: Mount[] = [{ prefix: 'ipxe', dir: config.ipxeDir, followSymlinks: true }, ...config.mounts];
   const httpStore = new MountedStore(mounts);
-  const tftpStore = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir: config.ipxeDir, followSymlinks: true }, ...config.mounts]), selector, labels, timeline, log });
+  let nodeHttpBase: string | undefined;
+  const tftpStore = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir: config.ipxeDir, followSymlinks: true }, ...config.mounts]), selector, labels, timeline, log, serverBase: () => nodeHttpBase });
   const interfaces = config.interfaces.length > 0 ? config.interfaces : [interfaceForAddress(config.address)].filter((x): x is string => !!x);
 
   const started: { close(): Promise<void> }[] = [];
@@ -119,6 +120,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       bootstrap: { profiles: config.profiles, builders: MEDIA_BUILDERS },
     });
     started.push(http);
+    nodeHttpBase = nodeBase(config, http.port);
     // Closed before HTTP: held polls are answered (empty) rather than cut.
     started.push({ close: async () => holds.close() });
     let management: ManagementServer | undefined;
@@ -228,6 +230,11 @@ export function dhcpSettings(config: ServerConfig, interfaces: string[], httpPor
     pool: d.mode === 'full' ? d.pool : undefined,
     leasesFile: d.leasesFile ?? join(config.stateDir, 'dhcp-leases.json'),
     reservations: config.machines.filter((m) => m.ip).map((m) => [m.mac, m.ip!]),
-    httpBase: (config.http.publicUrl ?? `http://${config.address}:${httpPort}`).replace(/\/+$/, ''),
+    httpBase: nodeBase(config, httpPort),
   };
+}
+
+/** The HTTP base nodes reach this server at (DHCP's iPXE URL, GRUB's zeroboot.server); `httpPort` is the real port. */
+function nodeBase(config: ServerConfig, httpPort: number): string {
+  return (config.http.publicUrl ?? `http://${config.address}:${httpPort}`).replace(/\/+$/, '');
 }

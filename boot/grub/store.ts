@@ -2,7 +2,9 @@
 // `<prefix>/grub.cfg-<mac>` are rendered from the machine selection at
 // request time (like the iPXE script over HTTP); every other path goes to
 // the store underneath (the iPXE binaries and the mounts: shim, GRUB, the
-// kernel and initrds).
+// kernel and initrds). Like the iPXE script, the command line gains
+// `zeroboot.server=<base>`, so a node on the signed chain knows where its
+// agent reports (the HTTP port is not guessable from DHCP).
 import { memoryEntry, cleanPath, StoreNotFoundError } from '../store.ts';
 import { macFromBootif, normalizeMac } from '../../lib/mac.ts';
 import type { MachineLabels } from '../machine-labels.ts';
@@ -12,6 +14,7 @@ import type { Selector } from '../selection.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 import { CmdlineError } from '../../lib/cmdline.ts';
+import { withServer } from '../http/machine-script.ts';
 import { GrubValueError, MACHINE_CONFIG_PREFIX, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
 
 const CHAIN = /(^|\/)grub\/grub\.cfg$/;
@@ -23,9 +26,12 @@ export class GrubConfigStore implements ImageStore {
   private readonly timeline: BootTimeline;
   private readonly log: Logger;
   private readonly labels: MachineLabels;
+  private readonly serverBase: () => string | undefined;
 
-  constructor(opts: { inner: ImageStore; selector: Selector; labels: MachineLabels; timeline: BootTimeline; log: Logger }) {
+  /** `serverBase`: the node-facing HTTP base once HTTP listens (undefined before: no zeroboot.server then). */
+  constructor(opts: { inner: ImageStore; selector: Selector; labels: MachineLabels; timeline: BootTimeline; log: Logger; serverBase?: () => string | undefined }) {
     this.inner = opts.inner;
+    this.serverBase = opts.serverBase ?? (() => undefined);
     this.labels = opts.labels;
     this.selector = opts.selector;
     this.timeline = opts.timeline;
@@ -43,7 +49,9 @@ export class GrubConfigStore implements ImageStore {
     try {
       // the labels DHCP (UUID, architecture) or iPXE reported, so GRUB boots the profile DHCP chose shim for
       const selection = this.selector.select({ ...this.labels.get(mac), arch: 'x86_64', mac });
-      const text = renderGrubMachineConfig({ profile: selection.profile, args: selection.args, mac, group: selection.group, reason: selection.reason });
+      const base = this.serverBase();
+      const args = base === undefined ? selection.args : withServer(selection.args, selection.profile.cmdline, base);
+      const text = renderGrubMachineConfig({ profile: selection.profile, args, mac, group: selection.group, reason: selection.reason });
       this.timeline.record(mac, 'grub.config', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason });
       return memoryEntry(clean, Buffer.from(text));
     } catch (e) {

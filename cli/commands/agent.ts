@@ -11,7 +11,8 @@ export const AGENT_HELP = `Usage: zeroboot agent [--server URL] [--interval S] [
   signature), types them SSD/HDD, loads or makes the node key, runs one zdb
   per HDD pool and sends a signed report to the server now and every
   --interval seconds (default 60), until stopped (SIGTERM/SIGINT stop the
-  zdbs). Settings come from /proc/cmdline; --server replaces zeroboot.server.
+  zdbs). The zdbs start once the first report is out (or 10 s after it
+  was sent without an answer). Settings come from /proc/cmdline; --server replaces zeroboot.server.
   --mount-root  where pools are mounted (default /mnt)
   --run-dir     where zdb sockets go (default /run/zeroboot)
   --disk DEV    look at this block device only (repeatable); loop devices
@@ -81,6 +82,8 @@ async function runAgent(p: import('../args.ts').Parsed): Promise<number> {
     runDir: stringOpt(p, 'run-dir') ?? '/run/zeroboot',
     ...(disks.length > 0 ? { onlyDevices: disks, allowLoop: true } : {}),
     zeroboot: [process.execPath, '--disable-warning=ExperimentalWarning', process.argv[1]],
+    // The first report first: the zdbs start once it is out (agent/run.ts).
+    deferZdbs: true,
     log,
   });
   log(`node ${agent.identity.nodeId}${agent.identity.diskless ? ' (diskless: key in memory only)' : ''}, ${agent.zdbs.length} zdb(s), reporting to ${server} every ${interval} s (up ${Math.round(process.uptime() * 1000)} ms after Node started)`);

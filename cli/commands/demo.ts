@@ -28,9 +28,9 @@ With --profile storage-uefi the node has 1 SSD and 4 HDDs, so 4 zdbs.
 With --profile secureboot-uefi the node has Secure Boot on and Microsoft's
 keys enrolled, and boots the signed chain instead: the firmware's PXE fetches
 shim, shim fetches GRUB, GRUB its configuration, then Debian's signed kernel
-and the initramfs over TFTP. It boots the default image (images/default.yaml)
-when the node image has no signed loaders, and that image has no agent: no
-report then.
+and the initramfs over TFTP; the report then says Secure Boot is enabled.
+It boots the default image (images/default.yaml) when the node image has no
+signed loaders, and that image has no agent: no report then.
 
 Options:
   --profile NAME   hardware profile to boot (default small-bios)

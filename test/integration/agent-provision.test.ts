@@ -11,8 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, type AgentOptions } from '../../agent/run.ts';
-import { agentCmdline } from '../../agent/cmdline.ts';
+import { Agent } from '../../agent/run.ts';
 import { parseMountinfo } from '../../agent/disks/users.ts';
 import { loadOrCreateIdentity, type Identity } from '../../agent/identity.ts';
 import { provisionNamespace } from '../../agent/provision-zdb.ts';
@@ -21,7 +20,7 @@ import { collectInventory } from '../../agent/inventory/index.ts';
 import { capacity } from '../../agent/inventory/capacity.ts';
 import { POLL_DOMAIN, REPORT_PATH, RESULT_DOMAIN, signPayload, SIGNING_DOMAIN, TASK_RESULT_PATH, TASKS_PATH } from '../../lib/signed-report.ts';
 import { RespClient } from '../../zdb/resp/client.ts';
-import { freePortPair } from '../../harness/listening.ts';
+import { hostAgentOptions } from '../helpers/agent-host.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
@@ -106,19 +105,7 @@ profiles:
   api = endpoints.api;
   token = readFileSync(endpoints.apiTokenFile, 'utf8').trim();
 
-  const opts: AgentOptions = {
-    cmdline: agentCmdline(`runmode=dev missing-ssd zeroboot.server=${http}`),
-    mountRoot: join(dir, 'mnt'),
-    runDir: join(dir, 'run'),
-    zeroboot: [process.execPath, '--disable-warning=ExperimentalWarning', join(ROOT, 'cli/zeroboot.ts')],
-    basePort: await freePortPair(),
-    systeminformation: false,
-    allowLoop: true,
-    onlyDevices: loops,
-    minDiskBytes: 128 * MiB,
-    supervisor: { healthIntervalMs: 60_000, baseDelayMs: 200, pingTimeoutMs: 30_000 },
-  };
-  agent = await Agent.bringUp(opts);
+  agent = await Agent.bringUp(await hostAgentOptions(dir, http, loops, 'missing-ssd'));
   await until('the zdbs to answer', async () => ((await Promise.all(agent!.zdbs.map((z) => z.check()))).every(Boolean) ? true : undefined));
   // The agent's own loop: a report, then the long poll for tasks.
   agent.startReporting(60_000);

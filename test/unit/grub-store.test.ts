@@ -11,7 +11,7 @@ import { MachineLabels } from '../../boot/machine-labels.ts';
 
 const UUID = '848acd93-4178-4033-82dd-9abc8abfb6d7';
 
-async function setup() {
+async function setup(serverBase?: () => string | undefined) {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-grub-store-'));
   await mkdir(path.join(dir, 'image'));
   await writeFile(path.join(dir, 'image', 'vmlinuz'), 'kernel');
@@ -28,7 +28,7 @@ async function setup() {
   );
   const timeline = new BootTimeline();
   const labels = new MachineLabels();
-  const store = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir }]), selector, labels, timeline, log: silentLogger });
+  const store = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir }]), selector, labels, timeline, log: silentLogger, ...(serverBase ? { serverBase } : {}) });
   return { store, timeline, labels };
 }
 
@@ -75,4 +75,18 @@ test('GRUB selects with the labels DHCP learned (the UUID of option 97): the pro
   const cfg = await text(store, `grub/grub.cfg-${mac}`);
   t.regex(cfg, /boots profile zos \(group by-uuid\)/);
   t.regex(cfg, /linux \/image\/vmlinuz runmode=prod BOOTIF=01-52-54-00-00-00-07/);
+});
+
+test('the command line names the boot server (zeroboot.server), as the iPXE script does, once HTTP listens; an operator\'s own wins', async (t) => {
+  let base: string | undefined;
+  const { store } = await setup(() => base);
+  const mac = '52:54:00:00:00:02';
+  t.notRegex(await text(store, `/grub/grub.cfg-${mac}`), /zeroboot\.server=/, 'HTTP not up yet: no URL to give');
+  base = 'http://10.0.0.1:8080';
+  t.regex(await text(store, `/grub/grub.cfg-${mac}`), /linux \/image\/vmlinuz runmode=test zeroboot\.server=http:\/\/10\.0\.0\.1:8080 BOOTIF=/);
+  const own = createSelector([{ name: 'own', kernel: 'image/vmlinuz', initrd: [], args: { 'zeroboot.server': 'http://proxy:80' } }], [{ name: 'all', profile: 'own', selector: {} }], []);
+  const withOwn = new GrubConfigStore({ inner: new MountedStore([]), selector: own, labels: new MachineLabels(), timeline: new BootTimeline(), log: silentLogger, serverBase: () => base });
+  const cfg = await text(withOwn, `/grub/grub.cfg-${mac}`);
+  t.regex(cfg, /zeroboot\.server=http:\/\/proxy:80 /);
+  t.is(cfg.match(/zeroboot\.server=/g)?.length, 1);
 });

