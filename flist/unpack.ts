@@ -20,14 +20,15 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CHUNK_SIZE } from './chunk.ts';
+import { CHUNK_SIZE, createChunkCodec } from './chunk.ts';
 import type { FlEntry } from './fl-file.ts';
 import { orderedWindow, TaskQueue } from './ordered.ts';
 import type { ChunkReader } from './read-chunks.ts';
 import type { ChunkSource, TreeSource } from './tree-source.ts';
 import { DEFAULT_TRANSFERS } from './stores/limit.ts';
 import { TreeError } from './tree-errors.ts';
-import type { EntryMeta } from './unpack-ops.ts';
+import { UnpackOps, type EntryMeta, type UnpackOp } from './unpack-ops.ts';
+import { batches, runBatches, type NativeFile, type NativeUnpacker } from './unpack-native.ts';
 
 const run = promisify(execFile);
 // Files in progress at once: small files are one chunk each, so this, not the
@@ -187,6 +188,8 @@ export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkRead
   const isRoot = process.getuid?.() === 0;
   const root = path.resolve(dest);
   await mkdir(root, { recursive: true });
+  const native = hasOps(reader) ? reader.nativeFiles() : undefined;
+  if (native !== undefined) return unpackLocal(fl, root, reader as ChunkReader, native, isRoot, progress);
   const writer = hasOps(reader) ? poolWriter(reader, isRoot) : fsWriter(reader, isRoot);
   const dirs: { p: string; e: FlEntry }[] = [];
   const firsts = new Map<string, string>();
@@ -271,6 +274,120 @@ export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkRead
     progress?.(++doneFiles, doneBytes);
   }
   await writer.metas(dirs.reverse());
+  return summary;
+}
+
+/** A file for the addon, with its entry for the worker path should the addon not write it. */
+type LocalFile = NativeFile & { e: FlEntry };
+
+/**
+ * unpackTree over a store that keeps chunks as local files: the walk first,
+ * then every folder (in walk order, parents first) on this thread, then the
+ * files by the addon, largest first (so that the threads end together), many
+ * per call; a file it did not write goes by the worker path, whose error
+ * ends the run (calls already running finish). Then symlinks and special
+ * files, hard links, and the folders' metadata, as unpackTree does.
+ */
+async function unpackLocal(
+  fl: UnpackTree,
+  root: string,
+  reader: ChunkReader,
+  native: { unpack: NativeUnpacker; parallel: number },
+  isRoot: boolean,
+  progress?: (files: number, bytes: number) => void,
+): Promise<UnpackSummary> {
+  // folder, symlink and metadata ops run here, synchronously, as the workers run them
+  const ops = new UnpackOps(await createChunkCodec());
+  const run = (op: Exclude<UnpackOp, { op: 'file' }>, what: string) => {
+    const r = ops.run(op);
+    if ('error' in r) throw new TreeError(`${fl.file}: ${what}: ${r.error.message.split('\n')[0]}`);
+  };
+  const summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
+  const dirs: { p: string; e: FlEntry }[] = [];
+  const folders: string[] = [];
+  const local: LocalFile[] = [];
+  const remote: { p: string; e: FlEntry }[] = [];
+  const rest: { p: string; e: FlEntry }[] = [];
+  const firsts = new Map<string, string>();
+  const links: { p: string; first: string }[] = [];
+  for (const e of fl.walk()) {
+    summary.entries++;
+    const p = target(root, e);
+    if (e.type === 'dir') {
+      dirs.push({ p, e });
+      if (e.path !== '/') folders.push(p);
+    } else if (e.type === 'file') {
+      summary.files++;
+      summary.bytes += e.size;
+      const key = linkKey(e);
+      const first = key === undefined ? undefined : firsts.get(key);
+      if (first !== undefined) {
+        links.push({ p, first });
+        continue;
+      }
+      if (key !== undefined) firsts.set(key, p);
+      const paths = reader.localPaths(e);
+      if (paths === undefined) {
+        remote.push({ p, e });
+        continue;
+      }
+      local.push({ e, tmp: '', final: p, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, chown: isRoot, size: e.size, chunks: e.blocks.map((b, i) => ({ id: b.id, key: b.key, path: paths[i] })) });
+    } else if (e.type === 'symlink' || e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
+      rest.push({ p, e });
+    } else {
+      throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
+    }
+  }
+  run({ op: 'mkdirs', paths: folders }, 'creating the folders');
+
+  const runId = randomBytes(4).toString('hex');
+  let n = 0;
+  const tmpOf = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
+  let doneFiles = 0;
+  let doneBytes = 0;
+  const written = (e: FlEntry) => {
+    doneBytes += e.size;
+    progress?.(++doneFiles, doneBytes);
+  };
+  /** By the worker path, all at once (bounded by the pool and the transfers); every one finishes before the first failure goes up. */
+  const byWorkers = async (list: { p: string; e: FlEntry }[]) => {
+    const tasks = new TaskQueue(FILES_AT_ONCE);
+    try {
+      for (const { p, e } of list) {
+        await tasks.add(async () => {
+          await writeFile(p, tmpOf(p), e, reader, isRoot);
+          written(e);
+        });
+      }
+    } finally {
+      await tasks.drain();
+    }
+  };
+  local.sort((a, b) => b.size - a.size);
+  for (const f of local) f.tmp = tmpOf(f.final);
+  await runBatches(native.unpack, batches(local), native.parallel, process.umask(), async (ok, failed) => {
+    for (const f of ok as LocalFile[]) written(f.e);
+    await byWorkers((failed as LocalFile[]).map((f) => ({ p: f.final, e: f.e })));
+  });
+  await byWorkers(remote);
+
+  for (const { p, e } of rest) {
+    if (e.type === 'symlink') {
+      run({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path);
+      continue;
+    }
+    await rm(p, { force: true });
+    await makeNode(p, e);
+    await setOwnerMode(p, e, isRoot);
+    await utimes(p, e.mtime, e.mtime);
+  }
+  // hard links last: every first name is written by now
+  for (const { p, first } of links) {
+    await rm(p, { force: true });
+    await link(first, p);
+    progress?.(++doneFiles, doneBytes);
+  }
+  run({ op: 'metas', list: dirs.reverse().map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, "setting the folders' owners, modes and times");
   return summary;
 }
 
