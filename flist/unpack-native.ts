@@ -88,17 +88,40 @@ export function batches(files: NativeFile[]): NativeFile[][] {
 
 /**
  * Runs the batches, `parallel` calls at once (the pool threads doing the
- * work); `done` hears each batch's files that were written and those that
- * were not, and may stop the run by throwing (no new batch starts; those
- * running finish).
+ * work). `prepare` (synchronous: e.g. the batch's folders) runs for each
+ * batch before it starts, and for the next ones while it runs, so that this
+ * thread's share overlaps the pool's. `done` hears each batch's files that
+ * were written and those that were not; it or `prepare` may stop the run by
+ * throwing (no new batch starts; those running finish).
  */
-export async function runBatches(unpack: NativeUnpacker, list: NativeFile[][], parallel: number, umask: number, done: (written: NativeFile[], failed: NativeFile[]) => Promise<void>): Promise<void> {
+export async function runBatches(
+  unpack: NativeUnpacker,
+  list: NativeFile[][],
+  parallel: number,
+  umask: number,
+  prepare: (batch: NativeFile[]) => void,
+  done: (written: NativeFile[], failed: NativeFile[]) => Promise<void>,
+): Promise<void> {
   let next = 0;
+  let prepared = 0;
   let failure: unknown;
+  const prepareTo = (end: number) => {
+    for (; prepared < Math.min(end, list.length); prepared++) prepare(list[prepared]);
+  };
   const lane = async (): Promise<void> => {
     while (failure === undefined && next < list.length) {
-      const batch = list[next++];
-      const results = await unpack(encodeBatch(batch, umask), batch.length);
+      const i = next++;
+      let running: Promise<Int32Array>;
+      try {
+        prepareTo(i + 1);
+        running = unpack(encodeBatch(list[i], umask), list[i].length);
+        prepareTo(i + 1 + parallel);
+      } catch (e) {
+        failure ??= e;
+        break;
+      }
+      const batch = list[i];
+      const results = await running;
       try {
         await done(
           batch.filter((_, i) => results[i] === 0),

@@ -282,11 +282,12 @@ type LocalFile = NativeFile & { e: FlEntry };
 
 /**
  * unpackTree over a store that keeps chunks as local files: the walk first,
- * then every folder (in walk order, parents first) on this thread, then the
- * files by the addon, largest first (so that the threads end together), many
- * per call; a file it did not write goes by the worker path, whose error
- * ends the run (calls already running finish). Then symlinks and special
- * files, hard links, and the folders' metadata, as unpackTree does.
+ * then the files by the addon, largest first (so that the threads end
+ * together), many per call, each batch's folders made on this thread (parents
+ * first) before it starts, while earlier batches run; a file the addon did
+ * not write goes by the worker path, whose error ends the run (calls already
+ * running finish). Then the folders no file needed, files of other stores,
+ * symlinks and special files, hard links, and the folders' metadata.
  */
 async function unpackLocal(
   fl: UnpackTree,
@@ -338,7 +339,23 @@ async function unpackLocal(
       throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
     }
   }
-  run({ op: 'mkdirs', paths: folders }, 'creating the folders');
+  // Folders: those of each batch's files (their parents first) just before
+  // it starts and while the one before runs, the rest (empty ones) after.
+  const made = new Set<string>([root]);
+  const makeFolders = (paths: string[]) => run({ op: 'mkdirs', paths }, 'creating the folders');
+  const parentsOf = (batch: NativeFile[]) => {
+    const chain: string[] = [];
+    for (const f of batch) {
+      const start = chain.length;
+      for (let d = path.dirname(f.final); !made.has(d); d = path.dirname(d)) {
+        made.add(d);
+        chain.push(d);
+      }
+      // top-down: a folder after its parent
+      chain.push(...chain.splice(start).reverse());
+    }
+    if (chain.length > 0) makeFolders(chain);
+  };
 
   const runId = randomBytes(4).toString('hex');
   let n = 0;
@@ -365,10 +382,11 @@ async function unpackLocal(
   };
   local.sort((a, b) => b.size - a.size);
   for (const f of local) f.tmp = tmpOf(f.final);
-  await runBatches(native.unpack, batches(local), native.parallel, process.umask(), async (ok, failed) => {
+  await runBatches(native.unpack, batches(local), native.parallel, process.umask(), parentsOf, async (ok, failed) => {
     for (const f of ok as LocalFile[]) written(f.e);
     await byWorkers((failed as LocalFile[]).map((f) => ({ p: f.final, e: f.e })));
   });
+  makeFolders(folders.filter((d) => !made.has(d)));
   await byWorkers(remote);
 
   for (const { p, e } of rest) {

@@ -3,7 +3,7 @@
 // file it cannot write goes by the worker path, which names the failure.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChunkPool } from '../../flist/chunk-pool.ts';
@@ -21,6 +21,8 @@ async function packed(t: { teardown: (f: () => Promise<void>) => void }) {
   // a mode the umask would cut at open: set by fchmod instead
   await writeFile(path.join(src, 'open-to-all'), 'x');
   await chmod(path.join(src, 'open-to-all'), 0o777);
+  // a file of its own in sub/ (everyTypeTree's is a hard link, made last)
+  await writeFile(path.join(src, 'sub/own'), 'own\n');
   const fl = path.join(dir, 'x.fl');
   const store = path.join(dir, 'store');
   const p = await zeroboot(['flist', 'pack', src, '-o', fl, '--store', `dir://${store}`]);
@@ -85,4 +87,17 @@ test('a chunk whose bytes changed: refused by its id through the worker path, as
   t.is(r.error?.name, 'ChunkPathError');
   t.regex(r.error?.message ?? '', new RegExp(`^${fl}: /setuid: chunk ${id}: .*hashes to`));
   t.deepEqual((await readdir(out)).filter((n) => n === 'setuid' || n.includes('zb-partial')), []);
+});
+
+test('a folder of the tree that is a symlink in the destination is refused before any file is written through it', async (t) => {
+  const { dir, fl } = await packed(t);
+  const out = path.join(dir, 'out');
+  const elsewhere = path.join(dir, 'elsewhere');
+  await mkdir(out);
+  await mkdir(elsewhere);
+  await symlink(elsewhere, path.join(out, 'sub'));
+  const r = await unpack(fl, out);
+  t.is(r.error?.name, 'TreeError');
+  t.regex(r.error?.message ?? '', /creating the folders/);
+  t.deepEqual(await readdir(elsewhere), []);
 });
