@@ -57,6 +57,34 @@ function linkKey(e: FlEntry): string | undefined {
   return [e.mode, e.uid, e.gid, e.mtime, e.ctime, e.size, ...e.blocks.map((b) => b.id.toString('hex'))].join(':');
 }
 
+/** The walk's bookkeeping, the same for both unpack paths: the counts, the folders (for their metadata at the end) and hard links. */
+class WalkTally {
+  readonly summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
+  readonly dirs: { p: string; e: FlEntry }[] = [];
+  readonly links: { p: string; first: string }[] = [];
+  readonly #firsts = new Map<string, string>();
+
+  /** Counts `e` (at `p`): 'dir' (kept), 'link' (another name of a file seen: kept), 'file' (the first name), else 'other'. */
+  see(e: FlEntry, p: string): 'dir' | 'link' | 'file' | 'other' {
+    this.summary.entries++;
+    if (e.type === 'dir') {
+      this.dirs.push({ p, e });
+      return 'dir';
+    }
+    if (e.type !== 'file') return 'other';
+    this.summary.files++;
+    this.summary.bytes += e.size;
+    const key = linkKey(e);
+    const first = key === undefined ? undefined : this.#firsts.get(key);
+    if (first !== undefined) {
+      this.links.push({ p, first });
+      return 'link';
+    }
+    if (key !== undefined) this.#firsts.set(key, p);
+    return 'file';
+  }
+}
+
 /** The target path of an entry; refuses names that would leave the destination. */
 function target(dest: string, e: FlEntry): string {
   const p = path.join(dest, e.path);
@@ -191,10 +219,8 @@ export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkRead
   const native = hasOps(reader) ? reader.nativeFiles() : undefined;
   if (native !== undefined) return unpackLocal(fl, root, reader as ChunkReader, native, isRoot, progress);
   const writer = hasOps(reader) ? poolWriter(reader, isRoot) : fsWriter(reader, isRoot);
-  const dirs: { p: string; e: FlEntry }[] = [];
-  const firsts = new Map<string, string>();
-  const links: { p: string; first: string }[] = [];
-  const summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
+  const tally = new WalkTally();
+  const { dirs, links, summary } = tally;
   const tasks = new TaskQueue(FILES_AT_ONCE);
   let doneFiles = 0;
   let doneBytes = 0;
@@ -226,27 +252,19 @@ export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkRead
 
   try {
     for (const e of fl.walk()) {
-      summary.entries++;
       const p = target(root, e);
-      if (e.type === 'dir') {
-        dirs.push({ p, e });
+      const kind = tally.see(e, p);
+      if (kind === 'dir') {
         if (e.path !== '/') batchDirs.push(p);
-      } else if (e.type === 'file') {
-        summary.files++;
-        summary.bytes += e.size;
-        const key = linkKey(e);
-        const first = key === undefined ? undefined : firsts.get(key);
-        if (first !== undefined) {
-          links.push({ p, first });
-        } else {
-          if (key !== undefined) firsts.set(key, p);
-          batch.push(async () => {
-            const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
-            await writer.file(p, tmp, e);
-            doneBytes += e.size;
-            progress?.(++doneFiles, doneBytes);
-          });
-        }
+      } else if (kind === 'file') {
+        batch.push(async () => {
+          const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
+          await writer.file(p, tmp, e);
+          doneBytes += e.size;
+          progress?.(++doneFiles, doneBytes);
+        });
+      } else if (kind === 'link') {
+        // made last, from its first name
       } else if (e.type === 'symlink') {
         batch.push(() => writer.symlink(p, e));
       } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
@@ -303,36 +321,26 @@ async function unpackLocal(
     const r = ops.run(op);
     if ('error' in r) throw new TreeError(`${fl.file}: ${what}: ${r.error.message.split('\n')[0]}`);
   };
-  const summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
-  const dirs: { p: string; e: FlEntry }[] = [];
+  const tally = new WalkTally();
+  const { dirs, links, summary } = tally;
   const folders: string[] = [];
   const local: LocalFile[] = [];
   const remote: { p: string; e: FlEntry }[] = [];
   const rest: { p: string; e: FlEntry }[] = [];
-  const firsts = new Map<string, string>();
-  const links: { p: string; first: string }[] = [];
   for (const e of fl.walk()) {
-    summary.entries++;
     const p = target(root, e);
-    if (e.type === 'dir') {
-      dirs.push({ p, e });
+    const kind = tally.see(e, p);
+    if (kind === 'dir') {
       if (e.path !== '/') folders.push(p);
-    } else if (e.type === 'file') {
-      summary.files++;
-      summary.bytes += e.size;
-      const key = linkKey(e);
-      const first = key === undefined ? undefined : firsts.get(key);
-      if (first !== undefined) {
-        links.push({ p, first });
-        continue;
-      }
-      if (key !== undefined) firsts.set(key, p);
+    } else if (kind === 'file') {
       const paths = reader.localPaths(e);
       if (paths === undefined) {
         remote.push({ p, e });
         continue;
       }
       local.push({ e, tmp: '', final: p, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, chown: isRoot, size: e.size, chunks: e.blocks.map((b, i) => ({ id: b.id, key: b.key, path: paths[i] })) });
+    } else if (kind === 'link') {
+      // made last, from its first name
     } else if (e.type === 'symlink' || e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
       rest.push({ p, e });
     } else {
@@ -366,28 +374,26 @@ async function unpackLocal(
     doneBytes += e.size;
     progress?.(++doneFiles, doneBytes);
   };
-  /** By the worker path, all at once (bounded by the pool and the transfers); every one finishes before the first failure goes up. */
-  const byWorkers = async (list: { p: string; e: FlEntry }[]) => {
-    const tasks = new TaskQueue(FILES_AT_ONCE);
-    try {
-      for (const { p, e } of list) {
-        await tasks.add(async () => {
-          await writeFile(p, tmpOf(p), e, reader, isRoot);
-          written(e);
-        });
-      }
-    } finally {
-      await tasks.drain();
-    }
-  };
+  // Files by the worker path (the addon could not write them, or their chunks are not local files), 64 at
+  // once beside the addon's batches; every one started finishes before the first failure goes up.
+  const byWorkers = new TaskQueue(FILES_AT_ONCE);
+  const viaWorkers = (p: string, e: FlEntry) =>
+    byWorkers.add(async () => {
+      await writeFile(p, tmpOf(p), e, reader, isRoot);
+      written(e);
+    });
   local.sort((a, b) => b.size - a.size);
   for (const f of local) f.tmp = tmpOf(f.final);
-  await runBatches(native.unpack, batches(local), native.parallel, process.umask(), parentsOf, async (ok, failed) => {
-    for (const f of ok as LocalFile[]) written(f.e);
-    await byWorkers((failed as LocalFile[]).map((f) => ({ p: f.final, e: f.e })));
-  });
-  makeFolders(folders.filter((d) => !made.has(d)));
-  await byWorkers(remote);
+  try {
+    await runBatches(native.unpack, batches(local), native.parallel, process.umask(), parentsOf, async (ok, failed) => {
+      for (const f of ok as LocalFile[]) written(f.e);
+      for (const f of failed as LocalFile[]) await viaWorkers(f.final, f.e);
+    });
+    makeFolders(folders.filter((d) => !made.has(d)));
+    for (const { p, e } of remote) await viaWorkers(p, e);
+  } finally {
+    await byWorkers.drain();
+  }
 
   for (const { p, e } of rest) {
     if (e.type === 'symlink') {

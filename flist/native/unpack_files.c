@@ -142,11 +142,8 @@ static int write_file(Cursor *c, mode_t umask_bits, bool *malformed) {
   // created with its mode when the umask leaves it whole and it has no set-id bits (the owner change would clear them)
   mode_t perm = mode & 07777;
   bool mode_at_open = (perm & 07000) == 0 && (perm & umask_bits) == 0;
-  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_at_open ? perm : 0600);
-  if (fd < 0) {
-    result = errno;
-    goto skip_chunks;
-  }
+  // the temp file is made once the first chunk decoded: a cold cache costs no create and unlink per file
+  bool created = false;
   for (uint32_t i = 0; i < chunks; i++) {
     const uint8_t *id, *key;
     uint32_t path_len;
@@ -175,7 +172,20 @@ static int write_file(Cursor *c, mode_t umask_bits, bool *malformed) {
       result = -r;
       continue;
     }
+    if (!created) {
+      fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_at_open ? perm : 0600);
+      if (fd < 0) {
+        result = errno;
+        continue;
+      }
+      created = true;
+    }
     result = write_all(fd, tl_plain, (size_t)plain_len);
+  }
+  if (result == 0 && !created) {
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_at_open ? perm : 0600);
+    if (fd < 0) result = errno;
+    else created = true;
   }
   if (result == 0 && (flags & 1) && fchown(fd, uid, gid) != 0) result = errno;
   if (result == 0 && !mode_at_open && fchmod(fd, perm) != 0) result = errno;
@@ -187,23 +197,16 @@ static int write_file(Cursor *c, mode_t umask_bits, bool *malformed) {
     ts[1] = ts[0];
     if (futimens(fd, ts) != 0) result = errno;
   }
-  if (close(fd) != 0 && result == 0) result = errno;
-  fd = -1;
-  if (result == 0 && rename(tmp, final) != 0) result = errno;
-  if (result != 0) unlink(tmp);
-  goto out;
-skip_chunks:
-  // the rest of this file's record, unread
-  for (uint32_t i = 0; i < chunks; i++) {
-    const uint8_t *skip;
-    uint32_t path_len;
-    if (!take_bytes(c, 2 * HASH_LEN, &skip) || !take_u32(c, &path_len) || !take_bytes(c, path_len, &skip)) {
-      *malformed = true;
-      break;
-    }
+  if (created) {
+    if (close(fd) != 0 && result == 0) result = errno;
+    fd = -1;
+    if (result == 0 && rename(tmp, final) != 0) result = errno;
+    // only a file this call made (O_EXCL) is removed
+    if (result != 0) unlink(tmp);
   }
 out:
   if (fd >= 0) {
+    // a malformed record after this file's temp file was made
     close(fd);
     unlink(tmp);
   }
