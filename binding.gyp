@@ -12,8 +12,9 @@
     },
     {
       "target_name": "flistcodec",
-      "sources": ["flist/native/chunk_codec.c"],
-      "cflags": ["-Wall", "-Wextra"]
+      "sources": ["flist/native/chunk_codec.c", "flist/native/unpack_files.c"],
+      "cflags": ["-Wall", "-Wextra"],
+      "libraries": ["-lm"]
     },
     {
       "target_name": "dhcpio",

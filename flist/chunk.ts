@@ -2,7 +2,12 @@
 //   key = blake2b-256(plain); Snappy raw; AES-256-GCM with `key`, nonce
 //   key[0..12], 16-byte tag appended; id = blake2b-256(ciphertext).
 // Convergent: the same plain data gives the same id, so stores dedupe. The
-// reverse checks both hashes. It knows nothing about stores.
+// reverse checks both hashes; unpack may skip the second (checkKey false):
+// the id check pins the stored bytes to the .fl, and decrypting them with
+// the .fl's key (GCM's tag checked) then yields exactly the plain bytes the
+// packer encrypted, so hashing them again (a 512 KiB BLAKE2b, 40% of the
+// decode's CPU) only re-checks the packer's key choice and our Snappy
+// decoder, which `verify` still does. It knows nothing about stores.
 // Libraries (chosen by bench/flist-libs.ts, figures in docs/flist.md):
 // snappy, which wraps the Rust `snap` crate that rfs uses too, so the
 // compressed bytes, hence the ids, are rfs's; BLAKE2b and the whole decode
@@ -42,8 +47,9 @@ export interface ChunkCodec {
   /**
    * As decode, but the result may be a view of `scratch` (CHUNK_SIZE bytes
    * or more), valid until the next call with it: no fresh memory per chunk.
+   * checkKey false skips the plain data's hash check (see above); default true.
    */
-  decodeTo(id: Buffer, key: Buffer, data: Uint8Array, scratch: Buffer): Buffer;
+  decodeTo(id: Buffer, key: Buffer, data: Uint8Array, scratch: Buffer, checkKey?: boolean): Buffer;
 }
 
 export interface ChunkCodecOptions {
@@ -66,7 +72,7 @@ export function snappyLength(data: Uint8Array): number {
  * preamble is checked against `max` before inflating, so a small chunk cannot
  * make us allocate gigabytes; then `hash` of the result must equal `key`.
  */
-export function inflateChecked(id: Buffer, key: Buffer, compressed: Buffer, max: number, hash: (data: Uint8Array) => Buffer): Buffer {
+export function inflateChecked(id: Buffer, key: Buffer, compressed: Buffer, max: number, hash: (data: Uint8Array) => Buffer, checkKey = true): Buffer {
   const length = snappyLength(compressed);
   if (length < 0) throw new ChunkDecompressError(id, 'bad length preamble');
   if (length > max) throw new ChunkSizeError(id, `decompresses to ${length} bytes, more than the ${max} of a chunk`);
@@ -76,6 +82,7 @@ export function inflateChecked(id: Buffer, key: Buffer, compressed: Buffer, max:
   } catch (e) {
     throw new ChunkDecompressError(id, (e as Error).message.split('\n')[0]);
   }
+  if (!checkKey) return plain;
   const plainHash = hash(plain);
   if (!plainHash.equals(key)) throw new ChunkKeyMismatchError(id, plainHash);
   return plain;
@@ -102,11 +109,11 @@ export async function createChunkCodec(options: ChunkCodecOptions = {}): Promise
   };
 
   if (addon !== undefined) {
-    const decodeTo = (id: Buffer, key: Buffer, data: Uint8Array, scratch: Buffer): Buffer => {
+    const decodeTo = (id: Buffer, key: Buffer, data: Uint8Array, scratch: Buffer, checkKey = true): Buffer => {
       checkLengths(id, key);
       if (scratch.length < CHUNK_SIZE) throw new FlistError(`decodeTo needs a scratch buffer of ${CHUNK_SIZE} bytes, got ${scratch.length}`);
       const out = scratch.subarray(0, CHUNK_SIZE);
-      const r = addon.decode(id, key, data, out);
+      const r = addon.decode(id, key, data, out, checkKey);
       if (typeof r === 'number') return out.subarray(0, r);
       return nativeFailure(r, id, data, out, hash);
     };
@@ -116,7 +123,7 @@ export async function createChunkCodec(options: ChunkCodecOptions = {}): Promise
     return { native: true, hash, encode, decode, decodeTo };
   }
 
-  const decode = (id: Buffer, key: Buffer, data: Uint8Array): Buffer => {
+  const decode = (id: Buffer, key: Buffer, data: Uint8Array, checkKey = true): Buffer => {
     checkLengths(id, key);
     const actual = hash(data);
     if (!actual.equals(id)) throw new ChunkIdMismatchError(id, actual);
@@ -132,10 +139,10 @@ export async function createChunkCodec(options: ChunkCodecOptions = {}): Promise
     } catch {
       throw new ChunkDecryptError(id);
     }
-    return inflateChecked(id, key, compressed, CHUNK_SIZE, hash);
+    return inflateChecked(id, key, compressed, CHUNK_SIZE, hash, checkKey);
   };
 
-  return { native: false, hash, encode, decode, decodeTo: (id, key, data) => decode(id, key, data) };
+  return { native: false, hash, encode, decode: (id, key, data) => decode(id, key, data), decodeTo: (id, key, data, _scratch, checkKey) => decode(id, key, data, checkKey) };
 }
 
 /** Only without the addon: instantiating the WebAssembly costs every thread. */

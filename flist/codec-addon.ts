@@ -10,8 +10,8 @@ export const NativeFailure = { idMismatch: 1, decrypt: 2, badPreamble: 3, tooLar
 export interface CodecAddon {
   /** BLAKE2b with a `length`-byte digest (1..64, default 32). */
   hash(data: Uint8Array, length?: number): Buffer;
-  /** The plain length written at the start of `out`, or why not (`length`: Snappy's announced length, when known). */
-  decode(id: Uint8Array, key: Uint8Array, data: Uint8Array, out: Uint8Array): number | { failure: number; length: number };
+  /** The plain length written at the start of `out`, or why not (`length`: Snappy's announced length, when known); checkKey false skips the plain bytes' hash. */
+  decode(id: Uint8Array, key: Uint8Array, data: Uint8Array, out: Uint8Array, checkKey?: boolean): number | { failure: number; length: number };
 }
 
 /** The addon, or why it is not there (one line). */

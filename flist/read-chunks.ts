@@ -8,6 +8,7 @@
 // fetched here and sent over.
 import { availableParallelism } from 'node:os';
 import { revive, type ChunkPool } from './chunk-pool.ts';
+import { loadCodecAddon } from './codec-addon.ts';
 import { FlistError } from './errors.ts';
 import { fetchChunk } from './fetch-chunk.ts';
 import type { FlBlock, FlEntry, FlReader } from './fl-file.ts';
@@ -18,6 +19,7 @@ import { openRouter, parseStoreArg } from './stores/router.ts';
 import type { ChunkStore } from './stores/types.ts';
 import { ChunkPathError, TreeError } from './tree-errors.ts';
 import type { ChunkSource, UnpackOp } from './unpack-ops.ts';
+import { nativeUnpacker, type NativeUnpacker } from './unpack-native.ts';
 
 export type FileOp = Omit<Extract<UnpackOp, { op: 'file' }>, 'op' | 'chunks'>;
 
@@ -43,18 +45,53 @@ export function readThreads(fl: FlReader, cores = availableParallelism()): numbe
   return fl.fileBytes() < SMALL_TREE_BYTES ? 1 : cores;
 }
 
+/** A pool, or how to start one when first needed (unpack from local chunks may need none). */
+export type PoolSource = ChunkPool | (() => Promise<ChunkPool>);
+
 export class ChunkReader {
   readonly #fl: FlReader;
   readonly #store: ChunkStore;
-  readonly #pool: ChunkPool;
+  readonly #poolSource: PoolSource;
+  #pool: Promise<ChunkPool> | undefined;
   readonly #local: boolean;
   readonly #transfers = new Semaphore(DEFAULT_TRANSFERS);
 
-  constructor(fl: FlReader, store: ChunkStore, pool: ChunkPool) {
+  constructor(fl: FlReader, store: ChunkStore, pool: PoolSource) {
     this.#fl = fl;
     this.#store = store;
-    this.#pool = pool;
+    this.#poolSource = pool;
     this.#local = typeof store.localPath === 'function';
+  }
+
+  #getPool(): Promise<ChunkPool> {
+    const src = this.#poolSource;
+    return (this.#pool ??= typeof src === 'function' ? src() : Promise.resolve(src));
+  }
+
+  /** The addon's whole-file writer and how many of its calls to run at once, when the store keeps chunks as local files. */
+  nativeFiles(): { unpack: NativeUnpacker; parallel: number } | undefined {
+    if (!this.#local) return undefined;
+    const loaded = loadCodecAddon();
+    const unpack = nativeUnpacker('addon' in loaded ? loaded.addon : undefined);
+    return unpack === undefined ? undefined : { unpack, parallel: readThreads(this.#fl) };
+  }
+
+  /** The local chunk file of each block of `entry`, or undefined when one has none (the worker path then fetches it). */
+  localPaths(entry: FlEntry): string[] | undefined {
+    if (!this.#local) return undefined;
+    const out: string[] = [];
+    for (const b of entry.blocks) {
+      let p: string | undefined;
+      try {
+        p = this.#store.localPath!(b.id);
+      } catch {
+        // the worker path reports it, naming the file and the chunk
+        return undefined;
+      }
+      if (p === undefined) return undefined;
+      out.push(p);
+    }
+    return out;
   }
 
   /** A store's chunk as fetched here; refusals name the .fl, the path and the chunk id. */
@@ -80,7 +117,7 @@ export class ChunkReader {
   async runFile(entry: FlEntry, blocks: FlBlock[], out: FileOp): Promise<{ bytes: number } | { uneven: number }> {
     const chunks = await Promise.all(blocks.map((b) => this.#source(entry, b)));
     for (;;) {
-      const r = await this.#pool.unpack({ op: 'file', chunks, ...out });
+      const r = await (await this.#getPool()).unpack({ op: 'file', chunks, ...out });
       if ('missing' in r) {
         const b = blocks[r.missing];
         chunks[r.missing] = { id: b.id, key: b.key, data: await this.#fetch(entry, b) };
@@ -93,7 +130,7 @@ export class ChunkReader {
 
   /** Runs a folder or symlink op on a worker; a failure names the .fl and `what`. */
   async runTree(op: Exclude<UnpackOp, { op: 'file' }>, what: string): Promise<void> {
-    const r = await this.#pool.unpack(op);
+    const r = await (await this.#getPool()).unpack(op);
     if ('error' in r) throw new TreeError(`${this.#fl.file}: ${what}: ${r.error.message.split('\n')[0]}`);
   }
 
@@ -103,7 +140,7 @@ export class ChunkReader {
       const hex = b.id.toString('hex');
       const data = await this.#fetch(entry, b);
       try {
-        return await this.#pool.decode(b.id, b.key, data);
+        return await (await this.#getPool()).decode(b.id, b.key, data);
       } catch (e) {
         throw new ChunkPathError(this.#fl.file, entry.path, hex, e as Error);
       }

@@ -30,8 +30,9 @@ export type UnpackOp =
   /**
    * Decodes (checks) the chunks; with `file`, writes them (when `expect` is
    * given, only if they decode to that many bytes: a chunk written at an
-   * offset computed in advance) at `offset` (creating it when `create`), then with `finish` sets its metadata and renames it. */
-  | { op: 'file'; chunks: ChunkSource[]; file?: string; create?: boolean; offset?: number; expect?: number; finish?: EntryMeta & { final: string } }
+   * offset computed in advance) at `offset` (creating it when `create`), then with `finish` sets its metadata and renames it.
+   * checkKey false skips hashing the plain bytes against their key (flist/chunk.ts says why unpack may); default true. */
+  | { op: 'file'; chunks: ChunkSource[]; file?: string; create?: boolean; offset?: number; expect?: number; finish?: EntryMeta & { final: string }; checkKey?: boolean }
   /** Folders in order (parents first); one already there is kept, anything else in its place is an error. */
   | { op: 'mkdirs'; paths: string[] }
   | { op: 'symlink'; path: string; target: Uint8Array; meta: EntryMeta }
@@ -137,7 +138,7 @@ export class UnpackOps {
       if (data === undefined) return { missing: i };
       try {
         const scratch = (this.#plainBufs[i] ??= Buffer.allocUnsafeSlow(CHUNK_SIZE));
-        plains.push(this.#codec.decodeTo(asBuffer(c.id), asBuffer(c.key), data, scratch));
+        plains.push(this.#codec.decodeTo(asBuffer(c.id), asBuffer(c.key), data, scratch, op.checkKey ?? true));
       } catch (e) {
         throw new ChunkFailure(i, e);
       }

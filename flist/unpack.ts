@@ -20,14 +20,15 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CHUNK_SIZE } from './chunk.ts';
+import { CHUNK_SIZE, createChunkCodec } from './chunk.ts';
 import type { FlEntry } from './fl-file.ts';
 import { orderedWindow, TaskQueue } from './ordered.ts';
 import type { ChunkReader } from './read-chunks.ts';
 import type { ChunkSource, TreeSource } from './tree-source.ts';
 import { DEFAULT_TRANSFERS } from './stores/limit.ts';
 import { TreeError } from './tree-errors.ts';
-import type { EntryMeta } from './unpack-ops.ts';
+import { UnpackOps, type EntryMeta, type UnpackOp } from './unpack-ops.ts';
+import { batches, runBatches, type NativeFile, type NativeUnpacker } from './unpack-native.ts';
 
 const run = promisify(execFile);
 // Files in progress at once: small files are one chunk each, so this, not the
@@ -54,6 +55,34 @@ export interface UnpackSummary {
 function linkKey(e: FlEntry): string | undefined {
   if (e.size === 0 || e.blocks.length === 0) return undefined;
   return [e.mode, e.uid, e.gid, e.mtime, e.ctime, e.size, ...e.blocks.map((b) => b.id.toString('hex'))].join(':');
+}
+
+/** The walk's bookkeeping, the same for both unpack paths: the counts, the folders (for their metadata at the end) and hard links. */
+class WalkTally {
+  readonly summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
+  readonly dirs: { p: string; e: FlEntry }[] = [];
+  readonly links: { p: string; first: string }[] = [];
+  readonly #firsts = new Map<string, string>();
+
+  /** Counts `e` (at `p`): 'dir' (kept), 'link' (another name of a file seen: kept), 'file' (the first name), else 'other'. */
+  see(e: FlEntry, p: string): 'dir' | 'link' | 'file' | 'other' {
+    this.summary.entries++;
+    if (e.type === 'dir') {
+      this.dirs.push({ p, e });
+      return 'dir';
+    }
+    if (e.type !== 'file') return 'other';
+    this.summary.files++;
+    this.summary.bytes += e.size;
+    const key = linkKey(e);
+    const first = key === undefined ? undefined : this.#firsts.get(key);
+    if (first !== undefined) {
+      this.links.push({ p, first });
+      return 'link';
+    }
+    if (key !== undefined) this.#firsts.set(key, p);
+    return 'file';
+  }
 }
 
 /** The target path of an entry; refuses names that would leave the destination. */
@@ -138,7 +167,7 @@ const hasOps = (r: ChunkReader | PlainChunks): r is ChunkReader => 'runFile' in 
 async function writeFile(p: string, tmp: string, e: FlEntry, reader: ChunkReader, isRoot: boolean): Promise<void> {
   const finish = { ...entryMeta(e, isRoot), final: p };
   if (e.blocks.length <= WHOLE_FILE_CHUNKS) {
-    await reader.runFile(e, e.blocks, { file: tmp, create: true, finish });
+    await reader.runFile(e, e.blocks, { file: tmp, create: true, finish, checkKey: false });
     return;
   }
   try {
@@ -155,10 +184,10 @@ async function writeFile(p: string, tmp: string, e: FlEntry, reader: ChunkReader
 async function writeAtOffsets(tmp: string, e: FlEntry, reader: ChunkReader): Promise<boolean> {
   const last = e.blocks.length - 1;
   // checked alone first: a file cut otherwise is written in order instead
-  const first = await reader.runFile(e, [e.blocks[0]], { file: tmp, offset: 0, expect: CHUNK_SIZE });
+  const first = await reader.runFile(e, [e.blocks[0]], { file: tmp, offset: 0, expect: CHUNK_SIZE, checkKey: false });
   if ('uneven' in first) return false;
   const rest = e.blocks.slice(1).map((b, i) => ({ b, i: i + 1 }));
-  for await (const r of orderedWindow(rest, DEFAULT_TRANSFERS, ({ b, i }) => reader.runFile(e, [b], { file: tmp, offset: i * CHUNK_SIZE, expect: i === last ? undefined : CHUNK_SIZE }))) {
+  for await (const r of orderedWindow(rest, DEFAULT_TRANSFERS, ({ b, i }) => reader.runFile(e, [b], { file: tmp, offset: i * CHUNK_SIZE, expect: i === last ? undefined : CHUNK_SIZE, checkKey: false }))) {
     if ('uneven' in r) throw new TreeError(`${e.path}: a chunk in the middle of the file decodes to ${r.uneven} bytes where its first one has ${CHUNK_SIZE}`);
   }
   return true;
@@ -168,7 +197,7 @@ async function writeAtOffsets(tmp: string, e: FlEntry, reader: ChunkReader): Pro
 async function writeInOrder(tmp: string, e: FlEntry, reader: ChunkReader): Promise<void> {
   let offset = 0;
   for (const b of e.blocks) {
-    const r = await reader.runFile(e, [b], { file: tmp, offset });
+    const r = await reader.runFile(e, [b], { file: tmp, offset, checkKey: false });
     if ('bytes' in r) offset += r.bytes;
   }
 }
@@ -187,11 +216,11 @@ export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkRead
   const isRoot = process.getuid?.() === 0;
   const root = path.resolve(dest);
   await mkdir(root, { recursive: true });
+  const native = hasOps(reader) ? reader.nativeFiles() : undefined;
+  if (native !== undefined) return unpackLocal(fl, root, reader as ChunkReader, native, isRoot, progress);
   const writer = hasOps(reader) ? poolWriter(reader, isRoot) : fsWriter(reader, isRoot);
-  const dirs: { p: string; e: FlEntry }[] = [];
-  const firsts = new Map<string, string>();
-  const links: { p: string; first: string }[] = [];
-  const summary: UnpackSummary = { entries: 0, files: 0, bytes: 0 };
+  const tally = new WalkTally();
+  const { dirs, links, summary } = tally;
   const tasks = new TaskQueue(FILES_AT_ONCE);
   let doneFiles = 0;
   let doneBytes = 0;
@@ -223,27 +252,19 @@ export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkRead
 
   try {
     for (const e of fl.walk()) {
-      summary.entries++;
       const p = target(root, e);
-      if (e.type === 'dir') {
-        dirs.push({ p, e });
+      const kind = tally.see(e, p);
+      if (kind === 'dir') {
         if (e.path !== '/') batchDirs.push(p);
-      } else if (e.type === 'file') {
-        summary.files++;
-        summary.bytes += e.size;
-        const key = linkKey(e);
-        const first = key === undefined ? undefined : firsts.get(key);
-        if (first !== undefined) {
-          links.push({ p, first });
-        } else {
-          if (key !== undefined) firsts.set(key, p);
-          batch.push(async () => {
-            const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
-            await writer.file(p, tmp, e);
-            doneBytes += e.size;
-            progress?.(++doneFiles, doneBytes);
-          });
-        }
+      } else if (kind === 'file') {
+        batch.push(async () => {
+          const tmp = path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
+          await writer.file(p, tmp, e);
+          doneBytes += e.size;
+          progress?.(++doneFiles, doneBytes);
+        });
+      } else if (kind === 'link') {
+        // made last, from its first name
       } else if (e.type === 'symlink') {
         batch.push(() => writer.symlink(p, e));
       } else if (e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
@@ -271,6 +292,126 @@ export async function unpackTree(fl: UnpackTree, dest: string, reader: ChunkRead
     progress?.(++doneFiles, doneBytes);
   }
   await writer.metas(dirs.reverse());
+  return summary;
+}
+
+/** A file for the addon, with its entry for the worker path should the addon not write it. */
+type LocalFile = NativeFile & { e: FlEntry };
+
+/**
+ * unpackTree over a store that keeps chunks as local files: the walk first,
+ * then the files by the addon, largest first (so that the threads end
+ * together), many per call, each batch's folders made on this thread (parents
+ * first) before it starts, while earlier batches run; a file the addon did
+ * not write goes by the worker path, whose error ends the run (calls already
+ * running finish). Then the folders no file needed, files of other stores,
+ * symlinks and special files, hard links, and the folders' metadata.
+ */
+async function unpackLocal(
+  fl: UnpackTree,
+  root: string,
+  reader: ChunkReader,
+  native: { unpack: NativeUnpacker; parallel: number },
+  isRoot: boolean,
+  progress?: (files: number, bytes: number) => void,
+): Promise<UnpackSummary> {
+  // folder, symlink and metadata ops run here, synchronously, as the workers run them
+  const ops = new UnpackOps(await createChunkCodec());
+  const run = (op: Exclude<UnpackOp, { op: 'file' }>, what: string) => {
+    const r = ops.run(op);
+    if ('error' in r) throw new TreeError(`${fl.file}: ${what}: ${r.error.message.split('\n')[0]}`);
+  };
+  const tally = new WalkTally();
+  const { dirs, links, summary } = tally;
+  const folders: string[] = [];
+  const local: LocalFile[] = [];
+  const remote: { p: string; e: FlEntry }[] = [];
+  const rest: { p: string; e: FlEntry }[] = [];
+  for (const e of fl.walk()) {
+    const p = target(root, e);
+    const kind = tally.see(e, p);
+    if (kind === 'dir') {
+      if (e.path !== '/') folders.push(p);
+    } else if (kind === 'file') {
+      const paths = reader.localPaths(e);
+      if (paths === undefined) {
+        remote.push({ p, e });
+        continue;
+      }
+      local.push({ e, tmp: '', final: p, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, chown: isRoot, size: e.size, chunks: e.blocks.map((b, i) => ({ id: b.id, key: b.key, path: paths[i] })) });
+    } else if (kind === 'link') {
+      // made last, from its first name
+    } else if (e.type === 'symlink' || e.type === 'fifo' || e.type === 'char' || e.type === 'block') {
+      rest.push({ p, e });
+    } else {
+      throw new TreeError(`${fl.file}: ${e.path}: cannot unpack a ${e.type} (mode 0o${e.mode.toString(8)})`);
+    }
+  }
+  // Folders: those of each batch's files (their parents first) just before
+  // it starts and while the one before runs, the rest (empty ones) after.
+  const made = new Set<string>([root]);
+  const makeFolders = (paths: string[]) => run({ op: 'mkdirs', paths }, 'creating the folders');
+  const parentsOf = (batch: NativeFile[]) => {
+    const chain: string[] = [];
+    for (const f of batch) {
+      const start = chain.length;
+      for (let d = path.dirname(f.final); !made.has(d); d = path.dirname(d)) {
+        made.add(d);
+        chain.push(d);
+      }
+      // top-down: a folder after its parent
+      chain.push(...chain.splice(start).reverse());
+    }
+    if (chain.length > 0) makeFolders(chain);
+  };
+
+  const runId = randomBytes(4).toString('hex');
+  let n = 0;
+  const tmpOf = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}.zb-partial-${runId}-${n++}`);
+  let doneFiles = 0;
+  let doneBytes = 0;
+  const written = (e: FlEntry) => {
+    doneBytes += e.size;
+    progress?.(++doneFiles, doneBytes);
+  };
+  // Files by the worker path (the addon could not write them, or their chunks are not local files), 64 at
+  // once beside the addon's batches; every one started finishes before the first failure goes up.
+  const byWorkers = new TaskQueue(FILES_AT_ONCE);
+  const viaWorkers = (p: string, e: FlEntry) =>
+    byWorkers.add(async () => {
+      await writeFile(p, tmpOf(p), e, reader, isRoot);
+      written(e);
+    });
+  local.sort((a, b) => b.size - a.size);
+  for (const f of local) f.tmp = tmpOf(f.final);
+  try {
+    await runBatches(native.unpack, batches(local), native.parallel, process.umask(), parentsOf, async (ok, failed) => {
+      for (const f of ok as LocalFile[]) written(f.e);
+      for (const f of failed as LocalFile[]) await viaWorkers(f.final, f.e);
+    });
+    makeFolders(folders.filter((d) => !made.has(d)));
+    for (const { p, e } of remote) await viaWorkers(p, e);
+  } finally {
+    await byWorkers.drain();
+  }
+
+  for (const { p, e } of rest) {
+    if (e.type === 'symlink') {
+      run({ op: 'symlink', path: p, target: e.targetBytes ?? Buffer.alloc(0), meta: entryMeta(e, isRoot) }, e.path);
+      continue;
+    }
+    await rm(p, { force: true });
+    await makeNode(p, e);
+    await setOwnerMode(p, e, isRoot);
+    await utimes(p, e.mtime, e.mtime);
+  }
+  // hard links last: every first name is written by now
+  for (const { p, first } of links) {
+    await rm(p, { force: true });
+    await link(first, p);
+    progress?.(++doneFiles, doneBytes);
+  }
+  run({ op: 'metas', list: dirs.reverse().map(({ p, e }) => ({ path: p, meta: entryMeta(e, isRoot) })) }, "setting the folders' owners, modes and times");
   return summary;
 }
 

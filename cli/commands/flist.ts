@@ -48,20 +48,13 @@ async function withReader<T>(file: string, p: Parsed, fn: (ctx: { fl: import('..
   const { ChunkReader, openReadStore, readThreads } = await import('../../flist/read-chunks.ts');
   const fl = FlReader.open(file);
   try {
-    // the worker threads start (about 0.1 s each) while this thread opens the store
-    const starting = ChunkPool.create({ threads: readThreads(fl) });
-    let store: import('../../flist/stores/types.ts').ChunkStore;
+    const store = openReadStore(fl, { stores: listOpt(p, 'store'), cache: stringOpt(p, 'cache') });
+    // the worker threads (about 0.1 s of CPU each) start when first needed: unpack from local chunks may need none
+    let starting: Promise<import('../../flist/chunk-pool.ts').ChunkPool> | undefined;
     try {
-      store = openReadStore(fl, { stores: listOpt(p, 'store'), cache: stringOpt(p, 'cache') });
-    } catch (e) {
-      await starting.then((pool) => pool.close()).catch(() => undefined);
-      throw e;
-    }
-    const pool = await starting;
-    try {
-      return await fn({ fl, reader: new ChunkReader(fl, store, pool) });
+      return await fn({ fl, reader: new ChunkReader(fl, store, () => (starting ??= ChunkPool.create({ threads: readThreads(fl) }))) });
     } finally {
-      await pool.close();
+      await starting?.then((pool) => pool.close()).catch(() => undefined);
       await store.close();
     }
   } finally {

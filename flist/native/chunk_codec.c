@@ -12,34 +12,27 @@
 // produced is checked against the key's hash, as the JavaScript path does.
 // State (digest and cipher contexts, a scratch buffer) is per Node
 // environment: the main thread and each worker have their own.
-#include <node_api.h>
+#include "chunk_codec.h"
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_LEN 32
 #define NONCE_LEN 12
 #define TAG_LEN 16
 
-// decode() failures, as returned to JavaScript (flist/chunk.ts maps them to error classes)
-enum { ID_MISMATCH = 1, DECRYPT = 2, BAD_PREAMBLE = 3, TOO_LARGE = 4, CORRUPT = 5, KEY_MISMATCH = 6 };
-
-typedef struct {
+struct CodecState {
   EVP_MD *md;
   EVP_MD_CTX *md_ctx;
   EVP_CIPHER *cipher;
   EVP_CIPHER_CTX *cipher_ctx;
   uint8_t *scratch;
   size_t scratch_cap;
-} State;
+};
+typedef CodecState State;
 
-static void free_state(napi_env env, void *data, void *hint) {
-  State *s = data;
-  (void)env;
-  (void)hint;
+void codec_state_free(CodecState *s) {
   if (s == NULL) return;
   EVP_MD_CTX_free(s->md_ctx);
   EVP_MD_free(s->md);
@@ -47,6 +40,26 @@ static void free_state(napi_env env, void *data, void *hint) {
   EVP_CIPHER_free(s->cipher);
   free(s->scratch);
   free(s);
+}
+
+static void free_state(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  codec_state_free(data);
+}
+
+CodecState *codec_state_new(void) {
+  State *s = calloc(1, sizeof *s);
+  if (s == NULL) return NULL;
+  s->md = EVP_MD_fetch(NULL, "BLAKE2B-512", NULL);
+  s->md_ctx = EVP_MD_CTX_new();
+  s->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+  s->cipher_ctx = EVP_CIPHER_CTX_new();
+  if (s->md == NULL || s->md_ctx == NULL || s->cipher == NULL || s->cipher_ctx == NULL) {
+    codec_state_free(s);
+    return NULL;
+  }
+  return s;
 }
 
 static int digest(State *s, const uint8_t *data, size_t len, uint8_t *out, size_t out_len) {
@@ -111,8 +124,12 @@ static int64_t snappy_length(const uint8_t *p, size_t n, size_t *used) {
 }
 
 // Decodes the elements after the preamble into out[0..want); 0 when the
-// block is malformed or does not produce exactly `want` bytes.
-static int snappy_inflate(const uint8_t *ip, const uint8_t *end, uint8_t *out, size_t want) {
+// block is malformed or does not produce exactly `want` bytes. `cap` (>=
+// want) is the room of `out`: short literals and copies are moved 16 bytes
+// at a time (fixed-size memcpy, two vector moves, instead of a libc call
+// per element) while that much room is left, as Snappy's own decoder does;
+// the bytes written past an element are overwritten by the next ones.
+static int snappy_inflate(const uint8_t *ip, const uint8_t *end, uint8_t *out, size_t want, size_t cap) {
   size_t op = 0;
   while (ip < end) {
     uint8_t tag = *ip++;
@@ -120,6 +137,15 @@ static int snappy_inflate(const uint8_t *ip, const uint8_t *end, uint8_t *out, s
     switch (tag & 3) {
       case 0: {
         len = tag >> 2;
+        if (len < 16 && (size_t)(end - ip) >= 16 && cap - op >= 16) {
+          // len + 1 <= 16 bytes; the checks below still apply to the true length
+          len += 1;
+          if (want - op < len) return 0;
+          memcpy(out + op, ip, 16);
+          ip += len;
+          op += len;
+          continue;
+        }
         if (len >= 60) {
           size_t nb = len - 59;
           if ((size_t)(end - ip) < nb) return 0;
@@ -155,7 +181,14 @@ static int snappy_inflate(const uint8_t *ip, const uint8_t *end, uint8_t *out, s
     if (off == 0 || off > op || want - op < len) return 0;
     uint8_t *dst = out + op;
     const uint8_t *src = dst - off;
-    if (off >= len) {
+    if (off >= 16 && len <= 16 && cap - op >= 16) {
+      memcpy(dst, src, 16);
+    } else if (off >= 8 && cap - op >= len + 8) {
+      // 8 bytes a step, forward: each step reads only bytes already final (off >= 8)
+      for (size_t i = 0; i < len; i += 8) memcpy(dst + i, src + i, 8);
+    } else if (off == 1) {
+      memset(dst, *src, len);
+    } else if (off >= len) {
       memcpy(dst, src, len);
     } else {
       // overlapping: the copy repeats the last `off` bytes
@@ -174,14 +207,59 @@ static napi_value failure(napi_env env, int code, int64_t length) {
   return obj;
 }
 
-// decode(id, key: 32-byte Uint8Array, data: Uint8Array, out: Uint8Array):
-// the plain length written at the start of `out`, or {failure, length}
-// (length: the preamble's, for TOO_LARGE).
+int codec_decode(CodecState *s, const uint8_t *id, const uint8_t *key, const uint8_t *data, size_t len, uint8_t *out, size_t out_cap, bool check_key, int64_t *length) {
+  uint8_t h[HASH_LEN];
+  *length = 0;
+  if (!digest(s, data, len, h, HASH_LEN)) return CODEC_INTERNAL;
+  if (memcmp(h, id, HASH_LEN) != 0) return ID_MISMATCH;
+  if (len < TAG_LEN) return DECRYPT;
+  size_t clen = len - TAG_LEN;
+  if (clen > s->scratch_cap || s->scratch == NULL) {
+    uint8_t *bigger = realloc(s->scratch, clen + 1);
+    if (bigger == NULL) return CODEC_NO_MEMORY;
+    s->scratch = bigger;
+    s->scratch_cap = clen;
+  }
+  // a zero-length Uint8Array may have no storage: OpenSSL wants real pointers
+  const uint8_t *in = len == 0 ? (const uint8_t *)"" : data;
+  int outl = 0, finl = 0;
+  OSSL_PARAM none[1] = {OSSL_PARAM_construct_end()};
+  if (EVP_DecryptInit_ex2(s->cipher_ctx, s->cipher, key, key, none) != 1 || (clen > 0 && EVP_DecryptUpdate(s->cipher_ctx, s->scratch, &outl, in, (int)clen) != 1) ||
+      EVP_CIPHER_CTX_ctrl(s->cipher_ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(in + clen)) != 1 ||
+      EVP_DecryptFinal_ex(s->cipher_ctx, s->scratch + outl, &finl) != 1)
+    return DECRYPT;
+  size_t used = 0;
+  int64_t want = snappy_length(s->scratch, clen, &used);
+  if (want < 0) return BAD_PREAMBLE;
+  *length = want;
+  if ((uint64_t)want > out_cap) return TOO_LARGE;
+  if (!snappy_inflate(s->scratch + used, s->scratch + clen, out, (size_t)want, out_cap)) return CORRUPT;
+  if (check_key) {
+    if (!digest(s, out, (size_t)want, h, HASH_LEN)) return CODEC_INTERNAL;
+    if (memcmp(h, key, HASH_LEN) != 0) return KEY_MISMATCH;
+  }
+  return 0;
+}
+
+// decode(id, key: 32-byte Uint8Array, data: Uint8Array, out: Uint8Array,
+// checkKey = true): the plain length written at the start of `out`, or
+// {failure, length} (length: the preamble's, for TOO_LARGE). checkKey false
+// skips hashing the plain bytes (see flist/chunk.ts: the id check and the
+// GCM tag already pin them down).
 static napi_value decode(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   State *s;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&s) != napi_ok) return NULL;
+  bool check_key = true;
+  if (argc >= 5) {
+    napi_valuetype vt;
+    if (napi_typeof(env, argv[4], &vt) != napi_ok) return NULL;
+    if (vt != napi_undefined && (vt != napi_boolean || napi_get_value_bool(env, argv[4], &check_key) != napi_ok)) {
+      napi_throw_type_error(env, NULL, "decode: checkKey must be a boolean");
+      return NULL;
+    }
+  }
   if (argc < 4) {
     napi_throw_type_error(env, NULL, "decode: id, key, data and out are required");
     return NULL;
@@ -195,58 +273,25 @@ static napi_value decode(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "decode: the id and the key are 32 bytes");
     return NULL;
   }
-  uint8_t h[HASH_LEN];
-  if (!digest(s, data, len, h, HASH_LEN)) {
+  int64_t length;
+  int r = codec_decode(s, id, key, data, len, out, out_cap, check_key, &length);
+  if (r == CODEC_INTERNAL) {
     napi_throw_error(env, NULL, "decode: OpenSSL refused the digest");
     return NULL;
   }
-  if (memcmp(h, id, HASH_LEN) != 0) return failure(env, ID_MISMATCH, 0);
-  if (len < TAG_LEN) return failure(env, DECRYPT, 0);
-  size_t clen = len - TAG_LEN;
-  if (clen > s->scratch_cap || s->scratch == NULL) {
-    uint8_t *bigger = realloc(s->scratch, clen + 1);
-    if (bigger == NULL) {
-      napi_throw_error(env, NULL, "decode: out of memory");
-      return NULL;
-    }
-    s->scratch = bigger;
-    s->scratch_cap = clen;
-  }
-  // a zero-length Uint8Array may have no storage: OpenSSL wants real pointers
-  const uint8_t *in = len == 0 ? (const uint8_t *)"" : data;
-  int outl = 0, finl = 0;
-  OSSL_PARAM none[1] = {OSSL_PARAM_construct_end()};
-  if (EVP_DecryptInit_ex2(s->cipher_ctx, s->cipher, key, key, none) != 1 || (clen > 0 && EVP_DecryptUpdate(s->cipher_ctx, s->scratch, &outl, in, (int)clen) != 1) ||
-      EVP_CIPHER_CTX_ctrl(s->cipher_ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(in + clen)) != 1 ||
-      EVP_DecryptFinal_ex(s->cipher_ctx, s->scratch + outl, &finl) != 1)
-    return failure(env, DECRYPT, 0);
-  size_t used = 0;
-  int64_t want = snappy_length(s->scratch, clen, &used);
-  if (want < 0) return failure(env, BAD_PREAMBLE, 0);
-  if ((uint64_t)want > out_cap) return failure(env, TOO_LARGE, want);
-  if (!snappy_inflate(s->scratch + used, s->scratch + clen, out, (size_t)want)) return failure(env, CORRUPT, want);
-  if (!digest(s, out, (size_t)want, h, HASH_LEN)) {
-    napi_throw_error(env, NULL, "decode: OpenSSL refused the digest");
+  if (r == CODEC_NO_MEMORY) {
+    napi_throw_error(env, NULL, "decode: out of memory");
     return NULL;
   }
-  if (memcmp(h, key, HASH_LEN) != 0) return failure(env, KEY_MISMATCH, want);
+  if (r != 0) return failure(env, r, r == TOO_LARGE || r == CORRUPT || r == KEY_MISMATCH ? length : 0);
   napi_value result;
-  if (napi_create_int64(env, want, &result) != napi_ok) return NULL;
+  if (napi_create_int64(env, length, &result) != napi_ok) return NULL;
   return result;
 }
 
 NAPI_MODULE_INIT() {
-  State *s = calloc(1, sizeof *s);
+  State *s = codec_state_new();
   if (s == NULL) {
-    napi_throw_error(env, NULL, "flistcodec: out of memory");
-    return NULL;
-  }
-  s->md = EVP_MD_fetch(NULL, "BLAKE2B-512", NULL);
-  s->md_ctx = EVP_MD_CTX_new();
-  s->cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-  s->cipher_ctx = EVP_CIPHER_CTX_new();
-  if (s->md == NULL || s->md_ctx == NULL || s->cipher == NULL || s->cipher_ctx == NULL) {
-    free_state(env, s, NULL);
     napi_throw_error(env, NULL, "flistcodec: Node's OpenSSL lacks BLAKE2B-512 or AES-256-GCM");
     return NULL;
   }
@@ -267,5 +312,6 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "hash", NAPI_AUTO_LENGTH, hash, s, &fn) != napi_ok || napi_set_named_property(env, exports, "hash", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, s, &fn) != napi_ok || napi_set_named_property(env, exports, "decode", fn) != napi_ok) return NULL;
+  if (!register_unpack_files(env, exports)) return NULL;
   return exports;
 }

@@ -59,6 +59,7 @@ test('decode: what one codec encodes, both decode to the same bytes (random, tex
     t.deepEqual(native.encode(plain), c, 'the same chunk whichever hashes');
     const viaJs = js.decode(c.id, c.key, c.data);
     const viaNative = native.decode(c.id, c.key, c.data);
+    if (!native.decodeTo(c.id, c.key, c.data, scratch, false).equals(plain)) return t.fail(`a ${plain.length}-byte chunk decodes differently without the key check`);
     const viaScratch = native.decodeTo(c.id, c.key, c.data, scratch);
     if (!viaJs.equals(plain) || !viaNative.equals(plain) || !viaScratch.equals(plain)) return t.fail(`a ${plain.length}-byte chunk decodes differently`);
     t.is(viaScratch.buffer, scratch.buffer, 'decodeTo writes into the scratch buffer');

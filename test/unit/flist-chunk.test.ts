@@ -125,6 +125,12 @@ for (const native of [true, false]) test(`decode refuses, naming the chunk id: w
   };
   const lying = seal(HELLO.compressed, wrongKey);
   t.throws(() => codec.decode(codec.hash(lying), wrongKey, lying), { instanceOf: ChunkKeyMismatchError, message: /the plain data hashes to 134c7999/ });
+  // unpack skips only that check (checkKey false): the chunk then decodes, while a changed byte is still refused by its id
+  const scratch = Buffer.alloc(CHUNK_SIZE);
+  t.deepEqual(Buffer.from(codec.decodeTo(codec.hash(lying), wrongKey, lying, scratch, false)), HELLO.plain);
+  t.throws(() => codec.decodeTo(codec.hash(lying), wrongKey, lying, scratch), { instanceOf: ChunkKeyMismatchError });
+  t.throws(() => codec.decodeTo(id, key, flipped, scratch, false), { instanceOf: ChunkIdMismatchError });
+  t.throws(() => codec.decodeTo(codec.hash(flipped), key, flipped, scratch, false), { instanceOf: ChunkDecryptError });
 
   // Announces 1 GiB: refused before inflating.
   const bomb = seal(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04, 0x00]), wrongKey);
