@@ -15,11 +15,13 @@
 // compiled with cc at start). --client-rcvbuf 0 leaves perfdhcp's default.
 // Each step prints what perfdhcp really sent per second and its own CPU per
 // lease (GNU time): on 2 shared cores the generator can be what limits the
-// completed rate. --perfdhcp-threads is its -g (single or multi), the same
-// for both servers.
+// completed rate. --perfdhcp-threads is its -g, the same for both servers:
+// single by default, since its multi mode (the default on 2 or more CPUs)
+// took 120-150 us of CPU per lease here against 70-90 for single, and at
+// 10,000/s that alone is more than one of the machine's 2 cores.
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
 //                      [--only zeroboot] [--cpu-prof DIR] [--node-options '...']
-//                      [--client-rcvbuf 4194304] [--perfdhcp-threads multi]
+//                      [--client-rcvbuf 4194304] [--perfdhcp-threads single]
 // --only zeroboot skips dnsmasq; --cpu-prof writes zeroboot's V8 CPU profile to DIR when it stops;
 // zeroboot's Node runs with the flags `zeroboot serve` uses (boot/runtime-flags.ts: a 2 MiB
 // young generation, which costs DHCP time but gives memory back after a burst);
@@ -45,7 +47,7 @@ const CLIENTS = Number(arg('clients', '50000'));
 const ONLY = arg('only', '');
 const CPU_PROF = arg('cpu-prof', '');
 const NODE_OPTIONS = [process.argv.includes('--node-options') ? arg('node-options', '') : SERVE_NODE_FLAGS.join(' '), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
-const PERFDHCP_MODE = arg('perfdhcp-threads', 'multi');
+const PERFDHCP_MODE = arg('perfdhcp-threads', 'single');
 const CLIENT_RCVBUF = Number(arg('client-rcvbuf', String(4 * 1024 * 1024)));
 const MASK = '255.255.0.0';
 /** Each server's network: its address, its perfdhcp host's, and a /16 pool of the same size. */
