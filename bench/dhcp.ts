@@ -133,7 +133,12 @@ interface Subject {
 
 async function warmUp(x: Subject): Promise<void> {
   // JIT, first leases, ARP: so the first measured step is not a cold start.
-  await generator(x, ['-4', '-l', 'eth0', '-r', '300', '-p', '2', '-R', String(CLIENTS)], 30_000);
+  const r = await generator(x, ['-4', '-l', 'eth0', '-r', '300', '-p', '2', '-R', String(CLIENTS)], 30_000);
+  // The kernel reports twice the size asked for (its bookkeeping share); less means the shim did not take.
+  const got = Number(/zb-rcvbuf (\d+)/.exec(r.stderr)?.[1] ?? 0);
+  if (CLIENT_RCVBUF > 0 && got < CLIENT_RCVBUF) {
+    throw new Error(`perfdhcp's receive buffer is ${got || 'unknown (no line from the shim)'} bytes, not the ${CLIENT_RCVBUF} asked for: the LD_PRELOAD shim did not take`);
+  }
 }
 
 async function step(x: Subject, rate: number): Promise<void> {
@@ -213,4 +218,9 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
+  process.exitCode = 1;
+}

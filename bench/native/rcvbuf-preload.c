@@ -1,9 +1,12 @@
 /* LD_PRELOAD shim for load generators that never size their receive buffer
  * (perfdhcp): after each bind() of a UDP socket, sets its receive buffer to
  * ZB_RCVBUF bytes. SO_RCVBUFFORCE (root) passes net.core.rmem_max, which a
- * network namespace cannot raise on its own; SO_RCVBUF is the fallback. */
+ * network namespace cannot raise on its own; SO_RCVBUF is the fallback.
+ * Prints the size the kernel then reports on stderr ("zb-rcvbuf N"), so the
+ * benchmark can check the shim really ran. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -21,6 +24,9 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     int bytes = atoi(want);
     if (bytes > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    int got = 0;
+    socklen_t glen = sizeof got;
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &glen) == 0) fprintf(stderr, "zb-rcvbuf %d\n", got);
   }
   return rc;
 }
