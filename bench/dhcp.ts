@@ -8,15 +8,28 @@
 // machine's cores, so the achieved rate alone can hide where the time goes),
 // and the datagrams each side's kernel dropped for a full receive buffer: a
 // drop at perfdhcp's socket means the load generator, not the server, fell
-// behind.
+// behind. perfdhcp never sizes its socket's receive buffer, so it gets the
+// namespace's default (208 KiB; a namespace cannot raise net.core.rmem_default)
+// and overflows on a burst of replies: both perfdhcp runs get --client-rcvbuf
+// bytes instead, set by an LD_PRELOAD shim (bench/native/rcvbuf-preload.c,
+// compiled with cc at start). --client-rcvbuf 0 leaves perfdhcp's default.
+// Each step prints what perfdhcp really sent per second and its own CPU per
+// lease (GNU time): on 2 shared cores the generator can be what limits the
+// completed rate. --perfdhcp-threads is its -g, the same for both servers:
+// single by default, since its multi mode (the default on 2 or more CPUs)
+// took 120-150 us of CPU per lease here against 70-90 for single, and at
+// 10,000/s that alone is more than one of the machine's 2 cores.
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
 //                      [--only zeroboot] [--cpu-prof DIR] [--node-options '...']
+//                      [--client-rcvbuf 4194304] [--perfdhcp-threads single]
 // --only zeroboot skips dnsmasq; --cpu-prof writes zeroboot's V8 CPU profile to DIR when it stops;
 // zeroboot's Node runs with the flags `zeroboot serve` uses (boot/runtime-flags.ts: a 2 MiB
 // young generation, which costs DHCP time but gives memory back after a burst);
 // --node-options replaces them (e.g. --node-options '' for Node's defaults).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { Netns } from '../qemu/netns.ts';
 import { waitForOutput } from '../lib/process.ts';
@@ -34,6 +47,8 @@ const CLIENTS = Number(arg('clients', '50000'));
 const ONLY = arg('only', '');
 const CPU_PROF = arg('cpu-prof', '');
 const NODE_OPTIONS = [process.argv.includes('--node-options') ? arg('node-options', '') : SERVE_NODE_FLAGS.join(' '), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
+const PERFDHCP_MODE = arg('perfdhcp-threads', 'single');
+const CLIENT_RCVBUF = Number(arg('client-rcvbuf', String(4 * 1024 * 1024)));
 const MASK = '255.255.0.0';
 /** Each server's network: its address, its perfdhcp host's, and a /16 pool of the same size. */
 const NET = {
@@ -48,7 +63,10 @@ interface Step {
   acks: number;
   dropsDO: number;
   dropsRA: number;
+  /** DISCOVERs perfdhcp sent per second: below the offered rate, the generator itself fell behind. */
+  sentPerSecond: number;
   cpuUsPerLease: number;
+  generatorCpuUsPerLease: number;
   /** Datagrams the kernel dropped at the server's sockets and at perfdhcp's (full receive buffers). */
   serverRcvbuf: number;
   clientRcvbuf: number;
@@ -68,16 +86,38 @@ async function udpRcvbufErrors(net: Netns): Promise<number> {
   return Number(values[names.indexOf('RcvbufErrors')] ?? 0);
 }
 
-async function perfdhcp(host: Netns, rate: number): Promise<Omit<Step, 'cpuUsPerLease' | 'serverRcvbuf' | 'clientRcvbuf'>> {
-  const r = await host.exec('perfdhcp', ['-4', '-l', 'eth0', '-r', String(rate), '-p', String(PERIOD), '-R', String(CLIENTS), '-W', '1000000'], {
-    timeout: (PERIOD + 30) * 1000,
-  });
+/** Compiles the receive-buffer shim into `dir`; exits with one line if there is no C compiler. */
+async function buildRcvbufShim(dir: string): Promise<string> {
+  const out = join(dir, 'rcvbuf-preload.so');
+  const src = new URL('./native/rcvbuf-preload.c', import.meta.url).pathname;
+  try {
+    await promisify(execFile)('cc', ['-shared', '-fPIC', '-O2', '-o', out, src, '-ldl']);
+  } catch (e) {
+    console.error(`error: cannot build ${src} (${(e as Error).message.split('\n')[0]}); install a C compiler or pass --client-rcvbuf 0`);
+    process.exit(1);
+  }
+  return out;
+}
+
+function generator(x: Subject, args: string[], timeout: number) {
+  const [cmd, ...rest] = x.perfdhcp;
+  return x.host.exec(cmd!, [...rest, ...args], { timeout });
+}
+
+async function perfdhcp(x: Subject, rate: number): Promise<Omit<Step, 'cpuUsPerLease' | 'serverRcvbuf' | 'clientRcvbuf'>> {
+  const r = await generator(x, ['-4', '-l', 'eth0', '-r', String(rate), '-p', String(PERIOD), '-R', String(CLIENTS), '-W', '1000000'], (PERIOD + 30) * 1000);
   const out = r.stdout + r.stderr;
   const rateMatch = /Rate: ([\d.]+) 4-way exchanges\/second/.exec(out);
   const received = [...out.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
   const drops = [...out.matchAll(/drops: (\d+)/g)].map((m) => Number(m[1]));
+  const sent = [...out.matchAll(/sent packets: (\d+)/g)].map((m) => Number(m[1]));
+  const gen = /generator-cpu ([\d.]+) ([\d.]+)/.exec(out);
   if (!rateMatch || received.length < 2) throw new Error(`perfdhcp output not understood (exit ${r.code}):\n${out.slice(-2000)}`);
-  return { rate, achieved: Number(rateMatch[1]), acks: received[1], dropsDO: drops[0], dropsRA: drops[1] };
+  return {
+    rate, achieved: Number(rateMatch[1]), acks: received[1], dropsDO: drops[0], dropsRA: drops[1],
+    sentPerSecond: (sent[0] ?? 0) / PERIOD,
+    generatorCpuUsPerLease: gen && received[1] ? ((Number(gen[1]) + Number(gen[2])) * 1e6) / received[1] : 0,
+  };
 }
 
 interface Subject {
@@ -85,27 +125,34 @@ interface Subject {
   /** The namespace the server runs in, and perfdhcp's. */
   server: Netns;
   host: Netns;
+  /** The command that starts perfdhcp: the same for both servers. */
+  perfdhcp: string[];
   pid: number;
   steps: Step[];
 }
 
 async function warmUp(x: Subject): Promise<void> {
   // JIT, first leases, ARP: so the first measured step is not a cold start.
-  await x.host.exec('perfdhcp', ['-4', '-l', 'eth0', '-r', '300', '-p', '2', '-R', String(CLIENTS)], { timeout: 30_000 });
+  const r = await generator(x, ['-4', '-l', 'eth0', '-r', '300', '-p', '2', '-R', String(CLIENTS)], 30_000);
+  // The kernel reports twice the size asked for (its bookkeeping share); less means the shim did not take.
+  const got = Number(/zb-rcvbuf (\d+)/.exec(r.stderr)?.[1] ?? 0);
+  if (CLIENT_RCVBUF > 0 && got < CLIENT_RCVBUF) {
+    throw new Error(`perfdhcp's receive buffer is ${got || 'unknown (no line from the shim)'} bytes, not the ${CLIENT_RCVBUF} asked for: the LD_PRELOAD shim did not take`);
+  }
 }
 
 async function step(x: Subject, rate: number): Promise<void> {
   const [serverBefore, clientBefore] = [await udpRcvbufErrors(x.server), await udpRcvbufErrors(x.host)];
   const before = await cpuSeconds(x.pid);
-  const s = await perfdhcp(x.host, rate);
+  const s = await perfdhcp(x, rate);
   const cpu = (await cpuSeconds(x.pid)) - before;
   const serverRcvbuf = (await udpRcvbufErrors(x.server)) - serverBefore;
   const clientRcvbuf = (await udpRcvbufErrors(x.host)) - clientBefore;
   const st = { ...s, cpuUsPerLease: s.acks ? (cpu * 1e6) / s.acks : 0, serverRcvbuf, clientRcvbuf };
   x.steps.push(st);
   console.log(
-    `${x.name.padEnd(9)} offered ${String(rate).padStart(6)}/s  completed ${st.achieved.toFixed(0).padStart(6)}/s  ` +
-      `drops DO ${st.dropsDO} RA ${st.dropsRA}  server CPU ${st.cpuUsPerLease.toFixed(0)} us/lease  ` +
+    `${x.name.padEnd(9)} offered ${String(rate).padStart(6)}/s  sent ${st.sentPerSecond.toFixed(0).padStart(6)}/s  completed ${st.achieved.toFixed(0).padStart(6)}/s  ` +
+      `drops DO ${st.dropsDO} RA ${st.dropsRA}  server CPU ${st.cpuUsPerLease.toFixed(0)} us/lease  perfdhcp CPU ${st.generatorCpuUsPerLease.toFixed(0)} us/lease  ` +
       `full-buffer drops: server ${st.serverRcvbuf} perfdhcp ${st.clientRcvbuf}`,
   );
 }
@@ -122,7 +169,11 @@ async function main(): Promise<void> {
     await ns.bridge('br1', `${d.server}/16`);
     const zbHost = await ns.host('br0', { cidr: z.host });
     const dmHost = await ns.host('br1', { cidr: d.host });
-    console.log(`perfdhcp: rates ${RATES.join(', ')}/s, ${PERIOD} s each, ${CLIENTS} simulated clients; /16 pools; order alternates per rate`);
+    // GNU time reports perfdhcp's own CPU: on 2 shared cores the generator can be what limits the rate.
+    const shim = CLIENT_RCVBUF > 0 ? ['env', `LD_PRELOAD=${await buildRcvbufShim(tmp.dir)}`, `ZB_RCVBUF=${CLIENT_RCVBUF}`] : [];
+    const perfdhcpCommand = ['/usr/bin/time', '-f', 'generator-cpu %U %S', ...shim, 'perfdhcp', '-g', PERFDHCP_MODE];
+    const buffer = CLIENT_RCVBUF > 0 ? `receive buffer ${CLIENT_RCVBUF} bytes` : 'default receive buffer';
+    console.log(`perfdhcp: rates ${RATES.join(', ')}/s, ${PERIOD} s each, ${CLIENTS} simulated clients, ${buffer}; /16 pools; order alternates per rate`);
 
     ours = await startDhcp(ns, tmp.dir, {
       server: {
@@ -132,7 +183,7 @@ async function main(): Promise<void> {
         stateDir: tmp.dir,
       },
     }, { quiet: true, wrap: NODE_OPTIONS ? ['env', `NODE_OPTIONS=${NODE_OPTIONS}`] : undefined });
-    const zbs: Subject = { name: 'zeroboot', server: ns, host: zbHost, pid: ours.child.pid!, steps: [] };
+    const zbs: Subject = { name: 'zeroboot', server: ns, host: zbHost, perfdhcp: perfdhcpCommand, pid: ours.child.pid!, steps: [] };
     await warmUp(zbs);
     if (ONLY === 'zeroboot') {
       for (const rate of RATES) await step(zbs, rate);
@@ -143,7 +194,7 @@ async function main(): Promise<void> {
       '--dhcp-authoritative', '--no-ping', '--dhcp-lease-max=70000', '--quiet-dhcp', `--dhcp-leasefile=${join(tmp.dir, 'dnsmasq.leases')}`, '--pid-file=',
     ]);
     await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively to interface br1/);
-    const dms: Subject = { name: 'dnsmasq', server: ns, host: dmHost, pid: dnsmasq.pid!, steps: [] };
+    const dms: Subject = { name: 'dnsmasq', server: ns, host: dmHost, perfdhcp: perfdhcpCommand, pid: dnsmasq.pid!, steps: [] };
     await warmUp(dms);
     for (const [i, rate] of RATES.entries()) {
       for (const x of i % 2 === 0 ? [zbs, dms] : [dms, zbs]) await step(x, rate);
@@ -167,4 +218,9 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
+  process.exitCode = 1;
+}

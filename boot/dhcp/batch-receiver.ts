@@ -30,10 +30,18 @@ export class BatchReceiver {
     const meta = new Uint32Array(3 * addon.rxBatch);
     // Both readers would race for each datagram: dgram's stops before ours starts.
     udp.recvStop();
+    // Requests come from few addresses (0.0.0.0 before a client has one, or its relay): one string while the sender repeats.
+    let lastIp = -1;
+    let lastAddress = '';
     this.handle = addon.recvStart(udp.fd, bytes, meta, (count) => {
       for (let i = 0; i < count; i++) {
         const len = meta[3 * i];
-        const from: RemoteInfo = { address: intToIp(meta[3 * i + 1]), family: 'IPv4', port: meta[3 * i + 2], size: len };
+        const ip = meta[3 * i + 1];
+        if (ip !== lastIp) {
+          lastIp = ip;
+          lastAddress = intToIp(ip);
+        }
+        const from: RemoteInfo = { address: lastAddress, family: 'IPv4', port: meta[3 * i + 2], size: len };
         onDatagram(Buffer.from(bytes.subarray(i * slot, i * slot + len)), from);
       }
     });

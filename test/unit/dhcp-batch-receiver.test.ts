@@ -1,7 +1,7 @@
 // The DHCP batch receiver over real loopback sockets, on both paths: the
 // dhcpio addon's recvmmsg batches and plain dgram 'message' events. Every
 // datagram arrives once, whole (up to a 60,000-byte one), in order, with
-// its sender's address and port; a handler keeping a datagram keeps its
+// its sender's address and port (also when senders take turns); a handler keeping a datagram keeps its
 // own bytes; after stop() nothing more is delivered.
 import test from 'ava';
 import dgram from 'node:dgram';
@@ -54,9 +54,22 @@ for (const [name, use] of [['batched (recvmmsg)', addon], ['dgram', undefined]] 
       t.true(g.buf.equals(sent[i]!), `datagram ${i} intact`);
       t.like(g.from, { address: '127.0.0.1', port: clientPort, family: 'IPv4', size: sent[i]!.length });
     }
+    // Senders taking turns: each datagram names its own sender (the receiver reuses the address string while it repeats).
+    const other = dgram.createSocket('udp4');
+    await new Promise<void>((r) => other.bind(0, '127.0.0.2', r));
+    t.teardown(() => other.close());
+    const otherPort = (other.address() as { port: number }).port;
+    const mixed = [client, other, other, client, other, client, client, other];
+    for (const [i, s] of mixed.entries()) {
+      await new Promise<void>((r, j) => s.send(Buffer.from(`mixed ${i}`), port, '127.0.0.1', (e) => (e ? j(e) : r())));
+    }
+    await until(() => got.length >= sent.length + mixed.length);
+    const tail = got.slice(sent.length).map((g) => ({ text: g.buf.toString(), address: g.from.address, port: g.from.port }));
+    const want = mixed.map((s, i) => ({ text: `mixed ${i}`, address: s === client ? '127.0.0.1' : '127.0.0.2', port: s === client ? clientPort : otherPort }));
+    t.deepEqual(tail.sort((a, b) => a.text.localeCompare(b.text)), want);
     receiver.stop();
     client.send(Buffer.from('late'), port, '127.0.0.1');
     await new Promise((r) => setTimeout(r, 300));
-    if (use) t.is(got.length, sent.length, 'nothing after stop()');
+    if (use) t.is(got.length, sent.length + mixed.length, 'nothing after stop()');
   });
 }
