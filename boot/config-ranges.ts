@@ -4,7 +4,18 @@
 // the keys involved, so the farmer knows which two lines disagree.
 import { ipToInt, intToIp } from '../lib/ipv4.ts';
 import { ConfigError } from './config-error.ts';
-import type { ServerConfig } from './config.ts';
+import type { DhcpPoolSettings } from './dhcp/settings.ts';
+import type { MachineOverride } from './selection.ts';
+
+/** What the checks read of a parsed configuration (config.ts's ServerConfig has it; declared here so the two do not import each other). */
+export interface RangedConfig {
+  address: string;
+  dhcp: { mode: string; port: number; proxyPort: number; pool?: DhcpPoolSettings };
+  tftp: { enabled: boolean; port: number };
+  http: { host: string; port: number };
+  management: { enabled: boolean; host: string; port: number };
+  machines: MachineOverride[];
+}
 
 /** The prefix length of a contiguous mask, or undefined when ones follow a zero. */
 export function prefixLength(mask: string): number | undefined {
@@ -22,7 +33,7 @@ export function subnetOf(ip: string, mask: string): { net: number; broadcast: nu
 }
 
 /** Two listeners of one protocol on one port: the second would fail to bind, later and with less to say. */
-function checkPorts(c: ServerConfig): void {
+function checkPorts(c: RangedConfig): void {
   const udp: [string, number][] = [];
   if (c.dhcp.mode !== 'off') udp.push(['server.dhcp.port', c.dhcp.port], ['server.dhcp.proxyPort', c.dhcp.proxyPort]);
   if (c.tftp.enabled) udp.push(['server.tftp.port', c.tftp.port]);
@@ -40,7 +51,7 @@ function checkPorts(c: ServerConfig): void {
 }
 
 /** Throws the first disagreement between the pool, the reservations and the ports. */
-export function checkRanges(c: ServerConfig): void {
+export function checkRanges(c: RangedConfig): void {
   checkPorts(c);
   const pool = c.dhcp.pool;
   let net: { net: number; broadcast: number } | undefined;

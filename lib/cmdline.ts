@@ -165,3 +165,20 @@ export function parseCmdline(line: string): KernelArgs {
   for (const { key, value } of parseCmdlineParams(line).params) byKey.set(key, value);
   return Object.fromEntries(byKey);
 }
+
+/**
+ * The arguments plus `zeroboot.server=<base>`, unless the profile, group or
+ * machine already sets it (an operator's URL wins, e.g. behind a proxy), or
+ * the base holds a character a kernel argument may not (an IPv6 literal's
+ * brackets): then the node boots without it rather than not at all.
+ */
+export function withServer(args: KernelArgs, extra: string | undefined, base: string): KernelArgs {
+  if (Object.hasOwn(args, SERVER_ARG) || (extra ?? '').split(/[ \t]+/).some((w) => w.startsWith(`${SERVER_ARG}=`))) return args;
+  const withArg = { ...args, [SERVER_ARG]: base.replace(/\/+$/, '') };
+  try {
+    cmdlineWords({ [SERVER_ARG]: withArg[SERVER_ARG] });
+  } catch {
+    return args;
+  }
+  return withArg;
+}

@@ -14,7 +14,7 @@ import type { Selector } from '../selection.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 import { CmdlineError } from '../../lib/cmdline.ts';
-import { withServer } from '../http/machine-script.ts';
+import { withServer } from '../../lib/cmdline.ts';
 import { GrubValueError, MACHINE_CONFIG_PREFIX, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
 
 const CHAIN = /(^|\/)grub\/grub\.cfg$/;

@@ -9,7 +9,7 @@ import type { Labels, Selection } from '../selection.ts';
 import { LABELS, NoProfileError } from '../selection.ts';
 import { normalizeMac } from '../../lib/mac.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
-import { CmdlineError, SERVER_ARG, cmdlineWords } from '../../lib/cmdline.ts';
+import { CmdlineError, withServer } from '../../lib/cmdline.ts';
 import type { KernelArgs } from '../../lib/cmdline.ts';
 import { renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from '../../lib/ipxe-script.ts';
 import { sendText } from './route-context.ts';
@@ -53,22 +53,6 @@ export function serveMachineScript(ctx: RouteContext, req: IncomingMessage, res:
   }
 }
 
-/**
- * The arguments plus `zeroboot.server=<base>`, unless the profile, group or
- * machine already sets it (an operator's URL wins, e.g. behind a proxy), or
- * the base holds a character a kernel argument may not (an IPv6 literal's
- * brackets): then the node boots without it rather than not at all.
- */
-export function withServer(args: KernelArgs, extra: string | undefined, base: string): KernelArgs {
-  if (Object.hasOwn(args, SERVER_ARG) || (extra ?? '').split(/[ \t]+/).some((w) => w.startsWith(`${SERVER_ARG}=`))) return args;
-  const withArg = { ...args, [SERVER_ARG]: base.replace(/\/+$/, '') };
-  try {
-    cmdlineWords({ [SERVER_ARG]: withArg[SERVER_ARG] });
-  } catch {
-    return args;
-  }
-  return withArg;
-}
 
 function reportedLabels(mac: string, query: URLSearchParams): Labels {
   const labels: Labels = { mac };
