@@ -5,73 +5,29 @@
 // report), and an offer never requested. The answer comes from the
 // management API, /api/machines/<mac>/why.
 import test from 'ava';
-import { mkdtemp, writeFile, mkdir, rm, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Netns, waitForOutput } from '../helpers/netns.ts';
+import type { Netns } from '../helpers/netns.ts';
 import { probe } from '../helpers/dhcp-harness.ts';
+import { startPxeSegment, type PxeSegment } from '../helpers/pxe-segment.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVER = '10.79.0.1';
 const API = 'http://127.0.0.1:8081/api';
 const LOOP_MAC = '52:54:00:bb:00:01';
 const STUCK_MAC = '52:54:00:bb:00:02';
 const SHY_MAC = '52:54:00:bb:00:03';
 
+let seg: PxeSegment;
 let ns: Netns;
-let dir: string;
 const hosts: Record<string, Netns> = {};
 
 test.before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'zb-why-'));
-  await mkdir(path.join(dir, 'images'), { recursive: true });
-  await writeFile(path.join(dir, 'images/vmlinuz'), Buffer.alloc(200_000, 7));
-  await writeFile(path.join(dir, 'images/initramfs.img'), Buffer.alloc(100_000, 8));
-  await writeFile(path.join(dir, 'udhcpc.sh'), '#!/bin/sh\n[ "$1" = bound ] || exit 0\necho "ip=$ip"; echo "boot_file=$boot_file"\n');
-  await chmod(path.join(dir, 'udhcpc.sh'), 0o755);
-  await writeFile(
-    path.join(dir, 'zeroboot.yaml'),
-    `server:
-  address: ${SERVER}
-  interfaces: [br0]
-  stateDir: state
-  dhcp: { mode: full, pool: { start: 10.79.0.100, end: 10.79.0.120, router: ${SERVER} } }
-  http: { port: 8080 }
-store:
-  - { prefix: images, dir: images }
-profiles:
-  - { name: zos, kernel: images/vmlinuz, initrd: images/initramfs.img, args: { runmode: test } }
-groups:
-  - { name: all, profile: zos, selector: {} }
-`,
-  );
-  ns = await Netns.create('zbwhy');
-  await ns.bridge('br0', `${SERVER}/24`);
-  for (const mac of [LOOP_MAC, STUCK_MAC, SHY_MAC]) hosts[mac] = await ns.host('br0', { mac });
-  const server = ns.spawn(path.join(ROOT, 'bin/zeroboot'), ['serve', '--config', path.join(dir, 'zeroboot.yaml')]);
-  await waitForOutput(server, /dhcp +full on br0/, 60_000);
+  seg = await startPxeSegment('zbwhy', '10.79.0', [LOOP_MAC, STUCK_MAC, SHY_MAC]);
+  ns = seg.ns;
+  Object.assign(hosts, seg.hosts);
 });
 
 test.after.always(async () => {
-  await ns?.destroy();
-  await rm(dir, { recursive: true, force: true });
+  await seg?.destroy();
 });
-
-/** DHCP as a BIOS PXE ROM (or, with the user class, as iPXE); the address is put on the host. */
-async function dhcp(host: Netns, ipxe: boolean): Promise<{ ip: string; bootFile: string }> {
-  const r = await host.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', ...(ipxe ? ['-x', '0x4d:69505845'] : []), '-s', path.join(dir, 'udhcpc.sh')], { timeout: 60_000 });
-  const ip = /^ip=(.*)$/m.exec(r.stdout)?.[1];
-  const bootFile = /^boot_file=(.*)$/m.exec(r.stdout)?.[1];
-  if (!ip || !bootFile) throw new Error(`udhcpc got no lease: ${r.stdout} ${r.stderr}`);
-  await host.exec('ip', ['addr', 'replace', `${ip}/24`, 'dev', 'eth0']);
-  return { ip, bootFile };
-}
-
-async function tftp(host: Netns, file: string): Promise<void> {
-  const r = await host.exec('atftp', ['--option', 'blksize 1400', '-g', '-r', file, '-l', '/dev/null', SERVER], { timeout: 60_000 });
-  if (r.code !== 0) throw new Error(`atftp ${file}: ${r.stderr}`);
-}
 
 interface Why {
   mac: string;
@@ -96,14 +52,13 @@ async function until(what: string, f: () => Promise<boolean>, ms = 30_000): Prom
 }
 
 test('a chainload loop: iPXE is given the iPXE binary again; the cause names it and what to do', async (t) => {
-  const host = hosts[LOOP_MAC];
-  const first = await dhcp(host, false);
+  const first = await seg.dhcp(LOOP_MAC, false);
   t.is(first.bootFile, 'undionly.kpxe');
-  await tftp(host, first.bootFile);
+  await seg.tftp(LOOP_MAC, first.bootFile);
   // An iPXE build that sends no user class "iPXE" looks like the ROM again.
-  const again = await dhcp(host, false);
+  const again = await seg.dhcp(LOOP_MAC, false);
   t.is(again.bootFile, 'undionly.kpxe');
-  await tftp(host, again.bootFile);
+  await seg.tftp(LOOP_MAC, again.bootFile);
   await until('the loop diagnosed', async () => (await why(LOOP_MAC, '?quietSeconds=1')).cause?.id === 'chainload-loop');
   const w = await why(LOOP_MAC, '?quietSeconds=1');
   t.is(w.stage, 'loader');
@@ -114,9 +69,9 @@ test('a chainload loop: iPXE is given the iPXE binary again; the cause names it 
 
 test('stuck in the image: kernel and initrd fetched, no report; progressing until the report deadline passes', async (t) => {
   const host = hosts[STUCK_MAC];
-  const pxe = await dhcp(host, false);
-  await tftp(host, pxe.bootFile);
-  const ipxe = await dhcp(host, true);
+  const pxe = await seg.dhcp(STUCK_MAC, false);
+  await seg.tftp(STUCK_MAC, pxe.bootFile);
+  const ipxe = await seg.dhcp(STUCK_MAC, true);
   t.is(ipxe.bootFile, `http://${SERVER}:8080/boot.ipxe`);
   const script = await host.exec('curl', ['-fsS', `http://${SERVER}:8080/ipxe?mac=${STUCK_MAC.replace(/:/g, '-')}`]);
   for (const url of new Set(script.stdout.match(/http:\/\/\S*(vmlinuz|initramfs\.img)\S*/g) ?? [])) {
