@@ -113,7 +113,8 @@ test('API errors are JSON objects with an error field', async (t) => {
     t.is(typeof JSON.parse(r.body).error, 'string', p);
   }
   t.is((await curl(['-X', 'POST', `${open.url}/machines`])).status, 405);
-  t.is((await curl([open.url.replace(/\/api$/, '/')])).status, 404);
+  t.is((await curl([open.url.replace(/\/api$/, '/nothing-here')])).status, 404);
+  t.is((await curl([open.url.replace(/\/api$/, '/')])).status, 302, 'the root leads to the dashboard');
 });
 
 test('2,500 machines page by page: each once, in order; a new event shows at once', async (t) => {

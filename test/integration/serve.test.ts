@@ -139,7 +139,7 @@ test.serial('the signed UEFI chain: shim by DHCP, GRUB and its per-MAC configura
   t.regex((await get('/grub/grub.cfg')).toString(), /configfile "\$prefix\/grub\.cfg-\$net_default_mac"/);
   const own = (await get(`/grub/grub.cfg-${SIGNED_MAC}`)).toString();
   t.regex(own, /boots profile signed \(group secure-rack\)/);
-  t.regex(own, /linux \/images\/zos\/vmlinuz runmode=prod farmer_id=7 BOOTIF=01-52-54-00-aa-00-02;/);
+  t.regex(own, /linux \/images\/zos\/vmlinuz runmode=prod farmer_id=7 zeroboot.server=http:\/\/10.78.0.1:8080 BOOTIF=01-52-54-00-aa-00-02;/);
   t.regex(own, /initrd \/images\/zos\/initramfs\.img;/);
   t.is(sha(await get('/images/zos/vmlinuz')), sha(kernel));
 
