@@ -15,9 +15,11 @@ import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import type { DhcpAnswer } from './boot-storm-dhcp.ts';
-import { signPayload } from '../lib/signed-report.ts';
-import { generateKeyPairSync } from 'node:crypto';
-import { nodeIdOf, rawPublicKey, REPORT_PATH } from '../lib/signed-report.ts';
+import { REPORT_PATH } from '../lib/signed-report.ts';
+import { buildReport, signReport } from '../agent/report.ts';
+import { loadOrCreateIdentity } from '../agent/identity.ts';
+import { collectInventory } from '../agent/inventory/index.ts';
+import { capacity } from '../agent/inventory/capacity.ts';
 
 export interface StormPlan {
   clients: number;
@@ -215,7 +217,7 @@ function urlsOf(script: string, commands: string[]): string[] {
   return out;
 }
 
-async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: string }, reportBody: (mac: string) => string, bytes: { n: number }): Promise<ClientResult> {
+async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: string }, reportBody: (mac: string) => Promise<string>, bytes: { n: number }): Promise<ClientResult> {
   const mac = `02:5a:${plan.macPrefix}:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
   const uuid = randomBytes(16);
   const r: ClientResult = { mac, ok: false, stages: {}, dhcpMs: [], retries: 0, startedAt: Date.now(), endedAt: 0 };
@@ -268,7 +270,7 @@ async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: 
         }),
       );
     }
-    if (plan.report) await timed('report', () => http(`${base.http}${REPORT_PATH}`, ipxe.ip, agent, 'text', r, reportBody(mac)));
+    if (plan.report) await timed('report', async () => http(`${base.http}${REPORT_PATH}`, ipxe.ip, agent, 'text', r, await reportBody(mac)));
     r.ok = true;
   } catch (e) {
     r.error = `${stage}: ${(e as Error).message}`;
@@ -279,26 +281,16 @@ async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: 
   return r;
 }
 
-/** A minimal signed report, as a diskless node sends it (the registry checks the signature and binds the key). */
-function reportMaker(): (mac: string) => string {
-  return (mac: string) => {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const nodeId = nodeIdOf(rawPublicKey(publicKey));
-    const payload = {
-      version: 1,
-      nodeId,
-      mac,
-      diskless: true,
-      timestamp: Date.now(),
-      nonce: randomBytes(16).toString('hex'),
-      runmode: 'dev',
-      bootMac: mac,
-      inventory: { cpu: { model: 'storm', logical: 1 }, memory: { total: 1 << 30 }, nics: [{ name: 'eth0', mac, driver: 'virtio_net', link: true, speed: 1000, addresses: [] }], disks: [], dmi: {}, virtualised: true, secureBoot: 'unsupported' },
-      capacity: { cru: 1, mru: 1 << 30, sru: 0, hru: 0 },
-      disks: [],
-      zdbs: [],
-    };
-    return JSON.stringify(signPayload(payload, privateKey));
+/**
+ * A signed report as a diskless node sends it, made by the agent's own
+ * report code: this host's inventory, a fresh in-memory key per machine.
+ */
+function reportMaker(): (mac: string) => Promise<string> {
+  const inventory = collectInventory();
+  const cap = capacity(inventory.cpu.logical, inventory.memoryBytes, []);
+  return async (mac: string) => {
+    const { identity } = await loadOrCreateIdentity([]);
+    return JSON.stringify(signReport(buildReport({ identity, inventory, capacity: cap, disks: [], zdbs: [], bootMac: mac, runmode: 'dev' }), identity));
   };
 }
 
