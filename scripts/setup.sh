@@ -13,6 +13,8 @@ DEBS+=(btrfs-progs fdisk dosfstools xfsprogs cryptsetup-bin mount util-linux)
 DEBS+=(systemd-boot-efi xorriso mtools isolinux syslinux syslinux-common grub-efi-amd64-bin grub-pc-bin)
 # The dashboard's browser test: Debian's chromium, driven by playwright-core.
 DEBS+=(chromium)
+# Several servers sharing one state: PostgreSQL from Debian (its tests start their own cluster).
+DEBS+=(postgresql)
 # Debian's npm conflicts with a Node installed from elsewhere: only add it when npm is absent.
 command -v npm >/dev/null 2>&1 || DEBS+=(nodejs npm)
 
@@ -28,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 # Debian starts these daemons on install; our tests and benchmarks start their own.
-for svc in tftpd-hpa dnsmasq nginx redis-server; do
+for svc in tftpd-hpa dnsmasq nginx redis-server postgresql; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
 done
 
