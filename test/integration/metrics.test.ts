@@ -6,12 +6,12 @@
 // MACs and sends packets whose ignore reasons all differ: the counts move,
 // the number of series does not. Nodes reach /metrics on neither port.
 import test from 'ava';
-import { mkdtemp, writeFile, mkdir, rm, readFile, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Netns, waitForOutput } from '../helpers/netns.ts';
+import type { Netns } from '../helpers/netns.ts';
 import { probe } from '../helpers/dhcp-harness.ts';
+import { startPxeSegment, type PxeSegment } from '../helpers/pxe-segment.ts';
 import { parsePromText, sampleValue, type Sample } from '../helpers/prom-text.ts';
 import { collectInventory } from '../../agent/inventory/index.ts';
 import { capacity } from '../../agent/inventory/capacity.ts';
@@ -21,52 +21,29 @@ import { REPORT_PATH } from '../../lib/signed-report.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAC = '52:54:00:ab:00:01';
+const ATTACKER = '52:54:00:ab:00:66';
 const SERVER = '10.79.0.1';
 const METRICS = 'http://127.0.0.1:8081/metrics';
 const FIX = path.join(ROOT, 'test/fixtures/agent');
-const kernel = Buffer.alloc(2 * 1024 * 1024 + 5, 7);
-const initrd = Buffer.alloc(300_000, 3);
+const KERNEL_BYTES = 2 * 1024 * 1024 + 5;
+const INITRD_BYTES = 300_000;
 
+let seg: PxeSegment;
 let ns: Netns;
 let client: Netns;
 let attacker: Netns;
 let dir: string;
 
 test.before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'zb-metrics-'));
-  await mkdir(path.join(dir, 'images/zos'), { recursive: true });
-  await writeFile(path.join(dir, 'images/zos/vmlinuz'), kernel);
-  await writeFile(path.join(dir, 'images/zos/initramfs.img'), initrd);
-  await writeFile(path.join(dir, 'udhcpc.sh'), '#!/bin/sh\n[ "$1" = bound ] || exit 0\necho "ip=$ip"; echo "boot_file=$boot_file"\n');
-  await chmod(path.join(dir, 'udhcpc.sh'), 0o755);
   // A pool of 4: the attacker's flood runs it dry, so "pool_full" is counted too.
-  await writeFile(
-    path.join(dir, 'zeroboot.yaml'),
-    `server:
-  address: ${SERVER}
-  interfaces: [br0]
-  stateDir: state
-  dhcp: { mode: full, pool: { start: 10.79.0.100, end: 10.79.0.103, router: ${SERVER} } }
-  http: { port: 8080 }
-store:
-  - { prefix: images, dir: images }
-profiles:
-  - { name: zos, kernel: images/zos/vmlinuz, initrd: images/zos/initramfs.img, args: { runmode: test } }
-groups:
-  - { name: all, profile: zos, selector: {} }
-`,
-  );
-  ns = await Netns.create('zbmetric');
-  await ns.bridge('br0', `${SERVER}/24`);
-  client = await ns.host('br0', { mac: MAC });
-  attacker = await ns.host('br0', { mac: '52:54:00:ab:00:66', cidr: '10.79.0.66/24' });
-  const server = ns.spawn(path.join(ROOT, 'bin/zeroboot'), ['serve', '--config', path.join(dir, 'zeroboot.yaml')]);
-  await waitForOutput(server, /dhcp +full on br0/, 60_000);
+  seg = await startPxeSegment('zbmetric', '10.79.0', [MAC], { poolSize: 4, staticHosts: { [ATTACKER]: '10.79.0.66/24' }, kernelBytes: KERNEL_BYTES, initrdBytes: INITRD_BYTES });
+  ({ ns, dir } = seg);
+  client = seg.hosts[MAC];
+  attacker = seg.hosts[ATTACKER];
 });
 
 test.after.always(async () => {
-  await ns?.destroy();
-  await rm(dir, { recursive: true, force: true });
+  await seg?.destroy();
 });
 
 async function scrape(): Promise<{ text: string; samples: Sample[] }> {
@@ -85,24 +62,17 @@ async function scrapeUntil(ok: (s: Sample[]) => boolean, timeoutMs = 30_000): Pr
   }
 }
 
-const field = (out: string, k: string) => out.match(new RegExp(`^${k}=(.*)$`, 'm'))?.[1];
-const udhcpc = (extra: string[]) =>
-  client.exec('busybox', ['udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '4', '-T', '2', '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', ...extra, '-s', path.join(dir, 'udhcpc.sh')], { timeout: 30_000 });
-
 test.serial('a boot moves DHCP, TFTP, HTTP, stage and report counts; zdb health comes from the report', async (t) => {
   const before = (await scrape()).samples;
   t.is(sampleValue(before, 'zeroboot_boots_started_total'), 0);
 
-  const pxe = await udhcpc([]);
-  t.is(field(pxe.stdout, 'boot_file'), 'undionly.kpxe', pxe.stdout + pxe.stderr);
-  const ip = field(pxe.stdout, 'ip')!;
-  await client.ip('addr', 'add', `${ip}/24`, 'dev', 'eth0');
+  const pxe = await seg.dhcp(MAC, false);
+  t.is(pxe.bootFile, 'undionly.kpxe');
   const loader = path.join(dir, 'undionly.kpxe');
-  const tftp = await client.exec('atftp', ['--option', 'blksize 1400', '-g', '-r', 'undionly.kpxe', '-l', loader, SERVER], { timeout: 30_000 });
-  t.is(tftp.code, 0, tftp.stderr);
+  await seg.tftp(MAC, 'undionly.kpxe', loader);
   const loaderBytes = (await readFile(loader)).length;
-  const ipxe = await udhcpc(['-x', '0x4d:69505845']);
-  t.is(field(ipxe.stdout, 'boot_file'), `http://${SERVER}:8080/boot.ipxe`);
+  const ipxe = await seg.dhcp(MAC, true);
+  t.is(ipxe.bootFile, `http://${SERVER}:8080/boot.ipxe`);
   t.is((await client.exec('curl', ['-fsS', '-o', '/dev/null', `http://${SERVER}:8080/boot.ipxe`])).code, 0);
   const script = (await client.exec('curl', ['-fsS', `http://${SERVER}:8080/ipxe?mac=${MAC.replace(/:/g, '-')}&arch=x86_64`])).stdout;
   const kernelUrl = script.match(/http:\/\/\S*vmlinuz\S*/)?.[0];
@@ -138,7 +108,7 @@ test.serial('a boot moves DHCP, TFTP, HTTP, stage and report counts; zdb health 
   t.is(v('zeroboot_tftp_transfer_seconds_count'), 1);
   t.is(v('zeroboot_http_requests_total', { route: 'script', code: '2xx' }), 2);
   t.is(v('zeroboot_http_requests_total', { route: 'file', code: '2xx' }), 2);
-  t.true(v('zeroboot_http_response_bytes_total', { route: 'file' }) > kernel.length + initrd.length);
+  t.true(v('zeroboot_http_response_bytes_total', { route: 'file' }) > KERNEL_BYTES + INITRD_BYTES);
   t.is(v('zeroboot_http_requests_total', { route: 'report', code: '2xx' }), 1);
   t.is(v('zeroboot_http_requests_total', { route: 'report', code: '4xx' }), 1);
   t.is(v('zeroboot_node_reports_total', { result: 'accepted' }), 1);
