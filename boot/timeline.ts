@@ -25,6 +25,12 @@ export interface BootEvent {
   reason?: string;
 }
 
+/** The address an event names: the one DHCP gave (`ip`), or the one a TFTP or HTTP request came from (`client`). */
+export function eventAddress(e: BootEvent | null | undefined): string | undefined {
+  const d = e?.detail;
+  return typeof d?.ip === 'string' ? d.ip : typeof d?.client === 'string' ? d.client : undefined;
+}
+
 /** Ignored packets from MACs without a timeline, counted per reason. */
 export interface IgnoredCount {
   reason: string;

@@ -3,6 +3,7 @@
 // The rows follow the timeline (its events and its drops, so they are bounded
 // as it is); the block is cut to the terminal's height, most recent first.
 import type { BootEvent, BootTimeline } from '../boot/timeline.ts';
+import { eventAddress } from '../boot/timeline.ts';
 
 export interface StatusRow {
   mac: string;
@@ -50,7 +51,7 @@ export class StatusRows {
     const d = e.detail ?? {};
     const prev = this.rows.get(e.mac);
     // DHCP says which address it gave; TFTP and HTTP which one asked.
-    const ip = typeof d.ip === 'string' ? d.ip : typeof d.client === 'string' ? d.client : prev?.ip;
+    const ip = eventAddress(e) ?? prev?.ip;
     const hostname = (typeof d.hostname === 'string' ? d.hostname : undefined) ?? prev?.hostname ?? this.hostnameOf(e.mac);
     this.rows.set(e.mac, { mac: e.mac, hostname, ip, stage: e.reason ? `${e.kind}: ${e.reason}` : e.kind, at: Date.parse(e.time) });
   }

@@ -7,14 +7,14 @@ import type { StoreEntry } from '../store.ts';
 import type { BootEvent } from '../timeline.ts';
 import { normalizeMac } from '../../lib/mac.ts';
 import { serveEntry } from './artifacts.ts';
-import { sendText } from './route-context.ts';
+import { clientOf, sendText } from './route-context.ts';
 import type { RouteContext } from './route-context.ts';
 
 export async function serveArtifact(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, rawPath: string, query: URLSearchParams, head: boolean): Promise<void> {
   const mac = normalizeMac(query.get('mac') ?? '');
   const refuse = (status: number, message: string) => {
     sendText(res, status, message + '\n', head);
-    ctx.record(mac, 'http.error', { path: rawPath.slice(0, 256), status }, message);
+    ctx.record(mac, 'http.error', { path: rawPath.slice(0, 256), status, client: clientOf(req) }, message);
   };
   let path: string;
   try {
@@ -36,7 +36,7 @@ export async function serveArtifact(ctx: RouteContext, req: IncomingMessage, res
   }
   const result = await serveEntry(req, res, entry, ctx.largeBuffers);
   if (!mac) return;
-  const detail: BootEvent['detail'] = { path, status: result.status, bytes: result.bytes, size: entry.size, method: req.method ?? 'GET' };
+  const detail: BootEvent['detail'] = { path, status: result.status, bytes: result.bytes, size: entry.size, method: req.method ?? 'GET', client: clientOf(req) };
   if (result.range) detail.range = result.range;
   if (result.status >= 400) ctx.record(mac, 'http.error', detail, `status ${result.status}`);
   else ctx.record(mac, artifactKind(ctx, mac, path), detail, result.complete ? undefined : 'client closed the connection before the end');

@@ -10,6 +10,7 @@
 // once blocks for tens of ms on a busy 2-core machine).
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { BootEvent, BootTimeline } from '../timeline.ts';
+import { eventAddress } from '../timeline.ts';
 import { normalizeMac } from '../../lib/mac.ts';
 import type { Labels } from '../selection.ts';
 
@@ -184,7 +185,9 @@ export class MachineIndex {
     }
     const summary: MachineSummary = { mac, events };
     if (last) Object.assign(summary, { stage: last.kind, lastSeen: last.time }, last.reason ? { reason: last.reason } : {});
-    if (lease) summary.ip = lease.ip;
+    // Without a lease of ours (proxy or off mode), the address the machine last asked from.
+    const ip = lease?.ip ?? eventAddress(last) ?? row.summary.ip;
+    if (ip) summary.ip = ip;
     const hostname = lease?.hostname ?? labelHostname;
     if (hostname) summary.hostname = hostname;
     Object.assign(row, { summary, json: JSON.stringify(summary), last, lease, labelHostname });
@@ -272,3 +275,4 @@ export function startAfter(macs: string[], cursor: string | undefined): number {
   }
   return lo;
 }
+

@@ -8,11 +8,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Labels, Selection } from '../selection.ts';
 import { LABELS, NoProfileError } from '../selection.ts';
 import { normalizeMac } from '../../lib/mac.ts';
-import { clientIpv4 } from '../leased-addresses.ts';
 import { CmdlineError, withServer } from '../../lib/cmdline.ts';
 import type { KernelArgs } from '../../lib/cmdline.ts';
 import { renderErrorScript, renderMachineScript, ScriptTemplateError, ScriptValueError } from '../../lib/ipxe-script.ts';
-import { sendText } from './route-context.ts';
+import { clientOf, sendText } from './route-context.ts';
 import type { RouteContext } from './route-context.ts';
 
 const FACTS = ['uuid', 'serial', 'arch', 'platform', 'hostname', 'manufacturer', 'product'];
@@ -30,7 +29,7 @@ export function serveMachineScript(ctx: RouteContext, req: IncomingMessage, res:
   // Labels stored for a MAC steer DHCP and GRUB too, so only the machine itself may set them; any
   // request still gets the script its labels select (scripts are no secret), and a MAC not yet
   // on the timeline gets no entry from a stranger.
-  const from = clientIpv4(req.socket.remoteAddress);
+  const from = clientOf(req);
   const trusted = ctx.acceptLabels?.(mac, from) ?? true;
   if (trusted) ctx.labels.note(mac, labels);
   else facts.labels = `not stored: the request came from ${from}, not from the address leased to this MAC`;
@@ -42,13 +41,13 @@ export function serveMachineScript(ctx: RouteContext, req: IncomingMessage, res:
     const text = renderMachineScript({ profile: selection.profile, args: withServer(selection.args, selection.profile.cmdline, base), base, mac, group: selection.group, reason: selection.reason });
     if (trusted) ctx.selections.set(mac, selection);
     sendText(res, 200, text, head);
-    record(mac, 'http.script', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason, ...facts });
+    record(mac, 'http.script', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason, ...facts, client: from });
   } catch (e) {
     if (trusted) ctx.selections.set(mac, selection);
     if (!(e instanceof NoProfileError || e instanceof CmdlineError || e instanceof ScriptTemplateError || e instanceof ScriptValueError)) throw e;
     // iPXE shows only an error code for an HTTP error; a script can say why.
     sendText(res, 200, renderErrorScript(e.message), head);
-    record(mac, 'http.error', { path: '/ipxe', status: 200, ...facts }, e.message);
+    record(mac, 'http.error', { path: '/ipxe', status: 200, ...facts, client: from }, e.message);
     ctx.log.warn('no boot script for machine', { mac, error: e.message });
   }
 }

@@ -8,6 +8,7 @@ import type { BootEvent, BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 import type { MachineLabels } from '../machine-labels.ts';
 import type { BufferBudget } from './artifacts.ts';
+import { clientIpv4 } from '../leased-addresses.ts';
 
 export interface RouteContext {
   store: ImageStore;
@@ -30,6 +31,11 @@ export interface RouteContext {
   baseFor(req: IncomingMessage): string;
   /** Records on the timeline; a failing listener is logged, never fails the request. */
   record(mac: string | undefined, kind: BootEvent['kind'], detail: BootEvent['detail'], reason?: string): void;
+}
+
+/** The address a request came from, as timeline events name it (`client`, like TFTP's): IPv4 without the ::ffff: prefix. */
+export function clientOf(req: IncomingMessage): string {
+  return clientIpv4(req.socket.remoteAddress);
 }
 
 /** One route: answers the request; `head` for HEAD (headers only). */

@@ -97,3 +97,19 @@ test('resorted splices a few MACs and merges many, like a full sort', (t) => {
   t.deepEqual(resorted([...base, 'm010'].sort(), [...many].reverse(), gone, present(gone)), [...base, ...many].filter((m) => !gone.has(m)).sort());
   t.deepEqual(resorted(['a', 'b'], ['b'], new Set(), () => true), ['a', 'b'], 'a MAC already listed is not listed twice');
 });
+
+test('without a lease, a row shows the address the machine last asked from, and keeps it through events naming none', async (t) => {
+  const tl = new BootTimeline();
+  const index = new MachineIndex({ timeline: tl, labelsFor: () => undefined, minIntervalMs: 0 });
+  try {
+    const mac = macOf(1);
+    tl.record(mac, 'http.script', { profile: 'zos', client: '10.0.0.7' });
+    t.is((await index.snapshot()).rows.get(mac)?.summary.ip, '10.0.0.7');
+    tl.record(mac, 'grub.config', { profile: 'zos' });
+    t.is((await index.snapshot()).rows.get(mac)?.summary.ip, '10.0.0.7');
+    tl.record(mac, 'dhcp.ack', { ip: '10.0.0.9' });
+    t.is((await index.snapshot()).rows.get(mac)?.summary.ip, '10.0.0.9');
+  } finally {
+    index.close();
+  }
+});
