@@ -8,7 +8,7 @@ import { get } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { parseBenchArgs } from '../harness/bench-args.ts';
 import { startBootstrapServer } from '../harness/bootstrap-server.ts';
-import { buildIso, buildUki, buildUsb } from '../image/media/index.ts';
+import { MEDIA_BUILDERS } from '../boot/http/bootstrap-builders.ts';
 
 const { values } = parseBenchArgs('bench/bootstrap-media.ts', {
   options: { kernel: { type: 'string' }, initrd: { type: 'string' }, crowd: { type: 'string', default: '20' } },
@@ -20,7 +20,7 @@ if (!values.kernel || !values.initrd) {
 const crowd = Number(values.crowd);
 
 const [kernel, initrd] = await Promise.all([readFile(values.kernel), readFile(values.initrd)]);
-const server = await startBootstrapServer(kernel, initrd, { builders: { uki: buildUki, iso: buildIso, usb: buildUsb }, maxMediaPerAddress: crowd });
+const server = await startBootstrapServer(kernel, initrd, { builders: MEDIA_BUILDERS, maxMediaPerAddress: crowd });
 
 function fetch(p: string): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {

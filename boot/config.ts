@@ -14,6 +14,7 @@ import type { DhcpPoolSettings, DhcpServeMode } from './dhcp/settings.ts';
 import { parseStoreUrl } from '../flist/stores/url.ts';
 import { StoreUrlError } from '../flist/stores/errors.ts';
 import { didYouMean } from '../lib/suggest.ts';
+import { DEFAULT_MEDIA_LIMITS } from './http/bootstrap-cache.ts';
 
 export { ConfigError, configError };
 
@@ -56,6 +57,8 @@ export interface ServerConfig {
   };
   tftp: { enabled: boolean; port: number; maxTransfers: number; maxTransfersPerClient: number; maxWaiting: number; timeoutMs: number; retries: number; firstRetries: number };
   http: { port: number; host: string; publicUrl?: string; maxConnections: number; maxConnectionsPerAddress: number; sendStallMs: number };
+  /** The bootstrap grammar's media built per request (/uefi, /iso, /usb): cached under <stateDir>/media. */
+  media: MediaLimits;
   /** Where the JSON API listens: apart from the node-facing HTTP port. */
   management: ManagementConfig;
   /** Directory of iPXE binaries served over TFTP. */
@@ -67,6 +70,19 @@ export interface ServerConfig {
   machines: MachineOverride[];
   stateDir: string;
   flists?: FlistsConfig;
+}
+
+export interface MediaLimits {
+  /** Bytes of built media kept on disk, least recently used dropped first. */
+  maxCacheBytes: number;
+  /** Builds at once. */
+  maxBuilds: number;
+  /** Builds waiting for a slot before a new medium is answered 503. */
+  maxQueuedBuilds: number;
+  /** Media requests one client address may have waiting. */
+  maxPerAddress: number;
+  /** A build running longer is stopped (its tools' process group killed) and its requests answered 503. */
+  buildTimeoutMs: number;
 }
 
 type Obj = Record<string, unknown>;
@@ -196,6 +212,19 @@ function management(server: Obj): ManagementConfig {
   return { enabled: flag(m, 'enabled', where) ?? true, host, port: num(m, 'port', where, 8081, 0, 65535), auth };
 }
 
+function media(server: Obj): MediaLimits {
+  const where = 'server.media';
+  const m = section(server, 'media', 'server', ['maxCacheBytes', 'maxBuilds', 'maxQueuedBuilds', 'maxPerAddress', 'buildTimeoutMs']);
+  const d = DEFAULT_MEDIA_LIMITS;
+  return {
+    maxCacheBytes: num(m, 'maxCacheBytes', where, d.maxBytes, 0, Number.MAX_SAFE_INTEGER),
+    maxBuilds: num(m, 'maxBuilds', where, d.maxBuilds, 1, 64),
+    maxQueuedBuilds: num(m, 'maxQueuedBuilds', where, d.maxQueued, 0, 10_000),
+    maxPerAddress: num(m, 'maxPerAddress', where, d.maxPerAddress, 1, 10_000),
+    buildTimeoutMs: num(m, 'buildTimeoutMs', where, d.buildTimeoutMs, 1000, 3_600_000),
+  };
+}
+
 function flists(doc: Obj, resolve: (p: string) => string): FlistsConfig | undefined {
   if (doc.flists === undefined || doc.flists === null) return undefined;
   const f = section(doc, 'flists', 'config', ['dir', 'store']);
@@ -214,7 +243,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
   if (doc === undefined || doc === null) doc = {};
   if (!isObj(doc)) throw new ConfigError('the configuration must be a YAML mapping');
   knownKeys(doc, 'config', ['server', 'store', 'profiles', 'groups', 'machines', 'flists']);
-  const server = section(doc, 'server', 'config', ['address', 'interfaces', 'dhcp', 'tftp', 'http', 'management', 'ipxeDir', 'stateDir']);
+  const server = section(doc, 'server', 'config', ['address', 'interfaces', 'dhcp', 'tftp', 'http', 'media', 'management', 'ipxeDir', 'stateDir']);
   const address = ipv4(server, 'address', 'server');
   const dhcpIn = section(server, 'dhcp', 'server', ['mode', 'port', 'proxyPort', 'pool', 'leasesFile', 'authoritative']);
   const mode = str(dhcpIn, 'mode', 'server.dhcp', 'proxy');
@@ -312,6 +341,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       maxConnectionsPerAddress: num(httpIn, 'maxConnectionsPerAddress', 'server.http', 32, 0, 1_000_000),
       sendStallMs: num(httpIn, 'sendStallMs', 'server.http', 30_000, 0, 3_600_000),
     },
+    media: media(server),
     management: management(server),
     ipxeDir: resolve(str(server, 'ipxeDir', 'server', '/usr/lib/ipxe')),
     mounts: entries(doc, 'store', ['prefix', 'dir']).map(({ raw, where }) => {

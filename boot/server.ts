@@ -29,7 +29,6 @@ import { LeasedAddresses } from './leased-addresses.ts';
 import { ConfigError, managementNeedsToken } from './config.ts';
 import type { FlistsConfig } from './config.ts';
 import type { FlistOptions } from './http/index.ts';
-import type { MediaBuilders } from './http/bootstrap-routes.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
 import { Registry } from './registry/store.ts';
@@ -37,10 +36,7 @@ import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
 import { ServerMetrics } from './metrics/index.ts';
-import { buildIso, buildUki, buildUsb } from '../image/media/index.ts';
-
-/** The bootstrap grammar's media (/uefi, /iso, /usb): image/media's builders with their defaults (Debian's EFI stub, mtime 0). */
-const MEDIA_BUILDERS: MediaBuilders = { uki: buildUki, iso: buildIso, usb: buildUsb };
+import { MEDIA_BUILDERS } from './http/bootstrap-builders.ts';
 
 export interface BootServer {
   timeline: BootTimeline;
@@ -117,7 +113,18 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       registry,
       tasks: { board: tasks, holds },
       metrics,
-      bootstrap: { profiles: config.profiles, builders: MEDIA_BUILDERS },
+      bootstrap: {
+        profiles: config.profiles,
+        builders: MEDIA_BUILDERS,
+        // Under the state directory (not the system's temporary folder): its own, so a crashed run's leftovers are swept at start.
+        cacheParent: join(config.stateDir, 'media'),
+        sweepCache: true,
+        maxCacheBytes: config.media.maxCacheBytes,
+        maxBuilds: config.media.maxBuilds,
+        maxQueuedBuilds: config.media.maxQueuedBuilds,
+        maxMediaPerAddress: config.media.maxPerAddress,
+        buildTimeoutMs: config.media.buildTimeoutMs,
+      },
     });
     started.push(http);
     nodeHttpBase = nodeBase(config, http.port);

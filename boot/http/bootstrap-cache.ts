@@ -8,8 +8,12 @@
 // - Builds: at most maxBuilds run at once, at most maxQueued wait; beyond
 //   that the request is refused at once (MediaBusyError, a 503), rather than
 //   queueing work without end.
+// - Time: a build still running after buildTimeoutMs is aborted (its signal
+//   fires: the builder kills its tools' process group), its waiters get
+//   MediaTimeoutError (a 503) and its slot is freed at once, whether or not
+//   the builder ever returns: a hung xorriso cannot hold the slot.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileEntry } from '../store.ts';
 import type { StoreEntry } from '../store.ts';
@@ -18,18 +22,27 @@ import { RecencyMap } from '../recency-map.ts';
 export interface MediaCacheOptions {
   /** Folder the cache makes its own folder in (removed at close). */
   parent: string;
+  /** The parent is this server's alone (its state directory): cache folders a run left behind (a crash) are removed at open. */
+  sweep?: boolean;
   maxBytes: number;
   maxBuilds: number;
   maxQueued: number;
+  buildTimeoutMs: number;
 }
 
-export const DEFAULT_MEDIA_LIMITS = { maxBytes: 1 << 30, maxBuilds: 1, maxQueued: 8 };
+/** The limits' defaults; maxPerAddress is the grammar's (bootstrap-routes.ts), kept here so the configuration reads them all from one place. */
+export const DEFAULT_MEDIA_LIMITS = { maxBytes: 1 << 30, maxBuilds: 1, maxQueued: 8, buildTimeoutMs: 120_000, maxPerAddress: 2 };
+
+const OWN_PREFIX = 'zeroboot-media-';
 
 /** Too many builds running and waiting: the request should be retried later. */
 export class MediaBusyError extends Error {}
 
-/** Writes the medium to `outPath`; `work` is a folder of its own for inputs, removed afterwards. */
-export type MediaBuild = (outPath: string, work: string) => Promise<void>;
+/** A build ran past its time and was aborted: the request may be retried later. */
+export class MediaTimeoutError extends Error {}
+
+/** Writes the medium to `outPath`; `work` is a folder of its own for inputs, removed afterwards. Stops (killing what it started) when `signal` aborts. */
+export type MediaBuild = (outPath: string, work: string, signal: AbortSignal) => Promise<void>;
 
 interface Flight {
   /** Requests waiting for this build. */
@@ -63,7 +76,10 @@ export class MediaCache {
 
   static async open(opts: MediaCacheOptions): Promise<MediaCache> {
     await mkdir(opts.parent, { recursive: true });
-    return new MediaCache(await mkdtemp(path.join(opts.parent, 'zeroboot-media-')), opts);
+    if (opts.sweep) {
+      for (const name of await readdir(opts.parent)) if (name.startsWith(OWN_PREFIX)) await rm(path.join(opts.parent, name), { recursive: true, force: true });
+    }
+    return new MediaCache(await mkdtemp(path.join(opts.parent, OWN_PREFIX)), opts);
   }
 
   /** The medium for `key`, built by `build` unless kept or being built; an entry (named <hash><ext>) the caller closes. */
@@ -106,20 +122,45 @@ export class MediaCache {
     const n = this.seq++;
     const work = path.join(this.dir, `work-${n}`);
     const out = path.join(this.dir, `out-${n}`);
-    try {
+    const abort = new AbortController();
+    const run = (async () => {
       await mkdir(work);
-      await build(out, work);
+      await build(out, work, abort.signal);
+      if (abort.signal.aborted) throw abort.signal.reason;
       const file = path.join(this.dir, `${id}.${n}`);
       await rename(out, file);
+      // Stopped while it was being renamed: the waiters have had their answer, the file is nobody's.
+      if (abort.signal.aborted) {
+        await rm(file, { force: true });
+        throw abort.signal.reason;
+      }
+      return file;
+    })();
+    const cleanup = async () => {
+      await rm(work, { recursive: true, force: true });
+      await rm(out, { force: true });
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new MediaTimeoutError(`the build ran longer than ${this.opts.buildTimeoutMs} ms and was stopped`);
+        abort.abort(e);
+        reject(e);
+      }, this.opts.buildTimeoutMs);
+    });
+    try {
+      const file = await Promise.race([run, timedOut]);
       const kept: Kept = { id, file, bytes: (await stat(file)).size, pins: flight.waiters };
       this.kept.set(id, kept);
       this.keptBytes += kept.bytes;
       return kept;
     } finally {
+      clearTimeout(timer);
       this.running--;
       this.waiting.shift()?.();
-      await rm(work, { recursive: true, force: true });
-      await rm(out, { force: true });
+      // An aborted builder's folders are removed once it has returned, however late: until then it may still write them.
+      if (abort.signal.aborted) void run.then(cleanup, cleanup);
+      else await cleanup();
     }
   }
 

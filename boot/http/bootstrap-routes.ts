@@ -20,7 +20,7 @@ import { ScriptValueError } from '../../lib/ipxe-script.ts';
 import { bootstrapCmdline, BootstrapRequestError, parseBootstrapPath } from './bootstrap-grammar.ts';
 import type { BootstrapFormat, BootstrapRequest } from './bootstrap-grammar.ts';
 import { renderBootstrapScript } from './bootstrap-script.ts';
-import { DEFAULT_MEDIA_LIMITS, MediaBusyError, MediaCache } from './bootstrap-cache.ts';
+import { DEFAULT_MEDIA_LIMITS, MediaBusyError, MediaCache, MediaTimeoutError } from './bootstrap-cache.ts';
 
 /** What a media builder is given (image/media's MediaInput): files on disk and the line to embed. */
 export interface MediaInput {
@@ -28,7 +28,8 @@ export interface MediaInput {
   initrd: string;
   cmdline: string;
 }
-export type MediaBuilder = (input: MediaInput, outPath: string) => Promise<void>;
+/** Writes the medium to `outPath`; when `signal` aborts (the build timed out) it stops, killing any program it started. */
+export type MediaBuilder = (input: MediaInput, outPath: string, signal: AbortSignal) => Promise<void>;
 
 /** image/media's buildUki, buildIso and buildUsb, or stand-ins with the same contract. */
 export interface MediaBuilders {
@@ -46,6 +47,8 @@ export interface BootstrapOptions {
   builders?: MediaBuilders;
   /** Folder the media cache lives in (default: the system's temporary folder). */
   cacheParent?: string;
+  /** cacheParent is this server's alone (under its state directory): cache folders a crashed run left there are removed at start. */
+  sweepCache?: boolean;
   /** Bytes of built media kept (default 1 GiB). */
   maxCacheBytes?: number;
   /** Media builds at once (default 1). */
@@ -54,9 +57,9 @@ export interface BootstrapOptions {
   maxQueuedBuilds?: number;
   /** Media requests one client address may have waiting at once (default 2): one node cannot fill the build queue for the others. */
   maxMediaPerAddress?: number;
+  /** A build running longer is stopped and its requests answered 503 (default 120 s). */
+  buildTimeoutMs?: number;
 }
-
-export const DEFAULT_MEDIA_PER_ADDRESS = 2;
 
 /** Which builder and file name each media format uses; usb and uefimg are the same image (one cache entry). */
 const MEDIA: Record<Exclude<BootstrapFormat, 'ipxe' | 'krn'>, { builder: keyof MediaBuilders; ext: string }> = {
@@ -90,9 +93,11 @@ export class BootstrapRoutes {
   static async open(opts: BootstrapOptions, store: ImageStore, log: Logger, buffers: BufferBudget): Promise<BootstrapRoutes> {
     const cache = await MediaCache.open({
       parent: opts.cacheParent ?? tmpdir(),
+      sweep: opts.sweepCache,
       maxBytes: opts.maxCacheBytes ?? DEFAULT_MEDIA_LIMITS.maxBytes,
       maxBuilds: opts.maxBuilds ?? DEFAULT_MEDIA_LIMITS.maxBuilds,
       maxQueued: opts.maxQueuedBuilds ?? DEFAULT_MEDIA_LIMITS.maxQueued,
+      buildTimeoutMs: opts.buildTimeoutMs ?? DEFAULT_MEDIA_LIMITS.buildTimeoutMs,
     });
     return new BootstrapRoutes(opts, store, log, buffers, cache);
   }
@@ -155,7 +160,7 @@ export class BootstrapRoutes {
     const key = [media.builder, set.name, ...files.map((f) => `${f.path}:${f.etag}`), cmdline].join('\n');
     const address = req.socket.remoteAddress ?? '';
     const mine = this.perAddress.get(address) ?? 0;
-    if (mine >= (this.opts.maxMediaPerAddress ?? DEFAULT_MEDIA_PER_ADDRESS)) {
+    if (mine >= (this.opts.maxMediaPerAddress ?? DEFAULT_MEDIA_LIMITS.maxPerAddress)) {
       await closeAll(files);
       this.note('address', 'media request refused: too many from one address', { address, waiting: mine });
       res.setHeader('Retry-After', String(RETRY_AFTER_S));
@@ -164,13 +169,13 @@ export class BootstrapRoutes {
     this.perAddress.set(address, mine + 1);
     let entry: StoreEntry;
     try {
-      entry = await this.cache.get(key, async (out, work) => {
+      entry = await this.cache.get(key, async (out, work, signal) => {
         const input = { kernel: `${work}/vmlinuz`, initrd: `${work}/initrd.img`, cmdline };
         await writeEntries([files[0]], input.kernel);
         // Linux unpacks concatenated initramfs archives in order: a set's initrds become one.
         await writeEntries(files.slice(1), input.initrd);
         const started = Date.now();
-        await builder(input, out);
+        await builder(input, out, signal);
         this.log.info('boot medium built', { format: request.format, kernel: set.name, farm: request.farmId ?? 0, ms: Date.now() - started });
       }, `.${media.ext}`);
     } catch (e) {
@@ -178,6 +183,11 @@ export class BootstrapRoutes {
         this.note('busy', 'media build refused: too many builds', { reason: e.message });
         res.setHeader('Retry-After', String(RETRY_AFTER_S));
         return sendText(res, 503, `busy: too many boot media being built; retry in ${RETRY_AFTER_S} seconds\n`, head);
+      }
+      if (e instanceof MediaTimeoutError) {
+        this.note('timeout', 'media build stopped: it ran too long', { kernel: set.name, format: request.format, reason: e.message });
+        res.setHeader('Retry-After', String(RETRY_AFTER_S));
+        return sendText(res, 503, `busy: building the ${request.format} medium took too long and was stopped; retry in ${RETRY_AFTER_S} seconds\n`, head);
       }
       this.note('failed', 'media build failed', { kernel: set.name, format: request.format, error: e instanceof Error ? e.message : String(e) });
       return sendText(res, 500, `building the ${request.format} medium failed; see the server log\n`, head);

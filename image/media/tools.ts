@@ -1,7 +1,10 @@
 // Runs the outside programs the ISO and USB builders need (xorriso,
 // grub-mkimage). A missing program or data file is a MediaToolError naming
 // the Debian package to install; a failing one gives its first stderr line.
-import { execFile } from 'node:child_process';
+// With a signal, the program runs in a process group of its own, and the
+// whole group is killed when the signal aborts (a hung xorriso and anything
+// it started).
+import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { MediaToolError } from './errors.ts';
 
@@ -33,15 +36,44 @@ export interface ToolOptions {
   env?: Record<string, string>;
   /** Look programs up here instead of PATH (tests use it to hide a tool). */
   path?: string;
+  /** Aborting it kills the program's process group (SIGKILL) and rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
+
+const MAX_OUTPUT = 16 * 1024 * 1024;
 
 export function runTool(cmd: string, args: string[], opts: ToolOptions = {}): Promise<string> {
   const env = { ...process.env, ...(opts.path !== undefined ? { PATH: opts.path } : {}), ...opts.env };
+  const { signal } = opts;
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new MediaToolError(`${cmd} is not installed${hint(cmd)}`));
-      const line = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? err.message.split('\n')[0];
+    if (signal?.aborted) return reject(signal.reason);
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: signal !== undefined });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let bytes = 0;
+    const collect = (into: Buffer[]) => (d: Buffer) => {
+      bytes += d.length;
+      if (bytes <= MAX_OUTPUT) into.push(d);
+    };
+    child.stdout.on('data', collect(out));
+    child.stderr.on('data', collect(err));
+    const kill = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    signal?.addEventListener('abort', kill, { once: true });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      signal?.removeEventListener('abort', kill);
+      reject(e.code === 'ENOENT' ? new MediaToolError(`${cmd} is not installed${hint(cmd)}`) : new MediaToolError(`${cmd} failed: ${e.message}`));
+    });
+    child.on('close', (code, sig) => {
+      signal?.removeEventListener('abort', kill);
+      if (signal?.aborted) return reject(signal.reason);
+      if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
+      const line = Buffer.concat(err).toString('utf8').split('\n').map((l) => l.trim()).find((l) => l !== '') ?? (sig ? `killed by ${sig}` : `exit code ${code}`);
       reject(new MediaToolError(`${cmd} failed: ${line}`));
     });
   });

@@ -2,12 +2,16 @@
 // loopback): one build per key however many ask at once, at most maxBuilds
 // builds at a time, a 503 with Retry-After once maxQueuedBuilds wait, and
 // the kept files bounded in bytes (least recently used dropped, a file being
-// downloaded still finishes). The builder is a stand-in the test holds at a
-// gate, so "at once" is exact rather than a race against a real build.
+// downloaded still finishes), and a build that hangs stopped at
+// buildTimeoutMs with its process group killed. The builder is a stand-in
+// the test holds at a gate, so "at once" is exact rather than a race against
+// a real build.
 import test from 'ava';
 import { get as httpGet } from 'node:http';
-import { readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { runTool } from '../../image/media/tools.ts';
 import type { BootstrapOptions, MediaBuilder, MediaInput } from '../../boot/http/bootstrap-routes.ts';
 import { startBootstrapServer } from '../../harness/bootstrap-server.ts';
 
@@ -202,4 +206,71 @@ test('bytes: a medium larger than the whole cache is served in full, then droppe
   const many = Array.from({ length: 12 }, () => request(`${url}/uefi/prod/10`));
   t.deepEqual((await Promise.all(many)).map((r) => `${r.status} ${r.body.length}`), Array(12).fill(`200 ${MEDIUM_BYTES}`));
   t.deepEqual(await cacheDir(), []);
+});
+
+/** Stands in for a hung xorriso: a shell (its pid written to `pidFile`) and a child of its own, both sleeping, run the way image/media runs its tools. */
+function hungBuilder(pidFile: string, hangs: (input: MediaInput) => boolean): MediaBuilder {
+  return async (input, out, signal) => {
+    if (hangs(input)) await runTool('sh', ['-c', `echo $$ > ${pidFile}; sleep 600 & sleep 600`], { signal });
+    await writeFile(out, Buffer.alloc(MEDIUM_BYTES, 0x2e));
+  };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('a hung build: stopped at buildTimeoutMs, its process group killed, its waiters answered 503, the slot freed for the next', async (t) => {
+  const pidFile = path.join(await mkdtemp(path.join(tmpdir(), 'zb-hung-')), 'pid');
+  t.teardown(() => rm(path.dirname(pidFile), { recursive: true, force: true }));
+  const build = hungBuilder(pidFile, (input) => input.cmdline.includes('farmer_id=66 '));
+  const server = await startBootstrapServer(Buffer.from('kernel'), Buffer.from('initrd'), { builders: { uki: build, iso: build, usb: build }, maxBuilds: 1, maxQueuedBuilds: 1, maxMediaPerAddress: 100, buildTimeoutMs: 1500 });
+  t.teardown(() => server.close());
+  const started = Date.now();
+  // Two waiting for the hung medium (one build), and another medium queued behind it for the one slot.
+  const hung = [request(`${server.url}/iso/prod/66`), request(`${server.url}/iso/prod/66`)];
+  const deadline = Date.now() + 30_000;
+  while (!(await readFile(pidFile, 'utf8').catch(() => '')).trim()) {
+    if (Date.now() > deadline) throw new Error('the hung build never started');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const pgid = Number((await readFile(pidFile, 'utf8')).trim());
+  t.true(alive(-pgid), 'the tool is running');
+  const queued = request(`${server.url}/iso/prod/5`);
+  for (const a of await Promise.all(hung)) {
+    t.is(a.status, 503);
+    t.is(a.headers['retry-after'], '5');
+    t.regex(a.body.toString(), /took too long and was stopped/);
+  }
+  t.true(Date.now() - started >= 1500, 'not before the timeout');
+  t.is((await queued).status, 200, 'the queued medium got the freed slot');
+  const gone = Date.now() + 10_000;
+  while (alive(-pgid) && Date.now() < gone) await new Promise((r) => setTimeout(r, 20));
+  t.false(alive(-pgid), 'the whole process group (the shell and its sleeping child) was killed');
+  // Not kept: asked again, it is built (and stopped) again.
+  await writeFile(pidFile, '');
+  t.is((await request(`${server.url}/iso/prod/66`)).status, 503);
+});
+
+test('the cache folder: a server whose cache parent is its own sweeps what a crashed run left there; a shared parent is left alone', async (t) => {
+  const parent = await mkdtemp(path.join(tmpdir(), 'zb-media-parent-'));
+  t.teardown(() => rm(parent, { recursive: true, force: true }));
+  await mkdir(path.join(parent, 'zeroboot-media-crashed/work-0'), { recursive: true });
+  await writeFile(path.join(parent, 'unrelated'), 'x');
+  const builder = new GatedBuilder();
+  builder.release();
+  const shared = await startBootstrapServer(Buffer.from('kernel'), Buffer.from('initrd'), { builders: { uki: builder.build, iso: builder.build, usb: builder.build }, cacheParent: parent });
+  await shared.close();
+  t.true((await readdir(parent)).includes('zeroboot-media-crashed'), 'without sweepCache another run\'s folder is not touched');
+  const own = await startBootstrapServer(Buffer.from('kernel'), Buffer.from('initrd'), { builders: { uki: builder.build, iso: builder.build, usb: builder.build }, cacheParent: parent, sweepCache: true });
+  t.teardown(() => own.close());
+  const left = await readdir(parent);
+  t.false(left.includes('zeroboot-media-crashed'));
+  t.true(left.includes('unrelated'), 'only the cache\'s own folders go');
+  t.is(left.filter((n) => n.startsWith('zeroboot-media-')).length, 1, 'the running cache\'s folder');
 });

@@ -7,7 +7,7 @@
 // server lets one address wait for 2 media at a time (the rest get 503).
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { peSectionData } from '../../image/media/index.ts';
@@ -95,4 +95,13 @@ test.serial('the grammar and its errors on the served configuration', async (t) 
   const script = await get('/ipxe/test/9');
   t.is(script.status, 200);
   t.regex(script.body.toString(), new RegExp(`imgfetch --name kernel ${url}/kernel/zos nomodeset version=v3 runmode=test panic=7200 farmer_id=9 `));
+});
+
+test.serial('the built media are kept under the state directory, not the system\'s temporary folder', async (t) => {
+  t.is((await get('/uefi/test/5150')).status, 200);
+  const [own, ...more] = await readdir(path.join(dir, 'state/media'));
+  t.regex(own, /^zeroboot-media-/);
+  t.deepEqual(more, []);
+  t.true((await readdir(path.join(dir, 'state/media', own))).length > 0, 'the media built so far');
+  t.false((await readdir(dir)).some((n) => n.startsWith('zeroboot-media-')), 'nothing in TMPDIR');
 });

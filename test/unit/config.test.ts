@@ -30,6 +30,7 @@ test('a full configuration parses with defaults filled in', (t) => {
   t.deepEqual(c.profiles[0].initrd, ['images/zos/initramfs.img']);
   t.deepEqual(c.profiles[0].args, { runmode: 'prod', farmer_id: 7, 'zos-debug': null });
   t.is(c.stateDir, '/var/lib/zeroboot');
+  t.deepEqual(c.media, { maxCacheBytes: 1 << 30, maxBuilds: 1, maxQueuedBuilds: 8, maxPerAddress: 2, buildTimeoutMs: 120_000 });
 });
 
 test('relative paths resolve against the config file folder', (t) => {
@@ -57,6 +58,9 @@ const bad: [string, (d: Record<string, any>) => void, RegExp][] = [
   ['bad MAC', (d) => (d.machines = [{ mac: 'xx' }]), /machines\[0\]\.mac/],
   ['bad port', (d) => (d.server.tftp = { port: 70000 }), /server\.tftp\.port/],
   ['zero transfers per client', (d) => (d.server.tftp = { maxTransfersPerClient: 0 }), /server\.tftp\.maxTransfersPerClient/],
+  ['media build timeout below a second', (d) => (d.server.media = { buildTimeoutMs: 10 }), /server\.media\.buildTimeoutMs must be an integer between 1000 and 3600000/],
+  ['no media build slot', (d) => (d.server.media = { maxBuilds: 0 }), /server\.media\.maxBuilds must be an integer between 1 and 64/],
+  ['media key misspelt', (d) => (d.server.media = { maxBuild: 2 }), /server\.media\.maxBuild: unknown key \(did you mean "maxBuilds"\?\)/],
   ['bad arg name', (d) => (d.profiles[0].args = { 'a b': 1 }), /not a valid kernel argument/],
   ['duplicate profile', (d) => d.profiles.push({ ...d.profiles[0] }), /defined twice/],
   ['secureBoot not a boolean', (d) => (d.profiles[0].secureBoot = 'yes'), /profiles\[0\]\.secureBoot must be true or false, got "yes"/],
