@@ -322,7 +322,13 @@ async function currentRows(o, listed, iface) {
     machines.push(...(page?.machines ?? []));
     cursor = page?.next ?? null;
   } while (cursor);
-  const nodes = (await api(o, '/nodes'))?.nodes ?? [];
+  const nodes = [];
+  cursor = null;
+  do {
+    const page = await api(o, `/nodes?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    nodes.push(...(page?.nodes ?? []));
+    cursor = page?.next ?? null;
+  } while (cursor);
   const details = new Map();
   for (const n of nodes) {
     const d = await api(o, `/nodes/${encodeURIComponent(n.nodeId)}`);

@@ -198,7 +198,30 @@ function joinJson(head: string, parts: string[], bytes: number, tail: string): B
   return body.subarray(0, off);
 }
 
-function nodeSummary(ctx: ApiContext, n: NodeRecord): NodeSummary {
+/** What the node routes read: the registry, and the labels (a hostname before the node reports one). */
+export type NodesContext = Pick<ApiContext, 'nodes' | 'labelsFor'>;
+
+// Node ids are base58 public keys; a cursor is one of them.
+const NODE_ID = /^[1-9A-HJ-NP-Za-km-z]{1,128}$/;
+
+/**
+ * One page of /api/nodes, sorted by node id: `limit` nodes (at most
+ * PAGE_MAX) after `cursor` (the `next` of the previous page; null on the
+ * last). The order is the ids', so a walk sees every node present
+ * throughout exactly once, whatever reports or joins meanwhile.
+ */
+export function nodesPage(ctx: NodesContext, query: URLSearchParams): { total: number; next: string | null; nodes: NodeSummary[] } {
+  const limit = intParam(query, 'limit', PAGE_DEFAULT, PAGE_MAX);
+  const cursor = query.get('cursor') ?? undefined;
+  if (cursor !== undefined && !NODE_ID.test(cursor)) throw new ApiError(400, 'cursor must be the "next" value of the previous page');
+  const all = nodesOf(ctx).list();
+  const after = all.filter((n) => cursor === undefined || n.nodeId > cursor);
+  const page = after.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0)).slice(0, limit);
+  const next = after.length > limit ? page[page.length - 1].nodeId : null;
+  return { total: all.length, next, nodes: page.map((n) => nodeSummary(ctx, n)) };
+}
+
+function nodeSummary(ctx: NodesContext, n: NodeRecord): NodeSummary {
   const reported = n.lastReport.hostname;
   const hostname = typeof reported === 'string' ? reported : n.macs.map((m) => ctx.labelsFor(m)?.hostname).find((h) => h !== undefined);
   return {
@@ -213,7 +236,7 @@ function nodeSummary(ctx: ApiContext, n: NodeRecord): NodeSummary {
   };
 }
 
-function nodesOf(ctx: ApiContext): NonNullable<ApiContext['nodes']> {
+function nodesOf(ctx: NodesContext): NonNullable<ApiContext['nodes']> {
   if (!ctx.nodes) throw new ApiError(404, 'this server keeps no node registry');
   return ctx.nodes;
 }
@@ -249,10 +272,7 @@ export async function handleApi(ctx: ApiContext, method: string, path: string, q
     if (m) return sendJson(res, 200, await machineDetail(ctx, segment(m[1], 'MAC')), head);
     const w = /^\/machines\/([^/]+)\/why\/?$/.exec(path);
     if (w) return sendJson(res, 200, machineWhy(ctx, segment(w[1], 'MAC'), query), head);
-    if (path === '/nodes' || path === '/nodes/') {
-      const nodes = nodesOf(ctx).list().sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
-      return sendJson(res, 200, { total: nodes.length, nodes: nodes.map((n) => nodeSummary(ctx, n)) }, head);
-    }
+    if (path === '/nodes' || path === '/nodes/') return sendJson(res, 200, nodesPage(ctx, query), head);
     const n = /^\/nodes\/([^/]+)\/?$/.exec(path);
     if (n) {
       const id = segment(n[1], 'node id');
