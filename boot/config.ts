@@ -263,7 +263,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     if (ipToInt(pool.start) > ipToInt(pool.end)) throw new ConfigError('server.dhcp.pool.start must not be after pool.end');
   }
   if (mode === 'full' && !pool) throw new ConfigError('server.dhcp.pool is required when server.dhcp.mode is full');
-  const tftpIn = section(server, 'tftp', 'server', ['enabled', 'port', 'maxTransfers', 'maxTransfersPerClient', 'timeoutMs', 'retries', 'firstRetries']);
+  const tftpIn = section(server, 'tftp', 'server', ['enabled', 'port', 'maxTransfers', 'maxTransfersPerClient', 'maxWaiting', 'timeoutMs', 'retries', 'firstRetries']);
   const httpIn = section(server, 'http', 'server', ['port', 'host', 'publicUrl', 'maxConnections', 'maxConnectionsPerAddress', 'sendStallMs']);
   const resolve = (p: string) => (p.startsWith('/') ? p : `${baseDir}/${p}`);
 

@@ -33,6 +33,14 @@ test('a full configuration parses with defaults filled in', (t) => {
   t.deepEqual(c.media, { maxCacheBytes: 1 << 30, maxBuilds: 1, maxQueuedBuilds: 8, maxPerAddress: 2, buildTimeoutMs: 120_000 });
 });
 
+test('every limit the README names can be set: server.tftp.maxWaiting and server.media', (t) => {
+  const doc = base();
+  Object.assign(doc.server, { tftp: { maxWaiting: 10 }, media: { maxCacheBytes: 1000, maxBuilds: 2, maxQueuedBuilds: 0, maxPerAddress: 1, buildTimeoutMs: 5000 } });
+  const c = parseConfig(doc);
+  t.is(c.tftp.maxWaiting, 10);
+  t.deepEqual(c.media, { maxCacheBytes: 1000, maxBuilds: 2, maxQueuedBuilds: 0, maxPerAddress: 1, buildTimeoutMs: 5000 });
+});
+
 test('relative paths resolve against the config file folder', (t) => {
   const doc = base('store:\n  - { prefix: images, dir: imgs }\n');
   (doc.server as Record<string, unknown>).stateDir = 'state';
