@@ -27,6 +27,8 @@ import type { BootMedium, DiskFile } from './args.ts';
 import { chooseAccel } from './kvm-probe.ts';
 import type { Accel, AccelMode } from './kvm-probe.ts';
 import { SerialConsole } from './console.ts';
+import { publishConsole } from './console-publish.ts';
+import { CONSOLE_SOCKET } from '../boot/http/console-hub.ts';
 import { writeRigState } from './rig-state.ts';
 import { MARKERS } from '../image/init.ts';
 import { AGENT_MARKERS } from '../image/init-services.ts';
@@ -126,6 +128,8 @@ export class Vm {
   readonly console: SerialConsole;
   /** When QEMU was started (ms since the epoch), for boot-time measurements. */
   readonly startedAt: number;
+  /** "ok" once the rig's server holds this VM's console for its dashboard, else why not. */
+  published: Promise<string> = Promise.resolve('no server in the rig');
   private readonly network: RigNetwork;
 
   constructor(instance: Instance, taps: string[], args: string[], console: SerialConsole, network: RigNetwork, startedAt: number) {
@@ -234,6 +238,8 @@ export class Rig {
   apiUrl = '';
   /** The API's bearer token, when the server's configuration asks for one. */
   private apiToken: string | undefined;
+  /** Where the rig's server takes VM consoles for its dashboard (console-hub.ts); unset without a server. */
+  private consoleSocket: string | undefined;
   private readonly opts: RigOptions;
   private readonly profilesDir: string;
   private readonly instances = new Map<string, number>();
@@ -351,6 +357,7 @@ export class Rig {
     });
     const file = path.join(this.workDir, 'zeroboot.yaml');
     await writeFile(file, toYaml(doc));
+    this.consoleSocket = path.join(path.resolve(this.workDir, String((doc.server as Doc).stateDir)), CONSOLE_SOCKET);
     this.server = this.ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...SERVE_NODE_FLAGS, path.join(ROOT, 'cli/zeroboot.ts'), 'serve', '--config', file]);
     this.serverLog = createWriteStream(path.join(this.logDir, 'server.log'));
     let partial = '';
@@ -459,6 +466,8 @@ export class Rig {
     });
     const vm = new Vm(instance, taps, args, console, this.network, startedAt);
     this.vmList.push(vm);
+    // The server's dashboard shows the console live; a server without consoles leaves the VM as it is.
+    if (this.consoleSocket) vm.published = publishConsole(console, this.consoleSocket, { name: instance.name, macs: instance.macs }).result;
     return vm;
   }
 
