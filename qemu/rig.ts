@@ -76,6 +76,8 @@ export interface RigOptions {
   handleSignals?: boolean;
   /** Every line the server logs. */
   onServerLog?: (line: string) => void;
+  /** Server profiles added to the rig's own (which `serverConfig.profiles` would replace), e.g. one for machines made to fail. */
+  extraProfiles?: Doc[];
 }
 
 export interface BootOptions {
@@ -175,7 +177,7 @@ export function mergeDocs(base: Doc, over: Doc): Doc {
  * With `layers` (the image has at: boot layers: <name>.fl and chunks/ beside it) the server offers the image
  * folder's flists and chunks (key `flists`), and the profile tells /init where the server is (zeroboot.server).
  */
-export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; secureBoot?: boolean; serverConfig?: Doc | string; layers?: boolean }): Doc {
+export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; secureBoot?: boolean; serverConfig?: Doc | string; layers?: boolean; extraProfiles?: Doc[] }): Doc {
   let user: Doc = {};
   if (typeof opts.serverConfig === 'string') {
     const parsed = parseYaml(opts.serverConfig) as unknown;
@@ -210,6 +212,7 @@ export function rigServerConfig(opts: { address: string; bridge: string; pool: {
     groups: [{ name: 'default', profile: 'zos', selector: {} }],
   };
   const doc = mergeDocs(base, user);
+  if (opts.extraProfiles) doc.profiles = [...(doc.profiles as Doc[]), ...opts.extraProfiles];
   const server = doc.server as Doc;
   server.address = opts.address;
   server.interfaces = [opts.bridge];
@@ -354,6 +357,7 @@ export class Rig {
       secureBoot: this.opts.secureBoot,
       serverConfig: this.opts.serverConfig,
       layers: existsSync(path.join(imageDir, 'chunks')),
+      extraProfiles: this.opts.extraProfiles,
     });
     const file = path.join(this.workDir, 'zeroboot.yaml');
     await writeFile(file, toYaml(doc));
@@ -398,6 +402,12 @@ export class Rig {
       startedAt: new Date().toISOString(),
     };
     await writeRigState(this.opts.stateFile, state);
+  }
+
+  /** The server's dashboard (inside the namespace), with the token to open it when the server asks for one. */
+  get dashboardUrl(): string {
+    if (!this.apiUrl) return '';
+    return this.apiUrl.replace(/\/api$/, '/dashboard/') + (this.apiToken ? `?token=${this.apiToken}` : '');
   }
 
   /** Loads a profile by name from the rig's profile folder. */
