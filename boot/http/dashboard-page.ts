@@ -22,7 +22,7 @@ const PAGE = `<!doctype html>
 <link rel="stylesheet" href="xterm.css">
 <style>
   :root { font: 14px system-ui, sans-serif; color: #1d2329; background: #f5f6f8; }
-  body { margin: 0; display: grid; grid-template-columns: minmax(520px, 1fr) minmax(420px, 1fr); height: 100vh; }
+  body { margin: 0; display: grid; grid-template-columns: minmax(520px, 1fr) minmax(420px, 1fr); grid-template-rows: auto minmax(0, 1fr); height: 100vh; }
   header { grid-column: 1 / 3; display: flex; gap: 12px; align-items: center; padding: 8px 14px; background: #1d2329; color: #fff; }
   header h1 { font-size: 16px; margin: 0 12px 0 0; }
   header input, header select { font: inherit; padding: 4px 6px; }

@@ -33,7 +33,10 @@ try {
     for (const r of await page.evaluate<{ mac: string; stage: string; state: string; cause: string }[]>(ROWS)) {
       const s = `${r.stage}/${r.state}${r.cause ? `/${r.cause}` : ''}`;
       const list = (seen.states[r.mac] ??= []);
-      if (list[list.length - 1] !== s) list.push(s);
+      if (list[list.length - 1] !== s) {
+        list.push(s);
+        process.stderr.write(`${new Date().toISOString()} ${r.mac} ${s}\n`);
+      }
     }
   };
   const shots = new Set<string>();
