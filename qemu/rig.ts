@@ -28,6 +28,8 @@ import { chooseAccel } from './kvm-probe.ts';
 import type { Accel, AccelMode } from './kvm-probe.ts';
 import { SerialConsole } from './console.ts';
 import { publishConsole } from './console-publish.ts';
+import { startPortBridge } from './port-bridge.ts';
+import type { PortBridge } from './port-bridge.ts';
 import { CONSOLE_SOCKET } from '../boot/http/console-hub.ts';
 import { writeRigState } from './rig-state.ts';
 import { MARKERS } from '../image/init.ts';
@@ -243,6 +245,7 @@ export class Rig {
   private apiToken: string | undefined;
   /** Where the rig's server takes VM consoles for its dashboard (console-hub.ts); unset without a server. */
   private consoleSocket: string | undefined;
+  private readonly bridges: PortBridge[] = [];
   private readonly opts: RigOptions;
   private readonly profilesDir: string;
   private readonly instances = new Map<string, number>();
@@ -408,6 +411,19 @@ export class Rig {
   get dashboardUrl(): string {
     if (!this.apiUrl) return '';
     return this.apiUrl.replace(/\/api$/, '/dashboard/') + (this.apiToken ? `?token=${this.apiToken}` : '');
+  }
+
+  /**
+   * The dashboard from the host: the management listener (the namespace's
+   * loopback) forwarded to 127.0.0.1:<port> on the host (0: any free port)
+   * through a socket in the rig's work folder; its URL, with the token.
+   */
+  async forwardDashboard(port = 0): Promise<string> {
+    if (!this.apiUrl) throw new RigError("this rig's server has no management listener");
+    const target = new URL(this.apiUrl);
+    const bridge = await startPortBridge(this.ns, { host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port) }, path.join(this.workDir, `bridge-${this.bridges.length}.sock`), port);
+    this.bridges.push(bridge);
+    return `http://127.0.0.1:${bridge.port}/dashboard/` + (this.apiToken ? `?token=${this.apiToken}` : '');
   }
 
   /** Loads a profile by name from the rig's profile folder. */
@@ -577,6 +593,7 @@ export class Rig {
   private async stopAll(): Promise<void> {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
+    await Promise.all(this.bridges.map((b) => b.close().catch(() => undefined)));
     await Promise.all(this.vmList.map((v) => v.console.stop(2000).catch(() => undefined)));
     if (this.server?.pid && this.server.exitCode === null) {
       const exited = new Promise((r) => this.server!.once('exit', r));

@@ -44,6 +44,8 @@ the rig hands every VM console to the server over <stateDir>/consoles.sock.
 Options:
   --profile NAME   hardware profile to boot (default small-bios)
   --broken         boot a node made to fail (missing kernel) before the good one
+  --dashboard-port N  also offer the dashboard on the host at 127.0.0.1:N
+                   (0: any free port), forwarded into the namespace
   --timeout S      give up after S seconds (default 300)
   --json           print one JSON document on stdout (boot, timeline, node
                    report); progress goes to stderr
@@ -92,7 +94,7 @@ export class DemoError extends Error {
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  const p = parseCommand('demo', argv, { profile: { type: 'string' }, timeout: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' }, broken: { type: 'boolean' } });
+  const p = parseCommand('demo', argv, { profile: { type: 'string' }, timeout: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' }, broken: { type: 'boolean' }, 'dashboard-port': { type: 'string' } });
   if (p.values.help) {
     process.stdout.write(DEMO_HELP);
     return 0;
@@ -100,6 +102,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (p.positionals.length > 0) throw new UsageError(`demo: unexpected argument "${p.positionals[0]}"`);
   const profileName = stringOpt(p, 'profile') ?? 'small-bios';
   const timeoutMs = (intOpt(p, 'demo', 'timeout', 10, 86_400) ?? 300) * 1000;
+  const dashboardPort = intOpt(p, 'demo', 'dashboard-port', 0, 65535);
   if (process.getuid?.() !== 0) throw new UsageError('demo: needs root to create a network namespace (run it with sudo)');
 
   const { buildImage, parseImageYaml } = await import('../../image/index.ts');
@@ -149,6 +152,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   try {
     say(`  namespace ${rig.ns.name}, server ${rig.serverUrl}, ${rig.accel} (${rig.accelReason})`);
     say(`  dashboard ${rig.dashboardUrl} (inside the namespace: ip netns exec ${rig.ns.name} chromium <url>)`);
+    if (dashboardPort !== undefined) say(`  dashboard on this host: ${await rig.forwardDashboard(dashboardPort)}`);
     let broken: DemoResult['broken'];
     if (brokenMac) {
       step(`broken node: ${profileName} with a missing kernel (made to fail)`);

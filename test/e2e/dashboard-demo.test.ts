@@ -5,7 +5,8 @@
 // through playwright-core, watches from inside the demo's namespace: both
 // machines appear and progress live (no reload), the broken one's "why"
 // panel names the failed download and shows its last console lines, and the
-// good one's serial console shows the ZEROBOOT-UP marker in xterm.js.
+// good one's serial console shows the ZEROBOOT-UP marker in xterm.js. The
+// demo's --dashboard-port serves the same page on the host's loopback.
 // Screenshots go to artifacts/ at the repository's root.
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -26,7 +27,7 @@ test('the dashboard of a running demo: 2 nodes live, the failed one explained, t
   const broken = instanceOf(hw, 0).bootMac;
   const good = instanceOf(hw, 1).bootMac;
 
-  const demo = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(ROOT, 'cli/zeroboot.ts'), 'demo', '--broken', '--keep', '--timeout', String(TIMEOUT_MS / 1000)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const demo = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(ROOT, 'cli/zeroboot.ts'), 'demo', '--broken', '--keep', '--dashboard-port', '0', '--timeout', String(TIMEOUT_MS / 1000)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let demoOut = '';
   demo.stdout!.on('data', (d: Buffer) => (demoOut += d.toString()));
   demo.stderr!.on('data', (d: Buffer) => (demoOut += d.toString()));
@@ -44,6 +45,15 @@ test('the dashboard of a running demo: 2 nodes live, the failed one explained, t
   });
   const [, url, ns] = /dashboard (http\S+) \(inside the namespace: ip netns exec (\S+) /.exec(line)!;
   t.regex(url, /\/dashboard\/\?token=/);
+  // The same dashboard from the host, through the demo's port bridge: the token URL sets the cookie, the page comes.
+  const hostUrl = /dashboard on this host: (http\S+)/.exec(await waitForOutput(demo, /dashboard on this host: http\S+\n/, 60_000).catch(() => demoOut))?.[1];
+  t.truthy(hostUrl, demoOut);
+  const viaHost = await fetch(hostUrl!, { redirect: 'manual' });
+  t.is(viaHost.status, 303);
+  const cookie = viaHost.headers.get('set-cookie')!.split(';')[0];
+  const hostPage = await fetch(new URL('/dashboard/', hostUrl), { headers: { cookie } });
+  t.is(hostPage.status, 200);
+  t.regex(await hostPage.text(), /<script src="xterm\.js" integrity="sha256-/);
 
   const artifacts = path.join(ROOT, 'artifacts');
   const browser = spawn('ip', ['netns', 'exec', ns, process.execPath, '--disable-warning=ExperimentalWarning', path.join(ROOT, 'test/helpers/dashboard-demo-browser.ts'), JSON.stringify({ url, good, broken, artifacts, timeoutMs: TIMEOUT_MS })], { stdio: ['ignore', 'pipe', 'pipe'] });
