@@ -30,6 +30,17 @@ export interface ManagementConfig {
   host: string;
   port: number;
   auth: ManagementAuth;
+  console: ConsoleConfig;
+}
+
+/** Rig VM serial consoles in the dashboard (boot/http/console-hub.ts, console-socket.ts). */
+export interface ConsoleConfig {
+  /** Viewers may type on the console; needs the management token. */
+  input: boolean;
+  /** Output kept per VM for a viewer who opens its console later. */
+  scrollbackBytes: number;
+  /** Console viewers (websockets) at once. */
+  maxClients: number;
 }
 
 export type PoolConfig = DhcpPoolSettings;
@@ -201,7 +212,7 @@ export function managementNeedsToken(m: ManagementConfig): boolean {
 
 function management(server: Obj): ManagementConfig {
   const where = 'server.management';
-  const m = section(server, 'management', 'server', ['enabled', 'host', 'port', 'auth']);
+  const m = section(server, 'management', 'server', ['enabled', 'host', 'port', 'auth', 'console']);
   const host = str(m, 'host', where, '127.0.0.1');
   if (!isIP(host)) throw new ConfigError(`${where}.host must be an IP address, got "${host}"`);
   const auth = str(m, 'auth', where, 'auto');
@@ -209,7 +220,12 @@ function management(server: Obj): ManagementConfig {
   if (auth === 'none' && !isLoopback(host)) {
     throw new ConfigError(`${where}.auth: none is allowed only on a loopback host; ${host} lets other hosts read every machine's leases and kernel arguments (use auto or token)`);
   }
-  return { enabled: flag(m, 'enabled', where) ?? true, host, port: num(m, 'port', where, 8081, 0, 65535), auth };
+  const c = section(m, 'console', where, ['input', 'scrollbackBytes', 'maxClients']);
+  const cw = `${where}.console`;
+  const console: ConsoleConfig = { input: flag(c, 'input', cw) ?? false, scrollbackBytes: num(c, 'scrollbackBytes', cw, 256 * 1024, 4096, 16 * 1024 * 1024), maxClients: num(c, 'maxClients', cw, 8, 1, 64) };
+  const out: ManagementConfig = { enabled: flag(m, 'enabled', where) ?? true, host, port: num(m, 'port', where, 8081, 0, 65535), auth, console };
+  if (console.input && !managementNeedsToken(out)) throw new ConfigError(`${cw}.input: typing on consoles needs the management token; set ${where}.auth: token`);
+  return out;
 }
 
 function media(server: Obj): MediaLimits {

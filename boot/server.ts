@@ -21,6 +21,7 @@ import type { TftpServer } from './tftp/index.ts';
 import { startHttpServer } from './http/index.ts';
 import type { HttpServer } from './http/index.ts';
 import { startManagementServer } from './http/management.ts';
+import { ConsoleHub, CONSOLE_SOCKET } from './http/console-hub.ts';
 import type { ManagementServer } from './http/management.ts';
 import { MachineIndex } from './http/machine-index.ts';
 import { loadApiToken } from './http/api-token.ts';
@@ -132,6 +133,11 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     started.push({ close: async () => holds.close() });
     let management: ManagementServer | undefined;
     if (config.management.enabled) {
+      // Rig VMs' consoles, published by whatever process runs the rig (console-hub.ts).
+      const hub = new ConsoleHub({ scrollbackBytes: config.management.console.scrollbackBytes, maxSessions: 64, log });
+      // Optional: without its socket (a state directory path too long for one) the server runs, without consoles.
+      await hub.listen(join(config.stateDir, CONSOLE_SOCKET)).catch((e: NodeJS.ErrnoException) => log.warn('no console socket: rig VM consoles will not show in the dashboard', { error: e.message }));
+      started.push(hub);
       const leases = () => dhcp?.eachLease() ?? [];
       const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
       started.push({ close: async () => index.close() });
@@ -143,11 +149,13 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
             return bound && registry?.get(bound.nodeId)?.lastSeen;
           },
           nodeIdOf: (m) => registry?.bindingOf(m)?.nodeId,
+          consoleTail: (m) => hub.byMac(m)?.tail(),
         },
         host: config.management.host,
         port: config.management.port,
         token: apiToken?.token,
         metrics,
+        consoles: { hub, maxClients: config.management.console.maxClients, maxUnreadBytes: Math.max(1 << 20, 2 * config.management.console.scrollbackBytes), input: config.management.console.input },
         log,
       });
       started.push(management);

@@ -8,6 +8,9 @@ import type { IPty } from 'node-pty';
 import { killPid } from '../lib/process.ts';
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
+import { cleanTerminalText } from '../lib/terminal-text.ts';
+
+export { cleanTerminalText };
 
 export class ConsoleTimeoutError extends Error {
   readonly tail: string;
@@ -35,32 +38,10 @@ export interface ConsoleExit {
   signal?: number;
 }
 
-/** Terminal escape sequences (CSI incl. private "=3h" forms, OSC, charset and single-character ones). */
-const ESCAPES = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()*+][0-9A-Za-z]|[@-Z\\-_=>c78])/g;
-/** A trailing escape sequence that may continue in the next chunk. */
-const PARTIAL_ESCAPE = /\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|[()*+])?$/;
-/** Control characters other than newline and tab. */
-const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f]/g;
 /** A pattern may match text that arrived up to this many characters before the newest chunk. */
 const OVERLAP = 8192;
 /** How long a regular-expression match that ends with the output so far waits for more characters. */
 const SETTLE_MS = 1000;
-
-/** Turns raw terminal output into plain text; returns the text and what must wait for more input. */
-export function cleanTerminalText(raw: string): { text: string; rest: string } {
-  let rest = '';
-  const partial = PARTIAL_ESCAPE.exec(raw);
-  if (partial && partial[0].length < 64) {
-    rest = partial[0];
-    raw = raw.slice(0, partial.index);
-  }
-  if (raw.endsWith('\r')) {
-    rest = '\r' + rest;
-    raw = raw.slice(0, -1);
-  }
-  const text = raw.replace(ESCAPES, '').replace(/\r+\n/g, '\n').replace(/\r/g, '\n').replace(CONTROLS, '');
-  return { text, rest };
-}
 
 interface Waiter {
   re: RegExp;
@@ -96,6 +77,7 @@ export class SerialConsole {
   private exit: ConsoleExit | undefined;
   private readonly waiters = new Set<Waiter>();
   private readonly lineListeners = new Set<(line: string) => void>();
+  private readonly rawListeners = new Set<(raw: string) => void>();
   private partialLine = '';
 
   private constructor(file: string, args: string[], opts: ConsoleOptions) {
@@ -106,7 +88,10 @@ export class SerialConsole {
     // A wide terminal so nothing on our side wraps lines.
     this.pty = ptySpawn(file, args, { name: 'xterm', cols: 250, rows: 50, cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env });
     this.pid = this.pty.pid;
-    this.pty.onData((d) => this.append(d));
+    this.pty.onData((d) => {
+      for (const l of this.rawListeners) l(d);
+      this.append(d);
+    });
     this.exited = new Promise((resolve) => {
       this.pty.onExit((e) => {
         // node-pty can report the exit before the last output is read.
@@ -222,6 +207,12 @@ export class SerialConsole {
   onLine(listener: (line: string) => void): () => void {
     this.lineListeners.add(listener);
     return () => this.lineListeners.delete(listener);
+  }
+
+  /** Calls `listener` with the console's raw output (escape sequences kept, for a terminal emulator) from now on; returns the unsubscribe function. */
+  onRaw(listener: (raw: string) => void): () => void {
+    this.rawListeners.add(listener);
+    return () => this.rawListeners.delete(listener);
   }
 
   get running(): boolean {

@@ -27,6 +27,10 @@ import type { BootMedium, DiskFile } from './args.ts';
 import { chooseAccel } from './kvm-probe.ts';
 import type { Accel, AccelMode } from './kvm-probe.ts';
 import { SerialConsole } from './console.ts';
+import { publishConsole } from './console-publish.ts';
+import { startPortBridge } from './port-bridge.ts';
+import type { PortBridge } from './port-bridge.ts';
+import { CONSOLE_SOCKET } from '../boot/http/console-hub.ts';
 import { writeRigState } from './rig-state.ts';
 import { MARKERS } from '../image/init.ts';
 import { AGENT_MARKERS } from '../image/init-services.ts';
@@ -74,6 +78,8 @@ export interface RigOptions {
   handleSignals?: boolean;
   /** Every line the server logs. */
   onServerLog?: (line: string) => void;
+  /** Server profiles added to the rig's own (which `serverConfig.profiles` would replace), e.g. one for machines made to fail. */
+  extraProfiles?: Doc[];
 }
 
 export interface BootOptions {
@@ -126,6 +132,8 @@ export class Vm {
   readonly console: SerialConsole;
   /** When QEMU was started (ms since the epoch), for boot-time measurements. */
   readonly startedAt: number;
+  /** "ok" once the rig's server holds this VM's console for its dashboard, else why not. */
+  published: Promise<string> = Promise.resolve('no server in the rig');
   private readonly network: RigNetwork;
 
   constructor(instance: Instance, taps: string[], args: string[], console: SerialConsole, network: RigNetwork, startedAt: number) {
@@ -171,7 +179,7 @@ export function mergeDocs(base: Doc, over: Doc): Doc {
  * With `layers` (the image has at: boot layers: <name>.fl and chunks/ beside it) the server offers the image
  * folder's flists and chunks (key `flists`), and the profile tells /init where the server is (zeroboot.server).
  */
-export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; secureBoot?: boolean; serverConfig?: Doc | string; layers?: boolean }): Doc {
+export function rigServerConfig(opts: { address: string; bridge: string; pool: { start: string; end: string; netmask: string }; stateDir: string; imageDir: string; dhcp?: DhcpMode; kernelArgs?: Record<string, string | number | null>; secureBoot?: boolean; serverConfig?: Doc | string; layers?: boolean; extraProfiles?: Doc[] }): Doc {
   let user: Doc = {};
   if (typeof opts.serverConfig === 'string') {
     const parsed = parseYaml(opts.serverConfig) as unknown;
@@ -206,6 +214,7 @@ export function rigServerConfig(opts: { address: string; bridge: string; pool: {
     groups: [{ name: 'default', profile: 'zos', selector: {} }],
   };
   const doc = mergeDocs(base, user);
+  if (opts.extraProfiles) doc.profiles = [...(doc.profiles as Doc[]), ...opts.extraProfiles];
   const server = doc.server as Doc;
   server.address = opts.address;
   server.interfaces = [opts.bridge];
@@ -234,6 +243,9 @@ export class Rig {
   apiUrl = '';
   /** The API's bearer token, when the server's configuration asks for one. */
   private apiToken: string | undefined;
+  /** Where the rig's server takes VM consoles for its dashboard (console-hub.ts); unset without a server. */
+  private consoleSocket: string | undefined;
+  private readonly bridges: PortBridge[] = [];
   private readonly opts: RigOptions;
   private readonly profilesDir: string;
   private readonly instances = new Map<string, number>();
@@ -348,9 +360,11 @@ export class Rig {
       secureBoot: this.opts.secureBoot,
       serverConfig: this.opts.serverConfig,
       layers: existsSync(path.join(imageDir, 'chunks')),
+      extraProfiles: this.opts.extraProfiles,
     });
     const file = path.join(this.workDir, 'zeroboot.yaml');
     await writeFile(file, toYaml(doc));
+    this.consoleSocket = path.join(path.resolve(this.workDir, String((doc.server as Doc).stateDir)), CONSOLE_SOCKET);
     this.server = this.ns.spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...SERVE_NODE_FLAGS, path.join(ROOT, 'cli/zeroboot.ts'), 'serve', '--config', file]);
     this.serverLog = createWriteStream(path.join(this.logDir, 'server.log'));
     let partial = '';
@@ -391,6 +405,25 @@ export class Rig {
       startedAt: new Date().toISOString(),
     };
     await writeRigState(this.opts.stateFile, state);
+  }
+
+  /** The server's dashboard (inside the namespace), with the token to open it when the server asks for one. */
+  get dashboardUrl(): string {
+    if (!this.apiUrl) return '';
+    return this.apiUrl.replace(/\/api$/, '/dashboard/') + (this.apiToken ? `?token=${this.apiToken}` : '');
+  }
+
+  /**
+   * The dashboard from the host: the management listener (the namespace's
+   * loopback) forwarded to 127.0.0.1:<port> on the host (0: any free port)
+   * through a socket in the rig's work folder; its URL, with the token.
+   */
+  async forwardDashboard(port = 0): Promise<string> {
+    if (!this.apiUrl) throw new RigError("this rig's server has no management listener");
+    const target = new URL(this.apiUrl);
+    const bridge = await startPortBridge(this.ns, { host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port) }, path.join(this.workDir, `bridge-${this.bridges.length}.sock`), port);
+    this.bridges.push(bridge);
+    return `http://127.0.0.1:${bridge.port}/dashboard/` + (this.apiToken ? `?token=${this.apiToken}` : '');
   }
 
   /** Loads a profile by name from the rig's profile folder. */
@@ -459,6 +492,8 @@ export class Rig {
     });
     const vm = new Vm(instance, taps, args, console, this.network, startedAt);
     this.vmList.push(vm);
+    // The server's dashboard shows the console live; a server without consoles leaves the VM as it is.
+    if (this.consoleSocket) vm.published = publishConsole(console, this.consoleSocket, { name: instance.name, macs: instance.macs }).result;
     return vm;
   }
 
@@ -558,6 +593,7 @@ export class Rig {
   private async stopAll(): Promise<void> {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
+    await Promise.all(this.bridges.map((b) => b.close().catch(() => undefined)));
     await Promise.all(this.vmList.map((v) => v.console.stop(2000).catch(() => undefined)));
     if (this.server?.pid && this.server.exitCode === null) {
       const exited = new Promise((r) => this.server!.once('exit', r));

@@ -51,6 +51,8 @@ export interface ApiContext {
   reportedAt?(mac: string): number | undefined;
   /** The node id bound to this MAC, if its node reported. */
   nodeIdOf?(mac: string): string | undefined;
+  /** The last lines of the machine's serial console, when it is a rig VM the server holds a console for (console-hub.ts). */
+  consoleTail?(mac: string): string[] | undefined;
 }
 
 export interface NodeSummary {
@@ -128,7 +130,7 @@ export function machineWhy(ctx: ApiContext, rawMac: string, query: URLSearchPara
   if (events.length === 0) throw new ApiError(404, `no events recorded for ${mac}: the server has seen nothing from it (is it on this segment, and does it PXE-boot?)`);
   const quietMs = intParam(query, 'quietSeconds', DEFAULT_QUIET_MS / 1000, 86_400) * 1000;
   const reportMs = intParam(query, 'reportSeconds', DEFAULT_REPORT_MS / 1000, 86_400) * 1000;
-  return { mac, ...diagnose({ events, reportedAt: ctx.reportedAt?.(mac), now: Date.now(), quietMs, reportMs }) };
+  return { mac, ...diagnose({ events, reportedAt: ctx.reportedAt?.(mac), now: Date.now(), quietMs, reportMs, console: ctx.consoleTail?.(mac) }) };
 }
 
 function intParam(query: URLSearchParams, key: string, fallback: number, max: number): number {

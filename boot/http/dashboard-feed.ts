@@ -4,6 +4,9 @@
 // rebuilds only what changed), each row with its diagnosis (stage, state,
 // cause). Bounded: a few clients at once, and a client that does not read
 // (its socket holding more than 1 MiB) is dropped rather than buffered for.
+// A row is sent again when its summary changed, when it was progressing and
+// time alone turned it, or when its node reported (no timeline event says so:
+// a machine shown stopped while its image booted slowly turns reported).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MachineIndex, MachineSummary } from './machine-index.ts';
 import type { BootTimeline } from '../timeline.ts';
@@ -34,6 +37,8 @@ interface Client {
   sent: Map<string, string>;
   /** MACs last sent as progressing: their state may turn with time alone. */
   progressing: Set<string>;
+  /** The report time last sent per MAC: a report changes the state without a timeline event. */
+  reports: Map<string, number | undefined>;
 }
 
 export class DashboardFeed {
@@ -60,7 +65,7 @@ export class DashboardFeed {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     // Long-lived by design: the listener's idle timeout must not cut it.
     req.socket.setTimeout(0);
-    const client: Client = { res, sent: new Map(), progressing: new Set() };
+    const client: Client = { res, sent: new Map(), progressing: new Set(), reports: new Map() };
     this.clients.add(client);
     const drop = () => this.clients.delete(client);
     res.on('close', drop);
@@ -117,16 +122,19 @@ export class DashboardFeed {
         const changed: FeedRow[] = [];
         for (const mac of snap.macs) {
           const row = snap.rows.get(mac)!;
-          if (c.sent.get(mac) === row.json && !(c.progressing.has(mac) && rowOf(mac).state !== 'progressing')) continue;
+          const reported = this.opts.reportedAt?.(mac);
+          if (c.sent.get(mac) === row.json && c.reports.get(mac) === reported && !(c.progressing.has(mac) && rowOf(mac).state !== 'progressing')) continue;
           const r = rowOf(mac);
           changed.push(r);
           c.sent.set(mac, row.json);
+          c.reports.set(mac, reported);
           if (r.state === 'progressing') c.progressing.add(mac);
           else c.progressing.delete(mac);
         }
         const removed = [...c.sent.keys()].filter((m) => !snap.rows.has(m));
         for (const m of removed) {
           c.sent.delete(m);
+          c.reports.delete(m);
           c.progressing.delete(m);
         }
         if (changed.length || removed.length) c.res.write(`data: ${JSON.stringify({ changed, removed })}\n\n`);

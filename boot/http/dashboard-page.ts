@@ -6,19 +6,23 @@
 // timeline, its "why didn't it boot?" answer and its node's report
 // (inventory, disks, zdbs) from the JSON API. Every value is put in the page
 // as text (textContent), never as HTML: MACs, hostnames and reasons come
-// from the hostile node network.
+// from the hostile node network. A rig VM's serial console shows live in an
+// xterm.js terminal (served from the installed package, see
+// dashboard-assets.ts) over the websocket /api/console/<mac>.
 import { createHash } from 'node:crypto';
+import type { DashboardAssets } from './dashboard-assets.ts';
 
-export const DASHBOARD_HTML = `<!doctype html>
+const PAGE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>zeroboot</title>
 <link rel="icon" href="data:,">
+<link rel="stylesheet" href="xterm.css">
 <style>
   :root { font: 14px system-ui, sans-serif; color: #1d2329; background: #f5f6f8; }
-  body { margin: 0; display: grid; grid-template-columns: minmax(520px, 1fr) minmax(420px, 1fr); height: 100vh; }
+  body { margin: 0; display: grid; grid-template-columns: minmax(520px, 1fr) minmax(420px, 1fr); grid-template-rows: auto minmax(0, 1fr); height: 100vh; }
   header { grid-column: 1 / 3; display: flex; gap: 12px; align-items: center; padding: 8px 14px; background: #1d2329; color: #fff; }
   header h1 { font-size: 16px; margin: 0 12px 0 0; }
   header input, header select { font: inherit; padding: 4px 6px; }
@@ -37,6 +41,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   table { border-collapse: collapse; width: 100%; background: #fff; }
   td, th { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eef; font-size: 13px; vertical-align: top; }
   .muted { color: #778; }
+  #term { background: #000; padding: 4px; }
+  pre.tail { background: #111; color: #ddd; padding: 6px; font-size: 12px; overflow-x: auto; }
 </style>
 </head>
 <body>
@@ -50,7 +56,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   <span id="counts"></span>
 </header>
 <div id="list"><div id="spacer"></div></div>
-<div id="detail"><p class="muted">Select a machine.</p></div>
+<div id="detail"><div id="head"><p class="muted">Select a machine.</p></div><div id="con"></div><div id="body"></div></div>
+<script src="xterm.js" integrity="XTERM_INTEGRITY"></script>
 <script>
 "use strict";
 const ROW = 28;
@@ -114,7 +121,6 @@ function kv(rows) {
 async function open(mac) {
   selected = mac;
   render();
-  const d = document.getElementById('detail');
   const [m, why] = await Promise.all([json('/api/machines/' + mac), json('/api/machines/' + mac + '/why')]);
   if (selected !== mac) return;
   const parts = [el('h2', mac, 'mono')];
@@ -122,11 +128,15 @@ async function open(mac) {
   w.id = 'why';
   if (why.cause) {
     w.append(el('strong', why.cause.title), el('p', why.cause.explanation), el('p', 'What to do: ' + why.cause.advice));
+    if (why.console && why.console.length) w.append(el('p', 'The last lines of its console:'), el('pre', why.console.join('\\n'), 'tail'));
   } else {
     w.className = 'ok';
     w.append(el('strong', why.state === 'reported' ? 'Booted and reported' : why.state === 'progressing' ? 'Booting: ' + why.stage : 'Stopped at ' + why.stage + ' (no known cause)'));
   }
   parts.push(el('h2', 'Why'), w);
+  document.getElementById('head').replaceChildren(...parts);
+  attachConsole(mac);
+  parts.length = 0;
   const row = machines.get(mac);
   if (row && row.nodeId) {
     try {
@@ -147,7 +157,43 @@ async function open(mac) {
   const tl = el('table');
   tl.append(...m.timeline.slice(-200).reverse().map((e) => { const tr = el('tr'); tr.append(el('td', e.time.slice(11, 23), 'mono'), el('td', e.kind), el('td', e.reason || JSON.stringify(e.detail || {}))); return tr; }));
   parts.push(el('h2', 'Timeline (latest first)'), tl);
-  d.replaceChildren(...parts);
+  document.getElementById('body').replaceChildren(...parts);
+}
+
+// The selected machine's serial console, when it is a rig VM the server holds one for; kept while it stays selected.
+let term = null;
+let sock = null;
+let termMac = null;
+function attachConsole(mac) {
+  if (termMac === mac) return;
+  if (sock) sock.close();
+  if (term) term.dispose();
+  termMac = mac;
+  const status = el('span', 'connecting…', 'muted');
+  status.id = 'constatus';
+  const box = el('div');
+  box.id = 'term';
+  document.getElementById('con').replaceChildren(el('h2', 'Console '), status, box);
+  term = new Terminal({ rows: 24, cols: 100, fontSize: 12, scrollback: 5000, disableStdin: true, convertEol: false });
+  term.open(box);
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/console/' + encodeURIComponent(mac));
+  sock = ws;
+  ws.binaryType = 'arraybuffer';
+  const t = term;
+  ws.onmessage = (msg) => {
+    if (typeof msg.data === 'string') {
+      const info = JSON.parse(msg.data);
+      status.textContent = info.name + (info.live ? ' · live' : ' · ended') + (info.input ? ' · input on' : ' · read-only');
+      if (info.input) { t.options.disableStdin = false; t.onData((d) => { if (ws.readyState === 1) ws.send(d); }); }
+      return;
+    }
+    t.write(new Uint8Array(msg.data));
+  };
+  ws.onclose = (e) => {
+    if (sock !== ws) return;
+    status.textContent = e.code === 4404 ? 'no console: not a rig VM the server was told about' : (status.textContent.replace(' · live', '') + ' · closed (' + (e.reason || e.code) + ')');
+    if (e.code === 4404) box.remove();
+  };
 }
 
 list.addEventListener('scroll', render);
@@ -170,6 +216,23 @@ feed.onmessage = (msg) => {
 </html>
 `;
 
-/** The page's one inline script, allowed by hash in its Content-Security-Policy (nothing else may run). */
-const script = /<script>([^]*)<\/script>/.exec(DASHBOARD_HTML)![1];
-export const DASHBOARD_CSP = `default-src 'none'; script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+const sha256 = (s: string) => createHash('sha256').update(s).digest('base64');
+
+export interface DashboardPage {
+  html: string;
+  csp: string;
+}
+
+/**
+ * The page and its Content-Security-Policy: its one inline script and
+ * xterm.js, each allowed by hash (nothing else may run); xterm's stylesheet
+ * from this origin; fetches, the event feed and the console websocket to
+ * this origin only.
+ */
+export function dashboardPage(assets: DashboardAssets): DashboardPage {
+  const xterm = assets.get('xterm.js')!.sha256;
+  const html = PAGE.replace('XTERM_INTEGRITY', `sha256-${xterm}`);
+  const inline = /<script>([^]*)<\/script>/.exec(html)![1];
+  const csp = `default-src 'none'; script-src 'sha256-${sha256(inline)}' 'sha256-${xterm}'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+  return { html, csp };
+}

@@ -14,7 +14,14 @@ import { bearerMatches } from './api-token.ts';
 import { closeNow, listenOn, splitUrl } from './listen.ts';
 import { TaskApi } from '../registry/task-api.ts';
 import { DashboardFeed } from './dashboard-feed.ts';
-import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.ts';
+import { dashboardPage } from './dashboard-page.ts';
+import type { DashboardPage } from './dashboard-page.ts';
+import { loadDashboardAssets } from './dashboard-assets.ts';
+import type { DashboardAssets } from './dashboard-assets.ts';
+import { ConsoleSockets } from './console-socket.ts';
+import type { ConsoleHub } from './console-hub.ts';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 const TOKEN_COOKIE = 'zeroboot_token';
 
@@ -24,15 +31,32 @@ function cookieToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-function serveDashboard(res: import('node:http').ServerResponse, head: boolean): void {
+function serveDashboard(page: DashboardPage, res: ServerResponse, head: boolean): void {
   res.writeHead(200, {
     'content-type': 'text/html; charset=utf-8',
-    'content-security-policy': DASHBOARD_CSP,
+    'content-security-policy': page.csp,
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
     'cache-control': 'no-store',
   });
-  res.end(head ? undefined : DASHBOARD_HTML);
+  res.end(head ? undefined : page.html);
+}
+
+function serveAsset(assets: DashboardAssets, name: string, res: ServerResponse, head: boolean): boolean {
+  const a = assets.get(name);
+  if (!a) return false;
+  res.writeHead(200, { 'content-type': a.contentType, 'content-length': a.body.length, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' });
+  res.end(head ? undefined : a.body);
+  return true;
+}
+
+/** Rig VM consoles for the dashboard (console-hub.ts), with the viewer limits. */
+export interface ManagementConsoles {
+  hub: ConsoleHub;
+  maxClients: number;
+  /** Bytes queued for a viewer before it is dropped. */
+  maxUnreadBytes: number;
+  input: boolean;
 }
 
 export interface ManagementOptions {
@@ -44,6 +68,7 @@ export interface ManagementOptions {
   token?: string;
   /** Serves GET /metrics when set. */
   metrics?: MetricsSource;
+  consoles?: ManagementConsoles;
   log: Logger;
 }
 
@@ -70,6 +95,15 @@ async function sendMetrics(metrics: MetricsSource, method: string, res: ServerRe
 
 export async function startManagementServer(opts: ManagementOptions): Promise<ManagementServer> {
   const { log } = opts;
+  const assets = await loadDashboardAssets();
+  const page = dashboardPage(assets);
+  const consoles = opts.consoles && new ConsoleSockets({ hub: opts.consoles.hub, maxClients: opts.consoles.maxClients, maxUnreadBytes: opts.consoles.maxUnreadBytes, input: opts.consoles.input });
+  /** Bearer header, or the dashboard's cookie on reads (a websocket handshake is a GET). */
+  const isAuthorized = (req: IncomingMessage, read: boolean) => {
+    if (opts.token === undefined) return true;
+    const cookie = read ? cookieToken(req.headers.cookie) : undefined;
+    return bearerMatches(req.headers.authorization, opts.token) || (cookie !== undefined && bearerMatches(`Bearer ${cookie}`, opts.token));
+  };
   const feed = new DashboardFeed({ index: opts.api.index, timeline: opts.api.timeline, reportedAt: opts.api.reportedAt, nodeIdOf: opts.api.nodeIdOf });
   const server = createServer({ keepAlive: true, keepAliveTimeout: 5_000, headersTimeout: 10_000, requestTimeout: 30_000, noDelay: true }, (req, res) => {
     const method = req.method ?? 'GET';
@@ -81,9 +115,7 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
         res.writeHead(303, { location: '/dashboard/', 'set-cookie': `${TOKEN_COOKIE}=${opts.token}; Path=/; HttpOnly; SameSite=Strict`, 'cache-control': 'no-store' });
         return res.end();
       }
-      const cookie = read ? cookieToken(req.headers.cookie) : undefined;
-      const authorized = opts.token === undefined || bearerMatches(req.headers.authorization, opts.token) || (cookie !== undefined && bearerMatches(`Bearer ${cookie}`, opts.token));
-      if (path !== '/api/health' && !authorized) {
+      if (path !== '/api/health' && !isAuthorized(req, read)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="zeroboot"');
         const why = req.headers.authorization ? 'the bearer token is wrong' : 'this API needs "Authorization: Bearer <token>"';
         return sendJson(res, 401, { error: `${why}; the token is in the file api-token of the server's state directory` }, method === 'HEAD');
@@ -94,7 +126,12 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
         res.writeHead(302, { location: '/dashboard/' });
         return res.end();
       }
-      if (read && path === '/dashboard/') return serveDashboard(res, method === 'HEAD');
+      if (read && path === '/dashboard/') return serveDashboard(page, res, method === 'HEAD');
+      if (read && path.startsWith('/dashboard/') && serveAsset(assets, path.slice(11), res, method === 'HEAD')) return;
+      if (read && path === '/api/consoles') {
+        const list = (opts.consoles?.hub.list() ?? []).map((c) => ({ name: c.name, macs: c.macs, live: c.live, scrollbackBytes: c.scrollbackBytes }));
+        return sendJson(res, 200, { consoles: list, viewers: consoles?.size ?? 0, input: opts.consoles?.input ?? false }, method === 'HEAD');
+      }
       if (method === 'GET' && path === '/api/events') return feed.serve(req, res);
       if (path === '/api' || path.startsWith('/api/')) return handleApi(opts.api, method, path.slice(4), query, res);
       if (path === '/metrics' && opts.metrics) return sendMetrics(opts.metrics, method, res);
@@ -109,6 +146,16 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
   // A client that stops reading is dropped, as on the node-facing port.
   server.setTimeout(60_000, (socket: Socket) => socket.destroy());
   server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    // A console viewer may sit quiet as long as its VM does: the listener's idle timeout must not cut it.
+    (socket as Socket).setTimeout(0);
+    const { path } = splitUrl(req.url ?? '/');
+    const m = /^\/api\/console\/([^/]+)$/.exec(path);
+    if (!m || !consoles) return socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    if (!isAuthorized(req, true)) return socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    consoles.upgrade(req, socket, head, m[1]);
+  });
   const port = await listenOn(server, opts.port, opts.host);
   server.on('error', (e) => log.error('management server error', { error: e.message }));
   const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
@@ -119,6 +166,7 @@ export async function startManagementServer(opts: ManagementOptions): Promise<Ma
     url,
     close: () => {
       feed.close();
+      consoles?.close();
       return closeNow(server);
     },
   };

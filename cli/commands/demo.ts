@@ -32,8 +32,20 @@ and the initramfs over TFTP; the report then says Secure Boot is enabled.
 It boots the default image (images/default.yaml) when the node image has no
 signed loaders, and that image has no agent: no report then.
 
+With --broken a node made to fail boots first: the server sends it a
+profile whose kernel file is missing, so its iPXE gets a 404. Once the
+server recorded that, the demo prints the server's "why didn't it boot?"
+answer (with the node's last console lines) and stops that VM; then the good
+node boots. The server's dashboard (printed as "dashboard <url>", on the
+management listener inside the namespace, token in the URL) shows both
+machines live, the "why" panel, and each VM's serial console (read-only):
+the rig hands every VM console to the server over <stateDir>/consoles.sock.
+
 Options:
   --profile NAME   hardware profile to boot (default small-bios)
+  --broken         boot a node made to fail (missing kernel) before the good one
+  --dashboard-port N  also offer the dashboard on the host at 127.0.0.1:N
+                   (0: any free port), forwarded into the namespace
   --timeout S      give up after S seconds (default 300)
   --json           print one JSON document on stdout (boot, timeline, node
                    report); progress goes to stderr
@@ -68,6 +80,8 @@ export interface DemoResult {
   node?: NodeView;
   /** Why there is no node report (an image without the agent). */
   noReport?: string;
+  /** The node made to fail (--broken) and the cause the server named. */
+  broken?: { mac: string; cause?: string };
 }
 
 export class DemoError extends Error {
@@ -80,7 +94,7 @@ export class DemoError extends Error {
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  const p = parseCommand('demo', argv, { profile: { type: 'string' }, timeout: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' } });
+  const p = parseCommand('demo', argv, { profile: { type: 'string' }, timeout: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' }, broken: { type: 'boolean' }, 'dashboard-port': { type: 'string' } });
   if (p.values.help) {
     process.stdout.write(DEMO_HELP);
     return 0;
@@ -88,10 +102,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (p.positionals.length > 0) throw new UsageError(`demo: unexpected argument "${p.positionals[0]}"`);
   const profileName = stringOpt(p, 'profile') ?? 'small-bios';
   const timeoutMs = (intOpt(p, 'demo', 'timeout', 10, 86_400) ?? 300) * 1000;
+  const dashboardPort = intOpt(p, 'demo', 'dashboard-port', 0, 65535);
   if (process.getuid?.() !== 0) throw new UsageError('demo: needs root to create a network namespace (run it with sudo)');
 
   const { buildImage, parseImageYaml } = await import('../../image/index.ts');
-  const { startRig, loadProfile } = await import('../../qemu/index.ts');
+  const { startRig, loadProfile, instanceOf } = await import('../../qemu/index.ts');
   const { untilSignal } = await import('./serve.ts');
   const json = p.values.json === true;
   // With --json, stdout carries the one document; the progress goes to stderr.
@@ -126,9 +141,33 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const poweroff = !p.values.keep && !hasAgent;
   // A short report interval: the first report goes out as the zdbs start, the next ones show them healthy.
   const kernelArgs: Record<string, string | number> | undefined = poweroff ? { 'zeroboot.after': 'poweroff' } : hasAgent ? { 'zeroboot.agentinterval': REPORT_INTERVAL_S } : undefined;
-  const rig = await startRig({ imageDir, dhcp: 'full', logDir, kernelArgs, secureBoot, handleSignals: true });
+  // The broken node is the profile's first instance (booted first), so its MAC is known before the server starts.
+  const brokenMac = p.values.broken ? instanceOf(hw, 0).bootMac : undefined;
+  const rig = await startRig({
+    imageDir, dhcp: 'full', logDir, kernelArgs, secureBoot, handleSignals: true,
+    // The token makes the dashboard's URL carry it, as on a real management listener.
+    serverConfig: { server: { management: { auth: 'token' } }, ...(brokenMac ? { machines: [{ mac: brokenMac, profile: 'broken' }] } : {}) },
+    ...(brokenMac ? { extraProfiles: [{ name: 'broken', kernel: 'image/missing-vmlinuz', initrd: 'image/initramfs.img', args: { console: 'ttyS0' } }] } : {}),
+  });
   try {
     say(`  namespace ${rig.ns.name}, server ${rig.serverUrl}, ${rig.accel} (${rig.accelReason})`);
+    say(`  dashboard ${rig.dashboardUrl} (inside the namespace: ip netns exec ${rig.ns.name} chromium <url>)`);
+    if (dashboardPort !== undefined) say(`  dashboard on this host: ${await rig.forwardDashboard(dashboardPort)}`);
+    let broken: DemoResult['broken'];
+    if (brokenMac) {
+      step(`broken node: ${profileName} with a missing kernel (made to fail)`);
+      const [bad] = await rig.boot(profileName);
+      say(`  ${bad.name}  MAC ${brokenMac}`);
+      await rig.waitForEvent(brokenMac, 'http.error', timeoutMs);
+      // iPXE prints why it stopped right after the 404: give its console a moment to show it.
+      await bad.console.waitFor(/No such file|Could not boot|not found/i, 15_000).catch(() => undefined);
+      const why = await rig.api<{ stage: string; cause?: { title: string; explanation: string }; console?: string[] }>(`/machines/${encodeURIComponent(brokenMac)}/why`);
+      say(`  why: ${why?.cause ? `${why.cause.title}: ${why.cause.explanation}` : `no cause found (stage ${why?.stage})`}`);
+      for (const l of why?.console?.slice(-3) ?? []) say(`    console: ${l.slice(0, 140)}`);
+      broken = { mac: brokenMac, ...(why?.cause ? { cause: why.cause.title } : {}) };
+      // One guest at a time: the failed node is stopped before the good one boots.
+      await bad.stop();
+    }
 
     step(`node: ${profileName} PXE-boots (QEMU, console in ${logDir})`);
     const [vm] = await rig.boot(profileName);
@@ -159,6 +198,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       vm: { name: vm.name, macs: vm.macs, bootMac: mac },
       up: { seconds: Number(upSeconds.toFixed(1)), ip: up[1], mac: up[2] },
       timeline: (tl?.timeline ?? []).map((e) => ({ time: e.time, kind: e.kind, ...(e.detail ? { detail: e.detail } : {}), ...(e.reason ? { reason: e.reason } : {}) })),
+      ...(broken ? { broken } : {}),
     };
 
     if (hasAgent) {

@@ -17,13 +17,15 @@ import type { ApiContext } from '../../boot/http/api.ts';
 const TOKEN = 'dash-token-0123456789abcdef';
 const timeline = new BootTimeline();
 const labels = new MachineLabels();
+/** When each MAC's node last reported (the registry's answer). */
+const reports = new Map<string, number>();
 let open: ManagementServer;
 let guarded: ManagementServer;
 
 test.before(async () => {
   timeline.record('52:54:00:00:00:01', 'dhcp.discover', { arch: 0 });
   const labelsFor = (m: string) => labels.get(m);
-  const api: ApiContext = { timeline, selector: createSelector([{ name: 'p', kernel: 'k', initrd: [], args: {} }], [], []), index: new MachineIndex({ timeline, labelsFor }), labelsFor, startedAt: new Date() };
+  const api: ApiContext = { timeline, selector: createSelector([{ name: 'p', kernel: 'k', initrd: [], args: {} }], [], []), index: new MachineIndex({ timeline, labelsFor }), labelsFor, startedAt: new Date(), reportedAt: (m) => reports.get(m) };
   open = await startManagementServer({ api, host: '127.0.0.1', port: 0, log: silentLogger });
   guarded = await startManagementServer({ api, host: '127.0.0.1', port: 0, token: TOKEN, log: silentLogger });
 });
@@ -100,6 +102,19 @@ test.serial('the feed sends every machine first, then what changed', async (t) =
   timeline.record('52:54:00:00:00:02', 'dhcp.discover', { arch: 0 });
   await until(() => f.messages.some((m) => m.changed.some((c) => c.mac === '52:54:00:00:00:02')));
   t.false(f.messages.slice(1).some((m) => m.changed.some((c) => c.mac === '52:54:00:00:00:01')), 'an unchanged machine is not sent again');
+});
+
+test.serial('a machine shown stopped is sent again as reported when its node reports (no timeline event says so)', async (t) => {
+  const mac = '52:54:00:00:00:03';
+  timeline.record(mac, 'dhcp.discover', { arch: 0 });
+  timeline.record(mac, 'http.error', { path: '/image/vmlinuz', status: 404 }, 'not found');
+  const f = await feed(`${open.url}/events`);
+  t.teardown(f.close);
+  const rowsOf = () => f.messages.flatMap((m) => m.changed.filter((c) => c.mac === mac));
+  await until(() => rowsOf().some((r) => r.state === 'stopped'));
+  reports.set(mac, Date.now());
+  await until(() => rowsOf().some((r) => r.state === 'reported'));
+  t.pass();
 });
 
 test.serial('the feed takes 16 clients; one more gets 503; a client that never reads is dropped', async (t) => {

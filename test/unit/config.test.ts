@@ -98,6 +98,12 @@ test('the embedded default configuration is valid once an address is known', (t)
   t.is(c.groups[0].profile, 'zos');
 });
 
+test('console input needs the management token', (t) => {
+  t.throws(() => parseConfig(withServer('{ console: { input: true } }')), { message: /console\.input: typing on consoles needs the management token; set server\.management\.auth: token/ });
+  t.true(parseConfig(withServer('{ auth: token, console: { input: true } }')).management.console.input);
+  t.throws(() => parseConfig(withServer('{ console: { scrollbackBytes: 10 } }')), { message: /scrollbackBytes/ });
+});
+
 const withServer = (management: string) => {
   const doc = base();
   doc.server.management = parse(management);
@@ -106,7 +112,7 @@ const withServer = (management: string) => {
 
 test('the management listener: loopback 127.0.0.1:8081 without a token by default', (t) => {
   const c = parseConfig(base());
-  t.deepEqual(c.management, { enabled: true, host: '127.0.0.1', port: 8081, auth: 'auto' });
+  t.deepEqual(c.management, { enabled: true, host: '127.0.0.1', port: 8081, auth: 'auto', console: { input: false, scrollbackBytes: 256 * 1024, maxClients: 8 } });
   t.false(managementNeedsToken(c.management));
   const d = parseConfig({ ...parse(DEFAULT_CONFIG_YAML), server: { ...parse(DEFAULT_CONFIG_YAML).server, address: '10.0.0.1' } });
   t.like(d.management, { host: '127.0.0.1', port: 8081 });
