@@ -33,6 +33,9 @@ import type { MediaBuilders } from './http/bootstrap-routes.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
 import { Registry } from './registry/store.ts';
+import { PgRegistry } from './registry/pg-store.ts';
+import type { NodeRegistry } from './registry/node-registry.ts';
+import { PgState } from './state/pg.ts';
 import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
@@ -44,8 +47,10 @@ const MEDIA_BUILDERS: MediaBuilders = { uki: buildUki, iso: buildIso, usb: build
 
 export interface BootServer {
   timeline: BootTimeline;
-  /** Nodes that reported (POST /api/node/report), kept in <stateDir>/nodes.json. */
-  registry: Registry;
+  /** Nodes that reported (POST /api/node/report), kept in <stateDir>/nodes.json, or in PostgreSQL when the config names `pg`. */
+  registry: NodeRegistry;
+  /** The shared state's connection when the config names `pg`. */
+  shared?: PgState;
   /** Namespace tasks for nodes (management: POST /api/nodes/<id>/namespaces; nodes: POST /api/node/tasks), in memory. */
   tasks: TaskBoard;
   /** Counts for GET /metrics on the management port, in this server's own prom-client registry; none without that port. */
@@ -94,8 +99,14 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     const flists = config.flists && (await openFlists(config.flists));
     // Closed after HTTP (started closes in reverse), which may still be reading from it.
     if (flists) started.push(flists.chunks);
+    // Shared state first (closed last): an unreachable database stops the start with nothing listening.
+    const shared = config.pg ? await PgState.open(config.pg) : undefined;
+    if (shared) {
+      started.push(shared);
+      log.info('shared state in PostgreSQL', { at: shared.where });
+    }
     // Opened before anything listens (a broken nodes.json stops the start); closed after HTTP, which writes to it.
-    const registry = await Registry.open(config.stateDir);
+    const registry: NodeRegistry = shared ? await PgRegistry.open(shared, { log }) : await Registry.open(config.stateDir);
     started.push(registry);
     // Only where someone can read them: counting costs the DHCP path a little per packet.
     const metrics = config.management.enabled ? new ServerMetrics({ timeline, nodes: registry }) : undefined;
@@ -180,6 +191,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     return {
       timeline,
       registry,
+      shared,
       tasks,
       metrics,
       dhcp,

@@ -1,4 +1,5 @@
-// The node registry: who is bound to which MAC, with each node's last
+// The node registry in files (the default; pg-store.ts keeps it in
+// PostgreSQL): who is bound to which MAC, with each node's last
 // report, kept in the server's state directory as one JSON file replaced
 // atomically (temporary file, fsync, rename, fsync of the directory).
 // Diskless nodes are held in memory only: their keys die with their boot,
@@ -7,20 +8,13 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileDurably } from '../../lib/durable-file.ts';
 import { NonceMemory } from './nonces.ts';
-import { DEFAULT_WINDOW_MS, verifyNodeRequest, verifyReport, type Binding, type RegistryView, type RequestVerdict, type Verdict } from './verify.ts';
+import { NodeMap } from './node-map.ts';
+import { DEFAULT_WINDOW_MS, verifyReport, type Binding, type RequestVerdict, type Verdict } from './verify.ts';
+import { checkNodeRequest, recordAfter, type NodeRecord, type NodeRegistry } from './node-registry.ts';
+
+export type { NodeRecord, NodeRegistry };
 
 export const REGISTRY_FILE = 'nodes.json';
-
-export interface NodeRecord {
-  nodeId: string;
-  publicKey: string;
-  macs: string[];
-  diskless: boolean;
-  firstSeen: number;
-  lastSeen: number;
-  reports: number;
-  lastReport: Record<string, unknown>;
-}
 
 export class RegistryFileError extends Error {
   constructor(path: string, why: string) {
@@ -34,9 +28,8 @@ export interface RegistryOptions {
   nonceCapacity?: number;
 }
 
-export class Registry implements RegistryView {
-  private readonly nodes = new Map<string, NodeRecord>();
-  private readonly macs = new Map<string, string>();
+export class Registry implements NodeRegistry {
+  private readonly view = new NodeMap();
   private readonly nonces: NonceMemory;
   private readonly windowMs: number;
   private readonly file: string;
@@ -64,28 +57,21 @@ export class Registry implements RegistryView {
         throw new RegistryFileError(r.file, 'not JSON');
       }
       if (doc.version !== 1 || !Array.isArray(doc.nodes)) throw new RegistryFileError(r.file, 'not a zeroboot node registry (version 1)');
-      for (const n of doc.nodes) r.put(n);
+      for (const n of doc.nodes) r.view.put(n);
     }
     return r;
   }
 
-  private put(n: NodeRecord): void {
-    this.nodes.set(n.nodeId, n);
-    for (const mac of n.macs) this.macs.set(mac, n.nodeId);
-  }
-
   bindingOf(mac: string): Binding | undefined {
-    const id = this.macs.get(mac);
-    const n = id === undefined ? undefined : this.nodes.get(id);
-    return n && { nodeId: n.nodeId, diskless: n.diskless };
+    return this.view.bindingOf(mac);
   }
 
   list(): NodeRecord[] {
-    return [...this.nodes.values()];
+    return this.view.list();
   }
 
   get(nodeId: string): NodeRecord | undefined {
-    return this.nodes.get(nodeId);
+    return this.view.get(nodeId);
   }
 
   /** Verifies a report body and, when valid, records it (and persists nodes with disks). */
@@ -93,41 +79,22 @@ export class Registry implements RegistryView {
     const v = verifyReport(body, this, this.nonces, now, this.windowMs);
     if (!v.ok) return v;
     this.nonces.remember(v.nodeId, v.nonce, v.timestamp, now - this.windowMs);
-    if (v.replaces) this.drop(v.replaces);
-    const old = this.nodes.get(v.nodeId);
-    this.put({
-      nodeId: v.nodeId,
-      publicKey: v.publicKey,
-      macs: old?.macs.includes(v.mac) ? old.macs : [...(old?.macs ?? []), v.mac],
-      diskless: v.diskless,
-      firstSeen: old?.firstSeen ?? now,
-      lastSeen: now,
-      reports: (old?.reports ?? 0) + 1,
-      lastReport: v.payload,
-    });
+    if (v.replaces) this.view.drop(v.replaces);
+    const old = this.view.get(v.nodeId);
+    this.view.put(recordAfter(old, v, now));
     if (!v.diskless || (old && !old.diskless)) await this.save();
     return v;
   }
 
   /** Verifies a registered node's signed request (poll, task result) in `domain`; a valid one uses up its nonce. */
   verifyRequest(body: unknown, domain: string, now = Date.now()): RequestVerdict {
-    const v = verifyNodeRequest(body, domain, (id) => this.nodes.get(id)?.publicKey, this.nonces, now, this.windowMs);
-    if (v.ok) this.nonces.remember(v.nodeId, v.nonce, v.timestamp, now - this.windowMs);
-    return v;
+    return checkNodeRequest(this.view, this.nonces, this.windowMs, body, domain, now);
   }
 
   /** Forgets a node: its MACs are free to bind to a new key. */
   async forget(nodeId: string): Promise<boolean> {
-    if (!this.drop(nodeId)) return false;
+    if (!this.view.drop(nodeId)) return false;
     await this.save();
-    return true;
-  }
-
-  private drop(nodeId: string): boolean {
-    const n = this.nodes.get(nodeId);
-    if (!n) return false;
-    this.nodes.delete(nodeId);
-    for (const mac of n.macs) if (this.macs.get(mac) === nodeId) this.macs.delete(mac);
     return true;
   }
 

@@ -6,6 +6,7 @@
 // Uniqueness across servers is the database's job (constraints), not ours.
 import pg from 'pg';
 import { parsePgUrl, redactPgUrl } from './pg-url.ts';
+import { PgListener, type ListenHandlers } from './pg-listen.ts';
 
 /** Connections per server: a registry and a lease backend share them; PostgreSQL's default allows 100 in all. */
 export const DEFAULT_POOL_MAX = 10;
@@ -33,10 +34,13 @@ export class PgState {
   readonly pool: pg.Pool;
   /** host:port/database, for messages (no user, no password). */
   readonly where: string;
+  private readonly url: string;
   private readonly password: string | undefined;
+  private readonly listeners = new Set<PgListener>();
 
-  private constructor(pool: pg.Pool, where: string, password: string | undefined) {
+  private constructor(pool: pg.Pool, url: string, where: string, password: string | undefined) {
     this.pool = pool;
+    this.url = url;
     this.where = where;
     this.password = password;
   }
@@ -49,7 +53,7 @@ export class PgState {
     const pool = new pg.Pool({ connectionString: url, max: opts.max ?? DEFAULT_POOL_MAX, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'zeroboot' });
     // An idle connection the server drops (restart, failover) must not end the process; the next query reconnects.
     pool.on('error', () => undefined);
-    const state = new PgState(pool, where, password);
+    const state = new PgState(pool, url, where, password);
     try {
       await pool.query('SELECT 1');
     } catch (e) {
@@ -100,7 +104,20 @@ export class PgState {
     });
   }
 
+  /** LISTENs on `channel` over a connection of its own until close (pg-listen.ts); the first resync has run when it resolves. */
+  async listen(channel: string, on: ListenHandlers): Promise<void> {
+    const l = new PgListener(this.url, channel, on);
+    try {
+      await l.start();
+    } catch (e) {
+      throw new PgStateError(`cannot LISTEN on PostgreSQL at ${this.where}: ${cleanMessage(e, this.password)}`);
+    }
+    this.listeners.add(l);
+  }
+
   async close(): Promise<void> {
+    for (const l of this.listeners) await l.close();
+    this.listeners.clear();
     await this.pool.end();
   }
 }
