@@ -36,6 +36,7 @@ import { Registry } from './registry/store.ts';
 import { PgRegistry } from './registry/pg-store.ts';
 import type { NodeRegistry } from './registry/node-registry.ts';
 import { PgState } from './state/pg.ts';
+import { PgMachines } from './state/pg-machines.ts';
 import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
@@ -134,10 +135,13 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     nodeHttpBase = nodeBase(config, http.port);
     // Closed before HTTP: held polls are answered (empty) rather than cut.
     started.push({ close: async () => holds.close() });
+    // Each machine's stage, shared with the other servers; named by the base nodes reach this one at.
+    const peers = shared ? await PgMachines.open(shared, { timeline, server: nodeHttpBase, log }) : undefined;
+    if (peers) started.push(peers);
     let management: ManagementServer | undefined;
     if (config.management.enabled) {
       const leases = () => dhcp?.eachLease() ?? [];
-      const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
+      const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m), peers });
       started.push({ close: async () => index.close() });
       management = await startManagementServer({
         api: {

@@ -3,7 +3,8 @@
 // new key for its MAC is refused by both, as is a report replayed to the
 // other server; two servers racing to bind one MAC to two keys end with one
 // binding (the database's constraint decides); and the registry outlives a
-// restart of both servers.
+// restart of both servers. The machine list is shared too: a machine one
+// server saw is listed by the other, with its stage and who saw it.
 import test from 'ava';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,10 @@ async function configFile(name: string): Promise<string> {
   tftp: { enabled: false }
   http: { host: 127.0.0.1, port: 0 }
   management: { host: 127.0.0.1, port: 0, auth: none }
+profiles:
+  - { name: zos, kernel: zos/vmlinuz }
+groups:
+  - { name: all, profile: zos, selector: {} }
 pg: ${db.url}
 `);
   return file;
@@ -184,14 +189,53 @@ test.serial('A and B bind one MAC to two keys at the same moment: exactly one wi
   }
 });
 
+interface MachineRow {
+  mac: string;
+  stage?: string;
+  lastSeen?: string;
+  server?: string;
+}
+
+async function machine(s: Server, mac: string, ok: (m: MachineRow) => boolean): Promise<MachineRow> {
+  const deadline = Date.now() + SEEN_DEADLINE_MS;
+  for (;;) {
+    const r = await httpCall(`${s.api}/machines`, { from: '127.0.0.1' });
+    const m = (JSON.parse(r.body) as { machines: MachineRow[] }).machines.find((x) => x.mac === mac);
+    if (m && ok(m)) return m;
+    if (Date.now() > deadline) throw new Error(`${s.api}/machines never showed ${mac} as expected; last: ${JSON.stringify(m)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const BOOTING = '52:54:00:cc:00:10';
+
+test.serial('a machine that asked A for its script is listed by B with its stage and A as the server; then B sees it itself', async (t) => {
+  const [a, b] = [servers.a!, servers.b!];
+  const script = await httpCall(`${a.serve.url}/ipxe?mac=${BOOTING.replaceAll(':', '-')}`, { from: '127.0.0.30' });
+  t.is(script.status, 200, script.body);
+  const onB = await machine(b, BOOTING, () => true);
+  t.is(onB.stage, 'http.script');
+  t.is(onB.server, a.serve.url);
+  const onA = await machine(a, BOOTING, () => true);
+  t.is(onA.server, undefined, 'A lists it as its own');
+
+  t.is((await httpCall(`${b.serve.url}/ipxe?mac=${BOOTING.replaceAll(':', '-')}`, { from: '127.0.0.31' })).status, 200);
+  const later = await machine(a, BOOTING, (m) => m.server === b.serve.url);
+  t.true(later.lastSeen! > onA.lastSeen!, 'A shows the newer stage B saw');
+  t.is((await machine(b, BOOTING, () => true)).server, undefined);
+});
+
 test.serial('stop both servers, start them again: the registry is intact and still binds', async (t) => {
   const before = await nodes(servers.a!);
+  const bBefore = servers.b!.serve.url;
   await Promise.all([stop('a'), stop('b')]);
   await Promise.all([start('a'), start('b')]);
   for (const s of [servers.a!, servers.b!]) {
     const after = await nodes(s);
     t.deepEqual(after.map((n) => [n.nodeId, n.macs, n.reports]).sort(), before.map((n) => [n.nodeId, n.macs, n.reports]).sort());
   }
+  // Both timelines are gone with their processes; what B saw last comes back from the database (B listens on a new port now).
+  for (const s of [servers.a!, servers.b!]) t.is((await machine(s, BOOTING, () => true)).server, bBefore, 'listed after the restart, as B saw it last');
   const intruder = await identityIn('intruder');
   const r = await post(servers.b!, report(intruder, MAC), '127.0.0.28');
   t.is(r.status, 403, r.body);
