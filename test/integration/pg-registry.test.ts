@@ -209,6 +209,25 @@ async function machine(s: Server, mac: string, ok: (m: MachineRow) => boolean): 
 
 const BOOTING = '52:54:00:cc:00:10';
 
+/** The dashboard feed's first message (every machine once). */
+async function firstFeed(s: Server): Promise<{ changed: (MachineRow & { state: string })[] }> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), SEEN_DEADLINE_MS);
+  try {
+    const res = await fetch(`${s.api}/events`, { signal: ac.signal });
+    let text = '';
+    for await (const chunk of res.body!) {
+      text += Buffer.from(chunk).toString();
+      const m = /^data: (.*)\n\n/m.exec(text);
+      if (m) return JSON.parse(m[1]);
+    }
+    throw new Error(`the feed ended without a message: ${text}`);
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+}
+
 test.serial('a machine that asked A for its script is listed by B with its stage and A as the server; then B sees it itself', async (t) => {
   const [a, b] = [servers.a!, servers.b!];
   const script = await httpCall(`${a.serve.url}/ipxe?mac=${BOOTING.replaceAll(':', '-')}`, { from: '127.0.0.30' });
@@ -218,6 +237,9 @@ test.serial('a machine that asked A for its script is listed by B with its stage
   t.is(onB.server, a.serve.url);
   const onA = await machine(a, BOOTING, () => true);
   t.is(onA.server, undefined, 'A lists it as its own');
+  // B's dashboard feed judges it by A's stage: progressing (it just asked for its script), not stopped for want of local events.
+  const row = (await firstFeed(b)).changed.find((r) => r.mac === BOOTING);
+  t.like(row, { server: a.serve.url, stage: 'http.script', state: 'progressing' });
 
   t.is((await httpCall(`${b.serve.url}/ipxe?mac=${BOOTING.replaceAll(':', '-')}`, { from: '127.0.0.31' })).status, 200);
   const later = await machine(a, BOOTING, (m) => m.server === b.serve.url);
