@@ -3,8 +3,9 @@
 // the configuration names `pg`). Reads are synchronous, from the registry's
 // own view in memory (the API, the metrics and the DHCP path ask often);
 // accepting a report and forgetting a node are asynchronous, as they write.
-import { verifyNodeRequest, type Binding, type RegistryView, type RequestVerdict, type Verdict } from './verify.ts';
-import type { NonceMemory } from './nonces.ts';
+import { DEFAULT_WINDOW_MS, verifyNodeRequest, type Binding, type RegistryView, type RequestVerdict, type Verdict } from './verify.ts';
+import { NonceMemory } from './nonces.ts';
+import { NodeMap } from './node-map.ts';
 
 export interface NodeRecord {
   nodeId: string;
@@ -45,9 +46,38 @@ export function recordAfter(old: NodeRecord | undefined, v: Extract<Verdict, { o
   };
 }
 
-/** A registered node's signed request checked against the node's key in `nodes`; a valid one uses up its nonce. */
-export function checkNodeRequest(nodes: { get(nodeId: string): NodeRecord | undefined }, nonces: NonceMemory, windowMs: number, body: unknown, domain: string, now: number): RequestVerdict {
-  const v = verifyNodeRequest(body, domain, (id) => nodes.get(id)?.publicKey, nonces, now, windowMs);
-  if (v.ok) nonces.remember(v.nodeId, v.nonce, v.timestamp, now - windowMs);
-  return v;
+export interface RegistryOptions {
+  windowMs?: number;
+  nonceCapacity?: number;
+}
+
+/** What both backends share: reads from the view in memory, and signed requests checked against it. */
+export class RegistryReads {
+  protected readonly view = new NodeMap();
+  protected readonly nonces: NonceMemory;
+  protected readonly windowMs: number;
+
+  constructor(opts: RegistryOptions) {
+    this.windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS;
+    this.nonces = new NonceMemory(opts.nonceCapacity);
+  }
+
+  bindingOf(mac: string): Binding | undefined {
+    return this.view.bindingOf(mac);
+  }
+
+  list(): NodeRecord[] {
+    return this.view.list();
+  }
+
+  get(nodeId: string): NodeRecord | undefined {
+    return this.view.get(nodeId);
+  }
+
+  /** Verifies a registered node's signed request (poll, task result) in `domain`; a valid one uses up its nonce. */
+  verifyRequest(body: unknown, domain: string, now = Date.now()): RequestVerdict {
+    const v = verifyNodeRequest(body, domain, (id) => this.view.get(id)?.publicKey, this.nonces, now, this.windowMs);
+    if (v.ok) this.nonces.remember(v.nodeId, v.nonce, v.timestamp, now - this.windowMs);
+    return v;
+  }
 }

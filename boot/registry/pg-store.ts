@@ -14,10 +14,9 @@
 import type pg from 'pg';
 import type { PgState } from '../state/pg.ts';
 import type { Logger } from '../log.ts';
-import { NonceMemory } from './nonces.ts';
-import { NodeMap } from './node-map.ts';
-import { checkNodeRequest, type NodeRecord, type NodeRegistry } from './node-registry.ts';
-import { DEFAULT_WINDOW_MS, macBound, verifyReport, type Binding, type RequestVerdict, type Verdict } from './verify.ts';
+import { KeyBatch } from '../state/key-batch.ts';
+import { RegistryReads, type NodeRecord, type NodeRegistry, type RegistryOptions } from './node-registry.ts';
+import { macBound, verifyReport, type Verdict } from './verify.ts';
 
 export const REGISTRY_CHANNEL = 'zeroboot_nodes';
 
@@ -73,28 +72,26 @@ const recordOf = (r: NodeRow): NodeRecord => ({
   lastReport: r.last_report,
 });
 
-export interface PgRegistryOptions {
-  windowMs?: number;
-  nonceCapacity?: number;
+export interface PgRegistryOptions extends RegistryOptions {
   log?: Logger;
 }
 
 type Recorded = { ok: true; record: NodeRecord; firstContact: boolean; replaces?: string } | Extract<Verdict, { ok: false }>;
 
-export class PgRegistry implements NodeRegistry {
-  private readonly view = new NodeMap();
-  private readonly nonces: NonceMemory;
-  private readonly windowMs: number;
+export class PgRegistry extends RegistryReads implements NodeRegistry {
   private readonly state: PgState;
   private readonly log: Logger | undefined;
-  private readonly stale = new Set<string>();
-  private refreshing: Promise<void> | undefined;
+  /** Nodes another server changed, re-read in batches; the listener's reconnection resyncs everything when a read fails. */
+  private readonly changed = new KeyBatch(
+    (ids) => this.refresh(ids),
+    (e) => this.log?.warn('could not re-read nodes changed by another server', { error: e.message }),
+    100_000,
+  );
   private prunedAt = 0;
 
   private constructor(state: PgState, opts: PgRegistryOptions) {
+    super(opts);
     this.state = state;
-    this.windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS;
-    this.nonces = new NonceMemory(opts.nonceCapacity);
     this.log = opts.log;
   }
 
@@ -103,23 +100,11 @@ export class PgRegistry implements NodeRegistry {
     const r = new PgRegistry(state, opts);
     await state.ensureSchema('registry', REGISTRY_SCHEMA);
     await state.listen(REGISTRY_CHANNEL, {
-      message: (nodeId) => r.refresh(nodeId),
+      message: (nodeId) => r.changed.add([nodeId]),
       resync: () => r.reload(),
       lost: (why) => r.log?.warn('lost the PostgreSQL notifications of the registry; retrying', { why }),
     });
     return r;
-  }
-
-  bindingOf(mac: string): Binding | undefined {
-    return this.view.bindingOf(mac);
-  }
-
-  list(): NodeRecord[] {
-    return this.view.list();
-  }
-
-  get(nodeId: string): NodeRecord | undefined {
-    return this.view.get(nodeId);
   }
 
   async accept(body: unknown, now = Date.now()): Promise<Verdict> {
@@ -171,10 +156,6 @@ export class PgRegistry implements NodeRegistry {
     return { ok: true, record: recordOf(row), firstContact: !bound || replaces !== undefined, ...(replaces ? { replaces } : {}) };
   }
 
-  verifyRequest(body: unknown, domain: string, now = Date.now()): RequestVerdict {
-    return checkNodeRequest(this.view, this.nonces, this.windowMs, body, domain, now);
-  }
-
   async forget(nodeId: string): Promise<boolean> {
     const gone = await this.state.tx(async (c) => {
       const r = await c.query('DELETE FROM zeroboot_nodes WHERE node_id = $1', [nodeId]);
@@ -185,26 +166,12 @@ export class PgRegistry implements NodeRegistry {
     return gone;
   }
 
-  /** Re-reads the nodes another server changed: the ids named since the last read, in one query. */
-  private refresh(nodeId: string): void {
-    this.stale.add(nodeId);
-    this.refreshing ??= this.drain().finally(() => (this.refreshing = undefined));
-  }
-
-  private async drain(): Promise<void> {
-    while (this.stale.size > 0) {
-      const ids = [...this.stale];
-      this.stale.clear();
-      try {
-        const rows = (await this.state.pool.query<NodeRow>(`${SELECT_NODES} WHERE n.node_id = ANY($1) GROUP BY n.node_id`, [ids])).rows;
-        const found = new Set(rows.map((r) => r.node_id));
-        for (const id of ids) if (!found.has(id)) this.view.drop(id);
-        for (const r of rows) this.view.put(recordOf(r));
-      } catch (e) {
-        // The listener's reconnection resyncs everything; until then the view may lag.
-        this.log?.warn('could not re-read nodes changed by another server', { error: (e as Error).message });
-      }
-    }
+  /** Re-reads the nodes another server changed (or forgot). */
+  private async refresh(ids: string[]): Promise<void> {
+    const rows = (await this.state.pool.query<NodeRow>(`${SELECT_NODES} WHERE n.node_id = ANY($1) GROUP BY n.node_id`, [ids])).rows;
+    const found = new Set(rows.map((r) => r.node_id));
+    for (const id of ids) if (!found.has(id)) this.view.drop(id);
+    for (const r of rows) this.view.put(recordOf(r));
   }
 
   /** Replaces the view with the database's (at start and after a lost notification connection). */
@@ -215,6 +182,6 @@ export class PgRegistry implements NodeRegistry {
   }
 
   async close(): Promise<void> {
-    await this.refreshing;
+    await this.changed.settled();
   }
 }

@@ -7,10 +7,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileDurably } from '../../lib/durable-file.ts';
-import { NonceMemory } from './nonces.ts';
-import { NodeMap } from './node-map.ts';
-import { DEFAULT_WINDOW_MS, verifyReport, type Binding, type RequestVerdict, type Verdict } from './verify.ts';
-import { checkNodeRequest, recordAfter, type NodeRecord, type NodeRegistry } from './node-registry.ts';
+import { verifyReport, type Verdict } from './verify.ts';
+import { recordAfter, RegistryReads, type NodeRecord, type NodeRegistry, type RegistryOptions } from './node-registry.ts';
 
 export type { NodeRecord, NodeRegistry };
 
@@ -23,22 +21,15 @@ export class RegistryFileError extends Error {
   }
 }
 
-export interface RegistryOptions {
-  windowMs?: number;
-  nonceCapacity?: number;
-}
+export type { RegistryOptions };
 
-export class Registry implements NodeRegistry {
-  private readonly view = new NodeMap();
-  private readonly nonces: NonceMemory;
-  private readonly windowMs: number;
+export class Registry extends RegistryReads implements NodeRegistry {
   private readonly file: string;
   private saving: Promise<void> = Promise.resolve();
 
   private constructor(stateDir: string, opts: RegistryOptions) {
+    super(opts);
     this.file = join(stateDir, REGISTRY_FILE);
-    this.windowMs = opts.windowMs ?? DEFAULT_WINDOW_MS;
-    this.nonces = new NonceMemory(opts.nonceCapacity);
   }
 
   static async open(stateDir: string, opts: RegistryOptions = {}): Promise<Registry> {
@@ -62,18 +53,6 @@ export class Registry implements NodeRegistry {
     return r;
   }
 
-  bindingOf(mac: string): Binding | undefined {
-    return this.view.bindingOf(mac);
-  }
-
-  list(): NodeRecord[] {
-    return this.view.list();
-  }
-
-  get(nodeId: string): NodeRecord | undefined {
-    return this.view.get(nodeId);
-  }
-
   /** Verifies a report body and, when valid, records it (and persists nodes with disks). */
   async accept(body: unknown, now = Date.now()): Promise<Verdict> {
     const v = verifyReport(body, this, this.nonces, now, this.windowMs);
@@ -84,11 +63,6 @@ export class Registry implements NodeRegistry {
     this.view.put(recordAfter(old, v, now));
     if (!v.diskless || (old && !old.diskless)) await this.save();
     return v;
-  }
-
-  /** Verifies a registered node's signed request (poll, task result) in `domain`; a valid one uses up its nonce. */
-  verifyRequest(body: unknown, domain: string, now = Date.now()): RequestVerdict {
-    return checkNodeRequest(this.view, this.nonces, this.windowMs, body, domain, now);
   }
 
   /** Forgets a node: its MACs are free to bind to a new key. */

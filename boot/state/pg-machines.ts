@@ -12,6 +12,7 @@ import type { BootEvent, BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 import type { PgState } from './pg.ts';
 import { LogThrottle } from '../../lib/log-throttle.ts';
+import { KeyBatch } from './key-batch.ts';
 
 export const MACHINES_CHANNEL = 'zeroboot_machines';
 /** As many as the timeline keeps by default, with room for several servers' own. */
@@ -78,26 +79,26 @@ export class PgMachines {
   private readonly pending = new Map<string, BootEvent>();
   private readonly peers = new Map<string, PeerMachine>();
   private readonly listeners = new Set<(mac: string) => void>();
-  private readonly stale = new Set<string>();
   private readonly failures = new LogThrottle(60_000);
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  private refreshing: Promise<void> | undefined;
   private prunedAt = 0;
   private stop: () => void = () => undefined;
+  private readonly changed: KeyBatch;
 
   private constructor(state: PgState, opts: PgMachinesOptions) {
     this.state = state;
     this.server = opts.server;
     this.log = opts.log;
     this.max = opts.max ?? MAX_MACHINES;
+    this.changed = new KeyBatch((macs) => this.refresh(macs), (e) => this.log?.warn('could not read machine summaries from PostgreSQL', { error: e.message }), this.max);
   }
 
   static async open(state: PgState, opts: PgMachinesOptions): Promise<PgMachines> {
     const m = new PgMachines(state, opts);
     await state.ensureSchema('machines', MACHINES_SCHEMA);
     await state.listen(MACHINES_CHANNEL, {
-      message: (payload) => m.refresh(payload.split(',')),
+      message: (payload) => m.changed.add(payload.split(',')),
       resync: () => m.reload(),
     });
     m.stop = opts.timeline.subscribe((e) => m.observe(e));
@@ -158,22 +159,9 @@ export class PgMachines {
     }
   }
 
-  private refresh(macs: string[]): void {
-    for (const m of macs) if (this.stale.size < this.max) this.stale.add(m);
-    this.refreshing ??= this.drain().finally(() => (this.refreshing = undefined));
-  }
-
-  private async drain(): Promise<void> {
-    while (this.stale.size > 0) {
-      const macs = [...this.stale];
-      this.stale.clear();
-      try {
-        const rows = (await this.state.pool.query<Row>('SELECT mac, stage, last_seen, reason, server FROM zeroboot_machines WHERE mac = ANY($1)', [macs])).rows;
-        for (const r of rows) this.take(r);
-      } catch (e) {
-        this.log?.warn('could not read machine summaries from PostgreSQL', { error: (e as Error).message });
-      }
-    }
+  private async refresh(macs: string[]): Promise<void> {
+    const rows = (await this.state.pool.query<Row>('SELECT mac, stage, last_seen, reason, server FROM zeroboot_machines WHERE mac = ANY($1)', [macs])).rows;
+    for (const r of rows) this.take(r);
   }
 
   private async reload(): Promise<void> {
@@ -200,7 +188,7 @@ export class PgMachines {
       this.flushing = this.flushing.then(() => this.flush());
     }
     await this.flushing;
-    await this.refreshing;
+    await this.changed.settled();
   }
 }
 
