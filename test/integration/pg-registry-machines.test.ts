@@ -72,3 +72,17 @@ test.serial('more MACs than the cap: the table and the peers held stay at the ca
   await until('the table pruned', async () => (await c.state.pool.query("SELECT count(*)::int AS n FROM zeroboot_machines WHERE server = 'http://c'")).rows[0].n <= max);
   t.true([...d.machines.macs()].length <= max);
 });
+
+test.serial('the notification connection is cut: the server reconnects, and what changed meanwhile reaches it', async (t) => {
+  const e = await server('http://e');
+  const f = await server('http://f');
+  const killer = await PgState.open(db.url, { max: 1 });
+  opened.push(killer);
+  // Every LISTEN connection is cut (all servers of this file); while F's is down, E writes a new stage.
+  const cut = await killer.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'zeroboot-listen'");
+  t.true(cut.rowCount! >= 2);
+  const mac = '52:54:00:dd:00:77';
+  e.timeline.record(mac, 'tftp.request', { file: 'ipxe.efi' });
+  await until('F shows it after reconnecting', () => f.machines.get(mac)?.stage === 'tftp.request');
+  t.is(f.machines.get(mac)!.server, 'http://e');
+});
