@@ -3,6 +3,7 @@
 import test from 'ava';
 import { parseConfig, ConfigError } from '../../boot/config.ts';
 import { parsePgUrl, redactPgUrl } from '../../boot/state/pg-url.ts';
+import { summary } from '../../boot/config-check.ts';
 
 const doc = (pg: unknown) => ({ server: { address: '10.0.0.1' }, pg });
 
@@ -44,4 +45,11 @@ for (const [name, value, message] of refusals) {
 test('the password is redacted for people', (t) => {
   t.is(redactPgUrl('postgresql://zb:s3cret@db:5432/farm'), 'postgresql://zb:***@db:5432/farm');
   t.is(redactPgUrl('postgresql://zb@db/farm'), 'postgresql://zb@db/farm');
+});
+
+test('serve --check names where the state is shared, without user or password', (t) => {
+  const s = summary(parseConfig(doc('postgresql://zb:s3cret@db.example:6432/farm'), '/etc/zeroboot'));
+  t.true(s.endsWith(', state shared in PostgreSQL at db.example:6432/farm'), s);
+  t.false(s.includes('s3cret'));
+  t.false(summary(parseConfig(doc(undefined), '/etc/zeroboot')).includes('PostgreSQL'));
 });
