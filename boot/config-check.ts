@@ -2,7 +2,6 @@
 // this host (its interfaces and their subnets) and against the files it
 // names (kernels, initrds, the iPXE folder). Each problem is one line that
 // names the key; all are collected, so one run lists everything to fix.
-import { parsePgUrl } from './state/pg-url.ts';
 import { stat } from 'node:fs/promises';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { MountedStore } from './store.ts';
@@ -10,6 +9,7 @@ import type { ServerConfig } from './config.ts';
 import { ipToInt, intToIp } from '../lib/ipv4.ts';
 import { prefixLength, subnetOf } from './config-ranges.ts';
 import { didYouMean } from '../lib/suggest.ts';
+import { parsePgUrl } from './state/pg-url.ts';
 
 /** The host's interfaces, as node:os networkInterfaces() lists them. */
 export type HostInterfaces = NodeJS.Dict<NetworkInterfaceInfo[]>;
