@@ -9,6 +9,7 @@ import type { ServerConfig } from './config.ts';
 import { ipToInt, intToIp } from '../lib/ipv4.ts';
 import { prefixLength, subnetOf } from './config-ranges.ts';
 import { didYouMean } from '../lib/suggest.ts';
+import { parsePgUrl } from './state/pg-url.ts';
 
 /** The host's interfaces, as node:os networkInterfaces() lists them. */
 export type HostInterfaces = NodeJS.Dict<NetworkInterfaceInfo[]>;
@@ -84,6 +85,12 @@ export async function fileProblems(c: ServerConfig): Promise<string[]> {
 }
 
 /** The configuration in one line, for `serve --check` and the start. */
+/** host:port/database of the `pg` URL: no user, no password. */
+function pgWhere(url: string): string {
+  const t = parsePgUrl(url);
+  return `${t.host}:${t.port}/${t.database}`;
+}
+
 export function summary(c: ServerConfig): string {
   const pool = c.dhcp.pool;
   const dhcp = c.dhcp.mode === 'full' && pool ? `full ${pool.start}-${pool.end} (${ipToInt(pool.end) - ipToInt(pool.start) + 1} addresses)` : c.dhcp.mode;
@@ -95,5 +102,6 @@ export function summary(c: ServerConfig): string {
     c.tftp.enabled ? `tftp :${c.tftp.port}` : 'tftp off',
     c.management.enabled ? `api ${c.management.host}:${c.management.port}` : 'api off',
     `${c.profiles.length} profile(s), ${c.groups.length} group(s), ${c.machines.length} machine(s) (${reservations} reservation(s))`,
+    ...(c.pg ? [`state shared in PostgreSQL at ${pgWhere(c.pg)}`] : []),
   ].join(', ');
 }

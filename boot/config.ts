@@ -15,6 +15,7 @@ import { parseStoreUrl } from '../flist/stores/url.ts';
 import { StoreUrlError } from '../flist/stores/errors.ts';
 import { didYouMean } from '../lib/suggest.ts';
 import { DEFAULT_MEDIA_LIMITS } from './http/bootstrap-cache.ts';
+import { parsePgUrl, PgUrlError } from './state/pg-url.ts';
 
 export { ConfigError, configError };
 
@@ -81,6 +82,8 @@ export interface ServerConfig {
   machines: MachineOverride[];
   stateDir: string;
   flists?: FlistsConfig;
+  /** A PostgreSQL URL: shared state (registry, leases, machine summaries) lives there; absent: files in stateDir. Holds a password: never log it. */
+  pg?: string;
 }
 
 export interface MediaLimits {
@@ -255,10 +258,22 @@ function flists(doc: Obj, resolve: (p: string) => string): FlistsConfig | undefi
   return { dir, store };
 }
 
+function pgUrl(doc: Obj): string | undefined {
+  if (doc.pg === undefined || doc.pg === null) return undefined;
+  if (typeof doc.pg !== 'string') throw new ConfigError('pg must be a URL such as postgresql://zeroboot:password@db.example:5432/zeroboot');
+  try {
+    parsePgUrl(doc.pg);
+  } catch (e) {
+    if (e instanceof PgUrlError) throw new ConfigError(`pg: ${e.message}`);
+    throw e;
+  }
+  return doc.pg;
+}
+
 export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig {
   if (doc === undefined || doc === null) doc = {};
   if (!isObj(doc)) throw new ConfigError('the configuration must be a YAML mapping');
-  knownKeys(doc, 'config', ['server', 'store', 'profiles', 'groups', 'machines', 'flists']);
+  knownKeys(doc, 'config', ['server', 'store', 'profiles', 'groups', 'machines', 'flists', 'pg']);
   const server = section(doc, 'server', 'config', ['address', 'interfaces', 'dhcp', 'tftp', 'http', 'media', 'management', 'ipxeDir', 'stateDir']);
   const address = ipv4(server, 'address', 'server');
   const dhcpIn = section(server, 'dhcp', 'server', ['mode', 'port', 'proxyPort', 'pool', 'leasesFile', 'authoritative']);
@@ -368,6 +383,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
     machines,
     stateDir: resolve(str(server, 'stateDir', 'server', '/var/lib/zeroboot')),
     flists: flists(doc, resolve),
+    pg: pgUrl(doc),
   };
   checkRanges(config);
   return config;

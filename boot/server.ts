@@ -33,6 +33,10 @@ import type { FlistOptions } from './http/index.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
 import { Registry } from './registry/store.ts';
+import { PgRegistry } from './registry/pg-store.ts';
+import type { NodeRegistry } from './registry/node-registry.ts';
+import { PgState } from './state/pg.ts';
+import { PgMachines } from './state/pg-machines.ts';
 import { TaskBoard } from './registry/tasks.ts';
 import { PollHolds } from './registry/long-poll.ts';
 import { TaskApi } from './registry/task-api.ts';
@@ -41,8 +45,10 @@ import { MEDIA_BUILDERS } from './http/bootstrap-builders.ts';
 
 export interface BootServer {
   timeline: BootTimeline;
-  /** Nodes that reported (POST /api/node/report), kept in <stateDir>/nodes.json. */
-  registry: Registry;
+  /** Nodes that reported (POST /api/node/report), kept in <stateDir>/nodes.json, or in PostgreSQL when the config names `pg`. */
+  registry: NodeRegistry;
+  /** The shared state's connection when the config names `pg`. */
+  shared?: PgState;
   /** Namespace tasks for nodes (management: POST /api/nodes/<id>/namespaces; nodes: POST /api/node/tasks), in memory. */
   tasks: TaskBoard;
   /** Counts for GET /metrics on the management port, in this server's own prom-client registry; none without that port. */
@@ -91,8 +97,14 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     const flists = config.flists && (await openFlists(config.flists));
     // Closed after HTTP (started closes in reverse), which may still be reading from it.
     if (flists) started.push(flists.chunks);
+    // Shared state first (closed last): an unreachable database stops the start with nothing listening.
+    const shared = config.pg ? await PgState.open(config.pg) : undefined;
+    if (shared) {
+      started.push(shared);
+      log.info('shared state in PostgreSQL', { at: shared.where });
+    }
     // Opened before anything listens (a broken nodes.json stops the start); closed after HTTP, which writes to it.
-    const registry = await Registry.open(config.stateDir);
+    const registry: NodeRegistry = shared ? await PgRegistry.open(shared, { log }) : await Registry.open(config.stateDir);
     started.push(registry);
     // Only where someone can read them: counting costs the DHCP path a little per packet.
     const metrics = config.management.enabled ? new ServerMetrics({ timeline, nodes: registry }) : undefined;
@@ -131,6 +143,9 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     nodeHttpBase = nodeBase(config, http.port);
     // Closed before HTTP: held polls are answered (empty) rather than cut.
     started.push({ close: async () => holds.close() });
+    // Each machine's stage, shared with the other servers; named by the base nodes reach this one at.
+    const peers = shared ? await PgMachines.open(shared, { timeline, server: nodeHttpBase, log }) : undefined;
+    if (peers) started.push(peers);
     let management: ManagementServer | undefined;
     if (config.management.enabled) {
       // Rig VMs' consoles, published by whatever process runs the rig (console-hub.ts).
@@ -139,7 +154,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
       await hub.listen(join(config.stateDir, CONSOLE_SOCKET)).catch((e: NodeJS.ErrnoException) => log.warn('no console socket: rig VM consoles will not show in the dashboard', { error: e.message }));
       started.push(hub);
       const leases = () => dhcp?.eachLease() ?? [];
-      const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m) });
+      const index = new MachineIndex({ timeline, leases, labelsFor: (m) => labels.get(m), peers });
       started.push({ close: async () => index.close() });
       management = await startManagementServer({
         api: {
@@ -195,6 +210,7 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     return {
       timeline,
       registry,
+      shared,
       tasks,
       metrics,
       dhcp,

@@ -9,7 +9,7 @@
 // a machine shown stopped while its image booted slowly turns reported).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MachineIndex, MachineSummary } from './machine-index.ts';
-import type { BootTimeline } from '../timeline.ts';
+import type { BootEventKind, BootTimeline } from '../timeline.ts';
 import { diagnose, DEFAULT_QUIET_MS, DEFAULT_REPORT_MS, type Diagnosis } from '../diagnosis.ts';
 
 export const MAX_FEED_CLIENTS = 16;
@@ -94,7 +94,10 @@ export class DashboardFeed {
   }
 
   private row(summary: MachineSummary): FeedRow {
-    const d = diagnose({ events: this.opts.timeline.events(summary.mac), reportedAt: this.opts.reportedAt?.(summary.mac), now: Date.now(), quietMs: DEFAULT_QUIET_MS, reportMs: DEFAULT_REPORT_MS });
+    const local = this.opts.timeline.events(summary.mac);
+    // Seen only by another server (shared state): judged by the stage it reported, as one event.
+    const events = local.length === 0 && summary.server && summary.stage && summary.lastSeen ? [{ mac: summary.mac, kind: summary.stage as BootEventKind, time: summary.lastSeen, ...(summary.reason ? { reason: summary.reason } : {}) }] : local;
+    const d = diagnose({ events, reportedAt: this.opts.reportedAt?.(summary.mac), now: Date.now(), quietMs: DEFAULT_QUIET_MS, reportMs: DEFAULT_REPORT_MS });
     const nodeId = this.opts.nodeIdOf?.(summary.mac);
     return { ...summary, state: d.state, bootStage: d.stage, ...(d.cause ? { cause: { id: d.cause.id, title: d.cause.title } } : {}), ...(nodeId ? { nodeId } : {}) };
   }

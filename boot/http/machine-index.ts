@@ -13,6 +13,7 @@ import type { BootEvent, BootTimeline } from '../timeline.ts';
 import { eventAddress } from '../timeline.ts';
 import { normalizeMac } from '../../lib/mac.ts';
 import type { Labels } from '../selection.ts';
+import type { PeerMachine } from '../state/pg-machines.ts';
 
 export interface Lease {
   mac: string;
@@ -32,6 +33,8 @@ export interface MachineSummary {
   ip?: string;
   hostname?: string;
   events: number;
+  /** Set when the stage was seen by another server sharing the state (its node-facing HTTP base). */
+  server?: string;
 }
 
 export interface IndexRow {
@@ -42,6 +45,7 @@ export interface IndexRow {
   lease?: Lease;
   /** Label hostname the JSON was made with, to know when to make it again. */
   labelHostname?: string;
+  peer?: PeerMachine;
 }
 
 export interface Snapshot {
@@ -65,6 +69,8 @@ export interface MachineIndexOptions {
   minIntervalMs?: number;
   /** Least time between two listings of the leases. */
   leaseIntervalMs?: number;
+  /** Machines other servers saw (shared state in PostgreSQL): listed too, their newer stage shown. */
+  peers?: { get(mac: string): PeerMachine | undefined; macs(): Iterable<string>; subscribe(listener: (mac: string) => void): () => void };
 }
 
 /** Events after which the lease listing may differ (an offer is not a lease). */
@@ -109,6 +115,15 @@ export class MachineIndex {
         this.dirty.add(mac);
       }),
     ];
+    if (opts.peers) {
+      for (const mac of opts.peers.macs()) this.dirty.add(mac);
+      this.unsubscribe.push(
+        opts.peers.subscribe((mac) => {
+          this.version++;
+          this.dirty.add(mac);
+        }),
+      );
+    }
   }
 
   /** A snapshot holding every event recorded before the call. */
@@ -166,8 +181,9 @@ export class MachineIndex {
   private update(mac: string): 'added' | 'removed' | undefined {
     const latest = this.opts.timeline.latest(mac);
     const lease = this.leaseMap.get(mac);
+    const peer = this.opts.peers?.get(mac);
     let row = this.rows.get(mac);
-    if (!latest && !lease) {
+    if (!latest && !lease && !peer) {
       if (!row) return undefined;
       this.rows.delete(mac);
       return 'removed';
@@ -180,17 +196,18 @@ export class MachineIndex {
       row = { summary: { mac, events }, json: '', last: null };
       this.rows.set(mac, row);
       change = 'added';
-    } else if (row.last === last && row.summary.events === events && row.lease === lease && row.labelHostname === labelHostname) {
+    } else if (row.last === last && row.summary.events === events && row.lease === lease && row.labelHostname === labelHostname && row.peer === peer) {
       return undefined;
     }
     const summary: MachineSummary = { mac, events };
-    if (last) Object.assign(summary, { stage: last.kind, lastSeen: last.time }, last.reason ? { reason: last.reason } : {});
+    if (peer && (!last || peer.lastSeen > last.time)) Object.assign(summary, { stage: peer.stage, lastSeen: peer.lastSeen }, peer.reason ? { reason: peer.reason } : {}, { server: peer.server });
+    else if (last) Object.assign(summary, { stage: last.kind, lastSeen: last.time }, last.reason ? { reason: last.reason } : {});
     // Without a lease of ours (proxy or off mode), the address the machine last asked from.
     const ip = lease?.ip ?? eventAddress(last) ?? row.summary.ip;
     if (ip) summary.ip = ip;
     const hostname = lease?.hostname ?? labelHostname;
     if (hostname) summary.hostname = hostname;
-    Object.assign(row, { summary, json: JSON.stringify(summary), last, lease, labelHostname });
+    Object.assign(row, { summary, json: JSON.stringify(summary), last, lease, labelHostname, peer });
     return change;
   }
 

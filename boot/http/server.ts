@@ -23,7 +23,7 @@ import { BootstrapRoutes } from './bootstrap-routes.ts';
 import type { BootstrapOptions } from './bootstrap-routes.ts';
 import { reportRequestHandler } from '../registry/http.ts';
 import type { HttpMetrics } from '../metrics/index.ts';
-import type { Registry } from '../registry/store.ts';
+import type { NodeRegistry } from '../registry/node-registry.ts';
 import type { PollHolds } from '../registry/long-poll.ts';
 import type { TaskBoard } from '../registry/tasks.ts';
 import { RememberedSelections, sendText } from './route-context.ts';
@@ -64,7 +64,7 @@ export interface HttpServerOptions {
   /** The bootstrap grammar (/ipxe/<runmode>/<farmid>/..., media per request); absent: those paths are store files. */
   bootstrap?: BootstrapOptions;
   /** Node reports (POST /api/node/report) go to this registry; the caller closes it after the server. */
-  registry?: Registry;
+  registry?: NodeRegistry;
   /** Namespace tasks nodes long-poll for (POST /api/node/tasks) and answer; with the registry only. */
   tasks?: { board: TaskBoard; holds: PollHolds };
   /** Told of every request and of accepted reports (GET /metrics on the management port). */

@@ -1,6 +1,6 @@
 // The HTTP answer to a node's report, apart from any server: JSON text in,
 // status and JSON body out (the HTTP wiring comes with the routes).
-import type { Registry } from './store.ts';
+import type { NodeRegistry } from './node-registry.ts';
 import type { RejectCode } from './verify.ts';
 
 /** Largest report body accepted (a node with many disks and NICs stays far below). */
@@ -17,7 +17,7 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   'unknown-node': 403,
 };
 
-export async function handleReport(registry: Registry, body: Buffer, now = Date.now()): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function handleReport(registry: NodeRegistry, body: Buffer, now = Date.now()): Promise<{ status: number; body: Record<string, unknown> }> {
   if (body.length > MAX_REPORT_BYTES) return { status: 413, body: { error: `a report may hold at most ${MAX_REPORT_BYTES} bytes` } };
   let doc: unknown;
   try {

@@ -17,7 +17,7 @@ import type { PollHolds } from './long-poll.ts';
 import { Refusal } from './refusal.ts';
 import type { Outcome, Task, TaskBoard } from './tasks.ts';
 import { RateLimit, type RateLimitOptions } from './rate-limit.ts';
-import type { Registry } from './store.ts';
+import type { NodeRegistry } from './node-registry.ts';
 import { LogThrottle } from '../../lib/log-throttle.ts';
 
 export const REFUSAL_LOG_MS = 10_000;
@@ -127,7 +127,7 @@ function outcomeOf(p: Record<string, unknown>, task: Task | undefined, address: 
   return { ok: true, result: { address, port: port as number, namespace: String(p.namespace), disk: p.disk } };
 }
 
-export function reportRequestHandler(registry: Registry, opts: ReportHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function reportRequestHandler(registry: NodeRegistry, opts: ReportHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const now = opts.now ?? Date.now;
   const limit = new RateLimit({ ...DEFAULT_REPORT_RATE, ...opts.rate });
   const taskLimit = new RateLimit({ ...DEFAULT_TASK_RATE, ...opts.taskRate });

@@ -33,6 +33,10 @@ type Refusal = { ok: false; code: RejectCode; reason: string };
 
 const reject = (code: RejectCode, reason: string): Refusal => ({ ok: false, code, reason });
 
+/** The refusal of a report from a new key for a MAC bound to a node with disks. */
+export const macBound = (mac: string, nodeId: string): Refusal =>
+  reject('mac-bound-to-another-key', `MAC ${mac} belongs to node ${nodeId}; a report from another key is refused (forget that node on the server to re-register)`);
+
 function isEnvelope(v: unknown): v is SignedEnvelope {
   const e = v as SignedEnvelope;
   return typeof e === 'object' && e !== null && typeof e.payload === 'object' && e.payload !== null && !Array.isArray(e.payload) && typeof e.publicKey === 'string' && typeof e.signature === 'string';
@@ -74,7 +78,7 @@ export function verifyReport(body: unknown, view: RegistryView, nonces: NonceMem
   const bound = view.bindingOf(mac);
   let replaces: string | undefined;
   if (bound && bound.nodeId !== p.nodeId) {
-    if (!bound.diskless) return reject('mac-bound-to-another-key', `MAC ${mac} belongs to node ${bound.nodeId}; a report from another key is refused (forget that node on the server to re-register)`);
+    if (!bound.diskless) return macBound(mac, bound.nodeId);
     replaces = bound.nodeId;
   }
   return { ok: true, nodeId: p.nodeId, mac, diskless: p.diskless, timestamp: p.timestamp, nonce: p.nonce, payload: p, publicKey: env.publicKey, firstContact: !bound || replaces !== undefined, ...(replaces ? { replaces } : {}) };
