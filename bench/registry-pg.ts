@@ -13,7 +13,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { parseBenchArgs } from '../harness/bench-args.ts';
 import { startPostgres } from '../harness/postgres.ts';
 import { PgState } from '../boot/state/pg.ts';
-import { PgRegistry } from '../boot/registry/pg-store.ts';
+import { PgRegistry } from '../boot/state/pg-registry.ts';
 import { Registry } from '../boot/registry/store.ts';
 import type { NodeRegistry } from '../boot/registry/node-registry.ts';
 import { nodeIdOf, signPayload } from '../lib/signed-report.ts';

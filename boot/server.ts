@@ -33,7 +33,7 @@ import type { FlistOptions } from './http/index.ts';
 import { openStore } from '../flist/stores/open.ts';
 import { stat } from 'node:fs/promises';
 import { Registry } from './registry/store.ts';
-import { PgRegistry } from './registry/pg-store.ts';
+import { PgRegistry } from './state/pg-registry.ts';
 import type { NodeRegistry } from './registry/node-registry.ts';
 import { PgState } from './state/pg.ts';
 import { PgMachines } from './state/pg-machines.ts';

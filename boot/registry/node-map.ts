@@ -1,7 +1,18 @@
 // The registry's view in memory: nodes by id and the MAC -> node id index,
 // kept in step. Both registry backends answer reads from it.
 import type { Binding } from './verify.ts';
-import type { NodeRecord } from './node-registry.ts';
+
+/** One registered node, as the registry keeps it. */
+export interface NodeRecord {
+  nodeId: string;
+  publicKey: string;
+  macs: string[];
+  diskless: boolean;
+  firstSeen: number;
+  lastSeen: number;
+  reports: number;
+  lastReport: Record<string, unknown>;
+}
 
 export class NodeMap {
   private readonly nodes = new Map<string, NodeRecord>();

@@ -1,22 +1,13 @@
 // What the server asks of a node registry, whichever keeps it: the state
-// directory's file (store.ts, the default) or PostgreSQL (pg-store.ts, when
+// directory's file (store.ts, the default) or PostgreSQL (boot/state/pg-registry.ts, when
 // the configuration names `pg`). Reads are synchronous, from the registry's
 // own view in memory (the API, the metrics and the DHCP path ask often);
 // accepting a report and forgetting a node are asynchronous, as they write.
 import { DEFAULT_WINDOW_MS, verifyNodeRequest, type Binding, type RegistryView, type RequestVerdict, type Verdict } from './verify.ts';
 import { NonceMemory } from './nonces.ts';
-import { NodeMap } from './node-map.ts';
+import { NodeMap, type NodeRecord } from './node-map.ts';
 
-export interface NodeRecord {
-  nodeId: string;
-  publicKey: string;
-  macs: string[];
-  diskless: boolean;
-  firstSeen: number;
-  lastSeen: number;
-  reports: number;
-  lastReport: Record<string, unknown>;
-}
+export type { NodeRecord };
 
 export interface NodeRegistry extends RegistryView {
   bindingOf(mac: string): Binding | undefined;

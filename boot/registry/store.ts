@@ -1,4 +1,4 @@
-// The node registry in files (the default; pg-store.ts keeps it in
+// The node registry in files (the default; boot/state/pg-registry.ts keeps it in
 // PostgreSQL): who is bound to which MAC, with each node's last
 // report, kept in the server's state directory as one JSON file replaced
 // atomically (temporary file, fsync, rename, fsync of the directory).

@@ -47,7 +47,7 @@ const refusals: [string, (d: Record<string, any>) => void, string][] = [
   ['machine typo', (d) => (d.machines[1].hostnmae = 'x'), 'machines[1].hostnmae: unknown key (did you mean "hostname"?)'],
   ['flists typo', (d) => (d.flists = { dir: 'f', stor: 'dir:///x' }), 'flists.stor: unknown key (did you mean "store"?)'],
   ['selector label typo', (d) => (d.groups[0].selector = { hostnme: 'a' }), 'groups[0].selector.hostnme: unknown label (did you mean "hostname"?)'],
-  ['nothing close: the known keys', (d) => (d.server.tftp.colour = 1), 'server.tftp.colour: unknown key (known: enabled, port, maxTransfers, maxTransfersPerClient, timeoutMs, retries, firstRetries)'],
+  ['nothing close: the known keys', (d) => (d.server.tftp.colour = 1), 'server.tftp.colour: unknown key (known: enabled, port, maxTransfers, maxTransfersPerClient, maxWaiting, timeoutMs, retries, firstRetries)'],
   ['same reservation twice', (d) => (d.machines[1].ip = '10.77.0.50'), 'machines[1].ip: 10.77.0.50 is already reserved for machines[0] (52:54:00:00:00:01)'],
   ['same MAC twice', (d) => (d.machines[1].mac = '52-54-00-00-00-01'), 'machines[1].mac: 52:54:00:00:00:01 is already listed as machines[0]'],
   ['reservation of the server address', (d) => (d.machines[1].ip = '10.77.0.1'), "machines[1].ip: 10.77.0.1 is the server's own address (server.address)"],

@@ -12,11 +12,11 @@
 // Diskless nodes are kept too (unlike the file): bounded by their MACs, as
 // a new key for a MAC replaces the old node, and another server must see them.
 import type pg from 'pg';
-import type { PgState } from '../state/pg.ts';
+import type { PgState } from './pg.ts';
 import type { Logger } from '../log.ts';
-import { KeyBatch } from '../state/key-batch.ts';
-import { RegistryReads, type NodeRecord, type NodeRegistry, type RegistryOptions } from './node-registry.ts';
-import { macBound, verifyReport, type Verdict } from './verify.ts';
+import { KeyBatch } from './key-batch.ts';
+import { RegistryReads, type NodeRecord, type NodeRegistry, type RegistryOptions } from '../registry/node-registry.ts';
+import { macBound, verifyReport, type Verdict } from '../registry/verify.ts';
 
 export const REGISTRY_CHANNEL = 'zeroboot_nodes';
 
