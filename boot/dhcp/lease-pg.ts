@@ -2,9 +2,12 @@
 // one segment share one lease state. The table is the truth: one row per
 // address that has a holder or had one, one row per client, and both are
 // UNIQUE constraints, so two servers can never hand one address to two
-// clients nor two addresses to one client. Every decision is one short
-// transaction; an address is taken by INSERT ... ON CONFLICT DO NOTHING, and
-// the constraint, not a lock of ours, decides who won a race.
+// clients nor two addresses to one client. Every decision is one
+// transaction: a single statement in the common cases (offering the client's
+// own address or a fresh one, binding the address offered), else a few
+// statements in an explicit one. An address is taken by INSERT ... ON
+// CONFLICT DO NOTHING, and the constraint, not a lock of ours, decides who
+// won a race.
 //
 // A row is: offered (held for offerSeconds), bound (until its lease ends),
 // released, or declined (no client; the address is quarantined until
@@ -101,6 +104,9 @@ interface Claim {
   hostname?: string;
 }
 
+/** A connection in a transaction, or the pool for single statements. */
+type Queryable = pg.PoolClient | pg.Pool;
+
 function fromRaw(r: { ip: string; state: Row['state']; expires: string }): Row {
   return { ip: Number(r.ip), state: r.state, expires: Number(r.expires) };
 }
@@ -174,12 +180,14 @@ export class PgLeases implements LeaseBackend, LeaseListing {
   }
 
   offer(client: ClientRef, requested?: string): Promise<Grant> {
-    return this.run((c) => this.offerTx(c, client, requested));
+    // The common cases, a client with a row or a new one taking a fresh address, are single statements; the rest is one transaction.
+    if (this.plan.reservedByMac.has(client.mac) || requested !== undefined) return this.run((c) => this.offerTx(c, client, requested));
+    return this.run((q) => this.offerFast(q, client), false).then((g) => g ?? this.run((c) => this.offerTx(c, client, requested)));
   }
 
   knows(client: ClientRef): Promise<boolean> | boolean {
     if (this.plan.reservedByMac.has(client.mac)) return true;
-    return this.run(async (c) => (await c.query(`SELECT 1 FROM ${LEASE_TABLE} WHERE subnet = $1 AND client = $2`, [this.subnet, keyOf(client)])).rowCount! > 0);
+    return this.run(async (c) => (await c.query(`SELECT 1 FROM ${LEASE_TABLE} WHERE subnet = $1 AND client = $2`, [this.subnet, keyOf(client)])).rowCount! > 0, false);
   }
 
   /**
@@ -190,7 +198,12 @@ export class PgLeases implements LeaseBackend, LeaseListing {
   withdraw(): void {}
 
   request(client: ClientRef, ip: string, kind: RequestKind, hostname?: string): Promise<Grant> {
-    return this.run((c) => this.requestTx(c, client, ip, kind, hostname));
+    const n = ipToInt(ip);
+    const reserved = this.plan.reservedByMac.get(client.mac);
+    const slow = () => this.run((c) => this.requestTx(c, client, ip, kind, hostname));
+    if ((reserved !== undefined && reserved !== n) || this.plan.forbids(n, client.mac) !== undefined) return slow();
+    // The client's own row for this address: one UPDATE binds it, whatever kind of REQUEST it is.
+    return this.run((q) => this.bindOwn(q, client, n, hostname), false).then((g) => g ?? slow());
   }
 
   release(client: ClientRef, ip: string): Promise<LeaseRecord | undefined> {
@@ -207,7 +220,7 @@ export class PgLeases implements LeaseBackend, LeaseListing {
       if (row.client_id) record.clientId = row.client_id;
       if (row.hostname) record.hostname = row.hostname;
       return record;
-    });
+    }, false);
   }
 
   decline(client: ClientRef, ip: string): Promise<LeaseRecord | undefined> {
@@ -219,7 +232,7 @@ export class PgLeases implements LeaseBackend, LeaseListing {
         [this.subnet, keyOf(client), ipToInt(ip), until, this.server],
       );
       return r.rowCount ? { declined: ip, until } : undefined;
-    });
+    }, false);
   }
 
   /** The table as last read (every REFRESH_MS): for listing only, never for deciding. */
@@ -233,7 +246,7 @@ export class PgLeases implements LeaseBackend, LeaseListing {
 
   /** Reads the subnet's rows: the listing and the set of addresses with a row. */
   async refresh(): Promise<void> {
-    const rows = await this.run(async (c) => (await c.query<RawRow>(`SELECT ip, client, mac, client_id, state, expires, hostname FROM ${LEASE_TABLE} WHERE subnet = $1`, [this.subnet])).rows);
+    const rows = await this.run(async (c) => (await c.query<RawRow>(`SELECT ip, client, mac, client_id, state, expires, hostname FROM ${LEASE_TABLE} WHERE subnet = $1`, [this.subnet])).rows, false);
     const now = this.now();
     const taken = new Set<number>();
     const list: LeaseInfo[] = [];
@@ -261,8 +274,12 @@ export class PgLeases implements LeaseBackend, LeaseListing {
     this.refresher = undefined;
   }
 
-  /** One decision on one connection, in a transaction: the gate for outages and overload, and retries for races. */
-  private run<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * One decision: in a transaction on one connection (`tx`), or statements
+   * straight on the pool, each its own transaction. The gate for outages and
+   * overload, and retries for races.
+   */
+  private run<T>(fn: (c: Queryable) => Promise<T>, tx = true): Promise<T> {
     if (this.down) {
       const now = Date.now();
       if (now < this.probeAt) return Promise.reject(new LeaseDbError(`lease database ${this.db.where} unreachable: no new leases until it answers`));
@@ -270,7 +287,7 @@ export class PgLeases implements LeaseBackend, LeaseListing {
     }
     if (this.inFlight >= this.maxInFlight) return Promise.reject(new LeaseDbError(`lease database ${this.db.where} busy: ${this.inFlight} decisions waiting`));
     this.inFlight++;
-    return this.attempt(fn, 1).then(
+    return this.attempt(fn, tx, 1).then(
       (v) => {
         this.inFlight--;
         if (this.down) {
@@ -292,16 +309,51 @@ export class PgLeases implements LeaseBackend, LeaseListing {
     );
   }
 
-  private async attempt<T>(fn: (c: pg.PoolClient) => Promise<T>, n: number): Promise<T> {
+  private async attempt<T>(fn: (c: Queryable) => Promise<T>, tx: boolean, n: number): Promise<T> {
     try {
-      return await this.db.tx(fn);
+      return await (tx ? this.db.tx(fn) : fn(this.db.pool));
     } catch (e) {
-      if (n < TX_TRIES && retryable(e)) return this.attempt(fn, n + 1);
+      if (n < TX_TRIES && retryable(e)) return this.attempt(fn, tx, n + 1);
       throw e;
     }
   }
 
-  private async own(c: pg.PoolClient, key: string): Promise<Row | undefined> {
+  /** The client's own row offered again, or a fresh address in a new row; undefined when the transaction must decide. */
+  private async offerFast(q: Queryable, client: ClientRef): Promise<Grant | undefined> {
+    const key = keyOf(client);
+    const now = this.now();
+    const expires = now + this.offerMs;
+    const held = await q.query<{ ip: string }>({
+      name: 'zb-lease-hold',
+      text: `UPDATE ${LEASE_TABLE} SET state = CASE WHEN state = 'bound' AND expires > $3 THEN state ELSE 'offered' END,
+        expires = CASE WHEN state = 'bound' AND expires > $3 THEN expires ELSE $4 END, server = $5
+        WHERE subnet = $1 AND client = $2 RETURNING ip`,
+      values: [this.subnet, key, now, expires, this.server],
+    });
+    const own = held.rows[0];
+    if (own) return this.plan.forbids(Number(own.ip), client.mac) === undefined ? { ok: true, ip: intToIp(Number(own.ip)), expires } : undefined;
+    const n = this.nextFresh();
+    if (n === undefined) return undefined;
+    return (await this.insert(q, n, { key, client, state: 'offered', expires })) ? { ok: true, ip: intToIp(n), expires } : undefined;
+  }
+
+  /** Binds the client's own row for `n`; undefined when it has none for that address. */
+  private async bindOwn(q: Queryable, client: ClientRef, n: number, hostname: string | undefined): Promise<Grant | undefined> {
+    const expires = this.now() + this.leaseMs;
+    const r = await q.query({
+      name: 'zb-lease-bind',
+      text: `UPDATE ${LEASE_TABLE} SET state = 'bound', expires = $4, mac = $5, client_id = $6, hostname = $7, server = $8 WHERE subnet = $1 AND client = $2 AND ip = $3 RETURNING ip`,
+      values: [this.subnet, keyOf(client), n, expires, client.mac, client.clientId ?? null, hostname ?? null, this.server],
+    });
+    if (!r.rowCount) return undefined;
+    const ip = intToIp(n);
+    const record: LeaseRecord = { mac: client.mac, ip, state: 'bound', expires };
+    if (client.clientId) record.clientId = client.clientId;
+    if (hostname) record.hostname = hostname;
+    return { ok: true, ip, expires, record };
+  }
+
+  private async own(c: Queryable, key: string): Promise<Row | undefined> {
     const r = await c.query<{ ip: string; state: Row['state']; expires: string }>(
       `SELECT ip, state, expires FROM ${LEASE_TABLE} WHERE subnet = $1 AND client = $2 FOR UPDATE`,
       [this.subnet, key],
@@ -309,7 +361,7 @@ export class PgLeases implements LeaseBackend, LeaseListing {
     return r.rows[0] && fromRaw(r.rows[0]);
   }
 
-  private async offerTx(c: pg.PoolClient, client: ClientRef, requested: string | undefined): Promise<Grant> {
+  private async offerTx(c: Queryable, client: ClientRef, requested: string | undefined): Promise<Grant> {
     const key = keyOf(client);
     const now = this.now();
     let own = await this.own(c, key);
@@ -342,7 +394,7 @@ export class PgLeases implements LeaseBackend, LeaseListing {
   }
 
   /** Offers the client its own row's address: a live lease stays bound, anything else becomes a fresh offer. */
-  private async hold(c: pg.PoolClient, key: string, own: Row, now: number): Promise<Grant> {
+  private async hold(c: Queryable, key: string, own: Row, now: number): Promise<Grant> {
     const expires = now + this.offerMs;
     if (!(own.state === 'bound' && own.expires > now)) {
       await c.query(`UPDATE ${LEASE_TABLE} SET state = 'offered', expires = $3, server = $4 WHERE subnet = $1 AND client = $2`, [this.subnet, key, expires, this.server]);
@@ -350,7 +402,7 @@ export class PgLeases implements LeaseBackend, LeaseListing {
     return { ok: true, ip: intToIp(own.ip), expires };
   }
 
-  private async requestTx(c: pg.PoolClient, client: ClientRef, ip: string, kind: RequestKind, hostname: string | undefined): Promise<Grant> {
+  private async requestTx(c: Queryable, client: ClientRef, ip: string, kind: RequestKind, hostname: string | undefined): Promise<Grant> {
     const key = keyOf(client);
     const now = this.now();
     const n = ipToInt(ip);
@@ -387,14 +439,14 @@ export class PgLeases implements LeaseBackend, LeaseListing {
   }
 
   /** Whether `n` is free for `key` now: no row, the key's own, or a lapsed one. */
-  private async claimable(c: pg.PoolClient, n: number, key: string, now: number): Promise<boolean> {
+  private async claimable(c: Queryable, n: number, key: string, now: number): Promise<boolean> {
     const r = await c.query<{ client: string | null; state: Row['state']; expires: string }>(`SELECT client, state, expires FROM ${LEASE_TABLE} WHERE subnet = $1 AND ip = $2`, [this.subnet, n]);
     const row = r.rows[0];
     return !row || row.client === key || row.state === 'released' || Number(row.expires) <= now;
   }
 
   /** Takes address `n`: a new row, or a lapsed row taken over. False when someone holds it. */
-  private async claim(c: pg.PoolClient, n: number, w: Claim, now: number): Promise<boolean> {
+  private async claim(c: Queryable, n: number, w: Claim, now: number): Promise<boolean> {
     if (await this.insert(c, n, w)) return true;
     const r = await c.query(
       `UPDATE ${LEASE_TABLE} SET client = $3, mac = $4, client_id = $5, state = $6, expires = $7, hostname = $8, server = $9
@@ -406,18 +458,19 @@ export class PgLeases implements LeaseBackend, LeaseListing {
   }
 
   /** A new row for `n`; false when the address (or this client) already has one. The UNIQUE constraints are the arbiter. */
-  private async insert(c: pg.PoolClient, n: number, w: Claim): Promise<boolean> {
-    const r = await c.query(
-      `INSERT INTO ${LEASE_TABLE} (subnet, ip, client, mac, client_id, state, expires, hostname, server)
+  private async insert(c: Queryable, n: number, w: Claim): Promise<boolean> {
+    const r = await c.query({
+      name: 'zb-lease-insert',
+      text: `INSERT INTO ${LEASE_TABLE} (subnet, ip, client, mac, client_id, state, expires, hostname, server)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING ip`,
-      [this.subnet, n, w.key, w.client.mac, w.client.clientId ?? null, w.state, w.expires, w.hostname ?? null, this.server],
-    );
+      values: [this.subnet, n, w.key, w.client.mac, w.client.clientId ?? null, w.state, w.expires, w.hostname ?? null, this.server],
+    });
     if (r.rowCount! > 0) this.taken.add(n);
     return r.rowCount! > 0;
   }
 
   /** The address whose holder let go longest ago, taken over; rows other servers are deciding on are skipped. */
-  private async reclaimOldest(c: pg.PoolClient, w: Claim, now: number): Promise<number | undefined> {
+  private async reclaimOldest(c: Queryable, w: Claim, now: number): Promise<number | undefined> {
     const forbidden = [...this.plan.excluded, ...this.plan.reservedByIp.keys()];
     const r = await c.query<{ ip: string }>(
       `UPDATE ${LEASE_TABLE} SET client = $2, mac = $3, client_id = $4, state = $5, expires = $6, hostname = NULL, server = $7
