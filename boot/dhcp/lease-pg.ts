@@ -318,23 +318,38 @@ export class PgLeases implements LeaseBackend, LeaseListing {
     }
   }
 
-  /** The client's own row offered again, or a fresh address in a new row; undefined when the transaction must decide. */
+  /**
+   * The client's own row offered again, or else a fresh address in a new row,
+   * in one statement (the INSERT runs only when the UPDATE found no row);
+   * undefined when the transaction must decide.
+   */
   private async offerFast(q: Queryable, client: ClientRef): Promise<Grant | undefined> {
     const key = keyOf(client);
     const now = this.now();
     const expires = now + this.offerMs;
-    const held = await q.query<{ ip: string }>({
-      name: 'zb-lease-hold',
-      text: `UPDATE ${LEASE_TABLE} SET state = CASE WHEN state = 'bound' AND expires > $3 THEN state ELSE 'offered' END,
-        expires = CASE WHEN state = 'bound' AND expires > $3 THEN expires ELSE $4 END, server = $5
-        WHERE subnet = $1 AND client = $2 RETURNING ip`,
-      values: [this.subnet, key, now, expires, this.server],
+    const fresh = this.nextFresh();
+    const r = await q.query<{ ip: string; own: boolean }>({
+      name: 'zb-lease-offer',
+      text: `WITH held AS (
+          UPDATE ${LEASE_TABLE} SET state = CASE WHEN state = 'bound' AND expires > $3 THEN state ELSE 'offered' END,
+            expires = CASE WHEN state = 'bound' AND expires > $3 THEN expires ELSE $4 END, server = $5
+          WHERE subnet = $1 AND client = $2 RETURNING ip),
+        fresh AS (
+          INSERT INTO ${LEASE_TABLE} (subnet, ip, client, mac, client_id, state, expires, server)
+          SELECT $1, $6, $2, $7, $8, 'offered', $4, $5 WHERE $6::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM held)
+          ON CONFLICT DO NOTHING RETURNING ip)
+        SELECT ip, true AS own FROM held UNION ALL SELECT ip, false AS own FROM fresh`,
+      values: [this.subnet, key, now, expires, this.server, fresh ?? null, client.mac, client.clientId ?? null],
     });
-    const own = held.rows[0];
-    if (own) return this.plan.forbids(Number(own.ip), client.mac) === undefined ? { ok: true, ip: intToIp(Number(own.ip)), expires } : undefined;
-    const n = this.nextFresh();
-    if (n === undefined) return undefined;
-    return (await this.insert(q, n, { key, client, state: 'offered', expires })) ? { ok: true, ip: intToIp(n), expires } : undefined;
+    const row = r.rows[0];
+    if (!row) {
+      // The fresh address has a row after all (or this client got one meanwhile): the transaction looks closer.
+      if (fresh !== undefined) this.taken.add(fresh);
+      return undefined;
+    }
+    const n = Number(row.ip);
+    if (!row.own) this.taken.add(n);
+    return row.own && this.plan.forbids(n, client.mac) !== undefined ? undefined : { ok: true, ip: intToIp(n), expires };
   }
 
   /** Binds the client's own row for `n`; undefined when it has none for that address. */
