@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeMessage, encodeMessage, type DhcpMessage } from '../../harness/dhcp-packet.ts';
 
 const [count, prefix, deadlineMs] = [Number(process.argv[2]), process.argv[3]!, Number(process.argv[4] ?? 120_000)];
-const OFFER_WINDOW_MS = 150;
+const OFFER_WINDOW_MS = 600;
 const WAIT_MS = 1500;
 
 const socket = createSocket({ type: 'udp4', reuseAddr: true });

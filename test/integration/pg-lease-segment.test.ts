@@ -3,7 +3,8 @@
 // host of it, 200 simulated clients on a third (test/helpers/dhcp-storm-clients.ts).
 // No address may be ACKed to two MACs nor held by two rows; a server killed
 // (SIGKILL, by pid) in the middle of the storm leaves the clients to the
-// other one, and they all complete. The servers reach PostgreSQL (started by
+// other one, and they all complete; then the database goes away and the
+// survivor keeps running without offering. The servers reach PostgreSQL (started by
 // the test on the host) through its unix socket, which a network namespace
 // does not hide.
 import test from 'ava';
@@ -118,6 +119,14 @@ test.serial('two servers, one PostgreSQL, 200 clients; one server SIGKILLed mid-
     const by = (ip: string) => [...s.done.values()].filter((d) => d.server === ip).length;
     t.true(by(`${NET}.1`) > 0 && by(`${NET}.2`) > CLIENTS / 2, `leases by server: .1 ${by(`${NET}.1`)}, .2 ${by(`${NET}.2`)}`);
     t.log(`leases by server: .1 ${by(`${NET}.1`)} (killed after ${CLIENTS / 4} clients were done), .2 ${by(`${NET}.2`)}; most DISCOVERs by one client: ${Math.max(...[...s.done.values()].map((d) => d.tries))}`);
+
+    // The database gone: the survivor keeps running, offers nothing, and says so once.
+    await db.stop();
+    const late = await clients.exec(process.execPath, ['--disable-warning=ExperimentalWarning', CLIENTS_SCRIPT, '5', '52:54:00:92', '4000'], { timeout: 60_000 });
+    t.is(late.stdout.match(/"failed"/g)?.length, 5, late.stdout);
+    const survivor = servers[1]!;
+    t.is(survivor.child.exitCode, null, 'the server ended when the database went away');
+    t.is(survivor.output().match(/lease database unreachable/g)?.length, 1, survivor.output());
   } finally {
     for (const x of servers) await x.stop('SIGKILL').catch(() => undefined);
     await ns.destroy();
