@@ -64,6 +64,8 @@ const PROBE_MS = 1000;
 const REFRESH_MS = 15_000;
 /** Fresh candidates tried in one decision before reclaiming the oldest unused address. */
 const FRESH_TRIES = 16;
+/** Distinct database error messages logged; past that they are only counted (as ignored packets). */
+const MAX_REPORTED = 20;
 /** Whole-transaction retries after a deadlock or a constraint race. */
 const TX_TRIES = 3;
 
@@ -146,6 +148,8 @@ export class PgLeases implements LeaseBackend, LeaseListing {
   private down = false;
   private probeAt = 0;
   private refresher: NodeJS.Timeout | undefined;
+  /** Error messages from the database already logged. */
+  private readonly reported = new Set<string>();
 
   private constructor(opts: PgLeasesOptions) {
     this.db = opts.state;
@@ -298,7 +302,15 @@ export class PgLeases implements LeaseBackend, LeaseListing {
       },
       (e: unknown) => {
         this.inFlight--;
-        if (!unreachable(e)) throw e;
+        if (!unreachable(e)) {
+          // The database answered with an error (a table dropped, a permission taken): logged once per message, not per packet.
+          const message = (e as Error).message;
+          if (!this.reported.has(message) && this.reported.size < MAX_REPORTED) {
+            this.reported.add(message);
+            this.log.error('dhcp: lease database refused a decision; no lease for those clients', { database: this.db.where, error: message });
+          }
+          throw new LeaseDbError(`lease database ${this.db.where} refused: ${message}`);
+        }
         if (!this.down) {
           this.down = true;
           this.probeAt = Date.now() + PROBE_MS;

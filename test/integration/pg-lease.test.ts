@@ -201,3 +201,17 @@ test.serial('database unreachable: leases refused with LeaseDbError, one log lin
   t.true(got?.ok);
   t.deepEqual(lines, ['error dhcp: lease database unreachable; no new leases until it is back', 'warn dhcp: lease database reachable again; leasing resumes']);
 });
+
+test.serial('the database refusing (the table dropped under the server): LeaseDbError per decision, one log line per distinct error', async (t) => {
+  const lines: string[] = [];
+  const log: Logger = { ...silentLogger, error: (m) => lines.push(m) };
+  const a = await backend('10.90.6', { log });
+  const s = await PgState.open(db.url, { max: 1 });
+  try {
+    await s.pool.query(`DROP TABLE ${LEASE_TABLE}`);
+  } finally {
+    await s.close();
+  }
+  for (let i = 0; i < 3; i++) await t.throwsAsync(a.offer({ mac: mac(i) }), { instanceOf: LeaseDbError, message: /refused: .*does not exist/ });
+  t.deepEqual(lines, ['dhcp: lease database refused a decision; no lease for those clients']);
+});
