@@ -202,6 +202,16 @@ test.serial('database unreachable: leases refused with LeaseDbError, one log lin
   t.deepEqual(lines, ['error dhcp: lease database unreachable; no new leases until it is back', 'warn dhcp: lease database reachable again; leasing resumes']);
 });
 
+test.serial('decisions waiting for the database are bounded: past maxInFlight a packet is refused at once, not queued', async (t) => {
+  const a = await backend('10.90.7', { maxInFlight: 3 });
+  const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => a.offer({ mac: mac(i) })));
+  const busy = results.filter((r) => r.status === 'rejected' && r.reason instanceof LeaseDbError && /busy/.test(r.reason.message));
+  const granted = results.filter((r) => r.status === 'fulfilled' && r.value.ok);
+  t.is(busy.length + granted.length, 12);
+  t.true(busy.length >= 9 - 3, `${busy.length} refused as busy`);
+  t.true(granted.length >= 3);
+});
+
 test.serial('the database refusing (the table dropped under the server): LeaseDbError per decision, one log line per distinct error', async (t) => {
   const lines: string[] = [];
   const log: Logger = { ...silentLogger, error: (m) => lines.push(m) };
