@@ -212,6 +212,20 @@ test.serial('decisions waiting for the database are bounded: past maxInFlight a 
   t.true(granted.length >= 3);
 });
 
+test.serial('reservations: the reserved MAC gets its address from either server, nobody else does', async (t) => {
+  const reservations: [string, string][] = [[mac(50), '10.90.8.200']];
+  const [a, b] = [await backend('10.90.8', { reservations }), await backend('10.90.8', { reservations })];
+  t.is(ipOf(await a!.offer({ mac: mac(50) })), '10.90.8.200');
+  t.is(ipOf(await b!.offer({ mac: mac(50) })), '10.90.8.200');
+  t.is(ipOf(await b!.request({ mac: mac(50) }, '10.90.8.200', 'selecting')), '10.90.8.200');
+  const other = await a!.request({ mac: mac(51) }, '10.90.8.200', 'init-reboot');
+  t.false(other.ok);
+  t.regex(other.ok ? '' : other.reason, /reserved for 52:54:00:00:00:32/);
+  const wrong = await a!.request({ mac: mac(50) }, '10.90.8.20', 'init-reboot');
+  t.regex(wrong.ok ? '' : wrong.reason, /reserved address is 10\.90\.8\.200/);
+  t.not(ipOf(await a!.offer({ mac: mac(51) })), '10.90.8.200');
+});
+
 test.serial('the database refusing (the table dropped under the server): LeaseDbError per decision, one log line per distinct error', async (t) => {
   const lines: string[] = [];
   const log: Logger = { ...silentLogger, error: (m) => lines.push(m) };
