@@ -21,12 +21,18 @@
 // 10,000/s that alone is more than one of the machine's 2 cores.
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
 //                      [--only zeroboot] [--cpu-prof DIR] [--node-options '...']
-//                      [--client-rcvbuf 4194304] [--perfdhcp-threads single]
+//                      [--client-rcvbuf 4194304] [--perfdhcp-threads single] [--backend file|pg|both]
+// --backend file|pg|both picks zeroboot's lease backend: the state directory's
+// file (default), PostgreSQL (a throwaway cluster started here, reached over its
+// unix socket from the namespace; the same durability: fsync and synchronous
+// commit on), or both side by side as two servers on their own bridges, with
+// the ratio printed; the pg rows add PostgreSQL's own CPU (postmaster and its
+// backends) per lease.
 // --only zeroboot skips dnsmasq; --cpu-prof writes zeroboot's V8 CPU profile to DIR when it stops;
 // zeroboot's Node runs with the flags `zeroboot serve` uses (boot/runtime-flags.ts: a 2 MiB
 // young generation, which costs DHCP time but gives memory back after a burst);
 // --node-options replaces them (e.g. --node-options '' for Node's defaults).
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -35,6 +41,8 @@ import { Netns } from '../qemu/netns.ts';
 import { waitForOutput } from '../lib/process.ts';
 import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
+import { startPostgres } from '../harness/postgres.ts';
+import type { Postgres } from '../harness/postgres.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,11 +57,17 @@ const CPU_PROF = arg('cpu-prof', '');
 const NODE_OPTIONS = [process.argv.includes('--node-options') ? arg('node-options', '') : SERVE_NODE_FLAGS.join(' '), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
 const PERFDHCP_MODE = arg('perfdhcp-threads', 'single');
 const CLIENT_RCVBUF = Number(arg('client-rcvbuf', String(4 * 1024 * 1024)));
+const BACKEND = arg('backend', 'file');
+if (!['file', 'pg', 'both'].includes(BACKEND)) {
+  console.error(`error: --backend takes file, pg or both, not ${BACKEND}`);
+  process.exit(2);
+}
 const MASK = '255.255.0.0';
 /** Each server's network: its address, its perfdhcp host's, and a /16 pool of the same size. */
 const NET = {
   zeroboot: { server: '10.70.0.1', host: '10.70.0.2/16', start: '10.70.1.0', end: '10.70.255.254' },
   dnsmasq: { server: '10.71.0.1', host: '10.71.0.2/16', start: '10.71.1.0', end: '10.71.255.254' },
+  'zeroboot-pg': { server: '10.72.0.1', host: '10.72.0.2/16', start: '10.72.1.0', end: '10.72.255.254' },
 };
 const TICKS = 100; // USER_HZ on Linux
 
@@ -66,16 +80,34 @@ interface Step {
   /** DISCOVERs perfdhcp sent per second: below the offered rate, the generator itself fell behind. */
   sentPerSecond: number;
   cpuUsPerLease: number;
+  /** The lease database's CPU per lease (PostgreSQL backend only). */
+  dbCpuUsPerLease: number;
   generatorCpuUsPerLease: number;
   /** Datagrams the kernel dropped at the server's sockets and at perfdhcp's (full receive buffers). */
   serverRcvbuf: number;
   clientRcvbuf: number;
 }
 
-async function cpuSeconds(pid: number): Promise<number> {
+async function statFields(pid: number): Promise<string[]> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = await statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** A process tree's CPU: its own, its reaped children's (PostgreSQL's ended backends), and its live children's. */
+async function treeCpuSeconds(pid: number): Promise<number> {
+  const own = await statFields(pid);
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = await statFields(Number(entry)).catch(() => undefined);
+    if (f && Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / TICKS;
 }
 
 /** UDP datagrams a namespace's kernel dropped for a full socket buffer (RcvbufErrors in /proc/net/snmp): who could not keep up. */
@@ -104,7 +136,7 @@ function generator(x: Subject, args: string[], timeout: number) {
   return x.host.exec(cmd!, [...rest, ...args], { timeout });
 }
 
-async function perfdhcp(x: Subject, rate: number): Promise<Omit<Step, 'cpuUsPerLease' | 'serverRcvbuf' | 'clientRcvbuf'>> {
+async function perfdhcp(x: Subject, rate: number): Promise<Omit<Step, 'cpuUsPerLease' | 'dbCpuUsPerLease' | 'serverRcvbuf' | 'clientRcvbuf'>> {
   const r = await generator(x, ['-4', '-l', 'eth0', '-r', String(rate), '-p', String(PERIOD), '-R', String(CLIENTS), '-W', '1000000'], (PERIOD + 30) * 1000);
   const out = r.stdout + r.stderr;
   const rateMatch = /Rate: ([\d.]+) 4-way exchanges\/second/.exec(out);
@@ -128,6 +160,8 @@ interface Subject {
   /** The command that starts perfdhcp: the same for both servers. */
   perfdhcp: string[];
   pid: number;
+  /** The lease database's postmaster, when the server keeps its leases there. */
+  dbPid?: number;
   steps: Step[];
 }
 
@@ -144,76 +178,117 @@ async function warmUp(x: Subject): Promise<void> {
 async function step(x: Subject, rate: number): Promise<void> {
   const [serverBefore, clientBefore] = [await udpRcvbufErrors(x.server), await udpRcvbufErrors(x.host)];
   const before = await cpuSeconds(x.pid);
+  const dbBefore = x.dbPid ? await treeCpuSeconds(x.dbPid) : 0;
   const s = await perfdhcp(x, rate);
   const cpu = (await cpuSeconds(x.pid)) - before;
+  const dbCpu = x.dbPid ? (await treeCpuSeconds(x.dbPid)) - dbBefore : 0;
   const serverRcvbuf = (await udpRcvbufErrors(x.server)) - serverBefore;
   const clientRcvbuf = (await udpRcvbufErrors(x.host)) - clientBefore;
-  const st = { ...s, cpuUsPerLease: s.acks ? (cpu * 1e6) / s.acks : 0, serverRcvbuf, clientRcvbuf };
+  const st = { ...s, cpuUsPerLease: s.acks ? (cpu * 1e6) / s.acks : 0, dbCpuUsPerLease: s.acks ? (dbCpu * 1e6) / s.acks : 0, serverRcvbuf, clientRcvbuf };
   x.steps.push(st);
   console.log(
-    `${x.name.padEnd(9)} offered ${String(rate).padStart(6)}/s  sent ${st.sentPerSecond.toFixed(0).padStart(6)}/s  completed ${st.achieved.toFixed(0).padStart(6)}/s  ` +
-      `drops DO ${st.dropsDO} RA ${st.dropsRA}  server CPU ${st.cpuUsPerLease.toFixed(0)} us/lease  perfdhcp CPU ${st.generatorCpuUsPerLease.toFixed(0)} us/lease  ` +
+    `${x.name.padEnd(11)} offered ${String(rate).padStart(6)}/s  sent ${st.sentPerSecond.toFixed(0).padStart(6)}/s  completed ${st.achieved.toFixed(0).padStart(6)}/s  ` +
+      `drops DO ${st.dropsDO} RA ${st.dropsRA}  server CPU ${st.cpuUsPerLease.toFixed(0)} us/lease${x.dbPid ? ` (+ PostgreSQL ${st.dbCpuUsPerLease.toFixed(0)})` : ''}  perfdhcp CPU ${st.generatorCpuUsPerLease.toFixed(0)} us/lease  ` +
       `full-buffer drops: server ${st.serverRcvbuf} perfdhcp ${st.clientRcvbuf}`,
   );
 }
 
+/** zeroboot in `ns` on `bridge`, its leases in `pg` when given, warmed up. */
+async function startZeroboot(name: 'zeroboot' | 'zeroboot-pg', ns: Netns, dir: string, perfdhcpCommand: string[], db?: Postgres): Promise<{ subject: Subject; stop: () => Promise<unknown> }> {
+  const z = NET[name];
+  await ns.bridge('br0', `${z.server}/16`);
+  const host = await ns.host('br0', { cidr: z.host });
+  // The namespace cannot reach the host's loopback; PostgreSQL's unix socket is a file it can see.
+  const pg = db ? { pg: `postgresql:///postgres?host=${encodeURIComponent(db.dir)}&port=${db.port}&user=zeroboot` } : {};
+  const server = await startDhcp(ns, dir, {
+    ...pg,
+    server: {
+      address: z.server,
+      interfaces: ['br0'],
+      dhcp: { mode: 'full', leasesFile: join(dir, `${name}-leases.json`), pool: { start: z.start, end: z.end, subnetMask: MASK, leaseSeconds: 3600 } },
+      stateDir: dir,
+    },
+  }, { quiet: true, name, wrap: NODE_OPTIONS ? ['env', `NODE_OPTIONS=${NODE_OPTIONS}`] : undefined });
+  const subject: Subject = { name, server: ns, host, perfdhcp: perfdhcpCommand, pid: server.child.pid!, dbPid: db?.pid, steps: [] };
+  await warmUp(subject);
+  return { subject, stop: () => server.stop() };
+}
+
+const best = (s: Step[]) => Math.max(...s.map((x) => x.achieved));
+const clean = (s: Step[]) => Math.max(0, ...s.filter((x) => x.dropsDO + x.dropsRA <= x.acks / 1000).map((x) => x.achieved));
+const weighted = (s: Step[], f: (x: Step) => number) => s.reduce((a, x) => a + f(x) * x.acks, 0) / s.reduce((a, x) => a + x.acks, 0);
+const cpu = (s: Step[]) => weighted(s, (x) => x.cpuUsPerLease);
+
+function compare(a: Subject, b: Subject): void {
+  const [x, y] = [a.steps, b.steps];
+  const pad = (n: string) => n.padEnd(11);
+  console.log('');
+  console.log(`leases/s, best completed:        ${pad(a.name)} ${best(x).toFixed(0)}  ${pad(b.name)} ${best(y).toFixed(0)}  ratio ${(best(x) / best(y)).toFixed(2)}x`);
+  const cleanRatio = clean(y) > 0 ? `${(clean(x) / clean(y)).toFixed(2)}x` : `n/a (${b.name} dropped at every rate)`;
+  console.log(`leases/s, best with <0.1% drops: ${pad(a.name)} ${clean(x).toFixed(0)}  ${pad(b.name)} ${clean(y).toFixed(0)}  ratio ${cleanRatio}`);
+  console.log(`server CPU per lease (us):       ${pad(a.name)} ${cpu(x).toFixed(0)}  ${pad(b.name)} ${cpu(y).toFixed(0)}  ratio ${(cpu(y) / cpu(x)).toFixed(2)}x (higher is better for ${a.name})`);
+  for (const s of [a, b]) {
+    if (s.dbPid) console.log(`  ${s.name}: + PostgreSQL ${weighted(s.steps, (z) => z.dbCpuUsPerLease).toFixed(0)} us of CPU per lease (server + database ${weighted(s.steps, (z) => z.cpuUsPerLease + z.dbCpuUsPerLease).toFixed(0)})`);
+  }
+}
+
 async function main(): Promise<void> {
-  const ns = await Netns.create('zbb');
+  const spaces: Netns[] = [];
   const tmp = await tempDir('zb-bench-dhcp-');
   let dnsmasq: ChildProcess | undefined;
-  let ours: Awaited<ReturnType<typeof startDhcp>> | undefined;
+  let db: Postgres | undefined;
+  const stops: (() => Promise<unknown>)[] = [];
   try {
-    const z = NET.zeroboot;
-    const d = NET.dnsmasq;
-    await ns.bridge('br0', `${z.server}/16`);
-    await ns.bridge('br1', `${d.server}/16`);
-    const zbHost = await ns.host('br0', { cidr: z.host });
-    const dmHost = await ns.host('br1', { cidr: d.host });
     // GNU time reports perfdhcp's own CPU: on 2 shared cores the generator can be what limits the rate.
     const shim = CLIENT_RCVBUF > 0 ? ['env', `LD_PRELOAD=${await buildRcvbufShim(tmp.dir)}`, `ZB_RCVBUF=${CLIENT_RCVBUF}`] : [];
     const perfdhcpCommand = ['/usr/bin/time', '-f', 'generator-cpu %U %S', ...shim, 'perfdhcp', '-g', PERFDHCP_MODE];
     const buffer = CLIENT_RCVBUF > 0 ? `receive buffer ${CLIENT_RCVBUF} bytes` : 'default receive buffer';
-    console.log(`perfdhcp: rates ${RATES.join(', ')}/s, ${PERIOD} s each, ${CLIENTS} simulated clients, ${buffer}; /16 pools; order alternates per rate`);
-
-    ours = await startDhcp(ns, tmp.dir, {
-      server: {
-        address: z.server,
-        interfaces: ['br0'],
-        dhcp: { mode: 'full', leasesFile: join(tmp.dir, 'zeroboot-leases.json'), pool: { start: z.start, end: z.end, subnetMask: MASK, leaseSeconds: 3600 } },
-        stateDir: tmp.dir,
-      },
-    }, { quiet: true, wrap: NODE_OPTIONS ? ['env', `NODE_OPTIONS=${NODE_OPTIONS}`] : undefined });
-    const zbs: Subject = { name: 'zeroboot', server: ns, host: zbHost, perfdhcp: perfdhcpCommand, pid: ours.child.pid!, steps: [] };
-    await warmUp(zbs);
-    if (ONLY === 'zeroboot') {
-      for (const rate of RATES) await step(zbs, rate);
-      return;
+    console.log(`perfdhcp: rates ${RATES.join(', ')}/s, ${PERIOD} s each, ${CLIENTS} simulated clients, ${buffer}; /16 pools; order alternates per rate; lease backend ${BACKEND}`);
+    const subjects: Subject[] = [];
+    // Each server in its own namespace: its own bridge, its own :67.
+    const space = async (prefix: string) => {
+      const ns = await Netns.create(prefix);
+      spaces.push(ns);
+      return ns;
+    };
+    if (BACKEND !== 'pg') {
+      const z = await startZeroboot('zeroboot', await space('zbb'), tmp.dir, perfdhcpCommand);
+      stops.push(z.stop);
+      subjects.push(z.subject);
     }
-    dnsmasq = ns.spawn('dnsmasq', [
-      '--no-daemon', '--port=0', '--bind-interfaces', '--interface=br1', `--dhcp-range=${d.start},${d.end},${MASK},1h`,
-      '--dhcp-authoritative', '--no-ping', '--dhcp-lease-max=70000', '--quiet-dhcp', `--dhcp-leasefile=${join(tmp.dir, 'dnsmasq.leases')}`, '--pid-file=',
-    ]);
-    await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively to interface br1/);
-    const dms: Subject = { name: 'dnsmasq', server: ns, host: dmHost, perfdhcp: perfdhcpCommand, pid: dnsmasq.pid!, steps: [] };
-    await warmUp(dms);
+    if (BACKEND !== 'file') {
+      db = await startPostgres();
+      const z = await startZeroboot('zeroboot-pg', await space('zbp'), tmp.dir, perfdhcpCommand, db);
+      stops.push(z.stop);
+      subjects.push(z.subject);
+    }
+    if (ONLY !== 'zeroboot') {
+      const d = NET.dnsmasq;
+      const ns = await space('zbd');
+      await ns.bridge('br1', `${d.server}/16`);
+      const dmHost = await ns.host('br1', { cidr: d.host });
+      dnsmasq = ns.spawn('dnsmasq', [
+        '--no-daemon', '--port=0', '--bind-interfaces', '--interface=br1', `--dhcp-range=${d.start},${d.end},${MASK},1h`,
+        '--dhcp-authoritative', '--no-ping', '--dhcp-lease-max=70000', '--quiet-dhcp', `--dhcp-leasefile=${join(tmp.dir, 'dnsmasq.leases')}`, '--pid-file=',
+      ]);
+      await waitForOutput(dnsmasq, /DHCP, sockets bound exclusively to interface br1/);
+      const dms: Subject = { name: 'dnsmasq', server: ns, host: dmHost, perfdhcp: perfdhcpCommand, pid: dnsmasq.pid!, steps: [] };
+      await warmUp(dms);
+      subjects.push(dms);
+    }
+    // Each rate starts with the next subject in turn, so none always gets the quieter (or warmer) moment.
     for (const [i, rate] of RATES.entries()) {
-      for (const x of i % 2 === 0 ? [zbs, dms] : [dms, zbs]) await step(x, rate);
+      for (let k = 0; k < subjects.length; k++) await step(subjects[(i + k) % subjects.length]!, rate);
     }
-    const zb = zbs.steps;
-    const dm = dms.steps;
-
-    const best = (s: Step[]) => Math.max(...s.map((x) => x.achieved));
-    const clean = (s: Step[]) => Math.max(0, ...s.filter((x) => x.dropsDO + x.dropsRA <= x.acks / 1000).map((x) => x.achieved));
-    const cpu = (s: Step[]) => s.reduce((a, x) => a + x.cpuUsPerLease * x.acks, 0) / s.reduce((a, x) => a + x.acks, 0);
-    console.log('');
-    console.log(`leases/s, best completed:        zeroboot ${best(zb).toFixed(0)}  dnsmasq ${best(dm).toFixed(0)}  ratio ${(best(zb) / best(dm)).toFixed(2)}x`);
-    const cleanRatio = clean(dm) > 0 ? `${(clean(zb) / clean(dm)).toFixed(2)}x` : 'n/a (dnsmasq dropped at every rate)';
-    console.log(`leases/s, best with <0.1% drops: zeroboot ${clean(zb).toFixed(0)}  dnsmasq ${clean(dm).toFixed(0)}  ratio ${cleanRatio}`);
-    console.log(`server CPU per lease (us):       zeroboot ${cpu(zb).toFixed(0)}  dnsmasq ${cpu(dm).toFixed(0)}  ratio ${(cpu(dm) / cpu(zb)).toFixed(2)}x (higher is better for zeroboot)`);
+    const ours = subjects.filter((x) => x.name !== 'dnsmasq');
+    const theirs = subjects.find((x) => x.name === 'dnsmasq');
+    if (ours.length === 2) compare(ours[1]!, ours[0]!);
+    if (theirs) for (const z of ours) compare(z, theirs);
   } finally {
-    await ours?.stop();
+    for (const stop of stops) await stop();
     if (dnsmasq?.pid) dnsmasq.kill('SIGTERM');
-    await ns.destroy();
+    for (const ns of spaces) await ns.destroy();
+    await db?.stop();
     await tmp.remove();
   }
 }

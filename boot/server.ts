@@ -260,6 +260,7 @@ export function dhcpSettings(config: ServerConfig, interfaces: string[], httpPor
     authoritative: d.authoritative,
     pool: d.mode === 'full' ? d.pool : undefined,
     leasesFile: d.leasesFile ?? join(config.stateDir, 'dhcp-leases.json'),
+    pg: config.pg,
     reservations: config.machines.filter((m) => m.ip).map((m) => [m.mac, m.ip!]),
     httpBase: nodeBase(config, httpPort),
   };

@@ -1,18 +1,22 @@
 // Full DHCP on :67: addresses from the lease pool (RFC 2131 4.3), with a boot
-// file for network-boot clients. The pool is in memory; every change that
-// must survive a restart comes back in the outcome for the caller to store.
+// file for network-boot clients. With the in-memory pool every change that
+// must survive a restart comes back in the outcome for the caller to store
+// and the outcome is immediate; with PostgreSQL (lease-pg.ts) the change is
+// committed before the outcome's promise settles.
 import { MessageType } from './codec.ts';
 import type { DhcpPacket } from './codec.ts';
 import { Opt, optIp, optString } from './options.ts';
 import { ignore } from './handler.ts';
 import type { DhcpHandler, Exchange, Outcome } from './handler.ts';
-import type { ClientRef, LeasePool, RequestKind } from './leases.ts';
+import type { ClientRef, RequestKind } from './leases.ts';
+import { andThen } from './lease-backend.ts';
+import type { LeaseBackend, Maybe } from './lease-backend.ts';
 import type { Logger } from '../log.ts';
 
 const ZERO = '0.0.0.0';
 
 export interface FullHandlerOptions {
-  pool: LeasePool;
+  pool: LeaseBackend;
   /** Every address option 54 may name for us. */
   ourIds: ReadonlySet<string>;
   authoritative: boolean;
@@ -21,7 +25,7 @@ export interface FullHandlerOptions {
 }
 
 export class FullHandler implements DhcpHandler {
-  private readonly pool: LeasePool;
+  private readonly pool: LeaseBackend;
   private readonly ourIds: ReadonlySet<string>;
   private readonly authoritative: boolean;
   private readonly log: Logger;
@@ -35,7 +39,7 @@ export class FullHandler implements DhcpHandler {
     this.now = opts.now ?? Date.now;
   }
 
-  handle(x: Exchange): Outcome {
+  handle(x: Exchange): Maybe<Outcome> {
     const { packet: p, mac, decision } = x;
     const pool = this.pool;
     if (p.giaddr !== ZERO && !pool.inSubnet(p.giaddr)) return ignore(`relay ${p.giaddr} is not in the pool subnet; no addresses for that network`);
@@ -44,25 +48,28 @@ export class FullHandler implements DhcpHandler {
     const client = clientRef(p, mac);
     switch (x.type) {
       case MessageType.DISCOVER: {
-        const grant = pool.offer(client, optIp(p, Opt.REQUESTED_IP));
-        if (!grant.ok) return ignore(grant.reason);
-        // RFC 2131 4.3.1: the OFFER names the lease the server will grant, not how long it holds the offer.
-        return { kind: 'reply', answer: { type: MessageType.OFFER, yiaddr: grant.ip, leaseSeconds: pool.leaseSeconds, decision, hostname: x.hostname } };
+        return andThen(pool.offer(client, optIp(p, Opt.REQUESTED_IP)), (grant): Outcome => {
+          if (!grant.ok) return ignore(grant.reason);
+          // RFC 2131 4.3.1: the OFFER names the lease the server will grant, not how long it holds the offer.
+          return { kind: 'reply', answer: { type: MessageType.OFFER, yiaddr: grant.ip, leaseSeconds: pool.leaseSeconds, decision, hostname: x.hostname } };
+        });
       }
       case MessageType.REQUEST:
         return this.request(x, client);
       case MessageType.DECLINE: {
         const ip = optIp(p, Opt.REQUESTED_IP);
-        const record = ip ? pool.decline(client, ip) : undefined;
-        if (!record) return ignore(`DECLINE for ${ip ?? 'no address'}, which this client does not hold`);
-        this.log.warn('dhcp: client declined an address (in use on the network?)', { mac, ip });
-        return { kind: 'store', record, what: 'decline' };
+        if (!ip) return ignore('DECLINE for no address, which this client does not hold');
+        return andThen(pool.decline(client, ip), (record): Outcome => {
+          if (!record) return ignore(`DECLINE for ${ip}, which this client does not hold`);
+          this.log.warn('dhcp: client declined an address (in use on the network?)', { mac, ip });
+          return { kind: 'store', record, what: 'decline' };
+        });
       }
-      case MessageType.RELEASE: {
-        const record = pool.release(client, p.ciaddr);
-        if (!record) return ignore(`RELEASE for ${p.ciaddr}, which this client does not hold`);
-        return { kind: 'store', record, what: 'release' };
-      }
+      case MessageType.RELEASE:
+        return andThen(pool.release(client, p.ciaddr), (record): Outcome => {
+          if (!record) return ignore(`RELEASE for ${p.ciaddr}, which this client does not hold`);
+          return { kind: 'store', record, what: 'release' };
+        });
       case MessageType.INFORM:
         if (p.ciaddr === ZERO) return ignore('INFORM without ciaddr');
         return { kind: 'reply', answer: { type: MessageType.ACK, decision, hostname: x.hostname } };
@@ -71,7 +78,7 @@ export class FullHandler implements DhcpHandler {
   }
 
   /** RFC 2131 4.3.2: SELECTING, INIT-REBOOT and RENEWING/REBINDING requests. */
-  private request(x: Exchange, client: ClientRef): Outcome {
+  private request(x: Exchange, client: ClientRef): Maybe<Outcome> {
     const p = x.packet;
     const pool = this.pool;
     const serverId = optIp(p, Opt.SERVER_ID);
@@ -94,19 +101,28 @@ export class FullHandler implements DhcpHandler {
     } else {
       return ignore('REQUEST names no address (no option 50, no ciaddr)');
     }
-    if (how !== 'selecting') {
-      // A server with no record of the client stays silent (a MUST, for servers sharing a wire, as ISC's
-      // non-authoritative mode does, even for an address on another network); a client we know, or any
-      // client when we are authoritative, gets a NAK for the wrong network.
-      if (!this.authoritative && !pool.knows(client)) {
-        return ignore(`REQUEST (${how}) for ${ip} from a client this server has no record of: left to the server that leased it (dhcp.authoritative: true answers it)`);
-      }
-      if (!pool.inSubnet(ip)) return nak(`${ip} is not on this network`);
-    }
-    const grant = pool.request(client, ip, how, x.hostname ?? optString(p, Opt.HOSTNAME));
-    if (!grant.ok) return nak(grant.reason);
-    const answer = { type: MessageType.ACK, yiaddr: grant.ip, leaseSeconds: this.seconds(grant.expires), decision: x.decision, hostname: x.hostname };
-    return { kind: 'reply', answer, persist: grant.record };
+    if (how === 'selecting') return this.grant(x, client, ip, how);
+    // A server with no record of the client stays silent (a MUST, for servers sharing a wire, as ISC's
+    // non-authoritative mode does, even for an address on another network); a client we know, or any
+    // client when we are authoritative, gets a NAK for the wrong network.
+    if (this.authoritative) return this.onNetwork(x, client, ip, how);
+    return andThen(pool.knows(client), (known) => {
+      if (!known) return ignore(`REQUEST (${how}) for ${ip} from a client this server has no record of: left to the server that leased it (dhcp.authoritative: true answers it)`);
+      return this.onNetwork(x, client, ip, how);
+    });
+  }
+
+  private onNetwork(x: Exchange, client: ClientRef, ip: string, how: RequestKind): Maybe<Outcome> {
+    if (!this.pool.inSubnet(ip)) return nak(`${ip} is not on this network`);
+    return this.grant(x, client, ip, how);
+  }
+
+  private grant(x: Exchange, client: ClientRef, ip: string, how: RequestKind): Maybe<Outcome> {
+    return andThen(this.pool.request(client, ip, how, x.hostname ?? optString(x.packet, Opt.HOSTNAME)), (grant): Outcome => {
+      if (!grant.ok) return nak(grant.reason);
+      const answer = { type: MessageType.ACK, yiaddr: grant.ip, leaseSeconds: this.seconds(grant.expires), decision: x.decision, hostname: x.hostname };
+      return { kind: 'reply', answer, persist: grant.record };
+    });
   }
 
   private seconds(expires: number): number {

@@ -2,6 +2,8 @@
 // files on :67), proxy (boot files only on :67) and the PXE boot server
 // (:4011). A handler sees one screened request and says what to do; it never
 // touches a socket or the disk, so each can be tested with plain packets.
+// Full mode with leases in PostgreSQL says it later (a promise); the others
+// answer at once.
 import type { DhcpPacket } from './codec.ts';
 import type { BootDecision } from './classifier.ts';
 import type { Answer } from './reply.ts';
@@ -28,7 +30,7 @@ export type Outcome =
   | { kind: 'ignore'; reason: string };
 
 export interface DhcpHandler {
-  handle(x: Exchange): Outcome;
+  handle(x: Exchange): Outcome | Promise<Outcome>;
 }
 
 export function ignore(reason: string): Outcome {

@@ -10,6 +10,10 @@
 // NICs with one client-id share a lease, one NIC with two client-ids has two.
 // Reservations stay by MAC.
 import { intToIp, ipToInt } from '../../lib/ipv4.ts';
+import { AddressPlan } from './address-plan.ts';
+import type { AddressPlanOptions } from './address-plan.ts';
+
+export { LeasePoolError } from './address-plan.ts';
 
 export type LeaseRecord =
   /** clientId (hex of option 61) is absent in journals written before it keyed leases. */
@@ -36,19 +40,12 @@ export interface LeaseInfo {
   reserved: boolean;
 }
 
-export interface LeasePoolOptions {
-  start: string;
-  end: string;
-  subnetMask: string;
+export interface LeasePoolOptions extends AddressPlanOptions {
   leaseSeconds: number;
   /** How long an offered address is held for the client (default 60 s). */
   offerSeconds?: number;
   /** How long a declined address stays out of the pool (default 600 s). */
   declineSeconds?: number;
-  /** Addresses never handed out (the server's own, the router). */
-  exclude?: string[];
-  /** MAC -> IP reservations; the address may lie outside start..end but inside the subnet. */
-  reservations?: Iterable<[string, string]>;
   now?: () => number;
 }
 
@@ -80,19 +77,17 @@ interface Bound extends Hold {
  * none), so the packet's own hex string is the key: no prefixed copy to
  * build and hash per packet.
  */
-function keyOf(c: ClientRef): string {
+export function keyOf(c: ClientRef): string {
   return c.clientId ? c.clientId : c.mac;
 }
 
-function describeKey(key: string): string {
+export function describeKey(key: string): string {
   return key.includes(':') ? key : `client-id ${key}`;
 }
 
 function ref(c: string | ClientRef): ClientRef {
   return typeof c === 'string' ? { mac: c } : c;
 }
-
-export class LeasePoolError extends Error {}
 
 export class LeasePool {
   readonly subnetMask: string;
@@ -106,9 +101,10 @@ export class LeasePool {
   private readonly offerMs: number;
   private readonly declineMs: number;
   private readonly now: () => number;
-  private readonly excluded = new Set<number>();
-  private readonly reservedByIp = new Map<number, string>();
-  private readonly reservedByMac = new Map<string, number>();
+  private readonly plan: AddressPlan;
+  private readonly excluded: Set<number>;
+  private readonly reservedByIp: Map<number, string>;
+  private readonly reservedByMac: Map<string, number>;
   /** Leases and offers by client key (keyOf). */
   private readonly leases = new Map<string, Bound>();
   private readonly offers = new Map<string, Hold>();
@@ -120,33 +116,22 @@ export class LeasePool {
   private freshExhausted = false;
 
   constructor(opts: LeasePoolOptions) {
-    this.start = ipToInt(opts.start);
-    this.end = ipToInt(opts.end);
-    this.mask = ipToInt(opts.subnetMask);
+    const plan = new AddressPlan(opts);
+    this.plan = plan;
+    this.start = plan.start;
+    this.end = plan.end;
+    this.mask = plan.mask;
+    this.net = plan.net;
+    this.excluded = plan.excluded;
+    this.reservedByIp = plan.reservedByIp;
+    this.reservedByMac = plan.reservedByMac;
     this.subnetMask = opts.subnetMask;
-    this.net = (this.start & this.mask) >>> 0;
-    if (((this.end & this.mask) >>> 0) !== this.net) {
-      throw new LeasePoolError(`pool ${opts.start}-${opts.end} does not fit in one subnet with mask ${opts.subnetMask}`);
-    }
-    if (this.start > this.end) throw new LeasePoolError(`pool start ${opts.start} is after pool end ${opts.end}`);
     this.leaseSeconds = opts.leaseSeconds;
     this.leaseMs = opts.leaseSeconds * 1000;
     this.offerMs = (opts.offerSeconds ?? 60) * 1000;
     this.declineMs = (opts.declineSeconds ?? 600) * 1000;
     this.now = opts.now ?? Date.now;
     this.cursor = this.start;
-    // The network and broadcast addresses are never a host's.
-    this.excluded.add(this.net);
-    this.excluded.add((this.net | ~this.mask) >>> 0);
-    for (const ip of opts.exclude ?? []) this.excluded.add(ipToInt(ip));
-    for (const [mac, ip] of opts.reservations ?? []) {
-      const n = ipToInt(ip);
-      if (!this.inSubnet(n)) throw new LeasePoolError(`reservation ${ip} for ${mac} is outside the pool's subnet ${intToIp(this.net)}/${opts.subnetMask}`);
-      const other = this.reservedByIp.get(n);
-      if (other && other !== mac) throw new LeasePoolError(`address ${ip} is reserved for both ${other} and ${mac}`);
-      this.reservedByIp.set(n, mac);
-      this.reservedByMac.set(mac, n);
-    }
   }
 
   get size(): number {
@@ -353,16 +338,13 @@ export class LeasePool {
     if (fresh !== undefined) return fresh;
     const old = this.oldestReclaimable(key, mac, now);
     if (old !== undefined) return old;
-    return `address pool ${intToIp(this.start)}-${intToIp(this.end)} is exhausted`;
+    return this.plan.exhausted();
   }
 
   /** Why the client (`key`, with its `mac` for reservations) may not have address `n` now, or undefined when it may. */
   private unusable(n: number, key: string, mac: string, now: number): string | undefined {
-    if (!this.inSubnet(n)) return 'is not in the pool subnet';
-    if (this.excluded.has(n)) return 'is reserved for the network or a server';
-    const reservedFor = this.reservedByIp.get(n);
-    if (reservedFor !== undefined && reservedFor !== mac) return `is reserved for ${reservedFor}`;
-    if (reservedFor === undefined && (n < this.start || n > this.end)) return 'is outside the pool range';
+    const fixed = this.plan.forbids(n, mac);
+    if (fixed !== undefined) return fixed;
     const until = this.declined.get(n);
     if (until !== undefined && until > now) return 'was declined (in use on the network)';
     const holder = this.holders.get(n);

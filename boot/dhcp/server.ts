@@ -16,10 +16,10 @@ import { decodeDhcp, DhcpDecodeError, MessageType } from './codec.ts';
 import type { DhcpPacket } from './codec.ts';
 import { ARCH, classify, clientFacts, isIpxe } from './classifier.ts';
 import type { ClientFacts } from './classifier.ts';
-import { LeasePool, LeasePoolError } from './leases.ts';
 import type { LeaseInfo, LeaseRecord } from './leases.ts';
-import { LeaseFile, LeaseFileError } from './lease-file.ts';
-import type { DhcpHandler, Exchange } from './handler.ts';
+import type { LeaseFile } from './lease-file.ts';
+import { openLeases } from './lease-store.ts';
+import type { DhcpHandler, Exchange, Outcome } from './handler.ts';
 import { FullHandler } from './full.ts';
 import { ProxyHandler } from './proxy.ts';
 import { BootServerHandler } from './boot-server.ts';
@@ -27,10 +27,10 @@ import { buildReply, networkOptions, replyIface } from './reply.ts';
 import type { Answer, Built, ReplyIface } from './reply.ts';
 import { describeClient, screen } from './request.ts';
 import { macFromBytes } from '../../lib/mac.ts';
-import { DhcpServerError, openSocket, resolveInterfaces } from './sockets.ts';
-import type { ServedInterface } from './sockets.ts';
+import { openSocket, resolveInterfaces } from './sockets.ts';
 import type { DhcpSettings } from './settings.ts';
 import { ReplySender } from './reply-sender.ts';
+import { LeaseDbError } from './lease-backend.ts';
 import { BatchReceiver } from './batch-receiver.ts';
 import { loadDhcpIoAddon } from './io-addon.ts';
 import type { ReplyOut } from './reply-sender.ts';
@@ -49,7 +49,7 @@ export interface DhcpServerOptions {
 export interface DhcpServer {
   close(): Promise<void>;
   leases(): LeaseInfo[];
-  /** The same, one at a time (LeasePool.each), for callers that list in slices. */
+  /** The same, one at a time (LeasePool.each), for callers that list in slices. With PostgreSQL: the table as last read. */
   eachLease(): Iterable<LeaseInfo>;
 }
 
@@ -57,42 +57,6 @@ export interface Iface {
   reply: ReplyIface;
   /** What handlers see of it, built once. */
   facts: Exchange['iface'];
-}
-
-interface Leases {
-  pool: LeasePool;
-  file: LeaseFile;
-}
-
-/** Full mode's pool, restored from its file, and the file opened for appending. */
-async function openLeases(settings: DhcpSettings, served: ServedInterface[], ourIds: Set<string>, log: Logger): Promise<Leases> {
-  const pc = settings.pool;
-  if (!pc) throw new DhcpServerError('server.dhcp.pool is required in full mode');
-  const exclude = [...ourIds];
-  if (pc.router) exclude.push(pc.router);
-  let pool: LeasePool;
-  try {
-    pool = new LeasePool({ start: pc.start, end: pc.end, subnetMask: pc.subnetMask, leaseSeconds: pc.leaseSeconds, exclude, reservations: settings.reservations });
-  } catch (e) {
-    if (e instanceof LeasePoolError) throw new DhcpServerError(`server.dhcp.pool: ${e.message}`);
-    throw e;
-  }
-  if (!served.some((i) => pool.inSubnet(i.address))) {
-    log.warn('dhcp: no served interface is in the pool subnet; only relayed requests will get addresses', {
-      pool: `${pc.start}-${pc.end}`,
-      interfaces: served.map((i) => `${i.name}=${i.address}`).join(','),
-    });
-  }
-  const path = settings.leasesFile;
-  try {
-    const loaded = await LeaseFile.load(path);
-    const dropped = pool.restore(loaded.records);
-    if (loaded.skipped || dropped) log.warn('dhcp: some stored leases were not restored', { file: path, unreadable: loaded.skipped, outsideSubnet: dropped });
-    return { pool, file: await LeaseFile.open(path, () => pool.eachRecord()) };
-  } catch (e) {
-    if (e instanceof LeaseFileError) throw new DhcpServerError(e.message);
-    throw e;
-  }
 }
 
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
@@ -108,10 +72,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const ifaces: Iface[] = served.map((i) => ({
     reply: replyIface(i.name, i.address, i.mtu, network),
     // Full mode: whether the pool's subnet is this interface's network.
-    facts: { name: i.name, address: i.address, servesPool: leases?.pool.inSubnet(i.address) ?? false },
+    facts: { name: i.name, address: i.address, servesPool: leases?.backend.inSubnet(i.address) ?? false },
   }));
   const main: DhcpHandler = leases
-    ? new FullHandler({ pool: leases.pool, ourIds, authoritative: settings.authoritative, log })
+    ? new FullHandler({ pool: leases.backend, ourIds, authoritative: settings.authoritative, log })
     : new ProxyHandler(settings.port);
   const packets = new PacketHandler(opts, main, new BootServerHandler(settings.proxyPort), leases?.file);
 
@@ -138,12 +102,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
   } catch (e) {
     closeSockets();
-    await leases?.file.close();
+    await leases?.close();
     throw e;
   }
 
-  const sweep = leases ? setInterval(() => leases.pool.sweep(), 30_000) : undefined;
-  sweep?.unref();
   log.info('dhcp: listening', {
     mode: settings.mode,
     interfaces: served.map((i) => `${i.name}=${i.address}`).join(','),
@@ -151,14 +113,13 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     proxyPort: settings.proxyPort,
   });
   return {
-    leases: () => leases?.pool.list() ?? [],
-    eachLease: () => leases?.pool.each() ?? [],
+    leases: () => leases?.listing.list() ?? [],
+    eachLease: () => leases?.listing.each() ?? [],
     async close() {
       if (packets.closing) return;
       packets.closing = true;
-      if (sweep) clearInterval(sweep);
       try {
-        await leases?.file.close();
+        await leases?.close();
       } finally {
         packets.closed = true;
         closeSockets();
@@ -228,6 +189,22 @@ export class PacketHandler {
     timeline.record(mac, s.kind, describeClient(p, facts, decision, iface.reply.name, proxyPort));
     const x: Exchange = { packet: p, mac, type: s.type, decision, iface: iface.facts, hostname: machine?.hostname };
     const out = (proxyPort ? this.bootServer : this.main).handle(x);
+    if (!(out instanceof Promise)) return this.conclude(replies, p, mac, rinfo, iface, proxyPort, out);
+    out.then(
+      (o) => {
+        // The socket may be gone by the time a lease database answers.
+        if (!this.closed) this.conclude(replies, p, mac, rinfo, iface, proxyPort, o);
+      },
+      (e: Error) => {
+        if (e instanceof LeaseDbError) return this.ignore(mac, e.message);
+        this.opts.log.error('dhcp: failed to handle a packet', { mac, error: e.stack ?? String(e) });
+        this.ignore(mac, `internal error: ${e.message}`);
+      },
+    );
+  }
+
+  /** What the handler decided: store, send, or say why not. */
+  private conclude(replies: ReplyOut, p: DhcpPacket, mac: string, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean, out: Outcome): void {
     if (out.kind === 'ignore') return this.ignore(mac, out.reason);
     if (out.kind === 'store') {
       this.persist(out.record).catch((e: Error) => this.opts.log.error(`dhcp: cannot store a ${out.what}`, { error: e.message }));

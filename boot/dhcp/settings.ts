@@ -29,6 +29,8 @@ export interface DhcpSettings {
   pool?: DhcpPoolSettings;
   /** Where full mode keeps its leases. */
   leasesFile: string;
+  /** A PostgreSQL URL: full mode's leases live in its table, shared with other servers, instead of leasesFile. */
+  pg?: string;
   /** MAC -> fixed address. */
   reservations: [string, string][];
   /** Base URL of the HTTP server, no trailing slash: iPXE scripts and UEFI HTTP Boot binaries live under it. */

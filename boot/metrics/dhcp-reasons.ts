@@ -4,16 +4,17 @@
 export const DHCP_IGNORE_REASONS = [
   'malformed', 'not_request', 'not_ethernet', 'relay_loop', 'bootp', 'server_message', 'other_server',
   'not_netboot', 'wrong_port', 'no_subnet', 'not_held', 'incomplete', 'pool_full', 'reply_too_big',
-  'lease_not_stored', 'internal_error', 'other',
+  'lease_not_stored', 'lease_db', 'internal_error', 'other',
 ] as const;
 
 export type DhcpIgnoreReason = (typeof DHCP_IGNORE_REASONS)[number];
 
-// First match wins; the texts are boot/dhcp's (request.ts screen, full.ts, proxy.ts, boot-server.ts, reply.ts, server.ts).
+// First match wins; the texts are boot/dhcp's (request.ts screen, full.ts, proxy.ts, boot-server.ts, reply.ts, server.ts, lease-pg.ts).
 const RULES: readonly [RegExp, DhcpIgnoreReason][] = [
   [/^malformed packet/, 'malformed'],
   [/^internal error/, 'internal_error'],
   [/^lease not stored/, 'lease_not_stored'],
+  [/^lease database/, 'lease_db'],
   [/^reply does not fit/, 'reply_too_big'],
   [/not a BOOTREQUEST/, 'not_request'],
   [/only Ethernet is served/, 'not_ethernet'],

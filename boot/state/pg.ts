@@ -72,6 +72,9 @@ export class PgState {
       throw new PgStateError(`cannot reach PostgreSQL at ${this.where}: ${cleanMessage(e, this.password)}`);
     }
     let broken: Error | undefined;
+    // A checked-out connection that drops emits 'error' on itself (the pool listens only while it is idle): without a listener that ends the process.
+    const dropped = (e: Error) => (broken = e);
+    client.on('error', dropped);
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -81,7 +84,8 @@ export class PgState {
       await client.query('ROLLBACK').catch((r: Error) => (broken = r));
       throw e;
     } finally {
-      // A connection whose rollback failed is in an unknown state: destroyed rather than reused.
+      client.off('error', dropped);
+      // A connection whose rollback failed, or that dropped, is in an unknown state: destroyed rather than reused.
       client.release(broken);
     }
   }

@@ -144,10 +144,16 @@ function rig(opts: { authoritative?: boolean; reservations?: [string, string][] 
 
 type Result = { outcome: Outcome; reply?: Parsed; to?: string };
 
+/** The in-memory pool answers at once: a promise here would mean the file path lost its synchronous answer. */
+function now(o: Outcome | Promise<Outcome>): Outcome {
+  if (o instanceof Promise) throw new Error('the in-memory handler answered with a promise');
+  return o;
+}
+
 function exchange(handler: DhcpHandler, r: Req, o: { shim?: string; network?: boolean; from?: Arrival; mtu?: number } = {}): Result {
   const p = decodeDhcp(requestBytes(r));
   const decision = classify(clientFacts(p), { httpBase: HTTP, shim: o.shim });
-  const outcome = handler.handle({ packet: p, mac: r.mac, type: p.options.get(53)![0], decision, iface: { name: 'eth0', address: SERVER, servesPool: true } });
+  const outcome = now(handler.handle({ packet: p, mac: r.mac, type: p.options.get(53)![0], decision, iface: { name: 'eth0', address: SERVER, servesPool: true } }));
   if (outcome.kind !== 'reply') return { outcome };
   const iface = replyIface('eth0', SERVER, o.mtu ?? 1500, o.network === false ? [] : networkOptions(POOL));
   const built = buildReply(p, outcome.answer, iface, o.from ?? BROADCAST_68);
@@ -360,7 +366,7 @@ test('a boot file URL over 127 characters travels in option 67 only; the BOOTP f
   const p = decodeDhcp(requestBytes({ mac: MAC, options: [DISCOVER, ...CLASSES['UEFI HTTP boot']] }));
   const long = `http://boot.example/${'a'.repeat(120)}.efi`;
   const decision = classify(clientFacts(p), { httpBase: HTTP, override: long });
-  const out = full.handle({ packet: p, mac: MAC, type: 1, decision, iface: { name: 'eth0', address: SERVER, servesPool: true } });
+  const out = now(full.handle({ packet: p, mac: MAC, type: 1, decision, iface: { name: 'eth0', address: SERVER, servesPool: true } }));
   if (out.kind !== 'reply') return t.fail(out.kind);
   const built = buildReply(p, out.answer, replyIface('eth0', SERVER, 1500, []), BROADCAST_68);
   if (!built.ok) return t.fail(built.reason);
@@ -431,7 +437,7 @@ test('a client that allows only 576 bytes still gets its reply, within 576 bytes
   const r = exchange(rig().full, { mac: MAC, options: [DISCOVER, [57, u16(576)], ...CLASSES['UEFI HTTP boot'].filter(([c]) => c !== 57)] });
   t.truthy(r.reply);
   const p = decodeDhcp(requestBytes({ mac: MAC, options: [DISCOVER, ...CLASSES['UEFI HTTP boot']] }));
-  const out = rig().full.handle({ packet: p, mac: MAC, type: 1, decision: classify(clientFacts(p), { httpBase: HTTP }), iface: { name: 'eth0', address: SERVER, servesPool: true } });
+  const out = now(rig().full.handle({ packet: p, mac: MAC, type: 1, decision: classify(clientFacts(p), { httpBase: HTTP }), iface: { name: 'eth0', address: SERVER, servesPool: true } }));
   if (out.kind !== 'reply') return t.fail();
   const built = buildReply(p, out.answer, replyIface('eth0', SERVER, 1500, networkOptions(POOL)), BROADCAST_68);
   t.true(built.ok && built.bytes.length <= 576);

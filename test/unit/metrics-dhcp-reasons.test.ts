@@ -9,6 +9,8 @@ const CASES: [string, DhcpIgnoreReason][] = [
   ['malformed packet: 8 bytes, shorter than the 240-byte header', 'malformed'],
   ['internal error: x is undefined', 'internal_error'],
   ['lease not stored, ACK withheld: ENOSPC', 'lease_not_stored'],
+  ['lease database 127.0.0.1:5432/zeroboot unreachable: no new leases until it answers', 'lease_db'],
+  ['lease database 127.0.0.1:5432/zeroboot busy: 256 decisions waiting', 'lease_db'],
   ['reply does not fit: options need 700 bytes', 'reply_too_big'],
   ['not a BOOTREQUEST (op != 1): a server reply reached the server port', 'not_request'],
   ['hardware type 6 length 6: only Ethernet is served', 'not_ethernet'],
