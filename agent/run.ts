@@ -23,7 +23,7 @@ import { loadOrCreateIdentity, type Identity } from './identity.ts';
 import { agentUsage, buildReport, sendReport, signReport, type SendOptions } from './report.ts';
 import { warmUpPost } from './http-post.ts';
 import { adminSecretOf, zdbPools, ZdbSupervisor, type SupervisorOptions } from './zdb-supervisor.ts';
-import { Provisioner } from './provision.ts';
+import type { Provisioner } from './provision.ts';
 import type { SignedEnvelope } from '../lib/signed-report.ts';
 
 export interface AgentOptions {
@@ -103,7 +103,8 @@ export class Agent {
   private soon = false;
   /** The work that waits for the first report (zdbs, deferred pools), once started. */
   private afterFirst: Promise<void> | undefined;
-  private provisioner: Provisioner | undefined;
+  /** The namespace-task poller, loaded on demand (its modules are not on the first report's path). */
+  private provisioner: Promise<Provisioner | undefined> | undefined;
   /** How long the last report's zdb checks took (logged with the first report). */
   private lastCheckMs = 0;
   private stopped = false;
@@ -315,7 +316,13 @@ export class Agent {
   private startTaskPolls(): void {
     const server = this.opts.cmdline.server;
     if (!server || this.zdbs.length === 0 || this.provisioner || this.timer === undefined) return;
-    (this.provisioner = new Provisioner({ server, identity: this.identity, zdbs: () => this.zdbs.map((z) => z.spec), ...(this.opts.log ? { log: this.opts.log } : {}) })).start();
+    // Imported here rather than with the agent: under TCG every module Node loads before the first report delays it.
+    this.provisioner = import('./provision.ts').then(({ Provisioner }) => {
+      if (this.stopped) return undefined;
+      const p = new Provisioner({ server, identity: this.identity, zdbs: () => this.zdbs.map((z) => z.spec), ...(this.opts.log ? { log: this.opts.log } : {}) });
+      p.start();
+      return p;
+    });
   }
 
   async stop(): Promise<void> {
@@ -324,7 +331,7 @@ export class Agent {
     this.timer = undefined;
     // Pools being made now are finished (at most firstReportHoldMs before that starts), so nothing is mounted after stop().
     await this.afterFirst;
-    await this.provisioner?.stop();
+    await (await this.provisioner)?.stop();
     await Promise.all(this.zdbs.map((z) => z.stop()));
   }
 }
