@@ -7,16 +7,15 @@
 // disk (a reboot) reuses the pool before its first report, same node id.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../agent/run.ts';
-import { parseMountinfo } from '../../agent/disks/users.ts';
 import { IDENTITY_FILE } from '../../agent/identity.ts';
 import { Registry } from '../../boot/registry/store.ts';
 import { reportRequestHandler } from '../../boot/registry/http.ts';
-import { hostAgentOptions } from '../helpers/agent-host.ts';
+import { hostAgentOptions, listenLocal, unmountUnder, until } from '../helpers/agent-host.ts';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'agent-deferred-pools-'));
@@ -30,10 +29,6 @@ interface Disk {
   mountPoint?: string;
 }
 
-function unmountAll(): void {
-  const ours = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint.startsWith(`${dir}/`));
-  for (const m of ours.reverse()) execFileSync('umount', [m.mountPoint]);
-}
 
 /** Whether btrfs's superblock spot (64 KiB in) is still all zero bytes. */
 function superblockZero(): boolean {
@@ -57,7 +52,7 @@ test.before(() => {
 test.afterEach.always(async () => {
   await agent?.stop();
   agent = undefined;
-  unmountAll();
+  unmountUnder(dir);
 });
 
 test.after.always(() => {
@@ -65,20 +60,7 @@ test.after.always(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-}
 
-async function until<T>(what: string, get: () => T | undefined, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A registry behind a server that also notes, per report, whether the disk was still unwritten. */
 async function reportServer(t: import('ava').ExecutionContext): Promise<{ url: string; registry: Registry; zeroAtReport: boolean[] }> {
@@ -90,7 +72,7 @@ async function reportServer(t: import('ava').ExecutionContext): Promise<{ url: s
     handle(req, res);
   });
   t.teardown(() => server.close());
-  return { url: await listen(server), registry, zeroAtReport };
+  return { url: await listenLocal(server), registry, zeroAtReport };
 }
 
 async function options(url: string): Promise<AgentOptions> {
