@@ -2,7 +2,7 @@
 // loop devices as its only disks, pools and sockets under the test's folder,
 // `zeroboot zdb` from this checkout, no systeminformation.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { parseMountinfo } from '../../agent/disks/users.ts';
@@ -52,4 +52,11 @@ export async function until<T>(what: string, get: () => T | undefined, ms = 60_0
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A new sparse file of `bytes` at `file` behind a loop device; the device's path. */
+export function loopOn(file: string, bytes: number): string {
+  writeFileSync(file, '');
+  truncateSync(file, bytes);
+  return execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
 }

@@ -8,14 +8,14 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../agent/run.ts';
 import { IDENTITY_FILE } from '../../agent/identity.ts';
 import { Registry } from '../../boot/registry/store.ts';
 import { reportRequestHandler } from '../../boot/registry/http.ts';
-import { hostAgentOptions, listenLocal, unmountUnder, until } from '../helpers/agent-host.ts';
+import { hostAgentOptions, listenLocal, loopOn, unmountUnder, until } from '../helpers/agent-host.ts';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'agent-deferred-pools-'));
@@ -43,10 +43,7 @@ function superblockZero(): boolean {
 }
 
 test.before(() => {
-  const file = join(dir, 'pool.img');
-  writeFileSync(file, '');
-  truncateSync(file, 160 * MiB);
-  loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+  loop = loopOn(join(dir, 'pool.img'), 160 * MiB);
 });
 
 test.afterEach.always(async () => {

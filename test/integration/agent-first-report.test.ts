@@ -8,7 +8,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../agent/run.ts';
@@ -16,7 +16,7 @@ import { Registry } from '../../boot/registry/store.ts';
 import { reportRequestHandler } from '../../boot/registry/http.ts';
 import { collectInventory, liveAddresses } from '../../agent/inventory/index.ts';
 import { siSnapshot } from '../../agent/inventory/si.ts';
-import { hostAgentOptions, listenLocal, unmountUnder, until } from '../helpers/agent-host.ts';
+import { hostAgentOptions, listenLocal, loopOn, unmountUnder, until } from '../helpers/agent-host.ts';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'agent-first-report-'));
@@ -25,10 +25,7 @@ let agent: Agent | undefined;
 
 
 test.before(() => {
-  const file = join(dir, 'pool.img');
-  writeFileSync(file, '');
-  truncateSync(file, 160 * MiB);
-  loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+  loop = loopOn(join(dir, 'pool.img'), 160 * MiB);
 });
 
 test.afterEach.always(async () => {
