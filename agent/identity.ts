@@ -67,15 +67,18 @@ async function writeSeed(pool: string, seed: Buffer): Promise<void> {
  * The identity kept on the pools (mount points), made and stored on all of
  * them when none has one. When pools disagree, the key of the first pool in
  * sorted order wins (stable across boots) and the others are reported.
+ * `held`: the key this boot has used so far from memory (its pools were
+ * made after its first report); stored when no pool holds one, so the
+ * node id the server already saw stays.
  */
-export async function loadOrCreateIdentity(pools: string[]): Promise<IdentityResult> {
+export async function loadOrCreateIdentity(pools: string[], held?: Identity): Promise<IdentityResult> {
   if (pools.length === 0) {
-    return { identity: identityOf(generateKeyPairSync('ed25519').privateKey, true), source: 'memory', writtenTo: [], conflicts: [] };
+    return { identity: held ?? identityOf(generateKeyPairSync('ed25519').privateKey, true), source: 'memory', writtenTo: [], conflicts: [] };
   }
   const sorted = [...pools].sort();
   const seeds = await Promise.all(sorted.map(readSeed));
   const kept = seeds.find((s) => s !== undefined);
-  const seed = kept ?? seedOf(generateKeyPairSync('ed25519').privateKey);
+  const seed = kept ?? seedOf(held?.privateKey ?? generateKeyPairSync('ed25519').privateKey);
   const writtenTo: string[] = [];
   const conflicts: string[] = [];
   for (const [i, pool] of sorted.entries()) {

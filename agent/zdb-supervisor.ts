@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurably } from '../lib/durable-file.ts';
-import { RespClient } from '../zdb/resp/client.ts';
+import type { RespClient } from '../zdb/resp/client.ts';
 import type { ZdbHealth } from './report.ts';
 
 export interface ZdbSpec {
@@ -154,6 +154,8 @@ export class ZdbSupervisor {
     let ok = false;
     let client: RespClient | undefined;
     try {
+      // The RESP client is loaded at the first check, after the agent's first report, not before it.
+      const { RespClient } = await import('../zdb/resp/client.ts');
       client = await RespClient.connect({ path: this.spec.socket }, { connectTimeoutMs: this.opts.pingTimeoutMs, commandTimeoutMs: this.opts.pingTimeoutMs });
       await client.ping();
       ok = true;

@@ -64,8 +64,11 @@ const SIDE_EFFECT = /(?:^|[\n;])[ \t]*import\s*['"]([^'"\n]+)['"]/g;
 const WORKER_URL = /new URL\(\s*['"](\.{1,2}\/[^'"\n]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
 // import('<literal>'): a command's subcommands load their modules this way.
 const DYNAMIC = /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g;
-/** Files whose relative dynamic imports are followed: the commands (cli/zeroboot.ts's are the command table, chosen by node.commands). */
-const FOLLOW_DYNAMIC = /^cli\/commands\//;
+/**
+ * Files whose relative dynamic imports are followed: the commands (cli/zeroboot.ts's are the command table, chosen by
+ * node.commands) and the agent's (modules it loads after its first report, to keep them off that report's path).
+ */
+const FOLLOW_DYNAMIC = /^(cli\/commands|agent)\//;
 
 /**
  * The module specifiers a TypeScript file imports at run time (type-only

@@ -21,7 +21,7 @@ import { deviceUsers, parseMountinfo } from './users.ts';
 export const MARKER_FILE = '.zeroboot-pool';
 export const ZDB_SUBVOLUME = 'zdb';
 
-export type DiskState = 'skipped' | 'foreign' | 'blank' | 'candidate' | 'prepared' | 'reused' | 'failed';
+export type DiskState = 'skipped' | 'foreign' | 'blank' | 'candidate' | 'preparing' | 'prepared' | 'reused' | 'failed';
 
 export interface DiskReport {
   name: string;
@@ -39,7 +39,16 @@ export interface DiskSetupOptions extends ClassifyOptions {
   mountRoot: string;
   /** Root of proc/ and sys/ (default /). */
   root?: string;
+  /**
+   * Leave blank disks alone for now: they are reported `preparing` and
+   * prepareDisks() formats them later (the agent does it after its first
+   * report, so mkfs is not on that report's path). Our pools are still reused.
+   */
+  deferBlank?: boolean;
 }
+
+/** The reason a blank disk left for later carries. */
+export const PREPARING_REASON = 'blank: btrfs is being made (after the first report)';
 
 interface Marker {
   format: 1;
@@ -156,15 +165,35 @@ export async function scanDisks(disks: DiskInfo[], opts: DiskSetupOptions): Prom
   return out;
 }
 
+/** Formats a blank disk (scanned blank, looked at again right before writing) into a pool. */
+async function prepareOne(disk: DiskInfo, opts: DiskSetupOptions): Promise<DiskReport> {
+  try {
+    const { label, mountPoint } = await prepareBlank(disk, opts);
+    return report(disk, 'prepared', 'was blank: btrfs made, mounted, zdb subvolume created', { label, mountPoint });
+  } catch (e) {
+    return report(disk, 'failed', (e as Error).message);
+  }
+}
+
+/**
+ * Formats the disks setupDisks() left `preparing` (deferBlank), all at once:
+ * each mkfs is its own process, so two disks take about the time of one on a
+ * 2-CPU node. The answer keeps the order of `disks`.
+ */
+export function prepareDisks(disks: DiskInfo[], opts: DiskSetupOptions): Promise<DiskReport[]> {
+  return Promise.all(disks.map((d) => prepareOne(d, opts)));
+}
+
 /** Scans every disk and acts on blank and candidate ones; one disk failing does not stop the others. */
 export async function setupDisks(disks: DiskInfo[], opts: DiskSetupOptions): Promise<DiskReport[]> {
   const out: DiskReport[] = [];
   for (const disk of disks) {
     const c = await scanDisk(disk, opts);
     try {
-      if (c.state === 'blank') {
-        const { label, mountPoint } = await prepareBlank(disk, opts);
-        out.push(report(disk, 'prepared', 'was blank: btrfs made, mounted, zdb subvolume created', { label, mountPoint }));
+      if (c.state === 'blank' && opts.deferBlank) {
+        out.push(report(disk, 'preparing', PREPARING_REASON));
+      } else if (c.state === 'blank') {
+        out.push(await prepareOne(disk, opts));
       } else if (c.state === 'candidate') {
         const marker = await markerOf(disk, c.label!, opts);
         if (marker?.label !== c.label) {

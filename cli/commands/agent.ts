@@ -12,7 +12,8 @@ export const AGENT_HELP = `Usage: zeroboot agent [--server URL] [--interval S] [
   per HDD pool and sends a signed report to the server now and every
   --interval seconds (default 60), until stopped (SIGTERM/SIGINT stop the
   zdbs). The zdbs start once the first report is out (or 10 s after it
-  was sent without an answer). Settings come from /proc/cmdline; --server replaces zeroboot.server.
+  was sent without an answer); blank disks are formatted then too, and
+  listed as preparing until then. Settings come from /proc/cmdline; --server replaces zeroboot.server.
   --mount-root  where pools are mounted (default /mnt)
   --run-dir     where zdb sockets go (default /run/zeroboot)
   --disk DEV    look at this block device only (repeatable); loop devices
@@ -82,11 +83,13 @@ async function runAgent(p: import('../args.ts').Parsed): Promise<number> {
     runDir: stringOpt(p, 'run-dir') ?? '/run/zeroboot',
     ...(disks.length > 0 ? { onlyDevices: disks, allowLoop: true } : {}),
     zeroboot: [process.execPath, '--disable-warning=ExperimentalWarning', process.argv[1]],
-    // The first report first: the zdbs start once it is out (agent/run.ts).
+    // The first report first: blank disks are formatted and the zdbs start once it is out (agent/run.ts).
     deferZdbs: true,
+    deferPools: true,
     log,
   });
-  log(`node ${agent.identity.nodeId}${agent.identity.diskless ? ' (diskless: key in memory only)' : ''}, ${agent.zdbs.length} zdb(s), reporting to ${server} every ${interval} s (up ${Math.round(process.uptime() * 1000)} ms after Node started)`);
+  const preparing = agent.disks.filter((d) => d.state === 'preparing').length;
+  log(`node ${agent.identity.nodeId}${agent.identity.diskless ? ' (diskless: key in memory only)' : ''}, ${agent.zdbs.length} zdb(s)${preparing ? `, ${preparing} blank disk(s) to prepare after the first report` : ''}, reporting to ${server} every ${interval} s (up ${Math.round(process.uptime() * 1000)} ms after Node started)`);
   // One line per accepted report on stdout (the node's console), for a harness or a person watching it.
   let sent = 0;
   agent.startReporting(interval * 1000, () => process.stdout.write(`ZEROBOOT-AGENT node=${agent.identity.nodeId} report=accepted n=${++sent}\n`));

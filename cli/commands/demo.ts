@@ -65,6 +65,8 @@ const REPORT_INTERVAL_S = 15;
 const ZDB_SETTLE_MS = 90_000;
 
 function zdbsHealthy(report: Record<string, unknown>): boolean {
+  // Blank disks become pools (and get their zdbs) after the first report.
+  if (Array.isArray(report.disks) && report.disks.some((d) => (d as { state?: unknown }).state === 'preparing')) return false;
   const zdbs = report.zdbs;
   return !Array.isArray(zdbs) || zdbs.every((z) => (z as { healthy?: unknown }).healthy === true);
 }

@@ -98,12 +98,14 @@ export async function consoleRun(vm: Vm, command: string, timeoutMs = 120_000): 
   return m[1].replace(/\r/g, '');
 }
 
-/** Boots one VM and waits for its agent's first accepted report; notes the guest seconds it took in `times`. */
+/** Boots one VM and waits for its agent's first accepted report, then for the one with its pools made; notes the guest seconds to the first in `times`. */
 export async function bootToReport(rig: Rig, profile: string | HwProfile, opts: BootOptions, timeoutMs: number, times: string[]): Promise<{ vm: Vm; ip: string; node: NodeView }> {
   const [vm] = await rig.boot(profile, opts);
   const ip = await vmAddress(vm, timeoutMs);
-  const node = await rig.waitForReport(vm, timeoutMs);
+  const first = await rig.waitForReport(vm, timeoutMs);
   times.push(`${vm.name}: first report ${((Date.now() - vm.startedAt) / 1000).toFixed(0)} s after QEMU started (${rig.accel}, load ${loadavg()[0].toFixed(1)})`);
+  // Blank disks become pools after the first report (listed `preparing` in it); the report after has them.
+  const node = await waitForNode(rig, first.nodeId, (n) => !reportOf(n).disks.some((d) => d.state === 'preparing'), timeoutMs, 'a report with the pools made');
   return { vm, ip, node };
 }
 

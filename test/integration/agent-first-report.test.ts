@@ -7,39 +7,31 @@
 // whichever type it measures as.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../agent/run.ts';
-import { parseMountinfo } from '../../agent/disks/users.ts';
 import { Registry } from '../../boot/registry/store.ts';
 import { reportRequestHandler } from '../../boot/registry/http.ts';
 import { collectInventory, liveAddresses } from '../../agent/inventory/index.ts';
 import { siSnapshot } from '../../agent/inventory/si.ts';
-import { hostAgentOptions } from '../helpers/agent-host.ts';
+import { hostAgentOptions, listenLocal, loopOn, unmountUnder, until } from '../helpers/agent-host.ts';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'agent-first-report-'));
 let loop = '';
 let agent: Agent | undefined;
 
-function unmountAll(): void {
-  const ours = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint.startsWith(`${dir}/`));
-  for (const m of ours.reverse()) execFileSync('umount', [m.mountPoint]);
-}
 
 test.before(() => {
-  const file = join(dir, 'pool.img');
-  writeFileSync(file, '');
-  truncateSync(file, 160 * MiB);
-  loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+  loop = loopOn(join(dir, 'pool.img'), 160 * MiB);
 });
 
 test.afterEach.always(async () => {
   await agent?.stop();
   agent = undefined;
-  unmountAll();
+  unmountUnder(dir);
 });
 
 test.after.always(() => {
@@ -47,24 +39,11 @@ test.after.always(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-}
 
 async function options(url: string): Promise<AgentOptions> {
   return { ...(await hostAgentOptions(dir, url, [loop], 'missing-ssd')), deferZdbs: true };
 }
 
-async function until<T>(what: string, get: () => T | undefined, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test.serial('the first report leaves before any zdb runs and names it; the zdb starts after it, and a later report shows it healthy', async (t) => {
   const registry = await Registry.open(join(dir, 'state'));
@@ -77,7 +56,7 @@ test.serial('the first report leaves before any zdb runs and names it; the zdb s
   });
   t.teardown(() => server.close());
   // systeminformation on: it is asked beside the disk preparation, and the result must be what asking first gives.
-  agent = await Agent.bringUp({ ...(await options(await listen(server))), systeminformation: true });
+  agent = await Agent.bringUp({ ...(await options(await listenLocal(server))), systeminformation: true });
   t.deepEqual(agent.inventory, collectInventory({ si: await siSnapshot(), addresses: liveAddresses() }));
   t.is(agent.zdbs.length, 1);
   t.is(agent.zdbs[0].pid, undefined, 'bring-up leaves the zdb to the first report');
@@ -102,7 +81,7 @@ test.serial('a server that never answers holds the zdbs back only firstReportHol
     for (const r of held) r.destroy();
     server.close();
   });
-  agent = await Agent.bringUp({ ...(await options(await listen(server))), firstReportHoldMs: 500, send: { timeoutMs: 60_000, attempts: 1 } });
+  agent = await Agent.bringUp({ ...(await options(await listenLocal(server))), firstReportHoldMs: 500, send: { timeoutMs: 60_000, attempts: 1 } });
   const started = Date.now();
   agent.startReporting(60_000);
   const a = agent;

@@ -18,7 +18,8 @@ const APPLETS = ['sh', 'cat', 'echo', 'mkdir', 'sleep', 'tr', 'sed', 'sync', 'te
 
 interface Nic { name: string; mac: string; carrier?: 0 | 1 }
 /** agent: the image carries `zeroboot agent` (a stub /usr/bin/zeroboot that logs its arguments). */
-interface Machine { cmdline: string; nics: Nic[]; pci?: { vendor: string; device: string; driver: boolean }[]; dhcp?: 'ok' | 'fail'; agent?: boolean }
+/** modules: the load order (default: virtio_net alone); the stub insmod takes a second over a name with "slow" in it. */
+interface Machine { cmdline: string; nics: Nic[]; pci?: { vendor: string; device: string; driver: boolean }[]; dhcp?: 'ok' | 'fail'; agent?: boolean; modules?: string[] }
 
 /** Runs /init in a chroot built for `m`; returns the console output and the stubs' log. */
 async function runInit(m: Machine): Promise<{ console: string; log: string[] }> {
@@ -43,7 +44,7 @@ async function runInit(m: Machine): Promise<{ console: string; log: string[] }> 
       await writeFile(path.join(dir, 'device'), `0x${p.device}\n`);
       if (p.driver) await mkdir(path.join(dir, 'driver'));
     }
-    await writeFile(path.join(root, `lib/modules/${RELEASE}/zeroboot.load`), 'kernel/drivers/net/virtio_net.ko\n');
+    await writeFile(path.join(root, `lib/modules/${RELEASE}/zeroboot.load`), (m.modules ?? ['kernel/drivers/net/virtio_net.ko']).map((x) => `${x}\n`).join(''));
     await writeFile(path.join(root, 'dev/null'), '');
     if (m.agent) {
       await mkdir(path.join(root, 'opt/zeroboot/cli/commands'), { recursive: true });
@@ -69,7 +70,7 @@ async function runInit(m: Machine): Promise<{ console: string; log: string[] }> 
       'mount() { log mount "$@"; }',
       'hostname() { log hostname "$@"; }',
       `uname() { log uname "$@"; echo ${RELEASE}; }`,
-      'insmod() { log insmod "$@"; }',
+      'insmod() { case "$1" in *slow*) sleep 1 ;; esac; log insmod "$@"; }',
       'ip() { log ip "$@"; }',
       `udhcpc() { log udhcpc "$@"; ${dhcp}; return 0; }`,
       'reboot() { log reboot "$@"; exit 0; }',
@@ -156,4 +157,16 @@ test('the agent reports to the DHCP server when zeroboot.server is absent; zerob
   t.notRegex(off.console, /ZEROBOOT-AGENT-START/);
   const none = await runInit({ cmdline: 'zeroboot.server=http://10.9.0.1:8080', nics });
   t.notRegex(none.console, /ZEROBOOT-AGENT-START/);
+});
+
+test('disk and filesystem modules load in the background: the NIC drivers before the NIC search, the rest beside DHCP, the agent once all are in', async (t) => {
+  const modules = ['kernel/drivers/virtio/virtio_ring.ko', 'kernel/drivers/net/virtio_net.ko', 'kernel/drivers/scsi/sd_mod.ko', 'kernel/lib/raid6/raid6_pq-slow.ko', 'kernel/fs/btrfs/btrfs-slow.ko'];
+  const r = await runInit({ cmdline: 'zeroboot.server=http://10.9.0.1:8080', nics: [{ name: 'eth0', mac: '52:54:00:00:00:0c' }], agent: true, modules });
+  t.regex(r.console, /^ZEROBOOT-AGENT-START pid=\d+/m);
+  const at = (re: RegExp) => r.log.findIndex((l) => re.test(l));
+  const lines = r.log.join('\n');
+  t.true(at(/virtio_ring\.ko$/) < at(/virtio_net\.ko$/) && at(/virtio_net\.ko$/) < at(/^ip link set eth0 up/), lines);
+  t.true(at(/^udhcpc -i eth0 -n/) < at(/btrfs-slow\.ko$/), `DHCP waited for the filesystem modules:\n${lines}`);
+  t.true(at(/raid6_pq-slow\.ko$/) < at(/btrfs-slow\.ko$/), 'the background keeps the load order');
+  t.true(at(/btrfs-slow\.ko$/) < at(/^zeroboot agent /), `the agent started before every module was in:\n${lines}`);
 });

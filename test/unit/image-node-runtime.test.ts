@@ -69,10 +69,12 @@ test('the flist command carries the chunk codec\'s npm packages and its worker, 
   t.false(files.some((f) => f.startsWith('node_modules/@aws-sdk/') || f === 'flist/stores/s3.ts'));
 });
 
-test('the agent command carries systeminformation, which it imports on demand', async (t) => {
+test('the agent command carries systeminformation and the modules it loads after its first report, all imported on demand', async (t) => {
   const files = await importClosure(SOURCE_ROOT, ['cli/zeroboot.ts', 'cli/commands/agent.ts']);
   t.true(files.includes('agent/inventory/si.ts'));
   t.true(files.includes('node_modules/systeminformation/package.json'));
+  // import()ed by agent/run.ts and agent/zdb-supervisor.ts only.
+  for (const f of ['agent/provision.ts', 'agent/provision-zdb.ts', 'zdb/resp/client.ts']) t.true(files.includes(f), f);
   t.false(files.some((f) => f.startsWith('boot/') || f.startsWith('image/')));
 });
 
