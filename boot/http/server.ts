@@ -70,8 +70,8 @@ export interface HttpServerOptions {
   tasks?: { board: TaskBoard; holds: PollHolds };
   /** Told of every request and of accepted reports (GET /metrics on the management port). */
   metrics?: HttpMetrics;
-  /** Store files go out by sendfile(2) (boot/http/sendfile.ts) when its addon is built; false: always copied through buffers. Default true. */
-  sendfile?: boolean;
+  /** Store files go out by sendfile(2) (boot/http/sendfile.ts) when its addon is built; false: always copied through buffers; or this sender. Default true. */
+  sendfile?: boolean | FileSender;
 }
 
 export interface HttpServer {
@@ -93,7 +93,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   const configuredBase = opts.publicUrl === undefined ? undefined : checkBase(opts.publicUrl);
   let boundUrl = '';
-  const sender = FileSender.open(opts.sendfile ?? true, log);
+  const sender = opts.sendfile instanceof FileSender ? opts.sendfile : FileSender.open(opts.sendfile ?? true, log);
   const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET, sender);
   const bootstrap = opts.bootstrap && (await BootstrapRoutes.open(opts.bootstrap, opts.store, log, largeBuffers));
   const ctx: RouteContext = {

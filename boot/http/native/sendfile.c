@@ -18,7 +18,8 @@
  *     code 1: pending, onDone(code, sent) is called once later unless
  *     cancel() comes first; otherwise (and in onDone) the code is the end:
  *     0 all sent, 2 the file ended before the range did, < 0 -errno.
- *   sent(transfer) -> bytes sent so far;  cancel(transfer): stop, close the dups. */
+ *   sent(transfer) -> bytes sent so far that have also left the socket's queue;
+ *   cancel(transfer): stop, close the dups. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
@@ -26,6 +27,8 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -228,11 +231,16 @@ static transfer_t *unwrap(napi_env env, napi_callback_info info) {
   return data;
 }
 
+/* Bytes that have left the socket's send queue (the peer is taking them), for the stall and idle checks:
+ * with a large send buffer, sendfile itself may not run again for seconds while a slow reader drains it. */
 static napi_value sent(napi_env env, napi_callback_info info) {
   transfer_t *t = unwrap(env, info);
   if (!t) return NULL;
+  int queued = 0;
+  int64_t out = t->sent;
+  if (t->sock >= 0 && ioctl(t->sock, SIOCOUTQ, &queued) == 0 && queued > 0) out -= queued < out ? queued : out;
   napi_value v;
-  CHECK(napi_create_double(env, (double)t->sent, &v));
+  CHECK(napi_create_double(env, (double)out, &v));
   return v;
 }
 
