@@ -28,6 +28,7 @@ import type { PollHolds } from '../registry/long-poll.ts';
 import type { TaskBoard } from '../registry/tasks.ts';
 import { RememberedSelections, sendText } from './route-context.ts';
 import { FileSender } from './sendfile.ts';
+import { OpenFileCache } from '../open-file-cache.ts';
 import type { RouteContext } from './route-context.ts';
 
 export interface HttpTimeouts {
@@ -96,8 +97,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const sender = opts.sendfile instanceof FileSender ? opts.sendfile : FileSender.open(opts.sendfile ?? true, log);
   const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET, sender);
   const bootstrap = opts.bootstrap && (await BootstrapRoutes.open(opts.bootstrap, opts.store, log, largeBuffers));
+  const files = new OpenFileCache(opts.store);
   const ctx: RouteContext = {
-    store: opts.store,
+    store: files,
     selector: opts.selector,
     timeline: opts.timeline,
     log,
@@ -156,6 +158,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     close: async () => {
       limits.stop();
       await closeNow(server);
+      files.close();
       await bootstrap?.close();
     },
   };

@@ -10,6 +10,7 @@ import { chooseDataPath } from './native-addon.ts';
 import type { DataPathChoice } from './native-addon.ts';
 import type { LimitOptions } from './limits.ts';
 import type { ImageStore } from '../store.ts';
+import { OpenFileCache } from '../open-file-cache.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 
@@ -46,8 +47,10 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const { log } = opts;
   const native = chooseDataPath(opts.dataPath ?? 'auto', log);
   const socket = dgram.createSocket('udp4');
+  // Every PXE ROM asks for the same boot program: its file stays open a moment for the next ones.
+  const files = new OpenFileCache(opts.store);
   const requests = new ReadRequests({
-    store: opts.store,
+    store: files,
     address: opts.address,
     limits,
     timeline: opts.timeline,
@@ -72,6 +75,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       if (closing) return;
       closing = true;
       await requests.close();
+      files.close();
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };
