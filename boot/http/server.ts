@@ -98,6 +98,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET, sender);
   const bootstrap = opts.bootstrap && (await BootstrapRoutes.open(opts.bootstrap, opts.store, log, largeBuffers));
   const files = new OpenFileCache(opts.store);
+  // Bytes sendfile sends pass Node's socket counters by.
+  const written = sender ? (socket: Socket) => socket.bytesWritten + sender.progress(socket).sent : undefined;
   const ctx: RouteContext = {
     store: files,
     selector: opts.selector,
@@ -133,7 +135,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       noDelay: true,
     },
     (req, res) => {
-      opts.metrics?.request(req, res);
+      opts.metrics?.request(req, res, written);
       route(ctx, req, res).catch((e: unknown) => answerFailure(log, req, res, e));
     },
   );
