@@ -42,6 +42,8 @@ export interface TftpServer {
   waitingRequests(): number;
 }
 
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const limits = resolveLimits(opts);
   const { log } = opts;
@@ -63,6 +65,13 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   socket.on('error', (e) => log.warn('tftp listen socket error', { error: e.message }));
   socket.on('message', (msg, rinfo) => requests.onDatagram(msg, rinfo));
   await bind(socket, opts.address, opts.port);
+  // A rack powering on sends hundreds of requests (and their retransmissions) at once; the default
+  // receive buffer (about 200 KiB) dropped some while the loop was busy (bench/boot-storm.ts, 1,000 clients).
+  try {
+    socket.setRecvBufferSize(RECV_BUFFER_BYTES);
+  } catch {
+    // The kernel caps it at net.core.rmem_max; the default still works.
+  }
   const port = socket.address().port;
   log.info('tftp listening', { address: opts.address, port, dataPath: native ? 'native' : 'js', mtu: limits.mtu, maxTransfers: limits.maxTransfers, maxTransfersPerClient: limits.perClient, maxWaiting: limits.maxWaiting });
 
