@@ -63,17 +63,19 @@ export interface StormResult {
 class StageError extends Error {}
 
 /**
- * DHCP and TFTP run on their own thread (boot-storm-dhcp.ts): their timings
+ * DHCP and TFTP run on threads of their own (boot-storm-dhcp.ts): their timings
  * are not the wait of this loop, busy with every machine's downloads, and a
  * TFTP ACK is not late because of it (the server abandons a transfer whose
  * client stays silent, as a real ROM with its own CPU never would be).
  */
 class DhcpWorker {
-  private readonly worker = new Worker(new URL('./boot-storm-dhcp.ts', import.meta.url));
+  private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (r: DhcpAnswer | TftpAnswer) => void; reject: (e: Error) => void }>();
   private next = 0;
 
-  constructor() {
+  /** `role`: 'dhcp' (binds :68) or 'tftp'; each on its own thread, so TFTP's ACKs never delay a DHCP timing. */
+  constructor(role: 'dhcp' | 'tftp') {
+    this.worker = new Worker(new URL('./boot-storm-dhcp.ts', import.meta.url), { workerData: { role } });
     this.worker.on('message', (m: (DhcpAnswer | TftpAnswer) & { id: number; error?: string }) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
@@ -180,7 +182,7 @@ function macOf(plan: StormPlan, i: number): string {
   return `02:5a:${plan.macPrefix}:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 }
 
-async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: string }, reportBody: (mac: string) => Promise<string>, bytes: { n: number }): Promise<ClientResult> {
+async function boot(i: number, plan: StormPlan, port: DhcpWorker, tftp: DhcpWorker, base: { http: string }, reportBody: (mac: string) => Promise<string>, bytes: { n: number }): Promise<ClientResult> {
   const mac = macOf(plan, i);
   const uuid = randomBytes(16);
   const r: ClientResult = { mac, ok: false, stages: {}, dhcpMs: [], retries: 0, startedAt: Date.now(), endedAt: 0 };
@@ -197,7 +199,7 @@ async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: 
   try {
     const pxe = await timed('dhcpPxe', () => port.exchange(mac, uuid, false, r));
     const add = (n: number) => (bytes.n += n);
-    add(await timed('tftp', () => port.tftp(pxe.next, pxe.file, pxe.ip, plan.blksize, r)));
+    add(await timed('tftp', () => tftp.tftp(pxe.next, pxe.file, pxe.ip, plan.blksize, r)));
     const ipxe = await timed('dhcpIpxe', () => port.exchange(mac, uuid, true, r));
     if (!/^https?:\/\//.test(ipxe.file)) throw new StageError(`iPXE was given ${ipxe.file}, not an http URL`);
     const script = await timed('script', async () => {
@@ -259,8 +261,9 @@ function reportMaker(): (mac: string) => Promise<string> {
 
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2]) as StormPlan & { httpBase: string };
-  const port = new DhcpWorker();
-  await port.ready();
+  const port = new DhcpWorker('dhcp');
+  const tftp = new DhcpWorker('tftp');
+  await Promise.all([port.ready(), tftp.ready()]);
   const bytes = { n: 0 };
   // Every machine's signed report is made before the storm (a key, a signature, this host's inventory as
   // JSON): made during it, that work would slow this loop, and so zeroboot's stages, but not the reference's.
@@ -277,11 +280,11 @@ async function main(): Promise<void> {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const runs = Array.from({ length: plan.clients }, (_, i) =>
-    new Promise<ClientResult>((res) => setTimeout(() => boot(i, plan, port, { http: plan.httpBase }, report, bytes).then(res), (plan.spreadMs * i) / plan.clients)),
+    new Promise<ClientResult>((res) => setTimeout(() => boot(i, plan, port, tftp, { http: plan.httpBase }, report, bytes).then(res), (plan.spreadMs * i) / plan.clients)),
   );
   const clients = await Promise.all(runs);
   clearTimeout(deadline);
-  await port.close();
+  await Promise.all([port.close(), tftp.close()]);
   delay.disable();
   const loopMs = { p99: delay.percentile(99) / 1e6 - 10, max: delay.max / 1e6 - 10 };
   process.stdout.write(JSON.stringify({ clients, bytes: bytes.n, wallMs: Date.now() - started, loopMs } satisfies StormResult & { wallMs: number }) + '\n');

@@ -1,5 +1,6 @@
-// The DHCP and TFTP side of bench/boot-storm-client.ts, on a worker thread
-// (TFTP: one socket per transfer, every block ACKed at once). DHCP: one
+// The DHCP and the TFTP side of bench/boot-storm-client.ts, each on a worker
+// thread of its own (workerData.role; TFTP: one socket per transfer, every
+// block ACKed at once). DHCP: one
 // socket on :68 for every simulated machine (replies come back as
 // broadcasts, told apart by xid), the firmware's retransmission schedule,
 // and the DISCOVER-to-ACK time of each exchange taken here, on a loop free
@@ -7,7 +8,7 @@
 // client's busy download loop.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { decodeMessage, encodeMessage, type DhcpMessage } from '../harness/dhcp-packet.ts';
 
 export interface DhcpAnswer {
@@ -172,21 +173,24 @@ function tftpGet(server: string, file: string, local: string, blksize: number, r
 }
 
 async function main(): Promise<void> {
-  const socket = createSocket({ type: 'udp4', reuseAddr: true });
-  await new Promise<void>((res) => socket.bind(68, '0.0.0.0', res));
-  socket.setBroadcast(true);
-  socket.setRecvBufferSize(8 << 20);
-  const port = new DhcpPort(socket);
-  parentPort!.on('message', (m: { id: number; mac: string; uuid: string; ipxe: boolean; tftp?: { server: string; file: string; local: string; blksize: number } }) => {
-    if (m.tftp) {
+  if ((workerData as { role?: string } | undefined)?.role === 'tftp') {
+    parentPort!.on('message', (m: { id: number; tftp: { server: string; file: string; local: string; blksize: number } }) => {
       const r = { retries: 0 };
       const t = m.tftp;
       tftpGet(t.server, t.file, t.local, t.blksize, r).then(
         (bytes) => parentPort!.postMessage({ id: m.id, bytes, retries: r.retries } satisfies TftpAnswer & { id: number }),
         (e: Error) => parentPort!.postMessage({ id: m.id, error: e.message }),
       );
-      return;
-    }
+    });
+    parentPort!.postMessage('ready');
+    return;
+  }
+  const socket = createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((res) => socket.bind(68, '0.0.0.0', res));
+  socket.setBroadcast(true);
+  socket.setRecvBufferSize(8 << 20);
+  const port = new DhcpPort(socket);
+  parentPort!.on('message', (m: { id: number; mac: string; uuid: string; ipxe: boolean }) => {
     dhcp(port, m.mac, Buffer.from(m.uuid, 'hex'), m.ipxe).then(
       (a) => parentPort!.postMessage({ id: m.id, ...a }),
       (e: Error) => parentPort!.postMessage({ id: m.id, error: e.message }),
