@@ -17,6 +17,11 @@
       "libraries": ["-lm"]
     },
     {
+      "target_name": "sendfile",
+      "sources": ["boot/http/native/sendfile.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"]
+    },
+    {
       "target_name": "dhcpio",
       "sources": ["boot/dhcp/native/dhcp_io.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"]

@@ -10,11 +10,11 @@
 // Retries follow the firmware: DHCP 4, 8, 16 s; a TFTP packet 5 times; a
 // download 3 times (the zeroboot scripts' DOWNLOAD_ATTEMPTS).
 // Input: one JSON argument (StormPlan); output: one JSON line (StormResult).
-import { createSocket, type RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Worker } from 'node:worker_threads';
-import type { DhcpAnswer } from './boot-storm-dhcp.ts';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { DhcpAnswer, TftpAnswer } from './boot-storm-dhcp.ts';
 import { REPORT_PATH } from '../lib/signed-report.ts';
 import { buildReport, signReport } from '../agent/report.ts';
 import { loadOrCreateIdentity } from '../agent/identity.ts';
@@ -56,18 +56,27 @@ export interface ClientResult {
 export interface StormResult {
   clients: ClientResult[];
   bytes: number;
+  /** The client process's download loop delay (ms): large values mean the generator was the bottleneck. */
+  loopMs: { p99: number; max: number };
 }
 
 class StageError extends Error {}
 
-/** The DHCP side runs on its own thread (boot-storm-dhcp.ts), so its timings are not the wait of this busy loop. */
+/**
+ * DHCP and TFTP run on threads of their own (boot-storm-dhcp.ts): their timings
+ * are not the wait of this loop, busy with every machine's downloads, and a
+ * TFTP ACK is not late because of it (the server abandons a transfer whose
+ * client stays silent, as a real ROM with its own CPU never would be).
+ */
 class DhcpWorker {
-  private readonly worker = new Worker(new URL('./boot-storm-dhcp.ts', import.meta.url));
-  private readonly pending = new Map<number, { resolve: (r: DhcpAnswer) => void; reject: (e: Error) => void }>();
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (r: DhcpAnswer | TftpAnswer) => void; reject: (e: Error) => void }>();
   private next = 0;
 
-  constructor() {
-    this.worker.on('message', (m: DhcpAnswer & { id: number; error?: string }) => {
+  /** `role`: 'dhcp' (binds :68) or 'tftp'; each on its own thread, so TFTP's ACKs never delay a DHCP timing. */
+  constructor(role: 'dhcp' | 'tftp') {
+    this.worker = new Worker(new URL('./boot-storm-dhcp.ts', import.meta.url), { workerData: { role } });
+    this.worker.on('message', (m: (DhcpAnswer | TftpAnswer) & { id: number; error?: string }) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (m.error !== undefined) p?.reject(new StageError(m.error));
@@ -82,7 +91,7 @@ class DhcpWorker {
   exchange(mac: string, uuid: Buffer, ipxe: boolean, r: ClientResult): Promise<DhcpAnswer> {
     const id = this.next++;
     return new Promise<DhcpAnswer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: resolve as (a: DhcpAnswer | TftpAnswer) => void, reject });
       this.worker.postMessage({ id, mac, uuid: uuid.toString('hex'), ipxe });
     }).then((a) => {
       r.retries += a.retries;
@@ -91,69 +100,21 @@ class DhcpWorker {
     });
   }
 
+  /** TFTP of `file` from `server`, from the leased address `local`; the bytes received. */
+  tftp(server: string, file: string, local: string, blksize: number, r: ClientResult): Promise<number> {
+    const id = this.next++;
+    return new Promise<TftpAnswer>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (a: DhcpAnswer | TftpAnswer) => void, reject });
+      this.worker.postMessage({ id, tftp: { server, file, local, blksize } });
+    }).then((a) => {
+      r.retries += a.retries;
+      return a.bytes;
+    });
+  }
+
   close(): Promise<number> {
     return this.worker.terminate();
   }
-}
-
-/** RRQ with blksize and tsize; ACKs every block from the leased address. Returns the bytes received. */
-function tftpGet(server: string, file: string, local: string, blksize: number, r: ClientResult): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    let peer: RemoteInfo | undefined;
-    let size = 512;
-    let expect = 1;
-    let bytes = 0;
-    let last: Buffer = Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${file}\0octet\0blksize\0${blksize}\0tsize\0${0}\0`, 'latin1')]);
-    let tries = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      s.close();
-      if (err) reject(err);
-      else resolve(bytes);
-    };
-    const send = () => {
-      s.send(last, peer?.port ?? 69, peer?.address ?? server);
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        if (++tries > 5) return done(new StageError(`TFTP ${file}: no answer after ${tries - 1} retransmissions (block ${expect})`));
-        r.retries++;
-        send();
-      }, 2000);
-    };
-    const ack = (block: number) => {
-      last = Buffer.from([0, 4, (block >> 8) & 0xff, block & 0xff]);
-      tries = 0;
-      send();
-    };
-    s.on('message', (buf, from) => {
-      if (peer && (from.port !== peer.port || from.address !== peer.address)) return;
-      peer ??= from;
-      const op = buf.readUInt16BE(0);
-      if (op === 5) return done(new StageError(`TFTP ${file}: error ${buf.readUInt16BE(2)} ${buf.subarray(4).toString('latin1').replace(/\0.*$/s, '')}`));
-      if (op === 6) {
-        const parts = buf.subarray(2).toString('latin1').split('\0');
-        const i = parts.indexOf('blksize');
-        if (i >= 0) size = Number(parts[i + 1]);
-        return ack(0);
-      }
-      if (op !== 3) return;
-      const block = buf.readUInt16BE(2);
-      if (block === (expect & 0xffff)) {
-        bytes += buf.length - 4;
-        expect++;
-        if (buf.length - 4 < size) {
-          s.send(Buffer.from([0, 4, buf[2], buf[3]]), peer.port, peer.address, () => done());
-          clearTimeout(timer);
-          return;
-        }
-        ack(block);
-      }
-    });
-    s.on('error', (e) => done(e));
-    s.bind(0, local, send);
-  });
 }
 
 /** GET (or POST) with the download retries of the boot scripts; returns the body's length or text. */
@@ -217,8 +178,12 @@ function urlsOf(script: string, commands: string[]): string[] {
   return out;
 }
 
-async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: string }, reportBody: (mac: string) => Promise<string>, bytes: { n: number }): Promise<ClientResult> {
-  const mac = `02:5a:${plan.macPrefix}:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+function macOf(plan: StormPlan, i: number): string {
+  return `02:5a:${plan.macPrefix}:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+async function boot(i: number, plan: StormPlan, port: DhcpWorker, tftp: DhcpWorker, base: { http: string }, reportBody: (mac: string) => Promise<string>, bytes: { n: number }): Promise<ClientResult> {
+  const mac = macOf(plan, i);
   const uuid = randomBytes(16);
   const r: ClientResult = { mac, ok: false, stages: {}, dhcpMs: [], retries: 0, startedAt: Date.now(), endedAt: 0 };
   let stage: Stage = 'dhcpPxe';
@@ -234,7 +199,7 @@ async function boot(i: number, plan: StormPlan, port: DhcpWorker, base: { http: 
   try {
     const pxe = await timed('dhcpPxe', () => port.exchange(mac, uuid, false, r));
     const add = (n: number) => (bytes.n += n);
-    add(await timed('tftp', () => tftpGet(pxe.next, pxe.file, pxe.ip, plan.blksize, r)));
+    add(await timed('tftp', () => tftp.tftp(pxe.next, pxe.file, pxe.ip, plan.blksize, r)));
     const ipxe = await timed('dhcpIpxe', () => port.exchange(mac, uuid, true, r));
     if (!/^https?:\/\//.test(ipxe.file)) throw new StageError(`iPXE was given ${ipxe.file}, not an http URL`);
     const script = await timed('script', async () => {
@@ -296,22 +261,33 @@ function reportMaker(): (mac: string) => Promise<string> {
 
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2]) as StormPlan & { httpBase: string };
-  const port = new DhcpWorker();
-  await port.ready();
+  const port = new DhcpWorker('dhcp');
+  const tftp = new DhcpWorker('tftp');
+  await Promise.all([port.ready(), tftp.ready()]);
   const bytes = { n: 0 };
-  const report = reportMaker();
+  // Every machine's signed report is made before the storm (a key, a signature, this host's inventory as
+  // JSON): made during it, that work would slow this loop, and so zeroboot's stages, but not the reference's.
+  const makeReport = reportMaker();
+  const reports = new Map<string, string>();
+  if (plan.report) for (let i = 0; i < plan.clients; i++) reports.set(macOf(plan, i), await makeReport(macOf(plan, i)));
+  const report = async (mac: string) => reports.get(mac) ?? makeReport(mac);
   const deadline = setTimeout(() => {
     process.stderr.write(`boot-storm client: deadline of ${plan.deadlineMs} ms passed\n`);
     process.exit(3);
   }, plan.deadlineMs);
   const started = Date.now();
+  // This loop's own delay: when it is large, the load generator, not the server, sets the pace.
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
   const runs = Array.from({ length: plan.clients }, (_, i) =>
-    new Promise<ClientResult>((res) => setTimeout(() => boot(i, plan, port, { http: plan.httpBase }, report, bytes).then(res), (plan.spreadMs * i) / plan.clients)),
+    new Promise<ClientResult>((res) => setTimeout(() => boot(i, plan, port, tftp, { http: plan.httpBase }, report, bytes).then(res), (plan.spreadMs * i) / plan.clients)),
   );
   const clients = await Promise.all(runs);
   clearTimeout(deadline);
-  await port.close();
-  process.stdout.write(JSON.stringify({ clients, bytes: bytes.n, wallMs: Date.now() - started } satisfies StormResult & { wallMs: number }) + '\n');
+  await Promise.all([port.close(), tftp.close()]);
+  delay.disable();
+  const loopMs = { p99: delay.percentile(99) / 1e6 - 10, max: delay.max / 1e6 - 10 };
+  process.stdout.write(JSON.stringify({ clients, bytes: bytes.n, wallMs: Date.now() - started, loopMs } satisfies StormResult & { wallMs: number }) + '\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

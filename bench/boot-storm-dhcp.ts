@@ -1,12 +1,14 @@
-// The DHCP side of bench/boot-storm-client.ts, on a worker thread: one
+// The DHCP and the TFTP side of bench/boot-storm-client.ts, each on a worker
+// thread of its own (workerData.role; TFTP: one socket per transfer, every
+// block ACKed at once). DHCP: one
 // socket on :68 for every simulated machine (replies come back as
 // broadcasts, told apart by xid), the firmware's retransmission schedule,
-// and the DISCOVER-to-ACK time of each exchange taken here, on a loop that
-// does nothing else, so it is the server's latency and not the wait of the
+// and the DISCOVER-to-ACK time of each exchange taken here, on a loop free
+// of the downloads, so it is the server's latency and not the wait of the
 // client's busy download loop.
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { decodeMessage, encodeMessage, type DhcpMessage } from '../harness/dhcp-packet.ts';
 
 export interface DhcpAnswer {
@@ -15,6 +17,11 @@ export interface DhcpAnswer {
   next: string;
   /** DISCOVER to ACK, ms */
   ms: number;
+  retries: number;
+}
+
+export interface TftpAnswer {
+  bytes: number;
   retries: number;
 }
 
@@ -105,8 +112,79 @@ async function dhcp(port: DhcpPort, mac: string, uuid: Buffer, ipxe: boolean): P
   return { ip: ack.yiaddr, file, next, ms, retries: r.retries };
 }
 
+/** RRQ with blksize and tsize; ACKs every block from the leased address. Returns the bytes received. */
+function tftpGet(server: string, file: string, local: string, blksize: number, r: { retries: number }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    let peer: RemoteInfo | undefined;
+    let size = 512;
+    let expect = 1;
+    let bytes = 0;
+    let last: Buffer = Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${file}\0octet\0blksize\0${blksize}\0tsize\0${0}\0`, 'latin1')]);
+    let tries = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      s.close();
+      if (err) reject(err);
+      else resolve(bytes);
+    };
+    const send = () => {
+      s.send(last, peer?.port ?? 69, peer?.address ?? server);
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (++tries > 5) return done(new Error(`TFTP ${file}: no answer after ${tries - 1} retransmissions (block ${expect})`));
+        r.retries++;
+        send();
+      }, 2000);
+    };
+    const ack = (block: number) => {
+      last = Buffer.from([0, 4, (block >> 8) & 0xff, block & 0xff]);
+      tries = 0;
+      send();
+    };
+    s.on('message', (buf, from) => {
+      if (peer && (from.port !== peer.port || from.address !== peer.address)) return;
+      peer ??= from;
+      const op = buf.readUInt16BE(0);
+      if (op === 5) return done(new Error(`TFTP ${file}: error ${buf.readUInt16BE(2)} ${buf.subarray(4).toString('latin1').replace(/\0.*$/s, '')}`));
+      if (op === 6) {
+        const parts = buf.subarray(2).toString('latin1').split('\0');
+        const i = parts.indexOf('blksize');
+        if (i >= 0) size = Number(parts[i + 1]);
+        return ack(0);
+      }
+      if (op !== 3) return;
+      const block = buf.readUInt16BE(2);
+      if (block === (expect & 0xffff)) {
+        bytes += buf.length - 4;
+        expect++;
+        if (buf.length - 4 < size) {
+          s.send(Buffer.from([0, 4, buf[2], buf[3]]), peer.port, peer.address, () => done());
+          clearTimeout(timer);
+          return;
+        }
+        ack(block);
+      }
+    });
+    s.on('error', (e) => done(e));
+    s.bind(0, local, send);
+  });
+}
 
 async function main(): Promise<void> {
+  if ((workerData as { role?: string } | undefined)?.role === 'tftp') {
+    parentPort!.on('message', (m: { id: number; tftp: { server: string; file: string; local: string; blksize: number } }) => {
+      const r = { retries: 0 };
+      const t = m.tftp;
+      tftpGet(t.server, t.file, t.local, t.blksize, r).then(
+        (bytes) => parentPort!.postMessage({ id: m.id, bytes, retries: r.retries } satisfies TftpAnswer & { id: number }),
+        (e: Error) => parentPort!.postMessage({ id: m.id, error: e.message }),
+      );
+    });
+    parentPort!.postMessage('ready');
+    return;
+  }
   const socket = createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((res) => socket.bind(68, '0.0.0.0', res));
   socket.setBroadcast(true);

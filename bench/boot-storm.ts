@@ -55,16 +55,23 @@ const NET = {
 interface Side {
   name: 'zeroboot' | 'reference';
   pids: number[];
+  /** The servers' namespace (zeroboot's management port is on its loopback). */
+  serverNs: Netns;
   host: Netns;
   httpBase: string;
   report: boolean;
 }
 
-async function procStat(pid: number): Promise<{ cpu: number; hwmKiB: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds of a process (or, with `tid`, of one of its threads). */
+async function cpuOf(pid: number, tid?: number): Promise<number> {
+  const stat = await readFile(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICKS;
+}
+
+async function procStat(pid: number): Promise<{ cpu: number; mainCpu: number; hwmKiB: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return { cpu: (Number(f[11]) + Number(f[12])) / TICKS, hwmKiB: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) };
+  return { cpu: await cpuOf(pid), mainCpu: await cpuOf(pid, pid), hwmKiB: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) };
 }
 
 function pct(values: number[], p: number): number {
@@ -163,13 +170,38 @@ async function storm(side: Side, layer: { fl: string; chunks: string[] }, macPre
     deadlineMs: Number(a.deadline) * 1000,
     httpBase: side.httpBase,
   };
+  // The management port's event-loop delay covers the time since the previous scrape: this one starts the window.
+  if (side.name === 'zeroboot') await loopDelay(side.serverNs);
+  const drops = [await udpDrops(side.serverNs), await udpDrops(side.host)];
   const before = await Promise.all(side.pids.map(procStat));
   const client = join(HERE, 'boot-storm-client.ts');
   const run = await side.host.exec('sh', ['-c', `ulimit -n 65536; exec "${process.execPath}" --disable-warning=ExperimentalWarning "$0" "$1"`, client, JSON.stringify(plan)], { timeout: plan.deadlineMs + 60_000 });
   if (run.code !== 0) throw new Error(`${side.name}: the storm's clients failed (exit ${run.code}): ${run.stderr.trim().slice(-1500)}`);
   const after = await Promise.all(side.pids.map(procStat));
   const result = JSON.parse(run.stdout) as StormResult & { wallMs: number };
+  const delay = side.name === 'zeroboot' ? await loopDelay(side.serverNs) : undefined;
   summarise(side, result, after.reduce((s, x, i) => s + x.cpu - before[i].cpu, 0), after.reduce((s, x) => s + x.hwmKiB, 0));
+  if (side.name === 'zeroboot') console.log(`  of which the main thread (the event loop) ${(after[0].mainCpu - before[0].mainCpu).toFixed(1)} s, ${((1000 * (after[0].cpu - before[0].cpu)) / CLIENTS).toFixed(1)} ms CPU per boot`);
+  if (delay) console.log(`  event-loop delay during the storm: p50 ${delay.p50} ms, p99 ${delay.p99} ms, max ${delay.max} ms`);
+  console.log(`  UDP datagrams dropped at full receive buffers: servers' namespace ${(await udpDrops(side.serverNs)) - drops[0]}, clients' ${(await udpDrops(side.host)) - drops[1]}; ` +
+    `load generator loop delay p99 ${result.loopMs.p99.toFixed(0)} ms, max ${result.loopMs.max.toFixed(0)} ms`);
+}
+
+/** UDP RcvbufErrors of a namespace (/proc/net/snmp is per namespace). */
+async function udpDrops(ns: Netns): Promise<number> {
+  const r = await ns.exec('cat', ['/proc/net/snmp']);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  return Number(lines[1]?.split(/\s+/)[names.indexOf('RcvbufErrors')] ?? 0);
+}
+
+/** zeroboot's event-loop delay statistics (ms) since the previous scrape of its /metrics (the management port, inside the namespace). */
+async function loopDelay(ns: Netns): Promise<Record<string, string> | undefined> {
+  const r = await ns.exec('curl', ['-sS', '--max-time', '30', 'http://127.0.0.1:8081/metrics'], { timeout: 60_000 }).catch(() => undefined);
+  if (!r || r.code !== 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const m of r.stdout.matchAll(/^zeroboot_event_loop_delay_seconds\{stat="(\w+)"\} (\S+)$/gm)) out[m[1]] = (Number(m[2]) * 1000).toFixed(1);
+  return out;
 }
 
 interface Summary {
@@ -222,14 +254,14 @@ async function main(): Promise<void> {
     const zbDir = join(tmp.dir, 'zeroboot');
     await mkdir(zbDir, { recursive: true });
     const zb = await startZeroboot(ns, root, zbDir);
-    sides.push({ name: 'zeroboot', pids: [zb.pid!], host: await clientHost(ns, 'br0', NET.zeroboot), httpBase: `http://${NET.zeroboot.server}:8080`, report: true });
+    sides.push({ name: 'zeroboot', pids: [zb.pid!], serverNs: ns, host: await clientHost(ns, 'br0', NET.zeroboot), httpBase: `http://${NET.zeroboot.server}:8080`, report: true });
     if (a.only !== 'zeroboot') {
       const refDir = join(tmp.dir, 'reference');
       await mkdir(refDir, { recursive: true });
       const ref = await startReference(ns, root, refDir);
       const nginxPids = (await readFile(join(refDir, 'nginx', 'nginx.pid'), 'utf8')).trim();
       const workers = (await runCommand('pgrep', ['-P', nginxPids])).stdout.split('\n').filter(Boolean).map(Number);
-      sides.push({ name: 'reference', pids: [ref[0].pid!, Number(nginxPids), ...workers], host: await clientHost(ns, 'br1', NET.reference), httpBase: `http://${NET.reference.server}:8080`, report: false });
+      sides.push({ name: 'reference', pids: [ref[0].pid!, Number(nginxPids), ...workers], serverNs: ns, host: await clientHost(ns, 'br1', NET.reference), httpBase: `http://${NET.reference.server}:8080`, report: false });
     }
     console.log(`boot storm: ${CLIENTS} clients over ${a.spread} ms; kernel ${a['kernel-mib']} MiB, initrd ${a['initrd-mib']} MiB, layer ${a['layer-mib']} MiB (${layer.chunks.length} chunks); TFTP cap ${a['tftp-max']} both sides`);
     const order = a.order === 'ref-first' ? [...sides].reverse() : sides;

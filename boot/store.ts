@@ -28,6 +28,8 @@ export interface StoreEntry {
    * per chunk costs about 2.5x the CPU per byte (page faults, garbage).
    */
   readInto(buf: Buffer, position: number): Promise<number>;
+  /** The open file's descriptor, for sendfile(2); absent when the bytes are not a file (in memory). Valid until close(). */
+  fd?(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,7 @@ export function fileEntry(virtualPath: string, st: { size: number; mtime: Date }
       if (want === 0) return 0;
       return (await h.read(buf, 0, want, position)).bytesRead;
     },
+    fd: async () => (await handle()).fd,
     close,
   };
 }

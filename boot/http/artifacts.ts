@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { StoreEntry } from '../store.ts';
+import type { FileSender, SendOutcome } from './sendfile.ts';
 
 export const MAX_RANGES = 16;
 
@@ -254,6 +255,8 @@ export interface BufferBudget {
   acquire(bytes: number): Buffer;
   /** Gives a buffer from acquire() back: kept for reuse, or its memory returned to the OS. */
   recycle(buf: Buffer): void;
+  /** File ranges go out by sendfile(2) when set (and the socket allows); the buffers are for the rest. */
+  readonly sendfile?: FileSender;
 }
 
 /**
@@ -280,7 +283,7 @@ const ResizableArrayBuffer = ArrayBuffer as unknown as new (size: number, opts: 
  * an mprotect each, bench/boot-storm.ts), so a few free ones are kept and
  * handed to the next download; idle ones are still given back after 5 s.
  */
-export function bufferBudget(bytes: number): BufferBudget {
+export function bufferBudget(bytes: number, sendfile?: FileSender): BufferBudget {
   let left = bytes;
   const keep: Record<number, number> = { [CHUNK_BYTES]: Math.floor(bytes / CHUNK_BYTES), [SMALL_CHUNK_BYTES]: KEEP_SMALL };
   const free = new Map<number, Buffer[]>();
@@ -298,6 +301,7 @@ export function bufferBudget(bytes: number): BufferBudget {
     if ([...free.values()].some((l) => l.length > 0)) timer = setTimeout(trim, TRIM_TICK_MS).unref();
   };
   return {
+    sendfile,
     take(n) {
       if (n > left) return false;
       left -= n;
@@ -377,6 +381,25 @@ async function copyReused(res: ServerResponse, entry: StoreEntry, r: ByteRange, 
   return !(await orClosed(Promise.all(flushed), closed));
 }
 
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * Sends a file range with sendfile when it can (a sender, a file behind the
+ * entry, the response owning its socket); undefined when the range is the
+ * copy path's. The kernel writes behind Node's back, so everything written
+ * before (headers, multipart heads) must have left Node's queue first.
+ */
+async function sendNative(res: ServerResponse, entry: StoreEntry, r: ByteRange, sender: FileSender | undefined, closed: Promise<void>, sent: (n: number) => void): Promise<SendOutcome | undefined> {
+  const socket = res.socket;
+  if (!sender || !entry.fd || !socket || (socket as unknown as { _httpMessage?: unknown })._httpMessage !== res) return undefined;
+  const flushed = new Promise<void>((resolve, reject) => res.write(NOTHING, (e) => (e ? reject(e) : resolve())));
+  if (await orClosed(flushed, closed)) return { kind: 'closed' };
+  const fileFd = await entry.fd();
+  const socketFd = sender.socketFd(socket);
+  if (socketFd === undefined) return undefined;
+  return sender.send(socket, socketFd, fileFd, r.start, r.end - r.start + 1, closed, sent);
+}
+
 /** Writes buffers and file ranges to `res` in order with back-pressure; stops and cleans up when the client goes. */
 async function pump(req: IncomingMessage, res: ServerResponse, parts: Part[], entry: StoreEntry, status: number, range: string | undefined, budget: BufferBudget | undefined): Promise<ServeResult> {
   let bytes = 0;
@@ -392,8 +415,12 @@ async function pump(req: IncomingMessage, res: ServerResponse, parts: Part[], en
         sent(part.length);
         open = res.write(part) || !(await orClosed(drained(res), closed));
       } else {
-        buffers ??= copyBuffers(longest, budget);
-        open = await copyReused(res, entry, part, buffers.bufs, closed, sent);
+        const native = await sendNative(res, entry, part, budget?.sendfile, closed, sent);
+        if (native?.kind === 'closed') open = false;
+        else if (native?.kind !== 'sent') {
+          buffers ??= copyBuffers(longest, budget);
+          open = await copyReused(res, entry, native ? { start: native.at, end: part.end } : part, buffers.bufs, closed, sent);
+        }
       }
       if (!open) break;
     }

@@ -1,7 +1,8 @@
 // Chunks for the node-facing port, from the server's chunk store, as store
 // entries the artifact code serves (validators, ranges, back-pressure).
-// A dir:// store's chunk is a file, streamed through the two reused copy
-// buffers of any download; other stores answer a whole Buffer, held under a
+// A dir:// store's chunk is a file (kept open a moment for the next
+// fetches, open-file-cache.ts), sent like any store file (sendfile, or the
+// reused copy buffers); other stores answer a whole Buffer, held under a
 // byte budget until its download ends, so a crowd of fetches (or one client
 // pipelining hundreds) waits instead of filling the heap. Those chunks are
 // also kept in a bounded LRU, and a chunk being fetched is fetched once for
@@ -12,6 +13,7 @@ import { DirStore, dirChunkPath } from '../../flist/stores/dir.ts';
 import { MountedStore, StoreNotFoundError } from '../store.ts';
 import type { StoreEntry } from '../store.ts';
 import { WaitBudget } from './wait-budget.ts';
+import { OpenFileCache } from '../open-file-cache.ts';
 import { ChunkLru } from './chunk-lru.ts';
 
 /** The largest chunk served: a 512 KiB chunk Snappy could not shrink, with its overhead, fits (the http store's own bound). */
@@ -54,7 +56,7 @@ export interface ChunkSourceOptions {
 
 export class ChunkSource {
   readonly store: ChunkStore;
-  private readonly files: MountedStore | undefined;
+  private readonly files: OpenFileCache | undefined;
   private readonly root: string;
   private readonly memory: WaitBudget;
   private readonly waitMs: number;
@@ -64,7 +66,7 @@ export class ChunkSource {
   constructor(store: ChunkStore, opts: ChunkSourceOptions = {}) {
     this.store = store;
     this.root = store instanceof DirStore ? store.root : '';
-    this.files = store instanceof DirStore ? new MountedStore([{ prefix: '', dir: store.root }]) : undefined;
+    this.files = store instanceof DirStore ? new OpenFileCache(new MountedStore([{ prefix: '', dir: store.root }])) : undefined;
     this.memory = new WaitBudget(opts.memoryBytes ?? CHUNK_MEMORY_BYTES);
     this.waitMs = opts.waitMs ?? CHUNK_WAIT_MS;
     this.cache = new ChunkLru(opts.cacheBytes ?? CHUNK_CACHE_BYTES);
@@ -112,7 +114,7 @@ export class ChunkSource {
     return pending;
   }
 
-  private async openFile(files: MountedStore, hex: string): Promise<StoreEntry | undefined> {
+  private async openFile(files: OpenFileCache, hex: string): Promise<StoreEntry | undefined> {
     let entry: StoreEntry;
     try {
       entry = await files.open(path.relative(this.root, dirChunkPath(this.root, hex)));

@@ -45,7 +45,10 @@ function clientAddress(socket: Socket): string {
  * connections. Call before listen(); stop() ends the checks (call it when the
  * server closes).
  */
-export function limitConnections(server: Server, limits: ConnectionLimits, idleMs: number, log: Logger): { stop(): void } {
+/** Bytes sent on a socket behind its back (sendfile), and whether such a send is under way. */
+export type SideProgress = (socket: Socket) => { sent: number; sending: boolean };
+
+export function limitConnections(server: Server, limits: ConnectionLimits, idleMs: number, log: Logger, side?: SideProgress): { stop(): void } {
   // Node closes connections beyond this at accept, before any parsing.
   if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
   const perAddress = new Map<string, number>();
@@ -93,9 +96,10 @@ export function limitConnections(server: Server, limits: ConnectionLimits, idleM
       const now = Date.now();
       for (const [socket, w] of watched) {
         const queued = socket.writableLength;
-        const drained = socket.bytesWritten - queued;
+        const extra = side?.(socket) ?? { sent: 0, sending: false };
+        const drained = socket.bytesWritten - queued + extra.sent;
         if (drained !== w.drained || socket.bytesRead !== w.read) w.activeAt = now;
-        if (queued === 0 || drained !== w.drained) w.progressAt = now;
+        if ((queued === 0 && !extra.sending) || drained !== w.drained) w.progressAt = now;
         w.drained = drained;
         w.read = socket.bytesRead;
         if (limits.sendStallMs > 0 && now - w.progressAt >= limits.sendStallMs) {

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { OpenFileCache } from '../open-file-cache.ts';
 import { MountedStore } from '../store.ts';
 import type { StoreEntry } from '../store.ts';
 
@@ -37,13 +38,13 @@ const HASH_BUFFER = 256 * 1024;
 
 export class FlistCatalog {
   readonly dir: string;
-  private readonly files: MountedStore;
+  private readonly files: OpenFileCache;
   /** By name; only names seen in the last listing are kept, so it is bounded by the folder. */
   private readonly hashed = new Map<string, Promise<Hashed>>();
 
   constructor(dir: string) {
     this.dir = dir;
-    this.files = new MountedStore([{ prefix: '', dir }]);
+    this.files = new OpenFileCache(new MountedStore([{ prefix: '', dir }]));
   }
 
   /** A name judged 'flist'; throws StoreNotFoundError or StorePathError (a link leading out of the folder). */

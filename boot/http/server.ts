@@ -27,6 +27,8 @@ import type { NodeRegistry } from '../registry/node-registry.ts';
 import type { PollHolds } from '../registry/long-poll.ts';
 import type { TaskBoard } from '../registry/tasks.ts';
 import { RememberedSelections, sendText } from './route-context.ts';
+import { FileSender } from './sendfile.ts';
+import { OpenFileCache } from '../open-file-cache.ts';
 import type { RouteContext } from './route-context.ts';
 
 export interface HttpTimeouts {
@@ -69,6 +71,8 @@ export interface HttpServerOptions {
   tasks?: { board: TaskBoard; holds: PollHolds };
   /** Told of every request and of accepted reports (GET /metrics on the management port). */
   metrics?: HttpMetrics;
+  /** Store files go out by sendfile(2) (boot/http/sendfile.ts) when its addon is built; false: always copied through buffers; or this sender. Default true. */
+  sendfile?: boolean | FileSender;
 }
 
 export interface HttpServer {
@@ -90,10 +94,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   const configuredBase = opts.publicUrl === undefined ? undefined : checkBase(opts.publicUrl);
   let boundUrl = '';
-  const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET);
+  const sender = opts.sendfile instanceof FileSender ? opts.sendfile : FileSender.open(opts.sendfile ?? true, log);
+  const largeBuffers = bufferBudget(LARGE_BUFFER_BUDGET, sender);
   const bootstrap = opts.bootstrap && (await BootstrapRoutes.open(opts.bootstrap, opts.store, log, largeBuffers));
+  const files = new OpenFileCache(opts.store);
+  // Bytes sendfile sends pass Node's socket counters by.
+  const written = sender ? (socket: Socket) => socket.bytesWritten + sender.progress(socket).sent : undefined;
   const ctx: RouteContext = {
-    store: opts.store,
+    store: files,
     selector: opts.selector,
     timeline: opts.timeline,
     log,
@@ -127,11 +135,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       noDelay: true,
     },
     (req, res) => {
-      opts.metrics?.request(req, res);
+      opts.metrics?.request(req, res, written);
       route(ctx, req, res).catch((e: unknown) => answerFailure(log, req, res, e));
     },
   );
-  const limits = limitConnections(server, { ...DEFAULT_LIMITS, ...opts.limits }, timeouts.idleMs, log);
+  const limits = limitConnections(server, { ...DEFAULT_LIMITS, ...opts.limits }, timeouts.idleMs, log, sender && ((socket) => sender.progress(socket)));
   // Answer a request whose client has already sent FIN (curl -T-, a shell's printf | nc): without this,
   // Node ends the socket at the client's FIN, before a response that needs a file open can be written.
   Object.assign(server, { httpAllowHalfOpen: true });
@@ -152,6 +160,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     close: async () => {
       limits.stop();
       await closeNow(server);
+      files.close();
       await bootstrap?.close();
     },
   };

@@ -3,6 +3,7 @@
 // named from the path's shape, never the path itself, which any client on
 // the boot network chooses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Counter } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { REPORT_PATH } from '../../lib/signed-report.ts';
@@ -43,16 +44,16 @@ export class HttpRequests {
     this.reports.inc({ result: 'refused' }, 0);
   }
 
-  /** Counts `req` once its response is over (sent, or cut by the client). */
-  request(req: IncomingMessage, res: ServerResponse): void {
+  /** Counts `req` once its response is over (sent, or cut by the client); `written` counts the socket's bytes (default: Node's own count). */
+  request(req: IncomingMessage, res: ServerResponse, written: (socket: Socket) => number = (s) => s.bytesWritten): void {
     const socket = req.socket;
-    const before = socket.bytesWritten;
+    const before = written(socket);
     res.once('close', () => {
       const route = httpRoute(req.method ?? 'GET', req.url ?? '/');
       const status = res.statusCode;
       const code = status >= 500 ? '5xx' : status >= 400 ? '4xx' : status >= 300 ? '3xx' : '2xx';
       this.requests.inc({ route, code });
-      this.bytes.inc({ route }, Math.max(0, socket.bytesWritten - before));
+      this.bytes.inc({ route }, Math.max(0, written(socket) - before));
       if (route === 'report') this.reports.inc({ result: status === 200 ? 'accepted' : 'refused' });
     });
   }

@@ -3,6 +3,7 @@
 // count apart). Most counts are read off the boot timeline; the HTTP port
 // and the node registry hand in what the timeline does not hold.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import type { BootTimeline } from '../timeline.ts';
 import { normalizeMac } from '../../lib/mac.ts';
@@ -26,8 +27,8 @@ export interface ServerMetricsOptions {
 
 /** What the node-facing HTTP server tells the metrics. */
 export interface HttpMetrics {
-  /** Called once per request as it arrives; counts it when its response is over. */
-  request(req: IncomingMessage, res: ServerResponse): void;
+  /** Called once per request as it arrives; counts it when its response is over. `written`: the socket's bytes, sendfile's included. */
+  request(req: IncomingMessage, res: ServerResponse, written?: (socket: Socket) => number): void;
   /** A report from `nodeId` was accepted. */
   reportAccepted(nodeId: string): void;
 }
@@ -56,8 +57,8 @@ export class ServerMetrics implements HttpMetrics {
     this.stops.push(timeline.subscribeDrops((mac) => this.stages.forget(mac)));
   }
 
-  request(req: IncomingMessage, res: ServerResponse): void {
-    this.http.request(req, res);
+  request(req: IncomingMessage, res: ServerResponse, written?: (socket: Socket) => number): void {
+    this.http.request(req, res, written);
   }
 
   reportAccepted(nodeId: string): void {

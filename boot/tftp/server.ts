@@ -10,6 +10,7 @@ import { chooseDataPath } from './native-addon.ts';
 import type { DataPathChoice } from './native-addon.ts';
 import type { LimitOptions } from './limits.ts';
 import type { ImageStore } from '../store.ts';
+import { OpenFileCache } from '../open-file-cache.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 
@@ -41,13 +42,17 @@ export interface TftpServer {
   waitingRequests(): number;
 }
 
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const limits = resolveLimits(opts);
   const { log } = opts;
   const native = chooseDataPath(opts.dataPath ?? 'auto', log);
   const socket = dgram.createSocket('udp4');
+  // Every PXE ROM asks for the same boot program: its file stays open a moment for the next ones.
+  const files = new OpenFileCache(opts.store);
   const requests = new ReadRequests({
-    store: opts.store,
+    store: files,
     address: opts.address,
     limits,
     timeline: opts.timeline,
@@ -60,6 +65,13 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   socket.on('error', (e) => log.warn('tftp listen socket error', { error: e.message }));
   socket.on('message', (msg, rinfo) => requests.onDatagram(msg, rinfo));
   await bind(socket, opts.address, opts.port);
+  // A rack powering on sends hundreds of requests (and their retransmissions) at once; the default
+  // receive buffer (about 200 KiB) dropped some while the loop was busy (bench/boot-storm.ts, 1,000 clients).
+  try {
+    socket.setRecvBufferSize(RECV_BUFFER_BYTES);
+  } catch {
+    // The kernel caps it at net.core.rmem_max; the default still works.
+  }
   const port = socket.address().port;
   log.info('tftp listening', { address: opts.address, port, dataPath: native ? 'native' : 'js', mtu: limits.mtu, maxTransfers: limits.maxTransfers, maxTransfersPerClient: limits.perClient, maxWaiting: limits.maxWaiting });
 
@@ -72,6 +84,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       if (closing) return;
       closing = true;
       await requests.close();
+      files.close();
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };
