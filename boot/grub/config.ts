@@ -1,10 +1,6 @@
 // GRUB configurations for the UEFI Secure Boot chain (firmware -> shim ->
 // GRUB -> kernel), rendered as text. Signed GRUB loads no unsigned modules,
-// but Debian's signed grubnetx64.efi has `http` built in: the kernel and
-// initrds come over HTTP from the node-facing port when the server knows its
-// HTTP base (TCP windows instead of TFTP's one block per round trip: much
-// faster for a large initramfs), and over TFTP from the store when HTTP
-// fails (a firewall, a base GRUB cannot use: https, an IPv6 literal). GRUB
+// so no HTTP: the kernel and initrds come over TFTP from the store. GRUB
 // first reads `<prefix>/grub.cfg`, the same for every machine; it sends the
 // booting NIC's MAC in the name of the second file, which holds the
 // machine's own configuration. Every value placed in a configuration is
@@ -14,7 +10,7 @@
 import type { Profile } from '../../lib/profile.ts';
 import { buildCmdline } from '../../lib/cmdline.ts';
 import type { KernelArgs } from '../../lib/cmdline.ts';
-import { artifactUrl, DOWNLOAD_ATTEMPTS } from '../../lib/ipxe-script.ts';
+import { DOWNLOAD_ATTEMPTS } from '../../lib/ipxe-script.ts';
 import { bootifOf, parseSeparatedMac } from '../../lib/mac.ts';
 
 export class GrubValueError extends Error {}
@@ -44,23 +40,6 @@ export function grubStorePath(storePath: string): string {
   return grubWord(`/${segments.join('/')}`);
 }
 
-/**
- * GRUB's name for a store file over HTTP from `base`: `(http,host:port)/path?mac=…`
- * (the MAC lets the server put the download on the machine's timeline).
- * Undefined when GRUB cannot fetch from that base: not plain http, or an IPv6 literal.
- */
-export function grubHttpPath(base: string, storePath: string, mac: string): string | undefined {
-  let url: URL;
-  try {
-    // refuses an IPv6 literal too ("[" is not URL-safe for a script)
-    url = new URL(artifactUrl(base, storePath, mac));
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:') return undefined;
-  return grubWord(`(http,${url.hostname}:${url.port || '80'})${url.pathname}${url.search}`);
-}
-
 /** `<prefix>/grub.cfg`: the same for every machine; it loads the machine's own file. */
 export function renderGrubChain(): string {
   return [
@@ -79,16 +58,12 @@ function rebootLines(): string[] {
   return [`echo "zeroboot: rebooting in ${REBOOT_PAUSE_S} seconds"`, `sleep ${REBOOT_PAUSE_S}`, 'reboot'];
 }
 
-/**
- * Lines that try `http` (when given) then `tftp`, up to DOWNLOAD_ATTEMPTS
- * times; on the last failure `failed` runs.
- */
-function retried(http: string | undefined, tftp: string, flag: string, what: string, failed: string[]): string[] {
+/** Lines that run `cmd` up to DOWNLOAD_ATTEMPTS times; on the last failure `failed` runs. */
+function retried(cmd: string, flag: string, what: string, failed: string[]): string[] {
   return [
     `set ${flag}=no`,
     `for attempt in ${Array.from({ length: DOWNLOAD_ATTEMPTS }, (_, i) => i + 1).join(' ')}; do`,
-    ...(http === undefined ? [] : [`  if ${http}; then set ${flag}=yes; break; fi`, `  echo "zeroboot: ${what} over HTTP failed, trying TFTP"`]),
-    `  if ${tftp}; then set ${flag}=yes; break; fi`,
+    `  if ${cmd}; then set ${flag}=yes; break; fi`,
     `  echo "zeroboot: ${what} attempt $attempt failed, retrying"`,
     `  sleep ${RETRY_PAUSE_S}`,
     'done',
@@ -105,11 +80,9 @@ export interface GrubMachineInput {
   mac: string;
   group?: string;
   reason?: string;
-  /** The node-facing HTTP base: kernel and initrds over HTTP first, TFTP if that fails. */
-  httpBase?: string;
 }
 
-/** The machine's configuration: kernel and initrds over HTTP (when `httpBase` is usable) or TFTP with retries, boot, and a message for each way it can fail. */
+/** The machine's configuration: kernel and initrds over TFTP with retries, boot, and a message for each way it can fail. */
 export function renderGrubMachineConfig(input: GrubMachineInput): string {
   // GRUB's `$net_default_mac` form: colons only.
   const mac = parseSeparatedMac(input.mac, ':');
@@ -120,11 +93,6 @@ export function renderGrubMachineConfig(input: GrubMachineInput): string {
   if (!words.some((w) => w.startsWith('BOOTIF='))) words.push(`BOOTIF=${bootifOf(mac)}`);
   const kernel = grubStorePath(input.profile.kernel);
   const initrds = input.profile.initrd.map(grubStorePath);
-  const base = input.httpBase;
-  const overHttp = (p: string) => (base === undefined ? undefined : grubHttpPath(base, p, mac));
-  const httpKernel = overHttp(input.profile.kernel);
-  const httpInitrds = input.profile.initrd.map(overHttp);
-  const args = words.map(grubWord);
   const who = grubSafeText(`profile ${input.profile.name}${input.reason ? ` (${input.reason})` : input.group ? ` (group ${input.group})` : ''}`);
   const fail = (what: string) => [`echo "zeroboot: ${what}"`, ...rebootLines()];
   const lines = [
@@ -132,16 +100,9 @@ export function renderGrubMachineConfig(input: GrubMachineInput): string {
     'set timeout=0',
     `echo "zeroboot: ${mac} boots ${who}"`,
     // Under Secure Boot shim checks the kernel's signature here: an unsigned kernel fails like a download.
-    ...retried(
-      httpKernel && `linux ${[httpKernel, ...args].join(' ')}`,
-      `linux ${[kernel, ...args].join(' ')}`,
-      'zb_kernel',
-      'kernel',
-      fail('kernel download failed, or Secure Boot refused it (is it signed?)'),
-    ),
+    ...retried(`linux ${[kernel, ...words.map(grubWord)].join(' ')}`, 'zb_kernel', 'kernel', fail('kernel download failed, or Secure Boot refused it (is it signed?)')),
   ];
-  const initrdsOverHttp = httpInitrds.every((p) => p !== undefined) ? `initrd ${httpInitrds.join(' ')}` : undefined;
-  if (initrds.length > 0) lines.push(...retried(initrdsOverHttp, `initrd ${initrds.join(' ')}`, 'zb_initrd', 'initrd', fail('initrd download failed')));
+  if (initrds.length > 0) lines.push(...retried(`initrd ${initrds.join(' ')}`, 'zb_initrd', 'initrd', fail('initrd download failed')));
   lines.push('echo "zeroboot: starting the kernel"', 'boot', ...fail('exec failed: the kernel did not start'));
   return lines.join('\n') + '\n';
 }

@@ -4,8 +4,7 @@
 // the store underneath (the iPXE binaries and the mounts: shim, GRUB, the
 // kernel and initrds). Like the iPXE script, the command line gains
 // `zeroboot.server=<base>`, so a node on the signed chain knows where its
-// agent reports (the HTTP port is not guessable from DHCP), and GRUB loads
-// the kernel and initrds from that base over HTTP, TFTP being the fallback.
+// agent reports (the HTTP port is not guessable from DHCP).
 import { memoryEntry, cleanPath, StoreNotFoundError } from '../store.ts';
 import { macFromBootif, normalizeMac } from '../../lib/mac.ts';
 import type { MachineLabels } from '../machine-labels.ts';
@@ -52,7 +51,7 @@ export class GrubConfigStore implements ImageStore {
       const selection = this.selector.select({ ...this.labels.get(mac), arch: 'x86_64', mac });
       const base = this.serverBase();
       const args = base === undefined ? selection.args : withServer(selection.args, selection.profile.cmdline, base);
-      const text = renderGrubMachineConfig({ profile: selection.profile, args, mac, group: selection.group, reason: selection.reason, ...(base === undefined ? {} : { httpBase: base }) });
+      const text = renderGrubMachineConfig({ profile: selection.profile, args, mac, group: selection.group, reason: selection.reason });
       this.timeline.record(mac, 'grub.config', { profile: selection.profile.name, ...(selection.group ? { group: selection.group } : {}), selection: selection.reason });
       return memoryEntry(clean, Buffer.from(text));
     } catch (e) {

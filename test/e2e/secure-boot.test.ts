@@ -1,10 +1,8 @@
 // A node with UEFI Secure Boot enforced and Microsoft's keys enrolled, as
 // on real servers, PXE-boots the default image (built with secureBoot)
 // through the signed chain: the firmware's PXE fetches shim, shim fetches
-// Debian's GRUB, GRUB its per-MAC configuration over TFTP, then Debian's
-// signed kernel (checked by shim) and our initramfs over HTTP with GRUB's
-// built-in http (TFTP when HTTP fails: the proxy test's second node, whose
-// server names an HTTP base nothing listens on). A second node with the
+// Debian's GRUB, GRUB its per-MAC configuration, then Debian's signed kernel
+// (checked by shim) and our initramfs over TFTP. A second node with the
 // same firmware, whose profile keeps iPXE, shows what the chain is for: the
 // firmware refuses the unsigned snponly.efi. Under TCG, two VMs at most.
 import test from 'ava';
@@ -63,12 +61,7 @@ function inOrder(t: ExecutionContext, events: BootEvent[], marks: ((e: BootEvent
   });
 }
 
-/** The HTTP download of `file` tagged with the machine's MAC (GRUB's http, `?mac=`). */
-function httpDone(events: BootEvent[], kind: 'http.kernel' | 'http.initrd', file: string): BootEvent | undefined {
-  return events.find((e) => e.kind === kind && e.detail?.path === file && e.detail?.status === 200);
-}
-
-test.serial('Secure Boot on, Microsoft keys: shim -> GRUB over our TFTP -> signed kernel and our image over HTTP; iPXE is refused', async (t) => {
+test.serial('Secure Boot on, Microsoft keys: shim -> GRUB -> signed kernel -> our image, all over our TFTP; iPXE is refused', async (t) => {
   const [signed, plain] = await rig!.boot('secureboot-uefi', { count: 2 });
   t.is(signed.mac, signedMac);
   t.is(plain.mac, plainMac);
@@ -79,9 +72,7 @@ test.serial('Secure Boot on, Microsoft keys: shim -> GRUB over our TFTP -> signe
   const log = signed.console.log();
   t.regex(log, /NBP filename is image\/shimx64\.efi/);
   t.regex(log, new RegExp(`zeroboot: ${signedMac} boots profile signed`));
-  const host = new URL(rig!.serverUrl).host.replace(/\./g, '\\.');
-  t.regex(log, new RegExp(`Command line: BOOT_IMAGE=\\(http,${host}\\)/image/vmlinuz\\?mac=[0-9a-f-]+ .*BOOTIF=01-${signedMac.replace(/:/g, '-')}`));
-  t.notRegex(log, /over HTTP failed/);
+  t.regex(log, new RegExp(`Command line: BOOT_IMAGE=/image/vmlinuz .*BOOTIF=01-${signedMac.replace(/:/g, '-')}`));
 
   const events = (await rig!.timeline(signedMac))!.timeline;
   t.is(events.find((e) => e.kind === 'dhcp.offer')?.detail?.bootfile, 'image/shimx64.efi');
@@ -93,15 +84,13 @@ test.serial('Secure Boot on, Microsoft keys: shim -> GRUB over our TFTP -> signe
       (e) => e === tftpDone(events, 'image/shimx64.efi'),
       (e) => e === tftpDone(events, 'image/grubx64.efi'),
       (e) => e.kind === 'grub.config' && e.detail?.profile === 'signed',
-      (e) => e === httpDone(events, 'http.kernel', 'image/vmlinuz'),
-      (e) => e === httpDone(events, 'http.initrd', 'image/initramfs.img'),
+      (e) => e === tftpDone(events, 'image/vmlinuz'),
+      (e) => e === tftpDone(events, 'image/initramfs.img'),
     ],
     ['dhcp.ack', 'shim', 'GRUB', 'GRUB configuration', 'kernel', 'initrd'],
   );
   t.is(tftpDone(events, 'image/shimx64.efi')?.detail?.bytes, (await readFile(path.join(image, 'shimx64.efi'))).length);
-  t.is(httpDone(events, 'http.kernel', 'image/vmlinuz')?.detail?.bytes, (await readFile(path.join(image, 'vmlinuz'))).length);
-  t.is(httpDone(events, 'http.initrd', 'image/initramfs.img')?.detail?.bytes, (await readFile(path.join(image, 'initramfs.img'))).length);
-  t.falsy(tftpDone(events, 'image/vmlinuz'), 'the kernel did not need the TFTP fallback');
+  t.is(tftpDone(events, 'image/vmlinuz')?.detail?.bytes, (await readFile(path.join(image, 'vmlinuz'))).length);
   const errors = events.filter((e) => e.kind === 'tftp.error');
   t.true(errors.every((e) => e.detail?.optional === true || e.detail?.probe === true), `only probes and optional files: ${errors.map((e) => e.reason).join('; ')}`);
 
@@ -112,10 +101,10 @@ test.serial('Secure Boot on, Microsoft keys: shim -> GRUB over our TFTP -> signe
   t.false(plainEvents.some((e) => e.kind === 'http.script'), 'iPXE never ran');
 });
 
-test.serial('proxy mode next to a router: GRUB follows the router\'s next-server; the timeline says so, and naming us there makes it boot (over TFTP when HTTP is unreachable)', async (t) => {
+test.serial('proxy mode next to a router: GRUB follows the router\'s next-server; the timeline says so, and naming us there makes it boot', async (t) => {
   // One rig at a time: two TCG VMs with their servers at once starve the test files running beside this one.
-  const start = async (nextServer: 'router' | 'zeroboot', subnet: string, serverConfig?: Record<string, unknown>) => {
-    const rig = await startRig({ imageDir: image, kvm: 'auto', dhcp: 'proxy', router: { nextServer }, secureBoot: true, subnet, kernelArgs: POWEROFF, ...(serverConfig ? { serverConfig } : {}) });
+  const start = async (nextServer: 'router' | 'zeroboot', subnet: string) => {
+    const rig = await startRig({ imageDir: image, kvm: 'auto', dhcp: 'proxy', router: { nextServer }, secureBoot: true, subnet, kernelArgs: POWEROFF });
     t.teardown(() => rig.stop());
     const [vm] = await rig.boot('secureboot-uefi');
     return { rig, vm };
@@ -132,15 +121,10 @@ test.serial('proxy mode next to a router: GRUB follows the router\'s next-server
   t.regex(dnsmasqLog, /next server: 10\.82\.0\.2/);
   await lost.stop();
 
-  // the same, with the router naming us as next-server: up. Our server names an HTTP base where nothing
-  // listens (port 9), so GRUB's http is refused and the kernel and initrd come over TFTP instead.
-  const { rig: found, vm: b } = await start('zeroboot', '10.85.0.0/24', { server: { http: { publicUrl: 'http://10.85.0.2:9' } } });
+  // the same, with the router naming us as next-server: up
+  const { rig: found, vm: b } = await start('zeroboot', '10.85.0.0/24');
   const m = await b.console.waitFor(UP, BOOT_MS);
   t.is(m[2], b.mac);
   t.regex(m[1], /^10\.85\.0\.(1\d\d|2[0-4]\d)$/, 'the router leased the address');
-  const foundEvents = (await found.timeline(b.mac))!.timeline;
-  t.truthy(foundEvents.find((e) => e.kind === 'grub.config'));
-  t.regex(b.console.log(), /zeroboot: kernel over HTTP failed, trying TFTP/);
-  t.truthy(tftpDone(foundEvents, 'image/vmlinuz'), 'the kernel over TFTP');
-  t.truthy(tftpDone(foundEvents, 'image/initramfs.img'), 'the initrd over TFTP');
+  t.truthy((await found.timeline(b.mac))!.timeline.find((e) => e.kind === 'grub.config'));
 });

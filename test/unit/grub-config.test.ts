@@ -1,7 +1,6 @@
 import test from 'ava';
 import {
   GrubValueError,
-  grubHttpPath,
   grubStorePath,
   grubWord,
   renderGrubChain,
@@ -30,36 +29,6 @@ test('a machine configuration: kernel with the merged arguments and BOOTIF, init
   t.regex(text, /^for attempt in 1 2 3; do$/m);
   t.regex(text, /^boot$/m);
   t.true(text.indexOf('zb_kernel') < text.indexOf('zb_initrd') && text.indexOf('zb_initrd') < text.indexOf('\nboot\n'));
-});
-
-test('with the HTTP base, kernel and initrds come over GRUB\'s http first (tagged with the MAC), TFTP from the store in the same attempt if that fails', (t) => {
-  const text = renderGrubMachineConfig({ profile, args: profile.args, mac: '52:54:00:AB:CD:EF', httpBase: 'http://10.0.0.1:8080' });
-  const args = 'runmode=prod console=ttyS0 farmer_id=42 BOOTIF=01-52-54-00-ab-cd-ef';
-  const kernelLoop = /for attempt in 1 2 3; do\n(.*)\n(.*)\n(.*)\n(.*)\n {2}sleep 3\ndone\nif \[ "\$zb_kernel" != yes \]/.exec(text);
-  t.truthy(kernelLoop, text);
-  t.deepEqual(kernelLoop!.slice(1).map((l) => l.trim()), [
-    `if linux '(http,10.0.0.1:8080)/image/vmlinuz?mac=52-54-00-ab-cd-ef' ${args}; then set zb_kernel=yes; break; fi`,
-    'echo "zeroboot: kernel over HTTP failed, trying TFTP"',
-    `if linux /image/vmlinuz ${args}; then set zb_kernel=yes; break; fi`,
-    'echo "zeroboot: kernel attempt $attempt failed, retrying"',
-  ]);
-  const initrds = [...text.matchAll(/if (initrd [^;]*); then set zb_initrd=yes; break; fi/g)].map((m) => m[1]);
-  t.deepEqual(initrds, [
-    "initrd '(http,10.0.0.1:8080)/image/initramfs.img?mac=52-54-00-ab-cd-ef' '(http,10.0.0.1:8080)/extra/fw.img?mac=52-54-00-ab-cd-ef'",
-    'initrd /image/initramfs.img /extra/fw.img',
-  ]);
-});
-
-test('an HTTP base GRUB cannot use (https, an IPv6 literal) leaves TFTP alone; a path prefix and the default port are kept', (t) => {
-  const mac = '52:54:00:00:00:01';
-  t.is(grubHttpPath('http://boot.example/zb/', 'image/vmlinuz', mac), "'(http,boot.example:80)/zb/image/vmlinuz?mac=52-54-00-00-00-01'");
-  t.is(grubHttpPath('https://boot.example', 'image/vmlinuz', mac), undefined);
-  t.is(grubHttpPath('http://[fd00::1]:8080', 'image/vmlinuz', mac), undefined);
-  for (const httpBase of ['https://boot.example', 'http://[fd00::1]:8080']) {
-    const text = renderGrubMachineConfig({ profile, args: {}, mac, httpBase });
-    t.notRegex(text, /http,|over HTTP/, httpBase);
-    t.regex(text, /if linux \/image\/vmlinuz BOOTIF=01-52-54-00-00-00-01; then/, httpBase);
-  }
 });
 
 test('values that GRUB would expand or split are quoted; what cannot be quoted is refused', (t) => {
