@@ -98,6 +98,8 @@ async function placeBuild(want: string, out: string, cacheDir: string, store: st
   // World-readable: reference servers (nginx workers) run as another user.
   if ((await stampOf(out)) === want) {
     await chmod(out, 0o755);
+    // A current build from before the shared store (or pruned from it) seeds it: the next caller links it.
+    if ((await stampOf(path.join(store, want))) !== want) await replaceDir(path.join(store, want), want, (tmp) => linkTree(out, tmp));
     return out;
   }
   const shared = await sharedBuild(want, cacheDir, store, spec);

@@ -2,7 +2,8 @@
 // benchmarks and the provisioning script use: an image is built once per set
 // of inputs, and every caller gets its own folder of hard links to that one
 // build; other inputs give another build; the store keeps the most recently
-// used builds and drops what dead builds left behind.
+// used builds and drops what dead builds left behind; a current folder
+// seeds the store when its build is not there.
 import test from 'ava';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -53,4 +54,9 @@ test('one build per set of inputs, shared by hard links; other inputs build agai
   t.notRegex(await readFile(path.join(a, 'boot.ipxe'), 'utf8'), /farmer_id=7/);
   t.true((await readdir(store)).includes(await specStamp(other)));
   t.is((await readdir(store)).filter((n) => /^[0-9a-f]{64}$/.test(n)).length, 6);
+
+  // A current folder whose build left the store (pruned, or made before it) puts it back, by links.
+  await rm(path.join(store, stamp), { recursive: true });
+  await buildCurrentSpec(spec, a, TEST_CACHE_DIR, store);
+  t.is((await stat(path.join(store, stamp, 'vmlinuz'))).ino, (await stat(path.join(a, 'vmlinuz'))).ino);
 });
