@@ -16,6 +16,9 @@ cd "$(dirname "$0")/.."
 export NODE_OPTIONS="--disable-warning=ExperimentalWarning ${NODE_OPTIONS:-}"
 
 GUEST_JOBS=${ZEROBOOT_GUEST_JOBS:-2}
+case "$GUEST_JOBS" in
+  '' | *[!0-9]* | 0) echo "ZEROBOOT_GUEST_JOBS must be a whole number of guest files at a time (1 or more), not \"${GUEST_JOBS}\"" >&2; exit 2 ;;
+esac
 # Longest first (estimated from their boots; the CI log prints each file's time: reorder by it);
 # a guest file not named here runs after them.
 GUEST_ORDER=(test/e2e/pxe-boot.test.ts test/e2e/provision-farm.test.ts test/e2e/zdb-power-cut.test.ts test/e2e/agent-node.test.ts
