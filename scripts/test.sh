@@ -19,13 +19,13 @@ GUEST_JOBS=${ZEROBOOT_GUEST_JOBS:-2}
 case "$GUEST_JOBS" in
   '' | *[!0-9]* | 0) echo "ZEROBOOT_GUEST_JOBS must be a whole number of guest files at a time (1 or more), not \"${GUEST_JOBS}\"" >&2; exit 2 ;;
 esac
-# Longest first (CPU seconds of one run each, 2026-12-05: agent-node 157, zdb-power-cut 104, pxe-boot 90,
-# provision-farm 83, agent-secureboot 78, media-boot 55; agent-hardware, 3 VMs, took the longest wall time
-# after agent-node; the rest estimated from their boots). The CI log prints each file's time: reorder by it.
-# A guest file not named here runs after them.
-GUEST_ORDER=(test/e2e/agent-node.test.ts test/e2e/agent-hardware.test.ts test/e2e/zdb-power-cut.test.ts test/e2e/pxe-boot.test.ts
-  test/e2e/provision-farm.test.ts test/e2e/secure-boot.test.ts test/e2e/agent-secureboot.test.ts test/e2e/demo.test.ts
-  test/e2e/media-boot.test.ts test/integration/image-boot.test.ts test/integration/qemu-rig.test.ts test/e2e/boot-layer.test.ts
+# Longest first: CPU seconds of one run each (2026-12-05, loaded machine): secure-boot 211, agent-node 157,
+# demo 129, zdb-power-cut 104, pxe-boot 90, provision-farm 83, agent-secureboot 64, boot-layer 60,
+# media-boot 55, image-boot 30, qemu-rig 18, qemu-up-cli 16; agent-hardware (3 VMs) not measured, placed by
+# its wall time. The CI log prints each file's time: reorder by it. A guest file not named here runs last.
+GUEST_ORDER=(test/e2e/secure-boot.test.ts test/e2e/agent-node.test.ts test/e2e/agent-hardware.test.ts test/e2e/demo.test.ts
+  test/e2e/zdb-power-cut.test.ts test/e2e/pxe-boot.test.ts test/e2e/provision-farm.test.ts test/e2e/agent-secureboot.test.ts
+  test/e2e/boot-layer.test.ts test/e2e/media-boot.test.ts test/integration/image-boot.test.ts test/integration/qemu-rig.test.ts
   test/e2e/qemu-up-cli.test.ts)
 GUEST_TESTS=()
 for f in "${GUEST_ORDER[@]}" test/e2e/*.test.ts; do
