@@ -27,6 +27,8 @@ async function namespaceGone(t: import('ava').ExecutionContext, output: string):
 }
 
 test.serial('zeroboot demo boots a node, shows every stage and its signed report, and tears down', async (t) => {
+  // demo() waits up to 7 minutes, more than ava's 5 between results: guest files run two at a time.
+  t.timeout(8 * 60_000);
   const out = await demo([]);
   t.is(out.code, 0, out.stdout + out.stderr);
   t.regex(out.stdout, /up after [\d.]+ s from QEMU start: ZEROBOOT-UP ip=10\.77\.0\.\d+ mac=[0-9a-f:]{17}/);
@@ -50,6 +52,7 @@ test.serial('zeroboot demo boots a node, shows every stage and its signed report
 });
 
 test.serial('zeroboot demo --profile storage-uefi --json: one document, 1 SSD and 4 HDDs with 4 zdbs', async (t) => {
+  t.timeout(8 * 60_000);
   const out = await demo(['--profile', 'storage-uefi', '--json']);
   t.is(out.code, 0, out.stdout + out.stderr);
   const doc = JSON.parse(out.stdout) as DemoResult;

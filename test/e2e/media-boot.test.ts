@@ -13,12 +13,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildImage } from '../../image/build.ts';
+import { MANIFEST_FILE } from '../../image/build.ts';
 import type { ImageManifest } from '../../image/build.ts';
 import { MARKERS } from '../../image/init.ts';
 import { ISO_FILE, UKI_FILE, USB_FILE } from '../../image/media/all.ts';
 import { parseImageYaml } from '../../image/spec.ts';
-import { IMAGE_CACHE } from '../../harness/qemu-image.ts';
+import { buildCurrentSpec } from '../../harness/qemu-image.ts';
 import type { BootMedium } from '../../qemu/args.ts';
 import { loadProfile } from '../../qemu/profile.ts';
 import type { Firmware, HwProfile } from '../../qemu/profile.ts';
@@ -37,14 +37,16 @@ let rig: Rig | undefined;
 let base: HwProfile;
 
 test.before(async () => {
-  // A build of its own (not the shared cached default image): the media must come from `image build`.
+  // Not the default image: the media's command line must carry the farmer id. Built by `image build`'s
+  // builder once per set of inputs (the shared store of harness/qemu-image.ts), linked into this test's folder.
   work = await mkdtemp(path.join(tmpdir(), 'zb-media-boot-'));
   const specFile = path.join(ROOT, 'images/default.yaml');
   const spec = parseImageYaml(await readFile(specFile, 'utf8'), specFile);
   spec.secureBoot = undefined;
   spec.cmdline = { ...spec.cmdline, farmer_id: FARMER, 'zeroboot.poweroff': null };
   image = path.join(work, 'image');
-  manifest = await buildImage(spec, { cacheDir: IMAGE_CACHE, outDir: image });
+  await buildCurrentSpec(spec, image);
+  manifest = JSON.parse(await readFile(path.join(image, MANIFEST_FILE), 'utf8')) as ImageManifest;
   rig = await startRig({ imageDir: image, kvm: 'auto' });
   base = await loadProfile('small-bios');
 });

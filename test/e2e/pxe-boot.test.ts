@@ -66,6 +66,8 @@ async function bootsUp(t: ExecutionContext, vm: Vm): Promise<string> {
 }
 
 test.serial('BIOS and UEFI nodes boot at once through iPXE to the marker, with distinct leases and every stage in the timeline', async (t) => {
+  // Its own deadlines (BOOT_MS per wait), not ava's 5 minutes between results: guest files run two at a time.
+  t.timeout(BOOT_MS + 2 * 60_000);
   const [bios] = await rig!.boot('small-bios');
   const [uefi] = await rig!.boot('storage-uefi');
   const [ipBios, ipUefi] = await Promise.all([bootsUp(t, bios), bootsUp(t, uefi)]);
@@ -85,6 +87,7 @@ test.serial('BIOS and UEFI nodes boot at once through iPXE to the marker, with d
 });
 
 test.serial('UEFI without QEMU\'s iPXE ROM: firmware PXE gets snponly.efi over our TFTP, then the script over HTTP', async (t) => {
+  t.timeout(2 * BOOT_MS + 60_000);
   const [vm] = await rig!.boot('storage-uefi', { noIpxeRom: true });
   t.true(vm.args.some((a) => a.includes('romfile=,')));
   await vm.console.waitFor(/NBP filename is snponly\.efi/, BOOT_MS);
@@ -99,6 +102,7 @@ test.serial('UEFI without QEMU\'s iPXE ROM: firmware PXE gets snponly.efi over o
 });
 
 test.serial('a node whose kernel download fails retries as the script says; the timeline shows why', async (t) => {
+  t.timeout(3 * BOOT_MS + 60_000);
   const [vm] = await rig!.boot('multi-nic-bios');
   t.is(vm.mac, brokenMac);
   await vm.console.waitFor(`zeroboot: ${vm.mac} boots profile broken`, BOOT_MS);
@@ -117,6 +121,7 @@ test.serial('a node whose kernel download fails retries as the script says; the 
 });
 
 test.serial('proxy mode: dnsmasq in the namespace hands out the addresses, our server the boot; BIOS and firmware-PXE UEFI', async (t) => {
+  t.timeout(3 * BOOT_MS + 2 * 60_000);
   const proxy = await startRig({ imageDir: image, dhcp: 'proxy', kvm: 'auto', kernelArgs: POWEROFF, subnet: '10.78.0.0/24' });
   t.teardown(() => proxy.stop());
   const [bios] = await proxy.boot('small-bios');

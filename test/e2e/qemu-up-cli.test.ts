@@ -21,6 +21,8 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number; out: st
 }
 
 test('qemu up <profile> --until-up boots the VM to ZEROBOOT-UP through the CLI and tears everything down', async (t) => {
+  // The command's own 15 minutes, not ava's 5 between results: guest files run two at a time.
+  t.timeout(16 * 60_000);
   const image = await defaultImage();
   const dir = mkdtempSync(path.join(tmpdir(), 'zb-qemu-up-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

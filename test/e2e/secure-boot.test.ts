@@ -62,6 +62,8 @@ function inOrder(t: ExecutionContext, events: BootEvent[], marks: ((e: BootEvent
 }
 
 test.serial('Secure Boot on, Microsoft keys: shim -> GRUB -> signed kernel -> our image, all over our TFTP; iPXE is refused', async (t) => {
+  // Its own deadlines (two waits of BOOT_MS), not ava's 5 minutes between results: guest files run two at a time.
+  t.timeout(2 * BOOT_MS + 2 * 60_000);
   const [signed, plain] = await rig!.boot('secureboot-uefi', { count: 2 });
   t.is(signed.mac, signedMac);
   t.is(plain.mac, plainMac);
@@ -102,6 +104,7 @@ test.serial('Secure Boot on, Microsoft keys: shim -> GRUB -> signed kernel -> ou
 });
 
 test.serial('proxy mode next to a router: GRUB follows the router\'s next-server; the timeline says so, and naming us there makes it boot', async (t) => {
+  t.timeout(2 * BOOT_MS + 4 * 60_000);
   // One rig at a time: two TCG VMs with their servers at once starve the test files running beside this one.
   const start = async (nextServer: 'router' | 'zeroboot', subnet: string) => {
     const rig = await startRig({ imageDir: image, kvm: 'auto', dhcp: 'proxy', router: { nextServer }, secureBoot: true, subnet, kernelArgs: POWEROFF });
