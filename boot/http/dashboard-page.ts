@@ -151,7 +151,7 @@ async function open(mac) {
       zdbs.append(...(rep.zdbs || []).map((z) => { const tr = el('tr'); tr.append(el('td', z.disk, 'mono'), el('td', 'port ' + z.port, 'mono'), el('td', z.healthy ? 'healthy' : 'unhealthy' + (z.lastError ? ': ' + z.lastError : '')), el('td', z.restarts + ' restarts')); return tr; }));
       parts.push(el('h2', 'zdbs'), zdbs);
       const inv = rep.inventory || {};
-      parts.push(el('h2', 'Inventory'), kv([['CPU', inv.cpu ? (inv.cpu.model + ' × ' + inv.cpu.logical) : ''], ['memory', inv.memory ? inv.memory.total : ''], ['NICs', (inv.nics || []).map((n) => n.name + ' ' + n.mac).join(', ')]]));
+      parts.push(el('h2', 'Inventory'), kv([['CPU', inv.cpu ? (inv.cpu.model + ' × ' + inv.cpu.logical) : ''], ['memory', typeof inv.memoryBytes === 'number' ? (inv.memoryBytes / 1073741824).toFixed(1) + ' GiB' + (typeof inv.memoryInstalledBytes === 'number' ? ' (' + (inv.memoryInstalledBytes / 1073741824).toFixed(1) + ' GiB installed)' : '') : ''], ['NICs', (inv.nics || []).map((n) => n.name + ' ' + n.mac).join(', ')]]));
     } catch (e) { parts.push(el('p', String(e), 'muted')); }
   }
   const tl = el('table');

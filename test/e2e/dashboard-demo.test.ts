@@ -64,7 +64,7 @@ test('the dashboard of a running demo: 2 nodes live, the failed one explained, t
   browser.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => browser.on('exit', r));
   t.is(code, 0, `${out}\n--- demo ---\n${demoOut}`);
-  const seen = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as { states: Record<string, string[]>; navigations: number; why: string; consoleStatus: string; consoleMarker: string; errors: string[] };
+  const seen = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as { states: Record<string, string[]>; navigations: number; why: string; consoleStatus: string; consoleMarker: string; node: string; errors: string[] };
 
   // Live: one page load, and the good node passed through several stages before it reported.
   t.is(seen.navigations, 1);
@@ -79,6 +79,11 @@ test('the dashboard of a running demo: 2 nodes live, the failed one explained, t
   t.regex(seen.why, /missing-vmlinuz|No such file|iPXE/i);
   t.regex(seen.consoleMarker, new RegExp(`ZEROBOOT-UP ip=10\\.77\\.0\\.\\d+ mac=${good}`));
   t.regex(seen.consoleStatus, /small-bios-1 · live · read-only/);
+  // The good node's panel: its id, last report time, disks and the memory from its inventory (small-bios: 2 GiB, less what the firmware and kernel keep).
+  t.regex(seen.node, /Node \S{8,}/);
+  t.regex(seen.node, /last report/);
+  t.regex(seen.node, /Disks/);
+  t.regex(seen.node, /memory\s+(1\.[5-9]|2\.0) GiB/);
   t.deepEqual(seen.errors, []);
   for (const s of ['1-appeared', '2-progressed', '3-why', '4-console']) t.true(existsSync(path.join(artifacts, `dashboard-demo-${s}.png`)), s);
 

@@ -18,7 +18,7 @@ const ROWS = '[...machines.values()].map((m) => ({ mac: m.mac, stage: m.bootStag
 const TERM_TEXT = '(() => { if (!term) return ""; const b = term.buffer.active; const out = []; for (let i = 0; i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? ""); return out.join("\\n"); })()';
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-const seen: { states: Record<string, string[]>; navigations: number; why?: string; consoleStatus?: string; consoleMarker?: string; errors: string[] } = { states: {}, navigations: 0, errors: [] };
+const seen: { states: Record<string, string[]>; navigations: number; why?: string; consoleStatus?: string; consoleMarker?: string; node?: string; errors: string[] } = { states: {}, navigations: 0, errors: [] };
 const deadline = Date.now() + args.timeoutMs;
 const left = () => Math.max(1000, deadline - Date.now());
 try {
@@ -74,6 +74,17 @@ try {
     await new Promise((r) => setTimeout(r, 250));
   }
   seen.consoleStatus = await page.locator('#constatus').innerText();
+  // The node's own panel: id, last report, disks, zdbs and inventory from its signed report (re-opened until the report is in).
+  for (;;) {
+    const body = await page.locator('#body').innerText();
+    if (/Inventory/.test(body)) {
+      seen.node = body;
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`the node panel never showed the report; it showed:\n${body.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+    await page.locator(`.row[data-mac="${args.good}"]`).click();
+  }
   await page.screenshot({ path: shot('4-console'), fullPage: true });
 } finally {
   await browser.close();
