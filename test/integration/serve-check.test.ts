@@ -193,8 +193,8 @@ test('on a terminal: one live status line per machine (MAC, hostname, IP, age, s
   const http = (await waitForOutput(child, /http +http:\/\/127\.0\.0\.1:\d+/, 60_000)).split(/\s+/)[1];
   await waitForOutput(child, /MAC +HOSTNAME +IP +AGE +STAGE/, 60_000);
   t.is((await runCommand('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${http}/ipxe?mac=${MAC}`])).stdout, '200');
-  // HTTP events carry no address (DHCP's and TFTP's do): "-".
-  await waitForOutput(child, new RegExp(`${MAC} +node-07 +- +\\d+s +http\\.script`), 60_000);
+  // No lease names it: the address is the one its HTTP request came from.
+  await waitForOutput(child, new RegExp(`${MAC} +node-07 +127\\.0\\.0\\.1 +\\d+s +http\\.script`), 60_000);
   t.regex(screen(), /STAGE +\(1 machine\)/);
   // A log line while the block is up (a malformed request, logged at debug): the block is
   // erased (cursor up over it, CSI n F, then clear, CSI J), the line written, the block drawn again.
