@@ -19,6 +19,8 @@ export type Entry =
 export interface WorkerConfig {
   settings: DhcpSettings;
   selection: { profiles: Profile[]; groups: Group[]; machines: MachineOverride[] };
+  /** The main thread's labels when the worker starts (HTTP learns some that DHCP's selection uses). */
+  labels: [string, Labels][];
 }
 
 export type FromWorker =
@@ -30,4 +32,4 @@ export type FromWorker =
   /** An exception nothing caught: the worker stopped its sockets and ends. */
   | { type: 'crashed'; error: string };
 
-export type ToWorker = { type: 'ack' } | { type: 'close' } | { type: 'crash' };
+export type ToWorker = { type: 'ack' } | { type: 'close' } | { type: 'crash' } | { type: 'labels'; mac: string; labels: Labels };

@@ -15,28 +15,23 @@ import type { FromWorker, ToWorker, WorkerConfig } from './thread-messages.ts';
 /** Leases change without a packet too (offers time out; with PostgreSQL, other servers' rows): the listing is re-sent this often. */
 const LEASES_REFRESH_MS = 10_000;
 
-/** Labels that tell the main thread what DHCP learned (a changed entry is a new object: MachineLabels replaces it). */
-class ForwardedLabels extends MachineLabels {
-  private readonly out: (mac: string, labels: Labels) => void;
-
-  constructor(out: (mac: string, labels: Labels) => void) {
-    super();
-    this.out = out;
-  }
-
-  override note(mac: string, labels: Labels): void {
-    const before = this.get(mac);
-    super.note(mac, labels);
-    const after = this.get(mac);
-    if (after && after !== before) this.out(mac, after);
-  }
-}
-
 const port = parentPort!;
 const config = workerData as WorkerConfig;
 const send = (m: FromWorker) => port.postMessage(m);
 let server: LocalDhcpServer | undefined;
 const batch = new EventBatcher(send, () => server?.leases() ?? []);
+// A copy of the main thread's labels: DHCP's changes go there, HTTP's come from there.
+const labels = new MachineLabels();
+let learning = false;
+const learn = (mac: string, l: Labels) => {
+  learning = true;
+  labels.note(mac, l);
+  learning = false;
+};
+for (const [mac, l] of config.labels) learn(mac, l);
+labels.subscribe((mac, l) => {
+  if (!learning) batch.labels(mac, l);
+});
 
 // The addon's poll handles are not Node's: a thread ending with them open aborts the whole process.
 // So an uncaught exception stops the sockets first, tells the main thread, and ends the thread a moment later.
@@ -49,6 +44,7 @@ process.on('uncaughtException', (e) => {
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'ack') return batch.acked();
+  if (m.type === 'labels') return learn(m.mac, m.labels);
   if (m.type === 'crash') {
     // The test hook: an exception nothing catches, as a bug would throw.
     setImmediate(() => {
@@ -73,7 +69,7 @@ try {
   server = await startDhcpServer({
     settings: config.settings,
     selector: createSelector(profiles, groups, machines),
-    labels: new ForwardedLabels((mac, l) => batch.labels(mac, l)),
+    labels,
     timeline: batch,
     log: batch.logger(),
   });

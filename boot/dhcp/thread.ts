@@ -18,7 +18,7 @@ const ENTRY = new URL('./thread-worker.ts', import.meta.url);
 const CLOSE_MS = 15_000;
 
 export interface DhcpThreadOptions {
-  config: WorkerConfig;
+  config: Omit<WorkerConfig, 'labels'>;
   labels: MachineLabels;
   timeline: BootTimeline;
   log: Logger;
@@ -44,6 +44,11 @@ export async function startDhcpThread(opts: DhcpThreadOptions): Promise<DhcpThre
   let delay = backoff.minMs;
   let retry: NodeJS.Timeout | undefined;
   let waiters: (() => void)[] = [];
+  // Label changes go both ways; the ones the worker sent are not sent back.
+  let replaying = false;
+  const stopLabels = labels.subscribe((mac, l) => {
+    if (!replaying) worker?.postMessage({ type: 'labels', mac, labels: l } satisfies ToWorker);
+  });
 
   const replay = (m: Extract<FromWorker, { type: 'batch' }>) => {
     for (const e of m.entries) {
@@ -55,7 +60,9 @@ export async function startDhcpThread(opts: DhcpThreadOptions): Promise<DhcpThre
           timeline.recordIgnored(e[1], e[2], e[3], e[4]);
           break;
         case 'labels':
+          replaying = true;
           labels.note(e[1], e[2]);
+          replaying = false;
           break;
         case 'log':
           log[e[1]](e[2], e[3]);
@@ -69,7 +76,8 @@ export async function startDhcpThread(opts: DhcpThreadOptions): Promise<DhcpThre
   /** One worker, resolved once it serves; a crash after that schedules the next. */
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
-      const w = new Worker(ENTRY, { workerData: opts.config });
+      const data: WorkerConfig = { ...opts.config, labels: [...labels.entries()] };
+      const w = new Worker(ENTRY, { workerData: data });
       let ready = false;
       let startedAt = 0;
       let lastError = '';
@@ -153,6 +161,7 @@ export async function startDhcpThread(opts: DhcpThreadOptions): Promise<DhcpThre
     async close() {
       if (closing) return;
       closing = true;
+      stopLabels();
       if (retry) clearTimeout(retry);
       const w = worker;
       if (!w) return;
