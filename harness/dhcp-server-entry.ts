@@ -33,8 +33,8 @@ try {
   // Test hooks: SIGHUP keeps this (main) thread busy for 2 s, as a long collection or a slow handler would;
   // SIGWINCH makes the DHCP thread crash and prints "dhcp restarted" once it serves again.
   process.on('SIGHUP', () => {
-    process.stdout.write('main blocked\n');
     const until = Date.now() + 2000;
+    process.stdout.write(`main blocked until ${until}\n`);
     while (Date.now() < until);
   });
   process.on('SIGWINCH', () => {

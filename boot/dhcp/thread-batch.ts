@@ -16,7 +16,7 @@ const FLUSH_MS = 4;
 const MAX_ENTRIES = 50_000;
 const MAX_IN_FLIGHT = 4;
 /** A changed lease listing goes with the batch that says why, unless the table is big: copying one costs both threads, so at most one per this many ms per lease. */
-const LEASES_MS_PER_LEASE = 0.02;
+const LEASES_MS_PER_LEASE = 0.1;
 const LEASE_KINDS: ReadonlySet<BootEventKind> = new Set(['dhcp.offer', 'dhcp.ack', 'dhcp.nak', 'dhcp.release', 'dhcp.decline']);
 
 export class EventBatcher implements DhcpEvents {
@@ -76,7 +76,7 @@ export class EventBatcher implements DhcpEvents {
       }, wait);
     }
     if (this.entries.length === 0 && this.dropped === 0 && !leasesDue) return;
-    const msg: FromWorker = { type: 'batch', entries: this.entries, dropped: this.dropped };
+    const msg: FromWorker = { type: 'batch', entries: JSON.stringify(this.entries), dropped: this.dropped };
     if (leasesDue) {
       msg.leases = this.leases();
       this.leasesDirty = false;

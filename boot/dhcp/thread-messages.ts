@@ -27,7 +27,8 @@ export type FromWorker =
   | { type: 'ready'; leases: LeaseInfo[] }
   | { type: 'failed'; message: string; dhcpError: boolean }
   /** `dropped`: entries not kept while the main thread was behind; `leases`: a new lease listing. */
-  | { type: 'batch'; entries: Entry[]; dropped: number; leases?: LeaseInfo[] }
+  /** `entries`: Entry[] as JSON (cheaper than structured clone for many small objects; absent values are null). */
+  | { type: 'batch'; entries: string; dropped: number; leases?: LeaseInfo[] }
   | { type: 'closed' }
   /** An exception nothing caught: the worker stopped its sockets and ends. */
   | { type: 'crashed'; error: string };

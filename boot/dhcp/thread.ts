@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import type { LeaseInfo } from './leases.ts';
 import { DhcpServerError } from './sockets.ts';
 import type { DhcpServer } from './server.ts';
-import type { FromWorker, ToWorker, WorkerConfig } from './thread-messages.ts';
+import type { Entry, FromWorker, ToWorker, WorkerConfig } from './thread-messages.ts';
 
 const ENTRY = new URL('./thread-worker.ts', import.meta.url);
 /** How long a closing worker may take to flush its leases before it is stopped. */
@@ -51,13 +51,13 @@ export async function startDhcpThread(opts: DhcpThreadOptions): Promise<DhcpThre
   });
 
   const replay = (m: Extract<FromWorker, { type: 'batch' }>) => {
-    for (const e of m.entries) {
+    for (const e of JSON.parse(m.entries) as Entry[]) {
       switch (e[0]) {
         case 'event':
-          timeline.record(e[1], e[2], e[3], e[4]);
+          timeline.record(e[1], e[2], e[3] ?? undefined, e[4] ?? undefined);
           break;
         case 'ignored':
-          timeline.recordIgnored(e[1], e[2], e[3], e[4]);
+          timeline.recordIgnored(e[1], e[2], e[3], e[4] ?? undefined);
           break;
         case 'labels':
           replaying = true;
@@ -65,7 +65,7 @@ export async function startDhcpThread(opts: DhcpThreadOptions): Promise<DhcpThre
           replaying = false;
           break;
         case 'log':
-          log[e[1]](e[2], e[3]);
+          log[e[1]](e[2], e[3] ?? undefined);
           break;
       }
     }
