@@ -12,6 +12,7 @@
 // stage, DHCP exchange p99, the server's peak RSS and CPU seconds.
 //   node bench/boot-storm.ts [--clients 1000] [--spread 1000] [--kernel-mib 8] [--initrd-mib 24]
 //                            [--layer-mib 4] [--tftp-max 64] [--only zeroboot] [--order ref-first] [--cpu-prof DIR]
+//                            [--dhcp-thread on|off]
 // --cpu-prof writes zeroboot's V8 CPU profile to DIR (the server is stopped with SIGTERM at the end).
 import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -38,6 +39,7 @@ const { values: a } = parseBenchArgs('boot-storm', {
     order: { type: 'string', default: 'zeroboot-first' },
     deadline: { type: 'string', default: '900' },
     'cpu-prof': { type: 'string', default: '' },
+    'dhcp-thread': { type: 'string', default: 'on' },
   },
 });
 const CLIENTS = Number(a.clients);
@@ -113,7 +115,7 @@ async function startZeroboot(ns: Netns, root: string, dir: string): Promise<Chil
     server: {
       interfaces: ['br0'],
       address: n.server,
-      dhcp: { mode: 'full', leasesFile: join(dir, 'leases.json'), pool: { start: `${n.net}.128.1`, end: `${n.net}.255.254`, subnetMask: MASK, leaseSeconds: 3600 } },
+      dhcp: { mode: 'full', thread: a['dhcp-thread'] !== 'off', leasesFile: join(dir, 'leases.json'), pool: { start: `${n.net}.128.1`, end: `${n.net}.255.254`, subnetMask: MASK, leaseSeconds: 3600 } },
       tftp: { port: 69, maxTransfers: Number(a['tftp-max']) },
       http: { port: 8080, maxConnections: 4 * CLIENTS + 64 },
       management: { host: '127.0.0.1', port: 8081 },

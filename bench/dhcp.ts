@@ -21,7 +21,7 @@
 // 10,000/s that alone is more than one of the machine's 2 cores.
 //   node bench/dhcp.ts [--rates 500,1000,2000,4000] [--period 5] [--clients 50000]
 //                      [--only zeroboot] [--cpu-prof DIR] [--node-options '...']
-//                      [--client-rcvbuf 4194304] [--perfdhcp-threads single] [--backend file|pg|both]
+//                      [--client-rcvbuf 4194304] [--perfdhcp-threads single] [--backend file|pg|both] [--dhcp-thread on|off]
 // --backend file|pg|both picks zeroboot's lease backend: the state directory's
 // file (default), PostgreSQL (a throwaway cluster started here, reached over its
 // unix socket from the namespace; the same durability: fsync and synchronous
@@ -58,6 +58,7 @@ const NODE_OPTIONS = [process.argv.includes('--node-options') ? arg('node-option
 const PERFDHCP_MODE = arg('perfdhcp-threads', 'single');
 const CLIENT_RCVBUF = Number(arg('client-rcvbuf', String(4 * 1024 * 1024)));
 const BACKEND = arg('backend', 'file');
+const THREAD = arg('dhcp-thread', 'on') !== 'off';
 if (!['file', 'pg', 'both'].includes(BACKEND)) {
   console.error(`error: --backend takes file, pg or both, not ${BACKEND}`);
   process.exit(2);
@@ -205,7 +206,7 @@ async function startZeroboot(name: 'zeroboot' | 'zeroboot-pg', ns: Netns, dir: s
     server: {
       address: z.server,
       interfaces: ['br0'],
-      dhcp: { mode: 'full', leasesFile: join(dir, `${name}-leases.json`), pool: { start: z.start, end: z.end, subnetMask: MASK, leaseSeconds: 3600 } },
+      dhcp: { mode: 'full', thread: THREAD, leasesFile: join(dir, `${name}-leases.json`), pool: { start: z.start, end: z.end, subnetMask: MASK, leaseSeconds: 3600 } },
       stateDir: dir,
     },
   }, { quiet: true, name, wrap: NODE_OPTIONS ? ['env', `NODE_OPTIONS=${NODE_OPTIONS}`] : undefined });

@@ -66,6 +66,8 @@ export interface ServerConfig {
     leasesFile?: string;
     /** Full mode: NAK or answer REQUESTs from clients without a record, as the only server of the segment (RFC 2131 4.3.2 silence otherwise). */
     authoritative: boolean;
+    /** Run the DHCP server on its own worker thread (boot/dhcp/thread.ts), so HTTP, TFTP and collections here cannot delay replies. */
+    thread: boolean;
   };
   tftp: { enabled: boolean; port: number; maxTransfers: number; maxTransfersPerClient: number; maxWaiting: number; timeoutMs: number; retries: number; firstRetries: number };
   http: { port: number; host: string; publicUrl?: string; maxConnections: number; maxConnectionsPerAddress: number; sendStallMs: number };
@@ -276,7 +278,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
   knownKeys(doc, 'config', ['server', 'store', 'profiles', 'groups', 'machines', 'flists', 'pg']);
   const server = section(doc, 'server', 'config', ['address', 'interfaces', 'dhcp', 'tftp', 'http', 'media', 'management', 'ipxeDir', 'stateDir']);
   const address = ipv4(server, 'address', 'server');
-  const dhcpIn = section(server, 'dhcp', 'server', ['mode', 'port', 'proxyPort', 'pool', 'leasesFile', 'authoritative']);
+  const dhcpIn = section(server, 'dhcp', 'server', ['mode', 'port', 'proxyPort', 'pool', 'leasesFile', 'authoritative', 'thread']);
   const mode = str(dhcpIn, 'mode', 'server.dhcp', 'proxy');
   if (!(DHCP_MODES as readonly string[]).includes(mode)) throw new ConfigError(`server.dhcp.mode must be full, proxy or off, got "${mode}"`);
   let pool: PoolConfig | undefined;
@@ -352,6 +354,7 @@ export function parseConfig(doc: unknown, baseDir = process.cwd()): ServerConfig
       pool,
       leasesFile: dhcpIn.leasesFile === undefined ? undefined : resolve(str(dhcpIn, 'leasesFile', 'server.dhcp')),
       authoritative: flag(dhcpIn, 'authoritative', 'server.dhcp') ?? false,
+      thread: flag(dhcpIn, 'thread', 'server.dhcp') ?? true,
     },
     tftp: {
       enabled: tftpIn.enabled !== false,

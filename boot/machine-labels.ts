@@ -12,6 +12,7 @@ export const MAX_MACHINES = 10_000;
 export class MachineLabels {
   private readonly byMac = new RecencyMap<Labels>();
   private readonly max: number;
+  private readonly listeners = new Set<(mac: string, labels: Labels) => void>();
 
   constructor(max = MAX_MACHINES) {
     this.max = max;
@@ -26,7 +27,20 @@ export class MachineLabels {
       const oldest = this.byMac.oldest();
       if (oldest?.mac) this.byMac.delete(oldest.mac);
     }
-    this.byMac.set(mac, { ...known, ...labels, mac });
+    const merged = { ...known, ...labels, mac };
+    this.byMac.set(mac, merged);
+    for (const l of this.listeners) l(mac, merged);
+  }
+
+  /** Calls `listener` with a MAC's labels each time they change (the DHCP thread keeps a copy). */
+  subscribe(listener: (mac: string, labels: Labels) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Every MAC's labels, least recently changed first. */
+  entries(): Iterable<[string, Labels]> {
+    return this.byMac.entries();
   }
 
   get(mac: string): Labels | undefined {

@@ -15,6 +15,7 @@ import type { Logger } from './log.ts';
 import { interfaceForAddress, interfaceMtu } from './netif/index.ts';
 import { arpLookup } from './netif/arp.ts';
 import { startDhcpServer } from './dhcp/index.ts';
+import { startDhcpThread } from './dhcp/thread.ts';
 import type { DhcpServer, DhcpSettings } from './dhcp/index.ts';
 import { startTftpServer } from './tftp/index.ts';
 import type { TftpServer } from './tftp/index.ts';
@@ -203,7 +204,10 @@ export async function startBootServer(config: ServerConfig, log: Logger): Promis
     }
     if (config.dhcp.mode !== 'off') {
       // The HTTP port may have been ephemeral: hand DHCP the real one.
-      dhcp = await startDhcpServer({ settings: dhcpSettings(config, interfaces, http.port), selector, labels, timeline, log });
+      const settings = dhcpSettings(config, interfaces, http.port);
+      dhcp = config.dhcp.thread
+        ? await startDhcpThread({ config: { settings, selection: selectionOf(config) }, labels, timeline, log })
+        : await startDhcpServer({ settings, selector, labels, timeline, log });
       started.push(dhcp);
       leased?.seed(dhcp.leases());
     }
@@ -264,6 +268,11 @@ export function dhcpSettings(config: ServerConfig, interfaces: string[], httpPor
     reservations: config.machines.filter((m) => m.ip).map((m) => [m.mac, m.ip!]),
     httpBase: nodeBase(config, httpPort),
   };
+}
+
+/** What the DHCP thread re-creates its selector from (plain data: nothing else crosses a thread). */
+export function selectionOf(config: ServerConfig): { profiles: ServerConfig['profiles']; groups: ServerConfig['groups']; machines: ServerConfig['machines'] } {
+  return { profiles: config.profiles, groups: config.groups, machines: config.machines };
 }
 
 /** The HTTP base nodes reach this server at (DHCP's iPXE URL, GRUB's zeroboot.server); `httpPort` is the real port. */

@@ -11,7 +11,7 @@ import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { MachineLabels } from '../machine-labels.ts';
 import { shimPath } from '../../lib/loaders.ts';
-import type { BootTimeline } from '../timeline.ts';
+import type { BootEventKind, EventDetail } from '../timeline.ts';
 import { decodeDhcp, DhcpDecodeError, MessageType } from './codec.ts';
 import type { DhcpPacket } from './codec.ts';
 import { ARCH, classify, clientFacts, isIpxe } from './classifier.ts';
@@ -42,8 +42,14 @@ export interface DhcpServerOptions {
   selector: Selector;
   /** Labels learned per MAC, shared with TFTP/GRUB and HTTP: DHCP adds the UUID and the architecture. */
   labels: MachineLabels;
-  timeline: BootTimeline;
+  timeline: DhcpEvents;
   log: Logger;
+}
+
+/** What DHCP records: the boot timeline itself, or, on the DHCP thread (thread.ts), a batch on its way to it. */
+export interface DhcpEvents {
+  record(mac: string, kind: BootEventKind, detail?: EventDetail, reason?: string): unknown;
+  recordIgnored(mac: string, kind: BootEventKind, reason: string, detail?: EventDetail): unknown;
 }
 
 export interface DhcpServer {
@@ -53,17 +59,23 @@ export interface DhcpServer {
   eachLease(): Iterable<LeaseInfo>;
 }
 
+/** The server on this thread, which can also be stopped at once. */
+export interface LocalDhcpServer extends DhcpServer {
+  /** Stops reading and sending now, nothing flushed: the DHCP thread's crash path, which must close the addon's poll handles before the thread ends. */
+  abort(): void;
+}
+
 export interface Iface {
   reply: ReplyIface;
   /** What handlers see of it, built once. */
   facts: Exchange['iface'];
 }
 
-export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<LocalDhcpServer> {
   const { settings, log } = opts;
   if (settings.mode === 'off') {
     log.info('dhcp: off');
-    return { close: async () => {}, leases: () => [], eachLease: () => [] };
+    return { close: async () => {}, abort: () => {}, leases: () => [], eachLease: () => [] };
   }
   const served = resolveInterfaces(settings.address, settings.interfaces);
   const ourIds = new Set([settings.address, ...served.map((i) => i.address)]);
@@ -115,6 +127,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   return {
     leases: () => leases?.listing.list() ?? [],
     eachLease: () => leases?.listing.each() ?? [],
+    abort() {
+      packets.closing = true;
+      packets.closed = true;
+      closeSockets();
+    },
     async close() {
       if (packets.closing) return;
       packets.closing = true;
