@@ -92,8 +92,8 @@ export class BootTimeline {
     this.now = now;
   }
 
-  /** Records an event; `detail` is kept (cleaned in place), so pass a fresh object. */
-  record(mac: string, kind: BootEventKind, detail?: EventDetail, reason?: string): BootEvent {
+  /** Records an event; `detail` is kept (cleaned in place), so pass a fresh object. `atMs`: when it happened, if not now (events another thread saw). */
+  record(mac: string, kind: BootEventKind, detail?: EventDetail, reason?: string, atMs?: number): BootEvent {
     const key = this.key(mac);
     let m = this.byMac.use(key);
     if (!m) {
@@ -103,7 +103,7 @@ export class BootTimeline {
       this.byMac.set(key, m);
     }
     // The machine's own key string, so events do not each hold a copy of the MAC.
-    const event: BootEvent = { time: this.time(), mac: m.mac, kind };
+    const event: BootEvent = { time: this.time(atMs), mac: m.mac, kind };
     if (detail) event.detail = this.cleanDetail(detail);
     if (reason) event.reason = clean(reason, this.limits.stringChars);
     const size = eventBytes(event);
@@ -126,10 +126,10 @@ export class BootTimeline {
    * MAC has one, else only a count under its reason (no event, no listener
    * call), so junk from MACs never seen costs no memory per packet.
    */
-  recordIgnored(mac: string, kind: BootEventKind, reason: string, detail?: EventDetail): BootEvent | undefined {
+  recordIgnored(mac: string, kind: BootEventKind, reason: string, detail?: EventDetail, atMs?: number): BootEvent | undefined {
     const key = this.key(mac);
-    if (this.byMac.has(key)) return this.record(key, kind, detail, reason);
-    const time = this.time();
+    if (this.byMac.has(key)) return this.record(key, kind, detail, reason, atMs);
+    const time = this.time(atMs);
     const why = clean(reason, this.limits.stringChars);
     let c = this.ignoredByReason.get(why);
     if (!c) {
@@ -193,8 +193,8 @@ export class BootTimeline {
     return () => this.dropListeners.delete(listener);
   }
 
-  private time(): string {
-    const ms = this.now();
+  private time(atMs?: number): string {
+    const ms = atMs ?? this.now();
     if (ms !== this.stampMs) {
       this.stampMs = ms;
       this.stamp = new Date(ms).toISOString();

@@ -39,11 +39,11 @@ export class EventBatcher implements DhcpEvents {
 
   record(mac: string, kind: BootEventKind, detail?: EventDetail, reason?: string): void {
     if (LEASE_KINDS.has(kind)) this.leasesDirty = true;
-    this.push(['event', mac, kind, detail, reason]);
+    this.push(['event', mac, kind, detail, reason, Date.now()]);
   }
 
   recordIgnored(mac: string, kind: BootEventKind, reason: string, detail?: EventDetail): void {
-    this.push(['ignored', mac, kind, reason, detail]);
+    this.push(['ignored', mac, kind, reason, detail, Date.now()]);
   }
 
   labels(mac: string, labels: Labels): void {

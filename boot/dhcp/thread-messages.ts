@@ -10,8 +10,9 @@ import type { DhcpSettings } from './settings.ts';
 
 /** One thing the DHCP thread did that the main thread's timeline, labels or log must see, in order. */
 export type Entry =
-  | ['event', string, BootEventKind, EventDetail | undefined, string | undefined]
-  | ['ignored', string, BootEventKind, string, EventDetail | undefined]
+  // The last field is when the DHCP thread saw it (ms): the timeline keeps that time, not the replay's.
+  | ['event', string, BootEventKind, EventDetail | undefined, string | undefined, number]
+  | ['ignored', string, BootEventKind, string, EventDetail | undefined, number]
   | ['labels', string, Labels]
   | ['log', Level, string, Record<string, unknown> | undefined];
 

@@ -54,10 +54,10 @@ export async function startDhcpThread(opts: DhcpThreadOptions): Promise<DhcpThre
     for (const e of JSON.parse(m.entries) as Entry[]) {
       switch (e[0]) {
         case 'event':
-          timeline.record(e[1], e[2], e[3] ?? undefined, e[4] ?? undefined);
+          timeline.record(e[1], e[2], e[3] ?? undefined, e[4] ?? undefined, e[5]);
           break;
         case 'ignored':
-          timeline.recordIgnored(e[1], e[2], e[3], e[4] ?? undefined);
+          timeline.recordIgnored(e[1], e[2], e[3], e[4] ?? undefined, e[5]);
           break;
         case 'labels':
           replaying = true;

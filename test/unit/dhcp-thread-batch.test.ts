@@ -5,6 +5,7 @@ import test from 'ava';
 import { EventBatcher } from '../../boot/dhcp/thread-batch.ts';
 import type { Entry, FromWorker } from '../../boot/dhcp/thread-messages.ts';
 import type { LeaseInfo } from '../../boot/dhcp/leases.ts';
+import { BootTimeline } from '../../boot/timeline.ts';
 
 type Batch = Extract<FromWorker, { type: 'batch' }>;
 const entries = (b: Batch | undefined) => JSON.parse(b!.entries) as Entry[];
@@ -45,4 +46,21 @@ test('while the main thread takes nothing, at most 4 batches are in flight and a
   t.is(sent.length, 5);
   t.is(entries(sent[4]).length, 50_000);
   t.is(sent[4]!.dropped, 10_000);
+});
+
+test('an event keeps the time the DHCP thread saw it, not the time the main thread replays it', (t) => {
+  const sent: Batch[] = [];
+  const b = new EventBatcher((m) => sent.push(m as Batch), () => []);
+  const before = Date.now();
+  b.record(MAC, 'dhcp.discover');
+  b.recordIgnored(MAC, 'dhcp.ignored', 'wrong-server');
+  b.flush();
+  const [ev, ig] = entries(sent[0]);
+  t.true(ev![5]! >= before && ev![5]! <= Date.now());
+  t.true(ig![5]! >= before && ig![5]! <= Date.now());
+  // The main thread's timeline, replaying 5 s later, stamps the event with the thread's time.
+  const timeline = new BootTimeline({}, () => before + 5000);
+  const e = timeline.record(MAC, 'dhcp.discover', undefined, undefined, ev![5] as number);
+  t.is(e.time, new Date(ev![5] as number).toISOString());
+  t.is(timeline.record(MAC, 'dhcp.offer').time, new Date(before + 5000).toISOString());
 });
