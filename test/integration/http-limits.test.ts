@@ -8,12 +8,9 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MountedStore } from '../../boot/store.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
-import { createSelector } from '../../boot/selection.ts';
-import { silentLogger } from '../../boot/log.ts';
-import { startHttpServer } from '../../boot/http/index.ts';
 import type { HttpServer, HttpServerOptions } from '../../boot/http/index.ts';
+import { startStoreServer } from '../helpers/http-store-server.ts';
 
 let dir = '';
 const BIG = 16 * 1024 * 1024;
@@ -27,20 +24,7 @@ test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function server(t: { teardown(fn: () => Promise<void>): void }, extra: Partial<HttpServerOptions>): Promise<HttpServer & { timeline: BootTimeline }> {
-  const timeline = new BootTimeline();
-  const s = await startHttpServer({
-    store: new MountedStore([{ prefix: '', dir }]),
-    selector: createSelector([], [], []),
-    timeline,
-    log: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    ...extra,
-  });
-  t.teardown(() => s.close());
-  return { ...s, timeline };
-}
+const server = (t: { teardown(fn: () => Promise<void>): void }, extra: Partial<HttpServerOptions>) => startStoreServer(t, dir, extra);
 
 interface Client {
   socket: Socket;

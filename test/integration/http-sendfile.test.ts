@@ -13,16 +13,16 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileEntry, MountedStore } from '../../boot/store.ts';
-import { BootTimeline } from '../../boot/timeline.ts';
-import { createSelector } from '../../boot/selection.ts';
 import { silentLogger } from '../../boot/log.ts';
 import type { Logger } from '../../boot/log.ts';
-import { bufferBudget, LARGE_BUFFER_BUDGET, serveEntry, startHttpServer } from '../../boot/http/index.ts';
-import type { HttpServer, HttpServerOptions } from '../../boot/http/index.ts';
+import { bufferBudget, LARGE_BUFFER_BUDGET, serveEntry } from '../../boot/http/index.ts';
+import type { HttpServerOptions } from '../../boot/http/index.ts';
 import { FileSender, loadSendfileAddon } from '../../boot/http/sendfile.ts';
 import type { SendfileAddon } from '../../boot/http/sendfile.ts';
 
 const BIG = 24 * 1024 * 1024;
+import { startStoreServer } from '../helpers/http-store-server.ts';
+
 let dir = '';
 let big: Buffer;
 let seq = 0;
@@ -54,20 +54,7 @@ function countingSender(): { sender: FileSender; starts(): number } {
   return { sender: new FileSender(addon), starts: () => starts };
 }
 
-async function server(t: { teardown(fn: () => Promise<void>): void }, extra: Partial<HttpServerOptions>): Promise<HttpServer & { timeline: BootTimeline }> {
-  const timeline = new BootTimeline();
-  const s = await startHttpServer({
-    store: new MountedStore([{ prefix: '', dir }]),
-    selector: createSelector([], [], []),
-    timeline,
-    log: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    ...extra,
-  });
-  t.teardown(() => s.close());
-  return { ...s, timeline };
-}
+const server = (t: { teardown(fn: () => Promise<void>): void }, extra: Partial<HttpServerOptions>) => startStoreServer(t, dir, extra);
 
 interface Curl {
   code: number;
