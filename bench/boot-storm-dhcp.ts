@@ -9,7 +9,8 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeMessage, encodeMessage, type DhcpMessage } from '../harness/dhcp-packet.ts';
+import { encodeMessage, type DhcpMessage } from '../harness/dhcp-packet.ts';
+import { messageType, repliesByXid } from '../harness/dhcp-replies.ts';
 
 export interface DhcpAnswer {
   ip: string;
@@ -32,20 +33,12 @@ const DHCP_WAITS = [4000, 8000, 16000];
 
 /** One socket on :68 for every client; replies come back as broadcasts and are told apart by xid. */
 class DhcpPort {
-  private readonly waiting = new Map<number, (m: DhcpMessage) => void>();
+  private readonly waiting: Map<number, (m: DhcpMessage) => void>;
   readonly socket: Socket;
 
   constructor(socket: Socket) {
     this.socket = socket;
-    socket.on('message', (buf: Buffer) => {
-      let m: DhcpMessage;
-      try {
-        m = decodeMessage(buf);
-      } catch {
-        return;
-      }
-      if (m.op === 2) this.waiting.get(m.xid)?.(m);
-    });
+    this.waiting = repliesByXid(socket);
   }
 
   /** Sends `packet` and waits for a reply of `type` to `xid`, retransmitting on the firmware's schedule. */
@@ -57,7 +50,7 @@ class DhcpPort {
           resolve(undefined);
         }, wait);
         this.waiting.set(xid, (m) => {
-          const t = m.options.find(([c]) => c === 53)?.[1][0];
+          const t = messageType(m);
           if (t !== type && t !== 6) return;
           clearTimeout(timer);
           this.waiting.delete(xid);
@@ -66,7 +59,7 @@ class DhcpPort {
         this.socket.send(packet, 67, '255.255.255.255');
       });
       if (reply) {
-        if (reply.options.find(([c]) => c === 53)?.[1][0] === 6) throw new Error('DHCP NAK');
+        if (messageType(reply) === 6) throw new Error('DHCP NAK');
         return reply;
       }
       onRetry();

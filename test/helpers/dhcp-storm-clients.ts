@@ -10,7 +10,8 @@
 //   node dhcp-storm-clients.ts <count> <mac-prefix aa:bb:cc:dd> <deadline-ms>
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { decodeMessage, encodeMessage, type DhcpMessage } from '../../harness/dhcp-packet.ts';
+import { encodeMessage, type DhcpMessage } from '../../harness/dhcp-packet.ts';
+import { messageType, repliesByXid } from '../../harness/dhcp-replies.ts';
 
 const [count, prefix, deadlineMs] = [Number(process.argv[2]), process.argv[3]!, Number(process.argv[4] ?? 120_000)];
 const OFFER_WINDOW_MS = 600;
@@ -20,18 +21,8 @@ const socket = createSocket({ type: 'udp4', reuseAddr: true });
 await new Promise<void>((r) => socket.bind(68, '0.0.0.0', r));
 socket.setBroadcast(true);
 socket.setRecvBufferSize(8 << 20);
-const waiting = new Map<number, (m: DhcpMessage) => void>();
-socket.on('message', (buf: Buffer) => {
-  let m: DhcpMessage;
-  try {
-    m = decodeMessage(buf);
-  } catch {
-    return;
-  }
-  if (m.op === 2) waiting.get(m.xid)?.(m);
-});
+const waiting = repliesByXid(socket);
 
-const type = (m: DhcpMessage) => m.options.find(([c]) => c === 53)?.[1][0];
 const serverOf = (m: DhcpMessage) => {
   const b = m.options.find(([c]) => c === 54)?.[1];
   return b ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : '';
@@ -70,18 +61,18 @@ async function client(i: number): Promise<void> {
     const xid = randomBytes(4).readUInt32BE(0);
     const discover = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([1])]] });
     const offers = await ask(xid, discover, WAIT_MS, (got) => got.length >= 2, OFFER_WINDOW_MS);
-    const usable = offers.filter((m) => type(m) === 2);
+    const usable = offers.filter((m) => messageType(m) === 2);
     if (usable.length === 0) continue;
     const servers = [...new Set(usable.map(serverOf))].sort();
     const want = servers[i % servers.length];
     const offer = usable.find((m) => serverOf(m) === want) ?? usable[0]!;
     const request = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([3])], [50, ipBytes(offer.yiaddr)], [54, ipBytes(serverOf(offer))]] });
     for (let r = 0; r < 2; r++) {
-      const decided = (m: DhcpMessage) => type(m) === 5 || type(m) === 6;
+      const decided = (m: DhcpMessage) => messageType(m) === 5 || messageType(m) === 6;
       // A late OFFER from another server carries the same xid: only an ACK or a NAK answers the REQUEST.
       const reply = (await ask(xid, request, WAIT_MS, (got) => got.some(decided))).find(decided);
       if (!reply) continue;
-      if (type(reply) === 5) {
+      if (messageType(reply) === 5) {
         out({ ack: mac, ip: reply.yiaddr, server: serverOf(reply) });
         out({ done: mac, ip: reply.yiaddr, server: serverOf(reply), tries });
         return;
