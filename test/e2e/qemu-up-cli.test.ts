@@ -38,8 +38,12 @@ test('qemu up <profile> --until-up boots the VM to ZEROBOOT-UP through the CLI a
   // the console log the help promises, holding the marker too
   const consoles = readdirSync(logDir).filter((f) => f.includes('small-bios'));
   t.true(consoles.length > 0, readdirSync(logDir).join(', '));
+  // Its own namespace, by the name it printed: guest files run two at a time, so another file's rig may be up meanwhile.
+  const ns = /torn down: namespace (\S+),/.exec(r.out)?.[1];
+  t.truthy(ns, r.out);
+  t.false(before.includes(ns!), `${ns} was there before`);
   const after = (await sh('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]);
-  t.deepEqual(after.filter((n) => n && !before.includes(n)), [], 'no namespace left behind');
+  t.false(after.includes(ns!), `no namespace left behind: ${ns}`);
   t.false(existsSync(stateDir) && readdirSync(stateDir).length > 0, 'no rig state left for qemu down');
 });
 
