@@ -212,10 +212,12 @@ export class Agent {
     );
     for (const c of conflicts) log?.(`pool ${c} holds another node key; kept ${identity.nodeId}`);
     if (identity.nodeId !== this.identity.nodeId) log?.(`a new pool holds node key ${identity.nodeId}; reporting as it from now on (was ${this.identity.nodeId})`);
+    const zdbs = this.stopped ? [] : await Agent.zdbsFor(this.opts, pools);
+    // All four at once, after the last await: a report sent meanwhile must not show the pools without their zdbs.
     this.disks = disks;
     this.identity = identity;
     this.capacity = capacity(this.inventory.cpu.logical, this.inventory.memoryBytes, pools);
-    this.zdbs = this.stopped ? [] : await Agent.zdbsFor(this.opts, pools);
+    this.zdbs = zdbs;
     log?.(`pools made after the first report in ${Math.round(performance.now() - start)} ms: ${made.map((m) => `${m.name} ${m.state}`).join(', ')}`);
     return true;
   }

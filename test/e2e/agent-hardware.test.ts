@@ -82,7 +82,7 @@ test.serial('nvme-uefi: the report names the second NIC as the boot NIC, shows b
   t.regex(ssd.name, /^nvme\d+n\d+$/, 'the SSD is the NVMe disk');
   t.is(r.inventory.secureBoot, 'disabled');
   const hdds = [guestDisk(node, 1), guestDisk(node, 2)];
-  await waitForNode(rig, node.nodeId, (n) => reportOf(n).zdbs.length === 2 && reportOf(n).zdbs.every((z) => z.healthy), 5 * 60_000, 'two healthy zdbs');
-  t.deepEqual(r.zdbs.map((z) => z.disk).sort(), [...hdds].sort(), 'one zdb per HDD pool, none on the NVMe SSD');
+  const healthy = await waitForNode(rig, node.nodeId, (n) => reportOf(n).zdbs.length === 2 && reportOf(n).zdbs.every((z) => z.healthy), 5 * 60_000, 'two healthy zdbs');
+  t.deepEqual(reportOf(healthy).zdbs.map((z) => z.disk).sort(), [...hdds].sort(), 'one zdb per HDD pool, none on the NVMe SSD');
   await vm.stop();
 });

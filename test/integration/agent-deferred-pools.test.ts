@@ -5,6 +5,7 @@
 // the pool is made, not at the interval, and has the pool, its zdb and the
 // same node id, whose key is now on the pool. A second bring-up on that
 // disk (a reboot) reuses the pool before its first report, same node id.
+// No report built while the pool is being made shows it without its zdb.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -128,4 +129,29 @@ test.serial('a reboot on the pool made then reuses it before the first report, u
   const before = registry.list().filter((n) => !n.diskless).map((n) => n.nodeId);
   t.deepEqual(before, [agent.identity.nodeId], 'the node id the registry kept from the first test');
   t.is(agent.zdbs.length, 1);
+});
+
+test.serial('a report built at any moment while the pool is made never shows the pool without its zdb', async (t) => {
+  unmountUnder(dir);
+  execFileSync('wipefs', ['-a', '-q', loop]);
+  execFileSync('dd', ['if=/dev/zero', `of=${loop}`, 'bs=1M', 'count=1', 'conv=fsync', 'status=none']);
+  t.true(superblockZero(), 'the disk is blank again');
+  const { url } = await reportServer(t);
+  const a = (agent = await Agent.bringUp(await options(url)));
+  t.deepEqual(a.disks.map((d) => d.state), ['preparing']);
+  // A report built on every turn of the event loop: any await inside the pool's making lets one in.
+  const seen: string[] = [];
+  let polling = true;
+  const poll = () => {
+    const p = a.report().payload as { disks: Disk[]; zdbs: unknown[] };
+    seen.push(`${p.disks[0].state}/${p.zdbs.length}`);
+    if (polling) setImmediate(poll);
+  };
+  poll();
+  a.startReporting(600_000);
+  await until('the pool made', () => (seen.at(-1) === 'prepared/1' ? true : undefined), 120_000);
+  polling = false;
+  const torn = seen.filter((s) => s !== 'preparing/0' && s !== 'prepared/1');
+  t.true(seen.length > 10, `${seen.length} reports built`);
+  t.deepEqual([...new Set(torn)], [], `${torn.length} of ${seen.length} reports were neither before nor after`);
 });
