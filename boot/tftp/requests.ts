@@ -42,7 +42,8 @@ export interface RequestContext {
 
 export class ReadRequests {
   private readonly ctx: RequestContext;
-  private readonly transfers = new TransferSlots<ReadTransfer | 'opening'>();
+  /** Per client address and port: the file it asked for and its transfer. */
+  private readonly transfers = new TransferSlots<{ file: string; transfer: ReadTransfer | 'opening' }>();
   private readonly waiting: WaitQueue<TftpRequest>;
   private closing = false;
 
@@ -86,7 +87,7 @@ export class ReadRequests {
     this.closing = true;
     this.waiting.clear();
     const running: Promise<unknown>[] = [];
-    for (const t of this.transfers.values()) {
+    for (const { transfer: t } of this.transfers.values()) {
       if (t === 'opening') continue;
       t.abort('server closing');
       running.push(t.done);
@@ -131,11 +132,11 @@ export class ReadRequests {
       log: this.ctx.log,
     };
     const transfer = this.ctx.native ? new NativeTransfer(params, this.ctx.native) : new Transfer(params);
-    this.transfers.set(from, transfer);
+    this.transfers.set(from, { file: req.filename, transfer });
     const mac = this.macKey(from.address);
     this.ctx.timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
     void transfer.done.then((r) => {
-      if (this.transfers.get(from) === transfer) this.free(from);
+      if (this.transfers.get(from)?.transfer === transfer) this.free(from);
       this.recordOutcome(r, { transfer, entry, from, mac, n });
     });
     try {
@@ -151,13 +152,18 @@ export class ReadRequests {
     const { limits, log } = this.ctx;
     const existing = this.transfers.get(from);
     if (existing) {
-      // A retransmitted request: the running transfer answers it by its own timer.
-      if (existing === 'opening' || existing.acked === 0) {
-        log.debug('tftp duplicate request ignored', { from: `${from.address}:${from.port}`, file: req.filename });
+      const t = existing.transfer;
+      // The same file: a retransmitted request, perhaps read late. A native transfer runs on its own thread,
+      // so a request retransmitted before the OACK arrived can be read here after the transfer got ACKs (seen
+      // in a 1,000-client storm). The running transfer answers it. A client that really started the same file
+      // over from the same port stops ACKing the old transfer, which ends by its timeout; the client's next
+      // retransmission then starts a new one.
+      if (t === 'opening' || t.acked === 0 || existing.file === req.filename) {
+        log.debug('tftp duplicate request ignored', { from: `${from.address}:${from.port}`, file: req.filename, acked: t === 'opening' ? 0 : t.acked });
         return false;
       }
-      // Same client port, transfer under way: the client has started over.
-      existing.abort('client sent a new request from the same port');
+      // Another file from the same port (U-Boot with a fixed source port): the client has moved on.
+      t.abort('client asked for another file from the same port');
       this.transfers.delete(from);
     }
     if (!SERVED_MODES.has(req.mode)) {
@@ -177,7 +183,7 @@ export class ReadRequests {
       return false;
     }
     this.waiting.delete(from);
-    this.transfers.set(from, 'opening');
+    this.transfers.set(from, { file: req.filename, transfer: 'opening' });
     return true;
   }
 

@@ -333,6 +333,64 @@ both('a retransmitted RRQ from the same port does not start a second transfer', 
   c.send(encodeError(0, 'done'), first.port);
 });
 
+both('a retransmitted RRQ read after the transfer got ACKs (late) does not stop it: the file completes from the same TID', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  const rrq = encodeRequest('rrq', 'small.bin', 'octet', [['blksize', '1024']]);
+  c.send(rrq, server.port);
+  const oack = await c.next();
+  t.is(oack.pkt?.op, 'oack');
+  c.send(encodeAck(0), oack.port);
+  const got: Received[] = [];
+  for (let block = 1; block <= 3; block++) {
+    const r = await c.next();
+    t.is(r.port, oack.port, 'the same TID, not a second transfer');
+    t.like(r.pkt, { op: 'data', block });
+    got.push(r);
+    // With block 2 here, block 1 is acknowledged: the stale copy of the request, as a loaded server reads it
+    // behind the transfer's own thread.
+    if (block === 2) c.send(rrq, server.port);
+    c.send(encodeAck(block), oack.port);
+  }
+  const data = Buffer.concat(got.map((r) => (r.pkt as { data: Buffer }).data));
+  t.true(data.equals(files.small), 'the whole file');
+  t.true(await c.silent(300), 'nothing more: no OACK of a second transfer');
+  await waitFor(() => server.activeTransfers() === 0);
+});
+
+both('a client that abandons a transfer and asks again from the same port is served once the old one has given up', async (t, dataPath) => {
+  const { server, files } = await withServer(t, dataPath, { timeoutMs: 100, retries: 2 });
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const first = await c.next();
+  t.like(first.pkt, { op: 'data', block: 1 });
+  c.send(encodeAck(1), first.port);
+  // The client starts over: it ACKs nothing more and repeats its request, as firmware does, until answered.
+  const got: Received[] = [];
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    c.send(encodeRequest('rrq', 'small.bin'), server.port);
+    const r = await c.next(300).catch(() => undefined);
+    if (r?.pkt?.op === 'data' && r.pkt.block === 1 && r.port !== first.port) {
+      got.push(r);
+      break;
+    }
+  }
+  t.is(got.length, 1, 'a second transfer from a new TID');
+  let block = 1;
+  for (let r = got[0]; ; ) {
+    const d = r.pkt as { block: number; data: Buffer };
+    c.send(encodeAck(d.block), r.port);
+    if (d.data.length < 512) break;
+    for (r = await c.next(); r.port !== got[0].port || (r.pkt as { block?: number }).block !== block + 1; r = await c.next());
+    got.push(r);
+    block++;
+  }
+  t.true(Buffer.concat(got.map((r) => (r.pkt as { data: Buffer }).data)).equals(files.small));
+});
+
 both('no ACK: the block is retransmitted after the timeout, then the transfer gives up with an error', async (t, dataPath) => {
   const { server, timeline } = await withServer(t, dataPath, { timeoutMs: 100, retries: 2 });
   const c = await RawClient.open();
