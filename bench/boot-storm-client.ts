@@ -11,10 +11,10 @@
 // download 3 times (the zeroboot scripts' DOWNLOAD_ATTEMPTS).
 // Input: one JSON argument (StormPlan); output: one JSON line (StormResult).
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { DhcpAnswer, TftpAnswer } from './boot-storm-dhcp.ts';
+import { StormHttpClient } from './storm-http.ts';
 import { REPORT_PATH } from '../lib/signed-report.ts';
 import { buildReport, signReport } from '../agent/report.ts';
 import { loadOrCreateIdentity } from '../agent/identity.ts';
@@ -118,7 +118,7 @@ class DhcpWorker {
 }
 
 /** GET (or POST) with the download retries of the boot scripts; returns the body's length or text. */
-async function http<T extends 'text' | 'count'>(url: string, local: string, agent: Agent, want: T, r: ClientResult, body?: string): Promise<T extends 'text' ? string : number> {
+async function http<T extends 'text' | 'count'>(url: string, client: StormHttpClient, want: T, r: ClientResult, body?: string): Promise<T extends 'text' ? string : number> {
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     if (attempt > 0) {
@@ -126,24 +126,9 @@ async function http<T extends 'text' | 'count'>(url: string, local: string, agen
       await new Promise((res) => setTimeout(res, 3000));
     }
     try {
-      return await new Promise((resolve, reject) => {
-        const req = request(url, { method: body ? 'POST' : 'GET', localAddress: local, agent, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-          const chunks: Buffer[] = [];
-          let n = 0;
-          res.on('data', (c: Buffer) => {
-            n += c.length;
-            if (want === 'text') chunks.push(c);
-          });
-          res.on('end', () => {
-            if ((res.statusCode ?? 0) >= 300) reject(new StageError(`${url}: HTTP ${res.statusCode}`));
-            else resolve((want === 'text' ? Buffer.concat(chunks).toString() : n) as T extends 'text' ? string : number);
-          });
-          res.on('error', reject);
-        });
-        req.setTimeout(30_000, () => req.destroy(new StageError(`${url}: no progress for 30 s`)));
-        req.on('error', reject);
-        req.end(body);
-      });
+      const a = await client.request(url, want === 'text', body);
+      if (a.status >= 300) throw new StageError(`${url}: HTTP ${a.status}`);
+      return (want === 'text' ? a.text! : a.bytes) as T extends 'text' ? string : number;
     } catch (e) {
       lastError = (e as Error).message;
     }
@@ -194,28 +179,29 @@ async function boot(i: number, plan: StormPlan, port: DhcpWorker, tftp: DhcpWork
     r.stages[s] = performance.now() - t0;
     return v;
   };
-  // iPXE keeps its connection for the downloads of one image; a fresh agent per machine.
-  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  // iPXE keeps its connection for the downloads of one image; fresh connections per machine.
+  let web: StormHttpClient | undefined;
   try {
     const pxe = await timed('dhcpPxe', () => port.exchange(mac, uuid, false, r));
     const add = (n: number) => (bytes.n += n);
     add(await timed('tftp', () => tftp.tftp(pxe.next, pxe.file, pxe.ip, plan.blksize, r)));
     const ipxe = await timed('dhcpIpxe', () => port.exchange(mac, uuid, true, r));
     if (!/^https?:\/\//.test(ipxe.file)) throw new StageError(`iPXE was given ${ipxe.file}, not an http URL`);
+    const client = (web = new StormHttpClient({ localAddress: ipxe.ip, max: 4, idleMs: 30_000 }));
     const script = await timed('script', async () => {
-      const chain = await http(ipxe.file, ipxe.ip, agent, 'text', r);
+      const chain = await http(ipxe.file, client, 'text', r);
       const next = urlsOf(expand(chain, mac, uuid), ['chain'])[0];
       if (!next) throw new StageError(`${ipxe.file} chains nowhere`);
-      return http(next, ipxe.ip, agent, 'text', r);
+      return http(next, client, 'text', r);
     });
     const [kernel] = urlsOf(script, ['kernel', 'imgfetch']);
     const initrds = urlsOf(script, ['initrd']);
     if (!kernel || initrds.length === 0) throw new StageError('the machine script names no kernel or initrd');
-    add(await timed('kernel', () => http(kernel, ipxe.ip, agent, 'count', r)));
+    add(await timed('kernel', () => http(kernel, client, 'count', r)));
     add(
       await timed('initrd', async () => {
       let n = 0;
-        for (const u of initrds) n += await http(u, ipxe.ip, agent, 'count', r);
+        for (const u of initrds) n += await http(u, client, 'count', r);
         return n;
       }),
     );
@@ -223,24 +209,24 @@ async function boot(i: number, plan: StormPlan, port: DhcpWorker, tftp: DhcpWork
       const layer = plan.layer;
       add(
         await timed('layer', async () => {
-        let n = await http(`${base.http}/${layer.fl}`, ipxe.ip, agent, 'count', r);
-        // `flist unpack` keeps several chunk fetches in flight; four here, one per socket of the agent.
+        let n = await http(`${base.http}/${layer.fl}`, client, 'count', r);
+        // `flist unpack` keeps several chunk fetches in flight; four here, one per connection.
         const queue = [...layer.chunks];
         await Promise.all(
           [0, 1, 2, 3].map(async () => {
-            for (let c = queue.shift(); c; c = queue.shift()) n += await http(`${base.http}/${c}`, ipxe.ip, agent, 'count', r);
+            for (let c = queue.shift(); c; c = queue.shift()) n += await http(`${base.http}/${c}`, client, 'count', r);
           }),
         );
         return n;
         }),
       );
     }
-    if (plan.report) await timed('report', async () => http(`${base.http}${REPORT_PATH}`, ipxe.ip, agent, 'text', r, await reportBody(mac)));
+    if (plan.report) await timed('report', async () => http(`${base.http}${REPORT_PATH}`, client, 'text', r, await reportBody(mac)));
     r.ok = true;
   } catch (e) {
     r.error = `${stage}: ${(e as Error).message}`;
   } finally {
-    agent.destroy();
+    web?.destroy();
     r.endedAt = Date.now();
   }
   return r;

@@ -267,7 +267,13 @@ async function main(): Promise<void> {
     }
     console.log(`boot storm: ${CLIENTS} clients over ${a.spread} ms; kernel ${a['kernel-mib']} MiB, initrd ${a['initrd-mib']} MiB, layer ${a['layer-mib']} MiB (${layer.chunks.length} chunks); TFTP cap ${a['tftp-max']} both sides`);
     const order = a.order === 'ref-first' ? [...sides].reverse() : sides;
-    for (const [i, side] of order.entries()) await storm(side, layer, (0x50 + i).toString(16));
+    for (const [i, side] of order.entries()) {
+      await storm(side, layer, (0x50 + i).toString(16));
+      // The kernel's ARP table is one for every namespace (1,024 entries by default): the first side's 1,000
+      // clients, left in it, would make the second side's replies to new addresses fail.
+      await ns.ip('neigh', 'flush', 'all');
+      await side.host.ip('neigh', 'flush', 'all');
+    }
     const z = summaries.get('zeroboot');
     const r = summaries.get('reference');
     if (a['cpu-prof']) {
