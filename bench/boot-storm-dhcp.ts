@@ -31,6 +31,11 @@ const ARCH_BIOS = Buffer.from([0, 0]);
 const PARAMS = Buffer.from([1, 3, 6, 43, 54, 60, 66, 67, 175]);
 const DHCP_WAITS = [4000, 8000, 16000];
 
+/** NAKs after which a machine gives up (firmware starts over from DISCOVER on a NAK, RFC 2131 3.1). */
+const NAK_RESTARTS = 3;
+
+class NakError extends Error {}
+
 /** One socket on :68 for every client; replies come back as broadcasts and are told apart by xid. */
 class DhcpPort {
   private readonly waiting: Map<number, (m: DhcpMessage) => void>;
@@ -59,7 +64,7 @@ class DhcpPort {
         this.socket.send(packet, 67, '255.255.255.255');
       });
       if (reply) {
-        if (messageType(reply) === 6) throw new Error('DHCP NAK');
+        if (messageType(reply) === 6) throw new NakError(`DHCP NAK (${NAK_RESTARTS + 1} times)`);
         return reply;
       }
       onRetry();
@@ -80,10 +85,9 @@ function ipBytes(ip: string): Buffer {
   return Buffer.from(ip.split('.').map(Number));
 }
 
-/** A 4-way exchange as a PXE ROM (ipxe=false) or as iPXE (user class "iPXE"). */
+/** A 4-way exchange as a PXE ROM (ipxe=false) or as iPXE (user class "iPXE"); a NAK starts it over. */
 async function dhcp(port: DhcpPort, mac: string, uuid: Buffer, ipxe: boolean): Promise<DhcpAnswer> {
   const r = { retries: 0 };
-  const xid = randomBytes(4).readUInt32BE(0);
   const common: [number, Buffer][] = [
     [55, PARAMS],
     [60, PXE_VENDOR],
@@ -92,17 +96,25 @@ async function dhcp(port: DhcpPort, mac: string, uuid: Buffer, ipxe: boolean): P
     [97, Buffer.concat([Buffer.from([0]), uuid])],
   ];
   const t0 = performance.now();
-  const discover = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([1])], ...common] });
-  const offer = await port.exchange(xid, discover, 2, () => r.retries++);
-  const server = ipOf(option(offer, 54));
-  if (!server) throw new Error('OFFER without a server identifier');
-  const req = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([3])], [50, ipBytes(offer.yiaddr)], [54, ipBytes(server)], ...common] });
-  const ack = await port.exchange(xid, req, 5, () => r.retries++);
-  const ms = performance.now() - t0;
-  const file = option(ack, 67)?.toString('latin1').replace(/\0.*$/s, '') || ack.file;
-  const next = ack.siaddr !== '0.0.0.0' ? ack.siaddr : server;
-  if (!file) throw new Error('ACK without a boot file');
-  return { ip: ack.yiaddr, file, next, ms, retries: r.retries };
+  for (let naks = 0; ; naks++) {
+    const xid = randomBytes(4).readUInt32BE(0);
+    try {
+      const discover = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([1])], ...common] });
+      const offer = await port.exchange(xid, discover, 2, () => r.retries++);
+      const server = ipOf(option(offer, 54));
+      if (!server) throw new Error('OFFER without a server identifier');
+      const req = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([3])], [50, ipBytes(offer.yiaddr)], [54, ipBytes(server)], ...common] });
+      const ack = await port.exchange(xid, req, 5, () => r.retries++);
+      const ms = performance.now() - t0;
+      const file = option(ack, 67)?.toString('latin1').replace(/\0.*$/s, '') || ack.file;
+      const next = ack.siaddr !== '0.0.0.0' ? ack.siaddr : server;
+      if (!file) throw new Error('ACK without a boot file');
+      return { ip: ack.yiaddr, file, next, ms, retries: r.retries };
+    } catch (e) {
+      if (!(e instanceof NakError) || naks === NAK_RESTARTS) throw e;
+      r.retries++;
+    }
+  }
 }
 
 /** RRQ with blksize and tsize; ACKs every block from the leased address. Returns the bytes received. */
