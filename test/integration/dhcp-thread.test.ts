@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { Netns } from '../helpers/netns.ts';
 import { startDhcp, tempDir, udhcpc, udhcpcScript } from '../helpers/dhcp-harness.ts';
 import type { ServerHandle } from '../helpers/dhcp-harness.ts';
@@ -90,4 +90,30 @@ test('a crashed DHCP thread is logged in one line, started again, and serves wit
   const leases = await server.leases();
   t.like(leases.find((l) => l.mac === '52:54:00:bb:01:01'), { ip: first.bound!.ip, state: 'bound' });
   t.like(leases.find((l) => l.mac === '52:54:00:bb:01:02'), { ip: second.bound!.ip, state: 'bound' });
+});
+
+/** Nice value of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat). */
+async function threadNices(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    if (stat) out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+  }
+  return out;
+}
+
+test('the DHCP thread runs at nice -10, the rest of the server at its own priority: DHCP answers go before file transfers', async (t) => {
+  const { ns, server, script } = await rig(t, true);
+  const got = await udhcpc(await ns.host('br0', { mac: '52:54:00:bb:00:09' }), script, []);
+  t.truthy(got.bound, got.output);
+  const nices = await threadNices(server.child.pid!);
+  t.is(nices.filter((n) => n === -10).length, 1, `one thread at -10: ${nices.join(' ')}`);
+  t.true(nices.filter((n) => n !== -10).every((n) => n === 0), `the others at 0: ${nices.join(' ')}`);
+});
+
+test('without its own thread (server.dhcp.thread: false) no thread of the server changes priority', async (t) => {
+  const { ns, server, script } = await rig(t, false);
+  const got = await udhcpc(await ns.host('br0', { mac: '52:54:00:bb:00:0a' }), script, []);
+  t.truthy(got.bound, got.output);
+  t.deepEqual([...new Set(await threadNices(server.child.pid!))], [0]);
 });
