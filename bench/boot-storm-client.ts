@@ -47,6 +47,8 @@ export interface ClientResult {
   stages: Partial<Record<Stage, number>>;
   /** DISCOVER-to-ACK time of each successful DHCP exchange (ms) */
   dhcpMs: number[];
+  /** The server's part of each: DISCOVER to OFFER plus REQUEST to ACK (ms) */
+  dhcpServerMs: number[];
   retries: number;
   error?: string;
   startedAt: number;
@@ -96,6 +98,7 @@ class DhcpWorker {
     }).then((a) => {
       r.retries += a.retries;
       r.dhcpMs.push(a.ms);
+      r.dhcpServerMs.push(a.serverMs);
       return a;
     });
   }
@@ -170,7 +173,7 @@ function macOf(plan: StormPlan, i: number): string {
 async function boot(i: number, plan: StormPlan, port: DhcpWorker, tftp: DhcpWorker, base: { http: string }, reportBody: (mac: string) => Promise<string>, bytes: { n: number }): Promise<ClientResult> {
   const mac = macOf(plan, i);
   const uuid = randomBytes(16);
-  const r: ClientResult = { mac, ok: false, stages: {}, dhcpMs: [], retries: 0, startedAt: Date.now(), endedAt: 0 };
+  const r: ClientResult = { mac, ok: false, stages: {}, dhcpMs: [], dhcpServerMs: [], retries: 0, startedAt: Date.now(), endedAt: 0 };
   let stage: Stage = 'dhcpPxe';
   const timed = async <T>(s: Stage, f: () => Promise<T>): Promise<T> => {
     stage = s;

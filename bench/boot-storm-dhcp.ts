@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { encodeMessage, type DhcpMessage } from '../harness/dhcp-packet.ts';
 import { messageType, repliesByXid } from '../harness/dhcp-replies.ts';
+import { raiseThreadPriority } from '../lib/thread-priority.ts';
 
 export interface DhcpAnswer {
   ip: string;
@@ -18,6 +19,8 @@ export interface DhcpAnswer {
   next: string;
   /** DISCOVER to ACK, ms */
   ms: number;
+  /** The server's part of it: DISCOVER to OFFER plus REQUEST to ACK (from each first send), without this client's own turn between. */
+  serverMs: number;
   retries: number;
 }
 
@@ -34,7 +37,10 @@ const DHCP_WAITS = [4000, 8000, 16000];
 /** NAKs after which a machine gives up (firmware starts over from DISCOVER on a NAK, RFC 2131 3.1). */
 const NAK_RESTARTS = 3;
 
-class NakError extends Error {}
+class NakError extends Error {
+  /** REQUEST to NAK: the server's time, counted too. */
+  ms = 0;
+}
 
 /** One socket on :68 for every client; replies come back as broadcasts and are told apart by xid. */
 class DhcpPort {
@@ -46,25 +52,27 @@ class DhcpPort {
     this.waiting = repliesByXid(socket);
   }
 
-  /** Sends `packet` and waits for a reply of `type` to `xid`, retransmitting on the firmware's schedule. */
-  async exchange(xid: number, packet: Buffer, type: number, onRetry: () => void): Promise<DhcpMessage> {
+  /** Sends `packet` and waits for a reply of `type` to `xid`, retransmitting on the firmware's schedule; `ms` from the first send. */
+  async exchange(xid: number, packet: Buffer, type: number, onRetry: () => void): Promise<DhcpMessage & { ms: number }> {
+    const t0 = performance.now();
     for (const wait of DHCP_WAITS) {
-      const reply = await new Promise<DhcpMessage | undefined>((resolve) => {
+      const reply = await new Promise<(DhcpMessage & { ms: number }) | undefined>((resolve) => {
         const timer = setTimeout(() => {
           this.waiting.delete(xid);
           resolve(undefined);
         }, wait);
         this.waiting.set(xid, (m) => {
+          const at = performance.now();
           const t = messageType(m);
           if (t !== type && t !== 6) return;
           clearTimeout(timer);
           this.waiting.delete(xid);
-          resolve(m);
+          resolve(Object.assign(m, { ms: at - t0 }));
         });
         this.socket.send(packet, 67, '255.255.255.255');
       });
       if (reply) {
-        if (messageType(reply) === 6) throw new NakError(`DHCP NAK (${NAK_RESTARTS + 1} times)`);
+        if (messageType(reply) === 6) throw Object.assign(new NakError(`DHCP NAK (${NAK_RESTARTS + 1} times)`), { ms: reply.ms });
         return reply;
       }
       onRetry();
@@ -96,22 +104,26 @@ async function dhcp(port: DhcpPort, mac: string, uuid: Buffer, ipxe: boolean): P
     [97, Buffer.concat([Buffer.from([0]), uuid])],
   ];
   const t0 = performance.now();
+  let serverMs = 0;
   for (let naks = 0; ; naks++) {
     const xid = randomBytes(4).readUInt32BE(0);
     try {
       const discover = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([1])], ...common] });
       const offer = await port.exchange(xid, discover, 2, () => r.retries++);
+      serverMs += offer.ms;
       const server = ipOf(option(offer, 54));
       if (!server) throw new Error('OFFER without a server identifier');
       const req = encodeMessage({ mac, xid, flags: 0x8000, options: [[53, Buffer.from([3])], [50, ipBytes(offer.yiaddr)], [54, ipBytes(server)], ...common] });
       const ack = await port.exchange(xid, req, 5, () => r.retries++);
+      serverMs += ack.ms;
       const ms = performance.now() - t0;
       const file = option(ack, 67)?.toString('latin1').replace(/\0.*$/s, '') || ack.file;
       const next = ack.siaddr !== '0.0.0.0' ? ack.siaddr : server;
       if (!file) throw new Error('ACK without a boot file');
-      return { ip: ack.yiaddr, file, next, ms, retries: r.retries };
+      return { ip: ack.yiaddr, file, next, ms, serverMs, retries: r.retries };
     } catch (e) {
       if (!(e instanceof NakError) || naks === NAK_RESTARTS) throw e;
+      serverMs += e.ms;
       r.retries++;
     }
   }
@@ -190,6 +202,9 @@ async function main(): Promise<void> {
     parentPort!.postMessage('ready');
     return;
   }
+  // The machines' DHCP is firmware on CPUs of their own, answering an OFFER at once: this thread runs before
+  // the rest of the load generator (and the server's DHCP thread at -10), so that its waits are the server's.
+  raiseThreadPriority(-15);
   const socket = createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((res) => socket.bind(68, '0.0.0.0', res));
   socket.setBroadcast(true);

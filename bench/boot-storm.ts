@@ -225,7 +225,9 @@ function summarise(side: Side, r: StormResult & { wallMs: number }, cpu: number,
   console.log(`\n${side.name}: ${ok.length}/${r.clients.length} booted, ${failed.length} failed, ${perMin.toFixed(0)} boots/min (to the layer), wall ${(r.wallMs / 1000).toFixed(1)} s, ` +
     `${(r.bytes / 2 ** 30).toFixed(2)} GiB moved, retries ${r.clients.reduce((s, c) => s + c.retries, 0)}`);
   console.log(`  server CPU ${cpu.toFixed(1)} s, peak RSS ${(hwmKiB / 1024).toFixed(0)} MiB${side.name === 'reference' ? ' (dnsmasq + nginx master + worker)' : ''}`);
+  const dhcpServer = r.clients.flatMap((c) => c.dhcpServerMs);
   console.log(`  DHCP exchange (DISCOVER to ACK): p50 ${pct(dhcp, 50).toFixed(1)} ms, p99 ${pct(dhcp, 99).toFixed(1)} ms, max ${Math.max(...dhcp).toFixed(1)} ms`);
+  console.log(`  DHCP server latency (DISCOVER to OFFER + REQUEST to ACK): p50 ${pct(dhcpServer, 50).toFixed(1)} ms, p99 ${pct(dhcpServer, 99).toFixed(1)} ms, max ${Math.max(...dhcpServer).toFixed(1)} ms`);
   const row = (s: Stage) => {
     const v = ok.map((c) => c.stages[s]).filter((x): x is number => x !== undefined);
     return v.length ? `  ${s.padEnd(9)} p50 ${pct(v, 50).toFixed(0).padStart(6)} ms  p99 ${pct(v, 99).toFixed(0).padStart(6)} ms` : undefined;
