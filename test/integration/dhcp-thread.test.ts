@@ -5,10 +5,11 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
-import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { Netns } from '../helpers/netns.ts';
 import { startDhcp, tempDir, udhcpc, udhcpcScript } from '../helpers/dhcp-harness.ts';
 import type { ServerHandle } from '../helpers/dhcp-harness.ts';
+import { threadNices } from '../helpers/thread-nice.ts';
 
 const SERVER = '10.51.0.1';
 
@@ -91,16 +92,6 @@ test('a crashed DHCP thread is logged in one line, started again, and serves wit
   t.like(leases.find((l) => l.mac === '52:54:00:bb:01:01'), { ip: first.bound!.ip, state: 'bound' });
   t.like(leases.find((l) => l.mac === '52:54:00:bb:01:02'), { ip: second.bound!.ip, state: 'bound' });
 });
-
-/** Nice value of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat). */
-async function threadNices(pid: number): Promise<number[]> {
-  const out: number[] = [];
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (stat) out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
-  }
-  return out;
-}
 
 test('the DHCP thread runs at nice -10, the rest of the server at its own priority: DHCP answers go before file transfers', async (t) => {
   const { ns, server, script } = await rig(t, true);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns, waitForOutput } from '../helpers/netns.ts';
+import { threadNices } from '../helpers/thread-nice.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NOBODY = 65534;
@@ -85,16 +86,6 @@ function unprivileged(keep: string[], extra: string[] = [], niceLimit?: number) 
     env: { ...process.env, NODE_COMPILE_CACHE: path.join(dir, 'cache') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-}
-
-/** Nice value of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat). */
-async function threadNices(pid: number): Promise<number[]> {
-  const out: number[] = [];
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (stat) out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
-  }
-  return out;
 }
 
 test.serial('without the unit\'s LimitNICE: the server serves at its own priority and says once how to let DHCP go first', async (t) => {
