@@ -173,7 +173,7 @@ async function storm(side: Side, layer: { fl: string; chunks: string[] }, macPre
     httpBase: side.httpBase,
   };
   // The management port's event-loop delay covers the time since the previous scrape: this one starts the window.
-  if (side.name === 'zeroboot') await loopDelay(side.serverNs);
+  if (side.name === 'zeroboot') await serverMetrics(side.serverNs);
   const drops = [await udpDrops(side.serverNs), await udpDrops(side.host)];
   const before = await Promise.all(side.pids.map(procStat));
   const client = join(HERE, 'boot-storm-client.ts');
@@ -181,10 +181,12 @@ async function storm(side: Side, layer: { fl: string; chunks: string[] }, macPre
   if (run.code !== 0) throw new Error(`${side.name}: the storm's clients failed (exit ${run.code}): ${run.stderr.trim().slice(-1500)}`);
   const after = await Promise.all(side.pids.map(procStat));
   const result = JSON.parse(run.stdout) as StormResult & { wallMs: number };
-  const delay = side.name === 'zeroboot' ? await loopDelay(side.serverNs) : undefined;
+  const metrics = side.name === 'zeroboot' ? await serverMetrics(side.serverNs) : undefined;
+  const delay = metrics?.delay;
   summarise(side, result, after.reduce((s, x, i) => s + x.cpu - before[i].cpu, 0), after.reduce((s, x) => s + x.hwmKiB, 0));
   if (side.name === 'zeroboot') console.log(`  of which the main thread (the event loop) ${(after[0].mainCpu - before[0].mainCpu).toFixed(1)} s, ${((1000 * (after[0].cpu - before[0].cpu)) / CLIENTS).toFixed(1)} ms CPU per boot`);
   if (delay) console.log(`  event-loop delay during the storm: p50 ${delay.p50} ms, p99 ${delay.p99} ms, max ${delay.max} ms`);
+  if (metrics?.replies) console.log(`  DHCP answer time by the server's own clock (request read to reply sent): ${metrics.replies}`);
   console.log(`  UDP datagrams dropped at full receive buffers: servers' namespace ${(await udpDrops(side.serverNs)) - drops[0]}, clients' ${(await udpDrops(side.host)) - drops[1]}; ` +
     `load generator loop delay p99 ${result.loopMs.p99.toFixed(0)} ms, max ${result.loopMs.max.toFixed(0)} ms`);
 }
@@ -197,13 +199,29 @@ async function udpDrops(ns: Netns): Promise<number> {
   return Number(lines[1]?.split(/\s+/)[names.indexOf('RcvbufErrors')] ?? 0);
 }
 
-/** zeroboot's event-loop delay statistics (ms) since the previous scrape of its /metrics (the management port, inside the namespace). */
-async function loopDelay(ns: Netns): Promise<Record<string, string> | undefined> {
+/**
+ * From zeroboot's /metrics (the management port, inside the namespace): its event-loop delay (ms) since the
+ * previous scrape, and its own DHCP answer times (zeroboot_dhcp_reply_seconds, from reading a request to its
+ * reply) as the share of OFFERs and ACKs under each bucket bound, cumulative since the server started.
+ */
+async function serverMetrics(ns: Netns): Promise<{ delay: Record<string, string>; replies: string } | undefined> {
   const r = await ns.exec('curl', ['-sS', '--max-time', '30', 'http://127.0.0.1:8081/metrics'], { timeout: 60_000 }).catch(() => undefined);
   if (!r || r.code !== 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const m of r.stdout.matchAll(/^zeroboot_event_loop_delay_seconds\{stat="(\w+)"\} (\S+)$/gm)) out[m[1]] = (Number(m[2]) * 1000).toFixed(1);
-  return out;
+  const delay: Record<string, string> = {};
+  for (const m of r.stdout.matchAll(/^zeroboot_event_loop_delay_seconds\{stat="(\w+)"\} (\S+)$/gm)) delay[m[1]] = (Number(m[2]) * 1000).toFixed(1);
+  // Bucket counts by type and bound, whatever order the labels come in.
+  const buckets = new Map<string, number>();
+  for (const m of r.stdout.matchAll(/^zeroboot_dhcp_reply_seconds_bucket\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    buckets.set(`${labels.type} ${labels.le}`, Number(m[2]));
+  }
+  const parts: string[] = [];
+  for (const type of ['offer', 'ack']) {
+    const all = buckets.get(`${type} +Inf`) ?? 0;
+    if (all === 0) continue;
+    parts.push(`${type} ${all}: ${['0.01', '0.025', '0.05'].map((le) => `${((100 * (buckets.get(`${type} ${le}`) ?? NaN)) / all).toFixed(1)}% within ${Number(le) * 1000} ms`).join(', ')}`);
+  }
+  return { delay, replies: parts.join('; ') };
 }
 
 interface Summary {

@@ -168,6 +168,8 @@ export class PacketHandler {
 
   receive(replies: ReplyOut, buf: Buffer, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean): void {
     if (this.closing) return;
+    // From here to the reply's send is the server's answer time (events carry it as `ms`).
+    const t0 = performance.now();
     let p: DhcpPacket;
     try {
       // Node gives each datagram its own memory, which nothing else writes to: no copy needed.
@@ -181,7 +183,7 @@ export class PacketHandler {
     }
     const mac = p.htype === 1 && p.hlen === 6 ? macFromBytes(p.chaddr) : 'unknown';
     try {
-      this.dispatch(replies, p, mac, rinfo, iface, proxyPort);
+      this.dispatch(replies, p, mac, rinfo, iface, proxyPort, t0);
     } catch (e) {
       // A bug must cost one packet, not the server.
       this.opts.log.error('dhcp: failed to handle a packet', { mac, error: (e as Error).stack ?? String(e) });
@@ -195,7 +197,7 @@ export class PacketHandler {
     this.opts.log.debug('dhcp: ignored', { mac, reason });
   }
 
-  private dispatch(replies: ReplyOut, p: DhcpPacket, mac: string, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean): void {
+  private dispatch(replies: ReplyOut, p: DhcpPacket, mac: string, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean, t0: number): void {
     const s = screen(p, rinfo.address);
     if ('ignore' in s) return this.ignore(mac, s.ignore, p.op !== 1 ? { iface: iface.reply.name } : undefined);
     const { selector, labels, timeline, settings } = this.opts;
@@ -206,11 +208,11 @@ export class PacketHandler {
     timeline.record(mac, s.kind, describeClient(p, facts, decision, iface.reply.name, proxyPort));
     const x: Exchange = { packet: p, mac, type: s.type, decision, iface: iface.facts, hostname: machine?.hostname };
     const out = (proxyPort ? this.bootServer : this.main).handle(x);
-    if (!(out instanceof Promise)) return this.conclude(replies, p, mac, rinfo, iface, proxyPort, out);
+    if (!(out instanceof Promise)) return this.conclude(replies, p, mac, rinfo, iface, proxyPort, out, t0);
     out.then(
       (o) => {
         // The socket may be gone by the time a lease database answers.
-        if (!this.closed) this.conclude(replies, p, mac, rinfo, iface, proxyPort, o);
+        if (!this.closed) this.conclude(replies, p, mac, rinfo, iface, proxyPort, o, t0);
       },
       (e: Error) => {
         if (e instanceof LeaseDbError) return this.ignore(mac, e.message);
@@ -221,7 +223,7 @@ export class PacketHandler {
   }
 
   /** What the handler decided: store, send, or say why not. */
-  private conclude(replies: ReplyOut, p: DhcpPacket, mac: string, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean, out: Outcome): void {
+  private conclude(replies: ReplyOut, p: DhcpPacket, mac: string, rinfo: RemoteInfo, iface: Iface, proxyPort: boolean, out: Outcome, t0: number): void {
     if (out.kind === 'ignore') return this.ignore(mac, out.reason);
     if (out.kind === 'store') {
       this.persist(out.record).catch((e: Error) => this.opts.log.error(`dhcp: cannot store a ${out.what}`, { error: e.message }));
@@ -229,17 +231,17 @@ export class PacketHandler {
     }
     const arrival = { proxyPort, address: rinfo.address, port: rinfo.port };
     const built = buildReply(p, out.answer, iface.reply, arrival);
-    if (!out.persist) return this.send(replies, mac, out.answer, built, iface.reply);
+    if (!out.persist) return this.send(replies, mac, out.answer, built, iface.reply, t0);
     // The ACK leaves only once its lease is on disk. It is built before the wait, so only its
     // bytes wait, not the request it answers (which would then outlive a young-generation collection).
-    if (!this.file) return this.send(replies, mac, out.answer, built, iface.reply);
+    if (!this.file) return this.send(replies, mac, out.answer, built, iface.reply, t0);
     const answer = out.answer;
     const reply = iface.reply;
     this.file.store(out.persist, (e) => {
       if (e) return this.ignore(mac, `lease not stored, ACK withheld: ${e.message}`);
       if (this.closed) return;
       try {
-        this.send(replies, mac, answer, built, reply);
+        this.send(replies, mac, answer, built, reply, t0);
       } catch (err) {
         this.opts.log.error('dhcp: failed to send an ACK', { mac, error: (err as Error).message });
       }
@@ -275,13 +277,13 @@ export class PacketHandler {
     return this.file ? this.file.append(record) : Promise.resolve();
   }
 
-  private send(replies: ReplyOut, mac: string, a: Answer, built: Built, iface: ReplyIface): void {
+  private send(replies: ReplyOut, mac: string, a: Answer, built: Built, iface: ReplyIface, t0: number): void {
     if (!built.ok) return this.ignore(mac, built.reason);
     // Send errors reach the sender's error callback, which logs them.
     replies.send(built.bytes, built.port, built.host);
     const nak = a.type === MessageType.NAK;
     const d = a.decision;
-    const detail: Record<string, string | number | boolean> = { to: this.destination(built.host, built.port), iface: iface.name };
+    const detail: Record<string, string | number | boolean> = { to: this.destination(built.host, built.port), iface: iface.name, ms: Math.round((performance.now() - t0) * 100) / 100 };
     if (a.yiaddr) detail.ip = a.yiaddr;
     if (d?.bootfile && !nak) detail.bootfile = d.bootfile;
     if (d) detail.class = d.rule;

@@ -41,6 +41,8 @@ export class ProtocolCounts {
   private tftpStarted = 0;
   private tftpBytes = 0;
   private readonly tftpSeconds: Histogram;
+  /** Per reply type, the histogram's child (resolved once: a labelled observe hashes its labels each time). */
+  private readonly replySeconds: Record<(typeof REPLY_TYPES)[number], { observe(v: number): void }>;
 
   constructor(register: Registry, timeline: BootTimeline) {
     mirroredCounter(register, 'zeroboot_dhcp_requests_total', 'DHCP client messages taken for an answer, by message type', 'type', REQUEST_TYPES, () => this.requests);
@@ -70,6 +72,14 @@ export class ProtocolCounts {
         this.inc(self.tftpBytes);
       },
     });
+    const replySeconds = new Histogram({
+      name: 'zeroboot_dhcp_reply_seconds',
+      help: 'Time from reading a DHCP request to sending its reply (with an ACK, the lease written to disk first), by reply type',
+      labelNames: ['type'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [register],
+    });
+    this.replySeconds = { offer: replySeconds.labels({ type: 'offer' }), ack: replySeconds.labels({ type: 'ack' }), nak: replySeconds.labels({ type: 'nak' }) };
     this.tftpSeconds = new Histogram({ name: 'zeroboot_tftp_transfer_seconds', help: 'Duration of completed TFTP transfers', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [register] });
   }
 
@@ -80,9 +90,15 @@ export class ProtocolCounts {
       case 'dhcp.decline': return void this.requests.decline++;
       case 'dhcp.release': return void this.requests.release++;
       case 'dhcp.inform': return void this.requests.inform++;
-      case 'dhcp.offer': return void this.replies.offer++;
-      case 'dhcp.ack': return void this.replies.ack++;
-      case 'dhcp.nak': return void this.replies.nak++;
+      case 'dhcp.offer':
+      case 'dhcp.ack':
+      case 'dhcp.nak': {
+        const type = e.kind === 'dhcp.offer' ? 'offer' : e.kind === 'dhcp.ack' ? 'ack' : 'nak';
+        this.replies[type]++;
+        const ms = e.detail?.ms;
+        if (typeof ms === 'number') this.replySeconds[type].observe(ms / 1000);
+        return;
+      }
       case 'dhcp.ignored': return void this.ignoredSeen[ignoreReason(e.reason ?? '')]++;
       case 'tftp.request': return void this.tftpStarted++;
       case 'tftp.done': {

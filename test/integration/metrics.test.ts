@@ -103,6 +103,11 @@ test.serial('a boot moves DHCP, TFTP, HTTP, stage and report counts; zdb health 
   t.true(v('zeroboot_dhcp_requests_total', { type: 'request' }) >= 2);
   t.true(v('zeroboot_dhcp_replies_total', { type: 'offer' }) >= 2);
   t.true(v('zeroboot_dhcp_replies_total', { type: 'ack' }) >= 2);
+  // Each reply's answer time: every OFFER and ACK observed once, the ACKs after their lease reached the disk.
+  t.is(v('zeroboot_dhcp_reply_seconds_count', { type: 'offer' }), v('zeroboot_dhcp_replies_total', { type: 'offer' }));
+  t.is(v('zeroboot_dhcp_reply_seconds_count', { type: 'ack' }), v('zeroboot_dhcp_replies_total', { type: 'ack' }));
+  t.true(v('zeroboot_dhcp_reply_seconds_sum', { type: 'ack' }) > 0);
+  t.true(v('zeroboot_dhcp_reply_seconds_bucket', { type: 'ack', le: '1' }) >= 2);
   t.is(v('zeroboot_tftp_transfers_total', { result: 'done' }), 1);
   t.is(v('zeroboot_tftp_bytes_total'), loaderBytes);
   t.is(v('zeroboot_tftp_transfer_seconds_count'), 1);
