@@ -2,6 +2,11 @@
 // prints "dhcp ready" then every timeline event as one JSON line on stdout.
 // SIGUSR1 prints the lease table, SIGUSR2 the counts of ignored packets from
 // MACs without a timeline; SIGTERM closes cleanly (leases flushed).
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../boot/config.ts';
 import { createSelector } from '../boot/selection.ts';
 import { BootTimeline } from '../boot/timeline.ts';
@@ -36,6 +41,20 @@ try {
     const until = Date.now() + 2000;
     process.stdout.write(`main blocked until ${until}\n`);
     while (Date.now() < until);
+  });
+  // SIGTTIN takes every thread of libuv's pool for 2 s (each blocked opening a FIFO nobody writes), as a
+  // crowd of file opens and reads for HTTP and TFTP would.
+  process.on('SIGTTIN', () => {
+    const fifo = join(tmpdir(), `zb-pool-block-${process.pid}-${Date.now()}`);
+    execFileSync('mkfifo', [fifo]);
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const opened = Array.from({ length: threads }, () => open(fifo, 'r'));
+    const until = Date.now() + 2000;
+    process.stdout.write(`pool blocked until ${until}\n`);
+    setTimeout(() => {
+      closeSync(openSync(fifo, 'w'));
+      void Promise.all(opened).then((handles) => Promise.all(handles.map((h) => h.close())).then(() => rm(fifo)));
+    }, 2000);
   });
   process.on('SIGWINCH', () => {
     if (!thread) return;

@@ -24,13 +24,14 @@ export interface Leases {
 /** How often offers that ran out are dropped from the in-memory pool. */
 const SWEEP_MS = 30_000;
 
-export async function openLeases(settings: DhcpSettings, served: ServedInterface[], ourIds: Set<string>, log: Logger): Promise<Leases> {
+/** `ownThread`: the caller is a thread of DHCP's own, so the lease journal syncs inline on it (LeaseFile.open). */
+export async function openLeases(settings: DhcpSettings, served: ServedInterface[], ourIds: Set<string>, log: Logger, ownThread = false): Promise<Leases> {
   const pc = settings.pool;
   if (!pc) throw new DhcpServerError('server.dhcp.pool is required in full mode');
   const exclude = [...ourIds];
   if (pc.router) exclude.push(pc.router);
   const opts = { start: pc.start, end: pc.end, subnetMask: pc.subnetMask, leaseSeconds: pc.leaseSeconds, exclude, reservations: settings.reservations };
-  const leases = await (settings.pg ? openPg(settings.pg, opts, settings.address, log) : openFile(settings.leasesFile, opts, log));
+  const leases = await (settings.pg ? openPg(settings.pg, opts, settings.address, log) : openFile(settings.leasesFile, opts, log, ownThread));
   if (!served.some((i) => leases.backend.inSubnet(i.address))) {
     log.warn('dhcp: no served interface is in the pool subnet; only relayed requests will get addresses', {
       pool: `${pc.start}-${pc.end}`,
@@ -48,7 +49,7 @@ function poolError(e: unknown): never {
 }
 
 /** The pool restored from its file, and the file opened for appending. */
-async function openFile(path: string, opts: PoolOptions, log: Logger): Promise<Leases> {
+async function openFile(path: string, opts: PoolOptions, log: Logger, inline: boolean): Promise<Leases> {
   let pool: LeasePool;
   try {
     pool = new LeasePool(opts);
@@ -60,7 +61,7 @@ async function openFile(path: string, opts: PoolOptions, log: Logger): Promise<L
     const loaded = await LeaseFile.load(path);
     const dropped = pool.restore(loaded.records);
     if (loaded.skipped || dropped) log.warn('dhcp: some stored leases were not restored', { file: path, unreadable: loaded.skipped, outsideSubnet: dropped });
-    file = await LeaseFile.open(path, () => pool.eachRecord());
+    file = await LeaseFile.open(path, () => pool.eachRecord(), { inline });
   } catch (e) {
     if (e instanceof LeaseFileError) throw new DhcpServerError(e.message);
     throw e;

@@ -44,6 +44,8 @@ export interface DhcpServerOptions {
   labels: MachineLabels;
   timeline: DhcpEvents;
   log: Logger;
+  /** The server runs on a thread of its own (thread-worker.ts): its lease journal may block it while syncing. */
+  ownThread?: boolean;
 }
 
 /** What DHCP records: the boot timeline itself, or, on the DHCP thread (thread.ts), a batch on its way to it. */
@@ -79,7 +81,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<LocalDhc
   }
   const served = resolveInterfaces(settings.address, settings.interfaces);
   const ourIds = new Set([settings.address, ...served.map((i) => i.address)]);
-  const leases = settings.mode === 'full' ? await openLeases(settings, served, ourIds, log) : undefined;
+  const leases = settings.mode === 'full' ? await openLeases(settings, served, ourIds, log, opts.ownThread ?? false) : undefined;
   const network = networkOptions(leases ? settings.pool : undefined);
   const ifaces: Iface[] = served.map((i) => ({
     reply: replyIface(i.name, i.address, i.mtu, network),

@@ -84,6 +84,7 @@ try {
     labels,
     timeline: batch,
     log: batch.logger(),
+    ownThread: true,
   });
   const refresh = setInterval(() => {
     batch.leasesDirty = true;
