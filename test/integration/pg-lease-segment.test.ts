@@ -11,7 +11,7 @@ import test from 'ava';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { startPostgres, type Postgres } from '../../harness/postgres.ts';
+import { sharedPostgres } from '../helpers/postgres.ts';
 import { startDhcp, tempDir, type ServerHandle } from '../../harness/dhcp-server.ts';
 import { PgState } from '../../boot/state/pg.ts';
 import { LEASE_TABLE } from '../../boot/dhcp/lease-pg.ts';
@@ -23,15 +23,7 @@ const NET = '10.91.0';
 const SUBNET = `${NET}.0/255.255.255.0`;
 const CLIENTS = 200;
 
-let db: Postgres;
-
-test.before(async () => {
-  db = await startPostgres();
-});
-
-test.after.always(async () => {
-  await db?.stop();
-});
+const pg = sharedPostgres(test);
 
 interface Storm {
   acks: { ack: string; ip: string; server: string }[];
@@ -63,7 +55,7 @@ function storm(host: Netns, prefix: string): Storm {
 }
 
 async function tableRows(): Promise<{ ip: string; mac: string | null; state: string }[]> {
-  const s = await PgState.open(db.url, { max: 1 });
+  const s = await PgState.open(pg.db.url, { max: 1 });
   try {
     return (await s.pool.query(`SELECT ip::text, mac, state FROM ${LEASE_TABLE} WHERE subnet = $1`, [SUBNET])).rows;
   } finally {
@@ -85,7 +77,7 @@ test.serial('two servers, one PostgreSQL, 200 clients; one server SIGKILLed mid-
   try {
     await ns.bridge('br0', `${NET}.254/24`);
     // The unix socket: the namespaces cannot reach the host's loopback, but they see its files.
-    const url = `postgresql:///postgres?host=${encodeURIComponent(db.dir)}&port=${db.port}&user=zeroboot`;
+    const url = `postgresql:///postgres?host=${encodeURIComponent(pg.db.dir)}&port=${pg.db.port}&user=zeroboot`;
     for (const k of [1, 2]) {
       const host = await ns.host('br0', { cidr: `${NET}.${k}/24` });
       servers.push(await startDhcp(host, tmp.dir, {
@@ -121,7 +113,7 @@ test.serial('two servers, one PostgreSQL, 200 clients; one server SIGKILLed mid-
     t.log(`leases by server: .1 ${by(`${NET}.1`)} (killed after ${CLIENTS / 4} clients were done), .2 ${by(`${NET}.2`)}; most DISCOVERs by one client: ${Math.max(...[...s.done.values()].map((d) => d.tries))}`);
 
     // The database gone: the survivor keeps running, offers nothing, and says so once.
-    await db.stop();
+    await pg.db.stop();
     const late = await clients.exec(process.execPath, ['--disable-warning=ExperimentalWarning', CLIENTS_SCRIPT, '5', '52:54:00:92', '4000'], { timeout: 60_000 });
     t.is(late.stdout.match(/"failed"/g)?.length, 5, late.stdout);
     const survivor = servers[1]!;

@@ -7,7 +7,7 @@
 // are its own.
 import test from 'ava';
 import net from 'node:net';
-import { startPostgres, type Postgres } from '../../harness/postgres.ts';
+import { sharedPostgres } from '../helpers/postgres.ts';
 import { PgState } from '../../boot/state/pg.ts';
 import { PgLeases, LEASE_TABLE } from '../../boot/dhcp/lease-pg.ts';
 import type { PgLeasesOptions } from '../../boot/dhcp/lease-pg.ts';
@@ -16,26 +16,16 @@ import type { Grant } from '../../boot/dhcp/leases.ts';
 import type { Logger } from '../../boot/log.ts';
 import { silentLogger } from '../../boot/log.ts';
 
-let db: Postgres;
-const opened: { close(): Promise<void> }[] = [];
-
-test.before(async () => {
-  db = await startPostgres();
-});
-
-test.after.always(async () => {
-  for (const o of opened.reverse()) await o.close().catch(() => undefined);
-  await db?.stop();
-});
+const pg = sharedPostgres(test);
 
 const mac = (i: number) => `52:54:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 
 /** A backend with its own connection pool, as one server has. */
 async function backend(net3: string, opts: Partial<PgLeasesOptions> & { url?: string } = {}): Promise<PgLeases> {
-  const state = await PgState.open(opts.url ?? db.url, { max: 4 });
-  opened.push(state);
+  const state = await PgState.open(opts.url ?? pg.db.url, { max: 4 });
+  pg.keep(state);
   const leases = await PgLeases.open({ state, start: `${net3}.10`, end: `${net3}.250`, subnetMask: '255.255.255.0', leaseSeconds: 3600, server: 'test', log: silentLogger, ...opts });
-  opened.push(leases);
+  pg.keep(leases);
   return leases;
 }
 
@@ -54,7 +44,7 @@ async function lease(servers: PgLeases[], i: number): Promise<string> {
 }
 
 async function rowsOf(net3: string): Promise<{ ip: string; client: string | null; state: string }[]> {
-  const s = await PgState.open(db.url, { max: 1 });
+  const s = await PgState.open(pg.db.url, { max: 1 });
   try {
     return (await s.pool.query(`SELECT ip::text, client, state FROM ${LEASE_TABLE} WHERE subnet = $1`, [`${net3}.0/255.255.255.0`])).rows;
   } finally {
@@ -178,11 +168,11 @@ async function cuttableProxy(port: number): Promise<{ port: number; cut(): Promi
 }
 
 test.serial('database unreachable: leases refused with LeaseDbError, one log line, nothing thrown past it; back without a restart', async (t) => {
-  const proxy = await cuttableProxy(db.port);
-  opened.push(proxy);
+  const proxy = await cuttableProxy(pg.db.port);
+  pg.keep(proxy);
   const lines: string[] = [];
   const log: Logger = { ...silentLogger, error: (m) => lines.push(`error ${m}`), warn: (m) => lines.push(`warn ${m}`) };
-  const url = db.url.replace(`:${db.port}/`, `:${proxy.port}/`);
+  const url = pg.db.url.replace(`:${pg.db.port}/`, `:${proxy.port}/`);
   const a = await backend('10.90.5', { url, log });
   t.true((await a.offer({ mac: mac(1) })).ok);
   await proxy.cut();
@@ -230,7 +220,7 @@ test.serial('the database refusing (the table dropped under the server): LeaseDb
   const lines: string[] = [];
   const log: Logger = { ...silentLogger, error: (m) => lines.push(m) };
   const a = await backend('10.90.6', { log });
-  const s = await PgState.open(db.url, { max: 1 });
+  const s = await PgState.open(pg.db.url, { max: 1 });
   try {
     await s.pool.query(`DROP TABLE ${LEASE_TABLE}`);
   } finally {

@@ -4,29 +4,19 @@
 // server hears of it, and every side stays bounded when a network claims
 // more MACs than the cap.
 import test from 'ava';
-import { startPostgres, type Postgres } from '../../harness/postgres.ts';
+import { sharedPostgres } from '../helpers/postgres.ts';
 import { PgState } from '../../boot/state/pg.ts';
 import { PgMachines } from '../../boot/state/pg-machines.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
 
-let db: Postgres;
-const opened: { close(): Promise<void> }[] = [];
-
-test.before(async () => {
-  db = await startPostgres();
-});
-
-test.after.always(async () => {
-  for (const o of opened.reverse()) await o.close().catch(() => undefined);
-  await db?.stop();
-});
+const pg = sharedPostgres(test);
 
 async function server(name: string, max?: number): Promise<{ timeline: BootTimeline; machines: PgMachines; state: PgState }> {
-  const state = await PgState.open(db.url, { max: 2 });
-  opened.push(state);
+  const state = await PgState.open(pg.db.url, { max: 2 });
+  pg.keep(state);
   const timeline = new BootTimeline();
   const machines = await PgMachines.open(state, { timeline, server: name, ...(max ? { max } : {}) });
-  opened.push(machines);
+  pg.keep(machines);
   return { timeline, machines, state };
 }
 
@@ -76,8 +66,8 @@ test.serial('more MACs than the cap: the table and the peers held stay at the ca
 test.serial('the notification connection is cut: the server reconnects, and what changed meanwhile reaches it', async (t) => {
   const e = await server('http://e');
   const f = await server('http://f');
-  const killer = await PgState.open(db.url, { max: 1 });
-  opened.push(killer);
+  const killer = await PgState.open(pg.db.url, { max: 1 });
+  pg.keep(killer);
   // Every LISTEN connection is cut (all servers of this file); while F's is down, E writes a new stage.
   const cut = await killer.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'zeroboot-listen'");
   t.true(cut.rowCount! >= 2);

@@ -3,21 +3,14 @@
 // start together, transactions that roll back on a throw, and errors that
 // say where the database is without quoting the password.
 import test from 'ava';
-import { startPostgres, type Postgres } from '../../harness/postgres.ts';
+import { startPostgres } from '../../harness/postgres.ts';
+import { sharedPostgres } from '../helpers/postgres.ts';
 import { PgState, PgStateError } from '../../boot/state/pg.ts';
 import { freePort } from '../../harness/listening.ts';
 import { isAlive } from '../../lib/process.ts';
 import { existsSync } from 'node:fs';
 
-let db: Postgres;
-
-test.before(async () => {
-  db = await startPostgres();
-});
-
-test.after.always(async () => {
-  await db?.stop();
-});
+const pg = sharedPostgres(test);
 
 const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS t_items (id integer PRIMARY KEY, label text NOT NULL)',
@@ -25,12 +18,12 @@ const SCHEMA = [
 ];
 
 test.serial('ensureSchema twice in a row and eight at once from eight pools: one schema, recorded once', async (t) => {
-  const a = await PgState.open(db.url);
+  const a = await PgState.open(pg.db.url);
   try {
     await a.ensureSchema('items', SCHEMA);
     await a.ensureSchema('items', SCHEMA);
     // As eight servers starting at the same moment: CREATE TABLE IF NOT EXISTS alone races (duplicate pg_type rows) without the lock.
-    const states = await Promise.all(Array.from({ length: 8 }, () => PgState.open(db.url, { max: 2 })));
+    const states = await Promise.all(Array.from({ length: 8 }, () => PgState.open(pg.db.url, { max: 2 })));
     try {
       await Promise.all(states.map((s) => s.ensureSchema('racing', ['CREATE TABLE IF NOT EXISTS t_race (id integer PRIMARY KEY)', 'INSERT INTO t_race VALUES (1)'])));
     } finally {
@@ -46,7 +39,7 @@ test.serial('ensureSchema twice in a row and eight at once from eight pools: one
 });
 
 test.serial('tx commits what fn did, and a throw rolls all of it back and reaches the caller', async (t) => {
-  const s = await PgState.open(db.url);
+  const s = await PgState.open(pg.db.url);
   try {
     await s.ensureSchema('items', SCHEMA);
     await s.pool.query('DELETE FROM t_items');
@@ -77,11 +70,11 @@ test.serial('nothing listening, or a wrong password: one PgStateError naming hos
   const down = await t.throwsAsync(PgState.open(`postgresql://zeroboot:hunter2secret@127.0.0.1:${port}/postgres`), { instanceOf: PgStateError });
   t.regex(down!.message, new RegExp(`^cannot reach PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database postgres, user zeroboot\\): .*ECONNREFUSED`));
   t.false(down!.message.includes('hunter2secret'));
-  const wrong = db.url.replace(/:[^:@/]+@/, ':hunter2secret@');
+  const wrong = pg.db.url.replace(/:[^:@/]+@/, ':hunter2secret@');
   const denied = await t.throwsAsync(PgState.open(wrong), { instanceOf: PgStateError });
   t.regex(denied!.message, /password authentication failed for user "zeroboot"/);
   t.false(denied!.message.includes('hunter2secret'));
-  t.false(denied!.message.includes(new URL(db.url).password));
+  t.false(denied!.message.includes(new URL(pg.db.url).password));
 });
 
 test.serial('the harness: its own folder and pid, both gone after stop', async (t) => {
