@@ -25,6 +25,7 @@ import { runCommand, waitForOutput } from '../lib/process.ts';
 import { tempDir } from '../harness/dhcp-server.ts';
 import { startNginx } from '../harness/nginx.ts';
 import { parseBenchArgs } from '../harness/bench-args.ts';
+import { parsePromText } from '../harness/prom-text.ts';
 import { STAGES, type ClientResult, type Stage, type StormPlan, type StormResult } from './boot-storm-client.ts';
 
 const { values: a } = parseBenchArgs('boot-storm', {
@@ -207,19 +208,16 @@ async function udpDrops(ns: Netns): Promise<number> {
 async function serverMetrics(ns: Netns): Promise<{ delay: Record<string, string>; replies: string } | undefined> {
   const r = await ns.exec('curl', ['-sS', '--max-time', '30', 'http://127.0.0.1:8081/metrics'], { timeout: 60_000 }).catch(() => undefined);
   if (!r || r.code !== 0) return undefined;
+  const samples = parsePromText(r.stdout);
   const delay: Record<string, string> = {};
-  for (const m of r.stdout.matchAll(/^zeroboot_event_loop_delay_seconds\{stat="(\w+)"\} (\S+)$/gm)) delay[m[1]] = (Number(m[2]) * 1000).toFixed(1);
-  // Bucket counts by type and bound, whatever order the labels come in.
-  const buckets = new Map<string, number>();
-  for (const m of r.stdout.matchAll(/^zeroboot_dhcp_reply_seconds_bucket\{([^}]*)\} (\S+)$/gm)) {
-    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    buckets.set(`${labels.type} ${labels.le}`, Number(m[2]));
-  }
+  for (const s of samples) if (s.name === 'zeroboot_event_loop_delay_seconds') delay[s.labels.stat] = (s.value * 1000).toFixed(1);
+  // Before the first reply of a type there are no samples of it.
+  const bucket = (type: string, le: string) => samples.find((s) => s.name === 'zeroboot_dhcp_reply_seconds_bucket' && s.labels.type === type && s.labels.le === le)?.value ?? 0;
   const parts: string[] = [];
   for (const type of ['offer', 'ack']) {
-    const all = buckets.get(`${type} +Inf`) ?? 0;
+    const all = bucket(type, '+Inf');
     if (all === 0) continue;
-    parts.push(`${type} ${all}: ${['0.01', '0.025', '0.05'].map((le) => `${((100 * (buckets.get(`${type} ${le}`) ?? NaN)) / all).toFixed(1)}% within ${Number(le) * 1000} ms`).join(', ')}`);
+    parts.push(`${type} ${all}: ${['0.01', '0.025', '0.05'].map((le) => `${((100 * bucket(type, le)) / all).toFixed(1)}% within ${Number(le) * 1000} ms`).join(', ')}`);
   }
   return { delay, replies: parts.join('; ') };
 }

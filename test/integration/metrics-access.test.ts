@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../boot/config.ts';
 import { startBootServer, type BootServer } from '../../boot/server.ts';
 import { silentLogger } from '../../boot/log.ts';
-import { parsePromText, sampleValue } from '../helpers/prom-text.ts';
+import { parsePromText, sampleValue } from '../../harness/prom-text.ts';
 
 const run = promisify(execFile);
 let dir: string;

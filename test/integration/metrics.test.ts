@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Netns } from '../helpers/netns.ts';
 import { probe } from '../helpers/dhcp-harness.ts';
 import { startPxeSegment, type PxeSegment } from '../helpers/pxe-segment.ts';
-import { parsePromText, sampleValue, type Sample } from '../helpers/prom-text.ts';
+import { parsePromText, sampleValue, type Sample } from '../../harness/prom-text.ts';
 import { collectInventory } from '../../agent/inventory/index.ts';
 import { capacity } from '../../agent/inventory/capacity.ts';
 import { loadOrCreateIdentity } from '../../agent/identity.ts';

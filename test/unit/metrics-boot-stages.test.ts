@@ -6,7 +6,7 @@ import test from 'ava';
 import { BootTimeline } from '../../boot/timeline.ts';
 import { ServerMetrics } from '../../boot/metrics/index.ts';
 import { BOOT_WINDOW_MS } from '../../boot/metrics/boot-stages.ts';
-import { parsePromText, sampleValue, type Sample } from '../helpers/prom-text.ts';
+import { parsePromText, sampleValue, type Sample } from '../../harness/prom-text.ts';
 
 async function samples(m: ServerMetrics): Promise<Sample[]> {
   return parsePromText((await m.scrape()).text);

@@ -1,6 +1,7 @@
 // A reader of the Prometheus text exposition format (version 0.0.4), written
 // from its specification rather than taken from prom-client, so a test reads
 // what a Prometheus server would: every sample line, its labels and value.
+// Tests and benches (bench/boot-storm.ts) read the server's /metrics with it.
 export interface Sample {
   name: string;
   labels: Record<string, string>;
