@@ -24,6 +24,7 @@ import { Registry } from '../boot/registry/store.ts';
 import { reportRequestHandler } from '../boot/registry/http.ts';
 import { parseBenchArgs } from '../harness/bench-args.ts';
 import { commandLaunch, nodeRuntime, SOURCES_DIR } from '../image/node-runtime.ts';
+import { cpuSeconds, readStatSync } from '../harness/proc-stat.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: a } = parseBenchArgs('bench/agent-rss.ts', {
@@ -52,7 +53,6 @@ const num = (v: string, name: string) => {
 const windowS = num(a.window, 'window');
 const settleS = num(a.settle, 'settle');
 const diskCount = num(a.disks, 'disks');
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const GiB = 1024 ** 3;
 
 const dir = mkdtempSync(join(tmpdir(), 'zb-agent-rss-'));
@@ -65,10 +65,8 @@ function status(pid: number): Record<string, number> {
 }
 
 /** utime + stime of `pid`, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+function cpuOf(pid: number): number {
+  return cpuSeconds(readStatSync(pid));
 }
 
 function children(pid: number): number[] {
@@ -132,10 +130,10 @@ async function measure(form: string): Promise<void> {
     const firstReport = (performance.now() - t0) / 1000;
     const pid = child.pid!;
     await new Promise((r) => setTimeout(r, settleS * 1000));
-    const c0 = cpuSeconds(pid);
+    const c0 = cpuOf(pid);
     const w0 = performance.now();
     await new Promise((r) => setTimeout(r, windowS * 1000));
-    const cpu = cpuSeconds(pid) - c0;
+    const cpu = cpuOf(pid) - c0;
     const wall = (performance.now() - w0) / 1000;
     const s = status(pid);
     const reported = registry.list()[0].lastReport.agent as { rssBytes: number; peakRssBytes: number } | undefined;

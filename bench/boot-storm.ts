@@ -27,6 +27,7 @@ import { startNginx } from '../harness/nginx.ts';
 import { parseBenchArgs } from '../harness/bench-args.ts';
 import { parsePromText } from '../harness/prom-text.ts';
 import { STAGES, type ClientResult, type Stage, type StormPlan, type StormResult } from './boot-storm-client.ts';
+import { cpuSeconds, readStat } from '../harness/proc-stat.ts';
 
 const { values: a } = parseBenchArgs('boot-storm', {
   options: {
@@ -47,7 +48,6 @@ const CLIENTS = Number(a.clients);
 const HERE = new URL('.', import.meta.url).pathname;
 const ROOT_DIR = join(HERE, '..');
 const IPXE = '/usr/lib/ipxe/undionly.kpxe';
-const TICKS = 100;
 const MASK = '255.255.0.0';
 /** Each side's network: server address, client host address, the pool (also the clients' local route). */
 const NET = {
@@ -67,9 +67,7 @@ interface Side {
 
 /** CPU seconds of a process (or, with `tid`, of one of its threads). */
 async function cpuOf(pid: number, tid?: number): Promise<number> {
-  const stat = await readFile(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICKS;
+  return cpuSeconds(await readStat(pid, tid));
 }
 
 async function procStat(pid: number): Promise<{ cpu: number; mainCpu: number; hwmKiB: number }> {

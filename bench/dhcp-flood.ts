@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Netns } from '../qemu/netns.ts';
 import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 import type { ServerHandle } from '../harness/dhcp-server.ts';
+import { cpuTicks, readStat } from '../harness/proc-stat.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,11 +38,7 @@ async function send(host: Netns, count: number, kind: 'known' | 'malformed'): Pr
 
 /** Waits until the server has read what was sent: its CPU time stops growing. */
 async function settle(server: ServerHandle): Promise<void> {
-  const cpu = async () => {
-    const stat = await readFile(`/proc/${server.child.pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  };
+  const cpu = async () => cpuTicks(await readStat(server.child.pid!));
   let last = await cpu();
   for (;;) {
     await new Promise((r) => setTimeout(r, 1000));

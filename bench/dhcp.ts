@@ -32,7 +32,7 @@
 // zeroboot's Node runs with the flags `zeroboot serve` uses (boot/runtime-flags.ts: a 2 MiB
 // young generation, which costs DHCP time but gives memory back after a burst);
 // --node-options replaces them (e.g. --node-options '' for Node's defaults).
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -43,6 +43,7 @@ import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import { startPostgres } from '../harness/postgres.ts';
 import type { Postgres } from '../harness/postgres.ts';
+import { CLK_TCK, cpuSeconds, cpuTicks, readStat } from '../harness/proc-stat.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -70,7 +71,6 @@ const NET = {
   dnsmasq: { server: '10.71.0.1', host: '10.71.0.2/16', start: '10.71.1.0', end: '10.71.255.254' },
   'zeroboot-pg': { server: '10.72.0.1', host: '10.72.0.2/16', start: '10.72.1.0', end: '10.72.255.254' },
 };
-const TICKS = 100; // USER_HZ on Linux
 
 interface Step {
   rate: number;
@@ -89,26 +89,20 @@ interface Step {
   clientRcvbuf: number;
 }
 
-async function statFields(pid: number): Promise<string[]> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = await statFields(pid);
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+async function cpuOf(pid: number): Promise<number> {
+  return cpuSeconds(await readStat(pid));
 }
 
 /** A process tree's CPU: its own, its reaped children's (PostgreSQL's ended backends), and its live children's. */
 async function treeCpuSeconds(pid: number): Promise<number> {
-  const own = await statFields(pid);
-  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  const own = await readStat(pid);
+  let ticks = cpuTicks(own) + Number(own[13]) + Number(own[14]);
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const f = await statFields(Number(entry)).catch(() => undefined);
-    if (f && Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12]);
+    const f = await readStat(Number(entry)).catch(() => undefined);
+    if (f && Number(f[1]) === pid) ticks += cpuTicks(f);
   }
-  return ticks / TICKS;
+  return ticks / CLK_TCK;
 }
 
 /** UDP datagrams a namespace's kernel dropped for a full socket buffer (RcvbufErrors in /proc/net/snmp): who could not keep up. */
@@ -178,10 +172,10 @@ async function warmUp(x: Subject): Promise<void> {
 
 async function step(x: Subject, rate: number): Promise<void> {
   const [serverBefore, clientBefore] = [await udpRcvbufErrors(x.server), await udpRcvbufErrors(x.host)];
-  const before = await cpuSeconds(x.pid);
+  const before = await cpuOf(x.pid);
   const dbBefore = x.dbPid ? await treeCpuSeconds(x.dbPid) : 0;
   const s = await perfdhcp(x, rate);
-  const cpu = (await cpuSeconds(x.pid)) - before;
+  const cpu = (await cpuOf(x.pid)) - before;
   const dbCpu = x.dbPid ? (await treeCpuSeconds(x.dbPid)) - dbBefore : 0;
   const serverRcvbuf = (await udpRcvbufErrors(x.server)) - serverBefore;
   const clientRcvbuf = (await udpRcvbufErrors(x.host)) - clientBefore;

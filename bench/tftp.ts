@@ -8,7 +8,6 @@
 // loaded machine disturbs far less than the throughput. Ours runs twice: with
 // the native data path (the addon must be built) and with the JavaScript one.
 //   node bench/tftp.ts [--runs N] [--mib N]
-import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Netns } from '../qemu/netns.ts';
 import { waitForOutput } from '../lib/process.ts';
+import { cpuSeconds, readStatSync } from '../harness/proc-stat.ts';
 
 const USAGE = `usage: node bench/tftp.ts [--runs N] [--mib N]
   --runs N   downloads per case; the median counts (default 5)
@@ -62,7 +62,6 @@ interface Case {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux). */
-const CLK_TCK = 100;
 
 /**
  * CPU nanoseconds of a process, threads that have ended included: the native
@@ -72,10 +71,7 @@ const CLK_TCK = 100;
  * hypervisor is not counted.
  */
 function cpuNs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name; utime and stime are fields 14 and 15 of the line.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e9) / CLK_TCK;
+  return cpuSeconds(readStatSync(pid)) * 1e9;
 }
 
 /** Blocks of a download of `bytes` at `blksize`, counting the final short (possibly empty) one. */

@@ -1,13 +1,14 @@
 // The nice value of each thread of a process, for the tests that check which
 // thread the server raised (the DHCP thread) and that the rest stayed put.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readStat } from '../../harness/proc-stat.ts';
 
 /** Field 19 of /proc/<pid>/task/<tid>/stat, per live thread. */
 export async function threadNices(pid: number): Promise<number[]> {
   const out: number[] = [];
   for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (stat) out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    const fields = await readStat(pid, Number(tid)).catch(() => undefined);
+    if (fields) out.push(Number(fields[16]));
   }
   return out;
 }
