@@ -1,6 +1,7 @@
 // Runs the outside programs the ISO and USB builders need (xorriso,
 // grub-mkimage). A missing program or data file is a MediaToolError naming
-// the Debian package to install; a failing one gives its first stderr line.
+// the Debian package to install; a failing one gives the line of its stderr
+// that says why (failureLine).
 // With a signal, the program runs in a process group of its own, and the
 // whole group is killed when the signal aborts (a hung xorriso and anything
 // it started).
@@ -73,8 +74,18 @@ export function runTool(cmd: string, args: string[], opts: ToolOptions = {}): Pr
       signal?.removeEventListener('abort', kill);
       if (signal?.aborted) return reject(signal.reason);
       if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
-      const line = Buffer.concat(err).toString('utf8').split('\n').map((l) => l.trim()).find((l) => l !== '') ?? (sig ? `killed by ${sig}` : `exit code ${code}`);
+      const line = failureLine(Buffer.concat(err).toString('utf8')) ?? (sig ? `killed by ${sig}` : `exit code ${code}`);
       reject(new MediaToolError(`${cmd} failed: ${line}`));
     });
   });
+}
+
+/**
+ * The stderr line that says why a program failed: the first that names a
+ * failure (xorriso's "FAILURE"/"SORRY", grub-mkimage's "error:"), else the
+ * last one. Not the first: xorriso starts with its banner.
+ */
+export function failureLine(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines.find((l) => /\b(FATAL|FAILURE|SORRY|error)\b/i.test(l)) ?? lines.at(-1);
 }

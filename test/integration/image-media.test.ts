@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildIso, buildUefiImg, buildUki, buildUsb, MediaInputError, MediaToolError } from '../../image/media/index.ts';
+import { runTool } from '../../image/media/tools.ts';
 import type { MediaInput } from '../../image/media/index.ts';
 import { GRUB_PC_DIR } from '../../image/media/grub-bios.ts';
 
@@ -129,6 +130,18 @@ test('uefimg: a clean FAT image holding only the UKI at EFI/BOOT/BOOTX64.EFI; sa
   t.deepEqual(bootx, await readFile(join(dir, 'ref.efi')));
   const { stdout: all } = await run('mdir', ['-i', img, '-/', '-b', '::/'], { encoding: 'utf8' });
   t.deepEqual(all.trim().split('\n').sort(), ['::/EFI/', '::/EFI/BOOT/', '::/EFI/BOOT/BOOTX64.EFI']);
+});
+
+test('a tool that fails: the error names the line that says why, not xorriso\'s banner', async (t) => {
+  // xorriso writes its banner first, then why it stopped.
+  await t.throwsAsync(runTool('xorriso', ['-outdev', join(dir, 'no-such-dir', 'x.iso')]), {
+    instanceOf: MediaToolError,
+    message: /^xorriso failed: libburn : SORRY : Neither stdio-path nor its directory exist$/,
+  });
+  await t.throwsAsync(runTool('grub-mkimage', ['-O', 'i386-pc', '-p', '/boot', '-o', join(dir, 'x.img'), '-d', join(dir, 'no-modules'), 'normal']), {
+    instanceOf: MediaToolError,
+    message: /^grub-mkimage failed: grub-mkimage: error: cannot open `.*no-modules\/moddep\.lst'/,
+  });
 });
 
 test('missing tools and inputs: one clear error naming what to install or fix, and no output file', async (t) => {
