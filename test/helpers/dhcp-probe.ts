@@ -18,6 +18,12 @@ export interface ProbeRequest {
   waitMs: number;
   /** Stop as soon as this many replies arrived (a loaded host answers late; waitMs stays the bound). */
   expect?: number;
+  /**
+   * Also hear replies to other transactions. By default only replies whose xid
+   * is one this probe sent are heard: broadcast replies to other clients on the
+   * segment (tests running beside this one) reach port 68 here too.
+   */
+  anyXid?: boolean;
 }
 
 export interface ProbeReply {
@@ -41,7 +47,10 @@ async function main(): Promise<void> {
   let replies = 0;
   let enough: () => void = () => {};
   const gotEnough = new Promise<void>((resolve) => (enough = resolve));
+  const sent = req.packets.map(buildPacket);
+  const ours = new Set(sent.filter((b) => b.length >= 8).map((b) => b.readUInt32BE(4)));
   socket.on('message', (buf, rinfo) => {
+    if (!req.anyXid && buf.length >= 8 && !ours.has(buf.readUInt32BE(4))) return;
     if (req.expect !== undefined && ++replies >= req.expect) setImmediate(enough);
     try {
       const p = decodeMessage(buf);
@@ -59,8 +68,8 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => socket.bind(req.bind?.port ?? 68, req.bind?.address ?? '0.0.0.0', resolve));
   bindSocketToDevice(socket, req.iface ?? 'eth0');
   socket.setBroadcast(true);
-  for (const p of req.packets) {
-    await new Promise<void>((resolve, reject) => socket.send(buildPacket(p), req.to.port, req.to.address, (e) => (e ? reject(e) : resolve())));
+  for (const b of sent) {
+    await new Promise<void>((resolve, reject) => socket.send(b, req.to.port, req.to.address, (e) => (e ? reject(e) : resolve())));
   }
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([gotEnough, new Promise((r) => (timer = setTimeout(r, req.waitMs)))]);
