@@ -24,6 +24,23 @@ import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
 
 const SERVED_MODES = new Set(['octet', 'netascii']);
+/**
+ * How long a request for another file from the same port waits for the old
+ * transfer to end on its own when the client's last packet to it may be in
+ * flight (the final ACK, or an ERROR to an OACK), crossing the new request.
+ */
+export const MOVE_ON_WAIT_MS = 500;
+const MOVED_ON = 'client asked for another file from the same port';
+
+/** A client's slot: the file it asked for, its transfer, and once negotiated where the transfer ends. */
+interface Slot {
+  file: string;
+  transfer: ReadTransfer | 'opening';
+  /** The last block and the window, once negotiated. */
+  end?: { block: number; window: number };
+  /** A request for another file waits for this transfer to end. */
+  movingOn?: boolean;
+}
 
 export interface RequestContext {
   store: ImageStore;
@@ -42,8 +59,8 @@ export interface RequestContext {
 
 export class ReadRequests {
   private readonly ctx: RequestContext;
-  /** Per client address and port: the file it asked for and its transfer. */
-  private readonly transfers = new TransferSlots<{ file: string; transfer: ReadTransfer | 'opening' }>();
+  /** Per client address and port. */
+  private readonly transfers = new TransferSlots<Slot>();
   private readonly waiting: WaitQueue<TftpRequest>;
   private closing = false;
 
@@ -132,7 +149,7 @@ export class ReadRequests {
       log: this.ctx.log,
     };
     const transfer = this.ctx.native ? new NativeTransfer(params, this.ctx.native) : new Transfer(params);
-    this.transfers.set(from, { file: req.filename, transfer });
+    this.transfers.set(from, { file: req.filename, transfer, end: { block: Math.floor(entry.size / n.blksize) + 1, window: n.windowsize } });
     const mac = this.macKey(from.address);
     this.ctx.timeline.record(mac, 'tftp.request', { file: entry.path, client: from.address, size: entry.size, blksize: n.blksize, windowsize: n.windowsize });
     void transfer.done.then((r) => {
@@ -158,12 +175,20 @@ export class ReadRequests {
       // in a 1,000-client storm). The running transfer answers it. A client that really started the same file
       // over from the same port stops ACKing the old transfer, which ends by its timeout; the client's next
       // retransmission then starts a new one.
-      if (t === 'opening' || t.acked === 0 || existing.file === req.filename) {
+      if (t === 'opening' || existing.file === req.filename || existing.movingOn) {
         log.debug('tftp duplicate request ignored', { from: `${from.address}:${from.port}`, file: req.filename, acked: t === 'opening' ? 0 : t.acked });
         return false;
       }
-      // Another file from the same port (U-Boot with a fixed source port): the client has moved on.
-      t.abort('client asked for another file from the same port');
+      // Another file from the same port (lock-step firmware and U-Boot reuse their port): the client has
+      // moved on. When its last packet to the old transfer may cross this request (the ACK of the last
+      // block, an ERROR ending a size probe), the old transfer gets a moment to read it, so a complete
+      // download is not recorded as failed.
+      if (mayEndOnItsOwn(t, existing)) {
+        existing.movingOn = true;
+        this.moveOnWhenEnded(existing, t, req, from);
+        return false;
+      }
+      t.abort(MOVED_ON);
       this.transfers.delete(from);
     }
     if (!SERVED_MODES.has(req.mode)) {
@@ -185,6 +210,24 @@ export class ReadRequests {
     this.waiting.delete(from);
     this.transfers.set(from, { file: req.filename, transfer: 'opening' });
     return true;
+  }
+
+  /** Serves `req` once the slot's transfer ended, or after MOVE_ON_WAIT_MS, ending it then. */
+  private moveOnWhenEnded(slot: Slot, t: ReadTransfer, req: TftpRequest, from: RemoteInfo): void {
+    let gone = false;
+    const go = () => {
+      if (gone) return;
+      gone = true;
+      clearTimeout(timer);
+      if (this.transfers.get(from) === slot) {
+        t.abort(MOVED_ON);
+        this.transfers.delete(from);
+      }
+      if (this.closing) return;
+      this.handleRead(req, from).catch((e: unknown) => this.ctx.log.error('tftp request failed', { from: from.address, error: String(e) }));
+    };
+    const timer = setTimeout(go, MOVE_ON_WAIT_MS);
+    void t.done.then(go);
   }
 
   /** Frees a slot and hands it to the oldest waiting request whose client is still asking. */
@@ -231,6 +274,11 @@ export class ReadRequests {
       timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address }, r.reason);
     }
   }
+}
+
+/** The client's next packet may end the transfer: it waits for the ACK of its OACK or of its last window. */
+function mayEndOnItsOwn(t: ReadTransfer, slot: Slot): boolean {
+  return t.acked === 0 || (slot.end !== undefined && t.acked + slot.end.window >= slot.end.block);
 }
 
 function isSizeProbe(reason: string, n: Negotiated, transfer: ReadTransfer): boolean {

@@ -391,6 +391,92 @@ both('a client that abandons a transfer and asks again from the same port is ser
   t.true(Buffer.concat(got.map((r) => (r.pkt as { data: Buffer }).data)).equals(files.small));
 });
 
+/** Lock-step from the first DATA of a transfer (512-byte blocks) to its end; every block ACKed. */
+async function lockStepFrom(c: RawClient, first: Received): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for (let r = first, block = 1; ; ) {
+    if (r.port === first.port && r.pkt?.op === 'data' && r.pkt.block === block) {
+      chunks.push(Buffer.from(r.pkt.data));
+      c.send(encodeAck(block), r.port);
+      if (r.pkt.data.length < 512) return Buffer.concat(chunks);
+      block++;
+    }
+    r = await c.next();
+  }
+}
+
+/** Requests `file` without options and ACKs every block but the last; gives the transfer's port. */
+async function allButTheLastAck(c: RawClient, server: TftpServer, file: string): Promise<number> {
+  c.send(encodeRequest('rrq', file), server.port);
+  for (let block = 1; ; block++) {
+    const r = await c.next();
+    if (r.pkt?.op !== 'data' || r.pkt.block !== block) throw new Error(`expected DATA ${block}, got ${JSON.stringify(r.pkt)}`);
+    if (r.pkt.data.length < 512) return r.port;
+    c.send(encodeAck(block), r.port);
+  }
+}
+
+const tftpEvents = (timeline: BootTimeline, file: string) =>
+  timeline.events(`ip:${HOST}`).filter((e) => e.kind.startsWith('tftp.') && e.kind !== 'tftp.request' && (e.detail as { file?: string } | undefined)?.file === file);
+
+both('another file from the same port, its request overtaking the ACK of the last block: the first is recorded done, the second is served', async (t, dataPath) => {
+  const { server, files, timeline } = await withServer(t, dataPath);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  const tid = await allButTheLastAck(c, server, 'small.bin');
+  // Lock-step firmware ACKs the last block and asks for its next file from the same port; the server reads the request first.
+  c.send(encodeRequest('rrq', 'exact.bin'), server.port);
+  await new Promise((r) => setTimeout(r, 100));
+  c.send(encodeAck(6), tid);
+  const first = await c.next();
+  t.not(first.port, tid, 'the next file from a new TID');
+  t.true((await lockStepFrom(c, first)).equals(files.exact));
+  await waitFor(() => server.activeTransfers() === 0);
+  t.deepEqual(tftpEvents(timeline, 'small.bin').map((e) => e.kind), ['tftp.done'], 'the complete download is not a failure');
+  t.deepEqual(tftpEvents(timeline, 'exact.bin').map((e) => e.kind), ['tftp.done']);
+});
+
+both('another file from the same port, the last block never ACKed: the old transfer ends within the short wait and the new file is served', async (t, dataPath) => {
+  const { server, files, timeline } = await withServer(t, dataPath);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  const tid = await allButTheLastAck(c, server, 'small.bin');
+  const asked = Date.now();
+  c.send(encodeRequest('rrq', 'exact.bin'), server.port);
+  const first = await c.next();
+  const waited = Date.now() - asked;
+  t.not(first.port, tid);
+  t.true(waited < 3000, `served after the short wait, not the 5 s timeout (${waited} ms)`);
+  t.true((await lockStepFrom(c, first)).equals(files.exact));
+  await waitFor(() => server.activeTransfers() === 0);
+  const old = tftpEvents(timeline, 'small.bin');
+  t.deepEqual(old.map((e) => e.kind), ['tftp.error']);
+  t.regex(old[0].reason ?? '', /another file from the same port/);
+});
+
+both('another file from the same port mid-transfer: the old transfer ends as failed, the new file is served', async (t, dataPath) => {
+  const { server, files, timeline } = await withServer(t, dataPath);
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  c.send(encodeRequest('rrq', 'medium.bin'), server.port);
+  const d1 = await c.next();
+  t.like(d1.pkt, { op: 'data', block: 1 });
+  c.send(encodeAck(1), d1.port);
+  const d2 = await c.next();
+  t.like(d2.pkt, { op: 'data', block: 2 });
+  // A retransmission of the new request is not a second transfer either.
+  c.send(encodeRequest('rrq', 'small.bin'), server.port);
+  c.send(encodeRequest('rrq', 'small.bin'), server.port);
+  const first = await c.next();
+  t.not(first.port, d1.port);
+  t.true((await lockStepFrom(c, first)).equals(files.small));
+  t.true(await c.silent(300), 'nothing more from either TID');
+  await waitFor(() => server.activeTransfers() === 0);
+  const old = tftpEvents(timeline, 'medium.bin');
+  t.deepEqual(old.map((e) => e.kind), ['tftp.error']);
+  t.regex(old[0].reason ?? '', /another file from the same port/);
+});
+
 both('no ACK: the block is retransmitted after the timeout, then the transfer gives up with an error', async (t, dataPath) => {
   const { server, timeline } = await withServer(t, dataPath, { timeoutMs: 100, retries: 2 });
   const c = await RawClient.open();
