@@ -4,6 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
 
 const execFileP = promisify(execFile);
 
@@ -49,9 +50,37 @@ export function killPid(pid: number, signal: NodeJS.Signals | 0 = 'SIGKILL'): bo
   }
 }
 
-/** Whether a process with this pid exists. */
+/** Whether a process with this pid exists (a zombie included). */
 export function isAlive(pid: number): boolean {
   return killPid(pid, 0);
+}
+
+/** Whether `pid` still runs: it exists and is not a zombie (dead, waiting for its parent to reap it). */
+export function isRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // The state follows the command name, which may itself hold ") ".
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
+/**
+ * Waits until none of `pids` runs, polling, for at most `ms`; gives those
+ * still running. A signal is delivered at once but a process takes time to
+ * exit (its threads, its memory): a caller that killed one and reports it
+ * gone waits for this.
+ */
+export async function waitUntilGone(pids: number[], ms: number): Promise<number[]> {
+  const until = Date.now() + ms;
+  let left = pids.filter(isRunning);
+  while (left.length > 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+    left = left.filter(isRunning);
+  }
+  return left;
 }
 
 /** Resolves when `pattern` appears on the child's stdout or stderr. */

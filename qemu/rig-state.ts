@@ -6,7 +6,7 @@ import { mkdir, readFile, readdir, rm, writeFile, rename } from 'node:fs/promise
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Netns } from './netns.ts';
-import { isAlive, killPid } from '../lib/process.ts';
+import { isRunning, killPid, waitUntilGone } from '../lib/process.ts';
 
 export class RigStateError extends Error {}
 
@@ -78,18 +78,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function cleanupRig(file: string, state: RigState, opts: { graceMs?: number } = {}): Promise<string[]> {
   const done: string[] = [];
-  if (state.ownerPid !== process.pid && isAlive(state.ownerPid) && /zeroboot|node/.test(safeCmdline(state.ownerPid))) {
+  if (state.ownerPid !== process.pid && isRunning(state.ownerPid) && /zeroboot|node/.test(safeCmdline(state.ownerPid))) {
     killPid(state.ownerPid, 'SIGTERM');
     const until = Date.now() + (opts.graceMs ?? 10_000);
-    while (isAlive(state.ownerPid) && Date.now() < until) await sleep(100);
+    while (isRunning(state.ownerPid) && Date.now() < until) await sleep(100);
     done.push(`asked owner ${state.ownerPid} to stop`);
   }
-  for (const pid of state.pids) {
-    if (isAlive(pid) && isRigProcess(pid)) {
-      killPid(pid);
-      done.push(`killed ${pid}`);
-    }
-  }
+  const killed = state.pids.filter((pid) => isRunning(pid) && isRigProcess(pid) && killPid(pid));
+  // Reported killed only once gone: a server's threads and memory take a moment to go after SIGKILL.
+  const stuck = new Set(await waitUntilGone(killed, opts.graceMs ?? 10_000));
+  for (const pid of killed) done.push(stuck.has(pid) ? `killed ${pid}, still exiting` : `killed ${pid}`);
   if (existsSync(`/run/netns/${state.namespace}`)) {
     await Netns.attach(state.namespace).destroy();
     done.push(`deleted namespace ${state.namespace}`);

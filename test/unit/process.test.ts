@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { isAlive, killPid, runCommand, sh, waitForOutput } from '../../lib/process.ts';
+import { isAlive, isRunning, killPid, runCommand, sh, waitForOutput, waitUntilGone } from '../../lib/process.ts';
 
 test('sh returns stdout and rejects on failure; runCommand always resolves with code and output', async (t) => {
   t.is(await sh('printf', ['%s', 'hi']), 'hi');
@@ -24,4 +24,21 @@ test('waitForOutput resolves on the pattern, rejects when the process exits firs
   t.false(killPid(child.pid!), 'a process already gone is no error');
   const quitter = spawn('sh', ['-c', 'echo bye; exit 2'], { stdio: ['ignore', 'pipe', 'pipe'] });
   await t.throwsAsync(waitForOutput(quitter, /never/, 30_000), { message: /exited \(2\) before printing/ });
+});
+
+test('isRunning: a zombie does not run though its pid exists; waitUntilGone waits for a killed process to be gone, and gives those still running', async (t) => {
+  // The shell starts a short sleep, then becomes a long one that never reaps it: the short one ends a zombie.
+  const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => void killPid(parent.pid!));
+  const zombie = Number(await waitForOutput(parent, /^\d+/m, 30_000));
+  t.deepEqual(await waitUntilGone([zombie], 30_000), [], 'a zombie is gone');
+  t.true(isAlive(zombie), 'its pid still exists');
+  t.false(isRunning(zombie));
+  t.true(isRunning(parent.pid!));
+  t.deepEqual(await waitUntilGone([parent.pid!], 100), [parent.pid!], 'still running after the wait');
+  t.true(killPid(parent.pid!));
+  // No waiting for Node to reap it: gone as soon as it has exited.
+  t.deepEqual(await waitUntilGone([parent.pid!], 30_000), []);
+  t.false(isRunning(parent.pid!));
+  t.false(isRunning(2 ** 22 + 1), 'no such pid');
 });
