@@ -83,6 +83,18 @@ export async function waitUntilGone(pids: number[], ms: number): Promise<number[
   return left;
 }
 
+/** waitUntilGone for exit handlers, which cannot await: sleeps between polls without an event loop. */
+export function waitUntilGoneSync(pids: number[], ms: number): number[] {
+  const until = Date.now() + ms;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  let left = pids.filter(isRunning);
+  while (left.length > 0 && Date.now() < until) {
+    Atomics.wait(nap, 0, 0, 20);
+    left = left.filter(isRunning);
+  }
+  return left;
+}
+
 /** Resolves when `pattern` appears on the child's stdout or stderr. */
 export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -5,8 +5,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { killPid, runCommand, sh } from '../lib/process.ts';
+import { killPid, runCommand, sh, waitUntilGone, waitUntilGoneSync } from '../lib/process.ts';
 import type { CommandOutput } from '../lib/process.ts';
+
+/** How long teardown waits for the processes it killed to exit. */
+const GONE_WAIT_MS = 5000;
 
 
 export class Netns {
@@ -96,22 +99,25 @@ export class Netns {
   }
 
   async destroy(): Promise<void> {
-    for (const c of this.children) if (c.pid) killPid(c.pid);
+    const killed = [...this.children].map((c) => c.pid ?? 0).filter((pid) => pid > 0 && killPid(pid));
     for (const h of this.hostNs) await h.destroy();
     // Processes started with `ip netns exec` outlive the ip wrapper: kill what is left by pid.
     const pids = await sh('ip', ['netns', 'pids', this.name]).catch(() => '');
-    for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid));
+    killed.push(...pids.split(/\s+/).filter(Boolean).map(Number).filter((pid) => killPid(pid)));
+    // Gone means gone: a caller that checks right after (or starts the next rig) must not find them exiting.
+    await waitUntilGone(killed, GONE_WAIT_MS);
     await sh('ip', ['netns', 'del', this.name]).catch(() => undefined);
   }
 
   /**
-   * destroy() for exit handlers, which cannot wait: kills what runs in the
-   * namespace by pid and deletes it, synchronously; a failure is ignored.
+   * destroy() for exit handlers, which cannot await: kills what runs in the
+   * namespace by pid, waits for it to exit and deletes the namespace,
+   * synchronously; a failure is ignored.
    */
   destroySync(): void {
     try {
       const pids = execFileSync('ip', ['netns', 'pids', this.name], { encoding: 'utf8' });
-      for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid));
+      waitUntilGoneSync(pids.split(/\s+/).filter(Boolean).map(Number).filter((pid) => killPid(pid)), GONE_WAIT_MS);
       execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
     } catch {}
   }

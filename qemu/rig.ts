@@ -17,7 +17,7 @@ import type { MachineView } from '../boot/http/api.ts';
 import type { DhcpMode } from '../boot/config.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import type { Netns } from './netns.ts';
-import { killPid, sh, waitForOutput } from '../lib/process.ts';
+import { killPid, sh, waitForOutput, waitUntilGoneSync } from '../lib/process.ts';
 import { RigNetwork } from './network.ts';
 import type { RigNetworkOptions } from './network.ts';
 import { instanceOf, loadProfile, DEFAULT_PROFILES_DIR } from './profile.ts';
@@ -610,7 +610,7 @@ export class Rig {
 
   /** Last-chance cleanup when the process exits without stop(): synchronous, by pid. */
   private stopSync(): void {
-    for (const pid of this.pids()) killPid(pid);
+    waitUntilGoneSync(this.pids().filter((pid) => killPid(pid)), 5000);
     this.ns.destroySync();
     try {
       rmSync(this.workDir, { recursive: true, force: true });

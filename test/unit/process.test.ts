@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { isAlive, isRunning, killPid, runCommand, sh, waitForOutput, waitUntilGone } from '../../lib/process.ts';
+import { isAlive, isRunning, killPid, runCommand, sh, waitForOutput, waitUntilGone, waitUntilGoneSync } from '../../lib/process.ts';
 
 test('sh returns stdout and rejects on failure; runCommand always resolves with code and output', async (t) => {
   t.is(await sh('printf', ['%s', 'hi']), 'hi');
@@ -41,4 +41,16 @@ test('isRunning: a zombie does not run though its pid exists; waitUntilGone wait
   t.deepEqual(await waitUntilGone([parent.pid!], 30_000), []);
   t.false(isRunning(parent.pid!));
   t.false(isRunning(2 ** 22 + 1), 'no such pid');
+});
+
+test('waitUntilGoneSync: the same wait for exit handlers, without the event loop', async (t) => {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => void killPid(child.pid!));
+  await new Promise((r) => child.once('spawn', r));
+  const started = Date.now();
+  t.deepEqual(waitUntilGoneSync([child.pid!], 200), [child.pid!]);
+  t.true(Date.now() - started >= 200, 'it waited the whole bound');
+  t.true(killPid(child.pid!));
+  // Node cannot reap it while this blocks: gone is exited (a zombie), which the wait sees.
+  t.deepEqual(waitUntilGoneSync([child.pid!], 30_000), []);
 });
