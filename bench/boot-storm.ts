@@ -11,7 +11,7 @@
 // Printed per side: boots/min, failures (with the first reasons), p50/p99 per
 // stage, DHCP exchange p99, the server's peak RSS and CPU seconds.
 //   node bench/boot-storm.ts [--clients 1000] [--spread 1000] [--kernel-mib 8] [--initrd-mib 24]
-//                            [--layer-mib 4] [--tftp-max 64] [--only zeroboot] [--order ref-first] [--cpu-prof DIR]
+//                            [--layer-mib 4] [--tftp-max 64] [--only zeroboot|reference] [--order ref-first] [--cpu-prof DIR]
 //                            [--dhcp-thread on|off]
 // --cpu-prof writes zeroboot's V8 CPU profile to DIR (the server is stopped with SIGTERM at the end).
 import { createWriteStream } from 'node:fs';
@@ -44,6 +44,17 @@ const { values: a } = parseBenchArgs('boot-storm', {
     'dhcp-thread': { type: 'string', default: 'on' },
   },
 });
+function refuse(message: string): never {
+  console.error(`bench/boot-storm.ts: ${message}`);
+  process.exit(2);
+}
+for (const name of ['clients', 'spread', 'kernel-mib', 'initrd-mib', 'layer-mib', 'tftp-max', 'deadline'] as const) {
+  if (!/^[1-9]\d{0,6}$/.test(a[name])) refuse(`--${name} must be a positive integer, got "${a[name]}"`);
+}
+if (!['', 'zeroboot', 'reference'].includes(a.only)) refuse(`--only must be zeroboot or reference, got "${a.only}"`);
+if (!['zeroboot-first', 'ref-first'].includes(a.order)) refuse(`--order must be zeroboot-first or ref-first, got "${a.order}"`);
+if (!['on', 'off'].includes(a['dhcp-thread'])) refuse(`--dhcp-thread must be on or off, got "${a['dhcp-thread']}"`);
+if (a['cpu-prof'] && a.only === 'reference') refuse('--cpu-prof profiles zeroboot; it cannot go with --only reference');
 const CLIENTS = Number(a.clients);
 const HERE = new URL('.', import.meta.url).pathname;
 const ROOT_DIR = join(HERE, '..');
@@ -271,8 +282,8 @@ async function main(): Promise<void> {
     const sides: Side[] = [];
     const zbDir = join(tmp.dir, 'zeroboot');
     await mkdir(zbDir, { recursive: true });
-    const zb = await startZeroboot(ns, root, zbDir);
-    sides.push({ name: 'zeroboot', pids: [zb.pid!], serverNs: ns, host: await clientHost(ns, 'br0', NET.zeroboot), httpBase: `http://${NET.zeroboot.server}:8080`, report: true });
+    const zb = a.only === 'reference' ? undefined : await startZeroboot(ns, root, zbDir);
+    if (zb) sides.push({ name: 'zeroboot', pids: [zb.pid!], serverNs: ns, host: await clientHost(ns, 'br0', NET.zeroboot), httpBase: `http://${NET.zeroboot.server}:8080`, report: true });
     if (a.only !== 'zeroboot') {
       const refDir = join(tmp.dir, 'reference');
       await mkdir(refDir, { recursive: true });
@@ -292,7 +303,7 @@ async function main(): Promise<void> {
     }
     const z = summaries.get('zeroboot');
     const r = summaries.get('reference');
-    if (a['cpu-prof']) {
+    if (zb && a['cpu-prof']) {
       // The profile is written when the server exits on its own.
       const exited = new Promise((res) => zb.once('exit', res));
       zb.kill('SIGTERM');
