@@ -31,6 +31,7 @@ test.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'zb-http-sendfile-'));
   big = randomBytes(BIG);
   await writeFile(path.join(dir, 'big.bin'), big);
+  await writeFile(path.join(dir, 'small.bin'), randomBytes(1000));
 });
 
 test.after.always(async () => {
@@ -110,6 +111,21 @@ test.serial('whole files and ranges are byte for byte what the file holds, throu
   t.true(twice.body.equals(big) && second.equals(big), 'a keep-alive download differs');
   t.is(twice.connects, 1, 'curl needed a second connection');
   t.true(starts() >= 8, `sendfile started ${starts()} transfers`);
+});
+
+test.serial('a short file through sendfile leaves at once: the socket is corked only while the file goes out (a tail held by TCP_CORK waits 200 ms)', async (t) => {
+  const { sender, starts } = countingSender();
+  const s = await server(t, { sendfile: sender });
+  const urls = Array.from({ length: 10 }, (_, i) => `${s.url}/small.bin?${i}`);
+  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+    execFile('curl', ['-sS', '--max-time', '60', ...urls.flatMap((u) => ['-o', '/dev/null', u]), '-w', '%{time_total} %{num_connects}\\n'], (e, stdout) => (e ? reject(e) : resolve({ stdout }))),
+  );
+  const lines = stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
+  t.is(lines.length, 10);
+  t.is(lines.reduce((n, [, c]) => n + c, 0), 1, 'one keep-alive connection');
+  t.true(starts() >= 10, `sendfile started ${starts()} transfers`);
+  const times = lines.map(([s]) => s * 1000).sort((a, b) => a - b);
+  t.true(times[5] < 150, `median ${times[5].toFixed(0)} ms per request: ${times.map((x) => x.toFixed(0)).join(' ')}`);
 });
 
 /**

@@ -28,6 +28,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -59,6 +62,13 @@ static void on_closed(uv_handle_t *h) {
   release(t);
 }
 
+/* TCP_CORK while the file goes out, as nginx's tcp_nopush: the kernel sends full segments instead of
+ * pushing a short one at the end of every sendfile call (Node's sockets are TCP_NODELAY). Uncorking at the
+ * end sends the tail at once. Failure is harmless (not TCP): the bytes go out all the same. */
+static void cork(int sock, int on) {
+  setsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
 /* Closes the dups and the poll handle; the struct goes when JS lets it go too. */
 static void finish(transfer_t *t) {
   if (t->done) {
@@ -77,6 +87,7 @@ static void finish(transfer_t *t) {
     uv_poll_stop(&t->poll);
     uv_close((uv_handle_t *)&t->poll, on_closed);
   }
+  cork(sock, 0);
   close(sock);
   close(file);
   if (!polling) t->refs--; /* never the last: the caller holds the other one */
@@ -193,6 +204,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   }
   t->refs = 2;
   t->active = 1;
+  cork(t->sock, 1);
   int r = pump(t);
   if (r != PENDING && r != SLICE_OVER) {
     double sent = (double)t->sent;
