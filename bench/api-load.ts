@@ -20,15 +20,32 @@ import { waitForOutput } from '../lib/process.ts';
 import { buildPacket } from '../harness/dhcp-packet.ts';
 import { decodeDhcp } from '../boot/dhcp/codec.ts';
 import { bindSocketToDevice } from '../boot/netif/index.ts';
+import { oneOf, parseBenchArgs, positiveInt, refuseFlag } from '../harness/bench-args.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
 const SERVER = '10.71.0.1';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
+const SCRIPT = 'bench/api-load.ts';
+// The user's flags, and --role (with --token) for the parts the run starts of itself.
+const { values: a } = parseBenchArgs(SCRIPT, {
+  options: {
+    machines: { type: 'string', default: '10000' },
+    clients: { type: 'string', default: '20' },
+    seconds: { type: 'string', default: '20' },
+    rate: { type: 'string', default: '50' },
+    nice: { type: 'string', default: '19' },
+    zeroboot: { type: 'string', default: path.join(ROOT, 'bin/zeroboot') },
+    api: { type: 'string', default: 'http://127.0.0.1:8081/api' },
+    role: { type: 'string', default: '' },
+    token: { type: 'string' },
+  },
+});
+const MACHINES = positiveInt(SCRIPT, 'machines', a.machines, 16_000_000);
+const CLIENTS = positiveInt(SCRIPT, 'clients', a.clients, 10_000);
+const SECONDS = positiveInt(SCRIPT, 'seconds', a.seconds);
+const RATE = positiveInt(SCRIPT, 'rate', a.rate, 1_000_000);
+if (!/^-?\d+$/.test(a.nice) || Math.abs(Number(a.nice)) > 19) refuseFlag(SCRIPT, `--nice must be an integer from -19 to 19, got "${a.nice}"`);
 
 const macOf = (i: number) => `02:aa:${[i >> 16, (i >> 8) & 255, i & 255, 1].map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
 const ipHex = (ip: string) => Buffer.from(ip.split('.').map(Number)).toString('hex');
@@ -153,12 +170,12 @@ function lastJson(out: string): Record<string, number> {
 }
 
 async function main(): Promise<void> {
-  const machines = Number(arg('machines', '10000'));
-  const clients = Number(arg('clients', '20'));
-  const seconds = Number(arg('seconds', '20'));
-  const rate = Number(arg('rate', '50'));
-  const zeroboot = path.resolve(arg('zeroboot', path.join(ROOT, 'bin/zeroboot')));
-  const api = arg('api', 'http://127.0.0.1:8081/api');
+  const machines = MACHINES;
+  const clients = CLIENTS;
+  const seconds = SECONDS;
+  const rate = RATE;
+  const zeroboot = path.resolve(a.zeroboot);
+  const api = a.api;
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-api-load-'));
   const ns = await Netns.create('zbapi');
   const node = (role: string, ...rest: string[]): [string, string[]] => [process.execPath, ['--disable-warning=ExperimentalWarning', SELF, '--role', role, ...rest]];
@@ -193,7 +210,7 @@ groups:
     const quiet = lastJson((await client.exec(...probeArgs, { timeout: (seconds + 60) * 1000 })).stdout);
     const [loaded, load] = await Promise.all([
       client.exec(...probeArgs, { timeout: (seconds + 60) * 1000 }),
-      ns.exec('nice', ['-n', arg('nice', '19'), ...node('api', '--api', api, '--clients', String(clients), '--seconds', String(seconds + 2), ...(token ? ['--token', token] : [])).flat()], { timeout: (seconds + 120) * 1000 }),
+      ns.exec('nice', ['-n', a.nice, ...node('api', '--api', api, '--clients', String(clients), '--seconds', String(seconds + 2), ...(token ? [`--token=${token}`] : [])).flat()], { timeout: (seconds + 120) * 1000 }),
     ]);
     const busy = lastJson(loaded.stdout);
     const apiStats = lastJson(load.stdout);
@@ -209,8 +226,8 @@ groups:
   }
 }
 
-const role = arg('role', '');
-if (role === 'fill') await fill(Number(arg('machines', '10000')));
-else if (role === 'probe') await probe(Number(arg('machines', '10000')), Number(arg('rate', '50')), Number(arg('seconds', '20')));
-else if (role === 'api') await apiClients(arg('api', ''), Number(arg('clients', '20')), Number(arg('seconds', '20')), process.argv.includes('--token') ? arg('token', '') : undefined);
+const role = oneOf(SCRIPT, 'role', a.role, ['', 'fill', 'probe', 'api']);
+if (role === 'fill') await fill(MACHINES);
+else if (role === 'probe') await probe(MACHINES, RATE, SECONDS);
+else if (role === 'api') await apiClients(a.api, CLIENTS, SECONDS, a.token);
 else await main();

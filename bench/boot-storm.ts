@@ -24,12 +24,12 @@ import { Netns } from '../qemu/netns.ts';
 import { runCommand, waitForOutput } from '../lib/process.ts';
 import { tempDir } from '../harness/dhcp-server.ts';
 import { startNginx } from '../harness/nginx.ts';
-import { parseBenchArgs } from '../harness/bench-args.ts';
+import { oneOf, parseBenchArgs, positiveInt, refuseFlag } from '../harness/bench-args.ts';
 import { parsePromText } from '../harness/prom-text.ts';
 import { STAGES, type ClientResult, type Stage, type StormPlan, type StormResult } from './boot-storm-client.ts';
 import { cpuSeconds, readStat } from '../harness/proc-stat.ts';
 
-const { values: a } = parseBenchArgs('boot-storm', {
+const { values: a } = parseBenchArgs('bench/boot-storm.ts', {
   options: {
     clients: { type: 'string', default: '1000' },
     spread: { type: 'string', default: '1000' },
@@ -44,17 +44,12 @@ const { values: a } = parseBenchArgs('boot-storm', {
     'dhcp-thread': { type: 'string', default: 'on' },
   },
 });
-function refuse(message: string): never {
-  console.error(`bench/boot-storm.ts: ${message}`);
-  process.exit(2);
-}
-for (const name of ['clients', 'spread', 'kernel-mib', 'initrd-mib', 'layer-mib', 'tftp-max', 'deadline'] as const) {
-  if (!/^[1-9]\d{0,6}$/.test(a[name])) refuse(`--${name} must be a positive integer, got "${a[name]}"`);
-}
-if (!['', 'zeroboot', 'reference'].includes(a.only)) refuse(`--only must be zeroboot or reference, got "${a.only}"`);
-if (!['zeroboot-first', 'ref-first'].includes(a.order)) refuse(`--order must be zeroboot-first or ref-first, got "${a.order}"`);
-if (!['on', 'off'].includes(a['dhcp-thread'])) refuse(`--dhcp-thread must be on or off, got "${a['dhcp-thread']}"`);
-if (a['cpu-prof'] && a.only === 'reference') refuse('--cpu-prof profiles zeroboot; it cannot go with --only reference');
+const SCRIPT = 'bench/boot-storm.ts';
+for (const name of ['clients', 'spread', 'kernel-mib', 'initrd-mib', 'layer-mib', 'tftp-max', 'deadline'] as const) positiveInt(SCRIPT, name, a[name], 1_000_000);
+oneOf(SCRIPT, 'only', a.only, ['', 'zeroboot', 'reference']);
+oneOf(SCRIPT, 'order', a.order, ['zeroboot-first', 'ref-first']);
+oneOf(SCRIPT, 'dhcp-thread', a['dhcp-thread'], ['on', 'off']);
+if (a['cpu-prof'] && a.only === 'reference') refuseFlag(SCRIPT, '--cpu-prof profiles zeroboot; it cannot go with --only reference');
 const CLIENTS = Number(a.clients);
 const HERE = new URL('.', import.meta.url).pathname;
 const ROOT_DIR = join(HERE, '..');

@@ -34,16 +34,15 @@ import { createLogger } from '../boot/log.ts';
 import { tempDir } from '../harness/dhcp-server.ts';
 import { request, ROUND } from './dhcp-cpu-client.ts';
 import type { ClientJob } from './dhcp-cpu-client.ts';
+import { oneOf, parseBenchArgs, positiveInt } from '../harness/bench-args.ts';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const LEASES = Number(arg('leases', '200000'));
-const CLIENTS = Number(arg('clients', '50000'));
-const SOCKETS = arg('sockets', '');
-if (SOCKETS && SOCKETS !== 'batched' && SOCKETS !== 'dgram') throw new Error('--sockets takes batched or dgram');
+const SCRIPT = 'bench/dhcp-cpu.ts';
+const { values: a } = parseBenchArgs(SCRIPT, {
+  options: { leases: { type: 'string', default: '200000' }, clients: { type: 'string', default: '50000' }, sockets: { type: 'string', default: '' } },
+});
+const LEASES = positiveInt(SCRIPT, 'leases', a.leases);
+const CLIENTS = positiveInt(SCRIPT, 'clients', a.clients);
+const SOCKETS = oneOf(SCRIPT, 'sockets', a.sockets, ['', 'batched', 'dgram']);
 const WARMUP = Math.min(40_000, LEASES); // JIT and a first table, as bench/dhcp.ts warms up
 // Loopback addresses when the packets travel for real.
 const NET = SOCKETS ? '127.70' : '10.70';

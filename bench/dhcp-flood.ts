@@ -12,15 +12,15 @@ import { Netns } from '../qemu/netns.ts';
 import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 import type { ServerHandle } from '../harness/dhcp-server.ts';
 import { cpuTicks, readStat } from '../harness/proc-stat.ts';
+import { parseBenchArgs, positiveInt } from '../harness/bench-args.ts';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const PACKETS = Number(arg('packets', '5000000'));
-const MACS = Number(arg('macs', '10000'));
-const UNKNOWN = process.argv.includes('--unknown');
+const SCRIPT = 'bench/dhcp-flood.ts';
+const { values: a } = parseBenchArgs(SCRIPT, {
+  options: { packets: { type: 'string', default: '5000000' }, macs: { type: 'string', default: '10000' }, unknown: { type: 'boolean', default: false } },
+});
+const PACKETS = positiveInt(SCRIPT, 'packets', a.packets);
+const MACS = positiveInt(SCRIPT, 'macs', a.macs, 1_000_000);
+const UNKNOWN = a.unknown;
 const SERVER = '10.71.0.1';
 const SENDER = new URL('./dhcp-flood-sender.ts', import.meta.url).pathname;
 const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];

@@ -31,7 +31,8 @@
 // --only zeroboot skips dnsmasq; --cpu-prof writes zeroboot's V8 CPU profile to DIR when it stops;
 // zeroboot's Node runs with the flags `zeroboot serve` uses (boot/runtime-flags.ts: a 2 MiB
 // young generation, which costs DHCP time but gives memory back after a burst);
-// --node-options replaces them (e.g. --node-options '' for Node's defaults).
+// --node-options replaces them (e.g. --node-options '' for Node's defaults; a value that starts with a dash takes
+// the = form: --node-options=--max-semi-space-size=16).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -44,26 +45,33 @@ import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
 import { startPostgres } from '../harness/postgres.ts';
 import type { Postgres } from '../harness/postgres.ts';
 import { CLK_TCK, cpuSeconds, cpuTicks, readStat } from '../harness/proc-stat.ts';
+import { oneOf, parseBenchArgs, positiveInt } from '../harness/bench-args.ts';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const RATES = arg('rates', '500,1000,2000,4000,8000,12000').split(',').map(Number);
-const PERIOD = Number(arg('period', '5'));
-const CLIENTS = Number(arg('clients', '50000'));
-const ONLY = arg('only', '');
-const CPU_PROF = arg('cpu-prof', '');
-const NODE_OPTIONS = [process.argv.includes('--node-options') ? arg('node-options', '') : SERVE_NODE_FLAGS.join(' '), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
-const PERFDHCP_MODE = arg('perfdhcp-threads', 'single');
-const CLIENT_RCVBUF = Number(arg('client-rcvbuf', String(4 * 1024 * 1024)));
-const BACKEND = arg('backend', 'file');
-const THREAD = arg('dhcp-thread', 'on') !== 'off';
-if (!['file', 'pg', 'both'].includes(BACKEND)) {
-  console.error(`error: --backend takes file, pg or both, not ${BACKEND}`);
-  process.exit(2);
-}
+const SCRIPT = 'bench/dhcp.ts';
+const { values: a } = parseBenchArgs(SCRIPT, {
+  options: {
+    rates: { type: 'string', default: '500,1000,2000,4000,8000,12000' },
+    period: { type: 'string', default: '5' },
+    clients: { type: 'string', default: '50000' },
+    only: { type: 'string', default: '' },
+    'cpu-prof': { type: 'string', default: '' },
+    'node-options': { type: 'string' },
+    'perfdhcp-threads': { type: 'string', default: 'single' },
+    'client-rcvbuf': { type: 'string', default: String(4 * 1024 * 1024) },
+    backend: { type: 'string', default: 'file' },
+    'dhcp-thread': { type: 'string', default: 'on' },
+  },
+});
+const RATES = a.rates.split(',').map((r) => positiveInt(SCRIPT, 'rates', r.trim(), 1_000_000));
+const PERIOD = positiveInt(SCRIPT, 'period', a.period, 3600);
+const CLIENTS = positiveInt(SCRIPT, 'clients', a.clients, 16_000_000);
+const ONLY = oneOf(SCRIPT, 'only', a.only, ['', 'zeroboot']);
+const CPU_PROF = a['cpu-prof'];
+const NODE_OPTIONS = [a['node-options'] ?? SERVE_NODE_FLAGS.join(' '), CPU_PROF ? `--cpu-prof --cpu-prof-dir=${CPU_PROF}` : ''].join(' ').trim();
+const PERFDHCP_MODE = oneOf(SCRIPT, 'perfdhcp-threads', a['perfdhcp-threads'], ['single', 'multi']);
+const CLIENT_RCVBUF = a['client-rcvbuf'] === '0' ? 0 : positiveInt(SCRIPT, 'client-rcvbuf', a['client-rcvbuf']);
+const BACKEND = oneOf(SCRIPT, 'backend', a.backend, ['file', 'pg', 'both']);
+const THREAD = oneOf(SCRIPT, 'dhcp-thread', a['dhcp-thread'], ['on', 'off']) === 'on';
 const MASK = '255.255.0.0';
 /** Each server's network: its address, its perfdhcp host's, and a /16 pool of the same size. */
 const NET = {

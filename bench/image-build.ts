@@ -6,13 +6,22 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImage } from '../image/build.ts';
-import { parseImageYaml } from '../image/spec.ts';
+import { ImageSpecError, parseImageYaml } from '../image/spec.ts';
+import type { ImageSpec } from '../image/spec.ts';
+import { parseBenchArgs, positiveInt, refuseFlag } from '../harness/bench-args.ts';
 
-const args = process.argv.slice(2);
-const runsAt = args.indexOf('--runs');
-const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
-const file = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs') ?? new URL('../images/default.yaml', import.meta.url).pathname;
-const spec = parseImageYaml(await readFile(file, 'utf8'), file);
+const SCRIPT = 'bench/image-build.ts';
+const { values: a, positionals } = parseBenchArgs(SCRIPT, { options: { runs: { type: 'string', default: '3' } }, allowPositionals: true });
+const runs = positiveInt(SCRIPT, 'runs', a.runs, 1000);
+if (positionals.length > 1) refuseFlag(SCRIPT, `one image file at most, got ${positionals.length}`);
+const file = positionals[0] ?? new URL('../images/default.yaml', import.meta.url).pathname;
+const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => refuseFlag(SCRIPT, `cannot read ${file}: ${e.code ?? e.message}`));
+let spec: ImageSpec;
+try {
+  spec = parseImageYaml(text, file);
+} catch (e) {
+  refuseFlag(SCRIPT, e instanceof ImageSpecError ? e.message.split('\n')[0]! : String(e));
+}
 const base = await mkdtemp(join(tmpdir(), 'zb-bench-image-'));
 
 async function timed(label: string, cacheDir: string, outDir: string): Promise<number> {

@@ -38,7 +38,7 @@ function options(): { runs: number; mib: number } {
     if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(mib) || mib < 1) throw new Error('--runs and --mib take positive integers');
     return { runs, mib };
   } catch (e) {
-    console.error(`bench/tftp.ts: ${(e as Error).message}\n${USAGE}`);
+    console.error(`bench/tftp.ts: ${(e as Error).message.split('\n')[0]} (--help for usage)`);
     process.exit(2);
   }
 }
