@@ -170,10 +170,6 @@ function lastJson(out: string): Record<string, number> {
 }
 
 async function main(): Promise<void> {
-  const machines = MACHINES;
-  const clients = CLIENTS;
-  const seconds = SECONDS;
-  const rate = RATE;
   const zeroboot = path.resolve(a.zeroboot);
   const api = a.api;
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-api-load-'));
@@ -203,22 +199,22 @@ groups:
     const token = tokenFile ? spawnSync('cat', [tokenFile], { encoding: 'utf8' }).stdout.trim() : undefined;
 
     const t0 = Date.now();
-    const filled = lastJson((await client.exec(...node('fill', '--machines', String(machines)), { timeout: 600_000 })).stdout);
+    const filled = lastJson((await client.exec(...node('fill', '--machines', String(MACHINES)), { timeout: 600_000 })).stdout);
     console.log(`timeline filled: ${filled.acked} machines leased (DISCOVER/OFFER/REQUEST/ACK) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    const probeArgs = node('probe', '--machines', String(machines), '--rate', String(rate), '--seconds', String(seconds));
-    const quiet = lastJson((await client.exec(...probeArgs, { timeout: (seconds + 60) * 1000 })).stdout);
+    const probeArgs = node('probe', '--machines', String(MACHINES), '--rate', String(RATE), '--seconds', String(SECONDS));
+    const quiet = lastJson((await client.exec(...probeArgs, { timeout: (SECONDS + 60) * 1000 })).stdout);
     const [loaded, load] = await Promise.all([
-      client.exec(...probeArgs, { timeout: (seconds + 60) * 1000 }),
-      ns.exec('nice', ['-n', a.nice, ...node('api', '--api', api, '--clients', String(clients), '--seconds', String(seconds + 2), ...(token ? [`--token=${token}`] : [])).flat()], { timeout: (seconds + 120) * 1000 }),
+      client.exec(...probeArgs, { timeout: (SECONDS + 60) * 1000 }),
+      ns.exec('nice', ['-n', a.nice, ...node('api', '--api', api, '--clients', String(CLIENTS), '--seconds', String(SECONDS + 2), ...(token ? [`--token=${token}`] : [])).flat()], { timeout: (SECONDS + 120) * 1000 }),
     ]);
     const busy = lastJson(loaded.stdout);
     const apiStats = lastJson(load.stdout);
     const row = (name: string, r: Record<string, number>) =>
       `${name.padEnd(28)} ${String(r.answered).padStart(5)}/${r.sent}  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  max ${r.max.toFixed(2).padStart(7)} ms`;
-    console.log(`DHCP DISCOVER->OFFER at ${rate}/s for ${seconds} s, ${machines} machines on the timeline (${zeroboot}):`);
+    console.log(`DHCP DISCOVER->OFFER at ${RATE}/s for ${SECONDS} s, ${MACHINES} machines on the timeline (${zeroboot}):`);
     console.log(row('no API clients', quiet));
-    console.log(row(`${clients} API clients`, busy));
+    console.log(row(`${CLIENTS} API clients`, busy));
     console.log(`API clients (${api}): ${apiStats.requests} requests, ${apiStats.lists} full listings, ${apiStats.mb} MB, largest answer ${apiStats.maxBodyKb} KiB, ${apiStats.failures} failed`);
   } finally {
     await ns.destroy();

@@ -29,7 +29,8 @@ import { parsePromText } from '../harness/prom-text.ts';
 import { STAGES, type ClientResult, type Stage, type StormPlan, type StormResult } from './boot-storm-client.ts';
 import { cpuSeconds, readStat } from '../harness/proc-stat.ts';
 
-const { values: a } = parseBenchArgs('bench/boot-storm.ts', {
+const SCRIPT = 'bench/boot-storm.ts';
+const { values: a } = parseBenchArgs(SCRIPT, {
   options: {
     clients: { type: 'string', default: '1000' },
     spread: { type: 'string', default: '1000' },
@@ -44,7 +45,6 @@ const { values: a } = parseBenchArgs('bench/boot-storm.ts', {
     'dhcp-thread': { type: 'string', default: 'on' },
   },
 });
-const SCRIPT = 'bench/boot-storm.ts';
 for (const name of ['clients', 'spread', 'kernel-mib', 'initrd-mib', 'layer-mib', 'tftp-max', 'deadline'] as const) positiveInt(SCRIPT, name, a[name], 1_000_000);
 oneOf(SCRIPT, 'only', a.only, ['', 'zeroboot', 'reference']);
 oneOf(SCRIPT, 'order', a.order, ['zeroboot-first', 'ref-first']);

@@ -1,21 +1,17 @@
 // /proc/<pid>/stat (or one thread's, /proc/<pid>/task/<tid>/stat) for the
 // benches and tests that measure a process's CPU time or a thread's
-// priority. The command name may hold spaces and parentheses, so fields
-// are counted from the last ')'. In the returned fields: [0] state,
-// [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime, [16] nice.
+// priority, as fields after the command name (statFields, lib/process.ts).
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { statFields } from '../lib/process.ts';
+
+export { statFields };
 
 /** USER_HZ: the unit of the time fields (100 on Linux, whatever the kernel's HZ). */
 export const CLK_TCK = 100;
 
 function path(pid: number, tid?: number): string {
   return tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
-}
-
-/** The fields after the command name. */
-export function statFields(text: string): string[] {
-  return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
 
 export async function readStat(pid: number, tid?: number): Promise<string[]> {

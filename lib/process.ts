@@ -55,6 +55,15 @@ export function isAlive(pid: number): boolean {
   return killPid(pid, 0);
 }
 
+/**
+ * The fields of a /proc/<pid>/stat line after the command name, which may
+ * hold spaces and parentheses, so they are counted from the last ')':
+ * [0] state, [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime, [16] nice.
+ */
+export function statFields(text: string): string[] {
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
 /** Whether `pid` still runs: it exists and is not a zombie (dead, waiting for its parent to reap it). */
 export function isRunning(pid: number): boolean {
   let stat: string;
@@ -63,8 +72,7 @@ export function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
-  // The state follows the command name, which may itself hold ") ".
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  return statFields(stat)[0] !== 'Z';
 }
 
 /**

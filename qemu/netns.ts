@@ -9,8 +9,7 @@ import { killPid, runCommand, sh, waitUntilGone, waitUntilGoneSync } from '../li
 import type { CommandOutput } from '../lib/process.ts';
 
 /** How long teardown waits for the processes it killed to exit. */
-const GONE_WAIT_MS = 5000;
-
+export const GONE_WAIT_MS = 5000;
 
 export class Netns {
   readonly name: string;

@@ -69,7 +69,6 @@ export function isRigProcess(pid: number): boolean {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Tears down what a state file describes: asks a live owner to stop first
@@ -80,8 +79,7 @@ export async function cleanupRig(file: string, state: RigState, opts: { graceMs?
   const done: string[] = [];
   if (state.ownerPid !== process.pid && isRunning(state.ownerPid) && /zeroboot|node/.test(safeCmdline(state.ownerPid))) {
     killPid(state.ownerPid, 'SIGTERM');
-    const until = Date.now() + (opts.graceMs ?? 10_000);
-    while (isRunning(state.ownerPid) && Date.now() < until) await sleep(100);
+    await waitUntilGone([state.ownerPid], opts.graceMs ?? 10_000);
     done.push(`asked owner ${state.ownerPid} to stop`);
   }
   const killed = state.pids.filter((pid) => isRunning(pid) && isRigProcess(pid) && killPid(pid));

@@ -16,6 +16,7 @@ import { missingSignedLoaders } from '../lib/loaders.ts';
 import type { MachineView } from '../boot/http/api.ts';
 import type { DhcpMode } from '../boot/config.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
+import { GONE_WAIT_MS } from './netns.ts';
 import type { Netns } from './netns.ts';
 import { killPid, sh, waitForOutput, waitUntilGoneSync } from '../lib/process.ts';
 import { RigNetwork } from './network.ts';
@@ -610,7 +611,7 @@ export class Rig {
 
   /** Last-chance cleanup when the process exits without stop(): synchronous, by pid. */
   private stopSync(): void {
-    waitUntilGoneSync(this.pids().filter((pid) => killPid(pid)), 5000);
+    waitUntilGoneSync(this.pids().filter((pid) => killPid(pid)), GONE_WAIT_MS);
     this.ns.destroySync();
     try {
       rmSync(this.workDir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, readFile, readdir } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { RigNetwork } from '../../qemu/network.ts';
 import { startRig } from '../../qemu/rig.ts';
 import type { Rig } from '../../qemu/rig.ts';
 import { waitForOutput } from '../helpers/netns.ts';
+import { isRunning } from '../../lib/process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dir = '';
@@ -27,14 +28,6 @@ test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Running, not merely a zombie waiting for its parent (or init) to reap it. */
-const alive = (pid: number) => {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 // Asynchronous on purpose: a blocked event loop lets console timeouts fire
 // before the output that arrived meanwhile is read.
 const run = promisify(execFile);
@@ -78,7 +71,7 @@ test('console: stop() kills by pid with SIGTERM then SIGKILL', async (t) => {
   const e = await c.stop(500);
   t.true(Date.now() - t0 >= 400, 'waited for the grace period');
   t.truthy(e.signal);
-  t.false(alive(c.pid));
+  t.false(isRunning(c.pid));
 });
 
 test('network: bridge with IPv4 and IPv6, router advertisements a Linux host autoconfigures from, taps on the bridge', async (t) => {
@@ -132,7 +125,7 @@ test.serial('rig: a BIOS VM PXE-boots through QEMU\'s iPXE ROM to our script; th
   const pids = [vm.pid, second[0].pid];
   await rig.stop();
   t.false((await namespaces()).includes(ns), 'namespace deleted');
-  for (const pid of pids) t.false(alive(pid), `QEMU ${pid} killed`);
+  for (const pid of pids) t.false(isRunning(pid), `QEMU ${pid} killed`);
   t.true(existsSync(vm.console.path), 'logs the caller asked for stay');
   t.false(existsSync(rig.workDir), 'disks and firmware variables removed');
 });
@@ -157,8 +150,8 @@ for (const mode of ['exit', 'throw', 'sigterm'] as const) {
     t.true(state.pids.includes(qemu));
     if (mode === 'sigterm') child.kill('SIGTERM');
     await exitOf(child);
-    t.false(alive(qemu), 'QEMU killed');
-    for (const pid of state.pids) t.false(alive(pid), `pid ${pid} killed`);
+    t.false(isRunning(qemu), 'QEMU killed');
+    for (const pid of state.pids) t.false(isRunning(pid), `pid ${pid} killed`);
     t.false((await namespaces()).includes(ns), 'namespace deleted');
     t.false(existsSync(stateFile), 'state file removed');
   });
@@ -173,14 +166,14 @@ test.serial('qemu down: cleans up after an owner killed with SIGKILL', async (t)
   await exitOf(child);
   // QEMU goes with its pty (SIGHUP); the server and dnsmasq stay behind.
   await new Promise((r) => setTimeout(r, 300));
-  const left = state.pids.filter(alive);
+  const left = state.pids.filter(isRunning);
   t.true(left.length >= 2, 'a killed owner leaves the server and dnsmasq behind');
   t.true((await namespaces()).includes(ns));
   const out = await zeroboot(['qemu', 'down', '--state-dir', stateDir]);
   t.regex(out, new RegExp(`^qemu down: ${ns}: .*deleted namespace ${ns}$`, 'm'));
   for (const pid of left) {
     t.regex(out, new RegExp(`killed ${pid}\\b`));
-    t.false(alive(pid), `pid ${pid} killed`);
+    t.false(isRunning(pid), `pid ${pid} killed`);
   }
   t.false((await namespaces()).includes(ns));
   t.deepEqual(await readdir(stateDir), []);
