@@ -46,7 +46,22 @@ export function runZdbProcess(args: string[], env: NodeJS.ProcessEnv = process.e
   return { proc, output: () => out, exited };
 }
 
-export async function startZdb(extra: string[] = [], opts: { dir?: string; port?: number; tcp?: boolean; listeners?: number; wrap?: string[] } = {}): Promise<ZdbProcess> {
+type StartOptions = { dir?: string; port?: number; tcp?: boolean; listeners?: number; wrap?: string[] };
+
+export async function startZdb(extra: string[] = [], opts: StartOptions = {}): Promise<ZdbProcess> {
+  // a port this helper picked may still be taken by another test's server between the check and the bind: pick again
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startZdbOnce(extra, opts);
+    } catch (e) {
+      if (opts.port !== undefined || opts.tcp === false || attempt === 3 || !(e instanceof PortTaken)) throw e;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startZdbOnce(extra: string[], opts: StartOptions): Promise<ZdbProcess> {
   const dir = opts.dir ?? (await tempDir());
   const port = opts.port ?? (await freePort());
   const dataDir = path.join(dir, 'data');
@@ -57,7 +72,10 @@ export async function startZdb(extra: string[] = [], opts: { dir?: string; port?
   const listeners = opts.listeners ?? 1;
   while ((r.output().match(/listening on/g) ?? []).length < listeners) {
     const done = await Promise.race([r.exited.then(() => true), new Promise<false>((res) => setTimeout(() => res(false), 25))]);
-    if (done) throw new Error(`zdb exited before listening:\n${r.output()}`);
+    if (done) {
+      const message = `zdb exited before listening:\n${r.output()}`;
+      throw r.output().includes('EADDRINUSE') ? new PortTaken(message) : new Error(message);
+    }
     if (Date.now() - started > START_DEADLINE_MS) {
       r.proc.kill('SIGKILL');
       throw new Error(`zdb did not listen within ${START_DEADLINE_MS / 1000} s:\n${r.output()}`);

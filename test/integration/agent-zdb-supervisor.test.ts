@@ -2,22 +2,14 @@
 // it with SIGKILL and sees it restarted, healthy again, with its data.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adminSecretOf, zdbArgs, zdbPools, ZdbSupervisor } from '../../agent/zdb-supervisor.ts';
 import { RespClient } from '../../zdb/resp/client.ts';
 import { isAlive } from '../../lib/process.ts';
+import { freePort } from '../../harness/listening.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, detail?: () => string, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
