@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns } from '../qemu/netns.ts';
+import { folder, removeOnSignal } from '../harness/remove-on-signal.ts';
 import { waitForOutput } from '../lib/process.ts';
 import { buildPacket } from '../harness/dhcp-packet.ts';
 import { decodeDhcp } from '../boot/dhcp/codec.ts';
@@ -174,6 +175,7 @@ async function main(): Promise<void> {
   const api = a.api;
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-api-load-'));
   const ns = await Netns.create('zbapi');
+  const unhook = removeOnSignal([folder(dir), ns]);
   const node = (role: string, ...rest: string[]): [string, string[]] => [process.execPath, ['--disable-warning=ExperimentalWarning', SELF, '--role', role, ...rest]];
   try {
     await ns.bridge('br0', `${SERVER}/16`);
@@ -219,6 +221,7 @@ groups:
   } finally {
     await ns.destroy();
     await rm(dir, { recursive: true, force: true });
+    unhook();
   }
 }
 

@@ -21,6 +21,7 @@ import { join, relative } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { Netns } from '../qemu/netns.ts';
+import { folder, removeOnSignal } from '../harness/remove-on-signal.ts';
 import { runCommand, waitForOutput } from '../lib/process.ts';
 import { tempDir } from '../harness/dhcp-server.ts';
 import { startNginx } from '../harness/nginx.ts';
@@ -269,6 +270,7 @@ async function clientHost(ns: Netns, bridge: string, n: { net: string; host: str
 async function main(): Promise<void> {
   const tmp = await tempDir('zb-bench-storm-');
   const ns = await Netns.create('zbs');
+  const unhook = removeOnSignal(process.env.KEEP ? [ns] : [folder(tmp.dir), ns]);
   try {
     const root = join(tmp.dir, 'root');
     const { layer } = await prepare(root);
@@ -309,6 +311,7 @@ async function main(): Promise<void> {
     await ns.destroy();
     if (process.env.KEEP) console.log(`kept ${tmp.dir}`);
     else await tmp.remove();
+    unhook();
   }
 }
 

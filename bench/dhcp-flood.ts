@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Netns } from '../qemu/netns.ts';
+import { folder, removeOnSignal } from '../harness/remove-on-signal.ts';
 import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 import type { ServerHandle } from '../harness/dhcp-server.ts';
 import { cpuTicks, readStat } from '../harness/proc-stat.ts';
@@ -51,6 +52,7 @@ async function settle(server: ServerHandle): Promise<void> {
 async function main(): Promise<void> {
   const ns = await Netns.create('zbf');
   const tmp = await tempDir('zb-bench-flood-');
+  const unhook = removeOnSignal([folder(tmp.dir), ns]);
   try {
     await ns.bridge('br0', `${SERVER}/16`);
     const host = await ns.host('br0', { cidr: '10.71.0.2/16' });
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
   } finally {
     await ns.destroy();
     await tmp.remove();
+    unhook();
   }
 }
 

@@ -39,6 +39,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { Netns } from '../qemu/netns.ts';
+import { folder, removeOnSignal, type RemovableSync } from '../harness/remove-on-signal.ts';
 import { waitForOutput } from '../lib/process.ts';
 import { startDhcp, tempDir } from '../harness/dhcp-server.ts';
 import { SERVE_NODE_FLAGS } from '../boot/runtime-flags.ts';
@@ -241,6 +242,8 @@ async function main(): Promise<void> {
   let dnsmasq: ChildProcess | undefined;
   let db: Postgres | undefined;
   const stops: (() => Promise<unknown>)[] = [];
+  const removable: RemovableSync[] = [folder(tmp.dir)];
+  const unhook = removeOnSignal(removable);
   try {
     // GNU time reports perfdhcp's own CPU: on 2 shared cores the generator can be what limits the rate.
     const shim = CLIENT_RCVBUF > 0 ? ['env', `LD_PRELOAD=${await buildRcvbufShim(tmp.dir)}`, `ZB_RCVBUF=${CLIENT_RCVBUF}`] : [];
@@ -252,6 +255,7 @@ async function main(): Promise<void> {
     const space = async (prefix: string) => {
       const ns = await Netns.create(prefix);
       spaces.push(ns);
+      removable.push(ns);
       return ns;
     };
     if (BACKEND !== 'pg') {
@@ -293,6 +297,7 @@ async function main(): Promise<void> {
     for (const ns of spaces) await ns.destroy();
     await db?.stop();
     await tmp.remove();
+    unhook();
   }
 }
 

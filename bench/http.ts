@@ -14,6 +14,7 @@ import { parseBenchArgs } from '../harness/bench-args.ts';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { Netns } from '../qemu/netns.ts';
+import { folder, removeOnSignal } from '../harness/remove-on-signal.ts';
 import { sh, waitForOutput } from '../lib/process.ts';
 import { startNginx } from '../harness/nginx.ts';
 
@@ -49,6 +50,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-bench-http-'));
   const ns = await Netns.create('zbbench');
+  const unhook = removeOnSignal([folder(dir), ns]);
   try {
     const www = path.join(dir, 'www');
     await mkdir(www);
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
   } finally {
     await ns.destroy();
     await rm(dir, { recursive: true, force: true });
+    unhook();
   }
 }
 

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Netns } from '../qemu/netns.ts';
+import { folder, removeOnSignal } from '../harness/remove-on-signal.ts';
 import { waitForOutput } from '../lib/process.ts';
 import { cpuSeconds, readStatSync } from '../harness/proc-stat.ts';
 
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-bench-tftp-'));
   const out = await mkdtemp(path.join(tmpdir(), 'zb-bench-tftp-out-'));
   const ns = await Netns.create('zbbench');
+  const unhook = removeOnSignal([folder(dir), folder(out), ns]);
   try {
     const data = randomBytes(MIB * 1024 * 1024);
     const digest = createHash('sha256').update(data).digest('hex');
@@ -195,6 +197,7 @@ async function main(): Promise<void> {
     await ns.destroy();
     await rm(dir, { recursive: true, force: true });
     await rm(out, { recursive: true, force: true });
+    unhook();
   }
 }
 

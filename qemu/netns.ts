@@ -109,11 +109,12 @@ export class Netns {
   }
 
   /**
-   * destroy() for exit handlers, which cannot await: kills what runs in the
-   * namespace by pid, waits for it to exit and deletes the namespace,
+   * destroy() for exit and signal handlers, which cannot await: kills what runs
+   * in the namespace and its hosts by pid, waits for it to exit and deletes them,
    * synchronously; a failure is ignored.
    */
   destroySync(): void {
+    for (const h of this.hostNs) h.destroySync();
     try {
       const pids = execFileSync('ip', ['netns', 'pids', this.name], { encoding: 'utf8' });
       waitUntilGoneSync(pids.split(/\s+/).filter(Boolean).map(Number).filter((pid) => killPid(pid)), GONE_WAIT_MS);
