@@ -12,8 +12,11 @@ import type { ClientRef, RequestKind } from './leases.ts';
 import { andThen } from './lease-backend.ts';
 import type { LeaseBackend, Maybe } from './lease-backend.ts';
 import type { Logger } from '../log.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 
 const ZERO = '0.0.0.0';
+/** Lines any client can cause, once per packet, are logged at most this often per kind, with the count since the last one (the timeline has each). */
+export const DHCP_LOG_EVERY_MS = 10_000;
 
 export interface FullHandlerOptions {
   pool: LeaseBackend;
@@ -30,6 +33,7 @@ export class FullHandler implements DhcpHandler {
   private readonly authoritative: boolean;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly logThrottle: LogThrottle;
 
   constructor(opts: FullHandlerOptions) {
     this.pool = opts.pool;
@@ -37,6 +41,7 @@ export class FullHandler implements DhcpHandler {
     this.authoritative = opts.authoritative;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
+    this.logThrottle = new LogThrottle(DHCP_LOG_EVERY_MS, this.now);
   }
 
   handle(x: Exchange): Maybe<Outcome> {
@@ -44,7 +49,10 @@ export class FullHandler implements DhcpHandler {
     const pool = this.pool;
     if (p.giaddr !== ZERO && !pool.inSubnet(p.giaddr)) return ignore(`relay ${p.giaddr} is not in the pool subnet; no addresses for that network`);
     if (p.giaddr === ZERO && !x.iface.servesPool) return ignore(`interface ${x.iface.name} (${x.iface.address}) is not in the pool subnet`);
-    if (decision.refused) this.log.info('dhcp: network-boot client gets an address but no boot file', { mac, reason: decision.refused });
+    if (decision.refused) {
+      const count = this.logThrottle.note('no boot file');
+      if (count !== undefined) this.log.info('dhcp: network-boot client gets an address but no boot file', { mac, reason: decision.refused, count });
+    }
     const client = clientRef(p, mac);
     switch (x.type) {
       case MessageType.DISCOVER: {
@@ -61,7 +69,8 @@ export class FullHandler implements DhcpHandler {
         if (!ip) return ignore('DECLINE for no address, which this client does not hold');
         return andThen(pool.decline(client, ip), (record): Outcome => {
           if (!record) return ignore(`DECLINE for ${ip}, which this client does not hold`);
-          this.log.warn('dhcp: client declined an address (in use on the network?)', { mac, ip });
+          const count = this.logThrottle.note('decline');
+          if (count !== undefined) this.log.warn('dhcp: client declined an address (in use on the network?)', { mac, ip, count });
           return { kind: 'store', record, what: 'decline' };
         });
       }

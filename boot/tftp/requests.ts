@@ -22,6 +22,7 @@ import { StoreNotFoundError, StorePathError } from '../store.ts';
 import type { ImageStore, StoreEntry } from '../store.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 
 const SERVED_MODES = new Set(['octet', 'netascii']);
 /**
@@ -31,6 +32,12 @@ const SERVED_MODES = new Set(['octet', 'netascii']);
  */
 export const MOVE_ON_WAIT_MS = 500;
 const MOVED_ON = 'client asked for another file from the same port';
+/**
+ * Refusals and failures are logged at most once per kind in this interval, with the count since the
+ * last line: any client on the node network can make them by the thousand. Every one of them is on
+ * the timeline and in /metrics; completed transfers are logged at debug only, as DHCP and HTTP are.
+ */
+export const TFTP_LOG_EVERY_MS = 10_000;
 
 /** A client's slot: the file it asked for, its transfer, and once negotiated where the transfer ends. */
 interface Slot {
@@ -62,6 +69,7 @@ export class ReadRequests {
   /** Per client address and port. */
   private readonly transfers = new TransferSlots<Slot>();
   private readonly waiting: WaitQueue<TftpRequest>;
+  private readonly logThrottle = new LogThrottle(TFTP_LOG_EVERY_MS);
   private closing = false;
 
   constructor(ctx: RequestContext) {
@@ -121,7 +129,10 @@ export class ReadRequests {
     const { log, timeline } = this.ctx;
     const optional = code === ErrorCode.FileNotFound && this.ctx.optionalFiles?.test(file.replace(/\\/g, '/')) === true;
     if (optional) log.debug('tftp optional file not found', { from: to.address, file });
-    else log.info('tftp request refused', { from: to.address, file, ...detail, reason });
+    else {
+      const count = this.logThrottle.note(`refused ${code} ${message.split(':')[0]}`);
+      if (count !== undefined) log.info('tftp request refused', { from: to.address, file, ...detail, reason, count });
+    }
     timeline.record(this.macKey(to.address), 'tftp.error', { file, client: to.address, ...detail, ...(optional ? { optional: true } : {}) }, optional ? `${reason} (optional: the loader goes on without it)` : reason);
     this.ctx.reply(encodeError(code, message), to);
   }
@@ -158,7 +169,7 @@ export class ReadRequests {
     });
     try {
       const tid = await transfer.start();
-      this.ctx.log.info('tftp transfer started', { from: `${from.address}:${from.port}`, file: entry.path, tid, blksize: n.blksize, windowsize: n.windowsize, oack: n.oack.length > 0 });
+      this.ctx.log.debug('tftp transfer started', { from: `${from.address}:${from.port}`, file: entry.path, tid, blksize: n.blksize, windowsize: n.windowsize, oack: n.oack.length > 0 });
     } catch (e) {
       transfer.abort(`cannot open a transfer socket: ${(e as Error).message}`);
     }
@@ -262,7 +273,7 @@ export class ReadRequests {
     const key = `${from.address}:${from.port}`;
     if (r.ok) {
       const mibps = r.bytes / 1048576 / Math.max(r.ms / 1000, 0.001);
-      log.info('tftp transfer done', { from: key, file: entry.path, bytes: r.bytes, ms: r.ms, MiBps: Number(mibps.toFixed(1)), retransmissions: r.retransmissions });
+      log.debug('tftp transfer done', { from: key, file: entry.path, bytes: r.bytes, ms: r.ms, MiBps: Number(mibps.toFixed(1)), retransmissions: r.retransmissions });
       timeline.record(mac, 'tftp.done', { file: entry.path, bytes: r.bytes, ms: r.ms });
     } else if (isSizeProbe(r.reason, n, transfer)) {
       // RFC 2349 clients (PXE firmware) ask for tsize, read the OACK and
@@ -270,7 +281,8 @@ export class ReadRequests {
       log.debug('tftp size probe', { from: key, file: entry.path });
       timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address, probe: true }, 'size probe: the client read tsize and ended the transfer before the download, as PXE firmware does');
     } else {
-      log.warn('tftp transfer failed', { from: key, file: entry.path, reason: r.reason });
+      const count = this.logThrottle.note('failed');
+      if (count !== undefined) log.warn('tftp transfer failed', { from: key, file: entry.path, reason: r.reason, count });
       timeline.record(mac, 'tftp.error', { file: entry.path, client: from.address }, r.reason);
     }
   }

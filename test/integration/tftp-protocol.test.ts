@@ -778,3 +778,27 @@ both('log injection: the JSON log stays one object per line and keeps the exact 
   t.is(refused[0]!.mode, 'oct\r\nerror fake-mode');
   t.deepEqual(records.filter((r) => r.msg === 'tftp transfer failed').map((r) => r.reason), ['peer sent error 0: bye\nerror FAKE-INJECTED-LINE\r\nwarn x']);
 });
+
+both('the log under a flood of bad requests: one refused line per kind with its count, every refusal answered; completed transfers only at debug', async (t, dataPath) => {
+  const writes: string[] = [];
+  const { server } = await withServer(t, dataPath, { log: createLogger({ level: 'info', write: (l) => writes.push(l) }) });
+  const c = await RawClient.open();
+  t.teardown(() => c.close());
+  for (let i = 0; i < 100; i++) {
+    c.send(encodeRequest('rrq', `missing-${i}.bin`), server.port);
+    const r = await c.next();
+    t.is(r.pkt?.op, 'error', `request ${i}`);
+  }
+  for (let i = 0; i < 5; i++) {
+    c.send(encodeRequest('rrq', 'small.bin', 'mail'), server.port);
+    t.is((await c.next()).pkt?.op, 'error');
+  }
+  const other = await RawClient.open();
+  t.teardown(() => other.close());
+  t.is((await download(other, server, 'small.bin')).data.length, 3000);
+  const refused = writes.filter((l) => l.includes('tftp request refused'));
+  t.is(refused.length, 2, refused.join('\n'));
+  t.true(refused[0]!.includes('file=missing-0.bin') && refused[0]!.includes('count=1'), refused[0]);
+  t.true(refused[1]!.includes('mode=mail') && refused[1]!.includes('count=1'), refused[1]);
+  t.false(writes.some((l) => /tftp transfer (started|done)/.test(l)), writes.join('\n'));
+});

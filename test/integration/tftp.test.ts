@@ -77,7 +77,7 @@ test.before(async () => {
   const server = ns.spawn(process.execPath, [
     '--disable-warning=ExperimentalWarning', entry,
     '--address', SERVER, '--port', '69', '--dir', dir, '--mem', `mem=${memSrc}`,
-    '--timeout-ms', '100', '--retries', '20', '--max-transfers', '8',
+    '--timeout-ms', '100', '--retries', '20', '--max-transfers', '8', '--log-level', 'debug',
   ]);
   let stdout = '';
   let stderr = '';

@@ -7,7 +7,7 @@ import test from 'ava';
 import { decodeDhcp } from '../../boot/dhcp/codec.ts';
 import { classify, clientFacts } from '../../boot/dhcp/classifier.ts';
 import { LeasePool } from '../../boot/dhcp/leases.ts';
-import { FullHandler } from '../../boot/dhcp/full.ts';
+import { DHCP_LOG_EVERY_MS, FullHandler } from '../../boot/dhcp/full.ts';
 import { ProxyHandler } from '../../boot/dhcp/proxy.ts';
 import { BootServerHandler } from '../../boot/dhcp/boot-server.ts';
 import { buildReply, networkOptions, replyIface } from '../../boot/dhcp/reply.ts';
@@ -441,4 +441,19 @@ test('a client that allows only 576 bytes still gets its reply, within 576 bytes
   if (out.kind !== 'reply') return t.fail();
   const built = buildReply(p, out.answer, replyIface('eth0', SERVER, 1500, networkOptions(POOL)), BROADCAST_68);
   t.true(built.ok && built.bytes.length <= 576);
+});
+
+test('a refused network-boot class: its log line at most once per 10 s, with the count since the last one; every packet still answered', (t) => {
+  const lines: string[] = [];
+  let clock = NOW;
+  const pool = new LeasePool({ ...POOL, exclude: [SERVER, POOL.router], now: () => clock });
+  const full = new FullHandler({ pool, ourIds: new Set([SERVER]), authoritative: false, log: createLogger({ level: 'info', write: (l) => lines.push(l) }), now: () => clock });
+  const arm = [DISCOVER, [93, u16(10)], [60, 'PXEClient:Arch:00010']] as [number, string | Buffer][];
+  for (let i = 0; i < 50; i++) t.truthy(exchange(full, { mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, options: arm }).reply, `client ${i} gets an address`);
+  t.is(lines.length, 1, lines.join('\n'));
+  t.regex(lines[0]!, /no boot file .*count=1/);
+  clock += DHCP_LOG_EVERY_MS;
+  exchange(full, { mac: '02:00:00:00:01:00', options: arm });
+  t.is(lines.length, 2);
+  t.regex(lines[1]!, /count=50\b/, 'the 49 held back and this one');
 });
