@@ -13,9 +13,13 @@ import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 import { CmdlineError } from '../../lib/cmdline.ts';
 import { withServer } from '../../lib/cmdline.ts';
 import { GrubValueError, MACHINE_CONFIG_PREFIX, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
+
+/** Any client can ask for a machine's configuration: its failures are logged at most this often, with a count. */
+export const GRUB_LOG_EVERY_MS = 10_000;
 
 const CHAIN = /(^|\/)grub\/grub\.cfg$/;
 const MACHINE = new RegExp(`(^|/)grub/${MACHINE_CONFIG_PREFIX.replace(/\./g, '\\.')}([^/]+)$`);
@@ -25,6 +29,7 @@ export class GrubConfigStore implements ImageStore {
   private readonly selector: Selector;
   private readonly timeline: BootTimeline;
   private readonly log: Logger;
+  private readonly logThrottle = new LogThrottle(GRUB_LOG_EVERY_MS);
   private readonly labels: MachineLabels;
   private readonly serverBase: () => string | undefined;
 
@@ -58,7 +63,8 @@ export class GrubConfigStore implements ImageStore {
       if (!(e instanceof NoProfileError || e instanceof CmdlineError || e instanceof GrubValueError)) throw e;
       // GRUB shows a TFTP error as a code; a configuration can say why on the console.
       this.timeline.record(mac, 'grub.error', { path: clean }, e.message);
-      this.log.warn('no GRUB configuration for machine', { mac, error: e.message });
+      const count = this.logThrottle.note('no configuration');
+      if (count !== undefined) this.log.warn('no GRUB configuration for machine', { mac, error: e.message, count });
       return memoryEntry(clean, Buffer.from(renderGrubError(e.message)));
     }
   }

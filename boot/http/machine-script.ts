@@ -48,7 +48,8 @@ export function serveMachineScript(ctx: RouteContext, req: IncomingMessage, res:
     // iPXE shows only an error code for an HTTP error; a script can say why.
     sendText(res, 200, renderErrorScript(e.message), head);
     record(mac, 'http.error', { path: '/ipxe', status: 200, ...facts, client: from }, e.message);
-    ctx.log.warn('no boot script for machine', { mac, error: e.message });
+    const count = ctx.logThrottle.note('no boot script');
+    if (count !== undefined) ctx.log.warn('no boot script for machine', { mac, error: e.message, count });
   }
 }
 

@@ -6,6 +6,7 @@ import type { ImageStore } from '../store.ts';
 import type { Selection, Selector } from '../selection.ts';
 import type { BootEvent, BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
+import type { LogThrottle } from '../../lib/log-throttle.ts';
 import type { MachineLabels } from '../machine-labels.ts';
 import type { BufferBudget } from './artifacts.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
@@ -15,6 +16,8 @@ export interface RouteContext {
   selector: Selector;
   timeline: BootTimeline;
   log: Logger;
+  /** For lines any client can cause once per request: at most one per kind every interval, with a count. */
+  logThrottle: LogThrottle;
   labels: MachineLabels;
   /** Whether a script request from `ip` may store labels for `mac`. */
   acceptLabels?: (mac: string, ip: string) => boolean;

@@ -12,7 +12,7 @@ import { MountedStore } from '../../boot/store.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
 import { createSelector } from '../../boot/selection.ts';
 import type { Profile, Group, MachineOverride } from '../../boot/selection.ts';
-import { silentLogger } from '../../boot/log.ts';
+import { createLogger, silentLogger } from '../../boot/log.ts';
 import { bufferBudget, CHUNK_BYTES, serveEntry, startHttpServer } from '../../boot/http/index.ts';
 import { createServer } from 'node:http';
 import type { HttpServer } from '../../boot/http/index.ts';
@@ -514,4 +514,21 @@ test('downloads are whole through small buffers when the large-buffer budget is 
     // Every download has ended (curl got it all) and given back what it took.
     t.is(budget.take(2 * CHUNK_BYTES), bytes > 0);
   }
+});
+
+test('a crowd of machines without a boot script: one warn line with its count, each request still answered and on the timeline', async (t) => {
+  const lines: string[] = [];
+  const store = new MountedStore([{ prefix: '', dir: path.join(dir, 'store') }]);
+  const tl = new BootTimeline();
+  const s = await startHttpServer({ store, selector: createSelector(profiles, groups, machines), timeline: tl, log: createLogger({ level: 'info', write: (l) => lines.push(l) }), host: '127.0.0.1', port: 0 });
+  t.teardown(() => s.close());
+  for (let i = 0; i < 30; i++) {
+    const mac = `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`;
+    const body = (await raw(`GET /ipxe?mac=${hyp(mac)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, s.port)).toString();
+    t.regex(body, /no group or machine entry selects a profile/);
+    t.is(tl.events(mac).at(-1)?.kind, 'http.error');
+  }
+  const warned = lines.filter((l) => l.includes('no boot script for machine'));
+  t.is(warned.length, 1, lines.join('\n'));
+  t.regex(warned[0]!, /count=1\b/);
 });

@@ -6,12 +6,13 @@ import { GrubConfigStore } from '../../boot/grub/store.ts';
 import { MountedStore, StoreNotFoundError } from '../../boot/store.ts';
 import { createSelector } from '../../boot/selection.ts';
 import { BootTimeline } from '../../boot/timeline.ts';
-import { silentLogger } from '../../boot/log.ts';
+import { createLogger, silentLogger } from '../../boot/log.ts';
+import type { Logger } from '../../boot/log.ts';
 import { MachineLabels } from '../../boot/machine-labels.ts';
 
 const UUID = '848acd93-4178-4033-82dd-9abc8abfb6d7';
 
-async function setup(serverBase?: () => string | undefined) {
+async function setup(serverBase?: () => string | undefined, log: Logger = silentLogger) {
   const dir = await mkdtemp(path.join(tmpdir(), 'zb-grub-store-'));
   await mkdir(path.join(dir, 'image'));
   await writeFile(path.join(dir, 'image', 'vmlinuz'), 'kernel');
@@ -28,7 +29,7 @@ async function setup(serverBase?: () => string | undefined) {
   );
   const timeline = new BootTimeline();
   const labels = new MachineLabels();
-  const store = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir }]), selector, labels, timeline, log: silentLogger, ...(serverBase ? { serverBase } : {}) });
+  const store = new GrubConfigStore({ inner: new MountedStore([{ prefix: '', dir }]), selector, labels, timeline, log, ...(serverBase ? { serverBase } : {}) });
   return { store, timeline, labels };
 }
 
@@ -89,4 +90,16 @@ test('the command line names the boot server (zeroboot.server), as the iPXE scri
   const cfg = await text(withOwn, `/grub/grub.cfg-${mac}`);
   t.regex(cfg, /zeroboot\.server=http:\/\/proxy:80 /);
   t.is(cfg.match(/zeroboot\.server=/g)?.length, 1);
+});
+
+test('machines without a configuration: one warn line for a crowd of them, each still answered and on the timeline', async (t) => {
+  const lines: string[] = [];
+  const { store, timeline } = await setup(undefined, createLogger({ level: 'info', write: (l) => lines.push(l) }));
+  for (let i = 16; i < 56; i++) {
+    const mac = `52:54:00:00:01:${i.toString(16)}`;
+    t.regex(await text(store, `/grub/grub.cfg-${mac}`), /cannot boot yet/);
+    t.is(timeline.events(mac).at(-1)?.kind, 'grub.error');
+  }
+  t.is(lines.length, 1, lines.join('\n'));
+  t.regex(lines[0]!, /no GRUB configuration for machine .*count=1\b/);
 });
