@@ -24,7 +24,7 @@ export interface Leases {
 /** How often offers that ran out are dropped from the in-memory pool. */
 const SWEEP_MS = 30_000;
 
-/** `ownThread`: the caller is a thread of DHCP's own, so the lease journal syncs inline on it (LeaseFile.open). */
+/** `ownThread`: the caller is a thread of DHCP's own, so the lease journal is written on it and synced on a thread of its own (LeaseFile.open). */
 export async function openLeases(settings: DhcpSettings, served: ServedInterface[], ourIds: Set<string>, log: Logger, ownThread = false): Promise<Leases> {
   const pc = settings.pool;
   if (!pc) throw new DhcpServerError('server.dhcp.pool is required in full mode');
@@ -49,7 +49,7 @@ function poolError(e: unknown): never {
 }
 
 /** The pool restored from its file, and the file opened for appending. */
-async function openFile(path: string, opts: PoolOptions, log: Logger, inline: boolean): Promise<Leases> {
+async function openFile(path: string, opts: PoolOptions, log: Logger, syncThread: boolean): Promise<Leases> {
   let pool: LeasePool;
   try {
     pool = new LeasePool(opts);
@@ -61,7 +61,7 @@ async function openFile(path: string, opts: PoolOptions, log: Logger, inline: bo
     const loaded = await LeaseFile.load(path);
     const dropped = pool.restore(loaded.records);
     if (loaded.skipped || dropped) log.warn('dhcp: some stored leases were not restored', { file: path, unreadable: loaded.skipped, outsideSubnet: dropped });
-    file = await LeaseFile.open(path, () => pool.eachRecord(), { inline });
+    file = await LeaseFile.open(path, () => pool.eachRecord(), { syncThread });
   } catch (e) {
     if (e instanceof LeaseFileError) throw new DhcpServerError(e.message);
     throw e;

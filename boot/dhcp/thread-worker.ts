@@ -1,6 +1,6 @@
 // The DHCP thread's entry (started by thread.ts): the whole DHCP server
-// (sockets, decisions, replies, the lease file's fdatasync or its own
-// PostgreSQL pool) on this thread's event loop and libuv pool, so HTTP,
+// (sockets, decisions, replies, the lease journal with its own sync thread,
+// or its own PostgreSQL pool) on this thread's event loop and libuv pool, so HTTP,
 // TFTP and the main thread's collections cannot delay a reply. What the
 // main thread shows (timeline, labels, log, leases) goes there in batches.
 import { parentPort, workerData } from 'node:worker_threads';
@@ -71,6 +71,8 @@ port.on('message', (m: ToWorker) => {
 // DHCP answers go before file transfers when both want the CPU: in a 1,000-machine storm on 2 cores this
 // thread at the main thread's priority waited up to 57 ms for a CPU between a REQUEST and its ACK.
 // Raising a thread's priority takes CAP_SYS_NICE or an RLIMIT_NICE allowing it (the unit's LimitNICE).
+// Raised before the server starts: the lease journal's sync thread, started with it, inherits the priority
+// (an ACK waits for that thread too).
 const priority = raiseThreadPriority(DHCP_NICE);
 if (priority.error) {
   batch.logger().info('dhcp thread runs at the process priority: allow nice -10 (LimitNICE=-10 or CAP_SYS_NICE) to answer DHCP before file transfers', { nice: priority.nice, error: priority.error });

@@ -16,6 +16,8 @@ export interface ProbeRequest {
   packets: ProbePacket[];
   /** The longest wait for replies after sending. */
   waitMs: number;
+  /** A pause between one packet and the next (default none). */
+  gapMs?: number;
   /** Stop as soon as this many replies arrived (a loaded host answers late; waitMs stays the bound). */
   expect?: number;
   /**
@@ -39,6 +41,8 @@ export interface ProbeReply {
   file: string;
   /** Option code -> value in hex. */
   options: Record<string, string>;
+  /** When it arrived, in ms since the first packet was sent. */
+  atMs: number;
 }
 
 async function main(): Promise<void> {
@@ -49,7 +53,9 @@ async function main(): Promise<void> {
   const gotEnough = new Promise<void>((resolve) => (enough = resolve));
   const sent = req.packets.map(buildPacket);
   const ours = new Set(sent.filter((b) => b.length >= 8).map((b) => b.readUInt32BE(4)));
+  let firstSentAt = 0;
   socket.on('message', (buf, rinfo) => {
+    const atMs = Math.round(performance.now() - firstSentAt);
     if (!req.anyXid && buf.length >= 8 && !ours.has(buf.readUInt32BE(4))) return;
     if (req.expect !== undefined && ++replies >= req.expect) setImmediate(enough);
     try {
@@ -59,6 +65,7 @@ async function main(): Promise<void> {
         op: p.op, xid: p.xid, flags: p.flags, hops: p.hops,
         ciaddr: p.ciaddr, yiaddr: p.yiaddr, siaddr: p.siaddr, giaddr: p.giaddr, file: p.file,
         options: Object.fromEntries(p.options.map(([k, v]) => [String(k), v.toString('hex')])),
+        atMs,
       };
       process.stdout.write(JSON.stringify(reply) + '\n');
     } catch (e) {
@@ -68,7 +75,9 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => socket.bind(req.bind?.port ?? 68, req.bind?.address ?? '0.0.0.0', resolve));
   bindSocketToDevice(socket, req.iface ?? 'eth0');
   socket.setBroadcast(true);
-  for (const b of sent) {
+  firstSentAt = performance.now();
+  for (const [i, b] of sent.entries()) {
+    if (i > 0 && req.gapMs) await new Promise((r) => setTimeout(r, req.gapMs));
     await new Promise<void>((resolve, reject) => socket.send(b, req.to.port, req.to.address, (e) => (e ? reject(e) : resolve())));
   }
   let timer: NodeJS.Timeout | undefined;

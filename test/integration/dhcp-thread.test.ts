@@ -7,13 +7,15 @@ import type { ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import { chmod, writeFile } from 'node:fs/promises';
 import { Netns } from '../helpers/netns.ts';
-import { startDhcp, tempDir, udhcpc, udhcpcScript } from '../helpers/dhcp-harness.ts';
+import { probe, startDhcp, tempDir, udhcpc, udhcpcScript } from '../helpers/dhcp-harness.ts';
 import type { ServerHandle } from '../helpers/dhcp-harness.ts';
 import { threadNices } from '../helpers/thread-nice.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const SERVER = '10.51.0.1';
 
-async function rig(t: ExecutionContext, thread: boolean) {
+async function rig(t: ExecutionContext, thread: boolean, extra: { authoritative?: boolean; wrap?: string[] } = {}) {
   const ns = await Netns.create('zbt');
   const tmp = await tempDir();
   t.teardown(async () => {
@@ -26,11 +28,11 @@ async function rig(t: ExecutionContext, thread: boolean) {
     server: {
       address: SERVER,
       interfaces: ['br0'],
-      dhcp: { mode: 'full', thread, leasesFile: join(dir, 'leases.json'), pool: { start: '10.51.0.100', end: '10.51.0.150', subnetMask: '255.255.255.0' } },
+      dhcp: { mode: 'full', thread, authoritative: extra.authoritative ?? false, leasesFile: join(dir, 'leases.json'), pool: { start: '10.51.0.100', end: '10.51.0.150', subnetMask: '255.255.255.0' } },
       http: { port: 8080 },
       stateDir: dir,
     },
-  });
+  }, extra.wrap ? { wrap: extra.wrap } : {});
   t.teardown(() => server.stop().then(() => undefined));
   return { ns, server: Object.assign(server, { dir }), script: await udhcpcScript(dir) };
 }
@@ -110,12 +112,12 @@ test('a crashed DHCP thread is logged in one line, started again, and serves wit
   t.like(leases.find((l) => l.mac === '52:54:00:bb:01:02'), { ip: second.bound!.ip, state: 'bound' });
 });
 
-test('the DHCP thread runs at nice -10, the rest of the server at its own priority: DHCP answers go before file transfers', async (t) => {
+test('the DHCP thread (and its lease journal\'s sync thread) run at nice -10, the rest of the server at its own priority: DHCP answers go before file transfers', async (t) => {
   const { ns, server, script } = await rig(t, true);
   const got = await udhcpc(await ns.host('br0', { mac: '52:54:00:bb:00:09' }), script, []);
   t.truthy(got.bound, got.output);
   const nices = await threadNices(server.child.pid!);
-  t.is(nices.filter((n) => n === -10).length, 1, `one thread at -10: ${nices.join(' ')}`);
+  t.is(nices.filter((n) => n === -10).length, 2, `two threads at -10: ${nices.join(' ')}`);
   t.true(nices.filter((n) => n !== -10).every((n) => n === 0), `the others at 0: ${nices.join(' ')}`);
 });
 
@@ -124,4 +126,34 @@ test('without its own thread (server.dhcp.thread: false) no thread of the server
   const got = await udhcpc(await ns.host('br0', { mac: '52:54:00:bb:00:0a' }), script, []);
   t.truthy(got.bound, got.output);
   t.deepEqual([...new Set(await threadNices(server.child.pid!))], [0]);
+});
+
+test('a disk slow to sync (each fdatasync 1.5 s) holds only the ACKs waiting for it: another client\'s OFFER comes meanwhile', async (t) => {
+  const tmp = await tempDir();
+  t.teardown(() => tmp.remove());
+  const shim = join(tmp.dir, 'slow-sync.so');
+  await promisify(execFile)('cc', ['-shared', '-fPIC', '-o', shim, join(import.meta.dirname, '../helpers/slow-sync-preload.c'), '-ldl']);
+  const { ns } = await rig(t, true, { authoritative: true, wrap: ['env', `LD_PRELOAD=${shim}`, 'ZB_SLOW_SYNC_MS=1500'] });
+  const host = await ns.host('br0');
+  // A REQUEST the authoritative server ACKs after its lease is on disk, then a DISCOVER from another client;
+  // twice: the first sync shows the disk is slow, and the second must not go back to the DHCP thread.
+  for (const [round, ip] of [[1, '0a330078'], [2, '0a330079']] as const) {
+    const [a, b] = [0x7300 + 2 * round, 0x7301 + 2 * round];
+    const replies = await probe(host, {
+      to: { address: '255.255.255.255', port: 67 },
+      waitMs: 20_000,
+      expect: 2,
+      gapMs: 100,
+      packets: [
+        { mac: `52:54:00:bb:03:${round}1`, xid: a, options: { 53: '03', 50: ip } },
+        { mac: `52:54:00:bb:03:${round}2`, xid: b, options: { 53: '01' } },
+      ],
+    });
+    const ack = replies.find((r) => r.xid === a);
+    const offer = replies.find((r) => r.xid === b);
+    t.is(ack?.options['53'], '05', `round ${round}: ${JSON.stringify(replies)}`);
+    t.is(offer?.options['53'], '02', `round ${round}: ${JSON.stringify(replies)}`);
+    t.true(ack!.atMs >= 1400, `round ${round}: the ACK waited for its sync: ${ack!.atMs} ms`);
+    t.true(offer!.atMs < ack!.atMs - 500, `round ${round}: the OFFER (${offer!.atMs} ms) did not wait for the ACK's sync (${ack!.atMs} ms)`);
+  }
 });
