@@ -3,6 +3,9 @@
 // node network must not become a flood of log lines. Kinds are names the code
 // chooses (a handful), never client data, so the map stays small.
 
+/** The interval for lines any client on the node network can cause: one per kind every 10 s, with a count. */
+export const FLOOD_LOG_EVERY_MS = 10_000;
+
 export class LogThrottle {
   private readonly intervalMs: number;
   private readonly now: () => number;

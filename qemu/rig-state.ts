@@ -69,7 +69,6 @@ export function isRigProcess(pid: number): boolean {
   }
 }
 
-
 /**
  * Tears down what a state file describes: asks a live owner to stop first
  * (SIGTERM, it cleans up itself), then kills recorded pids, deletes the

@@ -12,11 +12,9 @@ import type { ClientRef, RequestKind } from './leases.ts';
 import { andThen } from './lease-backend.ts';
 import type { LeaseBackend, Maybe } from './lease-backend.ts';
 import type { Logger } from '../log.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 
 const ZERO = '0.0.0.0';
-/** Lines any client can cause, once per packet, are logged at most this often per kind, with the count since the last one (the timeline has each). */
-export const DHCP_LOG_EVERY_MS = 10_000;
 
 export interface FullHandlerOptions {
   pool: LeaseBackend;
@@ -41,7 +39,8 @@ export class FullHandler implements DhcpHandler {
     this.authoritative = opts.authoritative;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
-    this.logThrottle = new LogThrottle(DHCP_LOG_EVERY_MS, this.now);
+    // Lines any client can cause once per packet (the timeline has each one).
+    this.logThrottle = new LogThrottle(FLOOD_LOG_EVERY_MS, this.now);
   }
 
   handle(x: Exchange): Maybe<Outcome> {

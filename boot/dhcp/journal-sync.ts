@@ -33,6 +33,7 @@ export class JournalSyncThread {
     worker.on('message', (m: SyncAnswer) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
+      if (this.waiting.size === 0) worker.unref();
       if (m.error === undefined) w?.resolve(m.ms ?? 0);
       else w?.reject(new Error(m.error));
     });
@@ -72,19 +73,7 @@ export class JournalSyncThread {
     const id = this.next++;
     worker.ref();
     return new Promise<number>((resolve, reject) => {
-      const settle = () => {
-        if (this.waiting.size === 0) this.worker?.unref();
-      };
-      this.waiting.set(id, {
-        resolve: (ms) => {
-          settle();
-          resolve(ms);
-        },
-        reject: (e) => {
-          settle();
-          reject(e);
-        },
-      });
+      this.waiting.set(id, { resolve, reject });
       worker.postMessage({ id, fd } satisfies SyncRequest);
     });
   }

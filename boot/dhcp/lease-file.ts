@@ -152,11 +152,9 @@ export class LeaseFile {
     const f = new LeaseFile(path, snapshot, thread);
     try {
       await f.compact();
-      try {
-        f.journal = await promisify(openFd)(f.journalPath, 'a');
-      } catch (e) {
-        throw new LeaseFileError(`cannot open lease journal ${f.journalPath}: ${(e as Error).message}`);
-      }
+      f.journal = await promisify(openFd)(f.journalPath, 'a').catch((e: Error) => {
+        throw new LeaseFileError(`cannot open lease journal ${f.journalPath}: ${e.message}`);
+      });
     } catch (e) {
       await thread?.close();
       throw e;
@@ -248,16 +246,12 @@ export class LeaseFile {
     if (this.syncThread) {
       try {
         for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+        if (!this.syncOnThread) {
+          this.syncOnThread = syncHere(fd) > SLOW_SYNC_MS;
+          return Promise.resolve();
+        }
       } catch (e) {
         return Promise.reject(e as Error);
-      }
-      if (!this.syncOnThread) {
-        try {
-          this.syncOnThread = syncHere(fd) > SLOW_SYNC_MS;
-        } catch (e) {
-          return Promise.reject(e as Error);
-        }
-        return Promise.resolve();
       }
       return this.syncThread.sync(fd).then((ms) => {
         this.syncOnThread = ms > SLOW_SYNC_MS;

@@ -13,13 +13,10 @@ import { NoProfileError } from '../selection.ts';
 import type { Selector } from '../selection.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 import { CmdlineError } from '../../lib/cmdline.ts';
 import { withServer } from '../../lib/cmdline.ts';
 import { GrubValueError, MACHINE_CONFIG_PREFIX, renderGrubChain, renderGrubError, renderGrubMachineConfig } from './config.ts';
-
-/** Any client can ask for a machine's configuration: its failures are logged at most this often, with a count. */
-export const GRUB_LOG_EVERY_MS = 10_000;
 
 const CHAIN = /(^|\/)grub\/grub\.cfg$/;
 const MACHINE = new RegExp(`(^|/)grub/${MACHINE_CONFIG_PREFIX.replace(/\./g, '\\.')}([^/]+)$`);
@@ -29,7 +26,8 @@ export class GrubConfigStore implements ImageStore {
   private readonly selector: Selector;
   private readonly timeline: BootTimeline;
   private readonly log: Logger;
-  private readonly logThrottle = new LogThrottle(GRUB_LOG_EVERY_MS);
+  /** Any client can ask for a machine's configuration. */
+  private readonly logThrottle = new LogThrottle(FLOOD_LOG_EVERY_MS);
   private readonly labels: MachineLabels;
   private readonly serverBase: () => string | undefined;
 

@@ -15,7 +15,7 @@ import type { ImageStore, StoreEntry } from '../store.ts';
 import { serveEntry } from './artifacts.ts';
 import type { BufferBudget } from './artifacts.ts';
 import { sendText } from './route-context.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 import { ScriptValueError } from '../../lib/ipxe-script.ts';
 import { bootstrapCmdline, BootstrapRequestError, parseBootstrapPath } from './bootstrap-grammar.ts';
 import type { BootstrapFormat, BootstrapRequest } from './bootstrap-grammar.ts';
@@ -69,7 +69,6 @@ const MEDIA: Record<Exclude<BootstrapFormat, 'ipxe' | 'krn'>, { builder: keyof M
   uefimg: { builder: 'usb', ext: 'img' },
 };
 
-const LOG_EVERY_MS = 10_000;
 const RETRY_AFTER_S = 5;
 
 export class BootstrapRoutes {
@@ -78,7 +77,7 @@ export class BootstrapRoutes {
   private readonly log: Logger;
   private readonly buffers: BufferBudget;
   private readonly cache: MediaCache;
-  private readonly throttle = new LogThrottle(LOG_EVERY_MS);
+  private readonly throttle = new LogThrottle(FLOOD_LOG_EVERY_MS);
   /** Media requests waiting (built or cached) per client address; an address leaves the map at 0. */
   private readonly perAddress = new Map<string, number>();
 

@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import { clientIpv4 } from '../leased-addresses.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 
 export interface ConnectionLimits {
   /** Connections open at once, all clients together; more are closed as they arrive. 0: no cap. */
@@ -21,9 +21,6 @@ export interface ConnectionLimits {
 }
 
 export const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 1024, maxPerAddress: 32, sendStallMs: 30_000 };
-
-/** Refusals are logged at most this often per limit, with the count since the last line. */
-const REFUSAL_LOG_MS = 10_000;
 
 interface Watched {
   /** Bytes the kernel has taken so far (written minus still queued in Node). */
@@ -53,7 +50,7 @@ export function limitConnections(server: Server, limits: ConnectionLimits, idleM
   if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
   const perAddress = new Map<string, number>();
   const watched = new Map<Socket, Watched>();
-  const refusals = new LogThrottle(REFUSAL_LOG_MS);
+  const refusals = new LogThrottle(FLOOD_LOG_EVERY_MS);
 
   const noteRefusal = (limit: 'total' | 'perAddress', address: string) => {
     const count = refusals.note(limit);

@@ -16,7 +16,7 @@ import { sendText } from './route-context.ts';
 import { FlistCatalog, judgeFlistName } from './flist-catalog.ts';
 import { ChunkBusyError, ChunkSource, chunkHexFromPath } from './chunk-source.ts';
 import type { ChunkSourceOptions } from './chunk-source.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 
 /** What the server is given to offer flists: the folder of .fl files and the chunk store, opened (and closed) by its owner. */
 export interface FlistOptions extends ChunkSourceOptions {
@@ -26,15 +26,13 @@ export interface FlistOptions extends ChunkSourceOptions {
 
 /** Chunks never change under their id: any cache may keep them for good. */
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-/** Store failures are logged at most this often, with the count since the last line. */
-const FAILURE_LOG_MS = 10_000;
 
 export class FlistRoutes {
   private readonly catalog: FlistCatalog;
   private readonly chunks: ChunkSource;
   private readonly log: Logger;
   private readonly buffers: BufferBudget;
-  private readonly failures = new LogThrottle(FAILURE_LOG_MS);
+  private readonly failures = new LogThrottle(FLOOD_LOG_EVERY_MS);
   private readonly sockets = new WeakMap<Socket, AbortSignal>();
 
   constructor(opts: FlistOptions, log: Logger, buffers: BufferBudget) {
@@ -126,7 +124,7 @@ export class FlistRoutes {
     return gone;
   }
 
-  /** One warn line per failure, but no more than one per FAILURE_LOG_MS: a store down under a crowd of nodes must not flood the log. */
+  /** One warn line per failure, but no more than one per FLOOD_LOG_EVERY_MS: a store down under a crowd of nodes must not flood the log. */
   private storeFailed(message: string, fields: Record<string, unknown>): void {
     const failures = this.failures.note();
     if (failures !== undefined) this.log.warn(message, { ...fields, failures });

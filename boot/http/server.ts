@@ -30,7 +30,7 @@ import { RememberedSelections, sendText } from './route-context.ts';
 import { FileSender } from './sendfile.ts';
 import { OpenFileCache } from '../open-file-cache.ts';
 import type { RouteContext } from './route-context.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 
 export interface HttpTimeouts {
   /** Time allowed to receive the request headers (slowloris guard). */
@@ -42,9 +42,6 @@ export interface HttpTimeouts {
   /** A connection with no traffic either way for this long is closed (stalled readers). */
   idleMs: number;
 }
-
-/** Lines a client can cause per request (a machine without a boot script) are logged at most this often per kind. */
-export const HTTP_LOG_EVERY_MS = 10_000;
 
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, idleMs: 60_000 };
 
@@ -109,7 +106,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     selector: opts.selector,
     timeline: opts.timeline,
     log,
-    logThrottle: new LogThrottle(HTTP_LOG_EVERY_MS),
+    logThrottle: new LogThrottle(FLOOD_LOG_EVERY_MS),
     labels: opts.labels ?? new MachineLabels(),
     acceptLabels: opts.acceptLabels,
     selections: new RememberedSelections(),

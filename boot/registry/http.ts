@@ -6,7 +6,7 @@
 // (415), a body cap (413, by Content-Length at once, else when the stream
 // passes it), and a per-address rate limit (429 with Retry-After, which the
 // agent retries). Refusals are logged one line per kind at most every
-// REFUSAL_LOG_MS, with a count, so a flood cannot flood the log. The
+// FLOOD_LOG_EVERY_MS, with a count, so a flood cannot flood the log. The
 // server's routes mount this; tests may use it behind a plain http.Server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { POLL_DOMAIN, REPORT_PATH, RESULT_DOMAIN, TASK_RESULT_PATH, TASKS_PATH } from '../../lib/signed-report.ts';
@@ -18,9 +18,7 @@ import { Refusal } from './refusal.ts';
 import type { Outcome, Task, TaskBoard } from './tasks.ts';
 import { RateLimit, type RateLimitOptions } from './rate-limit.ts';
 import type { NodeRegistry } from './node-registry.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
-
-export const REFUSAL_LOG_MS = 10_000;
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 
 export interface ReportHandlerOptions {
   now?: () => number;
@@ -47,9 +45,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
 }
 
-/** Logs each kind of refusal at most once per REFUSAL_LOG_MS, with the count since its last line. */
+/** Logs each kind of refusal at most once per FLOOD_LOG_EVERY_MS, with the count since its last line. */
 class RefusalLog {
-  private readonly throttle = new LogThrottle(REFUSAL_LOG_MS);
+  private readonly throttle = new LogThrottle(FLOOD_LOG_EVERY_MS);
   private readonly log: Logger | undefined;
   constructor(log: Logger | undefined) {
     this.log = log;

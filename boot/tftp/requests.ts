@@ -22,7 +22,7 @@ import { StoreNotFoundError, StorePathError } from '../store.ts';
 import type { ImageStore, StoreEntry } from '../store.ts';
 import type { BootTimeline } from '../timeline.ts';
 import type { Logger } from '../log.ts';
-import { LogThrottle } from '../../lib/log-throttle.ts';
+import { FLOOD_LOG_EVERY_MS, LogThrottle } from '../../lib/log-throttle.ts';
 
 const SERVED_MODES = new Set(['octet', 'netascii']);
 /**
@@ -32,12 +32,6 @@ const SERVED_MODES = new Set(['octet', 'netascii']);
  */
 export const MOVE_ON_WAIT_MS = 500;
 const MOVED_ON = 'client asked for another file from the same port';
-/**
- * Refusals and failures are logged at most once per kind in this interval, with the count since the
- * last line: any client on the node network can make them by the thousand. Every one of them is on
- * the timeline and in /metrics; completed transfers are logged at debug only, as DHCP and HTTP are.
- */
-export const TFTP_LOG_EVERY_MS = 10_000;
 
 /** A client's slot: the file it asked for, its transfer, and once negotiated where the transfer ends. */
 interface Slot {
@@ -69,7 +63,11 @@ export class ReadRequests {
   /** Per client address and port. */
   private readonly transfers = new TransferSlots<Slot>();
   private readonly waiting: WaitQueue<TftpRequest>;
-  private readonly logThrottle = new LogThrottle(TFTP_LOG_EVERY_MS);
+  /**
+   * Refusals and failures: any client on the node network can make them by the thousand. Each is on the
+   * timeline and in /metrics; completed transfers are logged at debug only, as DHCP and HTTP are.
+   */
+  private readonly logThrottle = new LogThrottle(FLOOD_LOG_EVERY_MS);
   private closing = false;
 
   constructor(ctx: RequestContext) {

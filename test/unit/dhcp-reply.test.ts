@@ -7,7 +7,8 @@ import test from 'ava';
 import { decodeDhcp } from '../../boot/dhcp/codec.ts';
 import { classify, clientFacts } from '../../boot/dhcp/classifier.ts';
 import { LeasePool } from '../../boot/dhcp/leases.ts';
-import { DHCP_LOG_EVERY_MS, FullHandler } from '../../boot/dhcp/full.ts';
+import { FullHandler } from '../../boot/dhcp/full.ts';
+import { FLOOD_LOG_EVERY_MS } from '../../lib/log-throttle.ts';
 import { ProxyHandler } from '../../boot/dhcp/proxy.ts';
 import { BootServerHandler } from '../../boot/dhcp/boot-server.ts';
 import { buildReply, networkOptions, replyIface } from '../../boot/dhcp/reply.ts';
@@ -452,7 +453,7 @@ test('a refused network-boot class: its log line at most once per 10 s, with the
   for (let i = 0; i < 50; i++) t.truthy(exchange(full, { mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, options: arm }).reply, `client ${i} gets an address`);
   t.is(lines.length, 1, lines.join('\n'));
   t.regex(lines[0]!, /no boot file .*count=1/);
-  clock += DHCP_LOG_EVERY_MS;
+  clock += FLOOD_LOG_EVERY_MS;
   exchange(full, { mac: '02:00:00:00:01:00', options: arm });
   t.is(lines.length, 2);
   t.regex(lines[1]!, /count=50\b/, 'the 49 held back and this one');
