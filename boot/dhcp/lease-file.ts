@@ -81,12 +81,15 @@ export class LeaseFile {
   private readonly syncThread: JournalSyncThread | undefined;
   /** With a sync thread: whether the next sync goes to it (the last one was slow, or none was measured yet). */
   private syncOnThread = true;
+  /** A sync taking longer than this is slow (SLOW_SYNC_MS unless open() was told otherwise). */
+  private readonly slowSyncMs: number;
 
-  private constructor(path: string, snapshot: () => Iterable<LeaseRecord>, syncThread: JournalSyncThread | undefined) {
+  private constructor(path: string, snapshot: () => Iterable<LeaseRecord>, syncThread: JournalSyncThread | undefined, slowSyncMs: number) {
     this.path = path;
     this.journalPath = `${path}.journal`;
     this.snapshot = snapshot;
     this.syncThread = syncThread;
+    this.slowSyncMs = slowSyncMs;
   }
 
   /** Reads the snapshot and the journal; a missing file is an empty table. */
@@ -142,14 +145,14 @@ export class LeaseFile {
    * thread itself); syncing on the DHCP thread itself made every packet wait
    * for a slow disk.
    */
-  static async open(path: string, snapshot: () => Iterable<LeaseRecord>, opts: { syncThread?: boolean } = {}): Promise<LeaseFile> {
+  static async open(path: string, snapshot: () => Iterable<LeaseRecord>, opts: { syncThread?: boolean; slowSyncMs?: number } = {}): Promise<LeaseFile> {
     try {
       await mkdir(dirname(path), { recursive: true });
     } catch (e) {
       throw new LeaseFileError(`cannot create the directory of leases file ${path}: ${(e as Error).message}`);
     }
     const thread = opts.syncThread ? await JournalSyncThread.start() : undefined;
-    const f = new LeaseFile(path, snapshot, thread);
+    const f = new LeaseFile(path, snapshot, thread, opts.slowSyncMs ?? SLOW_SYNC_MS);
     try {
       await f.compact();
       f.journal = await promisify(openFd)(f.journalPath, 'a').catch((e: Error) => {
@@ -247,14 +250,14 @@ export class LeaseFile {
       try {
         for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
         if (!this.syncOnThread) {
-          this.syncOnThread = syncHere(fd) > SLOW_SYNC_MS;
+          this.syncOnThread = syncHere(fd) > this.slowSyncMs;
           return Promise.resolve();
         }
       } catch (e) {
         return Promise.reject(e as Error);
       }
       return this.syncThread.sync(fd).then((ms) => {
-        this.syncOnThread = ms > SLOW_SYNC_MS;
+        this.syncOnThread = ms > this.slowSyncMs;
       });
     }
     return new Promise((resolve, reject) => {
